@@ -1,0 +1,234 @@
+"""Agents at their seats: log in and out, state changes with history and pauses.
+
+The rules are the pure state machine in ``agent_desktop.agent_state``; this module loads
+the agent's live row (locked on PostgreSQL), applies an event, and writes the new state, a
+history row, the pause record and a live event in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from agent_desktop import agent_state as core
+from db.events import emit
+from db.models import (
+    Activity,
+    Agent,
+    AgentSession,
+    AgentState,
+    AgentStateChange,
+    PauseRecord,
+    PauseType,
+    PhoneSeat,
+    QueueRight,
+    SeatRight,
+)
+
+
+class SeatError(Exception):
+    """A login the agent cannot make; ``str()`` is the message shown to them."""
+
+
+@dataclass(frozen=True)
+class AgentView:
+    agent_id: int
+    login: str
+    name: str
+    session_id: int
+    seat_id: int
+    seat_name: str
+    dial_string: str
+    state: str
+    activity: str
+    pause_type_id: int | None
+    since: datetime
+    idle_since: datetime
+    logged_in_at: datetime
+
+
+def _view(row: AgentSession, agent: Agent, seat: PhoneSeat) -> AgentView:
+    return AgentView(
+        agent_id=agent.id,
+        login=agent.login,
+        name=agent.name,
+        session_id=row.id,
+        seat_id=seat.id,
+        seat_name=seat.name,
+        dial_string=seat.dial_string,
+        state=row.state.value,
+        activity=row.activity.value,
+        pause_type_id=row.pause_type_id,
+        since=row.state_since,
+        idle_since=row.idle_since,
+        logged_in_at=row.logged_in_at,
+    )
+
+
+def open_session_row(session: Session, agent_id: int, *, lock: bool = True) -> AgentSession | None:
+    stmt = select(AgentSession).where(
+        AgentSession.agent_id == agent_id, AgentSession.logged_out_at.is_(None)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return session.scalars(stmt).one_or_none()
+
+
+def seats_for(session: Session, agent_id: int) -> list[tuple[int, str, bool]]:
+    """(seat id, name, taken) of the seats the agent may pick (R-2.1: limitable by right)."""
+    allowed = set(session.scalars(select(SeatRight.seat_id).where(SeatRight.agent_id == agent_id)))
+    taken = set(
+        session.scalars(select(AgentSession.seat_id).where(AgentSession.logged_out_at.is_(None)))
+    )
+    seats = session.scalars(select(PhoneSeat).order_by(PhoneSeat.name)).all()
+    return [(s.id, s.name, s.id in taken) for s in seats if not s.restricted or s.id in allowed]
+
+
+def log_in(session: Session, agent_id: int, seat_id: int, now: datetime) -> AgentView:
+    """Log the agent in at a seat, off-air (R-2.1)."""
+    agent = session.get(Agent, agent_id)
+    seat = session.get(PhoneSeat, seat_id)
+    if agent is None or not agent.active:
+        raise SeatError("This account cannot log in to a seat.")
+    if seat is None or seat_id not in {s[0] for s in seats_for(session, agent_id)}:
+        raise SeatError("You may not use this phone seat.")
+    current = open_session_row(session, agent_id)
+    if current is not None:
+        if current.seat_id == seat_id:
+            return _view(current, agent, seat)
+        other = session.get(PhoneSeat, current.seat_id)
+        raise SeatError(
+            f"You are already logged in at seat {other.name if other else current.seat_id}; "
+            "log out there first."
+        )
+    status = core.AgentStatus.logged_in(now)
+    row = AgentSession(
+        agent_id=agent_id,
+        seat_id=seat_id,
+        logged_in_at=now,
+        state=AgentState(status.state.value),
+        activity=Activity(status.activity.value),
+        state_since=now,
+        idle_since=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        raise SeatError(f"Seat {seat.name} is taken by someone else.") from None
+    _history(session, row, now, "login")
+    emit(session, "agent.login", now, agent_id=agent_id, seat=seat.name)
+    return _view(row, agent, seat)
+
+
+def apply_event(
+    session: Session, agent_id: int, event: core.Event, now: datetime, reason: str = ""
+) -> AgentView | None:
+    """Apply ``event`` to the agent's live state; None after logout.
+
+    Raises ``agent_state.AgentStateError`` (with the agent's message) when refused, and
+    SeatError when the agent is not logged in.
+    """
+    row = open_session_row(session, agent_id)
+    if row is None:
+        raise SeatError("You are not logged in at a phone seat.")
+    before = core.AgentStatus(
+        state=core.State(row.state.value),
+        activity=core.Activity(row.activity.value),
+        since=row.state_since,
+        idle_since=row.idle_since,
+        pause_type_id=row.pause_type_id,
+    )
+    after = core.transition(before, event, now)
+    agent = session.get(Agent, agent_id)
+    seat = session.get(PhoneSeat, row.seat_id)
+    assert agent is not None and seat is not None
+    if after is None:
+        _close_pause(session, row, now)
+        row.logged_out_at = now
+        row.state, row.activity = AgentState.OFF_AIR, Activity.PAUSED
+        _history(session, row, now, reason or "logout")
+        emit(session, "agent.logout", now, agent_id=agent_id)
+        return None
+    was_paused = before.activity is core.Activity.PAUSED and before.pause_type_id is not None
+    pause_changed = (after.activity, after.pause_type_id) != (before.activity, before.pause_type_id)
+    if was_paused and pause_changed:
+        _close_pause(session, row, now)
+    row.state = AgentState(after.state.value)
+    row.activity = Activity(after.activity.value)
+    row.state_since = after.since
+    row.idle_since = after.idle_since
+    row.pause_type_id = after.pause_type_id if after.activity is core.Activity.PAUSED else None
+    if after.activity is core.Activity.PAUSED and after.pause_type_id and pause_changed:
+        pause = session.get(PauseType, after.pause_type_id)
+        if pause is None:
+            raise core.AgentStateError("There is no such pause type.")
+        session.add(
+            PauseRecord(
+                agent_id=agent_id,
+                session_id=row.id,
+                pause_type_id=pause.id,
+                paid=pause.paid,
+                started_at=now,
+            )
+        )
+    _history(session, row, now, reason)
+    emit(
+        session,
+        "agent.state",
+        now,
+        agent_id=agent_id,
+        state=row.state.value,
+        activity=row.activity.value,
+        pause_type_id=row.pause_type_id,
+        reason=reason,
+    )
+    return _view(row, agent, seat)
+
+
+def free_agent_rows(session: Session) -> list[tuple[int, datetime, frozenset[int]]]:
+    """(agent id, idle since, queue ids) of agents who can be offered a call now."""
+    rows = session.execute(
+        select(AgentSession.agent_id, AgentSession.idle_since).where(
+            AgentSession.logged_out_at.is_(None),
+            AgentSession.state == AgentState.ON_AIR,
+            AgentSession.activity == Activity.IDLE,
+        )
+    ).all()
+    if not rows:
+        return []
+    rights: dict[int, set[int]] = {}
+    for agent_id, queue_id in session.execute(
+        select(QueueRight.agent_id, QueueRight.queue_id).where(
+            QueueRight.agent_id.in_([r[0] for r in rows])
+        )
+    ):
+        rights.setdefault(agent_id, set()).add(queue_id)
+    return [(aid, idle, frozenset(rights.get(aid, ()))) for aid, idle in rows]
+
+
+def _close_pause(session: Session, row: AgentSession, now: datetime) -> None:
+    open_pause = session.scalars(
+        select(PauseRecord).where(PauseRecord.session_id == row.id, PauseRecord.ended_at.is_(None))
+    ).first()
+    if open_pause is not None:
+        open_pause.ended_at = now
+
+
+def _history(session: Session, row: AgentSession, now: datetime, reason: str) -> None:
+    session.add(
+        AgentStateChange(
+            agent_id=row.agent_id,
+            session_id=row.id,
+            at=now,
+            state=row.state,
+            activity=row.activity,
+            pause_type_id=row.pause_type_id,
+            reason=reason,
+        )
+    )

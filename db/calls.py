@@ -1,0 +1,586 @@
+"""Call records and offers: what the call flows write, one transaction per step.
+
+The offer is the heart of R-1.3: reserving an agent for a call happens in one transaction
+that locks the agent's live session row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
+single writer takes the lock with ``BEGIN IMMEDIATE``), checks the agent is still on-air and
+idle, and inserts the live ring attempt that a partial unique index allows only once per
+agent. Whichever process loses the race gets ``None`` and tries another agent.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from agent_desktop import agent_state as agent_core
+from db import agent_sessions
+from db.events import emit
+from db.models import (
+    Activity,
+    AgentState,
+    Call,
+    CallState,
+    Direction,
+    IvrKeyPress,
+    IvrOutcome,
+    PhoneSeat,
+    ProcessingState,
+    Queue,
+    Recording,
+    RingAttempt,
+    RingOutcome,
+)
+from dialplan.matching import FreeAgent, WaitingCall, match
+
+# R-5.4: answered within 20 s counts toward the service level by default.
+SERVICE_LEVEL_S = 20
+
+FINAL_STATES = frozenset(
+    {
+        CallState.ANSWERED,
+        CallState.VOICEMAIL,
+        CallState.CALLBACK,
+        CallState.ABANDONED_IVR,
+        CallState.ABANDONED_QUEUE,
+        CallState.ABANDONED_RINGING,
+        CallState.CLOSED,
+        CallState.TRANSFERRED,
+        CallState.FALLBACK,
+        CallState.NO_ANSWER,
+        CallState.BUSY,
+        CallState.FAILED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class CallView:
+    id: int
+    uniqueid: str
+    direction: str
+    did: str
+    caller_number: str
+    caller_name: str
+    queue_id: int | None
+    state: str
+    started_at: datetime
+    queue_entered_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    overflowed: bool
+    agent_id: int | None
+    flow_step: str
+
+
+@dataclass(frozen=True)
+class OfferView:
+    attempt_id: int
+    call_id: int
+    agent_id: int
+    dial_string: str
+    started_at: datetime
+    overflow: bool
+
+
+class CallNotFoundError(LookupError):
+    pass
+
+
+def _view(call: Call) -> CallView:
+    return CallView(
+        id=call.id,
+        uniqueid=call.uniqueid,
+        direction=call.direction.value,
+        did=call.did,
+        caller_number=call.caller_number,
+        caller_name=call.caller_name,
+        queue_id=call.queue_id,
+        state=call.state.value,
+        started_at=call.started_at,
+        queue_entered_at=call.queue_entered_at,
+        answered_at=call.answered_at,
+        ended_at=call.ended_at,
+        overflowed=call.overflowed,
+        agent_id=call.agent_id,
+        flow_step=call.flow_step,
+    )
+
+
+def _call(session: Session, call_id: int, *, lock: bool = False) -> Call:
+    call = session.get(Call, call_id, with_for_update=lock)
+    if call is None:
+        raise CallNotFoundError(f"no call {call_id}")
+    return call
+
+
+def open_call(
+    session: Session,
+    *,
+    uniqueid: str,
+    direction: Direction,
+    now: datetime,
+    linkedid: str = "",
+    did: str = "",
+    caller_number: str = "",
+    caller_name: str = "",
+    callee_number: str = "",
+    driven_by: str = "",
+    channel: str = "",
+) -> CallView:
+    """The call with this uniqueid, created when new (a resumed flow finds its own call).
+
+    ``channel`` is the Asterisk channel name of the AGI request (``agi_channel``): what a
+    transfer redirects (R-1.12)."""
+    existing = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
+    if existing is not None:
+        existing.driven_by = driven_by or existing.driven_by
+        existing.channel = channel or existing.channel
+        existing.heartbeat_at = now
+        return _view(existing)
+    call = Call(
+        uniqueid=uniqueid,
+        linkedid=linkedid or uniqueid,
+        channel=channel,
+        direction=direction,
+        did=did,
+        caller_number=caller_number,
+        caller_name=caller_name,
+        callee_number=callee_number,
+        state=CallState.IVR,
+        started_at=now,
+        ivr_entered_at=now,
+        driven_by=driven_by,
+        heartbeat_at=now,
+    )
+    try:
+        with session.begin_nested():
+            session.add(call)
+            session.flush()
+    except IntegrityError:
+        # Another process opened it between our read and insert (a resume racing the flow).
+        found = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one()
+        return _view(found)
+    emit(session, "call.new", now, call_id=call.id, caller=caller_number, did=did)
+    return _view(call)
+
+
+def get_call(session: Session, call_id: int) -> CallView:
+    return _view(_call(session, call_id))
+
+
+def find_call(session: Session, uniqueid: str) -> CallView | None:
+    call = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
+    return None if call is None else _view(call)
+
+
+def record_ivr_key(
+    session: Session, call_id: int, menu_id: int, digit: str, outcome: str, now: datetime
+) -> None:
+    """Every key press in an IVR menu, for the IVR report (R-1.1)."""
+    session.add(
+        IvrKeyPress(
+            call_id=call_id, menu_id=menu_id, digit=digit[:1], outcome=IvrOutcome(outcome), at=now
+        )
+    )
+
+
+def enter_queue(
+    session: Session, call_id: int, queue_id: int, now: datetime, *, keep_waiting_start: bool
+) -> CallView:
+    """The hand-over to a queue: waiting starts now (R-1.2), unless a resumed call keeps its
+    original start (R-1.16)."""
+    call = _call(session, call_id, lock=True)
+    if call.state in FINAL_STATES:
+        return _view(call)
+    if keep_waiting_start:
+        # A resumed call (R-1.16): the ring the dead session started is over by now.
+        end_live_ring(session, call_id, RingOutcome.FAILED, now)
+    call.queue_id = queue_id
+    call.state = CallState.WAITING
+    call.flow_step = "queue"
+    if not (keep_waiting_start and call.queue_entered_at is not None):
+        call.queue_entered_at = now
+    emit(
+        session,
+        "call.queued",
+        now,
+        call_id=call.id,
+        queue_id=queue_id,
+        waiting_since=call.queue_entered_at,
+    )
+    return _view(call)
+
+
+def waiting_calls(session: Session) -> list[WaitingCall]:
+    """Calls parked in any queue, with the agents each has rung already."""
+    calls = session.scalars(
+        select(Call).where(Call.state == CallState.WAITING, Call.queue_entered_at.is_not(None))
+    ).all()
+    if not calls:
+        return []
+    tried: dict[int, set[int]] = {}
+    for call_id, agent_id in session.execute(
+        select(RingAttempt.call_id, RingAttempt.agent_id).where(
+            RingAttempt.call_id.in_([c.id for c in calls]), RingAttempt.agent_id.is_not(None)
+        )
+    ):
+        if agent_id is not None:
+            tried.setdefault(call_id, set()).add(agent_id)
+    return [
+        WaitingCall(
+            call_id=c.id,
+            queue_id=c.queue_id or 0,
+            waiting_since=c.queue_entered_at,  # type: ignore[arg-type]
+            overflowed=c.overflowed,
+            preferred_agent_id=c.preferred_agent_id,
+            tried_agent_ids=frozenset(tried.get(c.id, ())),
+        )
+        for c in calls
+    ]
+
+
+def free_agents(session: Session) -> list[FreeAgent]:
+    return [
+        FreeAgent(agent_id, queues, idle)
+        for agent_id, idle, queues in agent_sessions.free_agent_rows(session)
+    ]
+
+
+def offer(
+    session: Session, call_id: int, agent_id: int, now: datetime, *, overflow: bool = False
+) -> OfferView | None:
+    """Reserve ``agent_id`` for ``call_id`` and open the ring attempt; None if either is gone."""
+    row = agent_sessions.open_session_row(session, agent_id, lock=True)
+    if row is None or row.state is not AgentState.ON_AIR or row.activity is not Activity.IDLE:
+        return None
+    call = _call(session, call_id, lock=True)
+    if call.state is not CallState.WAITING:
+        return None
+    seat = session.get(PhoneSeat, row.seat_id)
+    assert seat is not None
+    attempt = _open_attempt(
+        session,
+        call,
+        agent_id,
+        seat.dial_string,
+        now,
+        overflow=overflow,
+        waiting_since=call.queue_entered_at,
+        caller=call.caller_number,
+    )
+    if attempt is None:
+        return None  # the database's last word: this agent or this call already rings
+    agent_sessions.apply_event(session, agent_id, agent_core.Offered(), now, f"call {call_id}")
+    row.current_call_id = call_id
+    return OfferView(attempt.id, call_id, agent_id, seat.dial_string, now, overflow)
+
+
+def end_offer(
+    session: Session,
+    attempt_id: int,
+    outcome: RingOutcome,
+    now: datetime,
+    *,
+    missed: bool = False,
+    missed_pause_type_id: int | None = None,
+) -> None:
+    """Close a live offer that was not answered; the call goes back to waiting if still live."""
+    attempt = session.get(RingAttempt, attempt_id, with_for_update=True)
+    if attempt is None or attempt.outcome is not RingOutcome.RINGING:
+        return
+    attempt.outcome = outcome
+    attempt.ended_at = now
+    if attempt.agent_id is not None:
+        row = agent_sessions.open_session_row(session, attempt.agent_id)
+        if row is not None and row.activity is Activity.RINGING:
+            agent_sessions.apply_event(
+                session,
+                attempt.agent_id,
+                agent_core.RingEnded(missed, missed_pause_type_id),
+                now,
+                "missed call" if missed else f"ring ended: {outcome.value}",
+            )
+            row.current_call_id = None
+    call = _call(session, attempt.call_id, lock=True)
+    if call.state is CallState.RINGING:
+        call.state = CallState.WAITING
+    emit(
+        session,
+        "call.ring_ended",
+        now,
+        call_id=call.id,
+        agent_id=attempt.agent_id,
+        queue_id=call.queue_id,
+        outcome=outcome.value,
+    )
+
+
+def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
+    """The agent picked up (the ``U()`` AGI on the agent leg, decision 1)."""
+    attempt = session.get(RingAttempt, attempt_id, with_for_update=True)
+    if attempt is None:
+        raise CallNotFoundError(f"no ring attempt {attempt_id}")
+    call = _call(session, attempt.call_id, lock=True)
+    if attempt.outcome is RingOutcome.ANSWERED:
+        return _view(call)
+    attempt.outcome = RingOutcome.ANSWERED
+    attempt.ended_at = now
+    call.state = CallState.TALKING
+    call.answered_at = now
+    call.agent_id = attempt.agent_id
+    call.processing_state = ProcessingState.PENDING
+    call.reached = True
+    waited = (now - (call.queue_entered_at or now)).total_seconds()
+    call.within_service_level = waited <= SERVICE_LEVEL_S  # R-5.4
+    row = (
+        agent_sessions.open_session_row(session, attempt.agent_id)
+        if attempt.agent_id is not None
+        else None
+    )
+    if row is not None and row.activity is Activity.RINGING:
+        # A queue offer reserved the agent; a support-turn ring (R-1.11) rings a phone
+        # directly and leaves the operator's desk state alone.
+        agent_sessions.apply_event(
+            session, row.agent_id, agent_core.Answered(), now, f"call {call.id}"
+        )
+        row.current_call_id = call.id
+    emit(
+        session,
+        "call.answered",
+        now,
+        call_id=call.id,
+        agent_id=attempt.agent_id,
+        queue_id=call.queue_id,
+        waiting_since=call.queue_entered_at,
+    )
+    if attempt.agent_id is not None:
+        # R-2.5: "waiting time was mm:ss", at the moment of answer (the flow only hears
+        # about the answer when Dial returns, after the conversation).
+        queue = session.get(Queue, call.queue_id) if call.queue_id is not None else None
+        notify_agent(
+            session,
+            call.id,
+            attempt.agent_id,
+            "connected",
+            now,
+            waiting_s=max(0, int(waited)),
+            queue=queue.name if queue is not None else "",
+        )
+    # R-3.6, in the same transaction: the customer reached us, so their open callback
+    # requests are resolved by this call. (Imported here: backoffice_queue imports this module.)
+    from db.backoffice_queue import resolve_by_contact
+
+    resolve_by_contact(session, call.id, now)
+    return _view(call)
+
+
+def mark_overflowed(session: Session, call_id: int, now: datetime) -> None:
+    """R-1.6: marked for good; never unset."""
+    call = _call(session, call_id, lock=True)
+    if not call.overflowed:
+        call.overflowed = True
+        emit(session, "call.overflowed", now, call_id=call_id, queue_id=call.queue_id)
+
+
+def heartbeat(session: Session, call_id: int, now: datetime, step: str) -> None:
+    call = _call(session, call_id)
+    call.heartbeat_at = now
+    call.flow_step = step
+
+
+def close_call(
+    session: Session, call_id: int, state: CallState, now: datetime, *, cause: str = ""
+) -> CallView:
+    """Give the call its final state (R-1.15); frees any agent still reserved for it."""
+    call = _call(session, call_id, lock=True)
+    if call.state in FINAL_STATES:
+        return _view(call)
+    live = session.scalars(
+        select(RingAttempt).where(
+            RingAttempt.call_id == call_id, RingAttempt.outcome == RingOutcome.RINGING
+        )
+    ).all()
+    for attempt in live:
+        end_offer(session, attempt.id, RingOutcome.CALLER_HUNG_UP, now)
+    if call.state is CallState.TALKING and call.agent_id is not None:
+        row = agent_sessions.open_session_row(session, call.agent_id)
+        if row is not None and row.activity is Activity.IN_CALL:
+            agent_sessions.apply_event(
+                session, call.agent_id, agent_core.CallEnded(), now, f"call {call.id} ended"
+            )
+    call.state = state
+    call.ended_at = now
+    call.hangup_cause = cause or call.hangup_cause
+    call.flow_step = "done"
+    if state in (CallState.VOICEMAIL, CallState.CALLBACK):
+        call.reached = True  # R-5.4: choosing voicemail/callback counts as reached
+    emit(
+        session,
+        "call.ended",
+        now,
+        call_id=call.id,
+        agent_id=call.agent_id,
+        queue_id=call.queue_id,
+        state=state.value,
+    )
+    return _view(call)
+
+
+def queue_by_code(session: Session, code: str) -> Queue | None:
+    return session.scalars(select(Queue).where(Queue.code == code)).one_or_none()
+
+
+def offer_next(session: Session, call_id: int, now: datetime) -> OfferView | None:
+    """Offer ``call_id`` to the agent the first-come-first-served matching gives it, if any.
+
+    Every process computes the same matching from the same rows; the random choice for
+    overflowed calls is seeded from those rows so that processes agree on it too.
+    """
+    call = _call(session, call_id)
+    if call.state is not CallState.WAITING:
+        return None
+    if call.preferred_agent_id is not None:
+        preferred = agent_sessions.open_session_row(session, call.preferred_agent_id, lock=False)
+        if preferred is None or preferred.state is not AgentState.ON_AIR:
+            call.preferred_agent_id = None  # R-1.12: off-air meanwhile -> the queue, no preference
+    waiting = waiting_calls(session)
+    free = free_agents(session)
+    seed = "|".join(
+        [",".join(str(c.call_id) for c in waiting), ",".join(str(a.agent_id) for a in free)]
+    )
+    agent_id = match(waiting, free, random.Random(seed)).get(call_id)
+    if agent_id is None:
+        return None
+    member = any(a.agent_id == agent_id and call.queue_id in a.queue_ids for a in free)
+    return offer(session, call_id, agent_id, now, overflow=call.overflowed and not member)
+
+
+def someone_free_for(session: Session, call_id: int) -> bool:
+    """Is another agent free for this call right now (for the agent's status line, R-2.5)?"""
+    call = _call(session, call_id)
+    return any(call.overflowed or call.queue_id in a.queue_ids for a in free_agents(session))
+
+
+def _open_attempt(
+    session: Session,
+    call: Call,
+    agent_id: int | None,
+    dial_string: str,
+    now: datetime,
+    *,
+    overflow: bool = False,
+    **event: object,
+) -> RingAttempt | None:
+    """Insert the live ring attempt (None when the partial unique indexes refuse it: that
+    agent or this call already rings), mark the call ringing and tell the live views."""
+    attempt = RingAttempt(
+        call_id=call.id,
+        agent_id=agent_id,
+        dial_string=dial_string,
+        started_at=now,
+        outcome=RingOutcome.RINGING,
+        overflow=overflow,
+    )
+    try:
+        with session.begin_nested():
+            session.add(attempt)
+            session.flush()
+    except IntegrityError:
+        return None
+    call.state = CallState.RINGING
+    emit(
+        session,
+        "call.ringing",
+        now,
+        call_id=call.id,
+        agent_id=agent_id,
+        queue_id=call.queue_id,
+        overflow=overflow,
+        **event,
+    )
+    return attempt
+
+
+def direct_offer(
+    session: Session, call_id: int, agent_id: int | None, dial_string: str, now: datetime
+) -> OfferView | None:
+    """A ring that is not a queue offer: a support-turn operator (R-1.11). An agent who is
+    already ringing with another call is skipped, never rung twice."""
+    call = _call(session, call_id, lock=True)
+    attempt = _open_attempt(
+        session, call, agent_id, dial_string, now, number=dial_string, support_turn=True
+    )
+    if attempt is None:
+        return None
+    return OfferView(attempt.id, call_id, agent_id or 0, dial_string, now, False)
+
+
+def add_recording(
+    session: Session, call_id: int, path: str, started_at: datetime, duration_s: int | None
+) -> None:
+    """Link a recorded leg to its call (R-1.14); ``path`` is relative to the recordings dir."""
+    session.add(Recording(call_id=call_id, path=path, started_at=started_at, duration_s=duration_s))
+
+
+def end_live_ring(
+    session: Session,
+    call_id: int,
+    outcome: RingOutcome,
+    now: datetime,
+    *,
+    missed: bool = False,
+    missed_pause_type_id: int | None = None,
+) -> None:
+    """Close the call's live offer, whichever agent it rings."""
+    attempt_id = session.scalar(
+        select(RingAttempt.id).where(
+            RingAttempt.call_id == call_id, RingAttempt.outcome == RingOutcome.RINGING
+        )
+    )
+    if attempt_id is not None:
+        end_offer(
+            session,
+            attempt_id,
+            outcome,
+            now,
+            missed=missed,
+            missed_pause_type_id=missed_pause_type_id if missed else None,
+        )
+
+
+def notify_agent(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    notice: str,
+    now: datetime,
+    *,
+    waiting_s: int = 0,
+    box_name: str = "",
+    queue: str = "",
+    from_queue: str = "",
+    by_agent: str = "",
+) -> None:
+    """A status-line message for the agent (R-2.5), as a live event. ``from_queue`` and
+    ``by_agent`` name where a transferred call came from and who moved it (R-1.12)."""
+    transferred: dict[str, Any] = {}
+    if by_agent:
+        transferred = {"from_queue": from_queue, "by_agent": by_agent}
+    emit(
+        session,
+        "agent.notice",
+        now,
+        call_id=call_id,
+        agent_id=agent_id,
+        notice=notice,
+        waiting_s=waiting_s,
+        box_name=box_name,
+        queue=queue,
+        **transferred,
+    )

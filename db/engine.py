@@ -1,0 +1,61 @@
+"""Engine creation: SQLite with WAL and foreign keys on, or PostgreSQL through psycopg2."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+
+class DatabaseUnavailableError(Exception):
+    """The database cannot be reached or opened; the message says which and why."""
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the web process read while the FastAGI process writes; foreign keys are off
+    # by default in SQLite; the busy timeout makes a second writer wait instead of failing.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # pysqlite's own transaction handling defers BEGIN and never takes the write lock up
+    # front; BEGIN IMMEDIATE makes SQLite's single writer serialise whole transactions, which
+    # is what the agent reservation relies on (ARCHITECTURE.md decision 2).
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def with_driver(url: str) -> str:
+    """Name psycopg2 as the driver of a bare ``postgresql://`` URL.
+
+    SQLAlchemy 2.1 picks psycopg 3 for a bare URL; Hotline depends on psycopg2.
+    """
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    return url
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> Engine:
+    """Create the engine for ``url`` with the settings Hotline needs on that database."""
+    url = with_driver(url)
+    if is_sqlite(url):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 10},
+            poolclass=NullPool if ":memory:" not in url else None,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -1,0 +1,127 @@
+"""The ``hotline`` command: serve, db upgrade, load/export, demo, simulate.
+
+Every failure the user can fix (a wrong setting, an unreachable database, a bad YAML file)
+ends with one line on stderr that names what is wrong, and a non-zero exit; never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from hotline.commands import CommandError
+from hotline.config import ConfigError, Settings, load_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hotline", description="Hotline, a contact-centre system for Asterisk."
+    )
+    parser.add_argument(
+        "--config", type=Path, help="a YAML settings file (else HOTLINE_CONFIG, else none)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("serve", help="run FastAGI, the web desktop and the AMI client in one process")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="DB_COMMAND")
+    db_sub.add_parser("upgrade", help="create the database or upgrade it to the current schema")
+
+    load = sub.add_parser("load", help="load contact-centre data from a YAML file")
+    load.add_argument("file", type=Path)
+    export = sub.add_parser("export", help="export contact-centre data to a YAML file")
+    export.add_argument("file", help="the file to write, or - for standard output")
+
+    demo = sub.add_parser(
+        "demo", help="a fresh SQLite database with demo data, then serve (with simulated calls)"
+    )
+    demo.add_argument(
+        "--database",
+        type=Path,
+        default=Path("hotline-demo.db"),
+        help="the demo's SQLite file, recreated on every start (default: hotline-demo.db)",
+    )
+    demo.add_argument("--no-traffic", action="store_true", help="do not simulate callers")
+    demo.add_argument(
+        "--real-hours",
+        action="store_true",
+        help="keep the demo centre's opening hours (by default queues are open around the clock)",
+    )
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="play Asterisk against a running Hotline (see hotline simulate -h)",
+        add_help=False,
+    )
+    simulate.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["simulate"]:
+        # The simulator has its own options (and --help); hand it everything after the word.
+        from simulator.cli import main as simulate_main
+
+        return simulate_main(words[1:])
+    args = _parser().parse_args(words)
+    try:
+        settings = load_settings(config_file=args.config)
+        return _run(args, settings)
+    except ConfigError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        print(f"hotline: database unavailable: {reason}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from hotline import commands
+
+    if args.command == "db":
+        commands.upgrade_database(settings)
+        print(f"database at {_safe_url(settings.database_url)} is at the current schema")
+        return 0
+    if args.command == "load":
+        summary = commands.load_file(settings, args.file)
+        print(summary)
+        return 0
+    if args.command == "export":
+        text = commands.export_text(settings)
+        if args.file == "-":
+            sys.stdout.write(text)
+        else:
+            Path(args.file).write_text(text, encoding="utf-8")
+            print(f"exported to {args.file}")
+        return 0
+    if args.command == "serve":
+        return commands.serve(settings)
+    if args.command == "demo":
+        return commands.demo(
+            settings, args.database, traffic=not args.no_traffic, real_hours=args.real_hours
+        )
+    raise CommandError(f"unknown command {args.command!r}")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except SQLAlchemyError:
+        return "<database>"
+
+
+if __name__ == "__main__":  # pragma: no cover - python -m hotline.cli
+    raise SystemExit(main())

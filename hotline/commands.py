@@ -1,0 +1,164 @@
+"""What each ``hotline`` sub-command does; the CLI only parses arguments and prints errors."""
+
+from __future__ import annotations
+
+import secrets
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.engine import make_engine
+from db.migrate import upgrade
+from hotline.config import AmiUrl, Settings
+
+
+class CommandError(Exception):
+    """A command could not do its job; ``str()`` is the one line shown to the user."""
+
+
+def upgrade_database(settings: Settings) -> None:
+    upgrade(settings.database_url)
+
+
+def load_file(settings: Settings, path: Path) -> str:
+    from db.catalog import CatalogError, load_catalog
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CommandError(f"{path}: {exc.strerror}") from None
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session, session.begin():
+            summary = load_catalog(session, text, source=str(path))
+    except CatalogError as exc:
+        raise CommandError(f"{exc} (nothing was loaded)") from None
+    finally:
+        engine.dispose()
+    return str(summary)
+
+
+def export_text(settings: Settings) -> str:
+    from db.catalog import export_catalog
+
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            return export_catalog(session)
+    finally:
+        engine.dispose()
+
+
+def serve(settings: Settings, *, on_started: object = None) -> int:
+    """Run one Hotline process until SIGTERM/SIGINT; 0 on a clean stop."""
+    from twisted.internet import reactor as _reactor
+    from twisted.internet.defer import Deferred
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+
+    # The composition root is the one place that holds the global reactor; typed loosely
+    # because its zope interfaces are not visible to mypy.
+    reactor: Any = _reactor
+
+    from hotline.app import HotlineServices, StartupError
+
+    observer: Any = textFileLogObserver(sys.stderr)
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+    services = HotlineServices(settings, reactor)
+    failed: list[str] = []
+
+    def on_error(failure: object) -> None:
+        err = failure.value  # type: ignore[attr-defined]
+        failed.append(str(err) if isinstance(err, StartupError) else repr(err))
+        reactor.stop()
+
+    def start() -> None:
+        d = Deferred.fromCoroutine(services.start())
+        if callable(on_started):
+            d.addCallback(lambda _: on_started(services))
+        d.addErrback(on_error)
+
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", services.stop)
+    reactor.run()
+    if failed:
+        print(f"hotline: {failed[0]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def demo(settings: Settings, database: Path, *, traffic: bool, real_hours: bool = False) -> int:
+    """A fresh SQLite database with the demo data set, then serve it (with simulated calls)."""
+    from dataclasses import replace
+
+    from db.catalog import load_catalog
+    from db.demo_data import always_open_yaml, load_demo
+
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    url = f"sqlite:///{database.resolve()}"
+    demo_settings = replace(settings, database_url=url)
+    if traffic and settings.ami is None:
+        # The simulated switch serves a fake AMI on loopback, so that transfers, outbound
+        # calls and call backs work in the demo as they do against a real Asterisk.
+        demo_settings = replace(
+            demo_settings,
+            ami=AmiUrl("127.0.0.1", _free_loopback_port(), "hotline", secrets.token_hex(12)),
+        )
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session, session.begin():
+            summary = load_demo(session)
+            if not real_hours:
+                load_catalog(session, always_open_yaml(), source="<demo: open around the clock>")
+    finally:
+        engine.dispose()
+    print(f"demo data loaded into {database}: {summary}")
+    if not real_hours:
+        print("demo: queues are open around the clock (--real-hours keeps the centre's hours)")
+    print(
+        f"web: http://{_host_port(settings.web_listen)}/  "
+        f"FastAGI: {settings.agi_listen}  (demo logins use the password 'demo')"
+    )
+    if not traffic:
+        return serve(demo_settings)
+
+    def start_traffic(services: object) -> object:
+        from twisted.internet.defer import Deferred
+
+        from simulator.demo_traffic import DemoTraffic, human_logins
+
+        host, port = _host_port(settings.agi_listen).rsplit(":", 1)
+        run = DemoTraffic(
+            services.reactor,  # type: ignore[attr-defined]
+            services.db,  # type: ignore[attr-defined]
+            "127.0.0.1" if host in ("0.0.0.0", "") else host,
+            int(port),
+            settings.spool_dir / "simulated-asterisk",
+            ami=demo_settings.ami if settings.ami is None else None,
+        )
+        services.reactor.addSystemEventTrigger("before", "shutdown", run.stop)  # type: ignore[attr-defined]
+        print(
+            "simulated calls: a caller every 15 s; simulated agents take most of them. "
+            f"Sign in as {' or '.join(human_logins())} (password demo) to take calls yourself."
+        )
+        if settings.ami is None and demo_settings.ami is not None:
+            print(f"simulated AMI on 127.0.0.1:{demo_settings.ami.port}: transfers and calls out")
+        return Deferred.fromCoroutine(run.start())
+
+    return serve(demo_settings, on_started=start_traffic)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _host_port(endpoint: str) -> str:
+    parts = dict(p.split("=", 1) for p in endpoint.split(":")[2:] if "=" in p)
+    port = endpoint.split(":")[1]
+    return f"{parts.get('interface', '0.0.0.0')}:{port}"

@@ -1,0 +1,199 @@
+"""Hotline settings: read from an optional YAML file, overridden by ``HOTLINE_*`` variables.
+
+Every setting is validated at start-up; a wrong value raises :class:`ConfigError` whose
+message names the setting, so the CLI can stop with one readable line instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A setting has a value Hotline cannot use; ``str()`` is one line naming the setting."""
+
+
+@dataclass(frozen=True)
+class AmiUrl:
+    """Where and how to log in to the Asterisk Manager Interface."""
+
+    host: str
+    port: int
+    username: str
+    secret: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All of Hotline's settings, validated."""
+
+    database_url: str
+    agi_listen: str = "tcp:4573:interface=127.0.0.1"
+    web_listen: str = "tcp:8080:interface=127.0.0.1"
+    ami: AmiUrl | None = None
+    recordings_dir: Path = Path("recordings")
+    spool_dir: Path = Path("spool")
+    agi_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
+    time_zone: str = "Europe/Prague"
+    smtp_url: str | None = None
+
+
+# name in the environment -> key in the YAML file
+_KEYS: dict[str, str] = {
+    "HOTLINE_DATABASE_URL": "database_url",
+    "HOTLINE_AGI_LISTEN": "agi_listen",
+    "HOTLINE_WEB_LISTEN": "web_listen",
+    "HOTLINE_AMI_URL": "ami_url",
+    "HOTLINE_RECORDINGS_DIR": "recordings_dir",
+    "HOTLINE_SPOOL_DIR": "spool_dir",
+    "HOTLINE_AGI_ALLOW": "agi_allow",
+    "HOTLINE_TIME_ZONE": "time_zone",
+    "HOTLINE_SMTP_URL": "smtp_url",
+}
+
+_LOOPBACK = ("127.0.0.0/8", "::1/128")
+_ENDPOINT = re.compile(
+    r"^tcp6?:(?P<port>\d{1,5})(?::(?:interface=(?P<iface>[^:\\]+|\\:[^:]*)|backlog=\d+))*$"
+)
+
+
+def default_database_url(cwd: Path | None = None) -> str:
+    """The embedded default: a SQLite file in the working directory."""
+    return f"sqlite:///{(cwd or Path.cwd()) / 'hotline.db'}"
+
+
+def _check_listen(name: str, value: str) -> str:
+    match = _ENDPOINT.match(value)
+    if not match:
+        raise ConfigError(
+            f"{name}: {value!r} is not a listening endpoint such as 'tcp:4573:interface=127.0.0.1'"
+        )
+    port = int(match.group("port"))
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"{name}: port {port} is out of range 0-65535")
+    return value
+
+
+def _check_database(name: str, value: str) -> str:
+    scheme = value.split(":", 1)[0].split("+", 1)[0]
+    if scheme not in ("sqlite", "postgresql", "postgres") or "://" not in value:
+        raise ConfigError(
+            f"{name}: {value!r} is not a database URL "
+            "(use sqlite:///path/to/file.db or postgresql://user@host/dbname)"
+        )
+    if scheme == "postgres":
+        value = "postgresql" + value[len("postgres") :]
+    return value
+
+
+def _check_ami(name: str, value: str) -> AmiUrl | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    try:
+        port = parts.port or 5038
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    if parts.scheme != "ami" or not parts.hostname or not parts.username or not parts.password:
+        raise ConfigError(f"{name}: expected ami://user:secret@host:port, got a malformed URL")
+    return AmiUrl(parts.hostname, port, unquote(parts.username), unquote(parts.password))
+
+
+def _check_allow(name: str, value: str | list[str]) -> tuple:
+    items = value if isinstance(value, list) else [v for v in str(value).split(",")]
+    nets = []
+    for raw in [*_LOOPBACK, *items]:
+        raw = str(raw).strip()
+        if not raw:
+            continue
+        try:
+            nets.append(ipaddress.ip_network(raw, strict=False))
+        except ValueError:
+            raise ConfigError(f"{name}: {raw!r} is not an IP address or network") from None
+    return tuple(dict.fromkeys(nets))
+
+
+def _check_zone(name: str, value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{name}: {value!r} is not a known time zone") from None
+    return value
+
+
+def _check_smtp(name: str, value: str) -> str | None:
+    if not value:
+        return None
+    from voicemail.mailer import SmtpUrlError, parse_smtp_url
+
+    try:
+        parse_smtp_url(value)
+    except SmtpUrlError as exc:
+        raise ConfigError(
+            f"{name}: expected smtp://[user:password@]host[:port][?from=addr]: {exc}"
+        ) from None
+    return value
+
+
+def _read_file(path: Path) -> dict[str, object]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise ConfigError(f"HOTLINE_CONFIG: cannot read {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(
+            f"HOTLINE_CONFIG: {path} is not valid YAML: {exc}".splitlines()[0]
+        ) from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"HOTLINE_CONFIG: {path} must hold a mapping of settings")
+    unknown = set(data) - set(_KEYS.values())
+    if unknown:
+        raise ConfigError(
+            f"HOTLINE_CONFIG: unknown setting(s) in {path}: {', '.join(sorted(unknown))}"
+        )
+    return data
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Build :class:`Settings` from ``config_file`` (or ``HOTLINE_CONFIG``) and the environment."""
+    env = os.environ if environ is None else environ
+    cwd = cwd or Path.cwd()
+    path = config_file or (Path(env["HOTLINE_CONFIG"]) if env.get("HOTLINE_CONFIG") else None)
+    raw: dict[str, object] = dict(_read_file(path)) if path else {}
+    for env_name, key in _KEYS.items():
+        if env_name in env:
+            raw[key] = env[env_name]
+
+    def get(key: str, default: str) -> str:
+        value = raw.get(key, default)
+        return default if value is None else str(value)
+
+    def name_of(key: str) -> str:
+        return next(n for n, k in _KEYS.items() if k == key)
+
+    return Settings(
+        database_url=_check_database(
+            name_of("database_url"), get("database_url", default_database_url(cwd))
+        ),
+        agi_listen=_check_listen(name_of("agi_listen"), get("agi_listen", Settings.agi_listen)),
+        web_listen=_check_listen(name_of("web_listen"), get("web_listen", Settings.web_listen)),
+        ami=_check_ami(name_of("ami_url"), get("ami_url", "")),
+        recordings_dir=cwd / get("recordings_dir", "recordings"),
+        spool_dir=cwd / get("spool_dir", "spool"),
+        agi_allow=_check_allow(name_of("agi_allow"), raw.get("agi_allow") or ""),  # type: ignore[arg-type]
+        time_zone=_check_zone(name_of("time_zone"), get("time_zone", Settings.time_zone)),
+        smtp_url=_check_smtp(name_of("smtp_url"), get("smtp_url", "")),
+    )

@@ -1,0 +1,277 @@
+"""The schema holds the contact centre's invariants itself, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError, StatementError
+from sqlalchemy.orm import Session
+
+from db.engine import is_sqlite, make_engine
+from db.migrate import current_revision, schema_drift, upgrade
+from db.models import (
+    Agent,
+    AgentSession,
+    BusinessHours,
+    Call,
+    CallState,
+    Customer,
+    Direction,
+    ItemKind,
+    IvrMenu,
+    IvrOption,
+    Location,
+    PauseType,
+    PhoneSeat,
+    Queue,
+    RingAttempt,
+    RingOutcome,
+    VoicemailBox,
+    VoicemailItem,
+)
+from tests.conftest import (
+    POSTGRES_URL,
+    create_postgres_schema,
+    drop_postgres_schema,
+    postgres_schema_url,
+)
+
+NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+
+def _agent(session: Session, login: str) -> Agent:
+    agent = Agent(login=login, name=login.title(), password_hash="x")
+    session.add(agent)
+    session.flush()
+    return agent
+
+
+def _call(session: Session, uniqueid: str) -> Call:
+    call = Call(
+        uniqueid=uniqueid, direction=Direction.INBOUND, state=CallState.WAITING, started_at=NOW
+    )
+    session.add(call)
+    session.flush()
+    return call
+
+
+def _ring(session: Session, call: Call, agent: Agent, outcome: RingOutcome) -> None:
+    session.add(
+        RingAttempt(
+            call_id=call.id,
+            agent_id=agent.id,
+            dial_string="PJSIP/101",
+            started_at=NOW,
+            outcome=outcome,
+        )
+    )
+    session.flush()
+
+
+def test_an_agent_cannot_ring_with_two_calls_at_once(engine: Engine) -> None:
+    with Session(engine) as session:
+        agent = _agent(session, "eva")
+        first, second = _call(session, "1.1"), _call(session, "1.2")
+        _ring(session, first, agent, RingOutcome.RINGING)
+        with pytest.raises(IntegrityError):
+            _ring(session, second, agent, RingOutcome.RINGING)
+
+
+def test_a_finished_offer_frees_the_agent_for_the_next(engine: Engine) -> None:
+    with Session(engine) as session:
+        agent = _agent(session, "eva")
+        first, second = _call(session, "1.1"), _call(session, "1.2")
+        _ring(session, first, agent, RingOutcome.NO_ANSWER)
+        _ring(session, first, agent, RingOutcome.ANSWERED)
+        _ring(session, second, agent, RingOutcome.RINGING)
+        session.commit()
+        assert (
+            session.scalar(select(RingAttempt.outcome).where(RingAttempt.call_id == second.id))
+            is RingOutcome.RINGING
+        )
+
+
+def test_one_call_rings_one_agent_at_a_time(engine: Engine) -> None:
+    with Session(engine) as session:
+        eva, jan = _agent(session, "eva"), _agent(session, "jan")
+        call = _call(session, "1.1")
+        _ring(session, call, eva, RingOutcome.RINGING)
+        with pytest.raises(IntegrityError):
+            _ring(session, call, jan, RingOutcome.RINGING)
+
+
+def _seat(session: Session, name: str) -> PhoneSeat:
+    seat = PhoneSeat(name=name, dial_string=f"PJSIP/{name}")
+    session.add(seat)
+    session.flush()
+    return seat
+
+
+def _login(session: Session, agent: Agent, seat: PhoneSeat) -> AgentSession:
+    s = AgentSession(
+        agent_id=agent.id, seat_id=seat.id, logged_in_at=NOW, state_since=NOW, idle_since=NOW
+    )
+    session.add(s)
+    session.flush()
+    return s
+
+
+def test_an_agent_cannot_be_logged_in_at_two_seats(engine: Engine) -> None:
+    with Session(engine) as session:
+        agent = _agent(session, "eva")
+        _login(session, agent, _seat(session, "101"))
+        with pytest.raises(IntegrityError):
+            _login(session, agent, _seat(session, "102"))
+
+
+def test_a_seat_holds_one_agent_and_is_free_again_after_logout(engine: Engine) -> None:
+    with Session(engine) as session:
+        seat = _seat(session, "101")
+        first = _login(session, _agent(session, "eva"), seat)
+        jan = _agent(session, "jan")
+        with session.begin_nested(), pytest.raises(IntegrityError):
+            _login(session, jan, seat)
+        first.logged_out_at = NOW + timedelta(hours=8)
+        session.flush()
+        _login(session, jan, seat)
+        session.commit()
+
+
+def test_there_are_at_most_nine_pause_types(engine: Engine) -> None:
+    with Session(engine) as session:
+        session.add(PauseType(position=9, name="Fault", paid=False))
+        session.flush()
+        session.add(PauseType(position=10, name="Tenth", paid=False))
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_rt_number_longer_than_ten_digits_is_refused_by_the_schema(engine: Engine) -> None:
+    with Session(engine) as session:
+        call = _call(session, "1.1")
+        call.rt_number = "1234567890"
+        session.flush()
+        call.rt_number = "12345678901"
+        with pytest.raises((IntegrityError, StatementError)):
+            session.flush()
+
+
+def test_an_ivr_option_leads_to_a_queue_or_a_menu_not_both(engine: Engine) -> None:
+    with Session(engine) as session:
+        queue = Queue(code="sales", name="Sales")
+        menu = IvrMenu(code="main", name="Main", prompt="hotline/main")
+        session.add_all([queue, menu])
+        session.flush()
+        session.add(IvrOption(menu_id=menu.id, digit="1", queue_id=queue.id, submenu_id=menu.id))
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_business_hours_must_open_before_they_close(engine: Engine) -> None:
+    with Session(engine) as session:
+        queue = Queue(code="sales", name="Sales")
+        session.add(queue)
+        session.flush()
+        session.add(BusinessHours(queue_id=queue.id, weekday=0, opens=time(17), closes=time(8)))
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_a_claim_has_both_a_holder_and_an_expiry(engine: Engine) -> None:
+    with Session(engine) as session:
+        box = VoicemailBox(code="vm", name="Support voicemail")
+        agent = _agent(session, "back")
+        session.add(box)
+        session.flush()
+        session.add(
+            VoicemailItem(
+                box_id=box.id, kind=ItemKind.MESSAGE, created_at=NOW, claimed_by_id=agent.id
+            )
+        )
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_a_spooled_item_is_imported_once(engine: Engine) -> None:
+    with Session(engine) as session:
+        box = VoicemailBox(code="vm", name="Support voicemail")
+        session.add(box)
+        session.flush()
+        for _ in range(2):
+            session.add(
+                VoicemailItem(
+                    box_id=box.id, kind=ItemKind.CALLBACK, created_at=NOW, spool_key="spool-0001"
+                )
+            )
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_foreign_keys_are_enforced(engine: Engine) -> None:
+    with Session(engine) as session:
+        session.add(Customer(location_id=999, name="Nobody's customer"))
+        with pytest.raises(IntegrityError):
+            session.flush()
+
+
+def test_timestamps_come_back_as_the_same_utc_instant(engine: Engine) -> None:
+    prague = datetime(2026, 7, 1, 12, 0, tzinfo=UTC).astimezone()
+    with Session(engine) as session:
+        session.add(Location(code="brno", name="Brno"))
+        call = _call(session, "1.1")
+        call.answered_at = prague
+        session.commit()
+        call_id = call.id
+    with Session(engine) as session:
+        stored = session.get(Call, call_id)
+        assert stored is not None and stored.answered_at == prague
+        assert stored.answered_at.tzinfo is not None
+
+
+def test_naive_timestamps_are_refused(engine: Engine) -> None:
+    with Session(engine) as session:
+        call = _call(session, "1.1")
+        call.ended_at = datetime(2026, 1, 1, 12, 0)
+        with pytest.raises(StatementError):
+            session.flush()
+
+
+def test_the_embedded_sqlite_runs_in_wal_mode_with_foreign_keys(tmp_path) -> None:
+    # Always on a SQLite file: the embedded default must be set up right whatever this
+    # suite run's main database is.
+    url = f"sqlite:///{tmp_path / 'embedded.db'}"
+    assert is_sqlite(url)
+    sqlite = make_engine(url)
+    try:
+        with sqlite.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        sqlite.dispose()
+
+
+@pytest.fixture
+def empty_url(tmp_path):
+    if POSTGRES_URL:
+        schema = f"hl_parity_{uuid.uuid4().hex[:8]}"
+        create_postgres_schema(POSTGRES_URL, schema)
+        yield postgres_schema_url(POSTGRES_URL, schema)
+        drop_postgres_schema(POSTGRES_URL, schema)
+    else:
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+
+
+def test_migrations_build_exactly_the_models(empty_url: str) -> None:
+    engine = make_engine(empty_url)
+    try:
+        assert current_revision(engine) is None
+        upgrade(empty_url)
+        assert current_revision(engine) == "0002"
+        assert schema_drift(engine) == []
+        upgrade(empty_url)  # upgrading an up-to-date database changes nothing
+        assert schema_drift(engine) == []
+    finally:
+        engine.dispose()

@@ -1,0 +1,158 @@
+"""The ``hotline`` command as a user runs it: one-line errors, db upgrade, serve and stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from db.engine import make_engine
+from db.migrate import current_revision
+from hotline.cli import main
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(**values: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
+    env.update(values)
+    return env
+
+
+def test_db_upgrade_creates_the_database(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HOTLINE_DATABASE_URL", raising=False)
+    assert main(["db", "upgrade"]) == 0
+    assert "is at the current schema" in capsys.readouterr().out
+    engine = make_engine(f"sqlite:///{tmp_path / 'hotline.db'}")
+    assert current_revision(engine) == "0002"
+    engine.dispose()
+
+
+def test_a_wrong_setting_stops_with_one_line_and_no_traceback(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HOTLINE_WEB_LISTEN", "tcp:http")
+    assert main(["serve"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hotline: HOTLINE_WEB_LISTEN: ")
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_an_unreachable_database_is_one_line(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("HOTLINE_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{_free_port()}/x")
+    assert main(["db", "upgrade"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hotline: database unavailable: ")
+    assert err.count("\n") == 1
+
+
+def _start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "hotline", "serve"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float = 30) -> str:
+    """Read the process's output until it contains ``needle`` (or the process exits).
+
+    Reads the pipe's file descriptor directly: a buffered readline() after select() would
+    leave lines in Python's buffer where select() cannot see them.
+    """
+    assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    seen = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(fd, selectors.EVENT_READ)
+        while needle.encode() not in seen:
+            if not sel.select(timeout_s):
+                raise AssertionError(f"no {needle!r} within {timeout_s}s: {seen.decode()}")
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise AssertionError(f"process ended before {needle!r}: {seen.decode()}")
+            seen += chunk
+    return seen.decode()
+
+
+def test_serve_answers_on_the_web_and_stops_cleanly_on_sigterm(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    web_port, agi_port = _free_port(), _free_port()
+    env = _env(
+        HOTLINE_DATABASE_URL=db_url,
+        HOTLINE_WEB_LISTEN=f"tcp:{web_port}:interface=127.0.0.1",
+        HOTLINE_AGI_LISTEN=f"tcp:{agi_port}:interface=127.0.0.1",
+    )
+    proc = _start_serve(env, tmp_path)
+    try:
+        _wait_for_line(proc, "Hotline is serving")
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz", timeout=10) as resp:
+            health = json.load(resp)
+        assert health["status"] == "ok"
+        assert health["database"]["schema_revision"] == "0002"
+        assert health["telephony"] == "not configured"  # no HOTLINE_AMI_URL
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/status", timeout=10) as resp:
+            assert "Database reachable" in resp.read().decode()
+        # FastAGI answers like a server: an unknown script is named on the Asterisk console
+        # (VERBOSE) and refused with FAILURE, so the dialplan takes its fallback.
+        with socket.create_connection(("127.0.0.1", agi_port), timeout=10) as agi:
+            agi.sendall(b"agi_network: yes\nagi_network_script: nope\nagi_uniqueid: 1.1\n\n")
+            stream = agi.makefile("rb")
+            assert stream.readline().startswith(b"VERBOSE ")
+            agi.sendall(b"200 result=1\n")
+            assert stream.readline() == b"FAILURE\n"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert "Main loop terminated" in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_serve_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
+    env = _env(
+        HOTLINE_DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}",
+        HOTLINE_WEB_LISTEN=f"tcp:{_free_port()}:interface=127.0.0.1",
+    )
+    proc = _start_serve(env, tmp_path)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "hotline: HOTLINE_DATABASE_URL: the database is at schema none" in output
+    assert "run `hotline db upgrade`" in output
+
+
+@pytest.mark.parametrize("busy", ["web", "agi"])
+def test_serve_says_which_port_is_taken(db_url: str, tmp_path: Path, busy: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        setting = f"HOTLINE_{busy.upper()}_LISTEN"
+        env = _env(
+            HOTLINE_DATABASE_URL=db_url,
+            HOTLINE_WEB_LISTEN=f"tcp:{_free_port()}:interface=127.0.0.1",
+            HOTLINE_AGI_LISTEN=f"tcp:{_free_port()}:interface=127.0.0.1",
+        )
+        env[setting] = f"tcp:{port}:interface=127.0.0.1"
+        proc = _start_serve(env, tmp_path)
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert f"hotline: {setting}: cannot listen on tcp:{port}" in output
