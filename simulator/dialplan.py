@@ -1,0 +1,516 @@
+"""The dialplan the fake switch runs: Hotline's own ``asterisk-conf/extensions.conf``.
+
+:func:`load_hotline_dialplan` reads the shipped ``extensions.conf`` (the part of the
+language it uses: contexts, ``[globals]``, ``exten =>``/``same =>`` with ``n`` and labels,
+``AGI()``, ``GotoIf($[...]?label)``, ``Goto()``, ``Set()``, ``Dial()``, ``VoiceMail()``...)
+so that the simulator exercises the very dialplan an admin loads, with the ``[globals]``
+that name the FastAGI servers and the fallback replaced from the simulator's settings.
+When the file is not at hand (an installed package), :func:`hotline_dialplan` builds the
+same contexts from data here; ``tests/simulator/test_dialplan.py`` fails when the two
+drift apart.
+
+The shipped plan (R-1.16): ``[hotline-inbound]`` (exten = DID) runs
+``AGI(${HOTLINE_AGI_1}/inbound,${HOTLINE_DID})`` then ``[hotline-resume]``: unless
+``HOTLINE_DONE=1``, ``AGI(.../resume,${HOTLINE_DID})`` on server 1, then on server 2, then
+``[hotline-fallback]`` (Answer, ring group with music, VoiceMail). ``[hotline-exit]`` (# and
+0, the EXITCONTEXT of Dial option d) and ``[hotline-transfer]`` (AMI Redirect target) also
+end in the resume chain; ``[hotline-answered]`` is the Dial ``U()`` gosub (exten ``s``:
+Asterisk 22 always starts it there) and ``[hotline-outbound]`` runs an Originate's agent leg.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+INBOUND_CONTEXT = "hotline-inbound"
+RESUME_CONTEXT = "hotline-resume"
+FALLBACK_CONTEXT = "hotline-fallback"
+ANSWERED_CONTEXT = "hotline-answered"
+EXIT_CONTEXT = "hotline-exit"
+TRANSFER_CONTEXT = "hotline-transfer"
+OUTBOUND_CONTEXT = "hotline-outbound"
+DONE_VARIABLE = "HOTLINE_DONE"
+
+SHIPPED_EXTENSIONS_CONF = Path(__file__).resolve().parents[1] / "asterisk-conf" / "extensions.conf"
+
+
+@dataclass(frozen=True)
+class Agi:
+    """``AGI(url,args...)``."""
+
+    url: str
+    args: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        return f"AGI({','.join((self.url, *self.args))})"
+
+
+@dataclass(frozen=True)
+class App:
+    """Any other application, e.g. ``App("Dial", "PJSIP/101&PJSIP/102,30")``."""
+
+    name: str
+    data: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.name}({self.data})"
+
+
+@dataclass(frozen=True)
+class GotoIf:
+    """``GotoIf($[condition]?if_true:if_false)``; targets are ``[[context,]exten,]prio``
+    or a label of the current extension; an empty target goes on to the next step."""
+
+    condition: str
+    if_true: str = ""
+    if_false: str = ""
+
+    def __str__(self) -> str:
+        tail = f":{self.if_false}" if self.if_false else ""
+        return f"GotoIf($[{self.condition}]?{self.if_true}{tail})"
+
+
+Step = Agi | App | GotoIf
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An extension (literal, or an Asterisk pattern starting with ``_``): its steps are
+    priorities 1, 2, 3...; ``labels`` name some of them."""
+
+    pattern: str
+    steps: tuple[Step, ...]
+    labels: Mapping[str, int] = field(default_factory=dict)
+
+    def matches(self, exten: str) -> bool:
+        return pattern_matches(self.pattern, exten)
+
+
+@dataclass(frozen=True)
+class Context:
+    name: str
+    extensions: tuple[Extension, ...]
+
+
+class Dialplan:
+    """Contexts by name plus ``[globals]``. Lookups follow Asterisk: an exact extension
+    beats a pattern, patterns are tried in the order written."""
+
+    def __init__(self, contexts: Iterable[Context], globals_: Mapping[str, str] | None = None):
+        self._contexts = {context.name: context for context in contexts}
+        self.globals: dict[str, str] = dict(globals_ or {})
+
+    @property
+    def context_names(self) -> list[str]:
+        return list(self._contexts)
+
+    def context(self, name: str) -> Context | None:
+        return self._contexts.get(name)
+
+    def extension(self, context: str, exten: str) -> Extension | None:
+        found = self._contexts.get(context)
+        if found is None:
+            return None
+        for extension in found.extensions:
+            if not extension.pattern.startswith("_") and extension.pattern == exten:
+                return extension
+        for extension in found.extensions:
+            if extension.pattern.startswith("_") and extension.matches(exten):
+                return extension
+        return None
+
+    def step(self, context: str, exten: str, priority: int) -> Step | None:
+        extension = self.extension(context, exten)
+        if extension is None or not 1 <= priority <= len(extension.steps):
+            return None
+        return extension.steps[priority - 1]
+
+    def exists(self, context: str, exten: str, priority: int = 1) -> bool:
+        return self.step(context, exten, priority) is not None
+
+    def resolve(self, target: str, context: str, exten: str) -> tuple[str, str, int] | None:
+        """A Goto target (``[[context,]exten,]priority`` or label) from ``context,exten``."""
+        parts = [part.strip() for part in split_app_args(target)]
+        if len(parts) == 3:
+            context, exten, where = parts
+        elif len(parts) == 2:
+            exten, where = parts
+        else:
+            where = parts[0]
+        if where.isdigit():
+            return context, exten, int(where)
+        extension = self.extension(context, exten)
+        if extension is None or where not in extension.labels:
+            return None
+        return context, exten, extension.labels[where]
+
+
+def split_app_args(data: str) -> list[str]:
+    """Split application data on commas outside parentheses, brackets and quotes."""
+    parts: list[str] = []
+    depth = 0
+    quoted = False
+    current: list[str] = []
+    for char in data:
+        if char == '"':
+            quoted = not quoted
+        elif not quoted and char in "([":
+            depth += 1
+        elif not quoted and char in ")]" and depth:
+            depth -= 1
+        elif char == "," and not quoted and depth == 0:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def pattern_matches(pattern: str, exten: str) -> bool:
+    """Asterisk extension matching: literal, or ``_`` + X Z N [..] . ! pattern."""
+    if not pattern.startswith("_"):
+        return pattern == exten
+    return _compiled(pattern).fullmatch(exten) is not None
+
+
+@lru_cache(maxsize=256)
+def _compiled(pattern: str) -> re.Pattern[str]:
+    out = []
+    index = 1
+    while index < len(pattern):
+        char = pattern[index]
+        upper = char.upper()
+        if upper == "X":
+            out.append("[0-9]")
+        elif upper == "Z":
+            out.append("[1-9]")
+        elif upper == "N":
+            out.append("[2-9]")
+        elif char == ".":
+            out.append(".+")
+        elif char == "!":
+            out.append(".*")
+        elif char == "[":
+            end = pattern.find("]", index)
+            if end < 0:
+                out.append(re.escape(pattern[index:]))
+                break
+            body = pattern[index + 1 : end].replace("\\", "\\\\").replace("^", "\\^")
+            out.append(f"[{body}]")
+            index = end
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def evaluate(expression: str) -> bool:
+    """The ``$[...]`` expressions GotoIf needs, after substitution: ``a = b``, ``a != b``
+    (quotes optional; numbers compared as numbers), or a bare value (true unless empty or
+    0). Anything fancier is not modelled and counts as false."""
+    match = re.fullmatch(
+        r'\s*("[^"]*"|[^\s!=<>]*)\s*(=|==|!=)\s*("[^"]*"|[^\s!=<>]*)\s*', expression
+    )
+    if match:
+        left, operator, right = (_unquote(match.group(1)), match.group(2), _unquote(match.group(3)))
+        try:
+            same = float(left) == float(right)
+        except ValueError:
+            same = left == right
+        return same if operator != "!=" else not same
+    value = _unquote(expression.strip())
+    return value not in ("", "0") and re.fullmatch(r"[^\s=!<>&|]+", value) is not None
+
+
+def _unquote(text: str) -> str:
+    return text[1:-1] if len(text) >= 2 and text[0] == text[-1] == '"' else text
+
+
+# ----------------------------------------------------------------- extensions.conf parser
+class DialplanParseError(ValueError):
+    """An extensions.conf line the simulator cannot read; the message names the line."""
+
+
+_EXTEN_LINE = re.compile(r"^(exten|same)\s*=>?\s*(.*)$", re.IGNORECASE)
+_PRIORITY = re.compile(r"^(\d+|n|hint)(?:\(([^)]*)\))?$", re.IGNORECASE)
+
+
+def parse_extensions_conf(
+    text: str, source: str = "extensions.conf", global_overrides: Mapping[str, str] | None = None
+) -> Dialplan:
+    """Read the extensions.conf language the shipped file uses into a :class:`Dialplan`."""
+    globals_: dict[str, str] = {}
+    contexts: dict[str, dict[str, tuple[list[Step], dict[str, int]]]] = {}
+    section = ""
+    current_exten = ""
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _strip_comment(raw).strip()
+        if not line:
+            continue
+        header = re.fullmatch(r"\[([^\]]+)\](?:\(.*\))?", line)
+        if header:
+            section = header.group(1).strip()
+            if section not in ("general", "globals"):
+                contexts.setdefault(section, {})
+            current_exten = ""
+            continue
+        if section == "general":
+            continue
+        if section == "globals":
+            name, equals, value = line.partition("=")
+            if equals:
+                globals_[name.strip()] = value.strip()
+            continue
+        if not section:
+            raise DialplanParseError(f"{source}:{number}: a line outside any [context]")
+        match = _EXTEN_LINE.match(line)
+        if match is None:
+            if line.lower().startswith(("include", "switch", "ignorepat")):
+                continue  # not used by Hotline's file; not modelled
+            raise DialplanParseError(f"{source}:{number}: cannot read {line!r}")
+        kind, rest = match.group(1).lower(), match.group(2).lstrip(">").strip()
+        if kind == "exten":
+            pattern, _, rest = rest.partition(",")
+            current_exten = pattern.strip()
+        elif not current_exten:
+            raise DialplanParseError(f"{source}:{number}: 'same =>' before any 'exten =>'")
+        priority_text, _, application = rest.partition(",")
+        priority = _PRIORITY.match(priority_text.strip())
+        if priority is None:
+            raise DialplanParseError(f"{source}:{number}: bad priority {priority_text!r}")
+        if priority.group(1).lower() == "hint":
+            continue
+        steps, labels = contexts[section].setdefault(current_exten, ([], {}))
+        if priority.group(1).isdigit() and int(priority.group(1)) != len(steps) + 1:
+            raise DialplanParseError(
+                f"{source}:{number}: priority {priority.group(1)} out of order "
+                f"(the simulator expects 1, n, n...)"
+            )
+        if priority.group(2):
+            labels[priority.group(2).strip()] = len(steps) + 1
+        steps.append(_step(application.strip()))
+    globals_.update(global_overrides or {})
+    return Dialplan(
+        [
+            Context(
+                name,
+                tuple(
+                    Extension(pattern, tuple(steps), dict(labels))
+                    for pattern, (steps, labels) in extensions.items()
+                ),
+            )
+            for name, extensions in contexts.items()
+        ],
+        globals_,
+    )
+
+
+def _strip_comment(line: str) -> str:
+    escaped = False
+    for index, char in enumerate(line):
+        if char == "\\" and not escaped:
+            escaped = True
+            continue
+        if char == ";" and not escaped:
+            return line[:index]
+        escaped = False
+    return line
+
+
+def _step(application: str) -> Step:
+    name, paren, rest = application.partition("(")
+    data = rest[: rest.rfind(")")] if paren and ")" in rest else rest
+    name = name.strip()
+    if name.upper() == "AGI":
+        url, *args = split_app_args(data)
+        return Agi(url.strip(), tuple(args))
+    if name.lower() == "gotoif":
+        return _gotoif(data)
+    return App(name, data)
+
+
+def _gotoif(data: str) -> GotoIf:
+    condition, targets = data, ""
+    if data.startswith("$["):
+        depth = 0
+        for index, char in enumerate(data):
+            depth += {"[": 1, "]": -1}.get(char, 0)
+            if depth == 0 and char == "]":
+                condition, targets = data[2:index], data[index + 1 :].lstrip("?")
+                break
+    else:
+        condition, _, targets = data.partition("?")
+    if_true, _, if_false = targets.partition(":")
+    return GotoIf(condition.strip(), if_true.strip(), if_false.strip())
+
+
+# -------------------------------------------------------------- Hotline's own dialplan
+@dataclass(frozen=True)
+class FallbackDestination:
+    """The fallback of R-1.16 (``[globals]`` of extensions.conf): a ring group rung for
+    ``ring_timeout_s``, then a VoiceMail box. None keeps the shipped file's value."""
+
+    ring_group: tuple[str, ...] | None = None
+    ring_timeout_s: int | None = None
+    voicemail_box: str | None = None
+
+
+@dataclass(frozen=True)
+class HotlineDialplanSettings:
+    """FastAGI servers (``host:port``, the first one or two are used, as the shipped file
+    has HOTLINE_AGI_1 and _2; one server stands for both), fallback, trunk."""
+
+    servers: tuple[str, ...] = ("127.0.0.1:4573",)
+    fallback: FallbackDestination = field(default_factory=FallbackDestination)
+    trunk: str | None = None
+
+    def global_overrides(self) -> dict[str, str]:
+        if not self.servers:
+            raise ValueError("the dialplan needs at least one FastAGI server")
+        first = self.servers[0]
+        second = self.servers[1] if len(self.servers) > 1 else first
+        overrides = {"HOTLINE_AGI_1": f"agi://{first}", "HOTLINE_AGI_2": f"agi://{second}"}
+        if self.fallback.ring_group is not None:
+            overrides["HOTLINE_FALLBACK_GROUP"] = "&".join(self.fallback.ring_group)
+        if self.fallback.ring_timeout_s is not None:
+            overrides["HOTLINE_FALLBACK_RING_S"] = str(self.fallback.ring_timeout_s)
+        if self.fallback.voicemail_box is not None:
+            overrides["HOTLINE_FALLBACK_MAILBOX"] = self.fallback.voicemail_box
+        if self.trunk is not None:
+            overrides["HOTLINE_TRUNK"] = self.trunk
+        return overrides
+
+
+def load_hotline_dialplan(
+    settings: HotlineDialplanSettings | None = None, path: Path | None = None
+) -> Dialplan:
+    """The shipped extensions.conf (or ``path``) with the settings' globals; the built-in
+    copy of it when no file is found."""
+    settings = settings or HotlineDialplanSettings()
+    conf = path or SHIPPED_EXTENSIONS_CONF
+    if conf.is_file():
+        text = conf.read_text(encoding="utf-8")
+        return parse_extensions_conf(text, str(conf), settings.global_overrides())
+    if path is not None:
+        raise FileNotFoundError(conf)
+    return hotline_dialplan(settings)
+
+
+def _done(label: str = "done") -> GotoIf:
+    return GotoIf(f'"${{{DONE_VARIABLE}}}" = "1"', label)
+
+
+def hotline_dialplan(settings: HotlineDialplanSettings | None = None) -> Dialplan:
+    """The contexts of asterisk-conf/extensions.conf, as data (see the module doc)."""
+    settings = settings or HotlineDialplanSettings()
+    resume_chain = Context(
+        RESUME_CONTEXT,
+        (
+            Extension(
+                "s",
+                (
+                    _done(),
+                    App("NoOp", "Hotline: AGISTATUS=${AGISTATUS}, resuming ${UNIQUEID}"),
+                    Agi("${HOTLINE_AGI_1}/resume", ("${HOTLINE_DID}",)),
+                    _done(),
+                    Agi("${HOTLINE_AGI_2}/resume", ("${HOTLINE_DID}",)),
+                    _done(),
+                    App("Goto", f"{FALLBACK_CONTEXT},s,1"),
+                    App("Hangup"),
+                ),
+                {"done": 8},
+            ),
+        ),
+    )
+    inbound = (
+        App("NoOp", "Hotline: call to ${EXTEN} from ${CALLERID(num)}"),
+        App("Set", "HOTLINE_DID=${EXTEN}"),
+        App("Set", f"{DONE_VARIABLE}=0"),
+        Agi("${HOTLINE_AGI_1}/inbound", ("${HOTLINE_DID}",)),
+        App("Goto", f"{RESUME_CONTEXT},s,1"),
+    )
+    to_resume = (App("Goto", f"{RESUME_CONTEXT},s,1"),)
+    transfer = (
+        App("Set", f"{DONE_VARIABLE}=0"),
+        Agi("${HOTLINE_AGI_1}/transfer", ("${EXTEN}",)),
+        App("Goto", f"{RESUME_CONTEXT},s,1"),
+    )
+    outbound = (
+        App("Set", f"{DONE_VARIABLE}=0"),
+        Agi("${HOTLINE_AGI_1}/outbound", ("${EXTEN}",)),
+        _done(),
+        App("Dial", "PJSIP/${EXTEN}@${HOTLINE_TRUNK},60"),
+        App("Hangup"),
+    )
+    globals_ = {
+        "HOTLINE_AGI_1": "agi://127.0.0.1:4573",
+        "HOTLINE_AGI_2": "agi://127.0.0.1:4573",
+        "HOTLINE_FALLBACK_GROUP": "PJSIP/101&PJSIP/102",
+        "HOTLINE_FALLBACK_RING_S": "30",
+        "HOTLINE_FALLBACK_MAILBOX": "100@default",
+        "HOTLINE_TRUNK": "trunk",
+        **settings.global_overrides(),
+    }
+    return Dialplan(
+        [
+            Context(
+                "from-trunk",
+                (
+                    Extension("_X.", (App("Goto", f"{INBOUND_CONTEXT},${{EXTEN}},1"),)),
+                    Extension("_+X.", (App("Goto", f"{INBOUND_CONTEXT},${{EXTEN:1}},1"),)),
+                ),
+            ),
+            Context(INBOUND_CONTEXT, (Extension("_X.", inbound),)),
+            resume_chain,
+            Context(
+                FALLBACK_CONTEXT,
+                (
+                    Extension(
+                        "s",
+                        (
+                            App("NoOp", "Hotline: no FastAGI server answered - plain fallback"),
+                            App("Answer"),
+                            App("Dial", "${HOTLINE_FALLBACK_GROUP},${HOTLINE_FALLBACK_RING_S},m"),
+                            App("VoiceMail", "${HOTLINE_FALLBACK_MAILBOX},u"),
+                            App("Hangup"),
+                        ),
+                    ),
+                ),
+            ),
+            Context(EXIT_CONTEXT, (Extension("#", to_resume), Extension("0", to_resume))),
+            Context(
+                ANSWERED_CONTEXT,
+                (
+                    Extension(
+                        "s",
+                        (
+                            Agi("${HOTLINE_AGI_1}/answered", ("${ARG1}", "${ARG2}")),
+                            GotoIf('"${AGISTATUS}" = "SUCCESS"', "done", ""),
+                            Agi("${HOTLINE_AGI_2}/answered", ("${ARG1}", "${ARG2}")),
+                            App("Return"),
+                        ),
+                        {"done": 4},
+                    ),
+                ),
+            ),
+            Context(TRANSFER_CONTEXT, (Extension("_[0-9a-z].", transfer),)),
+            Context(OUTBOUND_CONTEXT, (Extension("_X.", outbound, {"done": 5}),)),
+            Context("hotline-spy", (Extension("_*1.", (App("ChanSpy", "${EXTEN:2},q"),)),)),
+            Context(
+                "hotline-internal",
+                (
+                    Extension("_1XX", (App("Dial", "PJSIP/${EXTEN},30"), App("Hangup"))),
+                    Extension(
+                        "_0X.",
+                        (App("Dial", "PJSIP/${EXTEN:1}@${HOTLINE_TRUNK},60"), App("Hangup")),
+                    ),
+                ),
+            ),
+        ],
+        globals_,
+    )
