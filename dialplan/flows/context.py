@@ -1,0 +1,53 @@
+"""FlowContext: the ports a call flow works with (database, clock, settings), no globals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from db.runner import DBRunner
+from voicemail.spool import Spool
+
+
+class Clock(Protocol):
+    def seconds(self) -> float: ...
+
+    def callLater(self, delay: float, fn: Any, *args: Any, **kw: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    """What the flows need from the settings and the shipped dialplan."""
+
+    time_zone: str = "Europe/Prague"
+    recordings_dir: Path = Path("recordings")
+    # How long a waiting caller listens for keys between two looks for a free agent.
+    poll_ms: int = 1500
+    # The contexts of the shipped asterisk-conf/extensions.conf.
+    exit_context: str = "hotline-exit"
+    answered_context: str = "hotline-answered"
+    # Dial string of an external number (support turns, outbound): {number} is international.
+    trunk_dial_template: str = "PJSIP/{number}@trunk"
+    # A prompt that plays for a DID nobody configured.
+    not_in_service_prompt: str = "hotline/not-in-service"
+    callback_offer_prompt: str = "hotline/press-0-for-callback"
+    callback_confirmed_prompt: str = "hotline/callback-registered"
+    message_saved_prompt: str = "hotline/message-saved"
+    goodbye_prompt: str = "hotline/goodbye"
+
+
+@dataclass(frozen=True)
+class FlowContext:
+    db: DBRunner
+    clock: Clock
+    spool: Spool
+    settings: FlowSettings = field(default_factory=FlowSettings)
+    node: str = "hotline"  # which server process drives the call (R-1.16)
+    # Told the id of every new voicemail/callback item (the e-mail report, R-3.5).
+    on_new_item: Callable[[int], object] | None = None
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.seconds(), UTC)

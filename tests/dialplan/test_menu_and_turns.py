@@ -1,0 +1,69 @@
+"""IVR menu steps (R-1.1) and the support-turn rota (R-1.11)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from zoneinfo import ZoneInfo
+
+from dialplan.menu import GiveUp, Menu, Retry, StepOutcome, ToMenu, ToQueue, step
+from dialplan.support_turns import TurnDay, TurnMember, ring_order, rota_applies
+
+MAIN = Menu(
+    code="main",
+    prompt="hotline/main-menu",
+    max_retries=2,
+    options={"1": ToQueue("support"), "2": ToQueue("billing"), "9": ToMenu("more")},
+    default=ToQueue("support"),
+)
+
+
+def test_a_valid_digit_leads_to_its_target() -> None:
+    assert step(MAIN, "2", 0) == (StepOutcome.OPTION, ToQueue("billing"))
+    assert step(MAIN, "9", 2) == (StepOutcome.OPTION, ToMenu("more"))
+    assert MAIN.digits == "129"
+
+
+def test_invalid_and_silence_are_retried_then_the_default_applies() -> None:
+    assert step(MAIN, "7", 0) == (StepOutcome.INVALID, Retry(play_invalid=True))
+    assert step(MAIN, "", 1) == (StepOutcome.TIMEOUT, Retry(play_invalid=False))
+    assert step(MAIN, "", 2) == (StepOutcome.TIMEOUT, ToQueue("support"))
+
+
+def test_without_a_default_the_caller_is_let_go() -> None:
+    menu = Menu(code="m", prompt="p", max_retries=0, options={"1": ToQueue("q")})
+    assert step(menu, "5", 0) == (StepOutcome.INVALID, GiveUp())
+
+
+PRAGUE = ZoneInfo("Europe/Prague")
+ROTA = [
+    TurnDay(
+        0,
+        time(8),
+        time(16),
+        (
+            TurnMember(priority=1, agent_id=3),
+            TurnMember(priority=5, external_number="+420603111222"),
+            TurnMember(priority=0, agent_id=4),
+            TurnMember(priority=5, agent_id=2),
+        ),
+    )
+]
+
+
+def test_the_rota_rings_from_the_highest_priority_and_skips_zero() -> None:
+    monday = datetime(2026, 11, 23, 19, 0, tzinfo=PRAGUE)
+    order = ring_order(ROTA, monday)
+    assert [(m.priority, m.agent_id, m.external_number) for m in order] == [
+        (5, None, "+420603111222"),
+        (5, 2, ""),
+        (1, 3, ""),
+    ]
+    assert ring_order(ROTA, datetime(2026, 11, 24, 19, 0, tzinfo=PRAGUE)) == []
+
+
+def test_the_rota_applies_after_hours_or_when_no_operator_is_logged_in() -> None:
+    inside = datetime(2026, 11, 23, 10, 0, tzinfo=PRAGUE)
+    after = datetime(2026, 11, 23, 17, 0, tzinfo=PRAGUE)
+    assert rota_applies(ROTA, after, logged_in={2, 3})
+    assert rota_applies(ROTA, inside, logged_in={99})
+    assert not rota_applies(ROTA, inside, logged_in={3})

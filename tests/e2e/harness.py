@@ -1,0 +1,349 @@
+"""A whole contact centre on one Clock: Hotline's FastAGI server and call flows, the
+simulator playing Asterisk (callers, agent phones, the shipped dialplan), an in-memory
+network, and a real database (SQLite, or PostgreSQL when configured).
+
+Database work runs inline (still one transaction per call, on the real engine) so that
+virtual time is deterministic: nothing happens between two clock steps that the test did not
+schedule. Nothing here is a stand-in for Hotline's own code.
+"""
+
+from __future__ import annotations
+
+import json
+import wave
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.task import Clock
+
+from agent_desktop.agent_state import GoOnAir, Pause
+from ami.client import AMIClient
+from db import agent_sessions
+from db.catalog import load_catalog
+from db.engine import make_engine
+from db.models import (
+    Agent,
+    AgentSession,
+    Call,
+    Event,
+    PhoneSeat,
+    RingAttempt,
+    VoicemailItem,
+)
+from db.runner import DBRunner
+from dialplan.flows.context import FlowContext, FlowSettings
+from dialplan.flows.router import build_router
+from dialplan.flows.transfer import TRANSFER_VARIABLE
+from fastagi.server import FastAGIFactory, FastAGIProtocol
+from simulator.fake_ami import FakeAMIFactory
+from simulator.memnet import MemoryNetwork, advance_to
+from simulator.scenario import build_switch
+from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook, SimCall, Switch
+from voicemail.spool import Spool
+
+AMI_PORT = 5038
+# Monday 23 November 2026, 10:00 in Prague: the centre is open.
+MONDAY_10_PRAGUE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+CENTRE_YAML = """
+settings: {time_zone: Europe/Prague, country_prefix: '420'}
+locations:
+  - {code: BRNO, name: Brno}
+pause_types:
+  - {position: 1, name: Personal}
+  - {position: 9, name: Missed call}
+voicemail_boxes:
+  - {code: VM, name: Support voicemail, kind: voicemail, max_message_s: 60, silence_s: 5}
+  - {code: CB, name: Support callbacks, kind: callback}
+phone_seats:
+  - {name: '101', dial_string: PJSIP/101}
+  - {name: '102', dial_string: PJSIP/102}
+  - {name: '103', dial_string: PJSIP/103}
+  - {name: '104', dial_string: PJSIP/104}
+agents:
+  - {login: eva, name: Eva Novakova, password: x, seats: ['101']}
+  - {login: jan, name: Jan Dvorak, password: x, seats: ['102']}
+  - {login: petr, name: Petr Marek, password: x, seats: ['103']}
+  - {login: olga, name: Olga Sales, password: x, seats: ['104']}
+queues:
+  - code: SUPPORT
+    name: Technical support
+    ring_timeout_s: 20
+    overflow_after_s: 120
+    callback_offer_after_s: null
+    voicemail_box: VM
+    callback_box: CB
+    closed_on_weekends: true
+    locations: [BRNO]
+    agents: [eva, jan, petr]
+    hours:
+      - {weekday: mon, opens: '08:00', closes: '17:00'}
+      - {weekday: tue, opens: '08:00', closes: '17:00'}
+      - {weekday: wed, opens: '08:00', closes: '17:00'}
+      - {weekday: thu, opens: '08:00', closes: '17:00'}
+      - {weekday: fri, opens: '08:00', closes: '17:00'}
+  - code: SALES
+    name: Sales
+    overflow_enabled: false
+    locations: [BRNO]
+    agents: [olga]
+    hours:
+      - {weekday: mon, opens: '08:00', closes: '17:00'}
+  - code: NIGHT
+    name: Night support
+    support_turns_enabled: true
+    voicemail_box: VM
+    locations: [BRNO]
+    agents: [jan, petr]
+    support_turns:
+      - weekday: mon
+        opens: '08:00'
+        closes: '16:00'
+        members:
+          - {number: '+420 603 111 222', priority: 5}
+          - {agent: jan, priority: 3}
+          - {agent: petr, priority: 0}
+ivr_menus:
+  - code: MAIN
+    name: Main menu
+    prompt: hotline/main-menu
+    max_retries: 1
+    options:
+      - {digit: '1', queue: SUPPORT}
+      - {digit: '2', queue: SALES}
+dids:
+  - {number: '222111000', name: Main line, menu: MAIN}
+  - {number: '222111001', name: Support direct, queue: SUPPORT}
+  - {number: '222111002', name: Sales direct, queue: SALES}
+  - {number: '222111003', name: Night line, queue: NIGHT}
+"""
+
+
+class InlineDBRunner(DBRunner):
+    """The product's DBRunner, running each transaction at once on the calling thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, reactor=None)  # type: ignore[arg-type]
+        self.broken: Engine | None = None
+
+    def run(self, fn: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
+        return maybeDeferred(self.run_sync, fn, *args, **kwargs)
+
+    def go_down(self, tmp_path: Path) -> None:
+        """Point at a database that cannot be opened: the driver's own error, not a fake."""
+        self.broken = make_engine(f"sqlite:///{tmp_path / 'gone' / 'down.db'}")
+        self._sessions = sessionmaker(self.broken, expire_on_commit=False)
+
+    def come_back(self) -> None:
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+
+class RecordingFactory(FastAGIFactory):
+    """The FastAGI factory, remembering its connections so a test can kill the server."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.protocols: list[FastAGIProtocol] = []
+
+    def buildProtocol(self, addr: object) -> FastAGIProtocol | None:
+        protocol = super().buildProtocol(addr)
+        if protocol is not None:
+            self.protocols.append(protocol)
+        return protocol
+
+
+@dataclass
+class Server:
+    factory: RecordingFactory
+    port: Any
+    ctx: FlowContext
+
+    def kill(self) -> None:
+        """Like SIGKILL: stop listening and cut every connection without a word."""
+        self.port.stopListening()
+        for protocol in self.factory.protocols:
+            if protocol.transport is not None:
+                protocol.transport.loseConnection()
+
+
+@dataclass
+class World:
+    engine: Engine
+    clock: Clock
+    net: MemoryNetwork
+    db: InlineDBRunner
+    switch: Switch
+    tmp: Path
+    servers: dict[int, Server] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ time and calls
+    def run(self, seconds: float) -> None:
+        advance_to(self.clock, self.clock.seconds() + seconds)
+
+    def call(self, script: CallerScript) -> SimCall:
+        return self.switch.place_call(script)
+
+    def start_server(self, port: int, node: str) -> Server:
+        ctx = FlowContext(
+            db=self.db,
+            clock=self.clock,
+            spool=Spool(self.tmp / "spool"),
+            settings=FlowSettings(recordings_dir=self.tmp / "recordings", poll_ms=1000),
+            node=node,
+        )
+        factory = RecordingFactory(
+            build_router(ctx), clock=self.clock, transfer_variable=TRANSFER_VARIABLE
+        )
+        server = Server(factory, self.net.listenTCP(port, factory), ctx)
+        self.servers[port] = server
+        return server
+
+    def connect_ami(self, port: int = AMI_PORT) -> AMIClient:
+        """The switch's fake AMI on ``port`` and Hotline's own AMI client logged in to it
+        (what the desktop transfers and places calls with, R-1.12, R-1.13)."""
+        factory = FakeAMIFactory(self.switch, "hotline", "s3cret", clock=self.clock)
+        self.switch.emit = factory.emit
+        self.net.listenTCP(port, factory)
+        endpoint = TCP4ClientEndpoint(self.net, "127.0.0.1", port)  # type: ignore[arg-type]
+        client = AMIClient(endpoint, "hotline", "s3cret", self.clock)
+        client.start()
+        self.run(1)
+        assert client.ready, client.state
+        return client
+
+    # ------------------------------------------------------------------ agents
+    def agent_id(self, login: str) -> int:
+        with Session(self.engine) as s:
+            return int(s.scalar(select(Agent.id).where(Agent.login == login)))
+
+    def log_in(self, login: str, *, on_air: bool = True) -> None:
+        agent = self.agent_id(login)
+        with Session(self.engine) as s, s.begin():
+            seat = s.scalar(select(PhoneSeat.id).where(PhoneSeat.name == SEATS[login]))
+            agent_sessions.log_in(s, agent, seat, self.now())
+            if on_air:
+                agent_sessions.apply_event(s, agent, GoOnAir(), self.now())
+
+    def go_on_air(self, login: str) -> None:
+        with Session(self.engine) as s, s.begin():
+            agent_sessions.apply_event(s, self.agent_id(login), GoOnAir(), self.now())
+
+    def pause(self, login: str, pause_type_id: int) -> None:
+        with Session(self.engine) as s, s.begin():
+            agent_sessions.apply_event(s, self.agent_id(login), Pause(pause_type_id), self.now())
+
+    def agent_state(self, login: str) -> tuple[str, str, str | None]:
+        """(state, activity, pause name) of a logged-in agent."""
+        with Session(self.engine) as s:
+            row = s.scalars(
+                select(AgentSession).where(
+                    AgentSession.agent_id == self.agent_id(login),
+                    AgentSession.logged_out_at.is_(None),
+                )
+            ).one()
+            pause = None
+            if row.pause_type_id is not None:
+                from db.models import PauseType
+
+                pause = s.get(PauseType, row.pause_type_id).name  # type: ignore[union-attr]
+            return row.state.value, row.activity.value, pause
+
+    # ------------------------------------------------------------------ what happened
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock.seconds(), UTC)
+
+    def calls(self) -> list[dict[str, Any]]:
+        with Session(self.engine) as s:
+            rows = s.scalars(select(Call).order_by(Call.id)).all()
+            return [
+                {
+                    "id": c.id,
+                    "uniqueid": c.uniqueid,
+                    "state": c.state.value,
+                    "queue_entered_at": c.queue_entered_at,
+                    "answered_at": c.answered_at,
+                    "ended_at": c.ended_at,
+                    "overflowed": c.overflowed,
+                    "agent": c.agent_id,
+                    "processing": c.processing_state.value,
+                }
+                for c in rows
+            ]
+
+    def attempts(self, call_id: int) -> list[tuple[str, str, str, bool]]:
+        """(agent login or '', dial string, outcome, overflow) in ring order."""
+        with Session(self.engine) as s:
+            logins = {aid: login for aid, login in s.execute(select(Agent.id, Agent.login))}
+            rows = s.scalars(
+                select(RingAttempt).where(RingAttempt.call_id == call_id).order_by(RingAttempt.id)
+            ).all()
+            return [
+                (logins.get(r.agent_id, ""), r.dial_string, r.outcome.value, r.overflow)
+                for r in rows
+            ]
+
+    def items(self) -> list[dict[str, Any]]:
+        with Session(self.engine) as s:
+            return [
+                {
+                    "kind": i.kind.value,
+                    "box": i.box_id,
+                    "caller": i.caller_number,
+                    "recording": i.recording_path,
+                    "call": i.call_id,
+                    "duration_s": i.duration_s,
+                }
+                for i in s.scalars(select(VoicemailItem).order_by(VoicemailItem.id)).all()
+            ]
+
+    def wav_seconds(self, relative: str) -> float:
+        with wave.open(str(self.tmp / "recordings" / relative), "rb") as w:
+            return w.getnframes() / w.getframerate()
+
+
+SEATS = {"eva": "101", "jan": "102", "petr": "103", "olga": "104"}
+
+
+def make_world(
+    db_url: str,
+    tmp_path: Path,
+    phones: dict[str, PhoneBehaviour] | None = None,
+    *,
+    start: datetime = MONDAY_10_PRAGUE,
+    servers: tuple[int, ...] = (4573,),
+    extra_yaml: str = "",
+) -> World:
+    engine = make_engine(db_url)
+    with Session(engine) as s, s.begin():
+        load_catalog(s, CENTRE_YAML + extra_yaml, source="centre.yaml")
+    clock = Clock()
+    clock.advance(start.timestamp())
+    net = MemoryNetwork(clock)
+    switch = build_switch(
+        clock,
+        net,
+        servers=tuple(f"127.0.0.1:{port}" for port in servers),
+        spool_dir=tmp_path / "asterisk",
+    )
+    switch.phones = PhoneBook(phones or {}, default=None)
+    world = World(engine, clock, net, InlineDBRunner(engine), switch, tmp_path)
+    for i, port in enumerate(servers):
+        world.start_server(port, node=f"hotline-{i + 1}")
+    return world
+
+
+def notices(world: World, login: str) -> list[dict[str, Any]]:
+    """The status-line events of one agent (R-2.5), oldest first: the payload and the call."""
+    with Session(world.engine) as s:
+        rows = s.scalars(
+            select(Event)
+            .where(Event.kind == "agent.notice", Event.agent_id == world.agent_id(login))
+            .order_by(Event.id)
+        ).all()
+        return [{**json.loads(e.payload), "call_id": e.call_id} for e in rows]

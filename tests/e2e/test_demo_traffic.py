@@ -1,0 +1,132 @@
+"""`hotline demo`'s simulated traffic: callers flow through the demo centre's queues (R-6.3)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from twisted.internet.defer import Deferred
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.task import Clock
+
+from ami.client import AMIClient
+from db import agent_sessions
+from db.catalog import load_catalog
+from db.demo_data import always_open_yaml, load_demo
+from db.engine import make_engine
+from db.models import Agent, Call, CustomerPhone, Direction, SeatRight, VoicemailItem
+from dialplan.flows.context import FlowContext, FlowSettings
+from dialplan.flows.router import build_router
+from dialplan.outbound_calls import start_outbound_call
+from fastagi.server import FastAGIFactory
+from hotline.config import AmiUrl
+from simulator.demo_traffic import DemoTraffic
+from simulator.memnet import MemoryNetwork, advance_to
+from tests.e2e.harness import MONDAY_10_PRAGUE, InlineDBRunner
+from voicemail.spool import Spool
+
+
+@dataclass
+class Demo:
+    engine: Engine
+    clock: Clock
+    net: MemoryNetwork
+    db: InlineDBRunner
+    traffic: DemoTraffic
+    lines: list[str]
+
+
+def start_demo(db_url: str, tmp_path: Path, ami: AmiUrl | None = None) -> Demo:
+    """The demo centre (open around the clock) served on an in-memory network, with the
+    demo's simulated traffic running against it."""
+    engine = make_engine(db_url)
+    with Session(engine) as s, s.begin():
+        load_demo(s, today=MONDAY_10_PRAGUE.date())
+        load_catalog(s, always_open_yaml(), source="overlay")
+    clock = Clock()
+    clock.advance(MONDAY_10_PRAGUE.timestamp())
+    net = MemoryNetwork(clock)
+    db = InlineDBRunner(engine)
+    ctx = FlowContext(
+        db=db,
+        clock=clock,
+        spool=Spool(tmp_path / "spool"),
+        settings=FlowSettings(recordings_dir=tmp_path / "recordings"),
+    )
+    net.listenTCP(4573, FastAGIFactory(build_router(ctx), clock=clock))
+    lines: list[str] = []
+    traffic = DemoTraffic(
+        clock,
+        db,
+        "127.0.0.1",
+        4573,
+        tmp_path / "asterisk",
+        out=lines.append,
+        connector=net,
+        ami=ami,
+    )
+    started: list[object] = []
+    Deferred.fromCoroutine(traffic.start()).addCallback(started.append)
+    assert started, "the traffic starts at once (inline database)"
+    return Demo(engine, clock, net, db, traffic, lines)
+
+
+def test_demo_traffic_keeps_calls_flowing_and_robots_saving(db_url: str, tmp_path: Path) -> None:
+    demo = start_demo(db_url, tmp_path)
+    engine, clock, traffic, lines = demo.engine, demo.clock, demo.traffic, demo.lines
+    advance_to(clock, clock.seconds() + 10 * 60)
+    traffic.stop()
+    advance_to(clock, clock.seconds() + 60)
+    with Session(engine) as s:
+        states = Counter(c.state.value for c in s.scalars(select(Call)))
+        items = s.scalars(select(VoicemailItem)).all()
+        processed = [c for c in s.scalars(select(Call)) if c.processing_state.value == "done"]
+    assert states["answered"] >= 20  # a caller every 15 s for 10 minutes, most answered
+    assert processed, "the desk robots saved their calls and went back on-air"
+    # The back-office page fills too: messages and callback requests, several of each kind.
+    kinds = Counter(i.kind.value for i in items)
+    assert kinds["message"] >= 2 and kinds["callback"] >= 2, kinds
+    assert any("answered by PJSIP/" in line for line in lines)
+    assert traffic.robot is not None and traffic.robot.saved >= len(processed) - 2
+
+
+def test_the_demo_serves_a_fake_ami_so_a_person_can_call_a_customer(
+    db_url: str, tmp_path: Path
+) -> None:
+    """``hotline demo`` points Hotline's AMI client at the simulated switch: an agent who
+    signs in as eva.novakova can place an outbound call, and her simulated phone and the
+    customer's answer (R-1.13, R-2.15)."""
+    ami = AmiUrl("127.0.0.1", 5038, "hotline", "demo-secret")
+    demo = start_demo(db_url, tmp_path, ami=ami)
+    endpoint = TCP4ClientEndpoint(demo.net, "127.0.0.1", ami.port)  # type: ignore[arg-type]
+    client = AMIClient(endpoint, ami.username, ami.secret, demo.clock)
+    client.start()
+    advance_to(demo.clock, demo.clock.seconds() + 2)
+    assert client.ready, client.state
+    now = datetime.fromtimestamp(demo.clock.seconds(), UTC)
+    with Session(demo.engine) as s, s.begin():
+        eva = s.scalar(select(Agent.id).where(Agent.login == "eva.novakova"))
+        seat = s.scalar(select(SeatRight.seat_id).where(SeatRight.agent_id == eva))
+        phone = s.scalars(select(CustomerPhone).order_by(CustomerPhone.id)).first()
+        assert eva is not None and seat is not None and phone is not None
+        number, customer = phone.number, phone.customer_id
+        agent_sessions.log_in(s, eva, seat, now)  # off air, as calls out are placed
+    placed = Deferred.fromCoroutine(
+        start_outbound_call(
+            client, demo.db, demo.clock, agent_id=eva, number=number, customer_id=customer
+        )
+    )
+    advance_to(demo.clock, demo.clock.seconds() + 30)
+    assert placed.called
+    with Session(demo.engine) as s:
+        [call] = s.scalars(
+            select(Call).where(Call.direction == Direction.OUTBOUND, Call.agent_id == eva)
+        ).all()
+        assert call.answered_at is not None  # her phone, then the customer's, answered
+    demo.traffic.stop()
+    client.stop()
+    advance_to(demo.clock, demo.clock.seconds() + 5)

@@ -1,0 +1,154 @@
+"""Two `hotline serve` processes on one database, many callers, few agents (R-1.3, R-1.5, R-7.1).
+
+Real processes over real TCP: two Hotline servers, two simulators (each drives its calls
+into one server), and simulated agents who Save each call and go back on-air. The database
+is the suite's (PostgreSQL in CI's second run, SQLite in the first: its single writer is
+shared by processes too). Afterwards the database must show: no agent ever rang with two
+calls at once, first come first served within the queue, and no caller stranded.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from datetime import timedelta
+from itertools import combinations
+from pathlib import Path
+
+import pytest_twisted
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from twisted.internet import reactor
+from twisted.internet.defer import gatherResults
+from twisted.internet.utils import getProcessOutputAndValue
+
+from db.catalog import load_catalog
+from db.engine import make_engine
+from db.models import Call, RingAttempt
+from db.runner import DBRunner
+from simulator.desk_robot import DeskRobot, RobotDesk
+from tests.e2e.harness import CENTRE_YAML
+from tests.hotline.test_cli import _env, _free_port, _start_serve, _wait_for_line
+
+CALLERS_PER_SIMULATOR = 6
+# Real processes run on the real clock: the queue must be open whatever day the suite runs.
+ALWAYS_OPEN = """
+  - code: SUPPORT
+    name: Technical support
+    closed_on_weekends: false
+    hours:
+""" + "".join(
+    f"      - {{weekday: {day}, opens: '00:00', closes: '23:59:59'}}\n"
+    for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+)
+
+
+def _scenario(path: Path, first_number: int, offset_s: float) -> Path:
+    lines = [
+        "phones:",
+        "  default: {answer_after_s: 1, talk_s: 2}",
+        "callers:",
+    ]
+    for i in range(CALLERS_PER_SIMULATOR):
+        lines.append(
+            f"  - {{did: '222111001', caller_id_num: '7770000{first_number + i:02d}',"
+            f" start_at_s: {offset_s + i * 0.4:.2f}, talk_s: null}}"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_servers_never_ring_an_agent_twice_and_serve_in_order(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    with Session(engine) as s, s.begin():
+        load_catalog(s, CENTRE_YAML, source="centre.yaml")
+        load_catalog(s, "queues:" + ALWAYS_OPEN, source="always-open.yaml")
+    agi_ports = (_free_port(), _free_port())
+    servers = []
+    for i, port in enumerate(agi_ports):
+        env = _env(
+            HOTLINE_DATABASE_URL=db_url,
+            HOTLINE_WEB_LISTEN=f"tcp:{_free_port()}:interface=127.0.0.1",
+            HOTLINE_AGI_LISTEN=f"tcp:{port}:interface=127.0.0.1",
+            HOTLINE_SPOOL_DIR=str(tmp_path / f"spool{i}"),
+        )
+        servers.append(_start_serve(env, tmp_path))
+    robot_db = DBRunner(make_engine(db_url), reactor)
+    robot = DeskRobot(
+        robot_db,
+        reactor,
+        [RobotDesk(login, after_call_s=0.3) for login in ("eva", "jan", "petr")],
+        tick_s=0.2,
+    )
+    try:
+        for server in servers:
+            _wait_for_line(server, "Hotline is serving")
+        await robot.start()
+        runs = []
+        for i, port in enumerate(agi_ports):
+            other = agi_ports[1 - i]
+            scenario = _scenario(tmp_path / f"callers{i}.yaml", i * 10, i * 0.2)
+            runs.append(
+                getProcessOutputAndValue(
+                    sys.executable,
+                    [
+                        "-m",
+                        "hotline",
+                        "simulate",
+                        str(scenario),
+                        "--quiet",
+                        "--agi",
+                        f"tcp:127.0.0.1:{port}",
+                        "--agi",
+                        f"tcp:127.0.0.1:{other}",
+                        "--spool-dir",
+                        str(tmp_path / f"sim{i}"),
+                        "--system-name",
+                        f"pbx{i}",
+                    ],
+                    env=_env(),
+                    path=str(tmp_path),
+                    reactor=reactor,
+                )
+            )
+        results = await gatherResults(runs)
+    finally:
+        robot.stop()
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        for server in servers:
+            server.communicate(timeout=30)
+        robot_db.stop()
+        robot_db.engine.dispose()
+    for out, err, code in results:
+        assert code == 0, (out + err).decode()
+        # The simulator itself flags a phone rung twice at once as an R-1.3 violation.
+        assert b"violations: 0" in out, out.decode()
+
+    with Session(engine) as s:
+        calls = s.scalars(select(Call).order_by(Call.queue_entered_at, Call.id)).all()
+        attempts = s.scalars(select(RingAttempt).order_by(RingAttempt.started_at)).all()
+        # No caller stranded: every call was answered and is over.
+        assert len(calls) == 2 * CALLERS_PER_SIMULATOR, [(c.uniqueid, c.state.value) for c in calls]
+        assert {c.state.value for c in calls} == {"answered"}
+        assert all(c.ended_at is not None for c in calls)
+        # Both servers drove calls.
+        assert len({c.driven_by for c in calls}) == 2
+        # Never two rings at one agent: the live intervals of an agent's offers are disjoint.
+        by_agent: dict[int, list[RingAttempt]] = {}
+        for a in attempts:
+            assert a.ended_at is not None, "an offer left live"
+            by_agent.setdefault(a.agent_id, []).append(a)
+        for offers in by_agent.values():
+            for first, second in combinations(sorted(offers, key=lambda a: a.started_at), 2):
+                assert first.ended_at <= second.started_at, (first.id, second.id)
+        # First come, first served: a caller who entered the queue clearly earlier was never
+        # offered later than one who came after (0.5 s covers two processes' commit order).
+        first_offer = {}
+        for a in attempts:
+            first_offer.setdefault(a.call_id, a.started_at)
+        for early, late in combinations(calls, 2):
+            if late.queue_entered_at - early.queue_entered_at > timedelta(seconds=0.5):
+                assert first_offer[early.id] <= first_offer[late.id], (early.id, late.id)

@@ -1,0 +1,1 @@
+"""Voicemail boxes: recorded messages and their back-office handling."""
