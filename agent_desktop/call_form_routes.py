@@ -1,0 +1,717 @@
+"""The Active call form on the agent's desktop (R-2.6 .. R-2.13): pages, fragments, actions.
+
+Thin routes over ``db.call_processing`` (the rules are the pure core
+``agent_desktop.call_form``). The form is one panel of the desktop page (``/desktop/call``
+extends ``desktop.html``); ``static/call_form.js`` opens it by itself when the agent's call
+connects (the ``hotline:call`` DOM event of ``hotline.js``) and swaps its parts with HTML
+fragments fetched from the routes below, so nothing reloads the page. Without JavaScript
+every action is an ordinary form that lands back on ``/call-form/<call_id>``.
+
+Request kinds: a page load (``Accept: text/html``) gets a whole page or a redirect; anything
+else (fetch) gets the HTML fragment of the part it changed. A refusal of the form's rules
+(``CallFormError``) is shown next to the field it concerns, with status 422 for Save and 409
+for the other actions; the guard turns wrong fields into 400 and forged requests into 403.
+
+Who may open a call's form: the agent who took it, and, once it has ended, anyone with a
+right to its queue (R-2.13: recovery of a call whose agent left it unsaved). A call still
+connected belongs to its agent alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from agent_desktop import call_form as core
+from agent_desktop import desktop_routes
+from agent_desktop.access import CALL_CENTRE, RouteTable
+from agent_desktop.forms import FormData
+from agent_desktop.i18n import Language
+from agent_desktop.status_line import N_, mm_ss
+from agent_desktop.web_errors import ForbiddenError, NotFoundError
+from agent_desktop.web_request import RequestContext
+from agent_desktop.web_sessions import DeskView, SignedInUser
+from db import call_processing as cp
+from db.call_processing import CallFormError
+from db.calls import CallNotFoundError
+
+HERE = Path(__file__).resolve().parent
+routes = RouteTable("call_form", templates=HERE / "templates")
+
+CALL_DESK = "/desktop/call"
+PANEL_TEMPLATE = "call_form_panel.html"
+PAGE_TEMPLATE = "call_form_desk.html"
+# The reason tree is at most this deep (db.catalog.MAX_REASON_DEPTH is 10); fields
+# reason_0 .. reason_N carry the chosen path, one select per level (R-2.8).
+MAX_REASON_LEVELS = 16
+SEARCH_LIMIT = 30
+SEARCH_MAX_CHARS = 100
+# Activities in which the desk's current call has its form open (R-2.6: on answer, and
+# while it is processed afterwards); a ringing call has no form yet.
+_FORM_ACTIVITIES = frozenset({"in_call", "processing", "outbound"})
+
+NO_SUCH_CALL = N_("There is no such call.")
+NO_UNPROCESSED = N_("There is no unprocessed call in your queues.")
+SHOWING_UNPROCESSED = N_("Showing unprocessed call from %(when)s")  # R-2.13
+OVERFLOWED_QUEUE = N_("%(queue)s (overflowed call)")  # R-1.6
+INACTIVE_ONE = N_(
+    "The caller's number belongs to the inactive customer %(name)s. Re-activate them to work"
+    " with them, or process the call as for an unknown caller."
+)
+SEARCH_EMPTY = N_("Type a name, an address, a contract number or a phone number.")
+
+# The core's texts (agent_desktop.call_form), repeated literally so that message extraction
+# puts them in the catalogue; a test checks that this list and the core agree.
+CORE_MESSAGES = (
+    N_("First search for the customer"),
+    N_("The RT number is not a number"),
+    N_("Choose the call reason and the reason code."),
+    N_(
+        'Either tick "customer is unknown" or assign the call to the location\'s operator,'
+        " not both."
+    ),
+    N_("The note is too long."),
+    N_("The note contains characters that cannot be stored."),
+    N_("Several customers have the caller's number: pick the one who is calling."),
+    N_("Give the process a title."),
+    N_("The process title is too long."),
+    N_("This call has been processed already."),
+    N_("This call has nothing to process."),
+    N_("The call is still connected: save it when it has ended."),
+    N_("You may not process this call."),
+    N_("There is no such customer."),
+    N_("This customer is inactive: re-activate them first."),
+    N_("This customer does not belong to a location of the call's queue."),
+    N_("This contact person does not belong to the customer."),
+    N_("This location has no operator to assign the call to."),
+    N_("Choose the location whose operator the call is assigned to."),
+    N_("Pick the customer whose main number the caller's number becomes."),
+    N_("The caller's number is hidden: there is no number to save."),
+    N_("Only an off-air agent who is not handling a call can load an unprocessed call."),
+    N_("There is no such process."),
+    N_("This process is about another customer, or it is closed."),
+    N_(
+        "The caller's number belongs only to inactive customers. Re-activate one to work with"
+        " them, or process the call as for an unknown caller."
+    ),
+)
+# Where a refusal is shown; anything else goes to the top of the form.
+_FIELDS = frozenset({"customer", "reason", "note", "rt_number", "replace_number", "title"})
+
+
+class CallAccessError(Exception):
+    """The agent may not open this call's form (another agent's live call, another queue)."""
+
+
+# --------------------------------------------------------------------------- database work
+# Each function is one transaction (``rc.db``); they compose ``db.call_processing`` so that a
+# check and the change it guards happen together.
+
+
+@dataclass(frozen=True)
+class ProcessEntry:
+    """A follow-up process of the call with its calls (R-2.11)."""
+
+    process: cp.ProcessView
+    calls: tuple[cp.ProcessCallRow, ...]
+
+
+@dataclass(frozen=True)
+class FormState:
+    """Everything the form shows for one call."""
+
+    view: cp.CallFormView
+    # R-2.6/R-2.7: how the caller's number matched, while the form holds no customer yet.
+    match: core.CallerMatch | None
+    reason: core.ReasonCascade
+    operators: tuple[cp.OperatorChoice, ...]
+    processes: tuple[ProcessEntry, ...]
+    # Open processes of the customer this call could join (R-2.11: a later call).
+    joinable: tuple[cp.ProcessView, ...] = ()
+
+
+def may_open(view: cp.CallFormView, agent_id: int, queue_ids: Collection[int]) -> bool:
+    """The agent who took the call; a colleague with the queue right once it has ended."""
+    if view.agent_id == agent_id:
+        return True
+    return view.queue_id is not None and view.queue_id in queue_ids and view.ended_at is not None
+
+
+def _opened(
+    session: Session, call_id: int, agent_id: int, queue_ids: Collection[int]
+) -> cp.CallFormView:
+    view = cp.load_call_form(session, call_id)  # CallNotFoundError
+    if not may_open(view, agent_id, queue_ids):
+        raise CallAccessError(call_id)
+    return view
+
+
+def _holds_no_customer(view: cp.CallFormView) -> bool:
+    return (
+        view.customer_id is None
+        and not view.customer_unknown
+        and not view.assigned_to_location_operator
+        and view.processing_state == "pending"
+    )
+
+
+def _reason_for(
+    session: Session, view: cp.CallFormView, path: tuple[int, ...] | None
+) -> core.ReasonCascade:
+    """The stored reason, or the cascade for a path the agent is choosing (R-2.8)."""
+    if path is None or view.queue_id is None or view.direction not in ("in", "out"):
+        return view.reason
+    return cp.reason_options(session, view.queue_id, view.direction, path)
+
+
+def form_state(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    reason_path: tuple[int, ...] | None = None,
+    with_match: bool = True,
+) -> FormState:
+    """The form of a call the agent may open; matches the caller while no customer is held
+    (``with_match=False``: a part that does not show the customer, e.g. the reasons)."""
+    view = _opened(session, call_id, agent_id, queue_ids)
+    match: core.CallerMatch | None = None
+    if with_match and _holds_no_customer(view):
+        match = cp.match_caller(session, call_id, agent_id)
+        if match.kind is core.MatchKind.MATCHED:
+            view = cp.load_call_form(session, call_id)  # the match was stored on the call
+    processes = tuple(
+        ProcessEntry(p, tuple(cp.process_calls(session, p.id)))
+        for p in cp.processes_of_call(session, call_id)
+    )
+    return FormState(
+        view=view,
+        match=match,
+        reason=_reason_for(session, view, reason_path),
+        operators=tuple(cp.location_operators(session, call_id)),
+        processes=processes,
+        joinable=tuple(cp.open_processes_to_join(session, call_id)),
+    )
+
+
+def search(
+    session: Session, call_id: int, agent_id: int, queue_ids: Collection[int], text: str
+) -> tuple[cp.CustomerHit, ...]:
+    """Customers of the call's queue's locations by name, address, contract, phone (R-2.7)."""
+    view = _opened(session, call_id, agent_id, queue_ids)
+    # Matching and picking are limited to the queue's locations (R-1.2), so is the search.
+    locations = cp.queue_location_ids(session, view.queue_id)
+    return tuple(cp.search_customers(session, text, locations, SEARCH_LIMIT))
+
+
+def pick(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    customer_id: int,
+    contact_id: int | None,
+) -> None:
+    _opened(session, call_id, agent_id, queue_ids)
+    cp.pick_customer(session, call_id, customer_id, contact_id)
+
+
+def reactivate_and_pick(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    customer_id: int,
+    now: datetime,
+) -> None:
+    """R-2.6's offer: re-activate the inactive customer and hold them in the form. A customer
+    the call may not hold (another queue's location) is refused and stays inactive."""
+    view = _opened(session, call_id, agent_id, queue_ids)
+    if view.processing_state == "done":
+        raise CallFormError(core.ALREADY_PROCESSED)
+    cp.reactivate_customer(session, customer_id, agent_id, now)
+    cp.pick_customer(session, call_id, customer_id, None)  # a refusal rolls both back
+
+
+def add_process(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    title: str,
+    now: datetime,
+) -> None:
+    _opened(session, call_id, agent_id, queue_ids)
+    cp.create_process(session, call_id, title, agent_id, now)
+
+
+def join_process(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    process_id: int,
+    now: datetime,
+) -> None:
+    _opened(session, call_id, agent_id, queue_ids)
+    cp.add_call_to_process(session, call_id, process_id, agent_id, now)
+
+
+def save(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    form: core.CallForm,
+    now: datetime,
+) -> cp.SavedCall:
+    view = _opened(session, call_id, agent_id, queue_ids)
+    if _holds_no_customer(view):
+        # As opening the form does: what Save stores is the customer the form showed.
+        cp.match_caller(session, call_id, agent_id)
+    return cp.save_call_form(session, call_id, agent_id, form, now)
+
+
+# --------------------------------------------------------------------------- reading fields
+
+
+@dataclass(frozen=True)
+class Entered:
+    """What the agent entered in the Save form, shown again with a refusal."""
+
+    reason_path: tuple[int, ...] = ()
+    note: str = ""
+    rt_number: str = ""
+    customer_unknown: bool = False
+    assign_to_location_operator: bool = False
+    operator_location_id: int | None = None
+    replace_number: bool = False
+
+    def call_form(self) -> core.CallForm:
+        return core.CallForm(
+            customer_unknown=self.customer_unknown,
+            assign_to_location_operator=self.assign_to_location_operator,
+            operator_location_id=self.operator_location_id,
+            reason_path=self.reason_path,
+            note=self.note,
+            rt_number=self.rt_number,
+            replace_number=self.replace_number,
+        )
+
+
+def reason_path(form: FormData) -> tuple[int, ...]:
+    """``reason_0``, ``reason_1``, ... down to the first level left empty."""
+    path: list[int] = []
+    for level in range(MAX_REASON_LEVELS):
+        node_id = form.integer(f"reason_{level}", required=False, minimum=1)
+        if node_id is None:
+            break
+        path.append(node_id)
+    return tuple(path)
+
+
+def _ticked(form: FormData, name: str) -> bool:
+    return form.choice(name, ("1",), required=False) == "1"
+
+
+def entered_fields(form: FormData) -> Entered:
+    """The Save form's fields. Note and RT number are checked by the core (R-2.9), so that
+    a wrong value is refused next to its field rather than as a bad request."""
+    return Entered(
+        reason_path=reason_path(form),
+        note=form.raw("note") or "",
+        rt_number=form.raw("rt_number") or "",
+        customer_unknown=_ticked(form, "customer_unknown"),
+        assign_to_location_operator=_ticked(form, "assign_to_location_operator"),
+        operator_location_id=form.integer("operator_location_id", required=False, minimum=1),
+        replace_number=_ticked(form, "replace_number"),
+    )
+
+
+def _stored_entries(view: cp.CallFormView) -> Entered:
+    return Entered(
+        reason_path=view.reason.path,
+        note=view.note,
+        rt_number=view.rt_number or "",
+        customer_unknown=view.customer_unknown,
+        assign_to_location_operator=view.assigned_to_location_operator,
+    )
+
+
+# --------------------------------------------------------------------------- presenting
+
+
+def queue_text(lang: Language, label: str) -> str:
+    """The queue's name, with "(overflowed call)" in the agent's language (R-1.6)."""
+    if label.endswith(core.OVERFLOWED_SUFFIX):
+        name = label[: -len(core.OVERFLOWED_SUFFIX)]
+        return lang.gettext(OVERFLOWED_QUEUE) % {"queue": name}
+    return label
+
+
+def match_notice(lang: Language, match: core.CallerMatch | None) -> str:
+    if match is None or not match.notice:
+        return ""
+    if match.kind is core.MatchKind.INACTIVE_ONLY and len(match.choices) == 1:
+        return lang.gettext(INACTIVE_ONE) % {"name": match.choices[0].name}
+    return lang.gettext(match.notice)
+
+
+def when_text(at: datetime, time_zone: str) -> str:
+    """R-2.13's DD.MM.YYYY HH:MM in the centre's time zone, whatever the language."""
+    return at.astimezone(ZoneInfo(time_zone)).strftime("%d.%m.%Y %H:%M")
+
+
+def problems_by_field(lang: Language, problems: Iterable[core.FormProblem]) -> dict[str, list[str]]:
+    shown: dict[str, list[str]] = {}
+    for problem in problems:
+        where = problem.field if problem.field in _FIELDS else "form"
+        shown.setdefault(where, []).append(lang.gettext(problem.message))
+    return shown
+
+
+@dataclass(frozen=True)
+class ProcessCallText:
+    at: datetime
+    caller: str
+    callee: str
+    duration: str  # mm:ss for a connected call, "" otherwise (R-2.11)
+
+
+def _process_rows(entry: ProcessEntry) -> list[ProcessCallText]:
+    return [
+        ProcessCallText(
+            c.at, c.caller, c.callee, mm_ss(c.duration_s) if c.duration_s is not None else ""
+        )
+        for c in entry.calls
+    ]
+
+
+@dataclass
+class FormPage:
+    """The template context of one call's form (``call_form.html`` and its parts)."""
+
+    state: FormState
+    entered: Entered
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    notice: str = ""
+    query: str = ""
+    hits: tuple[cp.CustomerHit, ...] | None = None
+    search_hint: str = ""
+
+    def context(self, rc: RequestContext) -> dict[str, Any]:
+        view, match = self.state.view, self.state.match
+        unknown = match is not None and match.kind is not core.MatchKind.MATCHED
+        user = rc.signed_in
+        desk = user.desk
+        return {
+            "call": view,
+            "call_id": view.call_id,
+            "editable": view.processing_state == "pending",
+            "connected": view.answered_at is not None and view.ended_at is None,
+            # Saved by a colleague while this agent still processes it: Save releases them.
+            "release_only": view.processing_state == "done"
+            and desk is not None
+            and desk.activity == "processing"
+            and desk.current_call_id == view.call_id,
+            "customer_name": core.UNKNOWN_NAME if unknown else view.customer_name,
+            "unknown_caller": unknown or view.customer_id is None,
+            "queue_text": queue_text(rc.lang, view.queue_label),
+            "party_number": view.callee_number if view.direction == "out" else view.caller_number,
+            "match": match if unknown else None,
+            "match_notice": match_notice(rc.lang, match),
+            "reason": self.state.reason,
+            "operators": self.state.operators,
+            "processes": [(e.process, _process_rows(e)) for e in self.state.processes],
+            "joinable": self.state.joinable,
+            "entered": self.entered,
+            "problems": self.problems,
+            "notice": self.notice,
+            "query": self.query,
+            "hits": self.hits,
+            "search_hint": self.search_hint,
+        }
+
+
+# --------------------------------------------------------------------------- answering
+
+
+def _user(rc: RequestContext) -> tuple[int, frozenset[int]]:
+    user: SignedInUser = rc.signed_in
+    return user.agent_id, user.queue_ids
+
+
+async def _state(
+    rc: RequestContext,
+    call_id: int,
+    path: tuple[int, ...] | None = None,
+    *,
+    with_match: bool = True,
+) -> FormState:
+    agent_id, queue_ids = _user(rc)
+    try:
+        return await rc.db(form_state, call_id, agent_id, queue_ids, path, with_match)
+    except CallNotFoundError:
+        raise NotFoundError(NO_SUCH_CALL) from None
+    except CallAccessError:
+        raise ForbiddenError(core.NOT_YOUR_CALL) from None
+
+
+async def _guarded(rc: RequestContext, fn: Any, *args: Any) -> Any:
+    """Run an action; a missing call is 404, someone else's call 403."""
+    try:
+        return await rc.db(fn, *args)
+    except CallNotFoundError:
+        raise NotFoundError(NO_SUCH_CALL) from None
+    except CallAccessError:
+        raise ForbiddenError(core.NOT_YOUR_CALL) from None
+
+
+async def _desk_page(rc: RequestContext, status: int, **panel: Any) -> bytes:
+    context = await desktop_routes.desktop_context(rc)
+    context.update(panel_context(**panel))
+    return rc.render(PAGE_TEMPLATE, status=status, **context)
+
+
+def panel_context(
+    *,
+    form: dict[str, Any] | None = None,
+    saved: cp.SavedCall | None = None,
+    message: str = "",
+    error: str = "",
+) -> dict[str, Any]:
+    """The panel: a call's form, or (no call) the last save and the recovery button."""
+    return {"form": form, "saved": saved, "panel_message": message, "panel_error": error}
+
+
+def _answer(rc: RequestContext, page: FormPage, status: int = 200) -> bytes:
+    """A fragment for fetch; the caller renders a whole page for a page load."""
+    return rc.render(PANEL_TEMPLATE, status=status, **panel_context(form=page.context(rc)))
+
+
+def current_call(desk: DeskView | None) -> int | None:
+    """The call whose form the desk shows by itself (R-2.6), if any."""
+    if desk is None or desk.current_call_id is None or desk.activity not in _FORM_ACTIVITIES:
+        return None
+    return desk.current_call_id
+
+
+async def _current_panel(rc: RequestContext) -> dict[str, Any]:
+    call_id = current_call(rc.signed_in.desk)
+    if call_id is not None:
+        try:
+            state = await _state(rc, call_id)
+        except NotFoundError:
+            state = None
+        if state is not None and state.view.answered_at is not None:
+            page = FormPage(state, _stored_entries(state.view))
+            return panel_context(form=page.context(rc))
+    return panel_context()
+
+
+# --------------------------------------------------------------------------- the panel
+
+
+@routes.route(CALL_DESK, methods=["GET"], access=CALL_CENTRE)
+async def call_desk(rc: RequestContext) -> bytes:
+    """The desktop with the Active call form of the agent's current call (R-2.6)."""
+    context = await desktop_routes.desktop_context(rc)
+    context.update(await _current_panel(rc))
+    return rc.render(PAGE_TEMPLATE, **context)
+
+
+@routes.route("/call-form/panel", methods=["GET"], access=CALL_CENTRE)
+async def current_panel(rc: RequestContext) -> bytes:
+    """The panel alone, for a page that loads it with fetch."""
+    return rc.render(PANEL_TEMPLATE, **await _current_panel(rc))
+
+
+@routes.route("/call-form/<int:call_id>", methods=["GET"], access=CALL_CENTRE)
+async def call_page(rc: RequestContext, call_id: int) -> bytes:
+    """One call's form as a page: after a recovery (``recovered=1`` shows R-2.13's notice),
+    and where the form's actions land without JavaScript (``q`` searches customers)."""
+    form = rc.query()
+    state = await _state(rc, call_id)
+    page = FormPage(state, _stored_entries(state.view))
+    if form.raw("recovered") == "1":
+        page.notice = rc.lang.gettext(SHOWING_UNPROCESSED) % {
+            "when": when_text(state.view.started_at, rc.web.time_zone)
+        }
+    if form.has("q"):
+        await _search_into(rc, page, call_id, form)
+    return await _desk_page(rc, 200, form=page.context(rc))
+
+
+@routes.route("/call-form/<int:call_id>/form", methods=["GET"], access=CALL_CENTRE)
+async def call_fragment(rc: RequestContext, call_id: int) -> bytes:
+    """The form alone: what the desktop loads when the call connects (R-2.6)."""
+    state = await _state(rc, call_id)
+    return _answer(rc, FormPage(state, _stored_entries(state.view)))
+
+
+# --------------------------------------------------------------------------- customer R-2.6/7
+
+
+async def _search_into(rc: RequestContext, page: FormPage, call_id: int, form: FormData) -> None:
+    text = form.text("q", required=False, max_len=SEARCH_MAX_CHARS)
+    page.query = text
+    if not text:
+        page.hits, page.search_hint = (), rc.lang.gettext(SEARCH_EMPTY)
+        return
+    agent_id, queue_ids = _user(rc)
+    page.hits = await _guarded(rc, search, call_id, agent_id, queue_ids, text)
+
+
+@routes.route("/call-form/<int:call_id>/customers", methods=["GET"], access=CALL_CENTRE)
+async def search_results(rc: RequestContext, call_id: int) -> bytes:
+    """Customer search (R-2.7): the results list, each with its Pick button."""
+    state = await _state(rc, call_id, with_match=False)
+    page = FormPage(state, Entered())
+    await _search_into(rc, page, call_id, rc.query())
+    return rc.render("call_form_search.html", form=page.context(rc))
+
+
+async def _customer_changed(rc: RequestContext, call_id: int, fn: Any, *args: Any) -> bytes:
+    agent_id, queue_ids = _user(rc)
+    try:
+        await _guarded(rc, fn, call_id, agent_id, queue_ids, *args)
+    except CallFormError as refused:
+        state = await _state(rc, call_id)
+        page = FormPage(state, Entered(), problems_by_field(rc.lang, refused.problems))
+        page.problems.setdefault("customer", []).extend(page.problems.pop("form", []))
+        if rc.wants_html:
+            return await _desk_page(rc, 409, form=page.context(rc))
+        return rc.render("call_form_customer.html", status=409, form=page.context(rc))
+    if rc.wants_html:
+        return rc.redirect(f"/call-form/{call_id}")
+    state = await _state(rc, call_id)
+    return rc.render("call_form_customer.html", form=FormPage(state, Entered()).context(rc))
+
+
+@routes.route("/call-form/<int:call_id>/customer", methods=["POST"], access=CALL_CENTRE)
+async def pick_customer(rc: RequestContext, call_id: int) -> bytes:
+    """Hold a customer from the search or the pick list in the form (R-2.6, R-2.7)."""
+    form = rc.form()
+    customer_id = form.required_integer("customer_id", minimum=1)
+    contact_id = form.integer("contact_id", required=False, minimum=1)
+    return await _customer_changed(rc, call_id, pick, customer_id, contact_id)
+
+
+@routes.route("/call-form/<int:call_id>/reactivate", methods=["POST"], access=CALL_CENTRE)
+async def reactivate(rc: RequestContext, call_id: int) -> bytes:
+    """Re-activate the caller's inactive customer and hold them (R-2.6, optional)."""
+    customer_id = rc.form().required_integer("customer_id", minimum=1)
+    return await _customer_changed(rc, call_id, reactivate_and_pick, customer_id, rc.now())
+
+
+# --------------------------------------------------------------------------- reasons R-2.8
+
+
+@routes.route("/call-form/<int:call_id>/reasons", methods=["GET"], access=CALL_CENTRE)
+async def reasons(rc: RequestContext, call_id: int) -> bytes:
+    """The reason selects for the levels chosen so far: the next level to choose, and the
+    levels below a changed one cleared (R-2.8)."""
+    state = await _state(rc, call_id, reason_path(rc.query()), with_match=False)
+    return rc.render("call_form_reasons.html", form=FormPage(state, Entered()).context(rc))
+
+
+# --------------------------------------------------------------------------- processes R-2.11
+
+
+@routes.route("/call-form/<int:call_id>/processes", methods=["POST"], access=CALL_CENTRE)
+async def create_process(rc: RequestContext, call_id: int) -> bytes:
+    """A follow-up process from the call; the list shows each process's calls (R-2.11)."""
+    title = rc.form().raw("title") or ""
+    agent_id, queue_ids = _user(rc)
+    return await _process_change(
+        rc, call_id, "title", add_process, call_id, agent_id, queue_ids, title, rc.now()
+    )
+
+
+@routes.route("/call-form/<int:call_id>/processes/join", methods=["POST"], access=CALL_CENTRE)
+async def join_a_process(rc: RequestContext, call_id: int) -> bytes:
+    """This call joins an open process of its customer: a later call about the same matter."""
+    process_id = rc.form().required_integer("process_id", minimum=1)
+    agent_id, queue_ids = _user(rc)
+    return await _process_change(
+        rc, call_id, "join", join_process, call_id, agent_id, queue_ids, process_id, rc.now()
+    )
+
+
+async def _process_change(rc: RequestContext, call_id: int, field: str, *action: Any) -> bytes:
+    """Run a change of the call's processes; refusals show next to ``field``."""
+    problems: dict[str, list[str]] = {}
+    status = 200
+    try:
+        await _guarded(rc, *action)
+    except CallFormError as refused:
+        problems = problems_by_field(rc.lang, refused.problems)
+        problems.setdefault(field, []).extend(problems.pop("form", []))
+        status = 409
+    if rc.wants_html and status == 200:
+        return rc.redirect(f"/call-form/{call_id}")
+    state = await _state(rc, call_id)
+    page = FormPage(state, Entered(), problems)
+    if rc.wants_html:
+        return await _desk_page(rc, status, form=page.context(rc))
+    return rc.render("call_form_processes.html", status=status, form=page.context(rc))
+
+
+# --------------------------------------------------------------------------- save R-2.12
+
+
+@routes.route("/call-form/<int:call_id>/save", methods=["POST"], access=CALL_CENTRE)
+async def save_form(rc: RequestContext, call_id: int) -> bytes:
+    """Save (R-2.12): refusals next to their fields (422); done, the agent is on-air again."""
+    entered = entered_fields(rc.form())
+    agent_id, queue_ids = _user(rc)
+    try:
+        saved = await _guarded(
+            rc, save, call_id, agent_id, queue_ids, entered.call_form(), rc.now()
+        )
+    except CallFormError as refused:
+        state = await _state(rc, call_id, entered.reason_path)
+        page = FormPage(state, entered, problems_by_field(rc.lang, refused.problems))
+        if rc.wants_html:
+            return await _desk_page(rc, 422, form=page.context(rc))
+        return _answer(rc, page, status=422)
+    if rc.wants_html:
+        return rc.redirect(CALL_DESK)
+    return rc.render(PANEL_TEMPLATE, **panel_context(saved=saved))
+
+
+# --------------------------------------------------------------------------- recovery R-2.13
+
+
+@routes.route("/call-form/recover", methods=["POST"], access=CALL_CENTRE)
+async def recover(rc: RequestContext) -> bytes:
+    """Load the last unprocessed call of the agent's queues, with the notice (R-2.13)."""
+    agent_id, _queues = _user(rc)
+    try:
+        found = await rc.db(
+            cp.last_unprocessed_call, agent_id, rc.now(), time_zone=rc.web.time_zone
+        )
+    except CallFormError as refused:
+        text = rc.lang.gettext(refused.messages[0])
+        if rc.wants_html:
+            return await _desk_page(rc, 409, error=text)
+        return rc.render(PANEL_TEMPLATE, status=409, **panel_context(error=text))
+    if found is None:
+        text = rc.lang.gettext(NO_UNPROCESSED)
+        if rc.wants_html:
+            return await _desk_page(rc, 200, message=text)
+        return rc.render(PANEL_TEMPLATE, **panel_context(message=text))
+    if rc.wants_html:
+        return rc.redirect(f"/call-form/{found.call_id}?recovered=1")
+    state = await _state(rc, found.call_id)
+    page = FormPage(state, _stored_entries(state.view))
+    page.notice = rc.lang.gettext(SHOWING_UNPROCESSED) % {
+        "when": when_text(found.started_at, rc.web.time_zone)
+    }
+    return _answer(rc, page)

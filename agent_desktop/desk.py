@@ -1,0 +1,165 @@
+"""What the agent's desktop page shows and the few changes it makes besides the state.
+
+Database functions for ``DBRunner.run`` returning frozen dataclasses: seats to pick
+(R-2.1), pause types (R-2.4), the pauses of the current seat session, the supervisor's
+notifications in their display window (R-2.16).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from agent_desktop import agent_state as core
+from db import agent_sessions
+from db.agent_sessions import AgentView
+from db.models import Agent, Notification, PauseRecord, PauseType, Severity
+
+
+class UnknownPauseTypeError(Exception):
+    """The form named a pause type that does not exist or is switched off."""
+
+
+@dataclass(frozen=True)
+class SeatChoice:
+    seat_id: int
+    name: str
+    taken: bool
+
+
+@dataclass(frozen=True)
+class PauseTypeView:
+    pause_type_id: int
+    position: int
+    name: str
+    paid: bool
+
+
+@dataclass(frozen=True)
+class PauseTaken:
+    name: str
+    paid: bool
+    started_at: datetime
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class NotificationView:
+    notification_id: int
+    severity: Severity
+    message: str
+    sender: str
+    created_at: datetime
+    shown_from: datetime
+    shown_until: datetime
+
+
+@dataclass(frozen=True)
+class DeskPage:
+    seats: tuple[SeatChoice, ...]
+    pause_types: tuple[PauseTypeView, ...]
+    pauses: tuple[PauseTaken, ...]
+    notifications: tuple[NotificationView, ...]
+
+
+def pause_types(session: Session) -> tuple[PauseTypeView, ...]:
+    rows = session.scalars(
+        select(PauseType).where(PauseType.active.is_(True)).order_by(PauseType.position)
+    ).all()
+    return tuple(PauseTypeView(p.id, p.position, p.name, p.paid) for p in rows)
+
+
+def pause_names(session: Session) -> dict[int, str]:
+    """Every pause type's name, also switched-off ones (an old pause still has a name)."""
+    return {p.id: p.name for p in session.scalars(select(PauseType)).all()}
+
+
+def desk_page(session: Session, agent_id: int, now: datetime) -> DeskPage:
+    seats = tuple(
+        SeatChoice(seat_id, name, taken)
+        for seat_id, name, taken in agent_sessions.seats_for(session, agent_id)
+    )
+    row = agent_sessions.open_session_row(session, agent_id, lock=False)
+    pauses: tuple[PauseTaken, ...] = ()
+    if row is not None:
+        names = pause_names(session)
+        records = session.scalars(
+            select(PauseRecord)
+            .where(PauseRecord.session_id == row.id)
+            .order_by(PauseRecord.started_at.desc(), PauseRecord.id.desc())
+            .limit(20)
+        ).all()
+        pauses = tuple(
+            PauseTaken(names.get(r.pause_type_id, "?"), r.paid, r.started_at, r.ended_at)
+            for r in records
+        )
+    return DeskPage(seats, pause_types(session), pauses, notifications_for(session, agent_id, now))
+
+
+def start_pause(
+    session: Session, agent_id: int, pause_type_id: int, now: datetime
+) -> AgentView | None:
+    """Take a pause of an offered type (R-2.4); refusals come from the state machine."""
+    pause = session.get(PauseType, pause_type_id)
+    if pause is None or not pause.active:
+        raise UnknownPauseTypeError(pause_type_id)
+    return agent_sessions.apply_event(session, agent_id, core.Pause(pause_type_id), now, "pause")
+
+
+def notifications_for(
+    session: Session, agent_id: int, now: datetime
+) -> tuple[NotificationView, ...]:
+    """Unread notifications whose display window includes ``now`` (R-2.16), newest first."""
+    rows = session.execute(
+        select(Notification, Agent.name)
+        .join(Agent, Agent.id == Notification.sender_id)
+        .where(
+            Notification.agent_id == agent_id,
+            Notification.read_at.is_(None),
+            Notification.shown_from <= now,
+            Notification.shown_until > now,
+        )
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(20)
+    ).all()
+    return tuple(_notification_view(n, sender) for n, sender in rows)
+
+
+def notification_for(
+    session: Session, agent_id: int, notification_id: int, now: datetime
+) -> NotificationView | None:
+    """One notification of this agent, if unread and in its window now."""
+    found = session.execute(
+        select(Notification, Agent.name)
+        .join(Agent, Agent.id == Notification.sender_id)
+        .where(Notification.id == notification_id, Notification.agent_id == agent_id)
+    ).one_or_none()
+    if found is None:
+        return None
+    notification, sender = found
+    if notification.read_at is not None or not (
+        notification.shown_from <= now < notification.shown_until
+    ):
+        return None
+    return _notification_view(notification, sender)
+
+
+def mark_notification_read(
+    session: Session, agent_id: int, notification_id: int, now: datetime
+) -> bool:
+    """Mark one of the agent's own notifications read; False if it is not theirs."""
+    notification = session.get(Notification, notification_id)
+    if notification is None or notification.agent_id != agent_id:
+        return False
+    if notification.read_at is None:
+        notification.read_at = now
+    return True
+
+
+def _notification_view(n: Notification, sender: str) -> NotificationView:
+    return NotificationView(
+        n.id, n.severity, n.message, sender, n.created_at, n.shown_from, n.shown_until
+    )

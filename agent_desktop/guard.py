@@ -1,0 +1,278 @@
+"""The one place that enforces sign-in, CSRF, roles and rights on every route (R-7.4).
+
+:func:`mount` puts the routes of some ``RouteTable`` s on a Klein application, each behind
+the same checks, in this order:
+
+1. a state-changing request (not GET/HEAD/OPTIONS) from another site is refused (Origin,
+   Sec-Fetch-Site) with 403;
+2. the session cookie is looked up (``web_sessions.load_user``); a stale cookie is cleared;
+3. a non-public route without a user: a page load is redirected to the sign-in page,
+   fetch and Server-Sent Events get 401;
+4. a state-changing request needs the session's CSRF token (form field ``csrf_token`` or
+   header ``X-CSRF-Token``); the public sign-in form uses a double-submit cookie; else 403;
+5. the route's ``Access``: role, call-centre user, right to the queue/box in the URL; 403.
+
+Then the handler runs; ``web_errors.HTTPError`` s become clear pages (JSON for fetch), a
+database that is down becomes 503, anything unexpected is logged and becomes a 500 page:
+never a traceback in the browser. :func:`check_declared` refuses a Klein application with a
+route that did not come through here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from klein import Klein
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from twisted.internet.defer import CancelledError, Deferred
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web.server import Request
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from agent_desktop.access import Access, Route, RouteTable, all_routes
+from agent_desktop.i18n import Language, negotiate
+from agent_desktop.status_line import N_
+from agent_desktop.web_errors import (
+    DATABASE_DOWN,
+    FORGED,
+    NO_RIGHT,
+    SIGN_IN_FIRST,
+    DatabaseDownError,
+    ForbiddenError,
+    HTTPError,
+    MethodNotAllowedError,
+    NotFoundError,
+    NotSignedInError,
+)
+from agent_desktop.web_request import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    PRESIGN_COOKIE,
+    SESSION_COOKIE,
+    RequestContext,
+    WebServices,
+    clear_cookie,
+    header,
+    wants_html,
+)
+from agent_desktop.web_sessions import SignedInUser, load_user, token_hash
+from db.engine import DatabaseUnavailableError
+
+_log = Logger()
+
+DATABASE_DOWN_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    PoolTimeoutError,
+    DatabaseUnavailableError,
+)
+SIGN_IN_PATH = "/sign-in"
+PAGE_NOT_FOUND = N_("The page %(path)s does not exist.")
+METHOD_NOT_ALLOWED = N_("This page cannot be used that way.")
+UNEXPECTED = N_("An unexpected error happened. It has been logged; please try again.")
+
+
+class UndeclaredRouteError(Exception):
+    """The Klein application holds a route without an access declaration."""
+
+
+def mount(app: Klein, web: WebServices, tables: Sequence[RouteTable]) -> frozenset[str]:
+    """Add every route of ``tables`` to ``app`` behind the guard; the endpoints it added."""
+    endpoints: set[str] = set()
+    for table, route in all_routes(tables):
+        _check_arguments(route)
+        endpoint = table.endpoint(route)
+        if endpoint in endpoints:
+            raise ValueError(f"endpoint {endpoint} is declared twice")
+        endpoints.add(endpoint)
+        app.route(route.path, methods=list(route.methods), endpoint=endpoint)(_guarded(web, route))
+
+    @app.handle_errors(NotFound)
+    def not_found(request: Request, failure: Failure) -> Deferred[bytes]:
+        path = request.path.decode("latin-1", "replace")
+        error = NotFoundError(PAGE_NOT_FOUND, {"path": path[:200]})
+        return Deferred.fromCoroutine(_unrouted(web, request, error))
+
+    @app.handle_errors(MethodNotAllowed)
+    def not_allowed(request: Request, failure: Failure) -> Deferred[bytes]:
+        allowed = getattr(failure.value, "valid_methods", None) or []
+        request.setHeader(b"Allow", ", ".join(allowed).encode("ascii"))
+        error = MethodNotAllowedError(METHOD_NOT_ALLOWED)
+        return Deferred.fromCoroutine(_unrouted(web, request, error))
+
+    return frozenset(endpoints)
+
+
+def check_declared(app: Klein, declared: frozenset[str]) -> None:
+    """Raise UndeclaredRouteError when ``app`` routes something not mounted by :func:`mount`."""
+    stray = sorted(
+        f"{rule.rule} ({rule.endpoint})"
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in declared
+    )
+    if stray:
+        raise UndeclaredRouteError(
+            "routes without an access declaration (use a RouteTable): " + ", ".join(stray)
+        )
+
+
+def _check_arguments(route: Route) -> None:
+    for arg in (route.access.queue_arg, route.access.box_arg):
+        if arg and f":{arg}>" not in route.path and f"<{arg}>" not in route.path:
+            raise ValueError(f"route {route.path} checks a right on {arg!r}, not in its URL")
+
+
+def _guarded(web: WebServices, route: Route) -> Callable[..., Any]:
+    async def serve(request: Request, **arguments: Any) -> bytes:
+        language = web.catalogues.language(negotiate(header(request, "accept-language")))
+        user: SignedInUser | None = None
+        try:
+            if route.changes_state:
+                _refuse_foreign(request)
+            if not route.access.anonymous:
+                user = await _current_user(web, request)
+            if user is not None:
+                language = web.catalogues.language(user.language)
+            rc = RequestContext(request, web, language, user)
+            if not route.access.public and user is None:
+                raise NotSignedInError(SIGN_IN_FIRST)
+            if route.changes_state:
+                _check_csrf(rc, route.access)
+            if user is not None:
+                _check_access(route.access, user, arguments)
+            result = await route.handler(rc, **arguments)
+            return result.encode("utf-8") if isinstance(result, str) else result
+        except CancelledError:
+            raise  # the browser went away (Klein cancels); nothing to answer
+        except NotSignedInError as error:
+            if wants_html(request):
+                return _to_sign_in(request)
+            return error_response(web, request, language, None, error)
+        except HTTPError as error:
+            return error_response(web, request, language, user, error)
+        except DATABASE_DOWN_ERRORS as exc:
+            _log.warn(
+                "{path}: database unavailable: {e}",
+                path=route.path,
+                e=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
+            down = DatabaseDownError(DATABASE_DOWN)
+            return error_response(web, request, language, user, down)
+        except Exception:
+            _log.failure("{method} {path} failed", method=route.methods, path=route.path)
+            return error_response(web, request, language, user, HTTPError(UNEXPECTED))
+
+    serve.__name__ = f"guarded_{route.name}"
+    return serve
+
+
+async def _unrouted(web: WebServices, request: Request, error: HTTPError) -> bytes:
+    """The error page for a URL no route takes, with the header of whoever asks."""
+    language = web.catalogues.language(negotiate(header(request, "accept-language")))
+    try:
+        user = await _current_user(web, request)
+    except Exception:
+        user = None  # the database is down: the page without the user's header
+    if user is not None:
+        language = web.catalogues.language(user.language)
+    return error_response(web, request, language, user, error)
+
+
+async def _current_user(web: WebServices, request: Request) -> SignedInUser | None:
+    cookie = request.getCookie(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        token = cookie.decode("ascii")
+    except UnicodeDecodeError:
+        token = ""
+    user = await web.db.run(load_user, token_hash(token), web.now()) if token else None
+    if user is None:
+        clear_cookie(request, SESSION_COOKIE)
+    return user
+
+
+def _refuse_foreign(request: Request) -> None:
+    """A state-changing request must come from a page of this site (R-7.4)."""
+    if (header(request, "sec-fetch-site") or "").lower() == "cross-site":
+        raise ForbiddenError(FORGED)
+    origin = header(request, "origin")
+    if origin is None:
+        return  # old browsers and non-browser clients: the CSRF token still protects
+    # A reverse proxy may rewrite Host and pass the browser's in X-Forwarded-Host. A page of
+    # another site cannot set that header (a form cannot; fetch would need CORS preflight).
+    hosts = {(header(request, name) or "").lower() for name in ("host", "x-forwarded-host")}
+    if origin == "null" or urlsplit(origin).netloc.lower() not in hosts - {""}:
+        raise ForbiddenError(FORGED)
+
+
+def _check_csrf(rc: RequestContext, access: Access) -> None:
+    sent = rc.header(CSRF_HEADER) or rc.form().raw(CSRF_FIELD) or ""
+    if access.public:
+        # The sign-in form: the hidden field must repeat the cookie set with the form.
+        cookie = rc.request.getCookie(PRESIGN_COOKIE)
+        expected = cookie.decode("ascii", "replace") if cookie else ""
+    else:
+        expected = rc.signed_in.csrf_token
+    if not expected or not hmac.compare_digest(sent.encode("utf-8"), expected.encode("utf-8")):
+        raise ForbiddenError(FORGED)
+
+
+def _check_access(access: Access, user: SignedInUser, arguments: Mapping[str, Any]) -> None:
+    if access.roles and user.role not in access.roles:
+        raise ForbiddenError(NO_RIGHT)
+    if access.call_centre and not user.call_centre_user:
+        raise ForbiddenError(NO_RIGHT)
+    if access.queue_arg and arguments.get(access.queue_arg) not in user.queue_ids:
+        raise ForbiddenError(NO_RIGHT)
+    if access.box_arg and arguments.get(access.box_arg) not in user.box_ids:
+        raise ForbiddenError(NO_RIGHT)
+
+
+def _to_sign_in(request: Request) -> bytes:
+    target = SIGN_IN_PATH
+    if request.method in (b"GET", b"HEAD"):
+        here = request.uri.decode("latin-1")
+        if here not in ("/", SIGN_IN_PATH):
+            target += "?next=" + quote(here, safe="")
+    request.setResponseCode(303)
+    request.setHeader(b"Location", target.encode("ascii"))
+    request.setHeader(b"Cache-Control", b"no-store")
+    return b""
+
+
+def error_response(
+    web: WebServices,
+    request: Request,
+    language: Language,
+    user: SignedInUser | None,
+    error: HTTPError,
+) -> bytes:
+    """The error as a page (a browser) or JSON (fetch, EventSource)."""
+    try:
+        message = language.gettext(error.message) % error.params
+    except (KeyError, ValueError, TypeError):
+        message = language.gettext(error.message)
+    title = language.gettext(error.title)
+    if error.status == 401:
+        # RFC 9110 wants a challenge with 401; a cookie session has no standard scheme.
+        request.setHeader(b"WWW-Authenticate", b'Cookie realm="hotline"')
+    if not wants_html(request):
+        request.setResponseCode(error.status)
+        request.setHeader(b"Content-Type", b"application/json")
+        request.setHeader(b"Cache-Control", b"no-store")
+        return json.dumps({"error": message, "status": error.status}, ensure_ascii=False).encode()
+    rc = RequestContext(request, web, language, user)
+    try:
+        return rc.render("error.html", status=error.status, title=title, message=message)
+    except Exception:
+        _log.failure("the error page itself failed")
+        request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")
+        return f"{title}\n\n{message}\n".encode()

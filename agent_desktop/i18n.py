@@ -1,0 +1,173 @@
+"""English and Czech for the web desktop (R-2.17): gettext catalogues, locale formats, zones.
+
+The Czech catalogue is ``agent_desktop/locale/cs/LC_MESSAGES/hotline.po``. It is read with Babel at
+start-up and compiled in memory, so no ``.mo`` file is ever written or committed. English is
+the source language (the message ids). The agent's ``language`` column picks the language;
+before sign-in the browser's Accept-Language does.
+
+To refresh the catalogue after adding messages::
+
+    pybabel extract -F agent_desktop/locale/babel.cfg -o agent_desktop/locale/hotline.pot .
+    pybabel update -i agent_desktop/locale/hotline.pot -d agent_desktop/locale -D hotline
+
+Dates and times are shown in the contact centre's time zone (``HOTLINE_TIME_ZONE``) and in
+the user's locale format; English uses British conventions (day first, 24-hour clock), as a
+European contact centre expects.
+"""
+
+from __future__ import annotations
+
+import gettext as gettext_module
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from twisted.logger import Logger
+
+_log = Logger()
+
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+DOMAIN = "hotline"
+DEFAULT_LANGUAGE = "en"
+LANGUAGES: dict[str, str] = {"en": "English", "cs": "Čeština"}
+# Babel locale used for formats, per language.
+_FORMAT_LOCALES = {"en": "en_GB", "cs": "cs_CZ"}
+_ACCEPT_ITEM = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q=([0-9.]+))?\s*$")
+
+
+def N_(msgid: str) -> str:
+    """Marks a message for extraction into the catalogue."""
+    return msgid
+
+
+# Refusals raised outside the web layer (agent_desktop.agent_state, db.agent_sessions) that
+# the desktop shows: listed here so that extraction puts them in the catalogue.
+DOMAIN_MESSAGES = (
+    N_("Finish processing the call with Save first."),
+    N_("You cannot log out during a call."),
+    N_("This account cannot log in to a seat."),
+    N_("You may not use this phone seat."),
+    N_("You are not logged in at a phone seat."),
+    N_("There is no such pause type."),
+    N_("You are already logged in at seat %(seat)s; log out there first."),
+    N_("Seat %(seat)s is taken by someone else."),
+)
+
+# Messages raised by db.agent_sessions with a seat name inside (SeatError): matched here so
+# that they can be translated like any other message.
+_PARAMETRISED = (
+    (
+        re.compile(r"^You are already logged in at seat (?P<seat>.+); log out there first\.$"),
+        "You are already logged in at seat %(seat)s; log out there first.",
+    ),
+    (
+        re.compile(r"^Seat (?P<seat>.+) is taken by someone else\.$"),
+        "Seat %(seat)s is taken by someone else.",
+    ),
+)
+
+
+def load_po(path: Path) -> gettext_module.GNUTranslations:
+    """Compile a ``.po`` file in memory into translations (no ``.mo`` on disk)."""
+    with path.open("rb") as po:
+        catalog = read_po(po, domain=DOMAIN)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return gettext_module.GNUTranslations(buffer)
+
+
+def normalise_language(value: str | None) -> str:
+    """A supported language code for ``value`` (``cs_CZ``, ``cs-cz``, ``CS`` -> ``cs``)."""
+    code = (value or "").replace("_", "-").split("-")[0].strip().lower()
+    return code if code in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def negotiate(accept_language: str | None) -> str:
+    """The best supported language for an Accept-Language header."""
+    choices: list[tuple[float, int, str]] = []
+    for index, item in enumerate((accept_language or "").split(",")[:20]):
+        match = _ACCEPT_ITEM.match(item)
+        if not match:
+            continue
+        try:
+            quality = float(match.group(2)) if match.group(2) else 1.0
+        except ValueError:
+            continue
+        code = match.group(1).lower()
+        if code in LANGUAGES and quality > 0:
+            choices.append((-quality, index, code))
+    return min(choices)[2] if choices else DEFAULT_LANGUAGE
+
+
+@dataclass(frozen=True)
+class Language:
+    """One language's translation functions and formats, bound to the centre's time zone."""
+
+    code: str
+    translations: gettext_module.NullTranslations
+    time_zone: ZoneInfo
+    format_locale: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "format_locale", _FORMAT_LOCALES.get(self.code, "en_GB"))
+
+    def gettext(self, message: str) -> str:
+        return self.translations.gettext(message)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self.translations.ngettext(singular, plural, n)
+
+    def message(self, text: str) -> str:
+        """Translate a message from the domain (an agent_state or SeatError text)."""
+        translated = self.translations.gettext(text)
+        if translated != text:
+            return translated
+        for pattern, msgid in _PARAMETRISED:
+            match = pattern.match(text)
+            if match:
+                return self.translations.gettext(msgid) % match.groupdict()
+        return text
+
+    def datetime_text(self, value: datetime | None, width: str = "short") -> str:
+        if value is None:
+            return ""
+        return format_datetime(value, width, tzinfo=self.time_zone, locale=self.format_locale)
+
+    def time_text(self, value: datetime | None, width: str = "short") -> str:
+        if value is None:
+            return ""
+        return format_time(value, width, tzinfo=self.time_zone, locale=self.format_locale)
+
+    def date_text(self, value: datetime | None, width: str = "medium") -> str:
+        if value is None:
+            return ""
+        local = value.astimezone(self.time_zone)
+        return format_date(local.date(), width, locale=self.format_locale)
+
+
+class Catalogues:
+    """The languages of one web process, loaded once at start-up."""
+
+    def __init__(self, time_zone: str, locale_dir: Path = LOCALE_DIR) -> None:
+        zone = ZoneInfo(time_zone)
+        self._languages: dict[str, Language] = {}
+        for code in LANGUAGES:
+            translations: gettext_module.NullTranslations
+            po = locale_dir / code / "LC_MESSAGES" / f"{DOMAIN}.po"
+            if code == DEFAULT_LANGUAGE or not po.exists():
+                if code != DEFAULT_LANGUAGE:
+                    _log.warn("no catalogue {po}: {code} pages show English", po=po, code=code)
+                translations = gettext_module.NullTranslations()
+            else:
+                translations = load_po(po)
+            self._languages[code] = Language(code, translations, zone)
+
+    def language(self, code: str | None) -> Language:
+        return self._languages[normalise_language(code)]

@@ -1,0 +1,106 @@
+"""The transfer dialog (R-2.14, R-1.12): active queues and on-air agents; a pick moves the
+call the agent is talking in.
+
+- ``GET /calls/<call_id>/transfer``: the dialog (JSON for fetch: the same lists);
+- ``POST /calls/<call_id>/transfer`` with ``target`` = ``queue-<id>`` or ``agent-<id>``.
+
+Thin routes: ``dialplan.flows.transfer`` checks and does the transfer. Without an AMI client
+(``HOTLINE_AMI_URL`` not set) the dialog says that telephony is not configured. A refusal
+shows the dialog again with the reason (409; JSON ``{"error": ...}`` for fetch).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from agent_desktop.access import CALL_CENTRE, RouteTable
+from agent_desktop.status_line import N_
+from agent_desktop.web_request import RequestContext
+from dialplan.flows import transfer
+
+HERE = Path(__file__).resolve().parent
+routes = RouteTable("transfer", templates=HERE / "templates")
+
+NO_TELEPHONY = N_("Telephony is not configured: calls cannot be transferred or placed.")
+# The refusals of dialplan.flows.transfer, marked here for the catalogue (extraction reads
+# literals only; tests/web/test_transfer_outbound_routes.py checks both lists agree).
+REFUSALS = (
+    N_("You can transfer only a call you are talking in."),
+    N_("Only incoming calls can be transferred."),
+    N_("There is no such queue or agent to transfer to."),
+    N_("That agent is not on air any more."),
+    N_("You cannot transfer a call to yourself."),
+    N_("Telephony did not accept the transfer; the call stays with you."),
+    N_("The caller is no longer on the line."),
+)
+
+
+def ami_of(rc: RequestContext) -> Any:
+    """The process's AMI client, or None (``hotline.web.HotlineWebServices``)."""
+    return getattr(rc.web, "ami", None)
+
+
+def _targets_json(targets: transfer.TransferTargets) -> dict[str, Any]:
+    return {
+        "call_id": targets.call_id,
+        "queues": [
+            {"target": f"queue-{q.queue_id}", "name": q.name, "code": q.code, "waiting": q.waiting}
+            for q in targets.queues
+        ],
+        "agents": [
+            {"target": f"agent-{a.agent_id}", "name": a.name, "seat": a.seat_name}
+            for a in targets.agents
+        ],
+    }
+
+
+async def _dialog(
+    rc: RequestContext, call_id: int, *, error: str | None = None, status: int = 200
+) -> bytes:
+    telephony = ami_of(rc) is not None
+    try:
+        targets = await rc.db(transfer.transfer_targets, rc.signed_in.agent_id, call_id)
+    except transfer.TransferError as refusal:
+        targets, error, status = None, str(refusal), 409
+    message = rc.lang.message(error) if error else None
+    if not rc.wants_html:
+        if message:
+            return rc.json({"error": message}, status=status)
+        assert targets is not None
+        return rc.json({**_targets_json(targets), "telephony": telephony})
+    return rc.render(
+        "transfer.html",
+        status=status,
+        call_id=call_id,
+        targets=targets,
+        error=message,
+        telephony=telephony,
+    )
+
+
+@routes.route("/calls/<int:call_id>/transfer", methods=["GET"], access=CALL_CENTRE)
+async def transfer_dialog(rc: RequestContext, call_id: int) -> bytes:
+    return await _dialog(rc, call_id)
+
+
+@routes.route("/calls/<int:call_id>/transfer", methods=["POST"], access=CALL_CENTRE)
+async def transfer_call(rc: RequestContext, call_id: int) -> bytes:
+    target = rc.form().text("target", max_len=40)
+    ami = ami_of(rc)
+    if ami is None:
+        return await _dialog(rc, call_id, error=NO_TELEPHONY, status=409)
+    try:
+        plan = await transfer.transfer_call(
+            ami,
+            rc.web.db,
+            rc.web.clock,
+            agent_id=rc.signed_in.agent_id,
+            call_id=call_id,
+            target=target,
+        )
+    except transfer.TransferError as refusal:
+        return await _dialog(rc, call_id, error=str(refusal), status=409)
+    if not rc.wants_html:
+        return rc.json({"ok": True, "call_id": call_id, "target": plan.exten})
+    return rc.redirect("/desktop")

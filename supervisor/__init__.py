@@ -1,0 +1,1 @@
+"""Supervisor realtime views and actions."""

@@ -1,0 +1,153 @@
+"""Customers, locations, reason trees and finished calls for the call form's DB tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.orm import Session
+
+from db import calls
+from db.models import (
+    CallState,
+    ContactPerson,
+    Customer,
+    CustomerPhone,
+    Direction,
+    Location,
+    QueueLocation,
+    ReasonDirection,
+    ReasonNode,
+)
+from dialplan.numbers import normalise_number
+from tests.db.centre import Centre, build_centre, log_in_on_air
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Prague
+
+
+def t(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+@dataclass(frozen=True)
+class World:
+    centre: Centre
+    north: int  # the support queue serves north and south
+    south: int
+    east: int  # ...but not east
+
+
+def build_world(session: Session) -> World:
+    centre = build_centre(session)
+    locations = [Location(code=code, name=code.title()) for code in ("north", "south", "east")]
+    session.add_all(locations)
+    session.flush()
+    north, south, east = (loc.id for loc in locations)
+    session.add_all(
+        [
+            QueueLocation(queue_id=centre.support, location_id=north),
+            QueueLocation(queue_id=centre.support, location_id=south),
+        ]
+    )
+    session.flush()
+    return World(centre, north, south, east)
+
+
+def add_customer(
+    session: Session,
+    name: str,
+    location_id: int,
+    phones: tuple[str, ...] = (),
+    *,
+    active: bool = True,
+    address: str = "",
+    contract: str = "",
+    contacts: tuple[tuple[str, str], ...] = (),
+) -> int:
+    customer = Customer(
+        name=name,
+        location_id=location_id,
+        active=active,
+        address=address,
+        contract_number=contract or f"C-{name[:12]}",
+    )
+    session.add(customer)
+    session.flush()
+    for position, number in enumerate(phones, start=1):
+        session.add(
+            CustomerPhone(
+                customer_id=customer.id,
+                position=position,
+                number=number,
+                digits=normalise_number(number, "420"),
+            )
+        )
+    for position, (contact_name, phone) in enumerate(contacts, start=1):
+        session.add(
+            ContactPerson(
+                customer_id=customer.id,
+                position=position,
+                name=contact_name,
+                phone=phone,
+                phone_digits=normalise_number(phone, "420") if phone else "",
+            )
+        )
+    session.flush()
+    return customer.id
+
+
+def add_reasons(session: Session, queue_id: int, direction: ReasonDirection) -> dict[str, int]:
+    """Hardware > Router > {No signal: RT-1, Slow: RT-2}; Other: OTH."""
+    ids: dict[str, int] = {}
+
+    def node(label: str, parent: str | None, code: str = "", position: int = 0) -> None:
+        row = ReasonNode(
+            queue_id=queue_id,
+            direction=direction,
+            parent_id=ids[parent] if parent else None,
+            position=position,
+            label=label,
+            code=code,
+        )
+        session.add(row)
+        session.flush()
+        ids[label] = row.id
+
+    node("Hardware", None, position=1)
+    node("Router", "Hardware")
+    node("No signal", "Router", "RT-1", 1)
+    node("Slow", "Router", "RT-2", 2)
+    node("Other", None, "OTH", 2)
+    return ids
+
+
+def answered_call(
+    session: Session,
+    world: World,
+    login: str,
+    caller: str,
+    *,
+    uniqueid: str,
+    at: datetime = T0,
+    talk_s: int = 60,
+    hang_up: bool = True,
+    log_in: bool = True,
+) -> int:
+    """An inbound support call answered by ``login``; hung up (agent processing) by default."""
+    if log_in:
+        log_in_on_air(session, world.centre, login, at - timedelta(minutes=5))
+    view = calls.open_call(
+        session,
+        uniqueid=uniqueid,
+        direction=Direction.INBOUND,
+        now=at,
+        caller_number=caller,
+        did="2200",
+    )
+    calls.enter_queue(session, view.id, world.centre.support, at, keep_waiting_start=False)
+    offer = calls.offer(session, view.id, world.centre.agents[login], at + timedelta(seconds=5))
+    assert offer is not None
+    calls.answered(session, offer.attempt_id, at + timedelta(seconds=10))
+    if hang_up:
+        calls.close_call(session, view.id, CallState.ANSWERED, at + timedelta(seconds=10 + talk_s))
+    return view.id

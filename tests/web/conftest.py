@@ -1,0 +1,54 @@
+"""Fixtures for the web tests: a small centre, the real Klein resource, a scripted browser.
+
+Routes run against the real database (SQLite, or PostgreSQL with HOTLINE_TEST_DATABASE_URL)
+through a DBRunner that runs each transaction inline instead of on a thread pool, so a
+request completes within ``StubTreq``'s in-memory round trip and time is a ``Clock``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import Engine
+from twisted.internet.task import Clock
+
+from hotline.web import ListenerState, WebRoot
+from tests.web.helpers import Browser, Centre, InlineDBRunner, build_centre
+
+START = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)  # a Monday, 09:30 in Prague
+
+
+@pytest.fixture
+def clock() -> Clock:
+    c = Clock()
+    c.advance(START.timestamp())
+    return c
+
+
+@pytest.fixture
+def db(engine: Engine, clock: Clock) -> InlineDBRunner:
+    return InlineDBRunner(engine, clock)
+
+
+@pytest.fixture
+def centre(db: InlineDBRunner) -> Centre:
+    return db.run_sync(build_centre, START)
+
+
+@pytest.fixture
+def web(db: InlineDBRunner, clock: Clock) -> Iterator[WebRoot]:
+    root = WebRoot(db, ListenerState(web_listen="tcp:0"), clock=clock, time_zone="Europe/Prague")
+    yield root
+    root.stop()
+
+
+@pytest.fixture
+def browser(web: WebRoot) -> Browser:
+    return Browser(web.resource())
+
+
+@pytest.fixture
+def other_browser(web: WebRoot) -> Browser:
+    return Browser(web.resource())

@@ -1,0 +1,260 @@
+"""Test helpers: an inline DBRunner, a tiny centre, and a browser over ``StubTreq``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+import treq
+from klein.resource import KleinResource
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+from treq.testing import StubTreq
+from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.python.failure import Failure
+from twisted.web.resource import IResource
+
+from db.models import (
+    Agent,
+    BoxRight,
+    Notification,
+    PauseType,
+    PhoneSeat,
+    Queue,
+    QueueRight,
+    Role,
+    SeatRight,
+    Severity,
+    VoicemailBox,
+)
+from db.passwords import hash_password
+from db.runner import DBRunner
+
+T = TypeVar("T")
+BASE = "http://hotline.example"
+HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"
+PASSWORD = "correct horse"
+
+
+class InlineDBRunner(DBRunner):
+    """Runs each transaction at once on the calling thread (same transaction semantics)."""
+
+    def __init__(self, engine: Engine, reactor: Any) -> None:
+        super().__init__(engine, reactor)  # never used to reach threads: any clock will do
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        return maybeDeferred(self.run_sync, fn, *args, **kwargs)
+
+
+def resolved(d: Deferred[T]) -> T:
+    """The result of a Deferred that must have fired already."""
+    results: list[Any] = []
+    d.addBoth(results.append)
+    assert results, "the request did not complete"
+    if isinstance(results[0], Failure):
+        results[0].raiseException()
+    return results[0]  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class Centre:
+    support: int
+    billing: int
+    box: int
+    agents: dict[str, int]
+    seats: dict[str, int]
+    pauses: dict[str, int]
+
+
+def build_centre(session: Session, now: datetime) -> Centre:
+    """Agents eva and jan (call centre), bob (back office), sue (supervisor), ina (inactive)."""
+    support = Queue(code="support", name="Technical support")
+    billing = Queue(code="billing", name="Billing")
+    box = VoicemailBox(code="vm", name="Support voicemail")
+    session.add_all([support, billing, box])
+    pauses = {
+        "personal": PauseType(position=1, name="Personal", paid=True),
+        "meeting": PauseType(position=2, name="Meeting", paid=False),
+        "old": PauseType(position=3, name="Old", paid=False, active=False),
+        "missed": PauseType(position=9, name="Missed call", paid=False),
+    }
+    session.add_all(pauses.values())
+    seats = {
+        name: PhoneSeat(name=name, dial_string=f"PJSIP/{name}", restricted=name.startswith("9"))
+        for name in ("101", "102", "103", "901", "902")
+    }
+    session.add_all(seats.values())
+    hashed = hash_password(PASSWORD, n=2**10)  # cheap for tests; the format is the real one
+    people = {
+        "eva": Agent(login="eva", name="Eva Dvořák", password_hash=hashed),
+        "jan": Agent(login="jan", name="Jan Novák", password_hash=hashed, language="cs"),
+        "bob": Agent(login="bob", name="Bob Office", password_hash=hashed, role=Role.BACKOFFICE),
+        "sue": Agent(login="sue", name="Sue Visor", password_hash=hashed, role=Role.SUPERVISOR),
+        "ina": Agent(login="ina", name="Ina Gone", password_hash=hashed, active=False),
+    }
+    session.add_all(people.values())
+    session.flush()
+    for login in ("eva", "jan", "ina"):
+        session.add(QueueRight(agent_id=people[login].id, queue_id=support.id))
+    session.add(SeatRight(agent_id=people["eva"].id, seat_id=seats["901"].id))
+    session.add(BoxRight(agent_id=people["bob"].id, box_id=box.id))
+    session.flush()
+    return Centre(
+        support=support.id,
+        billing=billing.id,
+        box=box.id,
+        agents={k: v.id for k, v in people.items()},
+        seats={k: v.id for k, v in seats.items()},
+        pauses={k: v.id for k, v in pauses.items()},
+    )
+
+
+def add_notification(
+    session: Session,
+    centre: Centre,
+    to: str,
+    message: str,
+    now: datetime,
+    *,
+    severity: Severity = Severity.WARNING,
+    shown_from_s: int = -60,
+    shown_until_s: int = 3600,
+) -> int:
+    from datetime import timedelta
+
+    n = Notification(
+        sender_id=centre.agents["sue"],
+        agent_id=centre.agents[to],
+        severity=severity,
+        message=message,
+        created_at=now,
+        shown_from=now + timedelta(seconds=shown_from_s),
+        shown_until=now + timedelta(seconds=shown_until_s),
+    )
+    session.add(n)
+    session.flush()
+    return n.id
+
+
+@dataclass
+class Page:
+    status: int
+    headers: Any
+    text: str
+
+    def header(self, name: str) -> str | None:
+        values = self.headers.getRawHeaders(name.encode())
+        return values[0].decode("latin-1") if values else None
+
+    @property
+    def location(self) -> str | None:
+        return self.header("location")
+
+    def set_cookies(self) -> list[str]:
+        return [v.decode("latin-1") for v in self.headers.getRawHeaders(b"set-cookie", [])]
+
+    def csrf(self) -> str:
+        match = re.search(r'<meta name="csrf-token" content="([^"]+)"', self.text)
+        assert match, f"no CSRF token on the page: {self.text[:300]}"
+        return match.group(1)
+
+
+@dataclass
+class Stream:
+    """An open Server-Sent Events response; ``text`` grows as the server writes."""
+
+    status: int
+    headers: Any
+    chunks: list[bytes] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        return b"".join(self.chunks).decode("utf-8")
+
+    def messages(self) -> list[dict[str, str]]:
+        """Parsed SSE messages (comments and retry dropped), fields as strings."""
+        found = []
+        for block in self.text.split("\n\n"):
+            fields: dict[str, str] = {}
+            for line in block.split("\n"):
+                if not line or line.startswith(":"):
+                    continue
+                name, _, value = line.partition(": ")
+                fields[name] = value
+            if "data" in fields:
+                found.append(fields)
+        return found
+
+
+class Browser:
+    """A browser with a cookie jar, talking to the real Klein resource in memory."""
+
+    def __init__(self, resource: IResource | KleinResource) -> None:
+        self.stub: Any = StubTreq(resource)  # its methods are set at run time
+        self.token: str | None = None
+
+    def _finish(self, d: Deferred[Any]) -> Page:
+        self.stub.flush()
+        response = resolved(d)
+        body = resolved(treq.content(response))
+        page = Page(response.code, response.headers, body.decode("utf-8", "replace"))
+        if page.status == 200 and '<meta name="csrf-token"' in page.text:
+            self.token = page.csrf()
+        return page
+
+    def get(self, path: str, *, accept: str = HTML, headers: Mapping[str, str] = {}) -> Page:
+        all_headers = {"Accept": accept, **headers}
+        return self._finish(self.stub.get(BASE + path, headers=all_headers, allow_redirects=False))
+
+    def post(
+        self,
+        path: str,
+        data: Mapping[str, Any] | None = None,
+        *,
+        csrf: str | bool | None = True,
+        accept: str = HTML,
+        headers: Mapping[str, str] = {},
+    ) -> Page:
+        fields = dict(data or {})
+        if csrf is True:
+            assert self.token, "load a page first to get a CSRF token"
+            fields["csrf_token"] = self.token
+        elif isinstance(csrf, str):
+            fields["csrf_token"] = csrf
+        all_headers = {
+            "Accept": accept,
+            "Content-Type": "application/x-www-form-urlencoded",
+            **headers,
+        }
+        body = urlencode(fields, doseq=True).encode()
+        return self._finish(
+            self.stub.post(BASE + path, data=body, headers=all_headers, allow_redirects=False)
+        )
+
+    def sign_in(self, login: str, password: str = PASSWORD) -> Page:
+        form = self.get("/sign-in")
+        assert form.status == 200, form.text
+        return self.post("/sign-in", {"login": login, "password": password}, csrf=form.csrf())
+
+    def signed_in(self, login: str) -> Page:
+        """Sign in and load the start page (which carries the session's CSRF token)."""
+        done = self.sign_in(login)
+        assert done.status == 303, done.text
+        assert done.location
+        return self.get(done.location)
+
+    def open_stream(self, path: str, headers: Mapping[str, str] = {}) -> Stream:
+        d = self.stub.get(BASE + path, headers={"Accept": "text/event-stream", **headers})
+        self.stub.flush()
+        response = resolved(d)
+        stream = Stream(response.code, response.headers)
+        if response.code == 200:
+            treq.collect(response, stream.chunks.append)
+        else:
+            stream.chunks.append(resolved(treq.content(response)))
+        self.stub.flush()
+        return stream

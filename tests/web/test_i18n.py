@@ -1,0 +1,145 @@
+"""English and Czech (R-2.17): a complete catalogue, compiled in memory, locale formats in
+the centre's time zone; and the typed form fields that turn wrong input into a 400."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent_desktop import agent_state
+from agent_desktop.forms import FormData
+from agent_desktop.i18n import DOMAIN_MESSAGES, LOCALE_DIR, Catalogues, load_po, negotiate
+from agent_desktop.web_errors import BadRequestError
+
+ROOT = Path(__file__).resolve().parents[2]
+PO = LOCALE_DIR / "cs" / "LC_MESSAGES" / "hotline.po"
+METHODS = [
+    ("agent_desktop/**.py", "python"),
+    ("hotline/**.py", "python"),
+    ("voicemail/**.py", "python"),
+    ("supervisor/**.py", "python"),
+    ("agent_desktop/templates/**.html", "jinja2"),
+    ("hotline/templates/**.html", "jinja2"),
+    ("voicemail/templates/**.html", "jinja2"),
+    ("supervisor/templates/**.html", "jinja2"),
+]
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def extracted_messages() -> set[str]:
+    found = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT), METHODS):
+        found.add(message if isinstance(message, str) else message[0])
+    return found
+
+
+def test_every_message_of_the_pages_has_a_czech_translation() -> None:
+    czech = load_po(PO)
+    messages = extracted_messages()
+    assert len(messages) > 60
+    assert set(DOMAIN_MESSAGES) <= messages
+    missing = sorted(m for m in messages if czech.gettext(m) == m and m != "OK")
+    assert missing == []
+
+
+def test_translations_keep_their_placeholders() -> None:
+    czech = load_po(PO)
+    for message in extracted_messages():
+        translated = czech.gettext(message)
+        assert sorted(PLACEHOLDER.findall(translated)) == sorted(PLACEHOLDER.findall(message)), (
+            message
+        )
+
+
+def test_the_domain_messages_are_the_ones_the_state_machine_raises() -> None:
+    assert agent_state.FINISH_FIRST in DOMAIN_MESSAGES
+    assert agent_state.NO_LOGOUT_IN_CALL in DOMAIN_MESSAGES
+
+
+def test_no_compiled_catalogue_is_kept_in_the_repository() -> None:
+    assert list(LOCALE_DIR.rglob("*.mo")) == []
+
+
+def test_a_seat_message_with_a_name_inside_is_translated() -> None:
+    czech = Catalogues("Europe/Prague").language("cs")
+    text = czech.message("You are already logged in at seat 101; log out there first.")
+    assert text == "Už jste přihlášen(a) u telefonu 101; nejdříve se tam odhlaste."
+    assert czech.message("Something nobody translated") == "Something nobody translated"
+
+
+def test_without_a_catalogue_czech_falls_back_to_english(tmp_path: Path) -> None:
+    language = Catalogues("Europe/Prague", locale_dir=tmp_path).language("cs")
+    assert language.gettext("Sign out") == "Sign out"
+
+
+@pytest.mark.parametrize(
+    ("header", "language"),
+    [
+        ("cs-CZ,cs;q=0.9,en;q=0.8", "cs"),
+        ("en-GB,en;q=0.9,cs;q=0.8", "en"),
+        ("de-DE, cs;q=0.5", "cs"),
+        ("cs;q=0, en", "en"),
+        ("fr", "en"),
+        ("", "en"),
+        (None, "en"),
+        ("cs;q=abc, en;q=0.1", "en"),
+        ("*", "en"),
+    ],
+)
+def test_the_browser_language_is_negotiated(header: str | None, language: str) -> None:
+    assert negotiate(header) == language
+
+
+def test_times_are_in_the_centre_zone_and_the_users_format() -> None:
+    catalogues = Catalogues("Europe/Prague")
+    winter = datetime(2026, 1, 15, 7, 5, tzinfo=UTC)
+    summer = datetime(2026, 7, 15, 7, 5, tzinfo=UTC)
+    cs, en = catalogues.language("cs"), catalogues.language("en")
+    assert cs.time_text(winter) == "8:05" and cs.time_text(summer) == "9:05"
+    assert en.time_text(winter) == "08:05"
+    assert cs.datetime_text(winter) == "15.01.26 8:05"
+    assert en.datetime_text(winter) == "15/01/2026, 08:05"
+    assert Catalogues("America/New_York").language("en").time_text(winter) == "02:05"
+
+
+# --------------------------------------------------------------------------- form fields
+
+
+@given(st.integers(min_value=-(2**53), max_value=2**53))
+def test_integers_read_back(number: int) -> None:
+    assert FormData({"n": [str(number)]}).integer("n") == number
+
+
+@given(st.text(max_size=20))
+def test_an_integer_field_takes_plain_digits_or_says_why_not(raw: str) -> None:
+    form = FormData({"n": [raw]})
+    plain = raw.strip()
+    digits = plain[1:] if plain.startswith("-") else plain
+    try:
+        value = form.integer("n", required=False)
+    except BadRequestError as error:
+        assert error.status == 400 and error.params == {"field": "n"}
+        return
+    if plain:
+        assert digits.isascii() and digits.isdigit() and value == int(plain)
+    else:
+        assert value is None
+
+
+def test_text_fields_are_bounded_and_single_line() -> None:
+    form = FormData({"a": ["x" * 11], "b": ["one\ntwo"], "c": ["  padded  "]})
+    with pytest.raises(BadRequestError):
+        form.text("a", max_len=10)
+    with pytest.raises(BadRequestError):
+        form.text("b")
+    assert form.text("b", multiline=True) == "one\ntwo"
+    assert form.text("c") == "padded"
+    with pytest.raises(BadRequestError):
+        form.text("missing")
+    assert form.text("missing", required=False) == ""
