@@ -1,0 +1,571 @@
+"""E-mail reports of new voicemails (R-3.5) against a real SMTP server on loopback.
+
+The server is Twisted's own ESMTP protocol with a delivery that keeps what it receives and
+can refuse recipients; the mailer talks to it over TCP like to any mail server. Retries run
+on an injected Clock, so the test decides when the back-off has passed.
+"""
+
+from __future__ import annotations
+
+import email
+import socket
+import wave
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_twisted
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.task import Clock
+from twisted.mail.interfaces import IMessageDelivery, IMessageSMTP
+from twisted.mail.smtp import ESMTP, SMTPFactory, SMTPServerError, User
+from zope.interface import implementer
+
+from db.backoffice_queue import VoicemailReport, voicemail_report
+from db.engine import make_engine
+from db.models import CallState, VoicemailItem, VoicemailItemHistory
+from db.runner import DBRunner
+from hotline.app import HotlineServices
+from tests.backoffice.office import Office, build_office, inbound_call, leave
+from voicemail.mailer import (
+    NOT_AVAILABLE,
+    SmtpSettings,
+    SmtpUrlError,
+    VoicemailMailer,
+    build_message,
+    parse_smtp_url,
+)
+
+CREATED = datetime(2026, 11, 23, 21, 5, 9, tzinfo=UTC)  # 22:05:09 in Prague (CET)
+NIGHT = ("night@example.test", "boss@example.test")
+
+
+# --------------------------------------------------------------------------- a real server
+
+
+@implementer(IMessageSMTP)
+class _Message:
+    def __init__(self, inbox: Inbox, recipient: str) -> None:
+        self.inbox, self.recipient = inbox, recipient
+        self.lines: list[bytes] = []
+
+    def lineReceived(self, line: bytes) -> None:
+        self.lines.append(line)
+
+    def eomReceived(self) -> Deferred[None]:
+        self.inbox.received.append((self.recipient, b"\n".join(self.lines)))
+        return succeed(None)
+
+    def connectionLost(self) -> None:
+        self.lines = []
+
+
+@implementer(IMessageDelivery)
+class Inbox:
+    """Keeps every message per recipient; refuses an address ``refusals[address]`` times."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, bytes]] = []
+        self.refusals: dict[str, int] = {}
+        self.sessions = 0
+
+    def receivedHeader(self, helo: object, origin: object, recipients: object) -> None:
+        return None
+
+    def validateFrom(self, helo: object, origin: object) -> object:
+        return origin
+
+    def validateTo(self, user: User) -> object:
+        address = str(user.dest)
+        if self.refusals.get(address, 0) > 0:
+            self.refusals[address] -= 1
+            raise SMTPServerError(451, "Mailbox busy, try again later")
+        return lambda: _Message(self, address)
+
+    def parsed(self) -> list[tuple[str, EmailMessage]]:
+        return [
+            (to, email.message_from_bytes(raw, policy=default_policy))  # type: ignore[misc]
+            for to, raw in self.received
+        ]
+
+
+class _ServerFactory(SMTPFactory):
+    protocol = ESMTP
+
+    def __init__(self, inbox: Inbox) -> None:
+        super().__init__()
+        self.inbox = inbox
+        self.domain = b"mx.example.test"
+
+    def buildProtocol(self, addr: object) -> ESMTP:
+        protocol = super().buildProtocol(addr)
+        protocol.delivery = self.inbox
+        self.inbox.sessions += 1
+        return protocol
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    box = Inbox()
+    tcp: Any = reactor  # the zope interfaces are not typing Protocols
+    port = tcp.listenTCP(0, _ServerFactory(box), interface="127.0.0.1")
+    yield box, port.getHost().port
+    port.stopListening()
+
+
+def closed_port() -> int:
+    """A loopback port nobody listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --------------------------------------------------------------------------- the centre
+
+
+@pytest.fixture
+def runner(db_url: str) -> Iterator[DBRunner]:
+    db = DBRunner(make_engine(db_url), reactor)
+    yield db
+    db.stop()
+    db.engine.dispose()
+
+
+@pytest.fixture
+def recordings(tmp_path: Path) -> Path:
+    folder = tmp_path / "recordings"
+    (folder / "voicemail").mkdir(parents=True)
+    with wave.open(str(folder / "voicemail" / "night.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(bytes(range(256)) * 64)
+    return folder
+
+
+def night_message(engine: Engine, number: str = "777123456") -> tuple[Office, int]:
+    with Session(engine) as s, s.begin():
+        office = build_office(s)
+        call = inbound_call(s, office, number, CREATED, end=CallState.VOICEMAIL)
+        item = leave(
+            s,
+            office.night,
+            "message",
+            number,
+            CREATED,
+            call_id=call,
+            recording_path="voicemail/night.wav",
+            duration_s=75,
+        )
+    return office, item
+
+
+def make_mailer(
+    runner: DBRunner, port: int, clock: Clock, recordings: Path, **kw: object
+) -> VoicemailMailer:
+    smtp = kw.pop("smtp", None) or SmtpSettings("127.0.0.1", port, "hotline@example.test")
+    return VoicemailMailer(
+        runner,
+        smtp,  # type: ignore[arg-type]
+        reactor=reactor,  # type: ignore[arg-type]
+        clock=clock,  # type: ignore[arg-type]
+        recordings_dir=recordings,
+        time_zone="Europe/Prague",
+        retry_delays_s=(10, 30),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def emailed_at(engine: Engine, item: int) -> datetime | None:
+    with Session(engine) as s:
+        row = s.get(VoicemailItem, item)
+        assert row is not None
+        return row.emailed_at
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_new_voicemail_is_mailed_with_the_recording_attached(
+    engine: Engine, runner: DBRunner, inbox: tuple[Inbox, int], recordings: Path
+) -> None:
+    server, port = inbox
+    _, item = night_message(engine)
+    clock = Clock()
+    clock.advance(1_800_000_000)
+    mailer = make_mailer(runner, port, clock, recordings)
+    mailer.report_new_item(item)  # returns at once: nothing is sent yet
+    assert server.received == []
+    mailer.report_new_item(item)  # a second report of the same item is ignored
+    await mailer.settled()
+    assert sorted(to for to, _ in server.received) == sorted(NIGHT)
+    assert server.sessions == 1
+    _, message = server.parsed()[0]
+    assert message["Subject"] == ("Voicemail from Jan Novák (777123456) in After-hours voicemail")
+    assert message["From"] == "hotline@example.test"
+    body = message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Time:      2026-11-23 22:05:09 (Europe/Prague)" in text
+    assert "Duration:  1:15" in text and "Customer:  Jan Novák" in text
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content_type() == "audio/wav"
+    assert attachment.get_filename() == "night.wav"
+    assert attachment.get_content() == (recordings / "voicemail" / "night.wav").read_bytes()
+    assert emailed_at(engine, item) == datetime.fromtimestamp(1_800_000_000, UTC)
+    with Session(engine) as s:
+        actions = s.scalars(
+            select(VoicemailItemHistory.action).where(VoicemailItemHistory.item_id == item)
+        ).all()
+    assert actions[-1] == "emailed"
+    assert mailer.delivered == [item] and mailer.waiting_retry == frozenset()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_server_that_refuses_first_then_accepts_gets_it_on_the_retry(
+    engine: Engine, runner: DBRunner, inbox: tuple[Inbox, int], recordings: Path
+) -> None:
+    server, port = inbox
+    server.refusals = {address: 1 for address in NIGHT}
+    _, item = night_message(engine)
+    clock = Clock()
+    mailer = make_mailer(runner, port, clock, recordings)
+    mailer.report_new_item(item)
+    await mailer.settled()
+    assert server.received == [] and mailer.waiting_retry == {item}
+    assert emailed_at(engine, item) is None
+    clock.advance(9.9)
+    await mailer.settled()
+    assert server.sessions == 1  # the back-off has not passed yet
+    clock.advance(0.1)
+    await mailer.settled()
+    assert sorted(to for to, _ in server.received) == sorted(NIGHT)
+    assert server.sessions == 2 and emailed_at(engine, item) is not None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_recipient_refused_once_gets_it_later_and_nobody_gets_it_twice(
+    engine: Engine, runner: DBRunner, inbox: tuple[Inbox, int], recordings: Path
+) -> None:
+    server, port = inbox
+    server.refusals = {"boss@example.test": 1}
+    _, item = night_message(engine)
+    clock = Clock()
+    mailer = make_mailer(runner, port, clock, recordings)
+    mailer.report_new_item(item)
+    await mailer.settled()
+    assert [to for to, _ in server.received] == ["night@example.test"]
+    assert emailed_at(engine, item) is None  # not everyone has it yet
+    clock.advance(10)
+    await mailer.settled()
+    assert [to for to, _ in server.received] == ["night@example.test", "boss@example.test"]
+    assert emailed_at(engine, item) is not None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_server_that_is_down_is_retried_then_given_up_without_raising(
+    engine: Engine, runner: DBRunner, recordings: Path
+) -> None:
+    _, item = night_message(engine)
+    clock = Clock()
+    mailer = make_mailer(runner, closed_port(), clock, recordings)
+    mailer.report_new_item(item)  # must not raise although nothing listens
+    await mailer.settled()
+    assert mailer.waiting_retry == {item}
+    clock.advance(10)
+    await mailer.settled()
+    assert mailer.waiting_retry == {item}  # second failure, next wait 30 s
+    clock.advance(30)
+    await mailer.settled()
+    assert mailer.waiting_retry == frozenset() and mailer.given_up == [item]
+    assert mailer.delivered == [] and emailed_at(engine, item) is None
+    assert clock.getDelayedCalls() == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_starttls_required_never_sends_in_the_clear(
+    engine: Engine, runner: DBRunner, inbox: tuple[Inbox, int], recordings: Path
+) -> None:
+    server, port = inbox  # this server offers no STARTTLS
+    _, item = night_message(engine)
+    clock = Clock()
+    smtp = parse_smtp_url(f"smtp://127.0.0.1:{port}?from=hotline@example.test&starttls=1")
+    mailer = make_mailer(runner, port, clock, recordings, smtp=smtp)
+    mailer.report_new_item(item)
+    await mailer.settled()
+    assert server.received == [] and mailer.waiting_retry == {item}
+    mailer.stop()
+    assert clock.getDelayedCalls() == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_boxes_without_an_address_send_nothing_and_catch_up_finds_the_rest(
+    engine: Engine, runner: DBRunner, inbox: tuple[Inbox, int], recordings: Path
+) -> None:
+    server, port = inbox
+    office, night = night_message(engine)
+    with Session(engine) as s, s.begin():
+        daytime = leave(s, office.messages, "message", "602111222", CREATED)
+    clock = Clock()
+    mailer = make_mailer(runner, port, clock, recordings)
+    mailer.report_new_item(daytime)
+    await mailer.settled()
+    assert server.received == [] and mailer.waiting_retry == frozenset()
+    assert await mailer.catch_up(CREATED) == 1
+    await mailer.settled()
+    assert len(server.received) == 2 and mailer.delivered == [night]
+    assert await mailer.catch_up(CREATED) == 0
+
+
+# --------------------------------------------------------------------------- the message
+
+
+def report(**changes: object) -> VoicemailReport:
+    fields: dict[str, object] = {
+        "item_id": 7,
+        "email_to": NIGHT,
+        "box_name": "After-hours voicemail",
+        "kind": "message",
+        "caller_number": "777123456",
+        "customer_name": "",
+        "created_at": CREATED,
+        "duration_s": 5,
+        "recording_path": "voicemail/night.wav",
+    }
+    fields.update(changes)
+    return VoicemailReport(**fields)  # type: ignore[arg-type]
+
+
+def render(rep: VoicemailReport, recordings: Path, **kw: object) -> EmailMessage:
+    from zoneinfo import ZoneInfo
+
+    from voicemail.mailer import _wire_bytes  # the bytes that go on the wire
+
+    built = build_message(
+        rep,
+        sender="hotline@example.test",
+        zone=ZoneInfo("Europe/Prague"),
+        recordings_dir=recordings,
+        **kw,  # type: ignore[arg-type]
+    )
+    raw = _wire_bytes(built)
+    assert b"\r" not in raw  # Twisted's client adds the CRs
+    return email.message_from_bytes(raw, policy=default_policy)  # type: ignore[return-value]
+
+
+def text_of(message: EmailMessage) -> str:
+    body = message.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def test_a_large_recording_is_linked_instead_of_attached(recordings: Path) -> None:
+    message = render(
+        report(),
+        recordings,
+        attach_limit_bytes=100,
+        recording_link="https://hotline.example.test/backoffice/items/{item_id}",
+    )
+    assert list(message.iter_attachments()) == []
+    assert "too large to attach (0.0 MB): https://hotline.example.test/backoffice/items/7" in (
+        text_of(message)
+    )
+
+
+def test_a_missing_or_escaping_recording_is_reported_not_available(recordings: Path) -> None:
+    (recordings.parent / "secret.wav").write_bytes(b"RIFF")
+    for path in ("voicemail/gone.wav", "../secret.wav", ""):
+        message = render(report(recording_path=path), recordings)
+        assert list(message.iter_attachments()) == []
+        assert NOT_AVAILABLE in text_of(message)
+
+
+def test_a_callback_request_and_a_hostile_caller_id(recordings: Path) -> None:
+    message = render(
+        report(kind="callback", caller_number="777\r\nBcc: thief@example.test", duration_s=None),
+        recordings,
+    )
+    # folded because it is long; a parser keeps the fold's leading space
+    assert message["Subject"].strip() == (
+        "Callback request from 777 Bcc: thief@example.test in After-hours voicemail"
+    )
+    assert message["Bcc"] is None and message["To"] == ", ".join(NIGHT)
+    assert list(message.iter_attachments()) == [] and "Duration" not in text_of(message)
+
+
+def test_smtp_urls() -> None:
+    plain = parse_smtp_url("smtp://mail.example.test")
+    assert (plain.host, plain.port, plain.sender, plain.starttls) == (
+        "mail.example.test",
+        25,
+        "hotline@mail.example.test",
+        None,
+    )
+    full = parse_smtp_url("smtp://us%40er:p%3Ass@mx:587?from=cc@example.test&starttls=1")
+    assert (full.username, full.password, full.port, full.sender, full.starttls) == (
+        "us@er",
+        "p:ss",
+        587,
+        "cc@example.test",
+        True,
+    )
+    assert "p:ss" not in repr(full)
+    tls = parse_smtp_url("smtps://mx?starttls=0")
+    assert (tls.port, tls.implicit_tls, tls.starttls) == (465, True, False)
+    for bad in (
+        "http://mx",
+        "smtp://",
+        "smtp://mx?starttls=yes",
+        "smtp://mx?from=nobody",
+        "smtp://mx?relay=1",
+        "smtp://user@mx",
+        "smtp://mx:99999",
+    ):
+        with pytest.raises(SmtpUrlError):
+            parse_smtp_url(bad)
+
+
+def test_the_report_comes_from_the_database_once(engine: Engine) -> None:
+    _, item = night_message(engine)
+    with Session(engine) as s, s.begin():
+        found = voicemail_report(s, item)
+        assert found is not None and found.email_to == NIGHT
+        assert (found.box_name, found.customer_name, found.duration_s) == (
+            "After-hours voicemail",
+            "Jan Novák",
+            75,
+        )
+        s.get(VoicemailItem, item).emailed_at = CREATED  # type: ignore[union-attr]
+        s.flush()
+        assert voicemail_report(s, item) is None
+
+
+# --------------------------------------------------------------------------- the service's hook
+#
+# A message left by a caller reaches the mailer through the hook the running service installs
+# (hotline.app.HotlineServices: flow_context() gives the flows ``on_new_item=_new_item``, the
+# spool import passes the same hook). The calls run end to end in the e2e harness (simulated
+# Asterisk, real FastAGI server and flows, real database); the service's pieces are built by
+# HotlineServices itself, on the harness's Clock and its inline DBRunner. Only the mailer is
+# made here, as HotlineServices.start() makes it (start() also listens on real ports and
+# freezes the GC, which a test cannot have), with the SMTP server above on loopback.
+
+SUPPORT_DID, SALES_DID = "222111001", "222111002"
+MAILING = """
+voicemail_boxes:
+  - {code: VM, name: Support voicemail, email_to: 'night@example.test, boss@example.test'}
+  - {code: SALES-VM, name: Sales voicemail}
+queues:
+  - {code: SALES, name: Sales, voicemail_box: SALES-VM}
+"""
+
+
+def serving_world(db_url: str, tmp_path: Path, smtp_port: int) -> tuple[Any, HotlineServices]:
+    from db.catalog import load_catalog
+    from dialplan.flows.router import build_router
+    from hotline.config import Settings
+    from tests.e2e.harness import make_world
+
+    world = make_world(db_url, tmp_path)  # Monday 10:00 in Prague: both queues are open
+    with Session(world.engine) as s, s.begin():
+        load_catalog(s, MAILING, source="mailing.yaml")
+    settings = Settings(
+        database_url=db_url,
+        recordings_dir=tmp_path / "recordings",
+        spool_dir=tmp_path / "spool",
+        smtp_url=f"smtp://127.0.0.1:{smtp_port}?from=hotline@example.test",
+    )
+    services = HotlineServices(settings, reactor=world.clock)
+    services.db = world.db  # the product's DBRunner, run inline on the harness's Clock
+    services.mailer = VoicemailMailer(
+        services.db,
+        parse_smtp_url(settings.smtp_url or ""),
+        reactor=reactor,  # type: ignore[arg-type]  # real TCP to the loopback SMTP server
+        clock=world.clock,
+        recordings_dir=settings.recordings_dir,
+        time_zone=settings.time_zone,
+    )
+    # The FastAGI server the simulated Asterisk talks to runs the service's own flow context.
+    world.servers[4573].factory.router = build_router(services.flow_context())
+    return world, services
+
+
+def items_by_box(engine: Engine) -> dict[str, tuple[int, str, datetime | None]]:
+    """Box code -> (item id, recording path, emailed at) of its only item."""
+    from db.models import VoicemailBox
+
+    with Session(engine) as s:
+        rows = s.execute(
+            select(VoicemailBox.code, VoicemailItem).join(
+                VoicemailItem, VoicemailItem.box_id == VoicemailBox.id
+            )
+        ).all()
+        return {code: (i.id, i.recording_path, i.emailed_at) for code, i in rows}
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_a_caller_leaves_is_mailed_through_the_services_hook(
+    db_url: str, tmp_path: Path, inbox: tuple[Inbox, int]
+) -> None:
+    server, port = inbox
+    world, services = serving_world(db_url, tmp_path, port)
+    try:
+        from simulator.switch import CallerScript
+
+        # Both callers press # while waiting and speak; only Support's box has an address.
+        world.call(CallerScript(did=SUPPORT_DID, caller_id_num="777123456", keys=((5.0, "#"),)))
+        world.call(CallerScript(did=SALES_DID, caller_id_num="731000111", keys=((5.0, "#"),)))
+        world.run(60)
+        assert services.mailer is not None
+        await services.mailer.settled()
+    finally:
+        await services.stop()
+    items = items_by_box(world.engine)
+    assert set(items) == {"VM", "SALES-VM"}  # both messages were stored
+    support_item, recording, emailed = items["VM"]
+    assert recording.startswith("voicemail/2026/11/23/")
+    assert sorted(to for to, _ in server.received) == sorted(NIGHT)  # one report, no more
+    for _, message in server.parsed():
+        assert message["Subject"] == "Voicemail from 777123456 in Support voicemail"
+        [attachment] = list(message.iter_attachments())
+        assert attachment.get_content() == (tmp_path / "recordings" / recording).read_bytes()
+    assert emailed == world.now()  # the report is recorded on the item
+    assert items["SALES-VM"][2] is None  # a box without an address sends nothing
+    assert services.mailer.delivered == [support_item] and services.mailer.given_up == []
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_message_spooled_while_the_database_was_down_is_mailed_on_import(
+    db_url: str, tmp_path: Path, inbox: tuple[Inbox, int]
+) -> None:
+    server, port = inbox
+    world, services = serving_world(db_url, tmp_path, port)
+    try:
+        from simulator.switch import CallerScript
+
+        world.call(CallerScript(did=SUPPORT_DID, caller_id_num="777123456", keys=((20.0, "#"),)))
+        world.run(10)
+        world.db.go_down(tmp_path)  # the message can only be spooled (R-7.3)
+        world.run(50)
+        world.db.come_back()
+        assert services.mailer is not None
+        await services.mailer.settled()
+        assert server.received == [] and items_by_box(world.engine) == {}
+        await services._import_spool()  # what the service's LoopingCall runs
+        await services.mailer.settled()
+    finally:
+        await services.stop()
+    [(item, recording, emailed)] = items_by_box(world.engine).values()
+    assert sorted(to for to, _ in server.received) == sorted(NIGHT)
+    assert emailed is not None and services.mailer.delivered == [item]
+    _, message = server.parsed()[0]
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content() == (tmp_path / "recordings" / recording).read_bytes()
