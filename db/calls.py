@@ -416,7 +416,8 @@ def close_call(
             )
     call.state = state
     call.ended_at = now
-    call.hangup_cause = cause or call.hangup_cause
+    # The column holds 64 characters; a long error text must not make the close fail.
+    call.hangup_cause = (cause or call.hangup_cause)[:64]
     call.flow_step = "done"
     if state in (CallState.VOICEMAIL, CallState.CALLBACK):
         call.reached = True  # R-5.4: choosing voicemail/callback counts as reached
@@ -430,6 +431,13 @@ def close_call(
         state=state.value,
     )
     return _view(call)
+
+
+def fail_call(session: Session, call_id: int, now: datetime, cause: str) -> CallView:
+    """The flow driving the call broke (an AGI or database error, a bug): the call ends as
+    ``failed`` with ``cause``; a ring it had started ends as failed and frees the agent."""
+    end_live_ring(session, call_id, RingOutcome.FAILED, now)
+    return close_call(session, call_id, CallState.FAILED, now, cause=cause)
 
 
 def queue_by_code(session: Session, code: str) -> Queue | None:

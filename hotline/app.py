@@ -76,6 +76,8 @@ class HotlineServices:
     mailer: VoicemailMailer | None = field(default=None, init=False)
     _spool_loop: LoopingCall | None = field(default=None, init=False)
     _heartbeat_loop: LoopingCall | None = field(default=None, init=False)
+    # Set when the process begins to stop: the flows then leave their calls for resume.
+    stopping: bool = field(default=False, init=False)
 
     def __post_init__(self) -> None:
         self.engine = make_engine(self.settings.database_url)
@@ -144,6 +146,7 @@ class HotlineServices:
             ),
             node=f"{socket.gethostname()}:{os.getpid()}",
             on_new_item=self._new_item,
+            stopping=lambda: self.stopping,
         )
 
     def _new_item(self, item_id: int) -> None:
@@ -193,6 +196,7 @@ class HotlineServices:
         return closed
 
     def stop(self) -> Deferred[Any]:
+        self.stopping = True
         for loop in (self._spool_loop, self._heartbeat_loop):
             if loop is not None and loop.running:
                 loop.stop()

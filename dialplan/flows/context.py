@@ -48,6 +48,9 @@ class FlowContext:
     node: str = "hotline"  # which server process drives the call
     # Told the id of every new voicemail/callback item (the e-mail report, R-3.5).
     on_new_item: Callable[[int], object] | None = None
+    # True once the process is shutting down: a flow that fails then leaves its call open
+    # for the dialplan's resume on another (or the restarted) server.
+    stopping: Callable[[], bool] = field(default=lambda: False)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)

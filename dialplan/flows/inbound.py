@@ -132,6 +132,12 @@ async def drive(
     A redirect (a transfer, R-1.12) reaches this session as a hang-up (redirect-001): the
     call is left open for the ``transfer`` session that follows. A socket cut without
     Asterisk's ``HANGUP`` line leaves it open for resume (R-1.16).
+
+    Any other failure (an AGI timeout or command error, a database error, a bug) gives the
+    call its final state here, ``failed`` with the error as cause, and frees an agent whose
+    phone it rang -- unless the process is shutting down, when the call stays open for the
+    dialplan's resume. The FastAGI server logs the failure with the uniqueid and closes the
+    session.
     """
     uniqueid = channel.request.uniqueid
     try:
@@ -148,6 +154,53 @@ async def drive(
             return
         await close_leg(ctx, where, where.abandoned_state(), cause="caller hung up")
         raise
+    except Exception as error:
+        await _flow_failed(channel, ctx, where, error)
+        raise
+
+
+async def _flow_failed(
+    channel: AGIChannel, ctx: FlowContext, where: Where, error: Exception
+) -> None:
+    """The final state of a call whose flow broke (see :func:`drive`)."""
+    uniqueid = channel.request.uniqueid
+    if ctx.stopping():
+        _log.warn(
+            "call {uniqueid}: flow ended by the shutdown ({error}); left for resume",
+            uniqueid=uniqueid,
+            error=repr(error),
+        )
+        return
+    if channel.hung_up and await _redirected(channel):
+        # Moved by a transfer while something failed here: the transfer's session owns it.
+        _log.info("call {uniqueid} was redirected", uniqueid=uniqueid)
+        return
+    _log.error("call {uniqueid}: flow failed: {error}", uniqueid=uniqueid, error=repr(error))
+    # The stored cause is short (64 characters): a command error's own message, not the
+    # command line with its long file path.
+    cause = f"{type(error).__name__}: {getattr(error, 'message', error)}"
+    if where.phase == "done":
+        return  # the call had its final state before the failure
+    state = CallState.ANSWERED if where.phase == "talking" else CallState.FAILED
+    where.phase = "done"
+    try:
+        if state is CallState.FAILED:
+            await ctx.db.run(calls.fail_call, where.call_id, ctx.now(), cause)
+        else:
+            await ctx.db.run(calls.close_call, where.call_id, state, ctx.now(), cause=cause)
+    except Exception as db_error:  # the database itself may be what failed
+        _log.error(
+            "call {uniqueid}: could not record its failure: {db_error}",
+            uniqueid=uniqueid,
+            db_error=str(db_error).splitlines()[0] if str(db_error) else repr(db_error),
+        )
+        return
+    # The call is over for Hotline: tell the dialplan not to resume it. The channel may be
+    # what failed, so this is best effort; the resume session ends a closed call anyway.
+    try:
+        await finish_session(channel)
+    except Exception:
+        pass
 
 
 async def _redirected(channel: AGIChannel) -> bool:

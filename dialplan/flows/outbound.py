@@ -677,5 +677,14 @@ async def outbound(channel: AGIChannel, ctx: FlowContext) -> None:
         cause = "the agent hung up"
         await ctx.db.run(finish_outbound, leg.call_id, attempt_id, state, ctx.now(), cause=cause)
         raise
+    except Exception as error:
+        # The flow broke (an AGI or database error, a bug): the call ends as failed and the
+        # agent is released, unless the process is shutting down (it is resumed then).
+        if not ctx.stopping():
+            cause = f"{type(error).__name__}: {error}"
+            await ctx.db.run(
+                finish_outbound, leg.call_id, attempt_id, CallState.FAILED, ctx.now(), cause=cause
+            )
+        raise
     await ctx.db.run(finish_outbound, leg.call_id, attempt_id, state, ctx.now(), cause=cause)
     await finish_session(channel)

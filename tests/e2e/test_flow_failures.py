@@ -1,0 +1,150 @@
+"""A call flow that breaks -- not a hang-up -- still gives the call its final state (issue 3:
+"every flow is wrapped once"; issue 4, R-1.15), frees the agent it rang, and the next
+caller is served. During a shutdown the call stays open for the dialplan's resume (R-1.16).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session
+
+from db.models import Call
+from dialplan.flows.router import build_router
+from dialplan.flows.transfer import TRANSFER_VARIABLE
+from simulator.switch import CallerScript, PhoneBehaviour
+from tests.e2e.harness import RecordingFactory, Server, World, make_world
+
+SUPPORT = "222111001"
+
+
+class FailNextStatement:
+    """Makes the database driver fail the next statement that starts with ``prefix``: the
+    driver's own error class, raised where the driver would, so it takes SQLAlchemy's real
+    error path (rollback, ``sqlalchemy.exc.OperationalError``)."""
+
+    def __init__(self, engine: Engine, prefix: str) -> None:
+        self.prefix = prefix.upper()
+        self.armed = False
+        self.fired = 0
+        event.listen(engine, "before_cursor_execute", self)
+
+    def __call__(
+        self,
+        conn: Any,
+        cursor: Any,
+        statement: str,
+        parameters: Any,
+        context: Any,
+        executemany: bool,
+    ) -> None:
+        if self.armed and statement.lstrip().upper().startswith(self.prefix):
+            self.armed = False
+            self.fired += 1
+            raise conn.dialect.loaded_dbapi.OperationalError("disk I/O error")
+
+
+def causes(world: World) -> list[tuple[str, str]]:
+    with Session(world.engine) as s:
+        return [(c.state.value, c.hangup_cause) for c in s.scalars(select(Call).order_by(Call.id))]
+
+
+def test_an_agi_command_error_ends_the_call_as_failed_and_the_next_caller_is_served(
+    db_url: str, tmp_path: Path
+) -> None:
+    # The voicemail folder cannot be created (a file is in the way): RECORD FILE answers
+    # "writefile", which the channel raises as an AGICommandError.
+    (tmp_path / "recordings").mkdir()
+    (tmp_path / "recordings" / "voicemail").write_text("not a folder")
+    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2)})
+    first = world.call(CallerScript(did=SUPPORT, keys=((5.0, "#"),), talk_s=None))
+    world.run(30)
+    [(state, cause)] = causes(world)
+    assert state == "failed"
+    assert cause.startswith("AGICommandError") and "writefile" in cause
+    assert first.ended.called  # the caller was not left hanging in the dialplan
+    assert first.record is not None
+    assert "hotline-fallback" not in "\n".join(str(line) for line in first.record.lines)
+
+    world.log_in("eva")
+    world.call(CallerScript(did=SUPPORT, caller_id_num="777000002", talk_s=None))
+    world.run(60)
+    assert [c["state"] for c in world.calls()] == ["failed", "answered"]
+
+
+def test_a_database_error_while_an_agent_rings_fails_the_call_and_frees_the_agent(
+    db_url: str, tmp_path: Path
+) -> None:
+    world = make_world(
+        db_url,
+        tmp_path,
+        {"PJSIP/101": PhoneBehaviour(answer_after_s=25), "PJSIP/102": PhoneBehaviour(2)},
+    )
+    fault = FailNextStatement(world.engine, "UPDATE ring_attempts")
+    world.log_in("eva")
+    world.call(CallerScript(did=SUPPORT, talk_s=None))
+    world.run(5)
+    [call] = world.calls()
+    assert call["state"] == "ringing"
+    fault.armed = True  # the ring-out's write of the attempt fails
+    world.run(20)
+    assert fault.fired == 1
+    [(state, cause)] = causes(world)
+    assert state == "failed" and cause.startswith("OperationalError")
+    assert world.attempts(call["id"]) == [("eva", "PJSIP/101", "failed", False)]
+    assert world.agent_state("eva") == ("on_air", "idle", None)  # not stuck ringing
+
+    world.log_in("jan")
+    world.call(CallerScript(did=SUPPORT, caller_id_num="777000002", talk_s=None))
+    world.run(80)
+    assert [c["state"] for c in world.calls()][1] == "answered"
+
+
+def test_a_database_error_in_the_ivr_fails_the_call(db_url: str, tmp_path: Path) -> None:
+    world = make_world(db_url, tmp_path)
+    fault = FailNextStatement(world.engine, "INSERT INTO ivr_key_presses")
+    fault.armed = True
+    sim_call = world.call(CallerScript(did="222111000", keys=((1.0, "1"),)))
+    world.run(20)
+    assert fault.fired == 1
+    [(state, cause)] = causes(world)
+    assert state == "failed" and "disk I/O error" in cause
+    assert sim_call.ended.called
+
+
+def test_a_failure_during_shutdown_leaves_the_call_for_resume(db_url: str, tmp_path: Path) -> None:
+    world = make_world(
+        db_url,
+        tmp_path,
+        {"PJSIP/101": PhoneBehaviour(answer_after_s=25), "PJSIP/102": PhoneBehaviour(2)},
+    )
+    # The server as `hotline serve` builds it while stopping (HotlineServices.stop).
+    old = world.servers[4573]
+    old.kill()
+    stopping = [False]
+    ctx = replace(old.ctx, stopping=lambda: stopping[0])
+    factory = RecordingFactory(
+        build_router(ctx), clock=world.clock, transfer_variable=TRANSFER_VARIABLE
+    )
+    world.servers[4573] = Server(factory, world.net.listenTCP(4573, factory), ctx)
+    fault = FailNextStatement(world.engine, "UPDATE ring_attempts")
+    world.log_in("eva")
+    world.call(CallerScript(did=SUPPORT, talk_s=None))
+    world.run(5)
+    [call] = world.calls()
+    waiting_since = call["queue_entered_at"]
+    stopping[0] = True
+    fault.armed = True
+    world.run(20)  # eva's ring ends, its write fails: the session ends, the call stays open
+    assert fault.fired == 1
+    [call] = world.calls()
+    assert call["state"] not in ("failed", "abandoned_ringing") and call["ended_at"] is None
+    stopping[0] = False
+    world.log_in("jan")
+    world.run(60)
+    [call] = world.calls()
+    assert call["state"] == "answered"  # the resume chain brought the caller back
+    assert call["queue_entered_at"] == waiting_since
