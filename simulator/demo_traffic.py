@@ -3,14 +3,18 @@
 The simulator's switch connects to the demo's own FastAGI port over real TCP, exactly as
 Asterisk would. Most demo agents are played by a desk robot; the ones left for people (see
 `HUMAN_DESKS`) have phones that "pick up" after a few seconds, so a person signed in as one
-of them at the desktop gets calls with the Active call form. Callers are a mix: most wait
-for an agent, some press # for voicemail or 0 for a callback, some give up; most call from
-numbers of demo customers so that caller matching shows.
+of them at the desktop gets calls with the Active call form. Callers reach every queue that
+agents work, through the IVR menus (sub-menus too) or a queue's direct line, so every demo
+login gets calls. They are a mix: most wait for an agent, some press # for voicemail or 0
+for a callback (the second and third caller always do, so the back office fills within the
+first minute), some give up; most call from numbers of demo customers so that caller
+matching shows.
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +24,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twisted.internet.task import LoopingCall
 
-from db.models import Agent, CustomerPhone, Did, PhoneSeat, SeatRight
+from db.models import (
+    Agent,
+    CustomerPhone,
+    Did,
+    IvrOption,
+    PhoneSeat,
+    Queue,
+    QueueRight,
+    SeatRight,
+)
 from db.runner import DBRunner
 from simulator.desk_robot import DeskRobot, RobotDesk
 from simulator.fake_ami import FakeAMIFactory
@@ -36,6 +49,25 @@ HUMAN_DESKS = ("eva.novakova", "martin.kral")
 
 
 @dataclass(frozen=True)
+class Route:
+    """How a caller reaches a queue: the number dialled and the menu keys pressed."""
+
+    did: str
+    keys: tuple[str, ...]  # empty for a queue's direct line
+    queue_code: str
+
+
+@dataclass(frozen=True)
+class DemoQueue:
+    """A queue callers are sent to; ``weight``: how many agents work it."""
+
+    code: str
+    weight: int
+    voicemail: bool  # has a box for `#` (R-1.7)
+    callback: bool  # has a box for `0` (R-1.8)
+
+
+@dataclass(frozen=True)
 class DemoCentre:
     """What the traffic needs to know about the demo data."""
 
@@ -43,8 +75,8 @@ class DemoCentre:
     human_seats: tuple[str, ...]  # dial strings
     robot_seats: tuple[str, ...]
     customer_numbers: tuple[str, ...]
-    menu_dids: tuple[str, ...]
-    queue_dids: tuple[str, ...]
+    queues: tuple[DemoQueue, ...]  # every queue an agent works that a caller can reach
+    routes: tuple[Route, ...]
 
 
 def read_centre(session: Session) -> DemoCentre:
@@ -60,15 +92,70 @@ def read_centre(session: Session) -> DemoCentre:
     humans = [a for a in agents if a.login in HUMAN_DESKS]
     robots = [a for a in agents if a.login not in HUMAN_DESKS]
     numbers = session.scalars(select(CustomerPhone.number).order_by(CustomerPhone.id)).all()
-    dids = session.execute(select(Did.number, Did.ivr_menu_id)).all()
+    routes = _routes(session)
+    reachable = {r.queue_code for r in routes}
+    workers = Counter(
+        session.scalars(
+            select(Queue.code)
+            .join(QueueRight, QueueRight.queue_id == Queue.id)
+            .join(Agent, Agent.id == QueueRight.agent_id)
+            .where(Agent.role == "agent", Agent.active.is_(True), Queue.active.is_(True))
+        )
+    )
+    queues = tuple(
+        DemoQueue(
+            q.code, workers[q.code], q.voicemail_box_id is not None, q.callback_box_id is not None
+        )
+        for q in session.scalars(select(Queue).order_by(Queue.code))
+        if workers[q.code] and q.code in reachable
+    )
     return DemoCentre(
         robot_logins=tuple(a.login for a in robots),
         human_seats=tuple(seat_of[a.id] for a in humans if a.id in seat_of),
         robot_seats=tuple(seat_of[a.id] for a in robots if a.id in seat_of),
         customer_numbers=tuple(numbers),
-        menu_dids=tuple(d.number for d in dids if d.ivr_menu_id is not None),
-        queue_dids=tuple(d.number for d in dids if d.ivr_menu_id is None),
+        queues=queues,
+        routes=routes,
     )
+
+
+def _routes(session: Session) -> tuple[Route, ...]:
+    """Every way into a queue: its direct lines, and for each menu line the shortest keys
+    through the menu tree (sub-menus included) to each queue the tree offers (R-1.1)."""
+    queue_code: dict[int, str] = {
+        qid: code for qid, code in session.execute(select(Queue.id, Queue.code))
+    }
+    options: dict[int, list[tuple[str, int | None, int | None]]] = {}
+    for menu_id, digit, queue_id, submenu_id in session.execute(
+        select(
+            IvrOption.menu_id, IvrOption.digit, IvrOption.queue_id, IvrOption.submenu_id
+        ).order_by(IvrOption.menu_id, IvrOption.digit)
+    ):
+        options.setdefault(menu_id, []).append((digit, queue_id, submenu_id))
+    routes: list[Route] = []
+    for did in session.scalars(select(Did).order_by(Did.number)):
+        if did.queue_id is not None:
+            routes.append(Route(did.number, (), queue_code[did.queue_id]))
+            continue
+        # Breadth first, so each queue gets its shortest key sequence; menus seen once
+        # (a "back to the main menu" option must not loop).
+        found: dict[int, tuple[str, ...]] = {}
+        seen = {did.ivr_menu_id}
+        frontier: list[tuple[int, tuple[str, ...]]] = (
+            [(did.ivr_menu_id, ())] if did.ivr_menu_id else []
+        )
+        while frontier:
+            following: list[tuple[int, tuple[str, ...]]] = []
+            for menu_id, keys in frontier:
+                for digit, queue_id, submenu_id in options.get(menu_id, []):
+                    if queue_id is not None:
+                        found.setdefault(queue_id, (*keys, digit))
+                    elif submenu_id is not None and submenu_id not in seen:
+                        seen.add(submenu_id)
+                        following.append((submenu_id, (*keys, digit)))
+            frontier = following
+        routes += [Route(did.number, keys, queue_code[q]) for q, keys in sorted(found.items())]
+    return tuple(routes)
 
 
 def phones_for(centre: DemoCentre) -> PhoneBook:
@@ -80,26 +167,43 @@ def phones_for(centre: DemoCentre) -> PhoneBook:
     return PhoneBook(phones, default=PhoneBehaviour(answer_after_s=8, talk_s=60))
 
 
+# The opening of the demo, so that the back office has something to show within the first
+# minute whatever the seed (callers come every 15 s): the second caller leaves a message,
+# the third asks for a callback.
+_OPENING_KINDS = {2: "hash", 3: "zero"}
+
+
 def next_caller(centre: DemoCentre, rng: random.Random, index: int) -> CallerScript:
-    """One demo caller: who, on which line, and what they do."""
+    """One demo caller: who, on which line, which queue, and what they do."""
     known = centre.customer_numbers and rng.random() < 0.75
     number = rng.choice(centre.customer_numbers) if known else f"6{rng.randrange(10**7, 10**8)}"
     digits = "".join(ch for ch in number if ch.isdigit())[-9:]
-    use_menu = centre.menu_dids and (not centre.queue_dids or rng.random() < 0.7)
-    did = rng.choice(centre.menu_dids if use_menu else centre.queue_dids)
+    kind = (
+        _OPENING_KINDS.get(index)
+        or rng.choices(["wait", "hash", "zero", "give_up"], [0.6, 0.15, 0.15, 0.1])[0]
+    )
+    # A caller who wants a message or a callback goes to a queue with that box; the queues
+    # are picked by how many agents work them, so every queue (Sales too, the only queue of
+    # martin.kral) gets its calls.
+    fits = [
+        q
+        for q in centre.queues
+        if (kind != "hash" or q.voicemail) and (kind != "zero" or q.callback)
+    ] or list(centre.queues)
+    queue = rng.choices(fits, [q.weight for q in fits])[0]
+    route = rng.choice([r for r in centre.routes if r.queue_code == queue.code])
     keys: list[tuple[float, str]] = []
     in_queue_at_s = 0.0  # about when the caller reaches the queue
-    if use_menu:
-        in_queue_at_s = rng.uniform(2, 5)
-        keys.append((in_queue_at_s, rng.choice("1112")))  # mostly technical support
+    for key in route.keys:
+        in_queue_at_s += rng.uniform(2, 4)  # a menu prompt heard, then a key
+        keys.append((in_queue_at_s, key))
     script = CallerScript(
-        did=did,
+        did=route.did,
         caller_id_num=digits,
         caller_id_name=f"Demo caller {index}",
         talk_s=rng.uniform(25, 80),
         hangup_at_s=600,
     )
-    kind = rng.choices(["wait", "hash", "zero", "give_up"], [0.6, 0.15, 0.15, 0.1])[0]
     # The desk robots answer within seconds, so a caller who wants the voicemail or a
     # callback decides at once, while the first agent's phone still rings (R-1.7, R-1.8):
     # that is what fills the back-office page in the demo.

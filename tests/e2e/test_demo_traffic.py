@@ -13,18 +13,28 @@ from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.task import Clock
 
+from agent_desktop.agent_state import GoOnAir
 from ami.client import AMIClient
 from db import agent_sessions
 from db.catalog import load_catalog
 from db.demo_data import always_open_yaml, load_demo
 from db.engine import make_engine
-from db.models import Agent, Call, CustomerPhone, Direction, SeatRight, VoicemailItem
+from db.models import (
+    Agent,
+    Call,
+    CustomerPhone,
+    Direction,
+    Queue,
+    RingAttempt,
+    SeatRight,
+    VoicemailItem,
+)
 from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
 from dialplan.outbound_calls import start_outbound_call
 from fastagi.server import FastAGIFactory
 from hotline.config import AmiUrl
-from simulator.demo_traffic import DemoTraffic
+from simulator.demo_traffic import DemoTraffic, human_logins
 from simulator.memnet import MemoryNetwork, advance_to
 from tests.e2e.harness import MONDAY_10_PRAGUE, InlineDBRunner
 from voicemail.spool import Spool
@@ -78,6 +88,7 @@ def start_demo(db_url: str, tmp_path: Path, ami: AmiUrl | None = None) -> Demo:
 def test_demo_traffic_keeps_calls_flowing_and_robots_saving(db_url: str, tmp_path: Path) -> None:
     demo = start_demo(db_url, tmp_path)
     engine, clock, traffic, lines = demo.engine, demo.clock, demo.traffic, demo.lines
+    started = datetime.fromtimestamp(clock.seconds(), UTC)
     advance_to(clock, clock.seconds() + 10 * 60)
     traffic.stop()
     advance_to(clock, clock.seconds() + 60)
@@ -90,8 +101,59 @@ def test_demo_traffic_keeps_calls_flowing_and_robots_saving(db_url: str, tmp_pat
     # The back-office page fills too: messages and callback requests, several of each kind.
     kinds = Counter(i.kind.value for i in items)
     assert kinds["message"] >= 2 and kinds["callback"] >= 2, kinds
+    # ... and soon: a person who opens /backoffice right after start-up has work there.
+    for kind in ("message", "callback"):
+        first = min(i.created_at for i in items if i.kind.value == kind)
+        assert (first - started).total_seconds() < 60, (kind, first - started)
     assert any("answered by PJSIP/" in line for line in lines)
     assert traffic.robot is not None and traffic.robot.saved >= len(processed) - 2
+
+
+def test_every_demo_queue_gets_calls_and_both_agents_left_for_people_are_rung(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The README offers eva.novakova (Technical support, Sales) and martin.kral (Sales
+    only) to sign in as: callers reach every queue of the demo, Sales through its
+    sub-menu, so both of them get calls within minutes."""
+    demo = start_demo(db_url, tmp_path)
+    now = datetime.fromtimestamp(demo.clock.seconds(), UTC)
+    with Session(demo.engine) as s, s.begin():
+        people = {}
+        for login in human_logins():
+            agent = s.scalar(select(Agent.id).where(Agent.login == login))
+            seat = s.scalar(select(SeatRight.seat_id).where(SeatRight.agent_id == agent))
+            assert agent is not None and seat is not None
+            agent_sessions.log_in(s, agent, seat, now)
+            agent_sessions.apply_event(s, agent, GoOnAir(), now)
+            people[login] = agent
+    advance_to(demo.clock, demo.clock.seconds() + 5 * 60)
+    demo.traffic.stop()
+    advance_to(demo.clock, demo.clock.seconds() + 60)
+    with Session(demo.engine) as s:
+        queued = Counter(
+            s.scalars(
+                select(Queue.code)
+                .join(Call, Call.queue_id == Queue.id)
+                .where(Call.queue_entered_at.is_not(None))
+            )
+        )
+        rung = {
+            login: s.scalars(select(RingAttempt.call_id).where(RingAttempt.agent_id == agent)).all()
+            for login, agent in people.items()
+        }
+        answered = {
+            login: s.scalar(
+                select(Call.id).where(Call.agent_id == agent, Call.answered_at.is_not(None))
+            )
+            for login, agent in people.items()
+        }
+        queue_codes = set(s.scalars(select(Queue.code)))
+    assert set(queued) == queue_codes == {"TECH", "BILLING", "SALES"}, queued
+    assert min(queued.values()) >= 3, queued
+    assert set(human_logins()) == {"eva.novakova", "martin.kral"}
+    for login in human_logins():
+        assert rung[login], f"{login} was never rung"
+        assert answered[login] is not None, f"{login}'s simulated phone never picked up"
 
 
 def test_the_demo_serves_a_fake_ami_so_a_person_can_call_a_customer(
