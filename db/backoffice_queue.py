@@ -45,6 +45,7 @@ from db.models import (
     ItemKind,
     ItemState,
     Queue,
+    QueueRight,
     Recording,
     RingAttempt,
     RingOutcome,
@@ -132,7 +133,12 @@ class CallEntry:
     item_id: int | None  # the back-office item this call left, if any
     item_kind: str
     item_recording_path: str  # the message left, relative to HOTLINE_RECORDINGS_DIR
-    recording_paths: tuple[str, ...]  # recorded conversations still kept (R-1.14, R-5.2)
+    # The call's recorded conversations in order (R-1.14); a deleted one (R-5.2) stays in
+    # its place as "" so that it says "not available" and the others keep their index.
+    recording_paths: tuple[str, ...]
+    # May this person play those conversations: rights are per queue (R-7.4), see
+    # ``may_play_call``. The message the call left goes by the right to its box instead.
+    may_play: bool
 
 
 @dataclass(frozen=True)
@@ -358,6 +364,46 @@ def _check_right(session: Session, agent_id: int, box_id: int) -> None:
         raise BoxAccessError("You have no right to this box.")
 
 
+def _playable_calls(session: Session, agent_id: int, calls: Collection[Call]) -> set[int]:
+    """Of these calls, those whose recorded conversations this person may play (R-7.4).
+
+    Rights are per queue: the right to the box of one item does not open every recording
+    of that customer. One may play a call of a queue one holds a right to, a call that left
+    an item in a box one may work (that call is what the box is about), and a call one was
+    in oneself (a call back). Supervisors and admins may play all, as they see every box:
+    the back office has no department of a queue to narrow them by.
+    """
+    visible = _visible_boxes(session, agent_id)
+    if visible is None:
+        return {c.id for c in calls}
+    queues = set(
+        session.scalars(select(QueueRight.queue_id).where(QueueRight.agent_id == agent_id))
+    )
+    ids = [c.id for c in calls]
+    by_box: set[int | None] = set()
+    if ids and visible:
+        by_box = set(
+            session.scalars(
+                select(VoicemailItem.call_id).where(
+                    VoicemailItem.call_id.in_(ids), VoicemailItem.box_id.in_(visible)
+                )
+            )
+        )
+    return {
+        c.id
+        for c in calls
+        if c.agent_id == agent_id
+        or (c.queue_id is not None and c.queue_id in queues)
+        or c.id in by_box
+    }
+
+
+def may_play_call(session: Session, agent_id: int, call_id: int) -> bool:
+    """May this person play the recorded conversations of this call (R-7.4)?"""
+    call = session.get(Call, call_id)
+    return call is not None and call.id in _playable_calls(session, agent_id, [call])
+
+
 # --------------------------------------------------------------------------- list (R-3.1)
 
 
@@ -545,12 +591,14 @@ def item_detail(session: Session, item_id: int, agent_id: int, *, now: datetime)
         open_items=open_items,
         warning=BUSY_WARNING.format(n=open_items) if open_items > 1 else "",
         customer_reached=_customer_reached(session, item.id),
-        calls=tuple(_calls_of(session, party, item.call_id)),
+        calls=tuple(_calls_of(session, party, item.call_id, agent_id)),
         history=tuple(_history(session, item.id)),
     )
 
 
-def _calls_of(session: Session, party: _Party, own_call_id: int | None) -> list[CallEntry]:
+def _calls_of(
+    session: Session, party: _Party, own_call_id: int | None, agent_id: int
+) -> list[CallEntry]:
     condition = party.calls(inbound_only=False)
     if own_call_id is not None:
         condition = or_(condition, Call.id == own_call_id)  # a hidden number still has its call
@@ -567,10 +615,13 @@ def _calls_of(session: Session, party: _Party, own_call_id: int | None) -> list[
             items.setdefault(it.call_id or 0, it)
         for rec in session.scalars(
             select(Recording)
-            .where(Recording.call_id.in_(ids), Recording.deleted_at.is_(None))
+            .where(Recording.call_id.in_(ids))
             .order_by(Recording.started_at, Recording.id)
         ):
-            recordings.setdefault(rec.call_id, []).append(rec.path)
+            # A deleted recording (R-5.2) keeps its row and its place, without a file to play.
+            kept = rec.path if rec.deleted_at is None else ""
+            recordings.setdefault(rec.call_id, []).append(kept)
+    playable = _playable_calls(session, agent_id, found)
     entries = []
     for call in found:
         left = items.get(call.id)
@@ -589,6 +640,7 @@ def _calls_of(session: Session, party: _Party, own_call_id: int | None) -> list[
                 item_kind=left.kind.value if left else "",
                 item_recording_path=left.recording_path if left else "",
                 recording_paths=tuple(recordings.get(call.id, ())),
+                may_play=call.id in playable,
             )
         )
     return entries

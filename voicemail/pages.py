@@ -80,6 +80,7 @@ CHUNK_BYTES = 64 * 1024
 # --------------------------------------------------------------------------- messages
 
 NOT_AVAILABLE = N_("The recording of this call is not available")  # the wording of R-3.2
+NO_QUEUE_RIGHT = N_("You have no right to the recordings of this call's queue.")
 NO_SUCH_ITEM = N_("There is no such item in the back office.")
 NO_BACKOFFICE = N_("Your account has no access to the back office.")
 HELD_BY = N_(
@@ -155,6 +156,13 @@ _AUDIO_TYPES = {
 
 
 # --------------------------------------------------------------------------- pure helpers
+
+
+class RecordingGoneError(HTTPError):
+    """The recording was deleted (R-5.2): its record is kept, its sound is gone for good."""
+
+    status = 410
+    title = N_("Deleted")
 
 
 class RangeNotSatisfiableError(ValueError):
@@ -616,9 +624,17 @@ def make_routes(ports: BackofficePorts | None = None) -> RouteTable:
                 playable_calls[call.call_id] = call.item_id in data.playable_items and (
                     recording_file(found.recordings_dir, call.item_recording_path) is not None
                 )
+        # Per recorded conversation: "play" (a player), "missing" (R-3.2's text: the file
+        # is gone or the recording was deleted) or "refused" (no right to its queue, R-7.4).
         conversations = {
             call.call_id: [
-                recording_file(found.recordings_dir, path) is not None
+                (
+                    "refused"
+                    if not call.may_play
+                    else "play"
+                    if recording_file(found.recordings_dir, path) is not None
+                    else "missing"
+                )
                 for path in call.recording_paths
             ]
             for call in detail.calls
@@ -783,14 +799,21 @@ def make_routes(ports: BackofficePorts | None = None) -> RouteTable:
         access=SIGNED_IN,
     )
     async def call_recording(rc: RequestContext, item_id: int, call_id: int, index: int) -> bytes:
-        """A recorded conversation of one of the item's calls (R-1.14, R-3.2)."""
+        """A recorded conversation of one of the item's calls (R-1.14, R-3.2), for staff
+        with the right to that call's queue (R-7.4, see ``bq.may_play_call``)."""
         user = _require_backoffice(rc)
         try:
             detail = await rc.db(bq.item_detail, item_id, user.agent_id, now=rc.now())
         except CORE_REFUSALS as refusal:
             raise _refusal(rc, refusal) from None
-        paths = next((c.recording_paths for c in detail.calls if c.call_id == call_id), ())
-        relative = paths[index] if 0 <= index < len(paths) else ""
+        entry = next((c for c in detail.calls if c.call_id == call_id), None)
+        if entry is None or not 0 <= index < len(entry.recording_paths):
+            raise NotFoundError(NOT_AVAILABLE)
+        if not entry.may_play:
+            raise ForbiddenError(NO_QUEUE_RIGHT)
+        relative = entry.recording_paths[index]
+        if not relative:
+            raise RecordingGoneError(NOT_AVAILABLE)  # deleted (R-5.2), the record kept
         return await send_recording(rc, recording_file(_ports(rc, ports).recordings_dir, relative))
 
     return routes

@@ -43,6 +43,8 @@ from db.models import (
     CallState,
     Direction,
     PhoneSeat,
+    Queue,
+    QueueRight,
     Recording,
     VoicemailItem,
 )
@@ -434,7 +436,16 @@ def test_a_path_outside_the_recordings_directory_is_never_served(world: World) -
     assert w.browser("eva").get(f"/backoffice/items/{item}/recording", accept="*/*").status == 404
 
 
-def test_a_recorded_conversation_of_the_customer_plays_from_the_item(world: World) -> None:
+def grant_queue(w: World, login: str, queue_id: int) -> None:
+    def grant(session: Session) -> None:
+        session.add(QueueRight(agent_id=w.office.agents[login], queue_id=queue_id))
+
+    w.run(grant)
+
+
+def test_a_recorded_conversation_plays_from_the_item_with_the_right_to_its_queue(
+    world: World,
+) -> None:
     w = world
     item = message(w, "777123456", at_s=600)
     relative = "calls/2026/11/23/earlier.wav"
@@ -448,6 +459,7 @@ def test_a_recorded_conversation_of_the_customer_plays_from_the_item(world: Worl
         return call
 
     call = w.run(earlier_call)
+    grant_queue(w, "eva", w.office.queue)
     eva = w.browser("eva")
     page = eva.get(f"/backoffice/items/{item}")
     url = f"/backoffice/items/{item}/calls/{call}/recordings/0"
@@ -459,6 +471,87 @@ def test_a_recorded_conversation_of_the_customer_plays_from_the_item(world: Worl
     )
     jan = w.browser("jan")
     assert jan.get(url, accept="*/*").status == 403
+    assert _body(w.browser("sue"), url) == wav  # a supervisor hears every queue
+
+
+def test_the_right_to_a_box_does_not_open_recordings_of_another_queue(world: World) -> None:
+    """R-7.4: rights are per queue. Eva works the voicemail box, so she hears the message
+    and the call that left it; the customer's conversations in the billing queue, to which
+    she has no right, are neither offered nor served."""
+    w = world
+    item = message(w, "777123456", at_s=600)
+    support_wav = write_wav(w.recordings / "calls/support.wav", 0.5)
+    write_wav(w.recordings / "calls/billing.wav", 0.5)
+
+    def calls_in_two_queues(session: Session) -> tuple[int, int, int]:
+        billing = Queue(code="billing", name="Billing")
+        session.add(billing)
+        session.flush()
+        support_call = inbound_call(session, w.office, "777123456", T0, end=CallState.ANSWERED)
+        session.add(Recording(call_id=support_call, path="calls/support.wav", started_at=T0))
+        billing_call = inbound_call(
+            session, w.office, "777123456", T0 + timedelta(seconds=60), end=CallState.ANSWERED
+        )
+        row = session.get(Call, billing_call)
+        assert row is not None
+        row.queue_id = billing.id
+        session.add(Recording(call_id=billing_call, path="calls/billing.wav", started_at=T0))
+        return billing.id, support_call, billing_call
+
+    billing, support_call, billing_call = w.run(calls_in_two_queues)
+    grant_queue(w, "eva", w.office.queue)
+    eva = w.browser("eva")
+    support_url = f"/backoffice/items/{item}/calls/{support_call}/recordings/0"
+    billing_url = f"/backoffice/items/{item}/calls/{billing_call}/recordings/0"
+    page = eva.get(f"/backoffice/items/{item}")
+    assert f'src="{support_url}"' in page.text
+    assert f'src="{billing_url}"' not in page.text  # no play button for what she may not play
+    billing_row = page.text.split(f'<tr id="call-{billing_call}"', 1)[1].split("</tr>", 1)[0]
+    assert "<audio" not in billing_row
+    assert "You have no right to the recordings of this call's queue." in billing_row
+    assert _body(eva, support_url) == support_wav
+    refused = eva.get(billing_url, accept=JSON)
+    assert refused.status == 403
+    assert json.loads(refused.text)["error"] == (
+        "You have no right to the recordings of this call's queue."
+    )
+    grant_queue(w, "eva", billing)  # with the right to billing, it plays
+    assert f'src="{billing_url}"' in eva.get(f"/backoffice/items/{item}").text
+    assert _raw(eva, billing_url)[0].code == 200
+
+
+def test_a_deleted_recording_says_it_is_not_available(world: World) -> None:
+    """R-5.2 keeps the record of a deleted recording; R-3.2 says so instead of hiding it."""
+    w = world
+    item = message(w, "777123456", at_s=600)
+    write_wav(w.recordings / "calls/first.wav", 0.5)
+    kept = write_wav(w.recordings / "calls/second.wav", 0.5)
+
+    def recorded_twice(session: Session) -> int:
+        call = inbound_call(session, w.office, "777123456", T0, end=CallState.ANSWERED)
+        session.add(
+            Recording(
+                call_id=call,
+                path="calls/first.wav",
+                started_at=T0,
+                deleted_at=T0 + timedelta(seconds=300),
+            )
+        )
+        session.add(Recording(call_id=call, path="calls/second.wav", started_at=T0))
+        return call
+
+    call = w.run(recorded_twice)
+    grant_queue(w, "eva", w.office.queue)
+    eva = w.browser("eva")
+    page = eva.get(f"/backoffice/items/{item}")
+    row = page.text.split(f'<tr id="call-{call}"', 1)[1].split("</tr>", 1)[0]
+    assert "The recording of this call is not available" in row
+    base = f"/backoffice/items/{item}/calls/{call}/recordings"
+    assert f'src="{base}/0"' not in row and f'src="{base}/1"' in row  # indexes stay put
+    gone = eva.get(f"{base}/0", accept=JSON)
+    assert gone.status == 410  # the file is still on disk, but deleted means deleted
+    assert json.loads(gone.text)["error"] == "The recording of this call is not available"
+    assert _body(eva, f"{base}/1") == kept
 
 
 # --------------------------------------------------------------------------- working (R-3.3)

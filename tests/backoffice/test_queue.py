@@ -187,7 +187,8 @@ def test_detail_lists_the_customers_calls_with_what_can_be_played(
         "message",
         "vm/msg.wav",
     )
-    assert older.recording_paths == ("calls/talked.wav",)  # the deleted one is not offered
+    # The deleted one stays in its place, without a file: it says "not available".
+    assert older.recording_paths == ("calls/talked.wav", "")
     assert (older.direction, older.number, older.state) == ("in", "602111222", "answered")
     assert [h.action for h in detail.history] == ["created"]
 
