@@ -37,9 +37,8 @@ def test_dialplan_passes_asterisklint_with_no_findings() -> None:
 def test_every_agi_script_of_the_dialplan_is_routed_or_announced() -> None:
     dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
     used = set(re.findall(r"AGI\(\$\{HOTLINE_AGI_\d\}/([a-z]+)", dialplan))
-    # transfer and outbound arrive with the desktop (issue 5); everything else must route.
-    assert used - {"transfer", "outbound"} <= set(SCRIPTS)
-    assert {"inbound", "resume", "answered"} <= used
+    assert used <= set(SCRIPTS)
+    assert {"inbound", "resume", "answered", "transfer", "outbound"} <= used
 
 
 def test_the_contexts_the_flows_name_exist() -> None:
@@ -59,9 +58,95 @@ def test_no_real_secret_is_shipped(name: str) -> None:
         assert value.startswith("CHANGE-ME"), f"{name}: {key} = {value}"
 
 
-def test_ami_is_bound_to_loopback_with_least_privilege() -> None:
+# The class Asterisk 20/22 sends each event in ("Class" on docs.asterisk.org, AMI_Events).
+EVENT_CLASS = {
+    "VarSet": "dialplan",
+    "Newexten": "dialplan",
+    "OriginateResponse": "call",
+    "Newchannel": "call",
+    "Newstate": "call",
+    "Hangup": "call",
+    "DialBegin": "call",
+    "DialEnd": "call",
+    "BridgeEnter": "call",
+    "BridgeLeave": "call",
+}
+# The privileges an action is registered with in Asterisk (manager.c and the modules); the
+# user needs ANY one of them. No entry (empty set): every logged-in user may send it.
+ACTION_PRIVILEGES: dict[str, set[str]] = {
+    "Login": set(),
+    "Logoff": set(),
+    "Ping": set(),
+    "Originate": {"originate"},
+    "Redirect": {"call"},
+    "Hangup": {"system", "call"},
+    "PlayDTMF": {"call"},
+    "Setvar": {"call"},
+    "Getvar": {"call", "reporting"},
+    "CoreShowChannels": {"system", "reporting"},
+}
+PRODUCT_PACKAGES = ("ami", "dialplan", "agent_desktop", "supervisor", "callbacks", "hotline")
+
+
+def _product_source() -> str:
+    root = CONF.parent
+    return "\n".join(
+        path.read_text(encoding="utf-8")
+        for package in PRODUCT_PACKAGES
+        for path in sorted((root / package).rglob("*.py"))
+    )
+
+
+def events_hotline_uses() -> set[str]:
+    """The events some code subscribes to, and OriginateResponse that ``originate`` awaits."""
+    source = _product_source()
+    events = set(re.findall(r"\.subscribe\(\s*\"(\w+)\"", source))
+    if '"originateresponse"' in source:
+        events.add("OriginateResponse")
+    return events
+
+
+def actions_hotline_sends() -> set[str]:
+    source = (CONF.parent / "ami" / "client.py").read_text(encoding="utf-8")
+    sent = set(re.findall(r"(?:send_action|send_list_action|_send)\(\s*\"(\w+)\"", source))
+    return sent | set(re.findall(r"^\s+\"(Login|Logoff)\",$", source, flags=re.MULTILINE))
+
+
+def manager_classes(key: str) -> set[str]:
+    text = (CONF / "manager.conf").read_text(encoding="utf-8")
+    found = re.search(rf"^{key} = (.*)$", text, flags=re.MULTILINE)
+    assert found is not None, f"manager.conf has no {key} line"
+    return set(found.group(1).split(","))
+
+
+def test_ami_is_bound_to_loopback() -> None:
     text = (CONF / "manager.conf").read_text(encoding="utf-8")
     assert re.search(r"^bindaddr = 127\.0\.0\.1$", text, flags=re.MULTILINE)
-    write = re.search(r"^write = (.*)$", text, flags=re.MULTILINE)
-    assert write is not None
-    assert set(write.group(1).split(",")) == {"call", "originate", "reporting"}
+
+
+def test_manager_conf_grants_the_class_of_every_event_hotline_listens_to_and_no_more() -> None:
+    events = events_hotline_uses()
+    assert {"VarSet", "OriginateResponse"} <= events  # the scan still finds them
+    unknown = events - EVENT_CLASS.keys()
+    assert not unknown, f"look up the AMI class of {sorted(unknown)} and add it above"
+    needed = {EVENT_CLASS[name] for name in events}
+    assert manager_classes("read") == needed
+
+
+def test_manager_conf_permits_every_action_hotline_sends_with_least_privilege() -> None:
+    actions = actions_hotline_sends()
+    assert {"Originate", "Redirect", "CoreShowChannels", "Login"} <= actions
+    unknown = actions - ACTION_PRIVILEGES.keys()
+    assert not unknown, f"look up the AMI privilege of {sorted(unknown)} and add it above"
+    write = manager_classes("write")
+    refused = [
+        name for name in actions if ACTION_PRIVILEGES[name] and not ACTION_PRIVILEGES[name] & write
+    ]
+    assert not refused, f"manager.conf write = {sorted(write)} refuses {sorted(refused)}"
+    assert "system" not in write  # would allow shell commands through Originate/System
+    for spare in write:
+        # Least privilege: every class granted is the only way for some action to pass.
+        without = write - {spare}
+        assert any(
+            ACTION_PRIVILEGES[name] and not ACTION_PRIVILEGES[name] & without for name in actions
+        ), f"write class {spare!r} is not needed"
