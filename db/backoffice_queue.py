@@ -1023,11 +1023,33 @@ def items_awaiting_email(session: Session, since: datetime) -> list[int]:
 # --------------------------------------------------------------------------- KPI (R-5.4)
 
 
-def _service_level_s(session: Session) -> int:
+def service_level_threshold_s(session: Session) -> int:
+    """The centre's service-level threshold (R-5.4): the ``service_level_s`` setting of the
+    contact-centre data (``docs/catalog-yaml.md``), else 20 s."""
     stored = session.get(Setting, "service_level_s")
     if stored is not None and stored.value.isdigit() and int(stored.value) > 0:
         return int(stored.value)
     return SERVICE_LEVEL_S
+
+
+def record_box_choice(session: Session, call: Call, now: datetime) -> None:
+    """Store on the call what choosing voicemail or a callback means for R-5.4.
+
+    Called by ``db.calls.close_call`` when the call ends in a box, which the flows do right
+    after storing the message or request: reached, always; within the service level when
+    the choice came within the threshold in force now, counted from ``queue_entered_at``
+    (when the caller chose: ``_box_chosen_at``). A call never handed to a queue has no wait
+    to measure and is not within it.
+    """
+    call.reached = True
+    waited_from = call.queue_entered_at
+    if waited_from is None:
+        call.within_service_level = False
+        return
+    chosen = _box_chosen_at(session, [call]).get(call.id, now)
+    call.within_service_level = chosen - waited_from <= timedelta(
+        seconds=service_level_threshold_s(session)
+    )
 
 
 _ABANDONED = (CallState.ABANDONED_QUEUE, CallState.ABANDONED_RINGING)
@@ -1043,10 +1065,16 @@ def kpi_for_calls(
 ) -> KpiSummary:
     """Reachability and service level (R-5.4) of inbound calls handed to a queue.
 
-    The definitions, with the choices made, are in ``docs/kpi.md``. ``service_level_s``
-    defaults to the ``service_level_s`` setting, else 20 s.
+    The definitions, with the choices made, are in ``docs/kpi.md``. Without
+    ``service_level_s`` the figures are what the flows stored on each call when it was
+    answered or chose a box (``Call.reached``, ``Call.within_service_level``, with the
+    threshold in force then); ``service_level_s`` given recomputes the service level with
+    that threshold from the same moments (a "what if" for a report).
     """
-    threshold_s = service_level_s if service_level_s is not None else _service_level_s(session)
+    stored = service_level_s is None
+    threshold_s = (
+        service_level_s if service_level_s is not None else service_level_threshold_s(session)
+    )
     limit = timedelta(seconds=threshold_s)
     where: list[ColumnElement[bool]] = [
         Call.direction == Direction.INBOUND,
@@ -1068,7 +1096,9 @@ def kpi_for_calls(
             fallback += 1
         else:
             counted.append(call)
-    chosen = _box_chosen_at(session, [c for c in counted if c.state in _BOX_STATES])
+    chosen = (
+        {} if stored else _box_chosen_at(session, [c for c in counted if c.state in _BOX_STATES])
+    )
     answered = voicemail = callback = abandoned = closed = other = 0
     reached = within = 0
     lost_calls = []
@@ -1077,7 +1107,7 @@ def kpi_for_calls(
         assert waited_from is not None
         if call.answered_at is not None:
             answered += 1
-            if call.answered_at - waited_from <= limit:
+            if call.within_service_level if stored else call.answered_at - waited_from <= limit:
                 within += 1
         elif call.state in _BOX_STATES:
             if call.state is CallState.VOICEMAIL:
@@ -1085,7 +1115,11 @@ def kpi_for_calls(
             else:
                 callback += 1
             at = chosen.get(call.id) or call.ended_at
-            if at is not None and at - waited_from <= limit:
+            if (
+                call.within_service_level
+                if stored
+                else at is not None and at - waited_from <= limit
+            ):
                 within += 1
         elif call.state in _ABANDONED:
             abandoned += 1

@@ -337,7 +337,11 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     call.processing_state = ProcessingState.PENDING
     call.reached = True
     waited = (now - (call.queue_entered_at or now)).total_seconds()
-    call.within_service_level = waited <= SERVICE_LEVEL_S
+    # with the centre's threshold in force now (imported here: backoffice_queue
+    # imports this module).
+    from db.backoffice_queue import service_level_threshold_s
+
+    call.within_service_level = waited <= service_level_threshold_s(session)
     row = (
         agent_sessions.open_session_row(session, attempt.agent_id)
         if attempt.agent_id is not None
@@ -420,7 +424,11 @@ def close_call(
     call.hangup_cause = (cause or call.hangup_cause)[:64]
     call.flow_step = "done"
     if state in (CallState.VOICEMAIL, CallState.CALLBACK):
-        call.reached = True  # choosing voicemail/callback counts as reached
+        # choosing voicemail/callback counts as reached, and as within the service
+        # level when chosen within the threshold (imported here, as in ``answered``).
+        from db.backoffice_queue import record_box_choice
+
+        record_box_choice(session, call, now)
     emit(
         session,
         "call.ended",

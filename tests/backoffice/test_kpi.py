@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from db import backoffice_queue as bq
@@ -93,14 +94,21 @@ def test_the_days_figures(engine: Engine, day: Office) -> None:
     assert kpi.service_level == pytest.approx(3 / 9)
 
 
-def test_the_threshold_comes_from_the_argument_or_the_setting(engine: Engine, day: Office) -> None:
+def test_a_threshold_argument_recomputes_from_the_same_moments(engine: Engine, day: Office) -> None:
     with Session(engine) as s, s.begin():
         assert bq.kpi_for_calls(s, *DAY, service_level_s=50).within_service_level == 5
         assert bq.kpi_for_calls(s, *DAY, service_level_s=9).within_service_level == 0
-        s.add(Setting(key="service_level_s", value="45"))
-        s.flush()
-        kpi = bq.kpi_for_calls(s, *DAY)
-    assert (kpi.service_level_s, kpi.within_service_level) == (45, 4)  # A B C J
+        assert bq.kpi_for_calls(s, *DAY, service_level_s=45).within_service_level == 4  # A B C J
+        assert bq.kpi_for_calls(s, *DAY, service_level_s=20) == bq.kpi_for_calls(s, *DAY)
+        stored = dict(s.execute(select(Call.caller_number, Call.within_service_level)).all())
+    # What the flows stored on each call when it happened (R-5.4), with the default 20 s.
+    assert {n: stored[n] for n in ("600000001", "600000002", "600000003", "600000004")} == {
+        "600000001": True,  # A: answered after 10 s
+        "600000002": False,  # B: answered after 45 s
+        "600000003": True,  # C: # while ringing, 15 s in
+        "600000004": False,  # D: 0 after 50 s
+    }
+    assert stored["600000010"] is True  # J: # after 12 s, greeting and message later
 
 
 def test_per_queue_and_empty_windows(engine: Engine, day: Office) -> None:
@@ -113,3 +121,80 @@ def test_per_queue_and_empty_windows(engine: Engine, day: Office) -> None:
         assert (empty.calls, empty.reachability, empty.service_level) == (0, None, None)
         before = bq.kpi_for_calls(s, t(-7200), T0)
         assert (before.calls, before.lost, before.lost_not_recovered) == (1, 1, 1)
+
+
+def test_the_setting_applies_to_calls_from_when_it_is_set(engine: Engine) -> None:
+    """Each call keeps the threshold in force when it was answered or chose a box: a
+    changed setting does not rewrite yesterday's service level."""
+    with Session(engine) as s, s.begin():
+        office = build_office(s)
+        s.add(Setting(key="service_level_s", value="45"))
+        s.flush()
+        slow = inbound_call(s, office, "600000001", t(0))
+        answer(s, slow, t(40))  # within 45 s
+        calls.close_call(s, slow, CallState.ANSWERED, t(100))
+        late = inbound_call(s, office, "600000002", t(200))
+        leave(s, office.callbacks, "callback", "600000002", t(240), call_id=late)
+        calls.close_call(s, late, CallState.CALLBACK, t(241))
+        s.get(Setting, "service_level_s").value = "20"  # type: ignore[union-attr]
+        s.flush()
+        later = inbound_call(s, office, "600000003", t(300))
+        answer(s, later, t(340))  # not within 20 s
+        calls.close_call(s, later, CallState.ANSWERED, t(400))
+        stored = {c.id: c.within_service_level for c in s.scalars(select(Call))}
+        kpi = bq.kpi_for_calls(s, *DAY)
+        what_if = bq.kpi_for_calls(s, *DAY, service_level_s=45)
+    assert stored == {slow: True, late: True, later: False}
+    assert (kpi.service_level_s, kpi.within_service_level) == (20, 2)
+    assert what_if.within_service_level == 3
+
+
+# --------------------------------------------------------------------------- through the flows
+
+SUPPORT_DID = "222111001"  # straight to the support queue; nobody is logged in
+
+
+def test_a_box_chosen_within_the_threshold_is_stored_on_the_call_as_within(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Real callers through the real flows (simulated Asterisk): # and 0 pressed after 10 s
+    of waiting count as reached within the 20 s service level, after 30 s as reached but
+    not within; the report counts what the calls carry. With a 45 s threshold set, the
+    same choices are all within."""
+    from simulator.switch import CallerScript
+    from tests.e2e.harness import make_world
+
+    world = make_world(db_url, tmp_path)
+    for number, key, at_s in (
+        ("600000010", "#", 10.0),
+        ("600000030", "#", 30.0),
+        ("600000011", "0", 10.0),
+        ("600000031", "0", 30.0),
+    ):
+        world.call(CallerScript(did=SUPPORT_DID, caller_id_num=number, keys=((at_s, key),)))
+    world.run(120)
+    start = world.now()
+    with Session(world.engine) as s, s.begin():
+        s.add(Setting(key="service_level_s", value="45"))
+    for number in ("600000130", "600000131"):
+        key = "#" if number.endswith("0") else "0"
+        world.call(CallerScript(did=SUPPORT_DID, caller_id_num=number, keys=((30.0, key),)))
+    world.run(120)
+    with Session(world.engine) as s:
+        stored = {
+            c.caller_number: (c.state.value, c.reached, c.within_service_level)
+            for c in s.scalars(select(Call))
+        }
+        first = bq.kpi_for_calls(s, T0, start)
+        second = bq.kpi_for_calls(s, start, world.now())
+    assert stored == {
+        "600000010": ("voicemail", True, True),
+        "600000030": ("voicemail", True, False),
+        "600000011": ("callback", True, True),
+        "600000031": ("callback", True, False),
+        "600000130": ("voicemail", True, True),
+        "600000131": ("callback", True, True),
+    }
+    assert (first.calls, first.reached, first.within_service_level) == (4, 4, 2)
+    assert (second.calls, second.reached, second.within_service_level) == (2, 2, 2)
+    world.engine.dispose()
