@@ -6,7 +6,9 @@ call the agent is talking in.
 
 Thin routes: ``dialplan.flows.transfer`` checks and does the transfer. Without an AMI client
 (``HOTLINE_AMI_URL`` not set) the dialog says that telephony is not configured. A refusal
-shows the dialog again with the reason (409; JSON ``{"error": ...}`` for fetch).
+shows the dialog again with the reason (409; JSON ``{"error": ...}`` for fetch). A colleague
+who went off-air since the dialog listed them gets the call in their queue without preference
+(R-1.12): the dialog says so (JSON ``notice``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,11 @@ REFUSALS = (
     N_("You cannot transfer a call to yourself."),
     N_("Telephony did not accept the transfer; the call stays with you."),
     N_("The caller is no longer on the line."),
+)
+
+
+OFF_AIR_FALLBACK = N_(
+    "%(agent)s is not on air any more: the call went to the queue %(queue)s, without preference."
 )
 
 
@@ -75,6 +82,7 @@ async def _dialog(
         call_id=call_id,
         targets=targets,
         error=message,
+        notice=None,
         telephony=telephony,
     )
 
@@ -101,6 +109,18 @@ async def transfer_call(rc: RequestContext, call_id: int) -> bytes:
         )
     except transfer.TransferError as refusal:
         return await _dialog(rc, call_id, error=str(refusal), status=409)
+    if not plan.off_air_agent:
+        if not rc.wants_html:
+            return rc.json({"ok": True, "call_id": call_id, "target": plan.exten})
+        return rc.redirect("/desktop")
+    # R-1.12: the colleague went off-air meanwhile; the call went to their queue without
+    # preference, and the agent must know it did not reach that person.
+    notice = rc.lang.translations.gettext(OFF_AIR_FALLBACK) % {
+        "agent": plan.off_air_agent,
+        "queue": plan.to_queue,
+    }
     if not rc.wants_html:
-        return rc.json({"ok": True, "call_id": call_id, "target": plan.exten})
-    return rc.redirect("/desktop")
+        return rc.json({"ok": True, "call_id": call_id, "target": plan.exten, "notice": notice})
+    return rc.render(
+        "transfer.html", call_id=call_id, targets=None, notice=notice, telephony=True, error=None
+    )

@@ -21,7 +21,8 @@ How a transfer runs:
 
 An agent target goes to that agent's queue (the call's own queue if they are a member) with
 the agent preferred; if the agent went off-air meanwhile the call is the queue's, without
-preference (``calls.offer_next`` drops a stale preference).
+preference: before the redirect the plan names that queue and the dialog says so, after it
+``take_over`` drops the preference (and ``calls.offer_next`` a stale one).
 
 Safety nets, so that no agent stays "in a call" that is gone: a redirect that no transfer
 session takes over (the caller hung up on the way) is settled as transferred after
@@ -155,6 +156,10 @@ class TransferPlan:
     call_id: int
     channel: str
     exten: str
+    # Set when the chosen agent went off-air since the dialog listed them: the call goes to
+    # ``to_queue`` without preference instead (R-1.12), and the dialog tells the agent so.
+    off_air_agent: str = ""
+    to_queue: str = ""
 
 
 def queue_exten(code: str) -> str | None:
@@ -241,7 +246,15 @@ def plan_transfer(session: Session, agent_id: int, call_id: int, target: str) ->
         raise TransferError(NO_SUCH_TARGET)
     row = agent_sessions.open_session_row(session, target_id, lock=False)
     if row is None or row.state is not AgentState.ON_AIR:
-        raise TransferError(AGENT_NOT_ON_AIR)
+        # R-1.12: the agent went off-air since the dialog listed them -> that agent's queue,
+        # without preference (as take_over does when it happens after the redirect).
+        queue = _queue_of_agent(session, target_id, call.queue_id)
+        exten = queue_exten(queue.code) if queue is not None else None
+        if queue is None or exten is None:
+            raise TransferError(AGENT_NOT_ON_AIR)  # and in no queue a call could wait in
+        return TransferPlan(
+            call.id, call.channel, exten, off_air_agent=agent.name, to_queue=queue.name
+        )
     return TransferPlan(call.id, call.channel, f"agent-{target_id}")
 
 
@@ -357,6 +370,18 @@ def _target_queue(
             ).first()
         return (queue if queue is not None and queue.active else current), None
     agent_id = int(agent_match.group(1))
+    chosen = _queue_of_agent(session, agent_id, current_queue_id)
+    if chosen is None:
+        return current, None
+    row = agent_sessions.open_session_row(session, agent_id, lock=False)
+    # R-1.12: the agent went off-air meanwhile -> that agent's queue, without preference.
+    preferred = agent_id if row is not None and row.state is AgentState.ON_AIR else None
+    return chosen, preferred
+
+
+def _queue_of_agent(session: Session, agent_id: int, current_queue_id: int | None) -> Queue | None:
+    """The queue a call for ``agent_id`` waits in: the call's own queue if they are a
+    member, else the first of their active queues; None if they have none."""
     agent_queues = session.scalars(
         select(Queue)
         .join(QueueRight, QueueRight.queue_id == Queue.id)
@@ -364,12 +389,9 @@ def _target_queue(
         .order_by(Queue.code)
     ).all()
     if not agent_queues:
-        return current, None
-    chosen = current if current in agent_queues else agent_queues[0]
-    row = agent_sessions.open_session_row(session, agent_id, lock=False)
-    # R-1.12: the agent went off-air meanwhile -> that agent's queue, without preference.
-    preferred = agent_id if row is not None and row.state is AgentState.ON_AIR else None
-    return chosen, preferred
+        return None
+    current = next((q for q in agent_queues if q.id == current_queue_id), None)
+    return current or agent_queues[0]
 
 
 def take_over(

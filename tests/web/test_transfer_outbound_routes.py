@@ -265,7 +265,7 @@ def test_transferring_to_an_agent_names_the_agent_as_the_extension(
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("agent-{jan}", "That agent is not on air any more."),
+        ("agent-{bob}", "That agent is not on air any more."),  # and in no queue
         ("agent-{eva}", "You cannot transfer a call to yourself."),
         ("queue-999", "There is no such queue or agent to transfer to."),
         ("somewhere", "There is no such queue or agent to transfer to."),
@@ -283,13 +283,70 @@ def test_transfers_the_dialog_refuses_reach_no_telephony(
     call_id = talking(db, centre, clock)
     at_seat(db, centre, clock, "jan", "102", on_air=False)
     agent.signed_in("eva")
-    target = target.format(jan=centre.agents["jan"], eva=centre.agents["eva"])
+    target = target.format(
+        jan=centre.agents["jan"], eva=centre.agents["eva"], bob=centre.agents["bob"]
+    )
     page = agent.post(f"/calls/{call_id}/transfer", {"target": target})
     assert page.status == 409
     assert message in page.text and 'id="transfer-form"' in page.text  # the dialog again
     answer = agent.post(f"/calls/{call_id}/transfer", {"target": target}, accept=JSON)
     assert (answer.status, json.loads(answer.text)) == (409, {"error": message})
     assert telephony.backend.calls == []
+
+
+@pytest.mark.parametrize("logged_in", [True, False])
+def test_a_colleague_who_went_off_air_meanwhile_gets_the_call_in_their_queue_unpreferred(
+    agent: PumpingBrowser,
+    db: InlineDBRunner,
+    centre: Centre,
+    clock: Clock,
+    telephony: Telephony,
+    logged_in: bool,
+) -> None:
+    """R-1.12: the dialog listed Jan on air; when Eva picks him he is off-air (paused, or
+    logged out): the call goes to Jan's queue without preference, and the dialog says so."""
+    call_id = talking(db, centre, clock)
+    at_seat(db, centre, clock, "jan", "102", on_air=True)
+    telephony.backend.add_channel(CALLER_CHANNEL)
+    agent.signed_in("eva")
+    jan = centre.agents["jan"]
+    assert f"agent-{jan}" in agent.get(f"/calls/{call_id}/transfer").text
+    db.run_sync(
+        lambda s: agent_sessions.apply_event(
+            s,
+            jan,
+            core.Pause(centre.pauses["personal"]) if logged_in else core.LogOut(),
+            now_of(clock),
+        )
+    )
+    page = agent.post(f"/calls/{call_id}/transfer", {"target": f"agent-{jan}"})
+    assert page.status == 200, page.text
+    notice = (
+        "Jan Novák is not on air any more: the call went to the queue Technical support, "
+        "without preference."
+    )
+    assert notice in page.text and 'id="transfer-notice"' in page.text
+    assert 'id="transfer-form"' not in page.text  # done: nothing left to pick
+    assert telephony.actions("redirect") == [(CALLER_CHANNEL, "hotline-transfer", "support", "1")]
+
+
+def test_the_off_air_fallback_is_told_to_fetch_in_the_agents_language(
+    colleague: PumpingBrowser,
+    db: InlineDBRunner,
+    centre: Centre,
+    clock: Clock,
+    telephony: Telephony,
+) -> None:
+    call_id = talking(db, centre, clock, "jan")  # Jan reads Czech
+    at_seat(db, centre, clock, "eva", "102", on_air=False)
+    telephony.backend.add_channel(CALLER_CHANNEL)
+    colleague.signed_in("jan")
+    eva = centre.agents["eva"]
+    answer = colleague.post(f"/calls/{call_id}/transfer", {"target": f"agent-{eva}"}, accept=JSON)
+    assert answer.status == 200, answer.text
+    body = json.loads(answer.text)
+    assert (body["ok"], body["target"]) == (True, "support")
+    assert "už není na příjmu: hovor šel do fronty Technical support" in body["notice"]
 
 
 def test_only_the_agent_in_the_call_can_transfer_it(
