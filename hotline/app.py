@@ -34,7 +34,7 @@ from fastagi.server import LOOPBACK, FastAGIFactory, with_backlog
 from hotline.config import Settings
 from hotline.web import ListenerState, WebRoot
 from voicemail.intake import import_spool
-from voicemail.mailer import VoicemailMailer, parse_smtp_url
+from voicemail.mailer import VoicemailMailer, item_link_template, parse_smtp_url
 from voicemail.spool import Spool
 
 _log = Logger()
@@ -114,15 +114,8 @@ class HotlineServices:
         self._heartbeat_loop = LoopingCall(lambda: Deferred.fromCoroutine(self._heartbeat(agi)))
         self._heartbeat_loop.clock = self.reactor
         self._heartbeat_loop.start(janitor.HEARTBEAT_INTERVAL_S, now=False)
-        if self.settings.smtp_url:
-            self.mailer = VoicemailMailer(
-                self.db,
-                parse_smtp_url(self.settings.smtp_url),
-                reactor=self.reactor,
-                clock=self.reactor,
-                recordings_dir=self.settings.recordings_dir,
-                time_zone=self.settings.time_zone,
-            )
+        self.mailer = self.make_mailer(self.reactor)
+        if self.mailer is not None:
             # Reports a restart may have missed (R-3.5).
             Deferred.fromCoroutine(self.mailer.catch_up(datetime.now(UTC) - timedelta(days=1)))
         # Everything built so far lives as long as the process: keep the cyclic GC from
@@ -134,6 +127,22 @@ class HotlineServices:
             "Hotline is serving: web {web}, FastAGI {agi}",
             web=self.settings.web_listen,
             agi=self.settings.agi_listen,
+        )
+
+    def make_mailer(self, connector: Any) -> VoicemailMailer | None:
+        """The e-mail reports of R-3.5 when ``HOTLINE_SMTP_URL`` is set, on this process's
+        clock; ``connector`` opens its TCP connections (the reactor). Links in the e-mail
+        point to the item's page under ``HOTLINE_PUBLIC_URL`` when that is set."""
+        if not self.settings.smtp_url:
+            return None
+        return VoicemailMailer(
+            self.db,
+            parse_smtp_url(self.settings.smtp_url),
+            reactor=connector,
+            clock=self.reactor,
+            recordings_dir=self.settings.recordings_dir,
+            time_zone=self.settings.time_zone,
+            recording_link=item_link_template(self.settings.public_url),
         )
 
     def flow_context(self) -> FlowContext:

@@ -45,6 +45,9 @@ class Settings:
     agi_allow: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
     time_zone: str = "Europe/Prague"
     smtp_url: str | None = None
+    # Where people reach the web pages, e.g. https://hotline.example.com (no trailing "/"):
+    # what links in e-mails point to (R-3.5). None: e-mails carry no links.
+    public_url: str | None = None
 
 
 # name in the environment -> key in the YAML file
@@ -58,6 +61,7 @@ _KEYS: dict[str, str] = {
     "HOTLINE_AGI_ALLOW": "agi_allow",
     "HOTLINE_TIME_ZONE": "time_zone",
     "HOTLINE_SMTP_URL": "smtp_url",
+    "HOTLINE_PUBLIC_URL": "public_url",
 }
 
 _LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -144,6 +148,27 @@ def _check_smtp(name: str, value: str) -> str | None:
     return value
 
 
+def _check_public_url(name: str, value: str) -> str | None:
+    """An http(s) address people open the web pages at; links are made by appending paths."""
+    if not value:
+        return None
+    example = "such as 'https://hotline.example.com'"
+    parts = urlsplit(value)
+    try:
+        _ = parts.port  # raises for a port that is not a number or out of range
+    except ValueError:
+        raise ConfigError(
+            f"{name}: {value!r} has a bad port; expected an address {example}"
+        ) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name}: {value!r} is not a web address {example}")
+    if "@" in parts.netloc:  # never echo what may be a password
+        raise ConfigError(f"{name}: the address must not carry a user or password")
+    if parts.query or parts.fragment or any(c.isspace() for c in value):
+        raise ConfigError(f"{name}: {value!r} must be a plain address {example}, no query or #")
+    return value.rstrip("/")
+
+
 def _read_file(path: Path) -> dict[str, object]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -196,4 +221,5 @@ def load_settings(
         agi_allow=_check_allow(name_of("agi_allow"), raw.get("agi_allow") or ""),  # type: ignore[arg-type]
         time_zone=_check_zone(name_of("time_zone"), get("time_zone", Settings.time_zone)),
         smtp_url=_check_smtp(name_of("smtp_url"), get("smtp_url", "")),
+        public_url=_check_public_url(name_of("public_url"), get("public_url", "")),
     )

@@ -52,6 +52,8 @@ ATTACH_LIMIT_BYTES = 10 * 1024 * 1024
 # After each failed attempt, wait this long before the next; then give up (and log it).
 RETRY_DELAYS_S: tuple[float, ...] = (10, 30, 60, 120, 300, 600, 1800, 3600)
 NOT_AVAILABLE = "The recording of this call is not available."  # the wording of R-3.2
+# The back office's page of one item (voicemail.pages), where its recording plays.
+ITEM_PAGE = "/backoffice/items/{item_id}"
 
 _log = Logger()
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\s]+")
@@ -133,6 +135,14 @@ def parse_smtp_url(url: str) -> SmtpSettings:
 
 
 # --------------------------------------------------------------------------- the message
+
+
+def item_link_template(public_url: str | None) -> str:
+    """The ``recording_link`` template for the web pages at ``public_url`` (the setting
+    ``HOTLINE_PUBLIC_URL``); empty when there is none: the e-mail then carries no link."""
+    if not public_url:
+        return ""
+    return public_url.rstrip("/").replace("{", "{{").replace("}", "}}") + ITEM_PAGE
 
 
 def _one_line(text: str) -> str:

@@ -40,6 +40,7 @@ from voicemail.mailer import (
     SmtpUrlError,
     VoicemailMailer,
     build_message,
+    item_link_template,
     parse_smtp_url,
 )
 
@@ -372,12 +373,42 @@ def test_a_large_recording_is_linked_instead_of_attached(recordings: Path) -> No
         report(),
         recordings,
         attach_limit_bytes=100,
-        recording_link="https://hotline.example.test/backoffice/items/{item_id}",
+        recording_link=item_link_template("https://hotline.example.test/"),
     )
     assert list(message.iter_attachments()) == []
     assert "too large to attach (0.0 MB): https://hotline.example.test/backoffice/items/7" in (
         text_of(message)
     )
+    # Without HOTLINE_PUBLIC_URL there is no address to give: the text says where to look.
+    unlinked = render(report(), recordings, attach_limit_bytes=100, recording_link="")
+    assert "too large to attach (0.0 MB): the back office in Hotline" in text_of(unlinked)
+
+
+def test_the_public_address_of_the_web_pages_is_checked_at_start_up() -> None:
+    from hotline.config import ConfigError, load_settings
+
+    def public(value: str) -> str | None:
+        return load_settings({"HOTLINE_PUBLIC_URL": value}).public_url
+
+    assert public("https://hotline.example.test/") == "https://hotline.example.test"
+    assert public("http://10.0.0.5:8080/hotline") == "http://10.0.0.5:8080/hotline"
+    assert public("") is None and load_settings({}).public_url is None
+    assert item_link_template(None) == ""
+    assert item_link_template("http://10.0.0.5:8080/hotline").format(item_id=3) == (
+        "http://10.0.0.5:8080/hotline/backoffice/items/3"
+    )
+    for bad, says in (
+        ("hotline.example.test", "is not a web address"),
+        ("ftp://hotline.example.test", "is not a web address"),
+        ("https://hotline.example.test:99999", "has a bad port"),
+        ("https://hotline.example.test/?x=1", "no query or #"),
+        ("https://admin:s3cret@hotline.example.test", "must not carry a user or password"),
+    ):
+        with pytest.raises(ConfigError) as refused:
+            public(bad)
+        text = str(refused.value)
+        assert text.startswith("HOTLINE_PUBLIC_URL: ") and says in text, text
+        assert "\n" not in text and "s3cret" not in text
 
 
 def test_a_missing_or_escaping_recording_is_reported_not_available(recordings: Path) -> None:
@@ -468,7 +499,9 @@ queues:
 """
 
 
-def serving_world(db_url: str, tmp_path: Path, smtp_port: int) -> tuple[Any, HotlineServices]:
+def serving_world(
+    db_url: str, tmp_path: Path, smtp_port: int, public_url: str | None = None
+) -> tuple[Any, HotlineServices]:
     from db.catalog import load_catalog
     from dialplan.flows.router import build_router
     from hotline.config import Settings
@@ -482,17 +515,12 @@ def serving_world(db_url: str, tmp_path: Path, smtp_port: int) -> tuple[Any, Hot
         recordings_dir=tmp_path / "recordings",
         spool_dir=tmp_path / "spool",
         smtp_url=f"smtp://127.0.0.1:{smtp_port}?from=hotline@example.test",
+        public_url=public_url,
     )
     services = HotlineServices(settings, reactor=world.clock)
     services.db = world.db  # the product's DBRunner, run inline on the harness's Clock
-    services.mailer = VoicemailMailer(
-        services.db,
-        parse_smtp_url(settings.smtp_url or ""),
-        reactor=reactor,  # type: ignore[arg-type]  # real TCP to the loopback SMTP server
-        clock=world.clock,
-        recordings_dir=settings.recordings_dir,
-        time_zone=settings.time_zone,
-    )
+    # Built as start() builds it, on the harness's Clock; real TCP to the loopback server.
+    services.mailer = services.make_mailer(reactor)
     # The FastAGI server the simulated Asterisk talks to runs the service's own flow context.
     world.servers[4573].factory.router = build_router(services.flow_context())
     return world, services
@@ -516,7 +544,7 @@ async def test_a_message_a_caller_leaves_is_mailed_through_the_services_hook(
     db_url: str, tmp_path: Path, inbox: tuple[Inbox, int]
 ) -> None:
     server, port = inbox
-    world, services = serving_world(db_url, tmp_path, port)
+    world, services = serving_world(db_url, tmp_path, port, "https://hotline.example.test")
     try:
         from simulator.switch import CallerScript
 
@@ -537,6 +565,9 @@ async def test_a_message_a_caller_leaves_is_mailed_through_the_services_hook(
         assert message["Subject"] == "Voicemail from 777123456 in Support voicemail"
         [attachment] = list(message.iter_attachments())
         assert attachment.get_content() == (tmp_path / "recordings" / recording).read_bytes()
+        # HOTLINE_PUBLIC_URL gives the link to the item's page, where it plays.
+        link = f"https://hotline.example.test/backoffice/items/{support_item}"
+        assert f"It can also be played at {link}" in text_of(message)
     assert emailed == world.now()  # the report is recorded on the item
     assert items["SALES-VM"][2] is None  # a box without an address sends nothing
     assert services.mailer.delivered == [support_item] and services.mailer.given_up == []
