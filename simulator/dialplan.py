@@ -11,11 +11,14 @@ drift apart.
 
 The shipped plan (R-1.16): ``[hotline-inbound]`` (exten = DID) runs
 ``AGI(${HOTLINE_AGI_1}/inbound,${HOTLINE_DID})`` then ``[hotline-resume]``: unless
-``HOTLINE_DONE=1``, ``AGI(.../resume,${HOTLINE_DID})`` on server 1, then on server 2, then
-``[hotline-fallback]`` (Answer, ring group with music, VoiceMail). ``[hotline-exit]`` (# and
-0, the EXITCONTEXT of Dial option d) and ``[hotline-transfer]`` (AMI Redirect target) also
-end in the resume chain; ``[hotline-answered]`` is the Dial ``U()`` gosub (exten ``s``:
-Asterisk 22 always starts it there) and ``[hotline-outbound]`` runs an Originate's agent leg.
+``HOTLINE_DONE=1``, ``AGI(.../resume,${HOTLINE_DID})`` on server 1, then on server 2, in up
+to ``HOTLINE_RESUME_ROUNDS`` rounds with ``MusicOnHold(,${HOTLINE_RESUME_WAIT_S})`` between
+them (the round counter is ``Set(HOTLINE_ROUND=$[${HOTLINE_ROUND} + 1])``: the switch expands
+``$[...]`` in application data, :func:`expand_expressions`), then ``[hotline-fallback]``
+(Answer, ring group with music, VoiceMail). ``[hotline-exit]`` (# and 0, the EXITCONTEXT of
+Dial option d) and ``[hotline-transfer]`` (AMI Redirect target) also end in the resume chain;
+``[hotline-answered]`` is the Dial ``U()`` gosub (exten ``s``: Asterisk 22 always starts it
+there) and ``[hotline-outbound]`` runs an Originate's agent leg.
 """
 
 from __future__ import annotations
@@ -210,21 +213,81 @@ def _compiled(pattern: str) -> re.Pattern[str]:
 
 
 def evaluate(expression: str) -> bool:
-    """The ``$[...]`` expressions GotoIf needs, after substitution: ``a = b``, ``a != b``
-    (quotes optional; numbers compared as numbers), or a bare value (true unless empty or
+    """The ``$[...]`` expressions GotoIf needs, after substitution: ``a = b``, ``a != b``,
+    ``a < b``, ``a <= b``, ``a > b``, ``a >= b`` (quotes optional; numbers compared as
+    numbers, as Asterisk's expression parser does), or a bare value (true unless empty or
     0). Anything fancier is not modelled and counts as false."""
-    match = re.fullmatch(
-        r'\s*("[^"]*"|[^\s!=<>]*)\s*(=|==|!=)\s*("[^"]*"|[^\s!=<>]*)\s*', expression
-    )
+    value = _expression_value(expression)
+    return value not in ("", "0") and re.fullmatch(r"[^\s=!<>&|]+", value) is not None
+
+
+_COMPARISON = re.compile(r'\s*("[^"]*"|[^\s!=<>]*)\s*(==|=|!=|<=|>=|<|>)\s*("[^"]*"|[^\s!=<>]*)\s*')
+_ARITHMETIC = re.compile(r"\s*(-?\d+)\s*([-+*/%])\s*(-?\d+)\s*")
+
+
+def _expression_value(expression: str) -> str:
+    """The value of one ``$[...]`` expression: "1"/"0" for a comparison, the number for
+    integer arithmetic (``a + b``, ``-``, ``*``, ``/``, ``%``), else the text itself."""
+    match = _COMPARISON.fullmatch(expression)
     if match:
         left, operator, right = (_unquote(match.group(1)), match.group(2), _unquote(match.group(3)))
         try:
-            same = float(left) == float(right)
+            order = _order(float(left), float(right))
         except ValueError:
-            same = left == right
-        return same if operator != "!=" else not same
-    value = _unquote(expression.strip())
-    return value not in ("", "0") and re.fullmatch(r"[^\s=!<>&|]+", value) is not None
+            order = _order(left, right)
+        allowed = {
+            "=": (0,),
+            "==": (0,),
+            "!=": (-1, 1),
+            "<": (-1,),
+            "<=": (-1, 0),
+            ">": (1,),
+            ">=": (0, 1),
+        }[operator]
+        return "1" if order in allowed else "0"
+    match = _ARITHMETIC.fullmatch(expression)
+    if match:
+        left_n, operator, right_n = int(match.group(1)), match.group(2), int(match.group(3))
+        if operator in "/%" and right_n == 0:
+            return "0"  # Asterisk logs a division by zero and yields 0
+        value = {
+            "+": left_n + right_n,
+            "-": left_n - right_n,
+            "*": left_n * right_n,
+            "/": int(left_n / right_n) if right_n else 0,
+            "%": left_n % right_n if right_n else 0,
+        }[operator]
+        return str(value)
+    return _unquote(expression.strip())
+
+
+def _order(a: float | str, b: float | str) -> int:
+    """-1, 0 or 1 as ``a`` is below, equal to or above ``b`` (both numbers or both text)."""
+    return (a > b) - (a < b)  # type: ignore[operator]
+
+
+def expand_expressions(text: str) -> str:
+    """Replace each ``$[...]`` in application data (after variable substitution) by its
+    value, as Asterisk does before the application runs: ``Set(N=$[${N} + 1])``."""
+    out: list[str] = []
+    index = 0
+    while True:
+        start = text.find("$[", index)
+        if start < 0:
+            out.append(text[index:])
+            return "".join(out)
+        depth, end = 0, start + 1
+        while end < len(text):
+            depth += {"[": 1, "]": -1}.get(text[end], 0)
+            if depth == 0:
+                break
+            end += 1
+        if depth:  # unbalanced: Asterisk leaves it as written
+            out.append(text[index:])
+            return "".join(out)
+        out.append(text[index:start])
+        out.append(_expression_value(expand_expressions(text[start + 2 : end])))
+        index = end + 1
 
 
 def _unquote(text: str) -> str:
@@ -415,15 +478,24 @@ def hotline_dialplan(settings: HotlineDialplanSettings | None = None) -> Dialpla
                 "s",
                 (
                     _done(),
-                    App("NoOp", "Hotline: AGISTATUS=${AGISTATUS}, resuming ${UNIQUEID}"),
+                    App("Set", "HOTLINE_ROUND=1"),
+                    App(
+                        "NoOp",
+                        "Hotline: AGISTATUS=${AGISTATUS}, resuming ${UNIQUEID},"
+                        " round ${HOTLINE_ROUND}",
+                    ),
                     Agi("${HOTLINE_AGI_1}/resume", ("${HOTLINE_DID}",)),
                     _done(),
                     Agi("${HOTLINE_AGI_2}/resume", ("${HOTLINE_DID}",)),
                     _done(),
+                    GotoIf("${HOTLINE_ROUND} >= ${HOTLINE_RESUME_ROUNDS}", "fallback"),
+                    App("Set", "HOTLINE_ROUND=$[${HOTLINE_ROUND} + 1]"),
+                    App("MusicOnHold", ",${HOTLINE_RESUME_WAIT_S}"),
+                    App("Goto", "again"),
                     App("Goto", f"{FALLBACK_CONTEXT},s,1"),
                     App("Hangup"),
                 ),
-                {"done": 8},
+                {"again": 3, "fallback": 12, "done": 13},
             ),
         ),
     )
@@ -450,6 +522,8 @@ def hotline_dialplan(settings: HotlineDialplanSettings | None = None) -> Dialpla
     globals_ = {
         "HOTLINE_AGI_1": "agi://127.0.0.1:4573",
         "HOTLINE_AGI_2": "agi://127.0.0.1:4573",
+        "HOTLINE_RESUME_ROUNDS": "5",
+        "HOTLINE_RESUME_WAIT_S": "3",
         "HOTLINE_FALLBACK_GROUP": "PJSIP/101&PJSIP/102",
         "HOTLINE_FALLBACK_RING_S": "30",
         "HOTLINE_FALLBACK_MAILBOX": "100@default",

@@ -45,6 +45,7 @@ from simulator.dialplan import (
     GotoIf,
     Step,
     evaluate,
+    expand_expressions,
     split_app_args,
 )
 from simulator.media import SoundCatalogue, write_recording
@@ -542,7 +543,8 @@ class Switch:
             if target and not self._goto(channel, channel.substitute(target)):
                 return -1  # Asterisk hangs up on a Goto to nowhere
             return 0
-        return await self.run_app(channel, step.name, channel.substitute(step.data), via="dialplan")
+        data = expand_expressions(channel.substitute(step.data))  # Set(N=$[${N} + 1])
+        return await self.run_app(channel, step.name, data, via="dialplan")
 
     def _goto(self, channel: SimChannel, target: str) -> bool:
         where = self.dialplan.resolve(target, channel.context, channel.exten)

@@ -17,6 +17,7 @@ from simulator.dialplan import (
     GotoIf,
     HotlineDialplanSettings,
     evaluate,
+    expand_expressions,
     hotline_dialplan,
     load_hotline_dialplan,
     parse_extensions_conf,
@@ -26,6 +27,7 @@ from simulator.switch import PhoneBehaviour, PhoneBook
 from tests.simulator.support import Harness, ScriptedAGI, record_of
 
 A, B = "127.0.0.1:4573", "127.0.0.1:4574"
+ROUNDS = int(hotline_dialplan().globals["HOTLINE_RESUME_ROUNDS"])
 
 
 @pytest.mark.parametrize(
@@ -52,6 +54,11 @@ def test_extension_patterns(pattern: str, exten: str, matches: bool) -> None:
 @pytest.mark.parametrize(
     ("expression", "value"),
     [
+        ("2 >= 5", False),
+        ("5 >= 5", True),
+        ("10 > 9", True),  # numbers compare as numbers, not as text
+        ("3 < 3", False),
+        ("3 <= 3", True),
         ('"1" = "1"', True),
         ('"0" = "1"', False),
         ('"" = "1"', False),
@@ -65,6 +72,20 @@ def test_extension_patterns(pattern: str, exten: str, matches: bool) -> None:
 )
 def test_expressions_gotoif_uses(expression: str, value: bool) -> None:
     assert evaluate(expression) is value
+
+
+@pytest.mark.parametrize(
+    ("data", "expanded"),
+    [
+        ("HOTLINE_ROUND=$[1 + 1]", "HOTLINE_ROUND=2"),
+        ("N=$[10 - 4]", "N=6"),
+        ("$[2 >= 5]-$[7 / 2]", "0-3"),
+        ("no expression", "no expression"),
+        ("unbalanced $[1 + 1", "unbalanced $[1 + 1"),
+    ],
+)
+def test_expressions_in_application_data_are_expanded(data: str, expanded: str) -> None:
+    assert expand_expressions(data) == expanded
 
 
 def test_extensions_conf_reader() -> None:
@@ -134,8 +155,9 @@ def test_server_down_resume_on_the_second_then_the_ring_group(tmp_path: Path) ->
     harness.serve(B, close_at_once, only="resume")  # B takes the call but does not finish it
     call = harness.call(talk_s=None)
     harness.run(60)
-    assert runs(harness) == [
-        (f"agi://{A}/inbound", "FAILURE"),
+    # Every round (HOTLINE_RESUME_ROUNDS of the shipped file) tries A, then B; B's sessions
+    # end without HOTLINE_DONE, so after the last round the fallback takes the call.
+    assert runs(harness) == [(f"agi://{A}/inbound", "FAILURE")] + ROUNDS * [
         (f"agi://{A}/resume", "FAILURE"),
         (f"agi://{B}/resume", "SUCCESS"),
     ]
@@ -165,7 +187,7 @@ def test_a_restarted_server_resumes_the_call_it_lost(tmp_path: Path) -> None:
     assert envs[1]["agi_uniqueid"] == envs[0]["agi_uniqueid"]
     assert envs[1]["agi_channel"] == envs[0]["agi_channel"]
     assert (envs[1]["agi_context"], envs[1]["agi_extension"]) == ("hotline-resume", "s")
-    assert (envs[1]["agi_priority"], envs[1]["agi_arg_1"]) == ("3", "2222")
+    assert (envs[1]["agi_priority"], envs[1]["agi_arg_1"]) == ("4", "2222")
     assert record_of(call).category == "ended-by-hotline"
 
 
@@ -174,10 +196,8 @@ def test_no_server_at_all_ends_in_voicemail(tmp_path: Path) -> None:
     harness = Harness(tmp_path, servers=(A,), fallback=FallbackDestination(voicemail_box="100"))
     call = harness.call(speech_s=6)
     harness.run(60)
-    assert runs(harness) == [
-        (f"agi://{A}/inbound", "FAILURE"),
-        (f"agi://{A}/resume", "FAILURE"),
-        (f"agi://{A}/resume", "FAILURE"),
+    assert runs(harness) == [(f"agi://{A}/inbound", "FAILURE")] + ROUNDS * 2 * [
+        (f"agi://{A}/resume", "FAILURE")
     ]
     record = record_of(call)
     assert record.category == "fallback-voicemail"
