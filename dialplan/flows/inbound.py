@@ -611,6 +611,9 @@ async def _support_turn(
     await ctx.db.run(calls.enter_queue, where.call_id, cfg.id, ctx.now(), keep_waiting_start=False)
     where.phase = "queue"
     await channel.set_variable("EXITCONTEXT", ctx.settings.exit_context)
+    # Every call leg is recorded, a support turn's too; option b keeps the file to
+    # the conversation itself.
+    recording = await _start_recording(channel, ctx, where, cfg)
     local = cfg.schedule.local(ctx.now())
     for member in ring_order(cfg.support_turns, local):
         if member.agent_id is not None:
@@ -642,6 +645,11 @@ async def _support_turn(
             view = await ctx.db.run(calls.get_call, where.call_id)
             if view.answered_at is None:
                 await ctx.db.run(calls.answered, offer.attempt_id, ctx.now())
+            where.phase = "talking"
+            if recording is not None:
+                talked_s = int(await channel.get_variable("ANSWEREDTIME") or 0)
+                path, started = recording
+                await ctx.db.run(calls.add_recording, where.call_id, path, started, talked_s)
             where.phase = "done"
             await close_leg(ctx, where, CallState.ANSWERED)
             await finish_session(channel)
