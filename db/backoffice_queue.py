@@ -1003,6 +1003,24 @@ def mark_emailed(session: Session, item_id: int, now: datetime) -> None:
     )
 
 
+def mark_email_failed(
+    session: Session, item_id: int, addresses: Iterable[str], now: datetime
+) -> None:
+    """The mailer gave up on the report of R-3.5: say so in the item's history, with whom it
+    did not reach, so that staff know nobody was told (the log is not where they look)."""
+    if session.get(VoicemailItem, item_id) is None:
+        return
+    session.add(
+        VoicemailItemHistory(
+            item_id=item_id,
+            at=now,
+            agent_id=None,
+            action="email_failed",
+            detail=", ".join(addresses)[:300],
+        )
+    )
+
+
 def items_awaiting_email(session: Session, since: datetime) -> list[int]:
     """Items since ``since`` whose box sends e-mail and whose report was not delivered yet
     (for a restart: the mailer's queue lives in memory)."""

@@ -15,7 +15,13 @@ puts the item in the mailer's own queue and returns. Items are sent one at a tim
 failed send is retried after growing delays on the injected clock, for the recipients that
 did not take it yet; once every recipient has it, ``emailed_at`` is set through the
 database. The queue lives in memory: after a restart, ``catch_up`` queues the items still
-waiting (``db.backoffice_queue.items_awaiting_email``).
+waiting (``db.backoffice_queue.items_awaiting_email``). A report the mailer gives up on is
+written into the item's history ("e-mail report failed", ``mark_email_failed``), so the
+staff see that nobody was told, even once ``catch_up`` no longer looks that far back.
+
+A server that accepts the connection and then says nothing is cut off after ``timeout_s``
+of silence on the injected clock (the SMTP protocol's own timeout, moved off the global
+reactor), and retried like any other failure.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from twisted.mail.smtp import ESMTPSenderFactory
 from db.backoffice_queue import (
     VoicemailReport,
     items_awaiting_email,
+    mark_email_failed,
     mark_emailed,
     voicemail_report,
 )
@@ -257,6 +264,24 @@ class _Job:
     attempts: int = 0
     remaining: tuple[str, ...] | None = None  # recipients still to reach; None: all
     sent: bool = False  # every recipient has it; only the database mark is missing
+    recipients: tuple[str, ...] = ()  # whom the last attempt was for (the failure names them)
+
+
+class _ClockedSenderFactory(ESMTPSenderFactory):
+    """Twisted's ESMTP sender whose silence timeout runs on the given clock.
+
+    ``TimeoutMixin`` schedules on the global reactor; a server that accepted and then hangs
+    must be cut off on the mailer's own clock, which a test advances.
+    """
+
+    def __init__(self, clock: Clock, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clock = clock
+
+    def buildProtocol(self, addr: Any) -> Any:
+        protocol = super().buildProtocol(addr)
+        protocol.callLater = self._clock.callLater
+        return protocol
 
 
 class VoicemailMailer:
@@ -358,9 +383,9 @@ class VoicemailMailer:
         self._busy = False
         self._kick()
 
-    def _unexpected(self, failure: Any, job: _Job) -> None:
+    def _unexpected(self, failure: Any, job: _Job) -> Deferred[None]:
         _log.failure("e-mail report of item {item} failed", failure, item=job.item_id)
-        self._retry_later(job)
+        return ensureDeferred(self._retry_later(job))
 
     async def _work(self, job: _Job) -> None:
         job.attempts += 1
@@ -371,8 +396,9 @@ class VoicemailMailer:
                     self._known.discard(job.item_id)  # no e-mail for its box, or sent already
                     return
                 recipients = self._deliverable(job, report)
+                job.recipients = recipients or job.remaining or report.email_to
                 if not recipients:
-                    self._give_up(job, "no valid recipient address")
+                    await self._give_up(job, "no valid recipient address")
                     return
                 message = build_message(
                     report,
@@ -391,7 +417,7 @@ class VoicemailMailer:
                         item=job.item_id,
                         refused=", ".join(refused),
                     )
-                    self._retry_later(job)
+                    await self._retry_later(job)
                     return
                 job.sent = True
             await self._db.run(mark_emailed, job.item_id, self._now())
@@ -402,7 +428,7 @@ class VoicemailMailer:
                 n=job.attempts,
                 error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
             )
-            self._retry_later(job)
+            await self._retry_later(job)
             return
         self._known.discard(job.item_id)
         self.delivered.append(job.item_id)
@@ -421,11 +447,11 @@ class VoicemailMailer:
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)
 
-    def _retry_later(self, job: _Job) -> None:
+    async def _retry_later(self, job: _Job) -> None:
         if self._stopped:
             return
         if job.attempts > len(self._delays):
-            self._give_up(job, f"still failing after {job.attempts} attempts")
+            await self._give_up(job, f"still failing after {job.attempts} attempts")
             return
         delay = self._delays[job.attempts - 1]
         self._retries[job.item_id] = self._clock.callLater(delay, self._requeue, job)
@@ -435,10 +461,18 @@ class VoicemailMailer:
         self._queue.append(job)
         self._kick()
 
-    def _give_up(self, job: _Job, why: str) -> None:
+    async def _give_up(self, job: _Job, why: str) -> None:
         self._known.discard(job.item_id)
         self.given_up.append(job.item_id)
         _log.error("e-mail report of item {item} not sent: {why}", item=job.item_id, why=why)
+        try:
+            await self._db.run(mark_email_failed, job.item_id, job.recipients, self._now())
+        except Exception as exc:  # the log line above still says it
+            _log.warn(
+                "could not note the failed e-mail report in item {item}: {error}",
+                item=job.item_id,
+                error=str(exc).splitlines()[0] if str(exc) else type(exc).__name__,
+            )
 
     # ------------------------------------------------------------------ SMTP
 
@@ -446,7 +480,8 @@ class VoicemailMailer:
         """Send once; the recipients the server refused (empty: all took it)."""
         smtp = self._smtp
         result: Deferred[Any] = Deferred()
-        factory = ESMTPSenderFactory(
+        factory = _ClockedSenderFactory(
+            self._clock,
             smtp.username.encode() if smtp.username else None,
             smtp.password.encode() if smtp.password is not None else None,
             smtp.sender,

@@ -141,6 +141,8 @@ HISTORY_LABELS = {
     "callback_not_connected": N_("Called back, not reached"),
     "resolved_by_contact": N_("Resolved by a later call"),
     "emailed": N_("E-mailed"),
+    "email_failed": N_("E-mail report failed"),
+    "played": N_("Played"),
 }
 EXPIRED_CLAIM = N_("after the claim of %(who)s expired")
 _EXPIRED_DETAIL = re.compile(r"^after the claim of (?P<who>.+) expired$")

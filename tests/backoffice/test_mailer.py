@@ -10,7 +10,7 @@ from __future__ import annotations
 import email
 import socket
 import wave
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import default as default_policy
@@ -23,7 +23,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, succeed
-from twisted.internet.task import Clock
+from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.internet.task import Clock, deferLater
 from twisted.mail.interfaces import IMessageDelivery, IMessageSMTP
 from twisted.mail.smtp import ESMTP, SMTPFactory, SMTPServerError, User
 from zope.interface import implementer
@@ -119,6 +120,38 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
     port = tcp.listenTCP(0, _ServerFactory(box), interface="127.0.0.1")
     yield box, port.getHost().port
     port.stopListening()
+
+
+class _Silent(Protocol):
+    """Accepts the connection and never says a word (no 220 greeting)."""
+
+    def connectionMade(self) -> None:
+        self.factory.accepted += 1  # type: ignore[attr-defined]
+
+
+class HangingThenAnswering(ServerFactory):
+    """A mail server whose first ``hangs`` connections are accepted and then left silent;
+    later ones get the real ESMTP server of ``inbox``."""
+
+    def __init__(self, inbox: Inbox, hangs: int = 1) -> None:
+        self.inbox, self.hangs, self.accepted = inbox, hangs, 0
+        self.answering = _ServerFactory(inbox)
+
+    def buildProtocol(self, addr: Any) -> Any:
+        if self.accepted < self.hangs:
+            protocol = _Silent()
+            protocol.factory = self
+            return protocol
+        return self.answering.buildProtocol(addr)
+
+
+async def reactor_turns_until(done: Callable[[], bool], turns: int = 2000) -> None:
+    """Let the real reactor do its I/O (loopback TCP) until ``done()``; fails if it never is."""
+    for _ in range(turns):
+        if done():
+            return
+        await deferLater(reactor, 0, lambda: None)
+    raise AssertionError("the loopback exchange did not happen")
 
 
 def closed_port() -> int:
@@ -289,6 +322,17 @@ async def test_a_server_that_is_down_is_retried_then_given_up_without_raising(
     assert mailer.waiting_retry == frozenset() and mailer.given_up == [item]
     assert mailer.delivered == [] and emailed_at(engine, item) is None
     assert clock.getDelayedCalls() == []
+    # Staff see it on the item: nobody was told (R-3.5), whom it was for.
+    with Session(engine) as s:
+        history = s.execute(
+            select(VoicemailItemHistory.action, VoicemailItemHistory.detail)
+            .where(VoicemailItemHistory.item_id == item)
+            .order_by(VoicemailItemHistory.id)
+        ).all()
+    assert [tuple(h) for h in history] == [
+        ("created", ""),
+        ("email_failed", "night@example.test, boss@example.test"),
+    ]
 
 
 @pytest_twisted.ensureDeferred
@@ -304,7 +348,8 @@ async def test_starttls_required_never_sends_in_the_clear(
     await mailer.settled()
     assert server.received == [] and mailer.waiting_retry == {item}
     mailer.stop()
-    assert clock.getDelayedCalls() == []
+    # The refused session's silence timer (on the mailer's clock) ends with its connection.
+    await reactor_turns_until(lambda: clock.getDelayedCalls() == [])
 
 
 @pytest_twisted.ensureDeferred
@@ -600,3 +645,57 @@ async def test_a_message_spooled_while_the_database_was_down_is_mailed_on_import
     _, message = server.parsed()[0]
     [attachment] = list(message.iter_attachments())
     assert attachment.get_content() == (tmp_path / "recordings" / recording).read_bytes()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_server_that_accepts_and_hangs_never_blocks_the_call_and_is_retried(
+    db_url: str, tmp_path: Path
+) -> None:
+    """R-3.5: "never blocks the call flow". The mail server takes the connection and then
+    says nothing; the caller's message is stored and the call ends as usual meanwhile. The
+    silent session is cut off after the mailer's timeout (on the Clock) and the report goes
+    out on the retry, when the server answers again."""
+    server = Inbox()
+    hanging = HangingThenAnswering(server)
+    tcp: Any = reactor
+    port = tcp.listenTCP(0, hanging, interface="127.0.0.1")
+    world, services = serving_world(db_url, tmp_path, port.getHost().port)
+    try:
+        from simulator.switch import CallerScript
+
+        world.call(CallerScript(did=SUPPORT_DID, caller_id_num="777123456", keys=((5.0, "#"),)))
+        world.run(60)
+        # The flow is done although the e-mail has not gone anywhere yet.
+        [call] = world.calls()
+        assert call["state"] == "voicemail"
+        [(item, recording, emailed)] = [
+            v for code, v in items_by_box(world.engine).items() if code == "VM"
+        ]
+        assert recording and emailed is None
+        mailer = services.mailer
+        assert mailer is not None
+        await reactor_turns_until(lambda: hanging.accepted == 1)
+        # The client is connected and waits for a greeting that never comes ...
+        await reactor_turns_until(lambda: _silence_timer(world.clock) is not None)
+        assert server.received == [] and mailer.waiting_retry == frozenset()
+        world.clock.advance(60)  # ... until its timeout: the attempt failed, a retry waits
+        await reactor_turns_until(lambda: mailer.waiting_retry == {item})
+        assert server.received == []
+        world.clock.advance(10)  # the first back-off
+        await mailer.settled()
+        assert sorted(to for to, _ in server.received) == sorted(NIGHT)
+        assert mailer.delivered == [item] and hanging.accepted == 1
+        assert items_by_box(world.engine)["VM"][2] is not None  # emailed_at
+    finally:
+        await services.stop()
+        await port.stopListening()
+
+
+def _silence_timer(clock: Clock) -> object | None:
+    """The SMTP client's timeout on ``clock`` (TimeoutMixin's), once it is connected."""
+    from twisted.mail.smtp import SMTPClient
+
+    for call in clock.getDelayedCalls():
+        if isinstance(getattr(call.func, "__self__", None), SMTPClient):
+            return call
+    return None

@@ -665,6 +665,18 @@ def test_the_form_shows_the_warning_number_name_date_and_duration(world: World) 
     assert 'id="bo-warning"' not in w.browser("eva").get(f"/backoffice/items/{alone}").text
 
 
+def test_a_failed_e_mail_report_shows_in_the_items_history(world: World) -> None:
+    """R-3.5: when the mailer gave up, the item says so where staff look."""
+    w = world
+    item = message(w, "777123456")
+    w.run(bq.mark_email_failed, item, ("night@example.test",), w.now())
+    page = w.browser("eva").get(f"/backoffice/items/{item}")
+    assert history_actions(page) == ["created", "email_failed"]
+    failed = page.text.split('<tr data-action="email_failed">', 1)[1].split("</tr>", 1)[0]
+    assert "E-mail report failed" in failed and "night@example.test" in failed
+    assert "Hotline (automatic)" in failed
+
+
 def test_a_state_changing_request_without_the_csrf_token_changes_nothing(world: World) -> None:
     w = world
     item = message(w, "777123456")
