@@ -1,6 +1,14 @@
 """A whole contact centre on one Clock: Hotline's FastAGI server and call flows, the
-simulator playing Asterisk (callers, agent phones, the shipped dialplan), an in-memory
-network, and a real database (SQLite, or PostgreSQL when configured).
+simulator playing Asterisk (callers, agent phones, the shipped dialplan), a network, and a
+real database (SQLite, or PostgreSQL when configured).
+
+The network is either ``"memory"`` (simulator/memnet.py: bytes delivered on the Clock) or
+``"tcp"``: real sockets on 127.0.0.1 of the running reactor (simulator/loopback.py), Hotline
+listening on a port the kernel picked and the shipped dialplan pointing at it. Either way the
+call's time is the Clock: on TCP, ``World.run`` advances it step by step as memnet does and
+after each step waits until the loopback traffic has settled (counted, not guessed), so a run
+is as deterministic as in memory and never sleeps. ``run`` returns a Deferred: tests written
+for both networks ``await`` it (pytest-twisted), older memory-only tests may ignore it.
 
 Database work runs inline (still one transaction per call, on the real engine) so that
 virtual time is deterministic: nothing happens between two clock steps that the test did not
@@ -14,11 +22,12 @@ import wave
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet import reactor as installed_reactor
+from twisted.internet.defer import Deferred, maybeDeferred, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.task import Clock
 
@@ -42,12 +51,15 @@ from dialplan.flows.router import build_router
 from dialplan.flows.transfer import TRANSFER_VARIABLE
 from fastagi.server import FastAGIFactory, FastAGIProtocol
 from simulator.fake_ami import FakeAMIFactory
+from simulator.loopback import LoopbackNetwork
 from simulator.memnet import MemoryNetwork, advance_to
 from simulator.scenario import build_switch
 from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook, SimCall, Switch
 from voicemail.spool import Spool
 
 AMI_PORT = 5038
+NetworkKind = Literal["memory", "tcp"]
+NETWORKS: tuple[NetworkKind, ...] = ("memory", "tcp")
 # Monday 23 November 2026, 10:00 in Prague: the centre is open.
 MONDAY_10_PRAGUE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -163,50 +175,104 @@ class Server:
     factory: RecordingFactory
     port: Any
     ctx: FlowContext
+    port_number: int  # where it really listens: the port asked for, or on TCP the kernel's
 
-    def kill(self) -> None:
-        """Like SIGKILL: stop listening and cut every connection without a word."""
-        self.port.stopListening()
+    def kill(self) -> Deferred[None]:
+        """Like SIGKILL: stop listening and cut every connection without a word (on TCP an
+        abort: no FIN, unsent bytes dropped). Fires once the port is closed for good."""
+        stopped = self.port.stopListening()
         for protocol in self.factory.protocols:
-            if protocol.transport is not None:
-                protocol.transport.loseConnection()
+            transport: Any = protocol.transport
+            if transport is not None:
+                transport.abortConnection()
+        return stopped if isinstance(stopped, Deferred) else succeed(None)
+
+
+Network = MemoryNetwork | LoopbackNetwork
+
+
+def serve(
+    db: InlineDBRunner, clock: Clock, net: Network, tmp: Path, port: int, node: str
+) -> Server:
+    """Hotline's FastAGI server and flows listening on ``port`` of ``net``."""
+    ctx = FlowContext(
+        db=db,
+        clock=clock,
+        spool=Spool(tmp / "spool"),
+        settings=FlowSettings(recordings_dir=tmp / "recordings", poll_ms=1000),
+        node=node,
+    )
+    factory = RecordingFactory(build_router(ctx), clock=clock, transfer_variable=TRANSFER_VARIABLE)
+    listening = net.listenTCP(port, factory)
+    return Server(factory, listening, ctx, int(listening.getHost().port))
 
 
 @dataclass
 class World:
     engine: Engine
     clock: Clock
-    net: MemoryNetwork
+    net: Network
     db: InlineDBRunner
     switch: Switch
     tmp: Path
     servers: dict[int, Server] = field(default_factory=dict)
+    _running: Deferred[None] | None = None
 
     # ------------------------------------------------------------------ time and calls
-    def run(self, seconds: float) -> None:
-        advance_to(self.clock, self.clock.seconds() + seconds)
+    def run(self, seconds: float) -> Deferred[None]:
+        """Let ``seconds`` of the Clock pass. In memory it is done on return; on TCP the
+        Deferred fires when it is done (await it)."""
+        until = self.clock.seconds() + seconds
+        if isinstance(self.net, MemoryNetwork):
+            advance_to(self.clock, until)
+            return succeed(None)
+        if self._running is not None:
+            raise RuntimeError("World.run on TCP: await the previous run before the next one")
+        running = self._running = Deferred.fromCoroutine(self._run_tcp(self.net, until))
+
+        def done(result: object) -> object:
+            self._running = None
+            return result
+
+        running.addBoth(done)
+        return running
+
+    async def _run_tcp(self, net: LoopbackNetwork, until: float) -> None:
+        # memnet's advance_to, waiting for the wire after every step: what a step sent is
+        # received and handled before the Clock moves on.
+        await net.settle()
+        while True:
+            pending: Any = self.clock.getDelayedCalls()
+            due = [call.getTime() for call in pending if call.getTime() <= until]
+            if not due:
+                break
+            self.clock.advance(max(0.0, min(due) - self.clock.seconds()))
+            await net.settle()
+        if self.clock.seconds() < until:
+            self.clock.advance(until - self.clock.seconds())
+            await net.settle()
 
     def call(self, script: CallerScript) -> SimCall:
         return self.switch.place_call(script)
 
     def start_server(self, port: int, node: str) -> Server:
-        ctx = FlowContext(
-            db=self.db,
-            clock=self.clock,
-            spool=Spool(self.tmp / "spool"),
-            settings=FlowSettings(recordings_dir=self.tmp / "recordings", poll_ms=1000),
-            node=node,
-        )
-        factory = RecordingFactory(
-            build_router(ctx), clock=self.clock, transfer_variable=TRANSFER_VARIABLE
-        )
-        server = Server(factory, self.net.listenTCP(port, factory), ctx)
+        """A server for the dialplan's ``port``: on TCP the real port of the server it
+        replaces (kill that one first, and await the kill), else a fresh one."""
+        previous = self.servers.get(port)
+        real = previous.port_number if previous is not None else port
+        if isinstance(self.net, LoopbackNetwork) and previous is None:
+            real = 0
+        server = serve(self.db, self.clock, self.net, self.tmp, real, node)
         self.servers[port] = server
         return server
 
     def connect_ami(self, port: int = AMI_PORT) -> AMIClient:
         """The switch's fake AMI on ``port`` and Hotline's own AMI client logged in to it
-        (what the desktop transfers and places calls with, R-1.12, R-1.13)."""
+        (what the desktop transfers and places calls with, R-1.12, R-1.13). Memory only."""
+        if not isinstance(self.net, MemoryNetwork):
+            raise ValueError(
+                "connect_ami runs on the memory network (make_world(network='memory'))"
+            )
         factory = FakeAMIFactory(self.switch, "hotline", "s3cret", clock=self.clock)
         self.switch.emit = factory.emit
         self.net.listenTCP(port, factory)
@@ -318,24 +384,48 @@ def make_world(
     start: datetime = MONDAY_10_PRAGUE,
     servers: tuple[int, ...] = (4573,),
     extra_yaml: str = "",
+    network: NetworkKind = "memory",
 ) -> World:
+    """The centre at ``start``, with one Hotline server per entry of ``servers`` (the
+    dialplan lists them in that order; on TCP each really listens on a port of the
+    kernel's choosing, and ``servers[i]`` stays the name tests use)."""
     engine = make_engine(db_url)
     with Session(engine) as s, s.begin():
         load_catalog(s, CENTRE_YAML + extra_yaml, source="centre.yaml")
     clock = Clock()
     clock.advance(start.timestamp())
-    net = MemoryNetwork(clock)
+    net: Network
+    if network == "memory":
+        net = MemoryNetwork(clock)
+    elif network == "tcp":
+        net = LoopbackNetwork(installed_reactor)
+        _open_loopbacks.append(net)
+    else:
+        raise ValueError(f"unknown network {network!r}: choose one of {NETWORKS}")
+    db = InlineDBRunner(engine)
+    running = {
+        port: serve(
+            db, clock, net, tmp_path, port if network == "memory" else 0, node=f"hotline-{i + 1}"
+        )
+        for i, port in enumerate(servers)
+    }
     switch = build_switch(
         clock,
         net,
-        servers=tuple(f"127.0.0.1:{port}" for port in servers),
+        servers=tuple(f"127.0.0.1:{running[port].port_number}" for port in servers),
         spool_dir=tmp_path / "asterisk",
     )
     switch.phones = PhoneBook(phones or {}, default=None)
-    world = World(engine, clock, net, InlineDBRunner(engine), switch, tmp_path)
-    for i, port in enumerate(servers):
-        world.start_server(port, node=f"hotline-{i + 1}")
-    return world
+    return World(engine, clock, net, db, switch, tmp_path, running)
+
+
+_open_loopbacks: list[LoopbackNetwork] = []
+
+
+async def close_loopbacks() -> None:
+    """Close every TCP world's sockets: the reactor outlives the test."""
+    while _open_loopbacks:
+        await _open_loopbacks.pop().close()
 
 
 def notices(world: World, login: str) -> list[dict[str, Any]]:

@@ -1,11 +1,17 @@
-"""Inbound calls end to end over the AGI wire (issue 4's scenarios, R-1.1 .. R-1.11, R-1.15)."""
+"""Inbound calls end to end over the AGI wire (issue 4's scenarios, R-1.1 .. R-1.11, R-1.15).
+
+Every scenario runs twice (the ``network`` fixture): over the in-memory network and over real
+loopback TCP, Hotline's FastAGI server on a port of the kernel's choosing. Time is a Clock
+both ways."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest_twisted
+
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import World, make_world
+from tests.e2e.harness import NetworkKind, World, make_world
 
 SUPPORT = "222111001"
 NEVER = PhoneBehaviour(answer_after_s=None)
@@ -15,16 +21,21 @@ def answers(after_s: float = 3, talk_s: float = 30) -> PhoneBehaviour:
     return PhoneBehaviour(answer_after_s=after_s, talk_s=talk_s)
 
 
-def test_answered_by_the_first_agent(db_url: str, tmp_path: Path) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(3, 30)})
+@pytest_twisted.ensureDeferred
+async def test_answered_by_the_first_agent(
+    db_url: str, tmp_path: Path, network: NetworkKind
+) -> None:
+    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(3, 30)}, network=network)
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, talk_s=None))
-    world.run(60)
+    await world.run(60)
     [call] = world.calls()
     assert call["state"] == "answered"
     waited = (call["answered_at"] - call["queue_entered_at"]).total_seconds()
     assert 3 <= waited < 5  # rang 3 s (plus the answer of the trunk leg)
     assert world.attempts(call["id"]) == [("eva", "PJSIP/101", "answered", False)]
+    # Two AGI sessions, each its own connection: the caller's flow and the answer hook.
+    assert world.net.connections_made == 2
     # R-2.5: the agent was told "waiting time was mm:ss" at the moment of answer
     from sqlalchemy.orm import Session
 
@@ -43,15 +54,18 @@ def test_answered_by_the_first_agent(db_url: str, tmp_path: Path) -> None:
     assert call["processing"] == "pending"
 
 
-def test_ring_out_escalates_to_the_next_agent_and_pauses_the_first(
-    db_url: str, tmp_path: Path
+@pytest_twisted.ensureDeferred
+async def test_ring_out_escalates_to_the_next_agent_and_pauses_the_first(
+    db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers(2)})
+    world = make_world(
+        db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers(2)}, network=network
+    )
     world.log_in("eva")  # idle longest: rung first (R-1.3)
-    world.run(5)
+    await world.run(5)
     world.log_in("jan")
     world.call(CallerScript(did=SUPPORT, talk_s=None))
-    world.run(90)
+    await world.run(90)
     [call] = world.calls()
     assert call["state"] == "answered"
     assert world.attempts(call["id"]) == [
@@ -63,22 +77,28 @@ def test_ring_out_escalates_to_the_next_agent_and_pauses_the_first(
     assert world.agent_state("eva") == ("off_air", "paused", "Missed call")  # R-1.4
 
 
-def test_nobody_free_the_callers_wait_and_are_served_first_come_first_served(
-    db_url: str, tmp_path: Path
+@pytest_twisted.ensureDeferred
+async def test_nobody_free_the_callers_wait_and_are_served_first_come_first_served(
+    db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(2, 20), "PJSIP/102": answers(2, 20)})
+    world = make_world(
+        db_url,
+        tmp_path,
+        {"PJSIP/101": answers(2, 20), "PJSIP/102": answers(2, 20)},
+        network=network,
+    )
     world.log_in("eva", on_air=False)
     world.log_in("jan", on_air=False)
     world.call(CallerScript(did=SUPPORT, caller_id_num="777000001", talk_s=None))
     world.call(CallerScript(did=SUPPORT, caller_id_num="777000002", start_at_s=5, talk_s=None))
-    world.run(40)
+    await world.run(40)
     assert [c["state"] for c in world.calls()] == ["waiting", "waiting"]
     world.go_on_air("eva")
-    world.run(10)
+    await world.run(10)
     first, second = world.calls()
     assert first["state"] == "talking" and second["state"] == "waiting"
     world.go_on_air("jan")
-    world.run(60)
+    await world.run(60)
     first, second = world.calls()
     assert first["state"] == second["state"] == "answered"
     assert first["answered_at"] < second["answered_at"]
@@ -86,16 +106,17 @@ def test_nobody_free_the_callers_wait_and_are_served_first_come_first_served(
     assert world.attempts(second["id"])[0][0] == "jan"
 
 
-def test_overflow_after_the_overflow_time_goes_to_another_queues_agent(
-    db_url: str, tmp_path: Path
+@pytest_twisted.ensureDeferred
+async def test_overflow_after_the_overflow_time_goes_to_another_queues_agent(
+    db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/104": answers(2)})
+    world = make_world(db_url, tmp_path, {"PJSIP/104": answers(2)}, network=network)
     world.log_in("olga")  # Sales only
     world.call(CallerScript(did=SUPPORT, talk_s=None))
-    world.run(100)
+    await world.run(100)
     [call] = world.calls()
     assert call["state"] == "waiting" and not call["overflowed"]
-    world.run(60)
+    await world.run(60)
     [call] = world.calls()
     assert call["state"] == "answered" and call["overflowed"]
     assert world.attempts(call["id"]) == [("olga", "PJSIP/104", "answered", True)]
@@ -103,12 +124,13 @@ def test_overflow_after_the_overflow_time_goes_to_another_queues_agent(
     assert 120 <= waited < 125  # offered once the 120 s overflow time had passed (R-1.6)
 
 
-def test_hash_while_waiting_leaves_a_voicemail_with_a_real_recording(
-    db_url: str, tmp_path: Path
+@pytest_twisted.ensureDeferred
+async def test_hash_while_waiting_leaves_a_voicemail_with_a_real_recording(
+    db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path)
+    world = make_world(db_url, tmp_path, network=network)
     world.call(CallerScript(did=SUPPORT, keys=((8.0, "#"),), speech_s=7))
-    world.run(90)
+    await world.run(90)
     [call] = world.calls()
     assert call["state"] == "voicemail"
     [item] = world.items()
@@ -119,11 +141,14 @@ def test_hash_while_waiting_leaves_a_voicemail_with_a_real_recording(
     assert 6 <= world.wav_seconds(item["recording"]) <= 13  # speech, then silence detection
 
 
-def test_hash_while_an_agent_rings_frees_the_agent_and_records(db_url: str, tmp_path: Path) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER})
+@pytest_twisted.ensureDeferred
+async def test_hash_while_an_agent_rings_frees_the_agent_and_records(
+    db_url: str, tmp_path: Path, network: NetworkKind
+) -> None:
+    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER}, network=network)
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, keys=((6.0, "#"),), speech_s=4))
-    world.run(90)
+    await world.run(90)
     [call] = world.calls()
     assert call["state"] == "voicemail"
     assert world.attempts(call["id"]) == [("eva", "PJSIP/101", "cancelled", False)]
@@ -132,24 +157,30 @@ def test_hash_while_an_agent_rings_frees_the_agent_and_records(db_url: str, tmp_
     assert world.wav_seconds(item["recording"]) >= 4
 
 
-def test_zero_registers_a_callback_request(db_url: str, tmp_path: Path) -> None:
-    world = make_world(db_url, tmp_path)
+@pytest_twisted.ensureDeferred
+async def test_zero_registers_a_callback_request(
+    db_url: str, tmp_path: Path, network: NetworkKind
+) -> None:
+    world = make_world(db_url, tmp_path, network=network)
     world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", keys=((5.0, "0"),)))
-    world.run(60)
+    await world.run(60)
     [call] = world.calls()
     assert call["state"] == "callback"
     [item] = world.items()
     assert (item["kind"], item["caller"], item["recording"]) == ("callback", "777123456", "")
 
 
-def test_caller_hangs_up_in_ivr_waiting_and_ringing(db_url: str, tmp_path: Path) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER})
+@pytest_twisted.ensureDeferred
+async def test_caller_hangs_up_in_ivr_waiting_and_ringing(
+    db_url: str, tmp_path: Path, network: NetworkKind
+) -> None:
+    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER}, network=network)
     world.call(CallerScript(did="222111000", caller_id_num="777000001", hangup_at_s=2))
     world.call(CallerScript(did=SUPPORT, caller_id_num="777000002", hangup_at_s=15))
-    world.run(30)
+    await world.run(30)
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, caller_id_num="777000003", hangup_at_s=6))
-    world.run(60)
+    await world.run(60)
     ivr, waiting, ringing = world.calls()
     assert ivr["state"] == "abandoned_ivr"
     assert waiting["state"] == "abandoned_queue"
@@ -158,16 +189,19 @@ def test_caller_hangs_up_in_ivr_waiting_and_ringing(db_url: str, tmp_path: Path)
     assert world.agent_state("eva") == ("on_air", "idle", None)
 
 
-def test_ivr_choice_leads_to_the_queue_and_every_key_is_stored(db_url: str, tmp_path: Path) -> None:
+@pytest_twisted.ensureDeferred
+async def test_ivr_choice_leads_to_the_queue_and_every_key_is_stored(
+    db_url: str, tmp_path: Path, network: NetworkKind
+) -> None:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from db.models import IvrKeyPress
 
-    world = make_world(db_url, tmp_path, {"PJSIP/104": answers(2)})
+    world = make_world(db_url, tmp_path, {"PJSIP/104": answers(2)}, network=network)
     world.log_in("olga")
     world.call(CallerScript(did="222111000", keys=((1.0, "7"), (4.0, "2")), talk_s=None))
-    world.run(60)
+    await world.run(60)
     [call] = world.calls()
     assert call["state"] == "answered"
     assert world.attempts(call["id"])[0][0] == "olga"
@@ -184,34 +218,45 @@ AFTER_HOURS = "\n".join(
 )
 
 
-def test_after_hours_the_caller_can_press_zero_for_a_callback(db_url: str, tmp_path: Path) -> None:
+@pytest_twisted.ensureDeferred
+async def test_after_hours_the_caller_can_press_zero_for_a_callback(
+    db_url: str, tmp_path: Path, network: NetworkKind
+) -> None:
     from datetime import UTC, datetime
 
     evening = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)  # 20:00 in Prague
-    world = make_world(db_url, tmp_path, start=evening)
+    world = make_world(db_url, tmp_path, start=evening, network=network)
     world.log_in("eva")  # logged in, but the queue is closed
     world.call(CallerScript(did=SUPPORT, keys=((2.0, "0"),)))
-    world.run(60)
+    await world.run(60)
     [call] = world.calls()
     assert call["state"] == "callback"
     assert world.attempts(call["id"]) == []
     assert [i["kind"] for i in world.items()] == ["callback"]
 
 
-def test_a_holiday_closes_the_queue(db_url: str, tmp_path: Path) -> None:
+@pytest_twisted.ensureDeferred
+async def test_a_holiday_closes_the_queue(
+    db_url: str, tmp_path: Path, network: NetworkKind
+) -> None:
     from datetime import UTC, datetime
 
     holiday_morning = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # Tuesday 10:00, a holiday
-    world = make_world(db_url, tmp_path, start=holiday_morning, extra_yaml=AFTER_HOURS)
+    world = make_world(
+        db_url, tmp_path, start=holiday_morning, extra_yaml=AFTER_HOURS, network=network
+    )
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT))
-    world.run(60)
+    await world.run(60)
     [call] = world.calls()
     assert call["state"] == "closed"
     assert world.items() == [] and world.attempts(call["id"]) == []
 
 
-def test_support_turn_rings_the_rota_in_priority_order(db_url: str, tmp_path: Path) -> None:
+@pytest_twisted.ensureDeferred
+async def test_support_turn_rings_the_rota_in_priority_order(
+    db_url: str, tmp_path: Path, network: NetworkKind
+) -> None:
     from datetime import UTC, datetime
 
     evening = datetime(2026, 11, 23, 17, 30, tzinfo=UTC)  # Monday 18:30, after the rota hours
@@ -220,10 +265,11 @@ def test_support_turn_rings_the_rota_in_priority_order(db_url: str, tmp_path: Pa
         tmp_path,
         {"PJSIP/420603111222@trunk": NEVER, "PJSIP/102": answers(4), "PJSIP/103": answers(1)},
         start=evening,
+        network=network,
     )
     world.log_in("jan", on_air=False)  # an operator's phone rings even when off-air
     world.call(CallerScript(did="222111003", talk_s=None))
-    world.run(120)
+    await world.run(120)
     [call] = world.calls()
     assert call["state"] == "answered"
     assert world.attempts(call["id"]) == [
@@ -232,20 +278,21 @@ def test_support_turn_rings_the_rota_in_priority_order(db_url: str, tmp_path: Pa
     ]  # priority 5, then 3; petr has priority 0 and is never rung
 
 
-def test_a_later_answered_call_resolves_the_callers_callback_request(
-    db_url: str, tmp_path: Path
+@pytest_twisted.ensureDeferred
+async def test_a_later_answered_call_resolves_the_callers_callback_request(
+    db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from db.models import VoicemailItem
 
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(2)})
+    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(2)}, network=network)
     world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", keys=((5.0, "0"),)))
-    world.run(30)
+    await world.run(30)
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", talk_s=20))
-    world.run(60)
+    await world.run(60)
     first, second = world.calls()
     assert (first["state"], second["state"]) == ("callback", "answered")
     with Session(world.engine) as s:
@@ -262,18 +309,19 @@ queues:
 """
 
 
-def test_waiting_callers_hear_the_callback_option_and_can_take_it(
-    db_url: str, tmp_path: Path
+@pytest_twisted.ensureDeferred
+async def test_waiting_callers_hear_the_callback_option_and_can_take_it(
+    db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
     from sqlalchemy.orm import Session
 
     from db.catalog import load_catalog
 
-    world = make_world(db_url, tmp_path)
+    world = make_world(db_url, tmp_path, network=network)
     with Session(world.engine) as s, s.begin():
         load_catalog(s, CALLBACK_OFFER, source="offer.yaml")
     patient = world.call(CallerScript(did=SUPPORT, caller_id_num="777000001", hangup_at_s=75))
-    world.run(90)
+    await world.run(90)
     record = patient.record
     assert record is not None
     offers = [
@@ -285,7 +333,7 @@ def test_waiting_callers_hear_the_callback_option_and_can_take_it(
     assert offers == [30, 50, 70], offers
     # A caller who presses 0 during the announcement gets the callback (R-1.8).
     world.call(CallerScript(did=SUPPORT, caller_id_num="777000002", keys=((31.5, "0"),)))
-    world.run(60)
+    await world.run(60)
     assert [c["state"] for c in world.calls()] == ["abandoned_queue", "callback"]
 
 
@@ -302,7 +350,7 @@ queues:
 """
 
 
-def _closed_world(db_url: str, tmp_path: Path, prague_hour: int) -> World:
+def _closed_world(db_url: str, tmp_path: Path, prague_hour: int, network: NetworkKind) -> World:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
@@ -311,19 +359,24 @@ def _closed_world(db_url: str, tmp_path: Path, prague_hour: int) -> World:
     from db.catalog import load_catalog
 
     start = datetime(2026, 11, 23, prague_hour, 0, tzinfo=ZoneInfo("Europe/Prague"))
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(1)}, start=start.astimezone(UTC))
+    world = make_world(
+        db_url, tmp_path, {"PJSIP/101": answers(1)}, start=start.astimezone(UTC), network=network
+    )
     with Session(world.engine) as s, s.begin():
         load_catalog(s, CLOSED_RULES, source="closed.yaml")
     world.log_in("eva")  # on-air and free: only the closed queue keeps the call from her
     return world
 
 
-def test_closed_with_a_voicemail_rule_the_caller_goes_straight_to_voicemail(
-    db_url: str, tmp_path: Path
+@pytest_twisted.ensureDeferred
+async def test_closed_with_a_voicemail_rule_the_caller_goes_straight_to_voicemail(
+    db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = _closed_world(db_url, tmp_path, prague_hour=20)  # Monday 20:00: voicemail window
+    world = _closed_world(
+        db_url, tmp_path, prague_hour=20, network=network
+    )  # Monday 20:00: voicemail window
     caller = world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", speech_s=6))
-    world.run(90)
+    await world.run(90)
     [call] = world.calls()
     assert call["state"] == "voicemail"  # R-3.4 / R-1.10
     assert world.attempts(call["id"]) == []  # never offered to an agent
@@ -340,12 +393,15 @@ def test_closed_with_a_voicemail_rule_the_caller_goes_straight_to_voicemail(
     assert not any("Dial" in text for text in heard)  # no phone rang
 
 
-def test_closed_outside_the_voicemail_window_the_rule_announces_the_hours(
-    db_url: str, tmp_path: Path
+@pytest_twisted.ensureDeferred
+async def test_closed_outside_the_voicemail_window_the_rule_announces_the_hours(
+    db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = _closed_world(db_url, tmp_path, prague_hour=23)  # Monday 23:00: announce window
+    world = _closed_world(
+        db_url, tmp_path, prague_hour=23, network=network
+    )  # Monday 23:00: announce window
     caller = world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", speech_s=6))
-    world.run(90)
+    await world.run(90)
     [call] = world.calls()
     assert call["state"] == "closed"
     assert world.attempts(call["id"]) == [] and world.items() == []
