@@ -12,8 +12,9 @@ else (fetch) gets the HTML fragment of the part it changed. A refusal of the for
 (``CallFormError``) is shown next to the field it concerns, with status 422 for Save and 409
 for the other actions; the guard turns wrong fields into 400 and forged requests into 403.
 
-Who may open a call's form: the agent who took it, and, once it has ended, anyone with a
-right to its queue (R-2.13: recovery of a call whose agent left it unsaved). A call still
+Who may open a call's form: the agent who took it, and, once it has ended, an off-air agent
+with a right to its queue who loaded it through recovery (R-2.13: a call whose agent left it
+unsaved) while they stay off-air; an on-air colleague cannot open it by its URL. A call still
 connected belongs to its agent alone.
 """
 
@@ -136,18 +137,15 @@ class FormState:
     joinable: tuple[cp.ProcessView, ...] = ()
 
 
-def may_open(view: cp.CallFormView, agent_id: int, queue_ids: Collection[int]) -> bool:
-    """The agent who took the call; a colleague with the queue right once it has ended."""
-    if view.agent_id == agent_id:
-        return True
-    return view.queue_id is not None and view.queue_id in queue_ids and view.ended_at is not None
-
-
 def _opened(
     session: Session, call_id: int, agent_id: int, queue_ids: Collection[int]
 ) -> cp.CallFormView:
+    """The call's form if the agent may open it: the agent who took it, or an off-air
+    colleague with the queue right who recovered it once it ended (R-2.2, R-2.13)."""
     view = cp.load_call_form(session, call_id)  # CallNotFoundError
-    if not may_open(view, agent_id, queue_ids):
+    if view.agent_id != agent_id and (
+        view.queue_id not in queue_ids or not cp.may_open_call(session, call_id, agent_id)
+    ):
         raise CallAccessError(call_id)
     return view
 

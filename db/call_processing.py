@@ -32,6 +32,7 @@ from db.models import (
     Customer,
     CustomerPhone,
     Direction,
+    Event,
     FollowUpProcess,
     Location,
     ProcessCall,
@@ -271,13 +272,32 @@ def _reason_path(session: Session, leaf_id: int | None) -> tuple[int, ...]:
     return tuple(reversed(path))
 
 
+RECOVERED = "call.recovered"  # the event that says who loaded an unprocessed call (R-2.13)
+
+
 def _may_process(session: Session, call: Call, agent_id: int) -> bool:
-    """The agent who took the call, or anyone with a right to its queue (R-2.13, R-7.4)."""
+    """The agent who took the call (R-2.2: they process it); anyone else only once it has
+    ended, and only an agent with a right to its queue (R-7.4) who loaded it through
+    recovery and is still off-air, not busy with a call of their own (R-2.13). So an
+    on-air colleague cannot open and save it by its URL."""
     if call.agent_id == agent_id:
         return True
-    if call.queue_id is None:
+    if call.queue_id is None or call.ended_at is None:
         return False
-    return session.get(QueueRight, (agent_id, call.queue_id)) is not None
+    if session.get(QueueRight, (agent_id, call.queue_id)) is None:
+        return False
+    row = agent_sessions.open_session_row(session, agent_id, lock=False)
+    if row is None or row.state is not AgentState.OFF_AIR or row.activity not in _MAY_RECOVER:
+        return False
+    recovered = select(Event.id).where(
+        Event.kind == RECOVERED, Event.call_id == call.id, Event.agent_id == agent_id
+    )
+    return session.scalar(recovered.limit(1)) is not None
+
+
+def may_open_call(session: Session, call_id: int, agent_id: int) -> bool:
+    """Whether ``agent_id`` may open the form of ``call_id`` (see ``_may_process``)."""
+    return _may_process(session, _call(session, call_id), agent_id)
 
 
 def _display_name(session: Session, customer_id: int | None, contact_id: int | None) -> str:
@@ -976,7 +996,7 @@ def last_unprocessed_call(
     zone = time_zone or _setting(session, "time_zone") or DEFAULT_TIME_ZONE
     emit(
         session,
-        "call.recovered",
+        RECOVERED,
         now,
         call_id=call.id,
         agent_id=agent_id,

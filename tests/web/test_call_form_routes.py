@@ -688,6 +688,43 @@ def test_an_off_air_agent_recovers_a_call_left_unsaved_in_a_closed_browser(
     assert closed.status == 200 and "Jste opět ve stavu Aktivní." in closed.text
 
 
+def test_a_colleagues_unsaved_call_opens_only_for_an_off_air_agent_who_recovered_it(
+    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: Centre
+) -> None:
+    """R-2.2/R-2.13: Jan's ended, unsaved call is his to process; Eva, with the same queue
+    right, cannot open or save it by its URL while on air, nor off-air before she loaded it
+    through recovery, nor once she went on air again."""
+    call_id = a_call(db, clock, desk, "777123456", login="jan", seat="102")
+    form, save_path = f"/call-form/{call_id}/form", f"/call-form/{call_id}/save"
+    reason = {"reason_0": desk.reasons["Other"]}
+    db.run_sync(on_air, centre, "eva", "101", now_of(clock))
+    assert eva.get(form, accept=FETCH).status == 403
+    assert eva.get(f"/call-form/{call_id}").status == 403
+    assert eva.post(save_path, reason, accept=FETCH).status == 403
+    assert eva.post(f"/call-form/{call_id}/processes", {"title": "x"}, accept=FETCH).status == 403
+    assert call_of(db, call_id).customer_id is None  # not even matched for her
+
+    eva.post("/desktop/state", {"action": "pause", "pause_type_id": centre.pauses["personal"]})
+    assert eva.get(form, accept=FETCH).status == 403  # off air, but not recovered
+    assert eva.post("/call-form/recover", accept=FETCH).status == 200
+    assert eva.get(form, accept=FETCH).status == 200  # now hers to finish
+
+    eva.post("/desktop/state", {"action": "on_air"})
+    assert desk_state(db, centre, "eva") == "on_air"
+    assert eva.get(form, accept=FETCH).status == 403
+    assert eva.post(save_path, reason, accept=FETCH).status == 403
+    assert call_of(db, call_id).processing_state.value == "pending"
+
+
+def desk_state(db: InlineDBRunner, centre: Centre, login: str) -> str:
+    def load(session: Session) -> str:
+        row = agent_sessions.open_session_row(session, centre.agents[login], lock=False)
+        assert row is not None
+        return row.state.value
+
+    return db.run_sync(load)
+
+
 def test_recovery_without_javascript_shows_the_notice_on_the_calls_page(
     eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: Centre
 ) -> None:
