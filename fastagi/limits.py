@@ -18,8 +18,10 @@ class AGILimits:
     # Longest line accepted from the peer, in bytes (environment, replies); longer -> disconnect.
     max_line_bytes: int = 8192
     # The environment block: at most this many lines / characters, complete within the deadline
-    # measured from the TCP connect with the injected clock.
-    max_environment_keys: int = 64
+    # measured from the TCP connect with the injected clock. Asterisk's AGI() takes up to 127
+    # arguments (res_agi MAX_ARGS 128 less the script), each an agi_arg_N line, beside about 25
+    # agi_* keys of its own: 192 serves every valid call and still bounds a hostile peer.
+    max_environment_keys: int = 192
     max_environment_bytes: int = 32768
     environment_timeout_s: float = 10.0
     # Multi-line replies (520 usage text, a GET VARIABLE value with newlines).

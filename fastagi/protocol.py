@@ -385,7 +385,7 @@ class EnvironmentParser:
 
     __slots__ = ("_chars", "_env", "_lines", "_max_chars", "_max_keys", "skipped")
 
-    def __init__(self, max_keys: int = 64, max_chars: int = 32768) -> None:
+    def __init__(self, max_keys: int = 192, max_chars: int = 32768) -> None:
         self._max_keys = max_keys
         self._max_chars = max_chars
         self._env: dict[str, str] = {}

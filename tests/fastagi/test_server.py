@@ -191,7 +191,7 @@ def test_environment_deadline_closes_a_silent_peer() -> None:
     [
         b"agi_network: " + b"y" * 9000,  # no line end yet, already too long
         b"agi_network: " + b"y" * 9000 + b"\n",
-        b"".join(b"agi_k%d: v\n" % i for i in range(65)),  # too many keys
+        b"".join(b"agi_k%d: v\n" % i for i in range(AGILimits().max_environment_keys + 1)),
         b"".join(b"agi_k%d: %s\n" % (i, b"v" * 1000) for i in range(40)),  # too many bytes
     ],
 )

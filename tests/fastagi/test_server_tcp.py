@@ -25,6 +25,10 @@ from tests.fastagi.harness import environment
 reactor: Any = _reactor
 
 
+#: What ``FakeAsterisk.lines`` yields once the server has closed the connection.
+CLOSED = "<connection closed>"
+
+
 class FakeAsterisk(Protocol):
     """The Asterisk side of one connection: lines in a queue, a Deferred for the close."""
 
@@ -42,6 +46,8 @@ class FakeAsterisk(Protocol):
             self.lines.put(line.decode())
 
     def connectionLost(self, reason: Failure | None = None) -> None:
+        # A test waiting for a command then sees the close instead of waiting forever.
+        self.lines.put(CLOSED)
         self.closed.callback(None)
 
     def send(self, data: bytes) -> None:
@@ -188,6 +194,84 @@ async def test_an_over_long_line_disconnects_only_that_peer() -> None:
         good.send(b"200 result=0\n")
         await good.closed
         await recorder.wait_for(1)
+        assert [(r.uniqueid, o) for r, o in recorder.ended] == [("good", SessionOutcome.COMPLETED)]
+    finally:
+        await port.stopListening()
+
+
+def _environment_with_arguments(count: int, uniqueid: str) -> bytes:
+    """The environment Asterisk sends for ``AGI(agi://.../basic,arg 1,...,arg N)``: its own
+    keys of transcript 001 (22 lines), then ``agi_arg_1`` ... ``agi_arg_N``, the blank line."""
+    arguments = {f"agi_arg_{n}": f"arg {n}" for n in range(1, count + 1)}
+    return environment(
+        uniqueid=uniqueid,
+        agi_type="Local",
+        agi_version="GIT-22-69535d4",
+        agi_callingpres="0",
+        agi_callingani2="0",
+        agi_callington="0",
+        agi_callingtns="0",
+        agi_dnid="unknown",
+        agi_rdnis="unknown",
+        agi_enhanced="0.0",
+        agi_threadid="140515063908032",
+        **arguments,
+    )
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_call_with_the_127_arguments_asterisk_allows_is_served() -> None:
+    seen: list[tuple[str, ...]] = []
+
+    async def flow(ch: AGIChannel) -> None:
+        seen.append(ch.request.args)
+        await ch.answer()
+
+    recorder = Recorder()
+    factory = FastAGIFactory(lambda request: flow, reactor, on_session_end=recorder)
+    port, number = await start(factory)
+    try:
+        peer = await connect(number)
+        block = _environment_with_arguments(127, "args.127")
+        assert block.count(b"\n") == 22 + 127 + 1  # Asterisk's keys, the arguments, blank line
+        peer.send(block)
+        assert await peer.lines.get() == "ANSWER"
+        peer.send(b"200 result=0\n")
+        await peer.closed
+        await recorder.wait_for(1)
+        assert seen == [tuple(f"arg {n}" for n in range(1, 128))]
+        assert [(r.uniqueid, o) for r, o in recorder.ended] == [
+            ("args.127", SessionOutcome.COMPLETED)
+        ]
+    finally:
+        await port.stopListening()
+
+
+@pytest_twisted.ensureDeferred
+async def test_one_environment_line_over_the_limit_is_refused_and_others_go_on() -> None:
+    recorder = Recorder()
+    routed: list[str] = []
+
+    def router(request: AGIRequest) -> Callable[[AGIChannel], Any]:
+        routed.append(request.uniqueid)
+        return _answer
+
+    factory = FastAGIFactory(router, reactor, on_session_end=recorder)
+    port, number = await start(factory)
+    limit = factory.limits.max_environment_keys
+    try:
+        good, bad = await connect(number), await connect(number)
+        good.send(environment(uniqueid="good"))
+        assert await good.lines.get() == "ANSWER"
+        block = _environment_with_arguments(limit + 1 - 22, "bad")
+        assert block.count(b"\n") == limit + 1 + 1  # one line over the limit, then the blank
+        bad.send(block)
+        await bad.closed
+        assert bad.received == b""  # refused before any command was sent to it
+        good.send(b"200 result=0\n")
+        await good.closed
+        await recorder.wait_for(1)
+        assert routed == ["good"]
         assert [(r.uniqueid, o) for r, o in recorder.ended] == [("good", SessionOutcome.COMPLETED)]
     finally:
         await port.stopListening()
