@@ -11,10 +11,11 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 GREETING = b"Asterisk Call Manager/11.0.0\r\n"
-# shared/ lies beside the repository (the project's layout, CI's too).
+# The in-repo copy of shared/asterisk-facts/ami-originate-and-redirect-events.txt, beside the AGI
+# transcripts (tests/fastagi/test_transcripts.py checks the copies against the originals).
 RECORDING = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
+    Path(__file__).resolve().parents[1]
+    / "fastagi"
     / "asterisk-facts"
     / "ami-originate-and-redirect-events.txt"
 )

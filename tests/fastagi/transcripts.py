@@ -1,8 +1,9 @@
 """Load the real-Asterisk AGI transcripts and replay them against a FastAGI protocol.
 
 A transcript line is ``seconds  <<|>>  'python-repr-of-line'``: ``<<`` is what Asterisk sent,
-``>>`` what the FastAGI server sent (``shared/asterisk-facts/README.md``). The files are copied
-into ``tests/fastagi/asterisk-facts/`` so the suite runs without the shared folder;
+``>>`` what the FastAGI server sent (``shared/asterisk-facts/README.md``). The files -- and the
+AMI recording ``ami-originate-and-redirect-events.txt`` that tests/ami and tests/simulator use --
+are copied into ``tests/fastagi/asterisk-facts/`` so the suite runs without the shared folder;
 ``test_transcripts.py`` checks the copies still match the originals when those are present.
 
 :class:`Replayer` feeds Asterisk's lines into a protocol on a ``StringTransport`` and checks

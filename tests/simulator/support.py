@@ -4,7 +4,6 @@ scripted FastAGI peer. Independent of Hotline's own fastagi package on purpose."
 from __future__ import annotations
 
 import ast
-import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -24,11 +23,9 @@ from simulator.memnet import MemoryNetwork, advance_to
 from simulator.switch import CallerScript, PhoneBook, SimCall, Switch
 from simulator.transcript import CallRecord
 
-FACTS_DIR = Path(
-    os.environ.get(
-        "HOTLINE_ASTERISK_FACTS", Path(__file__).resolve().parents[3] / "shared" / "asterisk-facts"
-    )
-)
+# The in-repo copies of shared/asterisk-facts (tests/fastagi/test_transcripts.py checks that they
+# equal the originals when those are present), so these tests never depend on the shared folder.
+FACTS_DIR = Path(__file__).resolve().parents[1] / "fastagi" / "asterisk-facts"
 _LINE = re.compile(r"\s*(\d+\.\d+)\s+(<<|>>)\s+(.*)$")
 
 

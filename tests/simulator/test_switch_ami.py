@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from simulator import fake_ami
 from simulator.switch import PhoneBehaviour, PhoneBook
 from tests.simulator.support import Harness, ScriptedAGI, record_of
 
@@ -192,7 +193,6 @@ def test_dtmf_variables_and_hangup_through_the_backend(tmp_path: Path) -> None:
 
 
 def test_the_fake_ami_server_drives_the_switch(tmp_path: Path) -> None:
-    fake_ami = pytest.importorskip("simulator.fake_ami")
     harness = Harness(tmp_path, phones=PHONES)
     factory = fake_ami.FakeAMIFactory(harness.switch, "hotline", "s3cret", clock=harness.clock)
     harness.switch.emit = factory.emit

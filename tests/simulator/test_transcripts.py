@@ -21,8 +21,6 @@ from simulator.memnet import MemoryNetwork, advance_to
 from simulator.switch import CallerScript, IdAllocator, PhoneBehaviour, PhoneBook, Switch
 from tests.simulator.support import FACTS_DIR, ReplayFactory, env_of, load_transcript
 
-pytestmark = pytest.mark.skipif(not FACTS_DIR.is_dir(), reason="asterisk-facts not present")
-
 TIME_TOLERANCE_S = 0.05
 MONITOR_DIR = b"/var/spool/asterisk/monitor/"
 
