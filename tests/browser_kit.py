@@ -1,13 +1,18 @@
 """What the real-browser tests share: headless Chromium from Debian's packages, and
 ``hotline serve`` / ``hotline simulate`` as subprocesses on loopback ports.
 
-Nothing here installs anything: ``.ci/run`` puts Chromium and chromedriver on the machine,
-and the test modules mark themselves skipped only where they are missing (a developer's
-laptop), never in CI. No sleeping: the tests poll the page with WebDriverWait.
+Nothing here installs anything: ``.ci/run`` puts Chromium and chromedriver on the machine.
+Each browser test module starts with ``pytestmark = browser_tests()``: where Chromium,
+chromedriver or selenium is missing (a developer's laptop) the module is skipped, but with
+``HOTLINE_REQUIRE_BROWSER=1`` (set by ``.ci/run``) a missing part FAILS the tests, saying
+what is missing, so CI can never pass by skipping them. Screenshots go to
+``HOTLINE_TEST_ARTIFACTS`` (outside the repository). No sleeping: the tests poll the page
+with WebDriverWait.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import selectors
 import socket
@@ -19,10 +24,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 HAVE_CHROMIUM = CHROMIUM.exists() and CHROMEDRIVER.exists()
 NO_CHROMIUM = "headless Chromium and chromedriver are not installed"
+REQUIRE_BROWSER_VARIABLE = "HOTLINE_REQUIRE_BROWSER"
 AMI_USER, AMI_SECRET = "hotline", "sim-secret"  # the simulated switch's AMI login
 # Catalog YAML hours (under a queue's "hours:") open around the clock every day: the tests
 # run whenever CI does.
@@ -30,6 +38,40 @@ ALL_WEEK_HOURS = "".join(
     f"      - {{weekday: {day}, opens: '00:00', closes: '23:59:59'}}\n"
     for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 )
+
+
+def missing_browser_parts() -> list[str]:
+    """What the real-browser tests need and this machine lacks."""
+    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
+    if importlib.util.find_spec("selenium") is None:
+        missing.append("the selenium package")
+    return missing
+
+
+def browser_required() -> bool:
+    """CI's promise that the browser tests run here (``HOTLINE_REQUIRE_BROWSER=1``)."""
+    return os.environ.get(REQUIRE_BROWSER_VARIABLE, "") == "1"
+
+
+def _missing_text(missing: list[str]) -> str:
+    return f"{REQUIRE_BROWSER_VARIABLE}=1 but the browser tests lack: {', '.join(missing)}"
+
+
+def browser_tests() -> list[pytest.MarkDecorator]:
+    """The ``pytestmark`` of a browser test module, called before it imports selenium.
+
+    All parts there: no mark. Something missing: the module is skipped, unless
+    ``HOTLINE_REQUIRE_BROWSER=1``: then without selenium the module cannot even be
+    collected (a collection error naming what is missing), and without Chromium or its
+    driver each test fails in :func:`chromium` with that message."""
+    missing = missing_browser_parts()
+    if not missing:
+        return []
+    if not browser_required():
+        pytest.skip(f"not installed: {', '.join(missing)}", allow_module_level=True)
+    if "the selenium package" in missing:
+        pytest.fail(_missing_text(missing), pytrace=False)
+    return []
 
 
 def free_port() -> int:
@@ -124,7 +166,11 @@ def switch_args(agi_port: int, spool_dir: Path, ami_port: int | None = None) -> 
 
 @contextmanager
 def chromium(tmp_path: Path, *extra_flags: str) -> Iterator[Any]:
-    """A headless Chromium at 1366x768 in British English, with its own profile."""
+    """A headless Chromium at 1366x768 in British English, with its own profile (a later
+    ``--window-size`` in ``extra_flags`` wins)."""
+    missing = missing_browser_parts()
+    if missing:  # only reached with HOTLINE_REQUIRE_BROWSER=1 (browser_tests skips else)
+        pytest.fail(_missing_text(missing), pytrace=False)
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 

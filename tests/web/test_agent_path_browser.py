@@ -27,9 +27,8 @@ from db.catalog import load_catalog
 from db.models import Call
 from tests.browser_kit import (
     ALL_WEEK_HOURS,
-    HAVE_CHROMIUM,
-    NO_CHROMIUM,
     artifacts_dir,
+    browser_tests,
     chromium,
     free_port,
     hotline_env,
@@ -40,8 +39,7 @@ from tests.browser_kit import (
     switch_args,
 )
 
-selenium = pytest.importorskip("selenium", reason="selenium is not installed")
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason=NO_CHROMIUM)
+pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/browser_kit.py)
 
 from selenium import webdriver  # noqa: E402
 from selenium.common.exceptions import TimeoutException  # noqa: E402

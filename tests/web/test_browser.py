@@ -20,9 +20,8 @@ from agent_desktop import agent_state as core
 from db import agent_sessions
 from db.events import emit
 from tests.browser_kit import (
-    HAVE_CHROMIUM,
-    NO_CHROMIUM,
     artifacts_dir,
+    browser_tests,
     chromium,
     free_port,
     hotline_env,
@@ -31,8 +30,7 @@ from tests.browser_kit import (
 )
 from tests.web.helpers import PASSWORD, Centre, build_centre
 
-selenium = pytest.importorskip("selenium", reason="selenium is not installed")
-pytestmark = pytest.mark.skipif(not HAVE_CHROMIUM, reason=NO_CHROMIUM)
+pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/browser_kit.py)
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
