@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,8 +19,12 @@ from db.events import emit
 from db.models import (
     Call,
     CallState,
+    ContactPerson,
+    Customer,
     CustomerPhone,
     ItemKind,
+    Queue,
+    QueueLocation,
     VoicemailItem,
     VoicemailItemHistory,
 )
@@ -38,14 +42,56 @@ class ItemView:
     created_at: datetime
 
 
-def _customer_for(session: Session, digits: str) -> int | None:
-    """The customer whose number this is, when exactly one active customer has it."""
+def _queue_location_ids(session: Session, call: Call | None, box_id: int) -> set[int]:
+    """The locations whose customers the item may belong to (R-1.2): those of the call's
+    queue; without a queue, those of every queue that uses the box."""
+    if call is not None and call.queue_id is not None:
+        queue_ids = {call.queue_id}
+    else:
+        queue_ids = set(
+            session.scalars(
+                select(Queue.id).where(
+                    or_(Queue.voicemail_box_id == box_id, Queue.callback_box_id == box_id)
+                )
+            )
+        )
+    if not queue_ids:
+        return set()
+    return set(
+        session.scalars(
+            select(QueueLocation.location_id).where(QueueLocation.queue_id.in_(sorted(queue_ids)))
+        )
+    )
+
+
+def _customer_for(session: Session, digits: str, call: Call | None, box_id: int) -> int | None:
+    """The customer of a voicemail/callback item, by the call form's matching rules (R-2.6):
+    only customers of the queue's locations (their own numbers and their contact persons'),
+    an active one before inactive ones. Several active customers with that number (no agent
+    to pick one) -> no match; no active but one inactive customer -> that one (the back
+    office can re-activate it)."""
     if not digits:
         return None
-    ids = set(
-        session.scalars(select(CustomerPhone.customer_id).where(CustomerPhone.digits == digits))
+    location_ids = sorted(_queue_location_ids(session, call, box_id))
+    if not location_ids:
+        return None  # a queue without locations matches nobody (R-1.2)
+    in_locations = Customer.location_id.in_(location_ids)
+    own = (
+        select(Customer.id, Customer.active)
+        .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+        .where(CustomerPhone.digits == digits, in_locations)
     )
-    return ids.pop() if len(ids) == 1 else None
+    via_contact = (
+        select(Customer.id, Customer.active)
+        .join(ContactPerson, ContactPerson.customer_id == Customer.id)
+        .where(ContactPerson.phone_digits == digits, in_locations)
+    )
+    found = {(row[0], row[1]) for query in (own, via_contact) for row in session.execute(query)}
+    active = {customer_id for customer_id, is_active in found if is_active}
+    if active:
+        return active.pop() if len(active) == 1 else None
+    inactive = {customer_id for customer_id, _ in found}
+    return inactive.pop() if len(inactive) == 1 else None
 
 
 def create_item(session: Session, request: SpooledRequest) -> ItemView | None:
@@ -56,7 +102,7 @@ def create_item(session: Session, request: SpooledRequest) -> ItemView | None:
         box_id=request.box_id,
         kind=ItemKind(request.kind),
         call_id=call_id,
-        customer_id=_customer_for(session, request.caller_digits),
+        customer_id=_customer_for(session, request.caller_digits, call, request.box_id),
         caller_number=request.caller_number,
         created_at=request.created,
         recording_path=request.recording_path,

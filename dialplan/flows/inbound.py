@@ -465,10 +465,10 @@ async def _apply(
             await channel.start_music_on_hold(cfg.moh_class)
         elif isinstance(effect, esc.RecordVoicemail):
             assert cfg.voicemail_box is not None
-            await _record_voicemail(channel, ctx, where, cfg.voicemail_box)
+            await _record_voicemail(channel, ctx, where, cfg.voicemail_box, cfg.country_prefix)
         elif isinstance(effect, esc.RegisterCallback):
             assert cfg.callback_box is not None
-            await _register_callback(channel, ctx, where, cfg.callback_box)
+            await _register_callback(channel, ctx, where, cfg.callback_box, cfg.country_prefix)
         elif isinstance(effect, esc.CloseCall):
             await close_leg(ctx, where, CallState(effect.outcome.value))
     return pressed
@@ -512,7 +512,11 @@ def _dated_path(kind: str, now: datetime, uniqueid: str) -> str:
 
 
 async def _record_voicemail(
-    channel: AGIChannel, ctx: FlowContext, where: Where, box: routing.BoxConfig
+    channel: AGIChannel,
+    ctx: FlowContext,
+    where: Where,
+    box: routing.BoxConfig,
+    country_prefix: str,
 ) -> None:
     """Greeting, beep, record until # or silence or the box's maximum (R-1.7), then store.
 
@@ -529,20 +533,25 @@ async def _record_voicemail(
             str(target), "wav", "#", box.max_message_s * 1000, silence_s=box.silence_s
         )
     except ChannelHungUp:
-        await _store(ctx, where, box, "message", relative + ".wav", None, channel)
+        await _store(ctx, box, "message", relative + ".wav", None, channel, country_prefix)
         await close_leg(ctx, where, CallState.VOICEMAIL, cause="caller hung up after the message")
         raise
-    await _store(ctx, where, box, "message", relative + ".wav", result.endpos // 8000, channel)
+    duration_s = result.endpos // 8000
+    await _store(ctx, box, "message", relative + ".wav", duration_s, channel, country_prefix)
     await close_leg(ctx, where, CallState.VOICEMAIL)
     await channel.stream_file(ctx.settings.message_saved_prompt)
     await finish_session(channel)
 
 
 async def _register_callback(
-    channel: AGIChannel, ctx: FlowContext, where: Where, box: routing.BoxConfig
+    channel: AGIChannel,
+    ctx: FlowContext,
+    where: Where,
+    box: routing.BoxConfig,
+    country_prefix: str,
 ) -> None:
     """R-1.8: register the request, confirm, end the call."""
-    await _store(ctx, where, box, "callback", "", None, channel)
+    await _store(ctx, box, "callback", "", None, channel, country_prefix)
     await close_leg(ctx, where, CallState.CALLBACK)  # before the prompt: a hang-up changes nothing
     await channel.stream_file(ctx.settings.callback_confirmed_prompt)
     await finish_session(channel)
@@ -550,17 +559,20 @@ async def _register_callback(
 
 async def _store(
     ctx: FlowContext,
-    where: Where,
     box: routing.BoxConfig,
     kind: str,
     recording_path: str,
     duration_s: int | None,
     channel: AGIChannel,
+    country_prefix: str,
 ) -> None:
+    """Hand the voicemail/callback item to the intake (the spool when the database is down,
+    R-7.3); the caller's number in international digits for the customer match (R-2.6),
+    completed with the queue's country prefix."""
     request = channel.request
     number = request.callerid if request.callerid not in ("", "unknown") else ""
     try:
-        digits = normalise_number(number, "420") if number else ""
+        digits = normalise_number(number, country_prefix) if number else ""
     except ValueError:
         digits = ""
     entry = SpooledRequest(
@@ -588,7 +600,7 @@ async def _after_hours(
     where.phase = "queue"
     action = cfg.schedule.action_when_closed(ctx.now())
     if action is ClosedAction.VOICEMAIL and cfg.voicemail_box is not None:
-        await _record_voicemail(channel, ctx, where, cfg.voicemail_box)
+        await _record_voicemail(channel, ctx, where, cfg.voicemail_box, cfg.country_prefix)
         await close_leg(ctx, where, CallState.VOICEMAIL)
         return
     escape = "0" if cfg.callback_box is not None else ""
@@ -596,7 +608,7 @@ async def _after_hours(
     if pressed is None and escape:
         pressed = await channel.wait_for_digit(5000)
     if pressed == "0" and cfg.callback_box is not None:
-        await _register_callback(channel, ctx, where, cfg.callback_box)
+        await _register_callback(channel, ctx, where, cfg.callback_box, cfg.country_prefix)
         await close_leg(ctx, where, CallState.CALLBACK)
         return
     await close_leg(ctx, where, CallState.CLOSED, cause="outside business hours")
@@ -660,10 +672,10 @@ async def _support_turn(
         await ctx.db.run(calls.end_offer, offer.attempt_id, outcome, ctx.now())
         where.phase = "queue"
     if cfg.voicemail_box is not None:
-        await _record_voicemail(channel, ctx, where, cfg.voicemail_box)
+        await _record_voicemail(channel, ctx, where, cfg.voicemail_box, cfg.country_prefix)
         await close_leg(ctx, where, CallState.VOICEMAIL)
     elif cfg.callback_box is not None:
-        await _register_callback(channel, ctx, where, cfg.callback_box)
+        await _register_callback(channel, ctx, where, cfg.callback_box, cfg.country_prefix)
         await close_leg(ctx, where, CallState.CALLBACK)
     else:
         await close_leg(ctx, where, CallState.CLOSED, cause="nobody on the rota answered")
@@ -674,10 +686,10 @@ async def _to_box_by_key(
     channel: AGIChannel, ctx: FlowContext, where: Where, cfg: routing.QueueConfig, key: str
 ) -> None:
     if key == "#" and cfg.voicemail_box is not None:
-        await _record_voicemail(channel, ctx, where, cfg.voicemail_box)
+        await _record_voicemail(channel, ctx, where, cfg.voicemail_box, cfg.country_prefix)
         await close_leg(ctx, where, CallState.VOICEMAIL)
     elif key == "0" and cfg.callback_box is not None:
-        await _register_callback(channel, ctx, where, cfg.callback_box)
+        await _register_callback(channel, ctx, where, cfg.callback_box, cfg.country_prefix)
         await close_leg(ctx, where, CallState.CALLBACK)
     else:
         await close_leg(ctx, where, CallState.CLOSED)

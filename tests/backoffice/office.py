@@ -21,6 +21,7 @@ from db.models import (
     Direction,
     Location,
     Queue,
+    QueueLocation,
     Role,
     VoicemailBox,
 )
@@ -56,6 +57,14 @@ def build_office(session: Session) -> Office:
     svoboda = Customer(location_id=location.id, name="Eva Svobodová", contract_number="C-1002")
     session.add_all([queue, messages, callbacks, night, novak, svoboda])
     session.flush()
+    # The boxes belong to queues serving Brno: items are matched to Brno's customers.
+    queue.voicemail_box_id, queue.callback_box_id = messages.id, callbacks.id
+    after_hours = Queue(code="night", name="After hours", voicemail_box_id=night.id)
+    session.add(after_hours)
+    session.flush()
+    session.add_all(
+        QueueLocation(queue_id=q.id, location_id=location.id) for q in (queue, after_hours)
+    )
     for customer, numbers in (
         (novak, ("777 123 456", "+420 602 111 222")),
         (svoboda, ("731000111",)),
