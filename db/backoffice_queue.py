@@ -666,6 +666,40 @@ def recording_for(session: Session, item_id: int, agent_id: int) -> str | None:
     return item.recording_path
 
 
+PLAYED_EVERY_S = 60  # one "played" history row per person and item per minute at most
+
+
+def record_played(
+    session: Session, item_id: int, agent_id: int, now: datetime, detail: str = ""
+) -> bool:
+    """Keep in the item's history that this person played a recording of it (R-3.3);
+    True when a row was written.
+
+    A browser's player fetches one recording in many range requests, and seeks with more:
+    within ``PLAYED_EVERY_S`` of this person's last "played" row of the item, nothing new.
+    """
+    item = _load(session, item_id)
+    _check_right(session, agent_id, item.box_id)
+    recent = session.scalar(
+        select(VoicemailItemHistory.id)
+        .where(
+            VoicemailItemHistory.item_id == item_id,
+            VoicemailItemHistory.agent_id == agent_id,
+            VoicemailItemHistory.action == "played",
+            VoicemailItemHistory.at > now - timedelta(seconds=PLAYED_EVERY_S),
+        )
+        .limit(1)
+    )
+    if recent is not None:
+        return False
+    session.add(
+        VoicemailItemHistory(
+            item_id=item_id, at=now, agent_id=agent_id, action="played", detail=detail
+        )
+    )
+    return True
+
+
 # --------------------------------------------------------------------------- actions (R-3.3)
 
 

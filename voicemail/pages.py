@@ -10,10 +10,12 @@ transaction per request, turns its refusals into responses and renders the pages
   its history, and for the holder the process form of R-3.3 (Done, Cancel, Play, Call back).
 - ``POST .../claim`` opens the process form: it claims the item and takes a person who is
   logged in at a phone seat off-air (Activity BACKOFFICE, R-2.2). ``POST .../done`` and
-  ``.../cancel`` end the work; ``.../call-back`` places the outbound call of R-1.13.
+  ``.../cancel`` end the work; ``.../release`` gives the item back without acting on it;
+  ``.../call-back`` places the outbound call of R-1.13.
 - ``GET .../recording`` and ``.../calls/<call>/recordings/<n>`` stream a recording with
   HTTP Range requests (an ``<audio>`` element seeks with them), only to staff with the
-  right to the item's box (R-3.2).
+  right to the item's box (R-3.2), a conversation only with the right to its call's queue
+  (R-7.4); playing is kept in the item's history, once a minute per person.
 
 Claiming is a POST, not a side effect of showing the page: a GET must never change state
 (another site could make a browser load it), and the Czech original opens the form with a
@@ -394,6 +396,13 @@ def finish_item(session: Session, item_id: int, agent_id: int, now: datetime) ->
     return view
 
 
+def release_item(session: Session, item_id: int, agent_id: int, now: datetime) -> bq.ClaimView:
+    """Release: give the item back without acting on it; free for anyone, work ends."""
+    view = bq.release(session, item_id, agent_id, now)
+    _end_backoffice_work(session, agent_id, item_id, now)
+    return view
+
+
 def cancel_item(session: Session, item_id: int, agent_id: int, now: datetime) -> bq.ClaimView:
     """Cancel (R-3.3): the item stays in the queue for anyone; the back-office work ends."""
     view = bq.cancel(session, item_id, agent_id, now)
@@ -730,6 +739,11 @@ def make_routes(ports: BackofficePorts | None = None) -> RouteTable:
     async def cancel(rc: RequestContext, item_id: int) -> bytes:
         return await act(rc, item_id, cancel_item, LIST)
 
+    @routes.route(LIST + "/items/<int:item_id>/release", methods=["POST"], access=SIGNED_IN)
+    async def release(rc: RequestContext, item_id: int) -> bytes:
+        """Give the item back untouched (opened by mistake, or for someone else to do)."""
+        return await act(rc, item_id, release_item, LIST)
+
     @routes.route(LIST + "/items/<int:item_id>/call-back", methods=["POST"], access=SIGNED_IN)
     async def call_back(rc: RequestContext, item_id: int) -> bytes:
         """Call the customer back (R-3.3, R-1.13) from the item the person holds."""
@@ -793,6 +807,8 @@ def make_routes(ports: BackofficePorts | None = None) -> RouteTable:
         except CORE_REFUSALS as refusal:
             raise _refusal(rc, refusal) from None
         path = recording_file(_ports(rc, ports).recordings_dir, relative or "")
+        if path is not None:
+            await _note_played(rc, item_id, user.agent_id, "")
         return await send_recording(rc, path)
 
     @routes.route(
@@ -816,9 +832,23 @@ def make_routes(ports: BackofficePorts | None = None) -> RouteTable:
         relative = entry.recording_paths[index]
         if not relative:
             raise RecordingGoneError(NOT_AVAILABLE)  # deleted (R-5.2), the record kept
-        return await send_recording(rc, recording_file(_ports(rc, ports).recordings_dir, relative))
+        path = recording_file(_ports(rc, ports).recordings_dir, relative)
+        if path is not None:
+            await _note_played(rc, item_id, user.agent_id, f"call {call_id}")
+        return await send_recording(rc, path)
 
     return routes
+
+
+async def _note_played(rc: RequestContext, item_id: int, agent_id: int, detail: str) -> None:
+    """Play goes into the item's history (R-3.3: every action is kept); a HEAD request only
+    asks the size."""
+    if rc.request.method == b"HEAD":
+        return
+    try:
+        await rc.db(bq.record_played, item_id, agent_id, rc.now(), detail)
+    except CORE_REFUSALS as refusal:
+        raise _refusal(rc, refusal) from None
 
 
 def _own_recording(detail: bq.ItemDetail) -> str:

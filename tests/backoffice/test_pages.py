@@ -740,6 +740,84 @@ def test_cancel_also_ends_the_back_office_work(world: World) -> None:
     assert desk(w, "eva") == ("off_air", "paused")
 
 
+def test_release_gives_the_item_back_without_acting_and_the_history_keeps_it(
+    world: World,
+) -> None:
+    w = world
+    item = message(w, "777123456")
+    eva_id = w.office.agents["eva"]
+    w.run(agent_sessions.log_in, eva_id, w.seats["101"], T0)
+    eva, sue = w.browser("eva"), w.browser("sue")
+    assert 'id="bo-release"' not in eva.get(f"/backoffice/items/{item}").text  # not held
+    eva.post(f"/backoffice/items/{item}/claim")
+    assert 'id="bo-release"' in eva.get(f"/backoffice/items/{item}").text
+    assert 'id="bo-release"' not in sue.get(f"/backoffice/items/{item}").text
+    refused = sue.post(f"/backoffice/items/{item}/release")  # not hers to give back
+    assert refused.status == 409 and "Eva is working on this item" in refused.text
+    assert item_state(w, item) == ("open", eva_id)
+    released = eva.post(f"/backoffice/items/{item}/release")
+    assert (released.status, released.location) == (303, "/backoffice")
+    assert item_state(w, item) == ("open", None)  # still in the queue, held by nobody
+    assert desk(w, "eva") == ("off_air", "paused")  # the back-office work ended
+    assert row_ids(eva.get("/backoffice")) == [item]
+    assert sue.post(f"/backoffice/items/{item}/claim").status == 303  # free for anyone
+    page = sue.get(f"/backoffice/items/{item}")
+    assert history_actions(page) == ["created", "claimed", "released", "claimed"]
+    released_row = page.text.split('<tr data-action="released">', 1)[1].split("</tr>", 1)[0]
+    assert "<td>Eva</td>" in released_row and "Released" in released_row
+    assert eva.post(f"/backoffice/items/{item}/release", csrf=None).status == 403
+    answer_json = post_json(sue, f"/backoffice/items/{item}/release")
+    assert json.loads(answer_json.text) == {
+        "ok": True,
+        "state": "open",
+        "claimed_by_id": None,
+        "customer_reached": False,
+    }
+
+
+def test_playing_is_kept_in_the_history_once_a_minute_per_person(world: World) -> None:
+    w = world
+    item = message(w, "777123456", at_s=600, seconds=1.0)
+    relative = "calls/2026/11/23/earlier.wav"
+    write_wav(w.recordings / relative, 0.5)
+
+    def earlier_call(session: Session) -> int:
+        call = inbound_call(session, w.office, "777123456", T0, end=CallState.ANSWERED)
+        session.add(Recording(call_id=call, path=relative, started_at=T0, duration_s=1))
+        return call
+
+    call = w.run(earlier_call)
+    grant_queue(w, "eva", w.office.queue)
+    w.clock.advance(660)  # a minute after the message was left
+    eva, sue = w.browser("eva"), w.browser("sue")
+    url = f"/backoffice/items/{item}/recording"
+    for header in (None, "bytes=0-99", "bytes=100-", "bytes=-44"):  # what a player sends
+        response, _ = _raw(eva, url, {"Range": header} if header else {})
+        assert response.code in (200, 206)
+    d = eva.stub.head(BASE + url, headers={"Accept": "*/*"})
+    eva.stub.flush()
+    assert resolved(d).code == 200
+    page = eva.get(f"/backoffice/items/{item}")
+    assert history_actions(page) == ["created", "played"]
+    played = page.text.split('<tr data-action="played">', 1)[1].split("</tr>", 1)[0]
+    assert "Played" in played and "<td>Eva</td>" in played
+    _body(sue, url)  # another person: their own row
+    w.clock.advance(30)
+    _body(eva, f"/backoffice/items/{item}/calls/{call}/recordings/0")  # within the minute
+    assert history_actions(eva.get(f"/backoffice/items/{item}")) == ["created", "played", "played"]
+    w.clock.advance(31)  # a minute after her first play: the conversation counts again
+    _body(eva, f"/backoffice/items/{item}/calls/{call}/recordings/0")
+    page = eva.get(f"/backoffice/items/{item}")
+    assert history_actions(page) == ["created", "played", "played", "played"]
+    last = page.text.rsplit('<tr data-action="played">', 1)[1].split("</tr>", 1)[0]
+    assert f'href="#call-{call}"' in last  # which call's conversation
+    # What could not be played is not "played".
+    (w.recordings / "voicemail/2026/11/23/777123456-600.wav").unlink()
+    w.clock.advance(120)
+    assert eva.get(url, accept=JSON).status == 404
+    assert len(history_actions(eva.get(f"/backoffice/items/{item}"))) == 4
+
+
 # --------------------------------------------------------------------------- call back
 
 
