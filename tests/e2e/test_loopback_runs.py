@@ -1,5 +1,7 @@
 """Real loopback TCP keeps a Clock-driven run exact: the same calls over TCP and in memory
-leave the same transcript, second for second, and the same database rows."""
+leave the same transcript, second for second, and the same database rows. And the wait for
+quiet traffic is exact both ways: bytes stuck in flight fail it with a message saying where,
+a refused connection does not hold it up."""
 
 from __future__ import annotations
 
@@ -8,16 +10,23 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import pytest_twisted
 from sqlalchemy import text
+from twisted.internet import reactor as installed_reactor
 from twisted.internet import tcp
+from twisted.internet.error import ConnectionRefusedError
 from twisted.internet.interfaces import ITCPTransport
+from twisted.internet.protocol import ClientFactory, Factory, Protocol
+from twisted.python.failure import Failure
 
 from db.models import Base
+from simulator.loopback import LoopbackNetwork
 from simulator.switch import CallerScript, PhoneBehaviour, SimCall
 from tests.conftest import POSTGRES_URL
 from tests.e2e.harness import NetworkKind, World, close_loopbacks, make_world
 
+reactor: Any = installed_reactor
 SUPPORT = "222111001"
 PHONES = {
     "PJSIP/101": PhoneBehaviour(answer_after_s=None),  # rings out: escalation
@@ -47,7 +56,7 @@ async def _busy_morning(
             CallerScript(did=SUPPORT, caller_id_num="777000004", start_at_s=6, keys=((5.0, "0"),))
         ),
     ]
-    await world.run(150)
+    await world.run(135)
     lines = []
     for caller in callers:
         assert caller.record is not None
@@ -113,3 +122,49 @@ async def test_tcp_and_memory_runs_are_the_same_second_for_second(
         tcp_world.engine.dispose()
     finally:
         await close_loopbacks()
+
+
+class _Deaf(Protocol):
+    """A server that stops reading at once: whatever the client sends stays in flight."""
+
+    def connectionMade(self) -> None:
+        transport: Any = self.transport
+        transport.pauseProducing()
+
+
+class _Talker(Protocol):
+    def connectionMade(self) -> None:
+        transport: Any = self.transport
+        transport.write(b"ANSWER\n")
+
+
+@pytest_twisted.ensureDeferred
+async def test_traffic_that_never_arrives_fails_the_wait_and_says_where() -> None:
+    net = LoopbackNetwork(reactor, settle_timeout_s=0.3)
+    listening = net.listenTCP(0, Factory.forProtocol(_Deaf))
+    net.connectTCP("127.0.0.1", listening.getHost().port, ClientFactory.forProtocol(_Talker))
+    try:
+        with pytest.raises(TimeoutError, match=r"7 bytes toward the server"):
+            await net.settle()
+    finally:
+        await net.close()
+    assert net.busy() is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_refused_connection_is_settled_not_waited_for() -> None:
+    net = LoopbackNetwork(reactor)
+    listening = net.listenTCP(0, Factory.forProtocol(_Deaf))
+    port = listening.getHost().port
+    await listening.stopListening()
+    failed: list[Failure] = []
+
+    class Refused(ClientFactory):
+        def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+            failed.append(reason)
+
+    net.connectTCP("127.0.0.1", port, Refused())
+    assert net.busy() == "1 connection attempt(s) pending"
+    await net.settle()
+    assert [f.type for f in failed] == [ConnectionRefusedError]
+    assert (net.connections_made, net.connections_refused) == (0, 1)
