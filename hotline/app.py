@@ -108,9 +108,7 @@ class HotlineServices:
         await self._listen("HOTLINE_WEB_LISTEN", self.settings.web_listen, web)
         agi = self.agi_factory()
         await self._listen("HOTLINE_AGI_LISTEN", self.settings.agi_listen, agi)
-        self._spool_loop = LoopingCall(self._import_spool)
-        self._spool_loop.clock = self.reactor
-        self._spool_loop.start(SPOOL_IMPORT_INTERVAL_S, now=True)
+        self.start_spool_import()
         self._heartbeat_loop = LoopingCall(lambda: Deferred.fromCoroutine(self._heartbeat(agi)))
         self._heartbeat_loop.clock = self.reactor
         self._heartbeat_loop.start(janitor.HEARTBEAT_INTERVAL_S, now=False)
@@ -170,12 +168,25 @@ class HotlineServices:
             transfer_variable=TRANSFER_VARIABLE,
         )
 
+    def start_spool_import(self) -> LoopingCall:
+        """Import the spool now and every SPOOL_IMPORT_INTERVAL_S on the reactor's clock, so
+        a request kept on disk while the database was down comes in once it is back."""
+        loop = LoopingCall(lambda: Deferred.fromCoroutine(self._import_spool()))
+        loop.clock = self.reactor
+        loop.start(SPOOL_IMPORT_INTERVAL_S, now=True)
+        self._spool_loop = loop
+        return loop
+
     async def _import_spool(self) -> None:
         """R-7.3: bring in what was kept on disk while the database was down."""
         try:
             created, _ = await import_spool(self.db, Spool(self.settings.spool_dir), self._new_item)
         except SQLAlchemyError as exc:
             _log.warn("spool import waits for the database: {e}", e=str(exc).splitlines()[0])
+            return
+        except Exception:
+            # Anything else must not stop the loop for good: the next run tries again.
+            _log.failure("spool import failed")
             return
         if created:
             _log.info("imported {n} spooled voicemail/callback request(s)", n=created)

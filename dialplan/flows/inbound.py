@@ -320,8 +320,22 @@ async def wait_and_offer(
     recording = await _start_recording(channel, ctx, where, cfg)
     await channel.start_music_on_hold(cfg.moh_class)
     while True:
-        status, effects = esc.transition(status, esc.Tick(), cfg.policy, ctx.now())
-        digit = await _apply(channel, ctx, where, cfg, effects)
+        ticked, effects = esc.transition(status, esc.Tick(), cfg.policy, ctx.now())
+        try:
+            digit = await _apply(channel, ctx, where, cfg, effects)
+        except SQLAlchemyError as exc:
+            # The database is down: the caller keeps the music and can still press #
+            # or 0 (the spool takes those); the same tick comes again at the next poll.
+            _log.warn(
+                "call {uniqueid}: database unavailable while waiting, retrying: {error}",
+                uniqueid=channel.request.uniqueid,
+                error=str(exc).splitlines()[0],
+            )
+            digit = await channel.wait_for_digit(ctx.settings.poll_ms)
+            if digit is None:
+                continue
+        else:
+            status = ticked
         if digit is None:
             offer = await _offer_next(ctx, where)
             if offer is not None:

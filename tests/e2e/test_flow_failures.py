@@ -14,9 +14,8 @@ from sqlalchemy.orm import Session
 
 from db.models import Call
 from dialplan.flows.router import build_router
-from dialplan.flows.transfer import TRANSFER_VARIABLE
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import RecordingFactory, Server, World, make_world
+from tests.e2e.harness import World, make_world
 
 SUPPORT = "222111001"
 
@@ -121,15 +120,11 @@ def test_a_failure_during_shutdown_leaves_the_call_for_resume(db_url: str, tmp_p
         tmp_path,
         {"PJSIP/101": PhoneBehaviour(answer_after_s=25), "PJSIP/102": PhoneBehaviour(2)},
     )
-    # The server as `hotline serve` builds it while stopping (HotlineServices.stop).
-    old = world.servers[4573]
-    old.kill()
+    # The flows as `hotline serve` runs them: told when the process is stopping
+    # (HotlineServices.stop sets the flag the context reads).
+    server = world.servers[4573]
     stopping = [False]
-    ctx = replace(old.ctx, stopping=lambda: stopping[0])
-    factory = RecordingFactory(
-        build_router(ctx), clock=world.clock, transfer_variable=TRANSFER_VARIABLE
-    )
-    world.servers[4573] = Server(factory, world.net.listenTCP(4573, factory), ctx)
+    server.factory.router = build_router(replace(server.ctx, stopping=lambda: stopping[0]))
     fault = FailNextStatement(world.engine, "UPDATE ring_attempts")
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, talk_s=None))

@@ -1,0 +1,76 @@
+"""The database goes down while callers wait (R-7.3, R-1.16): the caller keeps the music and
+is served once it is back, and ``hotline serve``'s periodic spool import brings in a request
+kept on disk meanwhile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hotline.app import SPOOL_IMPORT_INTERVAL_S, HotlineServices
+from hotline.config import Settings
+from simulator.switch import CallerScript, PhoneBehaviour
+from tests.e2e.harness import make_world
+
+SUPPORT = "222111001"  # overflow after 120 s
+
+
+def test_a_caller_waiting_through_a_database_outage_is_served_when_it_is_back(
+    db_url: str, tmp_path: Path
+) -> None:
+    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)})
+    sim_call = world.call(CallerScript(did=SUPPORT, talk_s=None))
+    world.run(100)
+    [call] = world.calls()
+    assert call["state"] == "waiting"
+    waiting_since = call["queue_entered_at"]
+
+    world.db.go_down(tmp_path)
+    world.run(60)  # the overflow (due at 120 s) cannot be written: tried at every poll
+    world.db.come_back()
+    record = sim_call.record
+    assert record is not None
+    assert [run.url.rsplit("/", 1)[-1] for run in record.agi_runs] == ["inbound"]  # one session
+    assert not any("hotline-fallback" in step for step in record.steps)
+    assert record.ended_at is None  # the caller is still there, listening to the music
+
+    world.run(5)
+    [call] = world.calls()
+    assert call["overflowed"]  # written at the first poll after the outage
+    world.log_in("eva")
+    world.run(40)
+    [call] = world.calls()
+    assert call["state"] == "answered" and call["overflowed"]
+    assert call["queue_entered_at"] == waiting_since
+
+
+def test_the_services_spool_import_brings_in_a_callback_once_the_database_is_back(
+    db_url: str, tmp_path: Path
+) -> None:
+    world = make_world(db_url, tmp_path)
+    spool = world.servers[4573].ctx.spool  # tmp_path / "spool", as settings.spool_dir below
+    world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", keys=((20.0, "0"),)))
+    world.run(10)
+    world.db.go_down(tmp_path)
+    world.run(40)
+    assert len(list(spool.entries())) == 1  # the callback request was kept on disk
+
+    services = HotlineServices(
+        Settings(database_url=db_url, spool_dir=tmp_path / "spool"), reactor=world.clock
+    )
+    services.db = world.db  # the product's DBRunner, run inline on the harness's Clock
+    loop = services.start_spool_import()
+    try:
+        world.run(2 * SPOOL_IMPORT_INTERVAL_S)  # the database is still down: nothing lost
+        assert world.items() == [] and len(list(spool.entries())) == 1
+        world.db.come_back()
+        world.run(SPOOL_IMPORT_INTERVAL_S)
+        [item] = world.items()
+        assert (item["kind"], item["caller"]) == ("callback", "777123456")
+        [call] = world.calls()
+        assert call["state"] == "callback"
+        assert list(spool.entries()) == []
+        world.run(2 * SPOOL_IMPORT_INTERVAL_S)
+        assert len(world.items()) == 1  # imported exactly once
+    finally:
+        loop.stop()
+        services.engine.dispose()
