@@ -58,6 +58,39 @@ def test_no_real_secret_is_shipped(name: str) -> None:
         assert value.startswith("CHANGE-ME"), f"{name}: {key} = {value}"
 
 
+def test_the_fallback_mailbox_exists_in_the_shipped_voicemail_conf() -> None:
+    """modules.conf requires app_voicemail; the fallback's VoiceMail() needs its box."""
+    dialplan = (CONF / "extensions.conf").read_text(encoding="utf-8")
+    modules = (CONF / "modules.conf").read_text(encoding="utf-8")
+    assert re.search(r"^require = app_voicemail\.so", modules, flags=re.MULTILINE)
+    found = re.search(r"^HOTLINE_FALLBACK_MAILBOX=(\w+)@(\w+)$", dialplan, flags=re.MULTILINE)
+    assert found is not None
+    mailbox, context = found.groups()
+    text = (CONF / "voicemail.conf").read_text(encoding="utf-8")
+    section = text.split(f"[{context}]", 1)[1].split("\n[", 1)[0]
+    boxes = dict(re.findall(r"^(\w+) => ([^,\n]*)", section, flags=re.MULTILINE))
+    assert mailbox in boxes
+    assert boxes[mailbox].startswith("CHANGE-ME")  # no real PIN is shipped
+
+
+def test_the_readme_names_every_prompt_hotline_plays() -> None:
+    from db.models import IvrMenu, Queue, VoicemailBox
+
+    readme = (CONF / "README.md").read_text(encoding="utf-8")
+    settings = FlowSettings()
+    prompts = {value for name, value in vars(settings).items() if name.endswith("_prompt")} | {
+        str(column.default.arg)  # type: ignore[union-attr]
+        for column in (
+            VoicemailBox.__table__.c.greeting_prompt,
+            Queue.__table__.c.hours_prompt,
+            IvrMenu.__table__.c.invalid_prompt,
+        )
+    }
+    assert len(prompts) >= 8
+    missing = sorted(p for p in prompts if f"`{p}`" not in readme)
+    assert not missing, f"asterisk-conf/README.md does not list {missing}"
+
+
 # The class Asterisk 20/22 sends each event in ("Class" on docs.asterisk.org, AMI_Events).
 EVENT_CLASS = {
     "VarSet": "dialplan",
