@@ -520,12 +520,15 @@ class FakeAMIFactory(Factory):
 class RecordingBackend:
     """A tiny in-memory switch: records every call and answers like a real one would.
 
-    ``originate`` creates a channel and emits, modelled on the recorded Asterisk 22
-    transcript: ``Newchannel``, a ``VarSet`` per variable, ``DialBegin``; then (after
-    ``ring_s``) ``Newstate``, ``DialEnd``, ``BridgeEnter``, ``OriginateResponse``; then
-    (after ``talk_s``; never with ``talk_s=None``) ``Hangup``. Without a clock everything
-    is emitted at once. ``reasons`` maps a dial string to an OriginateResponse Reason
-    (4 = answered is the default; 5 busy, 3 no answer, 8 congestion, 0 failed).
+    ``originate`` creates a channel and emits what the recorded Asterisk 22 sent for the
+    originated channel (``ami-originate-and-redirect-events.txt``, ActionID ``orig-1``):
+    ``Newchannel`` (Down, at the Local target's ``exten@context``), ``Newexten`` of
+    ``AppDial2``, a ``VarSet`` per variable, ``DialBegin``; then (after ``ring_s``)
+    ``Newstate`` (Up), ``DialEnd``, ``OriginateResponse``; then (after ``talk_s``; never with
+    ``talk_s=None``) ``Hangup``. No bridge: that is made by the dialplan the call then runs,
+    which this backend does not have. Without a clock everything is emitted at once.
+    ``reasons`` maps a dial string to an OriginateResponse Reason (4 = answered is the
+    default; 5 busy, 3 no answer, 8 congestion, 0 failed).
     """
 
     def __init__(
@@ -637,11 +640,16 @@ class RecordingBackend:
             name = f"{dial_string}{suffix}"
         cid_name, cid_num = _parse_caller_id(fields.get("CallerID", ""))
         application = fields.get("Application", "")
+        # While it rings, the channel is at the Local target's extension (Local/answer@agents:
+        # agents,answer); other channels start at default,s until the call is answered.
+        exten, at, context = dial_string.partition("/")[2].removesuffix("/n").partition("@")
+        if not dial_string.startswith("Local/") or not at:
+            context, exten = "default", "s"
         self.add_channel(
             name,
-            context=fields.get("Context", "") if not application else "default",
-            exten=fields.get("Exten", "") if not application else "s",
-            priority=int(fields.get("Priority", "1") or "1"),
+            context=context,
+            exten=exten,
+            priority=1,
             state=0,
             caller_id_num=cid_num or "<unknown>",
             caller_id_name=cid_name or "<unknown>",
@@ -650,6 +658,15 @@ class RecordingBackend:
         )
         channel = self._channels[name]
         self._emit(self._event("Newchannel", channel))
+        self._emit(
+            self._event(
+                "Newexten",
+                channel,
+                Extension=channel["exten"],
+                Application="AppDial2",
+                AppData="(Outgoing Line)",
+            )
+        )
         for pair in filter(None, fields.get("Variable", "").split(",")):
             var, _, value = pair.partition("=")
             channel["variables"][var] = value
@@ -699,21 +716,6 @@ class RecordingBackend:
         channel["state"] = 6
         self._emit(self._event("Newstate", channel))
         self._emit({"Event": "DialEnd", **self._snapshot(channel, "Dest"), "DialStatus": "ANSWER"})
-        bridge = f"{channel['uniqueid']}-bridge"
-        channel["bridge"] = bridge
-        self._emit(
-            {
-                "Event": "BridgeEnter",
-                "BridgeUniqueid": bridge,
-                "BridgeType": "basic",
-                "BridgeTechnology": "simple_bridge",
-                "BridgeCreator": "<unknown>",
-                "BridgeName": "<unknown>",
-                "BridgeNumChannels": "1",
-                "BridgeVideoSourceMode": "none",
-                **self._snapshot(channel),
-            }
-        )
         self._emit(
             {
                 "Event": "OriginateResponse",
@@ -726,6 +728,13 @@ class RecordingBackend:
                 **caller,
             }
         )
+        if not fields.get("Application"):
+            # The call now runs its Context/Exten (the next Newexten would say so).
+            channel.update(
+                context=fields.get("Context", ""),
+                exten=fields.get("Exten", ""),
+                priority=int(fields.get("Priority", "1") or "1"),
+            )
         if self.talk_s is not None:
             self._later(self.talk_s, lambda: self._remove(name, 16))
 

@@ -290,6 +290,10 @@ class Switch:
         self._placed: dict[str, SimCall] = {}
         self._live_by_linkedid: dict[str, int] = {}
         self._phone_in_use: dict[str, int] = {}
+        # The dialplan location AMI events show per channel: Asterisk's channel snapshot only
+        # takes a new context/exten/priority when the next step runs (Newexten), so after a
+        # Redirect the VarSet of AGISTATUS still shows the old place (the AMI recording).
+        self._shown_location: dict[str, tuple[str, str, int]] = {}
         self._sessions: set[AGISession] = set()
         self._monitors: dict[str, tuple[Path, str, float]] = {}
         self._idle_waiters: list[Deferred[None]] = []
@@ -438,6 +442,7 @@ class Switch:
             self._live_by_linkedid.get(channel.linkedid, 0) + 1
         )
         self.max_concurrent_channels = max(self.max_concurrent_channels, len(self.channels_by_name))
+        self._show_location(channel)
         self._event("Newchannel", channel)
         return channel
 
@@ -463,6 +468,7 @@ class Switch:
         self._event(
             "Hangup", channel, fields={"Cause": str(channel.hangup_cause), "Cause-txt": cause_text}
         )
+        self._shown_location.pop(channel.name, None)
         self.log(channel, "gone", f"channel hung up, cause {channel.hangup_cause}")
         left = self._live_by_linkedid.get(channel.linkedid, 1) - 1
         self._live_by_linkedid[channel.linkedid] = left
@@ -517,6 +523,7 @@ class Switch:
             if record is not None:
                 record.steps.append(f"{where} {step}")
             self.log(channel, "pbx", f"{where} {step}")
+            self._show_location(channel)
             self._event(
                 "Newexten", channel, fields={"Extension": channel.exten, **_app_fields(step)}
             )
@@ -775,7 +782,10 @@ class Switch:
     ) -> None:
         """Schedule what the phone will do; ``on_event(leg, status)`` reports it."""
         assert leg.channel is not None
-        leg.channel.set_state(ChannelState.RINGING)
+        if leg.channel.tech.lower() != "local":
+            # A Local ;1 half stays Down until its ;2 half answers: nothing rings it (the
+            # AMI recording has no Newstate before the Up of an originated Local channel).
+            leg.channel.set_state(ChannelState.RINGING)
         if behaviour.busy:
             leg.timers.append(self.clock.callLater(0, on_event, leg, "BUSY"))
             return
@@ -803,8 +813,9 @@ class Switch:
             leg.status = ring.outcome = "CHANUNAVAIL"
             ring.outcome, ring.ended_at = "unavailable", now
             return leg, None
-        if self._phone_in_use.get(target, 0) > 0:
-            # R-1.3: an agent never rings with two calls at once. The phone says busy.
+        # R-1.3: an agent never rings with two calls at once. The phone says busy. (A Local
+        # target is a dialplan extension, not a phone: any number of calls may run it.)
+        if self._phone_in_use.get(target, 0) > 0 and not target.lower().startswith("local/"):
             if record is not None:
                 record.violations.append(f"{target} rung while already in a call (R-1.3)")
             leg.status = "BUSY"
@@ -859,7 +870,12 @@ class Switch:
                     leg.channel.set_var(name, value)
                 leg.channel.connected_num = caller.caller_id_num
                 leg.channel.connected_name = caller.caller_id_name
-                self._event("DialBegin", caller, dest=leg.channel, DialString=target)
+                # app_dial gives the outgoing channel the caller's extension (DialBegin of the
+                # AMI recording: DestExten is the number dialled, DestContext the leg's own).
+                leg.channel.exten = caller.exten
+                self._show_location(leg.channel)
+                dial_string = target.partition("/")[2]  # "answer@agents/n", as Asterisk prints
+                self._event("DialBegin", caller, dest=leg.channel, DialString=dial_string)
                 self.log(caller, "ring", f"{target} rings ({leg.channel.name})")
                 self._ring(leg, behaviour, leg_event)
                 # A ringing leg hung up from elsewhere (AMI Hangup, shutdown) stops ringing.
@@ -948,10 +964,11 @@ class Switch:
         leg.ring.outcome, leg.ring.ended_at = "answered", now
         agent.answer()
         self.log(caller, "dial", f"{leg.target} answered ({agent.name})")
-        self._event("DialEnd", caller, dest=agent, DialStatus="ANSWER")
+        # app_dial sets these before it reports DialEnd (the AMI recording).
         caller.set_var("DIALSTATUS", "ANSWER")
         caller.set_var("DIALEDPEERNAME", agent.name)
         caller.set_var("DIALEDPEERNUMBER", leg.target.partition("/")[2])
+        self._event("DialEnd", caller, dest=agent, DialStatus="ANSWER")
         ring_ms = round((now - started_at) * 1000)
         caller.set_var("RINGTIME", seconds_floor(ring_ms / 1000))
         caller.set_var("RINGTIME_MS", str(ring_ms))
@@ -985,6 +1002,7 @@ class Switch:
             caller.set_var("ANSWEREDTIME_MS", str(up_ms))
             caller.set_var("DIALEDTIME", seconds_floor(dialed_ms / 1000))
             caller.set_var("DIALEDTIME_MS", str(dialed_ms))
+            caller.set_var("DIALSTATUS", "ANSWER")  # app_dial writes it once more at the end
             return -1
         finally:
             self._release_phone(leg)
@@ -1063,29 +1081,47 @@ class Switch:
         timeout_s = int(fields.get("Timeout") or 30000) / 1000
         name, number = parse_caller_id(fields.get("CallerID", ""))
         variables = _originate_variables(fields.get("Variable", ""))
-        response = {"ActionID": action_id, "Channel": target}
-        if application:
-            response.update(Application=application, Data=app_data)
-        else:
-            response.update(Context=context, Exten=exten)
+        destination = (
+            {"Application": application, "Data": app_data}
+            if application
+            else {"Context": context, "Exten": exten}
+        )
+
+        def respond(success: bool, channel_name: str, reason: str, uniqueid: str) -> None:
+            # Field order as in the AMI recording.
+            self._emit_raw(
+                "OriginateResponse",
+                {
+                    "ActionID": action_id,
+                    "Response": "Success" if success else "Failure",
+                    "Channel": channel_name,
+                    **destination,
+                    "Reason": reason,
+                    "Uniqueid": uniqueid,
+                    "CallerIDNum": number or "<unknown>",
+                    "CallerIDName": name or "<unknown>",
+                },
+            )
+
         record = CallRecord(
             "", f"originate {target} -> {exten or application}", self.clock.seconds(), "out"
         )
         leg, behaviour = self._start_leg(target, None, (number, name), None)
         if leg.channel is None or behaviour is None:
-            self._emit_raw(
-                "OriginateResponse",
-                {
-                    **response,
-                    "Response": "Failure",
-                    "Reason": "0" if leg.status != "BUSY" else "5",
-                    "Uniqueid": "<null>",
-                    "CallerIDNum": number or "<unknown>",
-                    "CallerIDName": name or "<unknown>",
-                },
-            )
+            respond(False, target, "0" if leg.status != "BUSY" else "5", "<null>")
             return
         channel = leg.channel
+        # The outgoing channel of an Originate runs the pseudo application AppDial2 while it
+        # rings, before the Variable: headers are set on it (the AMI recording).
+        self._event(
+            "Newexten",
+            channel,
+            fields={
+                "Extension": channel.exten,
+                "Application": "AppDial2",
+                "AppData": "(Outgoing Line)",
+            },
+        )
         record.linkedid = channel.linkedid
         record.rings.append(leg.ring)
         self._records[channel.linkedid] = record
@@ -1116,18 +1152,7 @@ class Switch:
                 reason, status, cause = "1", "CANCEL", 16
             leg.ring.outcome = status.lower()
             self._event("DialEnd", None, dest=channel, DialStatus=status)
-            self._emit_raw(
-                "OriginateResponse",
-                {
-                    **response,
-                    "Response": "Failure",
-                    "Channel": channel.name,
-                    "Reason": reason,
-                    "Uniqueid": channel.uniqueid,
-                    "CallerIDNum": number or "<unknown>",
-                    "CallerIDName": name or "<unknown>",
-                },
-            )
+            respond(False, channel.name, reason, channel.uniqueid)
             self._release_phone(leg)
             self._destroy(channel, cause)
             return
@@ -1136,18 +1161,7 @@ class Switch:
         record.answered_by = target
         record.answer_wait_s = now - leg.ring.started_at
         self._event("DialEnd", None, dest=channel, DialStatus="ANSWER")
-        self._emit_raw(
-            "OriginateResponse",
-            {
-                **response,
-                "Response": "Success",
-                "Channel": channel.name,
-                "Reason": "4",
-                "Uniqueid": channel.uniqueid,
-                "CallerIDNum": number or "<unknown>",
-                "CallerIDName": name or "<unknown>",
-            },
-        )
+        respond(True, channel.name, "4", channel.uniqueid)
         self.log(channel, "answer", f"{target} answered the originate")
         try:
             if application:
@@ -1201,7 +1215,7 @@ class Switch:
         """CoreShowChannel fields of every live channel."""
         listing = []
         for channel in self.channels_by_name.values():
-            fields = _snapshot(channel)
+            fields = _snapshot(channel, "", self._shown_location.get(channel.name))
             seconds = int(self.clock.seconds() - channel.created_at)
             fields.update(
                 Application=channel.application,
@@ -1213,6 +1227,11 @@ class Switch:
         return listing
 
     # ---------------------------------------------------------------------- events
+    def _show_location(self, channel: SimChannel) -> None:
+        """Publish the channel's dialplan location to later events (a Newexten or a new
+        channel: the moments Asterisk refreshes the channel snapshot's location)."""
+        self._shown_location[channel.name] = (channel.context, channel.exten, channel.priority)
+
     def _event(
         self,
         name: str,
@@ -1225,9 +1244,9 @@ class Switch:
             return
         event: dict[str, str] = {}
         if channel is not None:
-            event.update(_snapshot(channel))
+            event.update(_snapshot(channel, "", self._shown_location.get(channel.name)))
         if dest is not None:
-            event.update(_snapshot(dest, "Dest"))
+            event.update(_snapshot(dest, "Dest", self._shown_location.get(dest.name)))
         event.update(fields or {})
         event.update(more)
         self._emit_raw(name, event)
@@ -1242,8 +1261,12 @@ class Switch:
             log.failure("emitting {event} failed", event=name)
 
 
-def _snapshot(channel: SimChannel, prefix: str = "") -> dict[str, str]:
-    """The channel fields every AMI channel event carries (``Dest`` prefix for DialBegin)."""
+def _snapshot(
+    channel: SimChannel, prefix: str = "", location: tuple[str, str, int] | None = None
+) -> dict[str, str]:
+    """The channel fields every AMI channel event carries (``Dest`` prefix for DialBegin);
+    ``location`` is the (context, exten, priority) last published (see ``_shown_location``)."""
+    context, exten, priority = location or (channel.context, channel.exten, channel.priority)
     fields = {
         "Channel": channel.name,
         "ChannelState": str(int(channel.state)),
@@ -1254,9 +1277,9 @@ def _snapshot(channel: SimChannel, prefix: str = "") -> dict[str, str]:
         "ConnectedLineName": channel.connected_name or "<unknown>",
         "Language": channel.language,
         "AccountCode": channel.accountcode,
-        "Context": channel.context,
-        "Exten": channel.exten,
-        "Priority": str(channel.priority),
+        "Context": context,
+        "Exten": exten,
+        "Priority": str(priority),
         "Uniqueid": channel.uniqueid,
         "Linkedid": channel.linkedid,
     }

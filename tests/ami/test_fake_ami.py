@@ -133,16 +133,20 @@ def test_originate_queued_then_the_recorded_event_sequence(
             ("Message", "Originate successfully queued"),
         ]
     )
+    # As the recording shows for orig-1: no bridge before the OriginateResponse (the bridge
+    # comes from the dialplan the answered call runs; tests/simulator/test_ami_recording.py).
     assert [m.event for m in messages[1:]] == [
         "Newchannel",
+        "Newexten",
         "VarSet",
         "VarSet",
         "DialBegin",
         "Newstate",
         "DialEnd",
-        "BridgeEnter",
         "OriginateResponse",
     ]
+    assert (messages[1]["Context"], messages[1]["Exten"]) == ("agents", "answer")
+    assert messages[2]["Application"] == "AppDial2"
     varsets = [(m["Variable"], m["Value"], m["Privilege"]) for m in messages if m.event == "VarSet"]
     assert varsets == [
         ("HOTLINE_CALL_ID", "42", "dialplan,all"),
@@ -175,7 +179,7 @@ def test_ringing_time_and_talk_time_follow_the_clock(clock: Clock) -> None:
         "Action: Originate\nActionID: o\nChannel: PJSIP/201\nApplication: Wait\nData: 5\n"
         "Async: true\n\n"
     )
-    assert [m.event for m in peer.messages()] == [None, "Newchannel", "DialBegin"]
+    assert [m.event for m in peer.messages()] == [None, "Newchannel", "Newexten", "DialBegin"]
     clock.advance(3)
     events = peer.messages()
     assert events[-1].event == "OriginateResponse" and events[-1]["Application"] == "Wait"
@@ -214,7 +218,8 @@ def test_a_synchronous_originate_answers_when_the_call_is_decided(
     peer = Peer(factory)
     peer.login()
     peer.send("Action: Originate\nActionID: s\nChannel: PJSIP/203\nContext: c\nExten: e\n\n")
-    assert [m.response for m in peer.messages()] == [None, None]  # Newchannel, DialBegin
+    # Newchannel, Newexten (AppDial2), DialBegin
+    assert [m.response for m in peer.messages()] == [None, None, None]
     clock.advance(2)
     messages = peer.messages()
     responses = [m for m in messages if m.event is None]

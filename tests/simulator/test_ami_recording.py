@@ -1,0 +1,382 @@
+"""The simulator's AMI events, call by call, against the recording of a real Asterisk 22.
+
+``ami-originate-and-redirect-events.txt`` holds every event of (1) an ``Originate`` of
+``Local/answer@agents/n`` into ``outbound-sim,420777123456`` (ActionID ``orig-1``), (2) an
+``Originate`` of ``Local/hangupwait@probe/n`` to ``Application: Wait`` (``orig-2``) and (3) a
+``Redirect`` (``redir-1``) of that call's ``;2`` half out of its AGI ``WAIT FOR DIGIT`` into
+``redirect-target,q2,1``. Events of other calls are interleaved (the recording starts while an
+earlier click-to-call is still talking; its BridgeEnter belongs to other channels).
+
+Each test replays the same action through the fake AMI server in front of the simulated switch
+(a client on the memory network, real AMI bytes) and compares, for the call's channel, the
+sequence of (event, key fields) with the recorded one. Channel sequence numbers, uniqueids and
+bridge ids are replaced by the order they first appear in, so the comparison is about structure:
+which channel, which call, which dialplan place, which outcome.
+
+Not compared, because the simulator does not model them: the ``;2`` half of an originated Local
+channel, ``NewCallerid``/``NewConnectedLine``, ``LocalBridge``, ``DeviceStateChange``,
+``AGIExecStart``/``AGIExecEnd``, ``(Soft)HangupRequest``, ``BridgeCreate``/``BridgeDestroy``,
+the ``VarSet`` of variables other than those below, and ``Hangup`` causes (the recording's Local
+channels hang up with cause 0 after AGI ``HANGUP``; the simulator reports 16).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.protocol import ClientFactory, Protocol
+from twisted.internet.task import Clock
+
+from ami.protocol import AMIMessage, AMIParser
+from simulator.dialplan import Agi, App, Context, Dialplan, Extension
+from simulator.fake_ami import FakeAMIFactory, RecordingBackend
+from simulator.media import SoundCatalogue
+from simulator.memnet import MemoryNetwork, advance_to
+from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook, Switch
+from tests.ami.helpers import recorded_wire
+from tests.simulator.support import ScriptedAGI, ScriptedAGIFactory
+
+#: What is compared per event. Fields an event does not carry are left out.
+KEYS: dict[str, tuple[str, ...]] = {
+    "Newchannel": ("Channel", "ChannelState", "Context", "Exten", "Uniqueid", "Linkedid"),
+    "Newexten": ("Channel", "Context", "Exten", "Application", "Uniqueid", "Linkedid"),
+    "VarSet": ("Channel", "Context", "Exten", "Variable", "Value", "Uniqueid", "Linkedid"),
+    "Newstate": ("Channel", "ChannelState", "Uniqueid"),
+    "DialBegin": (
+        "Channel",
+        "DestChannel",
+        "DestContext",
+        "DestExten",
+        "DestUniqueid",
+        "DestLinkedid",
+        "DialString",
+    ),
+    "DialEnd": ("Channel", "DestChannel", "DialStatus"),
+    "OriginateResponse": (
+        "ActionID",
+        "Response",
+        "Channel",
+        "Context",
+        "Exten",
+        "Application",
+        "Data",
+        "Reason",
+        "Uniqueid",
+        "CallerIDNum",
+        "CallerIDName",
+    ),
+    "BridgeEnter": ("Channel", "Context", "Exten", "Uniqueid", "Linkedid", "BridgeUniqueid"),
+    "BridgeLeave": ("Channel", "Context", "Exten", "Uniqueid", "Linkedid", "BridgeUniqueid"),
+    "Hangup": ("Channel", "Context", "Exten", "Uniqueid", "Linkedid"),
+}
+#: The variables whose VarSet events are compared: the Originate's own, Dial's outcome and
+#: the AGI outcome (the ones Hotline or its operators look at).
+VARIABLES = {"HOTLINE_CALL_ID", "DIALSTATUS", "AGISTATUS"}
+
+_CHANNEL_SEQ = re.compile(r"-([0-9a-f]{8})(?=;|$)")
+_IDS = ("Uniqueid", "Linkedid", "DestUniqueid", "DestLinkedid", "BridgeUniqueid")
+
+Step = tuple[tuple[str, str], ...]
+
+
+class _Labels:
+    """Replaces volatile ids by the order they first appear in (``<1>``, ``<2>`` ...)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def label(self, value: str) -> str:
+        if value not in self._seen:
+            self._seen[value] = f"<{len(self._seen) + 1}>"
+        return self._seen[value]
+
+    def channel(self, name: str) -> str:
+        return _CHANNEL_SEQ.sub(lambda match: "-" + self.label("seq " + match.group(1)), name)
+
+
+def _concerns(message: AMIMessage, channel: str) -> bool:
+    """The event is about ``channel``: its own, or (DialBegin/DialEnd of an Originate, which
+    have no calling channel) the one dialled."""
+    own = message.get("Channel")
+    return own == channel or (own is None and message.get("DestChannel") == channel)
+
+
+def call_steps(messages: Iterable[AMIMessage], channel: str) -> list[Step]:
+    """The compared events of ``channel``, in order, ids replaced by labels."""
+    labels = _Labels()
+    steps: list[Step] = []
+    for message in messages:
+        name = message.event
+        if name not in KEYS or not _concerns(message, channel):
+            continue
+        if name == "VarSet" and message.get("Variable") not in VARIABLES:
+            continue
+        step = [("Event", name)]
+        for key in KEYS[name]:
+            value = message.get(key)
+            if value is None:
+                continue
+            if key in ("Channel", "DestChannel"):
+                value = labels.channel(value)
+            elif key in _IDS:
+                value = labels.label(value)
+            step.append((key, value))
+        steps.append(tuple(step))
+    return steps
+
+
+def _messages(wire: bytes, *, greeting: bool) -> list[AMIMessage]:
+    parser = AMIParser(expect_greeting=greeting, max_message_bytes=1 << 20)
+    return [m for m in parser.feed(wire) if isinstance(m, AMIMessage)]
+
+
+RECORDED = _messages(recorded_wire(), greeting=False)
+
+
+def _after_response(messages: Sequence[AMIMessage], action_id: str) -> list[AMIMessage]:
+    """The messages after the action's own ``Response:`` (the events it caused)."""
+    for index, message in enumerate(messages):
+        if message.event is None and message.action_id == action_id:
+            return list(messages[index + 1 :])
+    raise AssertionError(f"no response to {action_id}")
+
+
+def originated_call(messages: Sequence[AMIMessage], action_id: str) -> list[Step]:
+    """The steps of the channel the OriginateResponse of ``action_id`` names."""
+    after = _after_response(messages, action_id)
+    (response,) = [m for m in after if m.event == "OriginateResponse" and m.action_id == action_id]
+    channel = response.get("Channel")
+    assert channel is not None
+    return call_steps(after, channel)
+
+
+def redirected_call(messages: Sequence[AMIMessage], action_id: str) -> list[Step]:
+    """The steps of the redirected channel after the Redirect's response: the first channel
+    that then runs a dialplan step (its old AGI ended, it goes on at the new place)."""
+    after = _after_response(messages, action_id)
+    channel = next(m.get("Channel") for m in after if m.event == "Newexten")
+    assert channel is not None
+    return call_steps(after, channel)
+
+
+# -- the simulated box, set up as the recorded one was (facts README) -------------------------
+
+
+def recorded_dialplan() -> Dialplan:
+    return Dialplan(
+        [
+            Context(
+                "probe",
+                (
+                    Extension(
+                        "_[a-z].",
+                        (
+                            Agi("agi://127.0.0.1:4573/${EXTEN}"),
+                            App("NoOp", "after AGI AGISTATUS=${AGISTATUS}"),
+                            App("Hangup"),
+                        ),
+                    ),
+                ),
+            ),
+            Context(
+                "outbound-sim",
+                (
+                    Extension(
+                        "_X.",
+                        (
+                            App("NoOp", "outbound to ${EXTEN} cid=${CALLERID(all)}"),
+                            App("Dial", "Local/answer@agents/n,20"),
+                        ),
+                    ),
+                ),
+            ),
+            Context(
+                "redirect-target",
+                (
+                    Extension(
+                        "q2", (App("NoOp", "redirected"), Agi("agi://127.0.0.1:4573/redirected"))
+                    ),
+                ),
+            ),
+        ]
+    )
+
+
+def recorded_phones() -> PhoneBook:
+    # [agents] answer: Wait(2), Answer() (0.5 s on these Local channels), Wait(5), Hangup().
+    return PhoneBook(
+        {
+            "Local/answer@agents/n": PhoneBehaviour(answer_after_s=2.5, talk_s=5.0),
+            "Local/hangupwait@probe/n": PhoneBehaviour(answer_after_s=0.5, talk_s=None),
+        }
+    )
+
+
+class AMIClient(Protocol):
+    """Logs in, sends what the test gives it, keeps every byte the fake AMI sends."""
+
+    def __init__(self) -> None:
+        self.received = b""
+
+    def connectionMade(self) -> None:
+        self.send("Action: Login\nActionID: login\nUsername: hotline\nSecret: s3cret\n\n")
+
+    def send(self, text: str) -> None:
+        transport: Any = self.transport
+        transport.write(text.replace("\n", "\r\n").encode())
+
+    def dataReceived(self, data: bytes) -> None:
+        self.received += data
+
+    def messages(self) -> list[AMIMessage]:
+        return _messages(self.received, greeting=True)
+
+
+class Box:
+    """The switch behind the fake AMI on a memory network, one AMI client logged in."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.clock = Clock()
+        self.clock.advance(1795313257)
+        self.network = MemoryNetwork(self.clock)
+        self.agi_scripts: dict[str, Callable[[ScriptedAGI], Awaitable[None]]] = {}
+        self.agi_errors: list[Any] = []
+
+        async def dispatch(agi: ScriptedAGI) -> None:
+            await self.agi_scripts[agi.env["agi_network_script"]](agi)
+
+        self.agi = ScriptedAGIFactory(dispatch, self.clock)
+        self.network.listenTCP(4573, self.agi, interface="127.0.0.1")
+        self.switch = Switch(
+            clock=self.clock,
+            connector=self.network,
+            dialplan=recorded_dialplan(),
+            phones=recorded_phones(),
+            sounds=SoundCatalogue(default_duration_s=None),
+            spool_dir=tmp_path,
+        )
+        self.ami = FakeAMIFactory(self.switch, "hotline", "s3cret", clock=self.clock)
+        self.switch.emit = self.ami.emit
+        self.network.listenTCP(5038, self.ami, interface="127.0.0.1")
+        self.client = AMIClient()
+        factory = ClientFactory()
+        factory.buildProtocol = lambda addr: self.client  # type: ignore[method-assign]
+        self.network.connectTCP("127.0.0.1", 5038, factory)
+        self.run(1)
+
+    def run(self, seconds: float) -> None:
+        advance_to(self.clock, self.clock.seconds() + seconds)
+        for failure in self.agi.errors:
+            failure.raiseException()
+
+
+ORIGINATE_1 = (
+    "Action: Originate\nActionID: orig-1\nChannel: Local/answer@agents/n\n"
+    "Context: outbound-sim\nExten: 420777123456\nPriority: 1\nCallerID: Hotline <2222>\n"
+    "Variable: HOTLINE_CALL_ID=42\nAsync: true\n\n"
+)
+ORIGINATE_2 = (
+    "Action: Originate\nActionID: orig-2\nChannel: Local/hangupwait@probe/n\n"
+    "Application: Wait\nData: 20\nCallerID: X <777000111>\nAsync: true\n\n"
+)
+
+
+def test_the_recording_is_read_per_call() -> None:
+    """The BridgeEnter events near the start belong to the earlier call, not to orig-1."""
+    steps = originated_call(RECORDED, "orig-1")
+    names = [dict(step)["Event"] for step in steps]
+    assert names.index("OriginateResponse") < names.index("BridgeEnter")
+    assert steps[0] == (
+        ("Event", "Newchannel"),
+        ("Channel", "Local/answer@agents-<1>;1"),
+        ("ChannelState", "0"),
+        ("Context", "agents"),
+        ("Exten", "answer"),
+        ("Uniqueid", "<2>"),
+        ("Linkedid", "<2>"),
+    )
+
+
+def test_click_to_call_originate_gives_the_recorded_events(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    box.client.send(ORIGINATE_1)
+    box.run(60)
+    assert box.switch.channels() == []
+    assert originated_call(box.client.messages(), "orig-1") == originated_call(RECORDED, "orig-1")
+
+
+def test_originate_to_an_application_gives_the_recorded_events(tmp_path: Path) -> None:
+    box = Box(tmp_path)
+    box.client.send(ORIGINATE_2)
+    box.run(60)
+    simulated = originated_call(box.client.messages(), "orig-2")
+    recorded = originated_call(RECORDED, "orig-2")
+    assert simulated == recorded
+
+
+def test_redirect_out_of_agi_gives_the_recorded_events(tmp_path: Path) -> None:
+    seen: dict[str, str] = {}
+
+    async def hangupwait(agi: ScriptedAGI) -> None:
+        await agi.command("ANSWER")
+        seen["wait"] = await agi.command("WAIT FOR DIGIT 10000")
+        seen["context"] = await agi.command("GET VARIABLE CONTEXT")
+
+    async def redirected(agi: ScriptedAGI) -> None:
+        seen["callerid"] = await agi.command("GET VARIABLE CALLERID(num)")
+        await agi.command("HANGUP")
+
+    box = Box(tmp_path)
+    box.agi_scripts.update(hangupwait=hangupwait, redirected=redirected)
+    box.switch.place_call(
+        CallerScript(
+            did="hangupwait",
+            caller_id_num="777000111",
+            caller_id_name="X",
+            context="probe",
+            local=True,
+            talk_s=None,
+        )
+    )
+    box.run(2)
+    (channel,) = [c["Channel"] for c in box.switch.channels() if c["Channel"].endswith(";2")]
+    box.client.send(
+        f"Action: Redirect\nActionID: redir-1\nChannel: {channel}\n"
+        "Context: redirect-target\nExten: q2\nPriority: 1\n\n"
+    )
+    box.run(60)
+    assert seen == {
+        "wait": "200 result=-1",
+        "context": "200 result=1 (redirect-target)",
+        "callerid": "200 result=1 (777000111)",
+    }
+    assert redirected_call(box.client.messages(), "redir-1") == redirected_call(RECORDED, "redir-1")
+
+
+def test_the_recording_backend_answers_an_originate_as_recorded() -> None:
+    """The small in-memory backend (tests, demo) runs no dialplan: its events up to the
+    OriginateResponse are the recorded ones, and no bridge appears before it."""
+    sent: list[dict[str, str]] = []
+    backend = RecordingBackend(lambda event: sent.append(dict(event)), talk_s=None)
+    backend.originate(
+        {
+            "Channel": "Local/answer@agents/n",
+            "Context": "outbound-sim",
+            "Exten": "420777123456",
+            "Priority": "1",
+            "CallerID": "Hotline <2222>",
+            "Variable": "HOTLINE_CALL_ID=42",
+        },
+        "orig-1",
+    )
+    simulated = originated_call(
+        [AMIMessage([("Response", "Success"), ("ActionID", "orig-1")])]
+        + [AMIMessage(event.items()) for event in sent],
+        "orig-1",
+    )
+    recorded = originated_call(RECORDED, "orig-1")
+    end = [dict(step)["Event"] for step in recorded].index("OriginateResponse") + 1
+    assert simulated == recorded[:end]
