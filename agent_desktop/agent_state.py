@@ -129,6 +129,29 @@ Event = (
 )
 
 
+@dataclass(frozen=True)
+class DeskControls:
+    """Which of the desktop's state controls apply now (R-2.2, R-2.15): rendered with the
+    page and sent with every live state change, so that the controls follow the state."""
+
+    on_air: bool  # "Go on air" shows pressed
+    pause_type_id: int | None  # the pause shown as current
+    can_call_out: bool  # "Outbound call" offered: off-air and not busy with a call
+
+
+def desk_controls(state: str, activity: str, pause_type_id: int | None = None) -> DeskControls:
+    """The controls for an agent's ``state`` and ``activity`` (the values of the enums)."""
+    doing = Activity(activity)
+    busy = doing in BUSY_WITH_A_CALL or doing is Activity.OUTBOUND
+    return DeskControls(
+        on_air=State(state) is State.ON_AIR,
+        pause_type_id=pause_type_id if doing is Activity.PAUSED else None,
+        # transition() refuses StartWork(OUTBOUND) while busy; on air, the dialog refuses
+        # too ("Go off air before you place an outbound call.", R-2.15).
+        can_call_out=State(state) is State.OFF_AIR and not busy,
+    )
+
+
 def transition(status: AgentStatus, event: Event, now: datetime) -> AgentStatus | None:
     """The agent's next status; None after a logout. Raises AgentStateError when refused."""
     activity = status.activity

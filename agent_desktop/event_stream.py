@@ -7,7 +7,10 @@ stream is missed. SSE event types:
 
 - ``status`` -- the status line: ``{notice, text, template, waiting_s}``; ``template`` holds
   ``{clock}`` where the browser keeps counting the waiting time (R-2.5);
-- ``badge`` -- the header badge: ``{state, label, detail, since, seat_changed}`` (R-2.3);
+- ``badge`` -- the header badge: ``{state, label, detail, since, seat_changed, controls}``
+  (R-2.3); ``controls`` (``agent_state.DeskControls`` as a dict, null after a logout) lets
+  the desktop's buttons follow the state: "Go on air" pressed only on air, "Outbound call"
+  only where it can work (R-2.2, R-2.15);
 - ``notification`` -- a supervisor's message: ``{id, severity, message, sender,
   hide_in_ms}`` (R-2.16); written by whoever stores a notification as an
   ``agent.notification`` event with ``notification_id`` in its payload;
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +37,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.web.server import Request
 
+from agent_desktop.agent_state import desk_controls
 from agent_desktop.badge import badge_from_event
 from agent_desktop.desk import NotificationView
 from agent_desktop.i18n import Language
@@ -60,6 +65,22 @@ AGENT_KINDS = frozenset(
     }
 )
 BACKOFFICE_PREFIX = "backoffice."
+
+
+def _controls(kind: str, payload: Mapping[str, object]) -> dict[str, object] | None:
+    """The desktop controls after an agent event (None after a logout: the page reloads)."""
+    if kind == "agent.logout":
+        return None
+    if kind == "agent.login":
+        state, activity, pause = "off_air", "paused", None  # agent_state.logged_in
+    else:
+        state, activity = str(payload.get("state", "off_air")), str(payload.get("activity", ""))
+        pause_id = payload.get("pause_type_id")
+        pause = pause_id if isinstance(pause_id, int) else None
+    try:
+        return asdict(desk_controls(state, activity, pause))
+    except ValueError:  # a state or activity this version does not know: leave the buttons
+        return None
 
 
 def sse_frame(
@@ -108,7 +129,7 @@ def present(
         message = status_message(event.payload, language.gettext, elapsed_s=elapsed)
         if message is None:
             return None
-        data = {
+        data: dict[str, object] = {
             "notice": message.notice.value,
             "text": message.text,
             "template": message.template,
@@ -126,6 +147,7 @@ def present(
             "detail": badge.detail,
             "since": language.gettext(SINCE) % {"time": since} if since else "",
             "seat_changed": event.kind != "agent.state",
+            "controls": _controls(event.kind, event.payload),
         }
         return sse_frame(data, event="badge", event_id=event.id)
     if event.kind.startswith("call."):

@@ -34,6 +34,22 @@
     });
   }
 
+  // The desktop's state controls follow the live state: "Go on air" is
+  // pressed only on air, the current pause is marked, "Outbound call" is offered only where
+  // the dialog can place a call (off air, not busy with a call).
+  function setControls(controls) {
+    if (!controls) { return; }
+    var onAir = document.getElementById("go-on-air");
+    if (onAir) { onAir.setAttribute("aria-pressed", controls.on_air ? "true" : "false"); }
+    Array.prototype.forEach.call(document.querySelectorAll("button.pause[data-pause-type]"),
+      function (button) {
+        var current = String(controls.pause_type_id) === button.dataset.pauseType;
+        button.classList.toggle("current", current);
+      });
+    var outbound = document.getElementById("outbound-call");
+    if (outbound) { outbound.hidden = !controls.can_call_out; }
+  }
+
   function setStatus(data) {
     var line = document.getElementById("status-line");
     if (!line) { return; }
@@ -117,6 +133,7 @@
     source = new EventSource("/events?last_id=" + encodeURIComponent(lastId));
     on("badge", function (data) {
       setBadge(data);
+      setControls(data.controls);
       if (data.seat_changed && document.getElementById("state-heading")) {
         window.location.reload();  // logged in or out at a seat elsewhere: new controls
       }

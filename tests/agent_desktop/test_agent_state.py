@@ -25,6 +25,7 @@ from agent_desktop.agent_state import (
     Saved,
     StartWork,
     State,
+    desk_controls,
     transition,
 )
 
@@ -137,3 +138,23 @@ def test_only_an_on_air_idle_agent_is_ever_offered_a_call(seq: list[object]) -> 
         if nxt.activity in (Activity.IN_CALL, Activity.PROCESSING):
             assert nxt.state is State.OFF_AIR
         status = nxt
+
+
+@pytest.mark.parametrize(
+    ("state", "activity", "on_air", "can_call_out"),
+    [
+        ("on_air", "idle", True, False),  # outbound calls are placed from off-air
+        ("on_air", "ringing", True, False),
+        ("off_air", "in_call", False, False),
+        ("off_air", "processing", False, False),
+        ("off_air", "outbound", False, False),  # one call out at a time
+        ("off_air", "paused", False, True),
+        ("off_air", "backoffice", False, True),
+    ],
+)
+def test_desk_controls_follow_state_and_activity(
+    state: str, activity: str, on_air: bool, can_call_out: bool
+) -> None:
+    controls = desk_controls(state, activity, pause_type_id=4)
+    assert (controls.on_air, controls.can_call_out) == (on_air, can_call_out)
+    assert controls.pause_type_id == (4 if activity == "paused" else None)

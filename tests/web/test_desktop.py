@@ -130,6 +130,35 @@ def test_going_on_air_and_pausing_changes_state_and_badge(
     assert (row.state.value, row.activity.value) == ("off_air", "paused")
 
 
+def controls_of(html: str) -> tuple[str, bool, list[str]]:
+    """("Go on air" aria-pressed, "Outbound call" offered, the pauses marked current)."""
+    pressed = re.search(r'id="go-on-air" aria-pressed="(true|false)"', html)
+    outbound = re.search(r'<a [^>]*id="outbound-call"[^>]*>', html)
+    assert pressed and outbound, html
+    current = re.findall(r'class="pause current"[^>]*>([^<]+)<', html)
+    return pressed.group(1), " hidden" not in outbound.group(0), [c.strip() for c in current]
+
+
+def test_the_controls_follow_the_state_on_air_paused_and_in_a_call(
+    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+) -> None:
+    """R-2.2/R-2.15: "Go on air" is pressed only on air; "Outbound call" is offered only
+    off air and not busy with a call (the dialog would refuse), whoever changed the state."""
+    at_seat(browser, centre)
+    assert controls_of(browser.get("/desktop").text) == ("false", True, [])  # fresh: off air
+    browser.post("/desktop/state", {"action": "on_air"})
+    assert controls_of(browser.get("/desktop").text) == ("true", False, [])
+    browser.post("/desktop/state", {"action": "pause", "pause_type_id": centre.pauses["meeting"]})
+    assert controls_of(browser.get("/desktop").text) == ("false", True, ["Meeting"])
+    eva = centre.agents["eva"]
+    db.run_sync(agent_sessions.apply_event, eva, core.GoOnAir(), now_of(clock))
+    db.run_sync(agent_sessions.apply_event, eva, core.Offered(), now_of(clock))
+    assert controls_of(browser.get("/desktop").text) == ("true", False, [])  # ringing
+    for event in (core.Answered(), core.CallEnded()):  # in a call, then processing it
+        db.run_sync(agent_sessions.apply_event, eva, event, now_of(clock))
+        assert controls_of(browser.get("/desktop").text) == ("false", False, [])
+
+
 def test_state_changes_are_refused_while_processing_a_call(
     browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
 ) -> None:

@@ -140,6 +140,33 @@ def test_the_badge_follows_state_changes_made_elsewhere(
     ]
     assert not any(b["seat_changed"] for b in badges)
     assert badges[0]["since"] == "since 09:30"  # Prague time of the change
+    # The desktop's buttons follow: "Go on air" pressed on air, no outbound call while on
+    # air or in a call.
+    assert [b["controls"] for b in badges] == [
+        {"on_air": True, "pause_type_id": None, "can_call_out": False},
+        {"on_air": True, "pause_type_id": None, "can_call_out": False},
+        {"on_air": False, "pause_type_id": None, "can_call_out": False},
+    ]
+
+
+def test_a_pause_and_a_logout_elsewhere_reach_the_desktops_controls(
+    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+) -> None:
+    browser.signed_in("eva")
+    browser.post("/desktop/seat", {"seat_id": centre.seats["101"]})
+    stream = open_desktop_stream(browser, centre)
+    eva, meeting = centre.agents["eva"], centre.pauses["meeting"]
+    db.run_sync(agent_sessions.apply_event, eva, core.GoOnAir(), now_of(clock))
+    db.run_sync(agent_sessions.apply_event, eva, core.Pause(meeting), now_of(clock))
+    db.run_sync(agent_sessions.apply_event, eva, core.LogOut(), now_of(clock))
+    tick(browser, clock)
+    badges = [json.loads(m["data"]) for m in stream.messages() if m["event"] == "badge"]
+    assert [b["controls"] for b in badges] == [
+        {"on_air": True, "pause_type_id": None, "can_call_out": False},
+        {"on_air": False, "pause_type_id": meeting, "can_call_out": True},
+        None,  # logged out: the page reloads with the seat choice
+    ]
+    assert badges[-1]["seat_changed"] is True
 
 
 def test_resume_after_a_reconnect_from_last_event_id(
