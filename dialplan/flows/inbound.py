@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from twisted.logger import Logger
 
 from db import calls, routing
@@ -43,6 +43,9 @@ from voicemail.spool import Spool, SpooledRequest
 _log = Logger()
 
 ALL_KEYS = "0123456789*#"
+# The database cannot be reached (down, restarting, connection lost): a waiting caller rides
+# it out. Other database errors (a constraint, a bug) fail the call (see :func:`drive`).
+DB_OUTAGE = (OperationalError, InterfaceError)
 # Dial's result when the caller pressed a key listed in option d (transcript 004).
 _KEY_CODES = {35: "#", 48: "0"}
 
@@ -319,18 +322,36 @@ async def wait_and_offer(
     await channel.set_variable("EXITCONTEXT", ctx.settings.exit_context)
     recording = await _start_recording(channel, ctx, where, cfg)
     await channel.start_music_on_hold(cfg.moh_class)
+    # A ring whose end could not be written (the database went down): the call is put back
+    # in the queue, keeping its waiting start, as soon as the database answers again.
+    requeue = False
     while True:
+        if requeue:
+            try:
+                await ctx.db.run(
+                    calls.enter_queue, where.call_id, cfg.id, ctx.now(), keep_waiting_start=True
+                )
+                requeue = False
+            except DB_OUTAGE as exc:
+                _db_unavailable(channel, exc)
+                digit = await channel.wait_for_digit(ctx.settings.poll_ms)
+                if digit is None:
+                    continue
+                status, effects = esc.transition(
+                    status, esc.KeyPressed(digit), cfg.policy, ctx.now()
+                )
+                if effects:
+                    await channel.stop_music_on_hold()
+                    await _apply(channel, ctx, where, cfg, effects)
+                    return
+                continue
         ticked, effects = esc.transition(status, esc.Tick(), cfg.policy, ctx.now())
         try:
             digit = await _apply(channel, ctx, where, cfg, effects)
-        except SQLAlchemyError as exc:
+        except DB_OUTAGE as exc:
             # The database is down: the caller keeps the music and can still press #
             # or 0 (the spool takes those); the same tick comes again at the next poll.
-            _log.warn(
-                "call {uniqueid}: database unavailable while waiting, retrying: {error}",
-                uniqueid=channel.request.uniqueid,
-                error=str(exc).splitlines()[0],
-            )
+            _db_unavailable(channel, exc)
             digit = await channel.wait_for_digit(ctx.settings.poll_ms)
             if digit is None:
                 continue
@@ -339,7 +360,17 @@ async def wait_and_offer(
         if digit is None:
             offer = await _offer_next(ctx, where)
             if offer is not None:
-                status, digit = await _ring(channel, ctx, where, cfg, status, offer, recording)
+                try:
+                    status, digit = await _ring(channel, ctx, where, cfg, status, offer, recording)
+                except DB_OUTAGE as exc:
+                    if where.phase not in ("queue", "ringing"):
+                        raise  # the conversation took place: not a waiting caller any more
+                    # The ring (not yet started, or over) cannot be written: the caller waits
+                    # on; ``status`` is still the one from before this offer.
+                    _db_unavailable(channel, exc)
+                    where.phase = "queue"
+                    requeue = True
+                    digit = None
                 if status.phase is esc.Phase.ENDED:
                     return
                 if digit is None:
@@ -354,6 +385,14 @@ async def wait_and_offer(
             await channel.stop_music_on_hold()
             await _apply(channel, ctx, where, cfg, effects)
             return
+
+
+def _db_unavailable(channel: AGIChannel, exc: Exception) -> None:
+    _log.warn(
+        "call {uniqueid}: database unavailable while waiting, retrying: {error}",
+        uniqueid=channel.request.uniqueid,
+        error=str(exc).splitlines()[0],
+    )
 
 
 async def _offer_next(ctx: FlowContext, where: Where) -> calls.OfferView | None:

@@ -74,3 +74,35 @@ def test_the_services_spool_import_brings_in_a_callback_once_the_database_is_bac
     finally:
         loop.stop()
         services.engine.dispose()
+
+
+def test_the_database_going_down_while_an_agent_rings_puts_the_caller_back_in_the_queue(
+    db_url: str, tmp_path: Path
+) -> None:
+    world = make_world(
+        db_url,
+        tmp_path,
+        {"PJSIP/101": PhoneBehaviour(answer_after_s=None), "PJSIP/102": PhoneBehaviour(2)},
+    )
+    world.log_in("eva")
+    sim_call = world.call(CallerScript(did=SUPPORT, talk_s=None))
+    world.run(5)
+    [call] = world.calls()
+    assert call["state"] == "ringing"
+    waiting_since = call["queue_entered_at"]
+    world.db.go_down(tmp_path)
+    world.run(45)  # eva's ring times out at 20 s; its end cannot be written for 25 s more
+    world.db.come_back()
+    world.log_in("jan")
+    world.run(40)
+    [call] = world.calls()
+    assert call["state"] == "answered" and call["queue_entered_at"] == waiting_since
+    assert world.attempts(call["id"]) == [
+        ("eva", "PJSIP/101", "failed", False),  # ended when the call went back to the queue
+        ("jan", "PJSIP/102", "answered", False),
+    ]
+    assert world.agent_state("eva")[1] != "ringing"  # freed, not stuck on a dead ring
+    record = sim_call.record
+    assert record is not None
+    assert [run.url.rsplit("/", 1)[-1] for run in record.agi_runs] == ["inbound", "answered"]
+    assert not any("hotline-fallback" in step for step in record.steps)

@@ -22,11 +22,21 @@ SUPPORT = "222111001"
 
 class FailNextStatement:
     """Makes the database driver fail the next statement that starts with ``prefix``: the
-    driver's own error class, raised where the driver would, so it takes SQLAlchemy's real
-    error path (rollback, ``sqlalchemy.exc.OperationalError``)."""
+    driver's own error class (``error``, a DB-API exception name), raised where the driver
+    would, so it takes SQLAlchemy's real error path (rollback, ``sqlalchemy.exc.<error>``).
+    An OperationalError reads as an outage to a waiting caller (it rides it out); any other
+    kind is a fault."""
 
-    def __init__(self, engine: Engine, prefix: str) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        prefix: str,
+        error: str = "OperationalError",
+        message: str = "disk I/O error",
+    ) -> None:
         self.prefix = prefix.upper()
+        self.error = error
+        self.message = message
         self.armed = False
         self.fired = 0
         event.listen(engine, "before_cursor_execute", self)
@@ -43,7 +53,7 @@ class FailNextStatement:
         if self.armed and statement.lstrip().upper().startswith(self.prefix):
             self.armed = False
             self.fired += 1
-            raise conn.dialect.loaded_dbapi.OperationalError("disk I/O error")
+            raise getattr(conn.dialect.loaded_dbapi, self.error)(self.message)
 
 
 def causes(world: World) -> list[tuple[str, str]]:
@@ -74,7 +84,7 @@ def test_an_agi_command_error_ends_the_call_as_failed_and_the_next_caller_is_ser
     assert [c["state"] for c in world.calls()] == ["failed", "answered"]
 
 
-def test_a_database_error_while_an_agent_rings_fails_the_call_and_frees_the_agent(
+def test_a_database_fault_while_an_agent_rings_fails_the_call_and_frees_the_agent(
     db_url: str, tmp_path: Path
 ) -> None:
     world = make_world(
@@ -82,7 +92,9 @@ def test_a_database_error_while_an_agent_rings_fails_the_call_and_frees_the_agen
         tmp_path,
         {"PJSIP/101": PhoneBehaviour(answer_after_s=25), "PJSIP/102": PhoneBehaviour(2)},
     )
-    fault = FailNextStatement(world.engine, "UPDATE ring_attempts")
+    fault = FailNextStatement(
+        world.engine, "UPDATE ring_attempts", "IntegrityError", "CHECK constraint failed"
+    )
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, talk_s=None))
     world.run(5)
@@ -92,7 +104,7 @@ def test_a_database_error_while_an_agent_rings_fails_the_call_and_frees_the_agen
     world.run(20)
     assert fault.fired == 1
     [(state, cause)] = causes(world)
-    assert state == "failed" and cause.startswith("OperationalError")
+    assert state == "failed" and cause.startswith("IntegrityError")
     assert world.attempts(call["id"]) == [("eva", "PJSIP/101", "failed", False)]
     assert world.agent_state("eva") == ("on_air", "idle", None)  # not stuck ringing
 
@@ -125,7 +137,9 @@ def test_a_failure_during_shutdown_leaves_the_call_for_resume(db_url: str, tmp_p
     server = world.servers[4573]
     stopping = [False]
     server.factory.router = build_router(replace(server.ctx, stopping=lambda: stopping[0]))
-    fault = FailNextStatement(world.engine, "UPDATE ring_attempts")
+    fault = FailNextStatement(
+        world.engine, "UPDATE ring_attempts", "IntegrityError", "CHECK constraint failed"
+    )
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, talk_s=None))
     world.run(5)
