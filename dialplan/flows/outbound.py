@@ -681,10 +681,15 @@ async def outbound(channel: AGIChannel, ctx: FlowContext) -> None:
         # The flow broke (an AGI or database error, a bug): the call ends as failed and the
         # agent is released, unless the process is shutting down (it is resumed then).
         if not ctx.stopping():
-            cause = f"{type(error).__name__}: {error}"
+            cause = f"{type(error).__name__}: {getattr(error, 'message', error)}"
             await ctx.db.run(
                 finish_outbound, leg.call_id, attempt_id, CallState.FAILED, ctx.now(), cause=cause
             )
+            # Over for Hotline: the dialplan must not dial the customer on its own now.
+            try:
+                await finish_session(channel)
+            except Exception:
+                pass  # the channel may be what failed; the error below is what counts
         raise
     await ctx.db.run(finish_outbound, leg.call_id, attempt_id, state, ctx.now(), cause=cause)
     await finish_session(channel)

@@ -157,3 +157,29 @@ def test_a_failure_during_shutdown_leaves_the_call_for_resume(db_url: str, tmp_p
     [call] = world.calls()
     assert call["state"] == "answered"  # the resume chain brought the caller back
     assert call["queue_entered_at"] == waiting_since
+
+
+def test_an_outbound_call_whose_flow_fails_ends_as_failed_and_releases_the_agent(
+    db_url: str, tmp_path: Path
+) -> None:
+    from tests.e2e.test_outbound import CUSTOMER_LINE, outcome, place, world_with
+
+    world = world_with(
+        db_url,
+        tmp_path,
+        {"PJSIP/101": PhoneBehaviour(answer_after_s=2), CUSTOMER_LINE: PhoneBehaviour(3)},
+    )
+    ami = world.connect_ami()
+    fault = FailNextStatement(world.engine, "INSERT INTO ring_attempts")
+    fault.armed = True  # the customer's ring attempt cannot be written
+    placed = place(world, ami, "777 123 456")
+    world.run(20)
+    outcome(placed)
+    assert fault.fired == 1
+    [(state, cause)] = causes(world)
+    assert state == "failed" and cause.startswith("OperationalError")
+    assert world.agent_state("eva")[1] != "outbound"  # released, can work again
+    # Hotline told the dialplan it was done: Asterisk did not dial the customer by itself.
+    steps = [step for record in world.switch.calls for step in record.steps]
+    assert any("hotline-outbound" in step for step in steps)
+    assert not any("Dial(PJSIP/${EXTEN}@${HOTLINE_TRUNK},60)" in step for step in steps)
