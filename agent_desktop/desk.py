@@ -2,7 +2,7 @@
 
 Database functions for ``DBRunner.run`` returning frozen dataclasses: seats to pick
 (R-2.1), pause types (R-2.4), the pauses of the current seat session, the supervisor's
-notifications in their display window (R-2.16).
+notifications in their display window (R-2.16), the agent's selected location (R-2.6).
 """
 
 from __future__ import annotations
@@ -16,11 +16,24 @@ from sqlalchemy.orm import Session
 from agent_desktop import agent_state as core
 from db import agent_sessions
 from db.agent_sessions import AgentView
-from db.models import Agent, Notification, PauseRecord, PauseType, Severity
+from db.models import (
+    Agent,
+    Location,
+    Notification,
+    PauseRecord,
+    PauseType,
+    QueueLocation,
+    QueueRight,
+    Severity,
+)
 
 
 class UnknownPauseTypeError(Exception):
     """The form named a pause type that does not exist or is switched off."""
+
+
+class UnknownLocationError(Exception):
+    """The form named a location that is not one of the agent's queues."""
 
 
 @dataclass(frozen=True)
@@ -58,11 +71,20 @@ class NotificationView:
 
 
 @dataclass(frozen=True)
+class LocationChoice:
+    location_id: int
+    name: str
+
+
+@dataclass(frozen=True)
 class DeskPage:
     seats: tuple[SeatChoice, ...]
     pause_types: tuple[PauseTypeView, ...]
     pauses: tuple[PauseTaken, ...]
     notifications: tuple[NotificationView, ...]
+    # The agent's selected location and the ones to choose from (R-2.6).
+    locations: tuple[LocationChoice, ...] = ()
+    selected_location_id: int | None = None
 
 
 def pause_types(session: Session) -> tuple[PauseTypeView, ...]:
@@ -96,7 +118,42 @@ def desk_page(session: Session, agent_id: int, now: datetime) -> DeskPage:
             PauseTaken(names.get(r.pause_type_id, "?"), r.paid, r.started_at, r.ended_at)
             for r in records
         )
-    return DeskPage(seats, pause_types(session), pauses, notifications_for(session, agent_id, now))
+    agent = session.get(Agent, agent_id)
+    return DeskPage(
+        seats,
+        pause_types(session),
+        pauses,
+        notifications_for(session, agent_id, now),
+        location_choices(session, agent_id),
+        agent.selected_location_id if agent is not None else None,
+    )
+
+
+def location_choices(session: Session, agent_id: int) -> tuple[LocationChoice, ...]:
+    """The locations of the queues the agent has a right to: the ones whose customers their
+    calls can match, so the ones a selected location can decide between (R-2.6)."""
+    rows = session.execute(
+        select(Location.id, Location.name)
+        .join(QueueLocation, QueueLocation.location_id == Location.id)
+        .join(QueueRight, QueueRight.queue_id == QueueLocation.queue_id)
+        .where(QueueRight.agent_id == agent_id)
+        .distinct()
+        .order_by(Location.name, Location.id)
+    ).all()
+    return tuple(LocationChoice(location_id, name) for location_id, name in rows)
+
+
+def select_location(session: Session, agent_id: int, location_id: int | None) -> None:
+    """Set the agent's selected location (None: none), which decides between several
+    active customers on one number (R-2.6). Only a location of their queues."""
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        raise UnknownLocationError(location_id)
+    if location_id is not None and location_id not in {
+        c.location_id for c in location_choices(session, agent_id)
+    }:
+        raise UnknownLocationError(location_id)
+    agent.selected_location_id = location_id
 
 
 def start_pause(

@@ -43,6 +43,7 @@ WRONG_PASSWORD = N_("Wrong login or password.")
 TOO_MANY_FAILURES = N_("Too many failed sign-ins. Try again in %(minutes)s min.")
 NO_SUCH_PAUSE = N_("There is no such pause type.")
 NO_SUCH_NOTIFICATION = N_("There is no such notification.")
+NO_SUCH_LOCATION = N_("There is no such location in your queues.")
 BAD_LAST_ID = N_("The last event id must be a whole number.")
 PRESIGN_MAX_AGE_S = 2 * 3600
 
@@ -208,6 +209,20 @@ async def change_state(rc: RequestContext) -> bytes:
     except (SeatError, core.AgentStateError) as refusal:
         return await _refused(rc, str(refusal))
     return _done(rc, view)
+
+
+@routes.route("/desktop/location", methods=["POST"], access=CALL_CENTRE)
+async def choose_location(rc: RequestContext) -> bytes:
+    """The agent's selected location: with several active customers on the caller's number,
+    the one of this location is matched (R-2.6). Empty: no location."""
+    location_id = rc.form().integer("location_id", required=False, minimum=1)
+    try:
+        await rc.db(desk.select_location, rc.signed_in.agent_id, location_id)
+    except desk.UnknownLocationError:
+        raise BadRequestError(NO_SUCH_LOCATION) from None
+    if not rc.wants_html:
+        return rc.json({"ok": True, "location_id": location_id})
+    return rc.redirect(DESKTOP)
 
 
 # --------------------------------------------------------------------------- live parts

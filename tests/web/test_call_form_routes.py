@@ -24,7 +24,6 @@ from agent_desktop import call_form_routes
 from agent_desktop.agent_state import GoOnAir
 from db import agent_sessions, calls
 from db.models import (
-    Agent,
     AuditLog,
     Call,
     CallState,
@@ -263,12 +262,8 @@ def test_several_active_customers_give_a_pick_list_with_a_notice_and_picking_fil
 def test_the_agents_selected_location_decides_between_two_active_customers(
     eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: Centre
 ) -> None:
-    def select_south(session: Session) -> None:
-        agent = session.get(Agent, centre.agents["eva"])
-        assert agent is not None
-        agent.selected_location_id = desk.south
-
-    db.run_sync(select_south)
+    # Chosen on the desktop, as the agent does it.
+    assert eva.post("/desktop/location", {"location_id": desk.south}).status == 303
     call_id = a_call(db, clock, desk, "603333444")
     part = eva.get(f"/call-form/{call_id}/form", accept=FETCH)
     assert re.search(r'id="cf-name">Bob Dvořák<', part.text)

@@ -8,11 +8,21 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from twisted.internet.task import Clock
 
 from agent_desktop import agent_state as core
 from db import agent_sessions
-from db.models import AgentSession, AgentStateChange, Notification, PauseRecord, Severity
+from db.models import (
+    Agent,
+    AgentSession,
+    AgentStateChange,
+    Location,
+    Notification,
+    PauseRecord,
+    QueueLocation,
+    Severity,
+)
 from tests.web.helpers import Browser, Centre, InlineDBRunner, add_notification
 
 
@@ -157,6 +167,66 @@ def test_the_controls_follow_the_state_on_air_paused_and_in_a_call(
     for event in (core.Answered(), core.CallEnded()):  # in a call, then processing it
         db.run_sync(agent_sessions.apply_event, eva, event, now_of(clock))
         assert controls_of(browser.get("/desktop").text) == ("false", False, [])
+
+
+def location_options(html: str) -> list[tuple[str, bool, str]]:
+    """(value, selected, name) of the "Your location" select."""
+    select = re.search(r'<select id="location_id".*?</select>', html, re.S)
+    assert select, html
+    return [
+        (value, bool(selected), name)
+        for value, selected, name in re.findall(
+            r'<option value="(\d*)"( selected)?>([^<]*)</option>', select.group(0)
+        )
+    ]
+
+
+def test_the_agent_chooses_their_location_among_the_locations_of_their_queues(
+    browser: Browser, centre: Centre, db: InlineDBRunner
+) -> None:
+    """R-2.6 matches the agent's selected location among several active customers: the
+    desktop offers the locations of the agent's queues, and only those."""
+
+    def places(session: Session) -> dict[str, int]:
+        rows = {code: Location(code=code, name=code.title()) for code in ("north", "south", "east")}
+        session.add_all(rows.values())
+        session.flush()
+        session.add_all(
+            [
+                QueueLocation(queue_id=centre.support, location_id=rows["north"].id),
+                QueueLocation(queue_id=centre.support, location_id=rows["south"].id),
+                QueueLocation(queue_id=centre.billing, location_id=rows["east"].id),  # not eva's
+            ]
+        )
+        return {code: row.id for code, row in rows.items()}
+
+    ids = db.run_sync(places)
+    eva = centre.agents["eva"]
+
+    def selected() -> int | None:
+        return db.run_sync(lambda s: s.get(Agent, eva).selected_location_id)
+
+    browser.signed_in("eva")
+    north, south = str(ids["north"]), str(ids["south"])
+    assert location_options(browser.get("/desktop").text) == [
+        ("", True, "No location"),
+        (north, False, "North"),
+        (south, False, "South"),
+    ]
+    done = browser.post("/desktop/location", {"location_id": ids["south"]})
+    assert (done.status, done.location) == (303, "/desktop")
+    assert selected() == ids["south"]
+    assert location_options(browser.get("/desktop").text)[2] == (south, True, "South")
+
+    refused = browser.post("/desktop/location", {"location_id": ids["east"]})
+    assert refused.status == 400 and "There is no such location in your queues." in refused.text
+    assert browser.post("/desktop/location", {"location_id": "x"}).status == 400
+    forged = browser.post("/desktop/location", {"location_id": ids["north"]}, csrf="forged")
+    assert forged.status == 403
+    assert selected() == ids["south"]  # neither changed it
+
+    cleared = browser.post("/desktop/location", {"location_id": ""}, accept="application/json")
+    assert cleared.status == 200 and selected() is None
 
 
 def test_state_changes_are_refused_while_processing_a_call(

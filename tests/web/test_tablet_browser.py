@@ -137,7 +137,14 @@ def test_desktop_and_call_form_fit_and_work_and_controls_follow_the_live_state(
 
         # The desktop off air: every main control fits and can be clicked.
         assert_fits(driver, "desktop")
-        for control in ("go-on-air", "outbound-call", "seat-logout", "status-line", "badge"):
+        for control in (
+            "go-on-air",
+            "outbound-call",
+            "seat-logout",
+            "location_id",
+            "status-line",
+            "badge",
+        ):
             assert_usable(driver, wait, control)
         assert (pressed(driver), outbound_offered(driver)) == ("false", True)
         driver.save_screenshot(str(shots / f"desktop-{size}-off-air.png"))
