@@ -188,6 +188,33 @@ def test_preferred_agent_off_air_meanwhile_the_call_goes_to_the_queue(
     assert world.attempts(new["id"]) == [("petr", "PJSIP/103", "answered", False)]
 
 
+def test_preferred_agent_already_off_air_at_the_click_the_call_goes_to_their_queue(
+    db_url: str, tmp_path: Path
+) -> None:
+    """R-1.12: the dialog listed olga (Sales only) on air, but she paused before eva
+    clicked: the call is redirected to Sales without preference, and the plan says so
+    (the dialog tells eva)."""
+    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(2, None)})
+    ami = world.connect_ami()
+    world.log_in("eva")
+    world.log_in("olga")
+    world.pause("olga", 1)
+    first = talking_with_eva(world)
+    done = transfer(world, ami, "eva", first["id"], f"agent-{world.agent_id('olga')}")
+    world.run(5)
+    plan = outcome(done)
+    assert not isinstance(plan, Failure), plan
+    assert (plan.exten, plan.to_queue) == ("sales", "Sales") and plan.off_air_agent
+    old, new = legs(world)
+    assert old["state"] == "transferred"
+    assert (new["queue"], new["preferred"], new["state"]) == (
+        queue_id(world, "SALES"),
+        None,
+        "waiting",
+    )
+    assert world.agent_state("olga")[:2] == ("off_air", "paused")  # nobody rang her
+
+
 def test_a_preferred_agent_who_lets_it_ring_out_loses_the_preference(
     db_url: str, tmp_path: Path
 ) -> None:
