@@ -11,19 +11,21 @@ Short sessions: ``ANSWER``, ``GET VARIABLE``, ``STREAM FILE``, ``GET DATA``, ``H
 concurrency 1, 50 and 200, against Hotline and -- with the same generator, in the same run --
 against a panoramisk 1.4 FastAGI server doing the same commands.
 
-Long-lived sessions: 5,000 concurrent calls whose flow waits ~1 s between commands
-(``ANSWER``, then ``GET VARIABLE`` every second, ``HANGUP``): failures, p99 turnaround and the
-server's resident memory per session (VmRSS from ``/proc/<server pid>/status`` -- the server
-process's own ``/proc/self/status`` -- idle before, at the plateau with every call open).
+Long-lived sessions: 5,000 concurrent calls with 1 s replies: the fake Asterisk answers every
+command (``ANSWER``, 15 x ``GET VARIABLE``, ``HANGUP``) one second after it arrived, as a
+1-second prompt would, so each call always has a command in flight on the server; failures,
+p99 turnaround and the server's resident memory per session (VmRSS from
+``/proc/<server pid>/status`` -- the server process's own ``/proc/self/status`` -- idle
+before, at the plateau with every call open).
 
-panoramisk must not go into the project's virtualenv; the peer runs in its own::
+panoramisk must not go into the project's virtualenv; ``scripts/bench-setup`` makes the
+bench's own, ``bench/.venv`` (git-ignored), which the bench uses by default.
 
-    python3 -m venv ../bench-venv          # beside the repository, not in .venv
-    ../bench-venv/bin/pip install -e . panoramisk==1.4
+Run (from the repository root; without the peer's interpreter the peer is skipped, unless
+``--require-peer`` makes that an error)::
 
-Run (from the repository root; the peer is skipped when its interpreter is missing)::
-
-    .venv/bin/python bench/agi_throughput.py                 # everything
+    scripts/bench-setup                                        # once
+    .venv/bin/python bench/agi_throughput.py --require-peer   # everything
     .venv/bin/python bench/agi_throughput.py --peer-python /path/to/python --seconds 5
     .venv/bin/python bench/agi_throughput.py --long-only --sessions 5000
 
@@ -47,8 +49,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-# The peer's own environment, beside the repository (see above).
-DEFAULT_PEER_PYTHON = Path(__file__).resolve().parents[2] / "bench-venv" / "bin" / "python"
+# The peer's own environment, made by scripts/bench-setup (see above).
+DEFAULT_PEER_PYTHON = ROOT / "bench" / ".venv" / "bin" / "python"
+PEER_VERSION = "1.4"
 SERVER_CPU = 0
 GENERATOR_CPU = 1
 
@@ -93,10 +96,6 @@ def long_script(commands: int) -> list[str]:
     return ["ANSWER", *(["GET VARIABLE"] * commands), "HANGUP"]
 
 
-def long_waits_s(commands: int, interval_s: float) -> list[float]:
-    return [0.0, *([interval_s] * commands), 0.0]
-
-
 def raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -121,10 +120,9 @@ def pin_to(cpu: int) -> None:
 # The servers (run as subprocesses)
 
 
-def serve_hotline(mode: str, commands: int, interval_s: float) -> None:
+def serve_hotline(mode: str, commands: int) -> None:
     """Hotline's FastAGI server with the benchmark flows (a composition root: real reactor)."""
     from twisted.internet import reactor as the_reactor
-    from twisted.internet.defer import Deferred
     from twisted.logger import (
         FilteringLogObserver,
         LogLevel,
@@ -150,17 +148,10 @@ def serve_hotline(mode: str, commands: int, interval_s: float) -> None:
         await ch.get_data("beep", 100, 4)
         await ch.hangup()
 
-    def sleep(seconds: float) -> Deferred[None]:
-        # The lightest Twisted pause (deferLater adds a canceller closure), as asyncio.sleep is
-        # the lightest for the peer.
-        pause: Deferred[None] = Deferred()
-        reactor.callLater(seconds, pause.callback, None)
-        return pause
-
     async def long_flow(ch: AGIChannel) -> None:
+        # Back to back: the fake Asterisk takes 1 s over every reply.
         await ch.answer()
         for _ in range(commands):
-            await sleep(interval_s)
             await ch.get_variable("CALLERID(num)")
         await ch.hangup()
 
@@ -176,7 +167,7 @@ def serve_hotline(mode: str, commands: int, interval_s: float) -> None:
     reactor.run()
 
 
-def serve_panoramisk(mode: str, commands: int, interval_s: float) -> None:
+def serve_panoramisk(mode: str, commands: int) -> None:
     """panoramisk 1.4's FastAGI Application with the same commands."""
     from panoramisk.fast_agi import Application  # type: ignore[import-not-found]
 
@@ -190,7 +181,6 @@ def serve_panoramisk(mode: str, commands: int, interval_s: float) -> None:
     async def long_flow(request: Any) -> None:
         await request.send_command("ANSWER")
         for _ in range(commands):
-            await asyncio.sleep(interval_s)
             await request.send_command("GET VARIABLE CALLERID(num)")
         await request.send_command("HANGUP")
 
@@ -236,11 +226,11 @@ class FakeAsterisk(asyncio.Protocol):
         record: bool,
         done: asyncio.Future[bool],
         on_first_command: Callable[[], None] | None = None,
-        waits_s: list[float] | None = None,
+        reply_delay_s: float = 0.0,
     ) -> None:
         self.script = script
-        # The flow's deliberate pause before each command, taken off its turnaround.
-        self.waits_s = waits_s or [0.0] * len(script)
+        # How long "Asterisk" takes over each reply (a prompt playing); 0: at once.
+        self.reply_delay_s = reply_delay_s
         self.n = n
         self.stats = stats
         self.record = record
@@ -266,19 +256,27 @@ class FakeAsterisk(asyncio.Protocol):
             raw, self.buffer = self.buffer.split(b"\n", 1)
             line = raw.decode(errors="replace")
             if self.record:
-                wait_s = self.waits_s[self.seen] if self.seen < len(self.waits_s) else 0.0
-                self.stats.latencies_s.append(now - self.sent_at - wait_s)
+                self.stats.latencies_s.append(now - self.sent_at)
                 self.stats.latency_times.append(now)
             expected = self.script[self.seen] if self.seen < len(self.script) else None
             if expected is None or not line.startswith(expected):
                 self.ok = False
-                self.transport.write(b"510 Invalid or unknown command\n")
+                reply = b"510 Invalid or unknown command\n"
             else:
-                self.transport.write(REPLIES[expected])
+                reply = REPLIES[expected]
             if self.seen == 0 and self.on_first_command is not None:
                 self.on_first_command()
             self.seen += 1
-            self.sent_at = time.perf_counter()
+            if self.reply_delay_s > 0:
+                asyncio.get_running_loop().call_later(self.reply_delay_s, self._reply, reply)
+            else:
+                self._reply(reply)
+
+    def _reply(self, reply: bytes) -> None:
+        # Turnaround is measured from here: the server's time, not the simulated prompt's.
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(reply)
+        self.sent_at = time.perf_counter()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.done.done():
@@ -293,13 +291,13 @@ async def one_session(
     record: bool,
     on_first_command: Callable[[], None] | None = None,
     connect_gate: asyncio.Semaphore | None = None,
-    waits_s: list[float] | None = None,
+    reply_delay_s: float = 0.0,
 ) -> None:
     loop = asyncio.get_running_loop()
     done: asyncio.Future[bool] = loop.create_future()
 
     def build() -> FakeAsterisk:
-        return FakeAsterisk(script, n, stats, record, done, on_first_command, waits_s)
+        return FakeAsterisk(script, n, stats, record, done, on_first_command, reply_delay_s)
 
     try:
         if connect_gate is not None:
@@ -312,7 +310,8 @@ async def one_session(
             stats.fail(f"connect: {exc.__class__.__name__}")
         return
     try:
-        ok = await asyncio.wait_for(done, timeout=max(60.0, 3.0 * len(script)))
+        budget_s = max(60.0, 3.0 * len(script) * max(1.0, reply_delay_s))
+        ok = await asyncio.wait_for(done, timeout=budget_s)
     except TimeoutError:
         transport.close()
         ok = False
@@ -369,9 +368,7 @@ class Server:
             self.process.wait()
 
 
-def start_server(
-    name: str, python: str, mode: str, commands: int = 10, interval_s: float = 1.0
-) -> Server:
+def start_server(name: str, python: str, mode: str, commands: int = 10) -> Server:
     command = [
         python,
         str(Path(__file__).resolve()),
@@ -381,8 +378,6 @@ def start_server(
         mode,
         "--commands",
         str(commands),
-        "--interval-s",
-        str(interval_s),
     ]
     process = subprocess.Popen(
         command,
@@ -519,9 +514,14 @@ class LongResult:
 
 
 async def run_long(
-    name: str, python: str, sessions: int, commands: int, interval_s: float, connect_parallel: int
+    name: str,
+    python: str,
+    sessions: int,
+    commands: int,
+    reply_delay_s: float,
+    connect_parallel: int,
 ) -> LongResult:
-    server = start_server(name, python, "long", commands, interval_s)
+    server = start_server(name, python, "long", commands)
     try:
         await asyncio.sleep(0.5)
         rss_before = server.rss_kib()
@@ -538,11 +538,10 @@ async def run_long(
 
         gate = asyncio.Semaphore(connect_parallel)
         script = long_script(commands)
-        waits = long_waits_s(commands, interval_s)
         started = time.perf_counter()
         tasks = [
             asyncio.ensure_future(
-                one_session(server.port, script, n, stats, True, first_command, gate, waits)
+                one_session(server.port, script, n, stats, True, first_command, gate, reply_delay_s)
             )
             for n in range(sessions)
         ]
@@ -605,7 +604,7 @@ def short_table(rows: list[ShortRow], peer: str | None) -> str:
 
 def long_table(results: list[LongResult]) -> str:
     out = [
-        "| server | sessions | completed | failed | lateness p50 ms | p99 ms "
+        "| server | sessions | completed | failed | turnaround p50 ms | p99 ms "
         "| p99 ms, all open | RSS idle MiB "
         "| RSS plateau MiB | open at plateau | KiB per session | server CPU s | wall s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
@@ -622,17 +621,41 @@ def long_table(results: list[LongResult]) -> str:
     return "\n".join(out)
 
 
+def peer_problem(python: Path) -> str | None:
+    """Why the peer's interpreter cannot serve panoramisk 1.4, or None when it can."""
+    if not python.exists():
+        return f"peer interpreter {python} missing"
+    check = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.metadata as m, panoramisk.fast_agi; print(m.version('panoramisk'))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if check.returncode != 0:
+        return f"{python} cannot import panoramisk.fast_agi: {check.stderr.strip()[-200:]}"
+    version = check.stdout.strip()
+    if version != PEER_VERSION:
+        return f"{python} has panoramisk {version}, the bench compares with {PEER_VERSION}"
+    return None
+
+
 async def run_all(args: argparse.Namespace) -> None:
     raise_fd_limit()
     pin_to(GENERATOR_CPU)
     servers = {"hotline": sys.executable}
-    peer_python = Path(args.peer_python)
     peer: str | None = None
-    if peer_python.exists():
-        servers["panoramisk"] = str(peer_python)
+    problem = peer_problem(Path(args.peer_python))
+    if problem is None:
+        servers["panoramisk"] = args.peer_python
         peer = "panoramisk"
+    elif args.require_peer:
+        raise SystemExit(f"the peer cannot run: {problem} (run scripts/bench-setup)")
     else:
-        print(f"peer interpreter {peer_python} missing: panoramisk skipped", file=sys.stderr)
+        print(f"{problem}: panoramisk skipped (scripts/bench-setup makes it)", file=sys.stderr)
     print(f"# FastAGI benchmark ({time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs)\n")
     if not args.long_only:
         levels = [int(level) for level in args.concurrency.split(",")]
@@ -646,13 +669,19 @@ async def run_all(args: argparse.Namespace) -> None:
                 continue
             results.append(
                 await run_long(
-                    name, python, args.sessions, args.commands, 1.0, args.connect_parallel
+                    name,
+                    python,
+                    args.sessions,
+                    args.commands,
+                    args.reply_delay_s,
+                    args.connect_parallel,
                 )
             )
             print(f"  {results[-1]}", file=sys.stderr, flush=True)
         print(
             f"## {args.sessions} concurrent long-lived sessions "
-            f"(ANSWER, {args.commands} x [wait 1 s, GET VARIABLE], HANGUP)\n"
+            f"(ANSWER, {args.commands} x GET VARIABLE, HANGUP; every reply after "
+            f"{args.reply_delay_s:g} s)\n"
         )
         print(long_table(results) + "\n", flush=True)
         for r in results:
@@ -667,7 +696,6 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("server", choices=["hotline", "panoramisk"])
     serve.add_argument("--mode", choices=["short", "long"], default="short")
     serve.add_argument("--commands", type=int, default=10)
-    serve.add_argument("--interval-s", type=float, default=1.0)
     parser.add_argument("--peer-python", default=str(DEFAULT_PEER_PYTHON))
     parser.add_argument("--concurrency", default="1,50,200")
     parser.add_argument("--seconds", type=float, default=3.0)
@@ -675,18 +703,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup-s", type=float, default=0.5)
     parser.add_argument("--sessions", type=int, default=5000)
     parser.add_argument("--commands", type=int, default=15)
+    parser.add_argument(
+        "--reply-delay-s",
+        type=float,
+        default=1.0,
+        help="how long the fake Asterisk takes over each reply in the long test",
+    )
     parser.add_argument("--connect-parallel", type=int, default=200)
     parser.add_argument("--short-only", action="store_true")
     parser.add_argument("--long-only", action="store_true")
     parser.add_argument(
         "--long-peer", action="store_true", help="also run the long test on the peer"
     )
+    parser.add_argument(
+        "--require-peer",
+        action="store_true",
+        help="exit non-zero when the peer cannot run (instead of skipping it)",
+    )
     args = parser.parse_args(argv)
     if args.command == "serve":
         raise_fd_limit()
         pin_to(SERVER_CPU)
         serving = serve_hotline if args.server == "hotline" else serve_panoramisk
-        serving(args.mode, args.commands, args.interval_s)
+        serving(args.mode, args.commands)
         return
     asyncio.run(run_all(args))
 
