@@ -27,6 +27,7 @@ from simulator.scenario import (
     build_switch,
     load_scenario,
     parse_mix,
+    parse_phones,
 )
 from simulator.switch import IdAllocator
 from simulator.transcript import RunSummary
@@ -76,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--mix",
         default="answer=1",
         help="shares of caller behaviours, e.g. answer=0.7,hash=0.1,zero=0.1,hangup=0.1",
+    )
+    load.add_argument(
+        "--phones",
+        help="shares of agent-phone behaviours, drawn at every ring, e.g. "
+        "answer=0.8,noanswer=0.1,busy=0.1 (kinds: answer, noanswer, busy, reject, "
+        "unavailable; default: every phone answers after 3 s)",
     )
     load.add_argument("--did", default="100", help="number the load callers dial")
     load.add_argument("--seed", type=int, default=1, help="random seed of the load")
@@ -145,6 +152,8 @@ def _inputs(options: argparse.Namespace) -> tuple[Scenario | None, LoadProfile |
     if options.scenario is not None and options.calls_per_second is not None:
         raise ScenarioError("give a scenario file or --calls-per-second, not both")
     if options.scenario is not None:
+        if options.phones is not None:
+            raise ScenarioError("--phones is for a load profile; a scenario names its phones")
         return load_scenario(options.scenario), None
     if options.calls_per_second is None:
         raise ScenarioError("give a scenario file, or a load with --calls-per-second")
@@ -155,6 +164,7 @@ def _inputs(options: argparse.Namespace) -> tuple[Scenario | None, LoadProfile |
         mix=parse_mix(options.mix),
         did=options.did,
         seed=options.seed,
+        phones=parse_phones(options.phones) if options.phones is not None else None,
     )
     if profile.calls_per_second <= 0 or profile.concurrency < 1 or profile.total < 1:
         raise ScenarioError("--calls-per-second must be > 0, --concurrency and --total >= 1")

@@ -8,7 +8,10 @@ prompt durations and how long to run. A malformed file is refused with
 A load profile instead generates callers: ``calls_per_second``, at most ``concurrency`` at
 once, ``total`` calls, and a ``mix`` of behaviours (``answer`` waits for an agent and
 talks, ``hash`` presses # for voicemail, ``zero`` presses 0 for a callback, ``hangup``
-abandons while waiting). Generation is seeded, so a run can be repeated.
+abandons while waiting), and optionally a mix of agent-phone behaviours: each time a phone
+rings it draws one (``answer`` after 3 s, ``noanswer`` rings until the caller's side gives
+up, ``busy`` at once, ``reject`` declines after ringing 3-10 s, ``unavailable`` as an
+unregistered endpoint). Generation is seeded, so a run can be repeated.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook, Switch
 from simulator.transcript import CallRecord, RunSummary, summarize
 
 MIX_KINDS = ("answer", "hash", "zero", "hangup")
+PHONE_KINDS = ("answer", "noanswer", "busy", "reject", "unavailable")
 SHUTDOWN_GRACE_S = 5.0
 
 
@@ -64,6 +68,8 @@ class LoadProfile:
     mix: Mapping[str, float] = field(default_factory=lambda: {"answer": 1.0})
     did: str = "100"
     seed: int = 1
+    # Shares of agent-phone behaviours (PHONE_KINDS); None keeps the switch's phones.
+    phones: Mapping[str, float] | None = None
 
 
 # ------------------------------------------------------------------------- parsing YAML
@@ -286,27 +292,62 @@ def load_scenario(path: Path) -> Scenario:
 
 def parse_mix(text: str) -> dict[str, float]:
     """``answer=0.7,hash=0.1,zero=0.1,hangup=0.1`` -> shares that sum to 1."""
+    return _parse_shares(text, MIX_KINDS, "--mix")
+
+
+def parse_phones(text: str) -> dict[str, float]:
+    """``answer=0.8,noanswer=0.1,busy=0.1`` -> shares of phone behaviours that sum to 1."""
+    return _parse_shares(text, PHONE_KINDS, "--phones")
+
+
+def _parse_shares(text: str, kinds: tuple[str, ...], option: str) -> dict[str, float]:
     shares: dict[str, float] = {}
     for item in text.split(","):
         if not item.strip():
             continue
         name, equals, value = item.partition("=")
         name = name.strip()
-        if not equals or name not in MIX_KINDS:
+        if not equals or name not in kinds:
             raise ScenarioError(
-                f"--mix: {item.strip()!r} is not kind=share with kind one of {', '.join(MIX_KINDS)}"
+                f"{option}: {item.strip()!r} is not kind=share with kind one of {', '.join(kinds)}"
             )
         try:
             share = float(value)
         except ValueError:
-            raise ScenarioError(f"--mix: share {value!r} of {name} is not a number") from None
+            raise ScenarioError(f"{option}: share {value!r} of {name} is not a number") from None
         if share < 0:
-            raise ScenarioError(f"--mix: share of {name} cannot be negative")
+            raise ScenarioError(f"{option}: share of {name} cannot be negative")
         shares[name] = share
     total = sum(shares.values())
     if total <= 0:
-        raise ScenarioError("--mix: the shares add up to nothing")
+        raise ScenarioError(f"{option}: the shares add up to nothing")
     return {name: share / total for name, share in shares.items()}
+
+
+class MixedPhones(PhoneBook):
+    """Agent phones of a load profile: every ring draws a behaviour from ``shares`` (seeded,
+    so a run can be repeated), whatever the dial string."""
+
+    def __init__(self, shares: Mapping[str, float], seed: int = 1) -> None:
+        super().__init__()
+        self._rng = random.Random(seed)
+        self._kinds = list(shares)
+        self._weights = [shares[kind] for kind in self._kinds]
+
+    def behaviour(self, target: str) -> PhoneBehaviour | None:
+        kind = self._rng.choices(self._kinds, self._weights)[0]
+        if kind == "answer":  # as build_switch's default agents: the caller ends the talk
+            return PhoneBehaviour(answer_after_s=3.0, talk_s=None)
+        if kind == "noanswer":
+            return PhoneBehaviour(answer_after_s=None)
+        if kind == "busy":
+            return PhoneBehaviour(busy=True)
+        if kind == "reject":
+            return PhoneBehaviour(answer_after_s=None, reject_after_s=self._rng.uniform(3, 10))
+        return PhoneBehaviour(unavailable=True)
+
+    def __contains__(self, target: str) -> bool:
+        return True
 
 
 def generate_callers(profile: LoadProfile) -> Iterator[CallerScript]:
@@ -420,6 +461,8 @@ class SimulationRun:
                 "load: calls per second must be > 0, concurrency and total at least 1"
             )
         self._feed = generate_callers(profile)
+        if profile.phones is not None:
+            self._switch.phones = MixedPhones(profile.phones, profile.seed)
         self._concurrency = profile.concurrency
         self._interval_s = 1 / profile.calls_per_second
         self._arm_deadline(duration_s)

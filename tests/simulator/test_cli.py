@@ -46,6 +46,9 @@ def test_a_malformed_scenario_is_refused_with_its_line(
         (["--calls-per-second", "0"], "must be > 0"),
         (["--calls-per-second", "1", "--ami-listen", "tcp:5038"], "needs --ami-user"),
         (["--agi", "nonsense", "--calls-per-second", "1"], "is not tcp:HOST:PORT"),
+        (["--calls-per-second", "1", "--phones", "ring=1"], "--phones: 'ring=1' is not"),
+        (["--calls-per-second", "1", "--phones", "busy=-1"], "cannot be negative"),
+        (["x.yaml", "--phones", "busy=1"], "a scenario names its phones"),
     ],
 )
 def test_bad_arguments_exit_2(

@@ -122,3 +122,52 @@ async def test_hotline_simulate_runs_a_scenario_against_a_server(tmp_path: Path)
     assert ">>  ANSWER" in text and "<<  200 result=0" in text
     assert "outcome: ended by hotline" in text
     assert "=== summary\ncalls: 1" in text
+
+
+@pytest_twisted.ensureDeferred
+async def test_hotline_simulate_runs_a_load_with_agent_phone_behaviours(tmp_path: Path) -> None:
+    async def hotline(agi: ScriptedAGI) -> None:
+        await agi.command("ANSWER")
+        await agi.command("EXEC Dial PJSIP/101,5")
+        await agi.command("GET VARIABLE DIALSTATUS")
+        await agi.command("SET VARIABLE HOTLINE_DONE 1")
+        await agi.command("HANGUP")
+
+    factory = ScriptedAGIFactory(hotline, reactor)
+    listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
+    try:
+        port = listening.getHost().port
+        out, err, code = await getProcessOutputAndValue(
+            sys.executable,
+            [
+                "-c",
+                "import sys; from simulator.cli import main; sys.exit(main(sys.argv[1:]))",
+                "--agi",
+                f"tcp:127.0.0.1:{port}",
+                "--calls-per-second",
+                "20",
+                "--total",
+                "6",
+                "--concurrency",
+                "6",
+                "--phones",
+                "busy=1,unavailable=1",
+                "--seed",
+                "3",
+                "--spool-dir",
+                str(tmp_path / "spool"),
+            ],
+            path=str(ROOT),
+        )
+    finally:
+        await listening.stopListening()
+    text = out.decode()
+    assert code == 0, err.decode()
+    assert "=== summary\ncalls: 6" in text
+    statuses = [
+        line.rsplit("(", 1)[1].rstrip(")")
+        for line in text.splitlines()
+        if "<<  200 result=1 (" in line
+    ]
+    # Every phone rang busy or unregistered, as --phones said; none answered.
+    assert len(statuses) == 6 and set(statuses) == {"BUSY", "CHANUNAVAIL"}

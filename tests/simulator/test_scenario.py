@@ -11,6 +11,7 @@ from twisted.internet.task import Clock
 from simulator.memnet import MemoryNetwork
 from simulator.scenario import (
     LoadProfile,
+    MixedPhones,
     Scenario,
     ScenarioError,
     SimulationRun,
@@ -18,6 +19,7 @@ from simulator.scenario import (
     generate_callers,
     load_scenario,
     parse_mix,
+    parse_phones,
     parse_scenario,
 )
 from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook
@@ -95,6 +97,48 @@ def test_mix_and_generated_load() -> None:
     kinds = Counter("hash" if c.keys else "answer" for c in callers)
     assert 160 < kinds["hash"] < 240
     assert all(c.did == "2222" for c in callers)
+
+
+def test_phone_mix_draws_a_behaviour_at_every_ring() -> None:
+    shares = parse_phones("answer=8,noanswer=1,busy=1")
+    assert shares == {"answer": 0.8, "noanswer": 0.1, "busy": 0.1}
+    for bad in ("ring=1", "busy", "busy=x", "busy=0"):
+        with pytest.raises(ScenarioError):
+            parse_phones(bad)
+
+    def draws(seed: int) -> list[PhoneBehaviour | None]:
+        phones = MixedPhones(shares, seed)
+        return [phones.behaviour("PJSIP/101") for _ in range(1000)]
+
+    rings = draws(7)
+    assert rings == draws(7)  # seeded: repeatable
+    kinds = Counter(
+        "busy"
+        if b is not None and b.busy
+        else "answer"
+        if b is not None and b.answer_after_s is not None
+        else "noanswer"
+        for b in rings
+    )
+    assert 750 < kinds["answer"] < 850 and 60 < kinds["busy"] < 140
+    assert 60 < kinds["noanswer"] < 140
+    every = MixedPhones(parse_phones("reject=1,unavailable=1"), 1)
+    others = [every.behaviour("PJSIP/any") for _ in range(50)]
+    assert any(b is not None and b.unavailable for b in others)
+    assert any(b is not None and b.reject_after_s is not None for b in others)
+
+
+def test_a_load_with_a_phone_mix_rings_phones_that_way(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, answer_and_queue)
+    printed: list[str] = []
+    run = SimulationRun(harness.switch, harness.clock, printed.append, quiet=True)
+    profile = LoadProfile(calls_per_second=5, concurrency=4, total=8, phones=parse_phones("busy=1"))
+    finished = run.start_load(profile, duration_s=None)
+    harness.run(2000)
+    summary = result_of(finished)
+    assert summary.calls == 8
+    rings = [ring.outcome for call in harness.switch.calls for ring in call.rings]
+    assert rings == ["busy"] * 8  # nobody answered: every phone said busy
 
 
 async def answer_and_queue(agi: ScriptedAGI) -> None:
