@@ -198,6 +198,12 @@ class SimChannel:
         self.application = ""
         self.application_data = ""
         self.bridge_id = ""
+        # The other half of a Local channel pair (``;1`` <-> ``;2``): each half's hang-up
+        # hangs the other up, as chan_local does.
+        self.local_peer: SimChannel | None = None
+        # Ran the dialplan (a PBX) rather than only an application or a Dial leg: Asterisk
+        # reports a SoftHangupRequest when such a Local channel's PBX ends (AMI recording).
+        self.ran_pbx = False
         self.moh_class: str | None = None
         self.talk_s: float | None = None  # hangs up this long after being bridged
         self.speech_s = 0.0  # how long this party talks into a recording
@@ -446,6 +452,7 @@ class SimChannel:
 
     def _soft(self, how: SoftHangup) -> None:
         self.softhangup |= how
+        self._emit("softhangup", how=how)
         if self._wait is not None:
             self._wait.finish(OutcomeKind.HANGUP)
         for callback in list(self._softhangup_callbacks):

@@ -6,7 +6,14 @@ sessions (``simulator.agi_peer``) to Hotline; Hotline's ``EXEC Dial`` rings simu
 (``PhoneBehaviour``) with the semantics of transcripts 004-007; the AMI methods at the end
 (``originate``, ``redirect``, ``hangup``, ``play_dtmf``, ``setvar``, ``getvar``,
 ``channels``) are what ``simulator.fake_ami`` calls, and ``emit`` sends the resulting AMI
-events (modelled on ``ami-originate-and-redirect-events.txt``).
+events (modelled on ``ami-originate-and-redirect-events.txt``, event by event and field by
+field for the calls recorded there).
+
+A ``Local/exten@context`` target whose extension the dialplan has is a Local channel pair, as
+in Asterisk: ``;1`` is what Dial or Originate rings, ``;2`` runs the extension; ``;2``
+answering answers ``;1``, and either half hanging up hangs the other up with its cause (0
+after an AGI ``HANGUP``, as recorded). Other targets, Local ones included, are phone-book
+phones (``PhoneBehaviour``).
 
 Time comes from the injected clock and connections from the injected ``connectTCP``: the
 reactor in production, a ``Clock`` and ``simulator.memnet.MemoryNetwork`` in tests.
@@ -20,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequen
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -70,6 +78,7 @@ _DIAL_VARIABLES = (
     "PROGRESSTIME_MS",
 )
 _PRIVILEGE = {"VarSet": "dialplan,all", "Newexten": "dialplan,all"}
+_CALLING_PRES = {"CID-CallingPres": "0 (Presentation Allowed, Not Screened)"}
 
 
 # --------------------------------------------------------------------------- scripts
@@ -88,6 +97,10 @@ class PhoneBehaviour:
     unavailable: bool = False
     talk_s: float | None = 30.0
     reject_after_s: float | None = None
+
+
+# A Local target the dialplan runs: no phone timers, its ;2 half's dialplan decides.
+_LOCAL_DIALPLAN = PhoneBehaviour(answer_after_s=None, talk_s=None)
 
 
 class PhoneBook:
@@ -297,6 +310,8 @@ class Switch:
         self._sessions: set[AGISession] = set()
         self._monitors: dict[str, tuple[Path, str, float]] = {}
         self._idle_waiters: list[Deferred[None]] = []
+        # Local ;2 halves whose answer answers their ;1 half (name -> what to do then).
+        self._local_answer: dict[str, Callable[[], None]] = {}
         self._scheduled: list[DelayedCall] = []
         self._apps: dict[str, AppHandler] = {
             "noop": self._app_noop,
@@ -446,21 +461,46 @@ class Switch:
         self._event("Newchannel", channel)
         return channel
 
-    def _notify(self, what: str, channel: SimChannel, **data: str) -> None:
+    def _notify(self, what: str, channel: SimChannel, **data: Any) -> None:
         if what == "state":
             self._event("Newstate", channel)
+            if channel.state == ChannelState.UP:
+                answered = self._local_answer.pop(channel.name, None)
+                if answered is not None:
+                    answered()
+        elif what == "softhangup":
+            self._local_softhangup(channel, data["how"])
         elif what == "varset":
             self._event("VarSet", channel, Variable=data["name"], Value=data["value"])
         elif what == "dtmf":
             self._event("DTMFEnd", channel, Digit=data["digit"], Direction="Received")
 
+    def _local_softhangup(self, channel: SimChannel, how: SoftHangup) -> None:
+        """AGI ``HANGUP`` on a Local channel: Asterisk soft-hangs it up (SoftHangupRequest
+        with AST_SOFTHANGUP_EXPLICIT, 32) and sets no hang-up cause, so its Hangup and its
+        other half's show cause 0 (the AMI recording, redir-1)."""
+        if how is SoftHangup.EXPLICIT and channel.tech.lower() == "local":
+            if channel.application == "AGI":
+                channel.hangup_cause = 0
+                self._event("SoftHangupRequest", channel, Cause="32")
+
     def _destroy(self, channel: SimChannel, cause: int | None = None) -> None:
         if channel.destroyed:
             return
+        local = channel.tech.lower() == "local"
         if cause is not None and not channel.hangup_cause:
             channel.hangup_cause = cause
-        if not channel.hangup_cause:
+        if not channel.hangup_cause and not (local and channel.hangup_requested):
+            # A Local channel told to hang up without a cause keeps 0 (the recording);
+            # anything else that just ends is a normal clearing.
             channel.hangup_cause = 16
+        if local and channel.ran_pbx:
+            self._event("SoftHangupRequest", channel, Cause="16")
+        peer = channel.local_peer
+        peer_lives = peer is not None and not peer.destroyed and not peer.hangup_requested
+        if peer is not None and peer_lives:
+            # chan_local queues the hang-up, with this half's cause, on the other half.
+            self._event("HangupRequest", peer, Cause=str(channel.hangup_cause))
         self._finish_monitor(channel)
         channel.destroy()
         self.channels_by_name.pop(channel.name, None)
@@ -468,6 +508,8 @@ class Switch:
         self._event(
             "Hangup", channel, fields={"Cause": str(channel.hangup_cause), "Cause-txt": cause_text}
         )
+        if peer is not None and peer_lives:
+            peer.request_hangup(channel.hangup_cause, SoftHangup.DEV)
         self._shown_location.pop(channel.name, None)
         self.log(channel, "gone", f"channel hung up, cause {channel.hangup_cause}")
         left = self._live_by_linkedid.get(channel.linkedid, 1) - 1
@@ -504,6 +546,8 @@ class Switch:
     async def _run_pbx(self, channel: SimChannel, *, gosub: bool = False) -> int:
         """Asterisk's PBX loop: run steps until a hang-up, an app returning -1, the end of
         the extension, or (in a gosub) ``Return``. A redirect moves it on elsewhere."""
+        if not gosub:
+            channel.ran_pbx = True
         while True:
             if channel.take_async_goto():
                 channel.priority += 1
@@ -524,9 +568,12 @@ class Switch:
                 record.steps.append(f"{where} {step}")
             self.log(channel, "pbx", f"{where} {step}")
             self._show_location(channel)
-            self._event(
-                "Newexten", channel, fields={"Extension": channel.exten, **_app_fields(step)}
-            )
+            if self.emit is not None:  # substituting the data costs; nobody may listen
+                self._event(
+                    "Newexten",
+                    channel,
+                    fields={"Extension": channel.exten, **_app_fields(step, channel)},
+                )
             result = await self._run_step(channel, step)
             if channel.take_async_goto():
                 channel.priority += 1
@@ -744,8 +791,24 @@ class Switch:
     async def _app_dial(self, channel: SimChannel, data: str) -> int:
         return await self._dial(channel, data, "dialplan")
 
+    def _local_target(self, target: str) -> tuple[str, str] | None:
+        """(context, exten) of a ``Local/exten@context[/n]`` target the dialplan has: its
+        ``;2`` half runs there, as in Asterisk (other Local targets are phone-book phones)."""
+        tech, _, resource = target.partition("/")
+        if tech.lower() != "local":
+            return None
+        exten, at, context = re.sub(r"/[a-zA-Z]+$", "", resource).partition("@")
+        if not at or not self.dialplan.exists(context, exten):
+            return None
+        return context, exten
+
     def _leg_channel(
-        self, target: str, caller: SimChannel | None, caller_id: tuple[str, str]
+        self,
+        target: str,
+        caller: SimChannel | None,
+        caller_id: tuple[str, str],
+        *,
+        pair: bool = False,
     ) -> SimChannel:
         tech, _, resource = target.partition("/")
         seq = self.ids.channel_seq()
@@ -754,9 +817,11 @@ class Switch:
             base = re.sub(r"/[a-zA-Z]+$", "", resource)
             name = f"Local/{base}-{seq};1"
             uniqueid = self.ids.uniqueid()
-            self.ids.uniqueid()  # the ;2 half
+            second = self.ids.uniqueid()  # the ;2 half
             media = False
             exten, _, context = base.partition("@")
+            if pair:
+                return self._local_pair(name, uniqueid, second, linkedid, context, exten, caller)
         else:
             endpoint = resource.split("@", 1)[1] if "@" in resource else resource
             name = f"{tech}/{endpoint}-{seq}"
@@ -777,11 +842,81 @@ class Switch:
             threadid=caller.threadid if caller is not None else self.ids.threadid(),
         )
 
+    def _local_pair(
+        self,
+        name: str,
+        uniqueid: str,
+        second: str,
+        linkedid: str,
+        context: str,
+        exten: str,
+        caller: SimChannel | None,
+    ) -> SimChannel:
+        """The two halves of a Local channel (Newchannel of ``;1`` Down, then ``;2`` Ring,
+        both at ``exten@context``, caller ID still unknown); returns ``;1``."""
+        threadid = caller.threadid if caller is not None else self.ids.threadid()
+        halves = []
+        for half, half_id, state in (
+            (name, uniqueid, ChannelState.DOWN),
+            (name[:-1] + "2", second, ChannelState.RING),
+        ):
+            halves.append(
+                self._new_channel(
+                    name=half,
+                    tech="Local",
+                    uniqueid=half_id,
+                    linkedid=linkedid or uniqueid,
+                    context=context,
+                    exten=exten,
+                    state=state,
+                    has_media=False,
+                    threadid=threadid,
+                )
+            )
+        one, two = halves
+        one.local_peer, two.local_peer = two, one
+        return one
+
+    def _call_local(self, one: SimChannel, caller_id: tuple[str, str]) -> None:
+        """chan_local's call: ``;1`` gets its caller ID and connected line (NewCallerid,
+        NewConnectedLine), ``;2`` the channel variables of ``;1`` and the two swapped, then
+        LocalBridge; what ``;2`` runs starts after the DialBegin (see ``_ring``)."""
+        two = one.local_peer
+        assert two is not None
+        one.caller_id_num, one.caller_id_name = caller_id
+        self._event("NewCallerid", one, fields=_CALLING_PRES)
+        if not one.connected_num:
+            one.connected_num, one.connected_name = caller_id
+        self._event("NewConnectedLine", one)
+        for var_name, value in one.variables().items():
+            two.set_var(var_name, value)
+        two.caller_id_num, two.caller_id_name = one.connected_num, one.connected_name
+        two.connected_num, two.connected_name = one.caller_id_num, one.caller_id_name
+        self._event("NewCallerid", two, fields=_CALLING_PRES)
+        self._event("NewConnectedLine", two)
+        if self.emit is not None:
+            self._emit_raw(
+                "LocalBridge",
+                {
+                    **_snapshot(one, "LocalOne", self._shown_location.get(one.name)),
+                    **_snapshot(two, "LocalTwo", self._shown_location.get(two.name)),
+                    "Context": two.context,
+                    "Exten": two.exten,
+                    "LocalOptimization": "No",
+                },
+            )
+
     def _ring(
         self, leg: _Leg, behaviour: PhoneBehaviour, on_event: Callable[[_Leg, str], None]
     ) -> None:
         """Schedule what the phone will do; ``on_event(leg, status)`` reports it."""
         assert leg.channel is not None
+        two = leg.channel.local_peer
+        if two is not None:
+            # A Local pair: the ;2 half runs its extension; its answer answers the leg.
+            self._local_answer[two.name] = partial(on_event, leg, "ANSWER")
+            self._spawn_pbx(two)
+            return
         if leg.channel.tech.lower() != "local":
             # A Local ;1 half stays Down until its ;2 half answers: nothing rings it (the
             # AMI recording has no Newstate before the Up of an originated Local channel).
@@ -804,7 +939,8 @@ class Switch:
         record: CallRecord | None,
     ) -> tuple[_Leg, PhoneBehaviour | None]:
         now = self.clock.seconds()
-        behaviour = self.phones.behaviour(target)
+        local = self._local_target(target)
+        behaviour = _LOCAL_DIALPLAN if local is not None else self.phones.behaviour(target)
         ring = RingRecord(target, "", now)
         if record is not None:
             record.rings.append(ring)
@@ -821,7 +957,7 @@ class Switch:
             leg.status = "BUSY"
             ring.outcome, ring.ended_at = "busy (already in a call)", now
             return leg, None
-        leg.channel = self._leg_channel(target, caller, caller_id)
+        leg.channel = self._leg_channel(target, caller, caller_id, pair=local is not None)
         ring.channel = leg.channel.name
         leg.channel.talk_s = behaviour.talk_s
         self._phone_in_use[target] = self._phone_in_use.get(target, 0) + 1
@@ -868,13 +1004,21 @@ class Switch:
             if leg.channel is not None and behaviour is not None:
                 for name, value in caller.inheritable_variables().items():
                     leg.channel.set_var(name, value)
+                dial_string = target.partition("/")[2]  # "answer@agents/n", as Asterisk prints
+                if leg.channel.local_peer is not None:
+                    leg.channel.set_var("DIALEDPEERNUMBER", dial_string)
+                    leg.channel.caller_id_num, leg.channel.caller_id_name = caller_id
                 leg.channel.connected_num = caller.caller_id_num
                 leg.channel.connected_name = caller.caller_id_name
                 # app_dial gives the outgoing channel the caller's extension (DialBegin of the
                 # AMI recording: DestExten is the number dialled, DestContext the leg's own).
                 leg.channel.exten = caller.exten
                 self._show_location(leg.channel)
-                dial_string = target.partition("/")[2]  # "answer@agents/n", as Asterisk prints
+                if leg.channel.local_peer is not None:
+                    self._event(
+                        "Newexten", leg.channel, fields={**_APP_DIAL, "Extension": caller.exten}
+                    )
+                    self._call_local(leg.channel, caller_id)
                 self._event("DialBegin", caller, dest=leg.channel, DialString=dial_string)
                 self.log(caller, "ring", f"{target} rings ({leg.channel.name})")
                 self._ring(leg, behaviour, leg_event)
@@ -968,10 +1112,12 @@ class Switch:
         caller.set_var("DIALSTATUS", "ANSWER")
         caller.set_var("DIALEDPEERNAME", agent.name)
         caller.set_var("DIALEDPEERNUMBER", leg.target.partition("/")[2])
+        if agent.local_peer is not None:
+            # The answered Local half is at an empty extension from here on (the recording's
+            # DialEnd, AppDial, BridgeEnter and Hangup all show ``Exten:`` empty).
+            agent.exten, agent.priority = "", 1
+            self._show_location(agent)
         self._event("DialEnd", caller, dest=agent, DialStatus="ANSWER")
-        ring_ms = round((now - started_at) * 1000)
-        caller.set_var("RINGTIME", seconds_floor(ring_ms / 1000))
-        caller.set_var("RINGTIME_MS", str(ring_ms))
         if "U" in options:
             context, args = gosub_of(options["U"])
             await self._gosub(agent, context, args)
@@ -1031,8 +1177,14 @@ class Switch:
         """The conversation: ends when either side hangs up or is redirected."""
         bridge_id = self.ids.bridge_id()
         caller.bridge_id = agent.bridge_id = bridge_id
-        for channel in (agent, caller):
-            self._event("BridgeEnter", channel, BridgeUniqueid=bridge_id, BridgeType="basic")
+        self._bridge_event("BridgeCreate", bridge_id, 0)
+        if agent.local_peer is not None:
+            # The answered Local half shows app_dial's pseudo application once more.
+            self._event("Newexten", agent, fields={**_APP_DIAL, "Extension": ""})
+        for count, channel in enumerate((agent, caller), start=1):
+            self._bridge_event("BridgeEnter", bridge_id, count, channel)
+        agent.set_var("BRIDGEPEER", caller.name)
+        caller.set_var("BRIDGEPEER", agent.name)
         self.log(caller, "bridge", f"talking with {agent.name}")
         timers = []
         for channel, who in ((caller, "caller"), (agent, "agent")):
@@ -1051,7 +1203,10 @@ class Switch:
                     timer.cancel()
             caller.bridge_id = agent.bridge_id = ""
             for channel in (caller, agent):
-                self._event("BridgeLeave", channel, BridgeUniqueid=bridge_id, BridgeType="basic")
+                channel.set_var("BRIDGEPEER", "")
+            for count, channel in enumerate((caller, agent)):
+                self._bridge_event("BridgeLeave", bridge_id, 1 - count, channel)
+            self._bridge_event("BridgeDestroy", bridge_id, 0)
         self.log(caller, "bridge", "conversation over")
 
     def _talk_over(self, channel: SimChannel, who: str) -> None:
@@ -1128,6 +1283,8 @@ class Switch:
         self.calls.append(record)
         for var_name, value in variables:
             channel.set_var(var_name, value)
+        if channel.local_peer is not None:
+            self._call_local(channel, (number, name))
         self._event("DialBegin", None, dest=channel, DialString=target.partition("/")[2])
         self.log(channel, "ring", f"originate: {target} rings")
         wait = channel.listen(timeout_s, "")
@@ -1251,6 +1408,17 @@ class Switch:
         event.update(more)
         self._emit_raw(name, event)
 
+    def _bridge_event(
+        self, name: str, bridge_id: str, count: int, channel: SimChannel | None = None
+    ) -> None:
+        """A Bridge* event: the bridge's fields first, then the channel's (the recording)."""
+        if self.emit is None:
+            return
+        fields = _bridge_fields(bridge_id, count)
+        if channel is not None:
+            fields.update(_snapshot(channel, "", self._shown_location.get(channel.name)))
+        self._emit_raw(name, fields)
+
     def _emit_raw(self, name: str, fields: Mapping[str, str]) -> None:
         if self.emit is None:
             return
@@ -1286,12 +1454,31 @@ def _snapshot(
     return {prefix + key: value for key, value in fields.items()}
 
 
-def _app_fields(step: Step) -> dict[str, str]:
+_APP_DIAL = {"Extension": "", "Application": "AppDial", "AppData": "(Outgoing Line)"}
+
+
+def _bridge_fields(bridge_id: str, count: int) -> dict[str, str]:
+    """The bridge snapshot of Bridge* events (a two-party basic bridge, as app_dial makes)."""
+    return {
+        "BridgeUniqueid": bridge_id,
+        "BridgeType": "basic",
+        "BridgeTechnology": "simple_bridge",
+        "BridgeCreator": "<unknown>",
+        "BridgeName": "<unknown>",
+        "BridgeNumChannels": str(count),
+        "BridgeVideoSourceMode": "none",
+    }
+
+
+def _app_fields(step: Step, channel: SimChannel) -> dict[str, str]:
+    """Application and AppData of a Newexten: the data as the application gets it, with
+    ``${...}`` substituted (the recording's ``outbound to 420777123456 cid="Hotline" <2222>``)."""
     if isinstance(step, Agi):
-        return {"Application": "AGI", "AppData": ",".join((step.url, *step.args))}
+        data = ",".join((step.url, *step.args))
+        return {"Application": "AGI", "AppData": channel.substitute(data)}
     if isinstance(step, GotoIf):
-        return {"Application": "GotoIf", "AppData": str(step)[7:-1]}
-    return {"Application": step.name, "AppData": step.data}
+        return {"Application": "GotoIf", "AppData": channel.substitute(str(step)[7:-1])}
+    return {"Application": step.name, "AppData": channel.substitute(step.data)}
 
 
 def _originate_variables(text: str) -> list[tuple[str, str]]:

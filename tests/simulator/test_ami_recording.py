@@ -1,23 +1,22 @@
 """The simulator's AMI events, call by call, against the recording of a real Asterisk 22.
 
 ``ami-originate-and-redirect-events.txt`` holds every event of (1) an ``Originate`` of
-``Local/answer@agents/n`` into ``outbound-sim,420777123456`` (ActionID ``orig-1``), (2) an
-``Originate`` of ``Local/hangupwait@probe/n`` to ``Application: Wait`` (``orig-2``) and (3) a
-``Redirect`` (``redir-1``) of that call's ``;2`` half out of its AGI ``WAIT FOR DIGIT`` into
+``Local/answer@agents/n`` into ``outbound-sim,420777123456`` (ActionID ``orig-1``), whose
+``outbound-sim`` dialplan dials ``Local/answer@agents/n`` once more, and (2) an ``Originate`` of
+``Local/hangupwait@probe/n`` to ``Application: Wait`` (``orig-2``) whose ``;2`` half runs AGI
+``hangupwait`` and is then redirected (``redir-1``) out of its ``WAIT FOR DIGIT`` into
 ``redirect-target,q2,1``. Events of other calls are interleaved (the recording starts while an
-earlier click-to-call is still talking; its BridgeEnter belongs to other channels).
+earlier click-to-call is still talking).
 
-Each test replays the same action through the fake AMI server in front of the simulated switch
-(a client on the memory network, real AMI bytes) and compares, for the call's channel, the
-sequence of (event, key fields) with the recorded one. Channel sequence numbers, uniqueids and
-bridge ids are replaced by the order they first appear in, so the comparison is about structure:
-which channel, which call, which dialplan place, which outcome.
+Each test replays the same actions through the fake AMI server in front of the simulated switch
+(a client on the memory network, real AMI bytes) and compares EVERY event of the call (all
+channels with the call's Linkedid, the LocalBridge of its Local pairs, its bridges), per
+channel, in order, with every field in order. Only what differs from run to run is mapped:
+uniqueids and channel sequence numbers become their rank in the call (they increase in Asterisk),
+bridge ids their order of appearance, and ``*_MS`` durations are compared to 0.1 s.
 
-Not compared, because the simulator does not model them: the ``;2`` half of an originated Local
-channel, ``NewCallerid``/``NewConnectedLine``, ``LocalBridge``, ``DeviceStateChange``,
-``AGIExecStart``/``AGIExecEnd``, ``(Soft)HangupRequest``, ``BridgeCreate``/``BridgeDestroy``,
-the ``VarSet`` of variables other than those below, and ``Hangup`` causes (the recording's Local
-channels hang up with cause 0 after AGI ``HANGUP``; the simulator reports 16).
+Not compared, because the simulator does not emit them: ``DeviceStateChange`` and
+``AGIExecStart``/``AGIExecEnd`` (see ``NOT_MODELLED``).
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ from simulator.dialplan import Agi, App, Context, Dialplan, Extension
 from simulator.fake_ami import FakeAMIFactory, RecordingBackend
 from simulator.media import SoundCatalogue
 from simulator.memnet import MemoryNetwork, advance_to
-from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook, Switch
+from simulator.switch import PhoneBook, Switch
 from tests.ami.helpers import recorded_wire
 from tests.simulator.support import ScriptedAGI, ScriptedAGIFactory
 
@@ -128,6 +127,90 @@ def call_steps(messages: Iterable[AMIMessage], channel: str) -> list[Step]:
     return steps
 
 
+#: Recorded events the simulator does not emit.
+NOT_MODELLED = {"DeviceStateChange", "AGIExecStart", "AGIExecEnd"}
+_UNIQUEID = re.compile(r"^(?:[^.]+-)?(\d+)\.(\d+)$")
+_SEQ_IN_NAME = re.compile(r"-([0-9a-f]{8})(?=;|$)")
+Event = tuple[tuple[str, str], ...]
+
+
+def _call_members(after: Sequence[AMIMessage], linkedid: str) -> list[AMIMessage]:
+    """The events of the call whose Linkedid is ``linkedid``, in order."""
+    members: list[AMIMessage] = []
+    bridges: set[str] = set()
+    for message in after:
+        if message.event is None or message.event in NOT_MODELLED:
+            continue
+        own = (
+            message.get("Linkedid")
+            or message.get("DestLinkedid")
+            or message.get("LocalOneLinkedid")
+            or (message.get("Uniqueid") if message.event == "OriginateResponse" else None)
+        )
+        if own == linkedid:
+            members.append(message)
+            if message.event == "BridgeEnter":
+                bridges.add(message.get("BridgeUniqueid") or "")
+        elif own is None and message.get("BridgeUniqueid") is not None:
+            members.append(message)  # BridgeCreate/Destroy: kept if the call uses the bridge
+    return [
+        m
+        for m in members
+        if m.event not in ("BridgeCreate", "BridgeDestroy") or m.get("BridgeUniqueid") in bridges
+    ]
+
+
+def call_events(messages: Sequence[AMIMessage], action_id: str) -> dict[str, list[Event]]:
+    """Every event of the call the OriginateResponse of ``action_id`` names, per channel
+    (DialBegin/End of an Originate under the dialled channel, LocalBridge under its ``;1``
+    half, BridgeCreate/Destroy under ``bridge``), ids mapped as the module docstring says."""
+    after = _after_response(messages, action_id)
+    (response,) = [m for m in after if m.event == "OriginateResponse" and m.action_id == action_id]
+    linkedid = response.get("Uniqueid")
+    assert linkedid is not None
+    members = _call_members(after, linkedid)
+    uniqueids: set[str] = set()
+    seqs: set[str] = set()
+    bridges: list[str] = []
+    for message in members:
+        for key, value in message:
+            if key.endswith(("Uniqueid", "Linkedid")) and _UNIQUEID.match(value):
+                uniqueids.add(value)
+            seqs.update(_SEQ_IN_NAME.findall(value) if "/" in value else ())
+            if key == "BridgeUniqueid" and value not in bridges:
+                bridges.append(value)
+
+    def rank(value: str) -> tuple[int, int]:
+        match = _UNIQUEID.match(value)
+        assert match is not None
+        return int(match.group(1)), int(match.group(2))
+
+    labels = {u: f"<u{n}>" for n, u in enumerate(sorted(uniqueids, key=rank), start=1)}
+    labels.update({b: f"<b{n}>" for n, b in enumerate(bridges, start=1)})
+    seq_labels = {q: f"<c{n}>" for n, q in enumerate(sorted(seqs, key=lambda q: int(q, 16)), 1)}
+
+    def value_of(key: str, value: str, variable: str) -> str:
+        if value in labels:
+            return labels[value]
+        if key == "Value" and variable.endswith("_MS") and value.isdigit():
+            return f"~{round(int(value) / 100) / 10}s"
+        return _SEQ_IN_NAME.sub(lambda m: "-" + seq_labels.get(m.group(1), m.group(1)), value)
+
+    per_channel: dict[str, list[Event]] = {}
+    for message in members:
+        variable = message.get("Variable") or ""
+        event = tuple((key, value_of(key, value, variable)) for key, value in message)
+        fields = dict(event)
+        bucket = (
+            fields.get("Channel")
+            or fields.get("DestChannel")
+            or fields.get("LocalOneChannel")
+            or "bridge"
+        )
+        per_channel.setdefault(bucket, []).append(event)
+    return per_channel
+
+
 def _messages(wire: bytes, *, greeting: bool) -> list[AMIMessage]:
     parser = AMIParser(expect_greeting=greeting, max_message_bytes=1 << 20)
     return [m for m in parser.feed(wire) if isinstance(m, AMIMessage)]
@@ -194,6 +277,15 @@ def recorded_dialplan() -> Dialplan:
                 ),
             ),
             Context(
+                "agents",
+                (
+                    Extension(
+                        "answer",
+                        (App("Wait", "2"), App("Answer"), App("Wait", "5"), App("Hangup")),
+                    ),
+                ),
+            ),
+            Context(
                 "redirect-target",
                 (
                     Extension(
@@ -202,16 +294,6 @@ def recorded_dialplan() -> Dialplan:
                 ),
             ),
         ]
-    )
-
-
-def recorded_phones() -> PhoneBook:
-    # [agents] answer: Wait(2), Answer() (0.5 s on these Local channels), Wait(5), Hangup().
-    return PhoneBook(
-        {
-            "Local/answer@agents/n": PhoneBehaviour(answer_after_s=2.5, talk_s=5.0),
-            "Local/hangupwait@probe/n": PhoneBehaviour(answer_after_s=0.5, talk_s=None),
-        }
     )
 
 
@@ -254,7 +336,7 @@ class Box:
             clock=self.clock,
             connector=self.network,
             dialplan=recorded_dialplan(),
-            phones=recorded_phones(),
+            phones=PhoneBook(),  # the Local targets run the dialplan
             sounds=SoundCatalogue(default_duration_s=None),
             spool_dir=tmp_path,
         )
@@ -285,19 +367,20 @@ ORIGINATE_2 = (
 
 
 def test_the_recording_is_read_per_call() -> None:
-    """The BridgeEnter events near the start belong to the earlier call, not to orig-1."""
+    """The BridgeEnter events near the start belong to the earlier call, not to orig-1; the
+    call has both halves of both Local pairs (the originated one and the one it dials)."""
     steps = originated_call(RECORDED, "orig-1")
     names = [dict(step)["Event"] for step in steps]
     assert names.index("OriginateResponse") < names.index("BridgeEnter")
-    assert steps[0] == (
-        ("Event", "Newchannel"),
-        ("Channel", "Local/answer@agents-<1>;1"),
-        ("ChannelState", "0"),
-        ("Context", "agents"),
-        ("Exten", "answer"),
-        ("Uniqueid", "<2>"),
-        ("Linkedid", "<2>"),
-    )
+    call = call_events(RECORDED, "orig-1")
+    assert sorted(call) == [
+        "Local/answer@agents-<c1>;1",
+        "Local/answer@agents-<c1>;2",
+        "Local/answer@agents-<c2>;1",
+        "Local/answer@agents-<c2>;2",
+        "bridge",
+    ]
+    assert dict(call["Local/answer@agents-<c1>;1"][0])["Uniqueid"] == "<u1>"
 
 
 def test_click_to_call_originate_gives_the_recorded_events(tmp_path: Path) -> None:
@@ -305,19 +388,18 @@ def test_click_to_call_originate_gives_the_recorded_events(tmp_path: Path) -> No
     box.client.send(ORIGINATE_1)
     box.run(60)
     assert box.switch.channels() == []
-    assert originated_call(box.client.messages(), "orig-1") == originated_call(RECORDED, "orig-1")
+    simulated = call_events(box.client.messages(), "orig-1")
+    recorded = call_events(RECORDED, "orig-1")
+    assert sorted(simulated) == sorted(recorded)
+    for channel in recorded:
+        assert simulated[channel] == recorded[channel], channel
 
 
-def test_originate_to_an_application_gives_the_recorded_events(tmp_path: Path) -> None:
-    box = Box(tmp_path)
-    box.client.send(ORIGINATE_2)
-    box.run(60)
-    simulated = originated_call(box.client.messages(), "orig-2")
-    recorded = originated_call(RECORDED, "orig-2")
-    assert simulated == recorded
-
-
-def test_redirect_out_of_agi_gives_the_recorded_events(tmp_path: Path) -> None:
+def test_originate_to_an_application_then_redirect_gives_the_recorded_events(
+    tmp_path: Path,
+) -> None:
+    """orig-2's ;2 half runs AGI hangupwait; redir-1 moves it out of WAIT FOR DIGIT into a
+    new AGI that hangs up: both halves then hang up with cause 0, as recorded."""
     seen: dict[str, str] = {}
 
     async def hangupwait(agi: ScriptedAGI) -> None:
@@ -331,16 +413,7 @@ def test_redirect_out_of_agi_gives_the_recorded_events(tmp_path: Path) -> None:
 
     box = Box(tmp_path)
     box.agi_scripts.update(hangupwait=hangupwait, redirected=redirected)
-    box.switch.place_call(
-        CallerScript(
-            did="hangupwait",
-            caller_id_num="777000111",
-            caller_id_name="X",
-            context="probe",
-            local=True,
-            talk_s=None,
-        )
-    )
+    box.client.send(ORIGINATE_2)
     box.run(2)
     (channel,) = [c["Channel"] for c in box.switch.channels() if c["Channel"].endswith(";2")]
     box.client.send(
@@ -353,6 +426,12 @@ def test_redirect_out_of_agi_gives_the_recorded_events(tmp_path: Path) -> None:
         "context": "200 result=1 (redirect-target)",
         "callerid": "200 result=1 (777000111)",
     }
+    assert box.switch.channels() == []
+    simulated = call_events(box.client.messages(), "orig-2")
+    recorded = call_events(RECORDED, "orig-2")
+    assert sorted(simulated) == sorted(recorded)
+    for name in recorded:
+        assert simulated[name] == recorded[name], name
     assert redirected_call(box.client.messages(), "redir-1") == redirected_call(RECORDED, "redir-1")
 
 
