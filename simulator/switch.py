@@ -77,7 +77,20 @@ _DIAL_VARIABLES = (
     "PROGRESSTIME",
     "PROGRESSTIME_MS",
 )
-_PRIVILEGE = {"VarSet": "dialplan,all", "Newexten": "dialplan,all"}
+_PRIVILEGE = {
+    "VarSet": "dialplan,all",
+    "Newexten": "dialplan,all",
+    "AGIExecStart": "agi,all",
+    "AGIExecEnd": "agi,all",
+}
+# res_agi's ResultCode/Result of AGIExecEnd by the reply's code (200 may still be a failure).
+_AGI_RESULTS = {
+    "200": ("200", "Success"),
+    "510": ("510", "Invalid or unknown command"),
+    "511": ("511", "Command Not Permitted on a dead channel or intercept routine"),
+    "520": ("520", "Usage"),
+}
+_AGI_FAILED = re.compile(r"^200 result=-1\b")
 _CALLING_PRES = {"CID-CallingPres": "0 (Presentation Allowed, Not Screened)"}
 
 
@@ -312,6 +325,15 @@ class Switch:
         self._idle_waiters: list[Deferred[None]] = []
         # Local ;2 halves whose answer answers their ;1 half (name -> what to do then).
         self._local_answer: dict[str, Callable[[], None]] = {}
+        # AGI commands waiting for their reply (channel -> CommandId, command line); res_agi
+        # numbers them at random, a counter is as good for a client and reproducible.
+        self._agi_commands: dict[str, tuple[str, str]] = {}
+        self._command_ids = itertools.count(1 << 28)
+        # Live channels per device ("Local/answer@agents", "PJSIP/101"), and the devices
+        # whose state is to be reported: Asterisk works device states out on a task queue
+        # after the change, so two halves hung up together both report NOT_INUSE.
+        self._device_channels: dict[str, dict[str, SimChannel]] = {}
+        self._devices_changed: list[str] = []
         self._scheduled: list[DelayedCall] = []
         self._apps: dict[str, AppHandler] = {
             "noop": self._app_noop,
@@ -344,6 +366,34 @@ class Switch:
         record = self._records.get(channel.linkedid)
         if record is not None:
             record.add(self.clock.seconds(), channel.name, kind, text)
+        if self.emit is not None and kind in (">>", "<<"):
+            self._agi_exec(channel, kind, text)
+
+    def _agi_exec(self, channel: SimChannel, kind: str, line: str) -> None:
+        """AGIExecStart when an AGI command arrives, AGIExecEnd with res_agi's ResultCode
+        and Result when its reply (the last line of it) goes out (the AMI recording)."""
+        if kind == ">>":
+            command_id = str(next(self._command_ids))
+            self._agi_commands[channel.name] = (command_id, line)
+            self._event("AGIExecStart", channel, CommandId=command_id, Command=line)
+            return
+        code = line[:3]
+        if not code.isdigit() or line[3:4] not in ("", " "):
+            return  # the out-of-band HANGUP line, or a 520- usage line before the last
+        pending = self._agi_commands.pop(channel.name, None)
+        if pending is None:
+            return
+        result_code, result = _AGI_RESULTS.get(code, (code, "Success"))
+        if code == "200" and _AGI_FAILED.search(line):
+            result_code, result = "-1", "Failure"  # the handler's RESULT_FAILURE (res < 0)
+        self._event(
+            "AGIExecEnd",
+            channel,
+            CommandId=pending[0],
+            Command=pending[1],
+            ResultCode=result_code,
+            Result=result,
+        )
 
     def recorded(self, channel: SimChannel, path: str, seconds: float) -> None:
         record = self._records.get(channel.linkedid)
@@ -457,6 +507,7 @@ class Switch:
             self._live_by_linkedid.get(channel.linkedid, 0) + 1
         )
         self.max_concurrent_channels = max(self.max_concurrent_channels, len(self.channels_by_name))
+        self._device_channels.setdefault(_device_of(channel.name), {})[channel.name] = channel
         self._show_location(channel)
         self._event("Newchannel", channel)
         return channel
@@ -464,6 +515,7 @@ class Switch:
     def _notify(self, what: str, channel: SimChannel, **data: Any) -> None:
         if what == "state":
             self._event("Newstate", channel)
+            self._device_changed(channel)
             if channel.state == ChannelState.UP:
                 answered = self._local_answer.pop(channel.name, None)
                 if answered is not None:
@@ -504,10 +556,15 @@ class Switch:
         self._finish_monitor(channel)
         channel.destroy()
         self.channels_by_name.pop(channel.name, None)
+        device = self._device_channels.get(_device_of(channel.name), {})
+        device.pop(channel.name, None)
+        if not device:
+            self._device_channels.pop(_device_of(channel.name), None)
         cause_text = CAUSE_TEXT.get(channel.hangup_cause, "Unknown")
         self._event(
             "Hangup", channel, fields={"Cause": str(channel.hangup_cause), "Cause-txt": cause_text}
         )
+        self._device_changed(channel)
         if peer is not None and peer_lives:
             peer.request_hangup(channel.hangup_cause, SoftHangup.DEV)
         self._shown_location.pop(channel.name, None)
@@ -1408,6 +1465,25 @@ class Switch:
         event.update(more)
         self._emit_raw(name, event)
 
+    def _device_changed(self, channel: SimChannel) -> None:
+        """Report the channel's device state soon (DeviceStateChange, once per change)."""
+        if self.emit is None:
+            return
+        if not self._devices_changed:
+            self.clock.callLater(0, self._report_devices)
+        self._devices_changed.append(_device_of(channel.name))
+
+    def _report_devices(self) -> None:
+        changed, self._devices_changed = self._devices_changed, []
+        for device in changed:
+            states = {c.state for c in self._device_channels.get(device, {}).values()}
+            ringing = bool(states & {ChannelState.RING, ChannelState.RINGING})
+            if ChannelState.UP in states:
+                state = "RINGINUSE" if ringing else "INUSE"
+            else:
+                state = "RINGING" if ringing else "NOT_INUSE"
+            self._emit_raw("DeviceStateChange", {"Device": device, "State": state})
+
     def _bridge_event(
         self, name: str, bridge_id: str, count: int, channel: SimChannel | None = None
     ) -> None:
@@ -1452,6 +1528,11 @@ def _snapshot(
         "Linkedid": channel.linkedid,
     }
     return {prefix + key: value for key, value in fields.items()}
+
+
+def _device_of(name: str) -> str:
+    """The device a channel belongs to: its name without the ``-0000000e;1`` suffix."""
+    return name.rpartition("-")[0] or name
 
 
 _APP_DIAL = {"Extension": "", "Application": "AppDial", "AppData": "(Outgoing Line)"}
