@@ -1404,7 +1404,9 @@ class Switch:
             return False
         self.log(found, "hangup", f"AMI Hangup cause {cause}")
         self._mark_hangup(found, "ami")
-        found.request_hangup(int(cause), SoftHangup.EXPLICIT)
+        if not found.hangup_requested:
+            found.request_hangup(int(cause), SoftHangup.EXPLICIT)
+            found.hangup_cause = int(cause)  # the AMI's cause, even on a Local channel in AGI
         return True
 
     def play_dtmf(self, channel: str, digit: str) -> bool:

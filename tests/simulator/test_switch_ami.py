@@ -222,3 +222,95 @@ def test_the_fake_ami_server_drives_the_switch(tmp_path: Path) -> None:
     assert "Message: Originate successfully queued" in text
     assert "Event: OriginateResponse\r\nPrivilege: call,all\r\nActionID: o-1\r\n" in text
     assert "Response: Failure" in text and "Reason: 3" in text
+
+
+LOCAL_ORIGINATE = {
+    "Channel": "Local/2222@hotline-inbound/n",
+    "Application": "Wait",
+    "Data": "30",
+    "CallerID": "X <777000111>",
+    "Async": "true",
+}
+
+
+def test_an_originated_local_channel_is_a_pair_whose_second_half_runs_the_dialplan(
+    tmp_path: Path,
+) -> None:
+    """As in Asterisk: ;2 runs 2222@hotline-inbound (Hotline's inbound AGI sees ;2, with the
+    caller ID of the Originate); the flow's HANGUP ends ;2 and then ;1, both with cause 0."""
+    seen: dict[str, str] = {}
+
+    async def inbound(agi: ScriptedAGI) -> None:
+        seen["channel"] = agi.env["agi_channel"]
+        seen["callerid"] = agi.env["agi_callerid"]
+        await agi.command("ANSWER")
+        await agi.command("HANGUP")
+
+    harness = Harness(tmp_path, inbound)
+    harness.switch.originate(dict(LOCAL_ORIGINATE), "o-local")
+    harness.run(60)
+    assert seen == {"channel": "Local/2222@hotline-inbound-00000000;2", "callerid": "777000111"}
+    (response,) = events_named(harness, "OriginateResponse")
+    assert (response["Response"], response["Channel"]) == (
+        "Success",
+        "Local/2222@hotline-inbound-00000000;1",
+    )
+    hangups = [
+        (e["Channel"][-2:], e["Cause"], e["Cause-txt"]) for e in events_named(harness, "Hangup")
+    ]
+    assert hangups == [(";2", "0", "Unknown"), (";1", "0", "Unknown")]
+    (request,) = events_named(harness, "HangupRequest")
+    assert (request["Channel"][-2:], request["Cause"]) == (";1", "0")
+    (bridge,) = events_named(harness, "LocalBridge")
+    assert bridge["LocalTwoChannel"] == "Local/2222@hotline-inbound-00000000;2"
+    states = [e["State"] for e in events_named(harness, "DeviceStateChange")]
+    assert states == ["INUSE", "INUSE", "NOT_INUSE", "NOT_INUSE"]
+    assert harness.switch.channels() == []
+
+
+@pytest.mark.parametrize("half", [";1", ";2"])
+def test_an_ami_hangup_of_either_half_hangs_up_both_with_the_given_cause(
+    tmp_path: Path, half: str
+) -> None:
+    """;2 is inside AGI (where an AGI HANGUP would leave cause 0): the AMI's cause wins."""
+    seen: list[str] = []
+
+    async def inbound(agi: ScriptedAGI) -> None:
+        await agi.command("ANSWER")
+        seen.append(await agi.command("WAIT FOR DIGIT 30000"))
+
+    harness = Harness(tmp_path, inbound)
+    harness.switch.originate(dict(LOCAL_ORIGINATE), "o-local")
+    harness.run(2)
+    assert harness.switch.hangup("Local/2222@hotline-inbound-00000000" + half, 17)
+    harness.run(60)
+    assert seen == ["200 result=-1"]
+    hangups = {e["Channel"][-2:]: e["Cause"] for e in events_named(harness, "Hangup")}
+    assert hangups == {";1": "17", ";2": "17"}
+    assert harness.switch.channels() == []
+
+
+def test_agi_commands_report_agiexec_events_with_res_agi_result_codes(tmp_path: Path) -> None:
+    async def inbound(agi: ScriptedAGI) -> None:
+        await agi.command("ANSWER")
+        await agi.command("NO SUCH COMMAND")
+        await agi.command("WAIT FOR DIGIT 1000")
+        await agi.command("WAIT FOR DIGIT 5000")
+        await agi.command("ANSWER")
+
+    harness = Harness(tmp_path, inbound)
+    harness.call(hangup_at_s=3)
+    harness.run(60)
+    starts = events_named(harness, "AGIExecStart")
+    ends = events_named(harness, "AGIExecEnd")
+    assert [e["Command"] for e in starts] == [e["Command"] for e in ends]
+    assert [(e["Command"], e["ResultCode"], e["Result"]) for e in ends] == [
+        ("ANSWER", "200", "Success"),
+        ("NO SUCH COMMAND", "510", "Invalid or unknown command"),
+        ("WAIT FOR DIGIT 1000", "200", "Success"),  # timed out: result=0
+        ("WAIT FOR DIGIT 5000", "-1", "Failure"),  # the caller hung up: result=-1
+        ("ANSWER", "511", "Command Not Permitted on a dead channel or intercept routine"),
+    ]
+    assert [e["CommandId"] for e in starts] == [e["CommandId"] for e in ends]
+    assert len({e["CommandId"] for e in starts}) == 5
+    assert {e["Privilege"] for e in starts + ends} == {"agi,all"}
