@@ -522,11 +522,14 @@ class RecordingBackend:
 
     ``originate`` creates a channel and emits what the recorded Asterisk 22 sent for the
     originated channel (``ami-originate-and-redirect-events.txt``, ActionID ``orig-1``):
-    ``Newchannel`` (Down, at the Local target's ``exten@context``), ``Newexten`` of
-    ``AppDial2``, a ``VarSet`` per variable, ``DialBegin``; then (after ``ring_s``)
-    ``Newstate`` (Up), ``DialEnd``, ``OriginateResponse``; then (after ``talk_s``; never with
-    ``talk_s=None``) ``Hangup``. No bridge: that is made by the dialplan the call then runs,
-    which this backend does not have. Without a clock everything is emitted at once.
+    ``Newchannel`` (Down, at the Local target's ``exten@context``; a Local target is a pair,
+    so ``Newchannel`` of the ``;2`` half, Ring, follows), ``Newexten`` of ``AppDial2``, a
+    ``VarSet`` per variable, for a Local pair ``NewCallerid``/``NewConnectedLine`` of each
+    half, the variables copied to ``;2`` and ``LocalBridge``, then ``DialBegin``; then (after
+    ``ring_s``) ``Newstate`` (Up) of each half, ``DialEnd``, ``OriginateResponse``; then
+    (after ``talk_s``; never with ``talk_s=None``) ``Hangup`` of each half. No bridge and no
+    ``Newexten`` of the ``;2`` half: those come from the dialplan the call runs, which this
+    backend does not have. Without a clock everything is emitted at once.
     ``reasons`` maps a dial string to an OriginateResponse Reason (4 = answered is the
     default; 5 busy, 3 no answer, 8 congestion, 0 failed).
     """
@@ -611,8 +614,8 @@ class RecordingBackend:
             f"{prefix}ChannelStateDesc": _STATE_TEXTS.get(state, "Unknown"),
             f"{prefix}CallerIDNum": channel["cid_num"],
             f"{prefix}CallerIDName": channel["cid_name"],
-            f"{prefix}ConnectedLineNum": "<unknown>",
-            f"{prefix}ConnectedLineName": "<unknown>",
+            f"{prefix}ConnectedLineNum": channel.get("connected_num", "<unknown>"),
+            f"{prefix}ConnectedLineName": channel.get("connected_name", "<unknown>"),
             f"{prefix}Language": "en",
             f"{prefix}AccountCode": "",
             f"{prefix}Context": channel["context"],
@@ -643,7 +646,8 @@ class RecordingBackend:
         # While it rings, the channel is at the Local target's extension (Local/answer@agents:
         # agents,answer); other channels start at default,s until the call is answered.
         exten, at, context = dial_string.partition("/")[2].removesuffix("/n").partition("@")
-        if not dial_string.startswith("Local/") or not at:
+        local = dial_string.startswith("Local/") and bool(at)
+        if not local:
             context, exten = "default", "s"
         self.add_channel(
             name,
@@ -651,13 +655,22 @@ class RecordingBackend:
             exten=exten,
             priority=1,
             state=0,
-            caller_id_num=cid_num or "<unknown>",
-            caller_id_name=cid_name or "<unknown>",
+            # A Local channel gets its caller ID only when it is called (NewCallerid).
+            caller_id_num="<unknown>" if local else cid_num or "<unknown>",
+            caller_id_name="<unknown>" if local else cid_name or "<unknown>",
             application=application,
             application_data=fields.get("Data", ""),
         )
         channel = self._channels[name]
         self._emit(self._event("Newchannel", channel))
+        two: dict[str, Any] | None = None
+        if local:
+            # The ;2 half, Ring, at the same extension, on the same call (Linkedid).
+            self.add_channel(name[:-1] + "2", context=context, exten=exten, state=4)
+            two = self._channels[name[:-1] + "2"]
+            two["linkedid"] = channel["uniqueid"]
+            channel["peer"], two["peer"] = two["name"], name
+            self._emit(self._event("Newchannel", two))
         self._emit(
             self._event(
                 "Newexten",
@@ -671,6 +684,8 @@ class RecordingBackend:
             var, _, value = pair.partition("=")
             channel["variables"][var] = value
             self._emit(self._event("VarSet", channel, Variable=var, Value=value))
+        if two is not None:
+            self._call_local(channel, two, cid_num or "<unknown>", cid_name or "<unknown>")
         dial_target = dial_string.partition("/")[2]
         self._emit(
             {
@@ -713,8 +728,9 @@ class RecordingBackend:
             )
             self._remove(name, _HANGUP_CAUSES.get(reason, 0))
             return
-        channel["state"] = 6
-        self._emit(self._event("Newstate", channel))
+        for half in filter(None, (channel, self._channels.get(channel.get("peer", "")))):
+            half["state"] = 6
+            self._emit(self._event("Newstate", half))
         self._emit({"Event": "DialEnd", **self._snapshot(channel, "Dest"), "DialStatus": "ANSWER"})
         self._emit(
             {
@@ -738,13 +754,43 @@ class RecordingBackend:
         if self.talk_s is not None:
             self._later(self.talk_s, lambda: self._remove(name, 16))
 
+    def _call_local(
+        self, one: dict[str, Any], two: dict[str, Any], cid_num: str, cid_name: str
+    ) -> None:
+        """chan_local's call, as recorded: ;1 takes the caller ID and connected line, ;2 the
+        variables of ;1 and the two swapped, then LocalBridge."""
+        one.update(cid_num=cid_num, cid_name=cid_name)
+        self._emit(self._event("NewCallerid", one, **_CALLING_PRES))
+        one.update(connected_num=cid_num, connected_name=cid_name)
+        self._emit(self._event("NewConnectedLine", one))
+        for var, value in one["variables"].items():
+            two["variables"][var] = value
+            self._emit(self._event("VarSet", two, Variable=var, Value=value))
+        two.update(cid_num=cid_num, cid_name=cid_name)
+        two.update(connected_num=cid_num, connected_name=cid_name)
+        self._emit(self._event("NewCallerid", two, **_CALLING_PRES))
+        self._emit(self._event("NewConnectedLine", two))
+        self._emit(
+            {
+                "Event": "LocalBridge",
+                **self._snapshot(one, "LocalOne"),
+                **self._snapshot(two, "LocalTwo"),
+                "Context": two["context"],
+                "Exten": two["exten"],
+                "LocalOptimization": "No",
+            }
+        )
+
     def _remove(self, name: str, cause: int) -> bool:
         channel = self._channels.pop(name, None)
         if channel is None:
             return False
-        self._emit(
-            self._event("Hangup", channel, Cause=str(cause), **{"Cause-txt": _cause_text(cause)})
-        )
+        peer = self._channels.pop(channel.get("peer", ""), None)
+        # A Local pair goes together: the ;2 half first, as chan_local reports it.
+        for gone in sorted(filter(None, (channel, peer)), key=lambda c: c["name"], reverse=True):
+            self._emit(
+                self._event("Hangup", gone, Cause=str(cause), **{"Cause-txt": _cause_text(cause)})
+            )
         return True
 
     def redirect(self, channel: str, context: str, exten: str, priority: str) -> bool:
@@ -799,6 +845,7 @@ class RecordingBackend:
         return result
 
 
+_CALLING_PRES = {"CID-CallingPres": "0 (Presentation Allowed, Not Screened)"}
 _STATE_TEXTS = {0: "Down", 4: "Ring", 5: "Ringing", 6: "Up", 7: "Busy"}
 _DIAL_STATUS = {0: "CHANUNAVAIL", 1: "CANCEL", 3: "NOANSWER", 5: "BUSY", 8: "CONGESTION"}
 _HANGUP_CAUSES = {0: 0, 1: 16, 3: 19, 5: 17, 8: 34}

@@ -135,22 +135,40 @@ def test_originate_queued_then_the_recorded_event_sequence(
     )
     # As the recording shows for orig-1: no bridge before the OriginateResponse (the bridge
     # comes from the dialplan the answered call runs; tests/simulator/test_ami_recording.py).
-    assert [m.event for m in messages[1:]] == [
-        "Newchannel",
-        "Newexten",
-        "VarSet",
-        "VarSet",
-        "DialBegin",
-        "Newstate",
-        "DialEnd",
-        "OriginateResponse",
+    # A Local channel is a pair: the ;2 half gets the variables and caller ID when called.
+    assert [(m.event, (m.get("Channel") or "")[-2:]) for m in messages[1:]] == [
+        ("Newchannel", ";1"),
+        ("Newchannel", ";2"),
+        ("Newexten", ";1"),
+        ("VarSet", ";1"),
+        ("VarSet", ";1"),
+        ("NewCallerid", ";1"),
+        ("NewConnectedLine", ";1"),
+        ("VarSet", ";2"),
+        ("VarSet", ";2"),
+        ("NewCallerid", ";2"),
+        ("NewConnectedLine", ";2"),
+        ("LocalBridge", ""),
+        ("DialBegin", ""),
+        ("Newstate", ";1"),
+        ("Newstate", ";2"),
+        ("DialEnd", ""),
+        ("OriginateResponse", ";1"),
     ]
     assert (messages[1]["Context"], messages[1]["Exten"]) == ("agents", "answer")
-    assert messages[2]["Application"] == "AppDial2"
-    varsets = [(m["Variable"], m["Value"], m["Privilege"]) for m in messages if m.event == "VarSet"]
+    assert messages[1]["CallerIDNum"] == "<unknown>" and messages[6]["CallerIDNum"] == "2222"
+    assert messages[2]["Linkedid"] == messages[1]["Uniqueid"]
+    assert messages[3]["Application"] == "AppDial2"
+    varsets = [
+        (m["Channel"][-2:], m["Variable"], m["Value"], m["Privilege"])
+        for m in messages
+        if m.event == "VarSet"
+    ]
     assert varsets == [
-        ("HOTLINE_CALL_ID", "42", "dialplan,all"),
-        ("HOTLINE_QUEUE", "sales", "dialplan,all"),
+        (";1", "HOTLINE_CALL_ID", "42", "dialplan,all"),
+        (";1", "HOTLINE_QUEUE", "sales", "dialplan,all"),
+        (";2", "HOTLINE_CALL_ID", "42", "dialplan,all"),
+        (";2", "HOTLINE_QUEUE", "sales", "dialplan,all"),
     ]
     response = messages[-1]
     assert response.fields[:4] == (
