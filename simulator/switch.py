@@ -437,34 +437,42 @@ class Switch:
     def _start_call(self, call: SimCall) -> None:
         script = call.script
         seq = self.ids.channel_seq()
-        if script.local:
-            linkedid = self.ids.uniqueid()  # the ;1 half
-            uniqueid = self.ids.uniqueid()
-            name = f"Local/{script.did}@{script.context}-{seq};2"
-            tech, dnid, media = "Local", "", False
-        else:
-            uniqueid = linkedid = self.ids.uniqueid()
-            name = f"PJSIP/{script.trunk}-{seq}"
-            tech, dnid, media = "PJSIP", script.did, True
+        uniqueid = linkedid = self.ids.uniqueid()
         record = CallRecord(
             linkedid, f"{script.caller_id_num} -> {script.did}", self.clock.seconds()
         )
         self._records[linkedid] = record
         self.calls.append(record)
-        channel = self._new_channel(
-            name=name,
-            tech=tech,
-            uniqueid=uniqueid,
-            linkedid=linkedid,
-            context=script.context,
-            exten=script.did,
-            caller_id_num=script.caller_id_num,
-            caller_id_name=script.caller_id_name,
-            state=ChannelState.RING,
-            dnid=dnid,
-            has_media=media,
-            threadid=self.ids.threadid(),
-        )
+        if script.local:
+            # As the transcripts were made: an Originate of Local/<did>@<context>/n whose
+            # ;1 half waits (the caller's side) while ;2 runs the dialplan.
+            one = self._local_pair(
+                f"Local/{script.did}@{script.context}-{seq};1",
+                linkedid,
+                self.ids.uniqueid(),
+                "",
+                script.context,
+                script.did,
+                None,
+            )
+            channel = one.local_peer
+            assert channel is not None
+            caller_side = one
+        else:
+            channel = caller_side = self._new_channel(
+                name=f"PJSIP/{script.trunk}-{seq}",
+                tech="PJSIP",
+                uniqueid=uniqueid,
+                linkedid=linkedid,
+                context=script.context,
+                exten=script.did,
+                caller_id_num=script.caller_id_num,
+                caller_id_name=script.caller_id_name,
+                state=ChannelState.RING,
+                dnid=script.did,
+                has_media=True,
+                threadid=self.ids.threadid(),
+            )
         channel.talk_s = script.talk_s
         channel.speech_s = script.speech_s
         call.channel, call.record = channel, record
@@ -473,8 +481,46 @@ class Switch:
         for at_s, digit in script.keys:
             self.clock.callLater(max(0.0, at_s), self._caller_presses, channel, digit)
         if script.hangup_at_s is not None:
-            self.clock.callLater(max(0.0, script.hangup_at_s), self._caller_gives_up, channel)
-        self._spawn_pbx(channel)
+            self.clock.callLater(max(0.0, script.hangup_at_s), self._caller_gives_up, caller_side)
+        if caller_side is channel:
+            self._spawn_pbx(channel)
+            return
+        caller_id = (script.caller_id_num, script.caller_id_name)
+        Deferred.fromCoroutine(self._local_caller(caller_side, caller_id)).addErrback(
+            lambda failure: log.failure("Local caller crashed", failure)
+        )
+
+    async def _local_caller(self, one: SimChannel, caller_id: tuple[str, str]) -> None:
+        """The ``;1`` half of a placed Local call, as an Originate to ``Wait`` drives it:
+        called (so ``;2`` runs its extension), up when ``;2`` answers, gone when either
+        half hangs up."""
+        self._event(
+            "Newexten",
+            one,
+            fields={
+                "Extension": one.exten,
+                "Application": "AppDial2",
+                "AppData": "(Outgoing Line)",
+            },
+        )
+        self._call_local(one, caller_id)
+        dial_string = f"{one.exten}@{one.context}/n"
+        self._event("DialBegin", None, dest=one, DialString=dial_string)
+        ended = one.listen(None, "")
+
+        def answered() -> None:
+            one.answer()
+            self._event("DialEnd", None, dest=one, DialStatus="ANSWER")
+
+        two = one.local_peer
+        assert two is not None
+        self._local_answer[two.name] = answered
+        self._spawn_pbx(two)
+        try:
+            await ended.result
+        finally:
+            self._local_answer.pop(two.name, None)
+            self._destroy(one)
 
     def _caller_presses(self, channel: SimChannel, digit: str) -> None:
         if not channel.destroyed:

@@ -34,7 +34,7 @@ from simulator.dialplan import Agi, App, Context, Dialplan, Extension
 from simulator.fake_ami import FakeAMIFactory, RecordingBackend
 from simulator.media import SoundCatalogue
 from simulator.memnet import MemoryNetwork, advance_to
-from simulator.switch import PhoneBook, Switch
+from simulator.switch import CallerScript, PhoneBook, Switch
 from tests.ami.helpers import recorded_wire
 from tests.simulator.support import ScriptedAGI, ScriptedAGIFactory
 
@@ -177,6 +177,13 @@ def call_events(
     (response,) = [m for m in after if m.event == "OriginateResponse" and m.action_id == action_id]
     linkedid = response.get("Uniqueid")
     assert linkedid is not None
+    return events_of_call(after, linkedid, devices=devices)
+
+
+def events_of_call(
+    after: Sequence[AMIMessage], linkedid: str, *, devices: bool = True
+) -> dict[str, list[Event]]:
+    """:func:`call_events` of the call whose Linkedid is ``linkedid``."""
     members = _call_members(after, linkedid, devices=devices)
     uniqueids: set[str] = set()
     seqs: set[str] = set()
@@ -454,6 +461,50 @@ def test_originate_to_an_application_then_redirect_gives_the_recorded_events(
     for name in recorded:
         assert simulated[name] == recorded[name], name
     assert redirected_call(box.client.messages(), "redir-1") == redirected_call(RECORDED, "redir-1")
+
+
+def test_a_placed_local_call_is_the_originated_pair_of_the_transcripts(tmp_path: Path) -> None:
+    """``place_call(local=True)`` (how the AGI transcript tests call) makes the Local pair
+    the transcripts were recorded with: the same events as orig-2 + redir-1, without the
+    OriginateResponse that only an AMI Originate gets."""
+
+    async def hangupwait(agi: ScriptedAGI) -> None:
+        await agi.command("ANSWER")
+        await agi.command("WAIT FOR DIGIT 10000")
+        await agi.command("GET VARIABLE CONTEXT")
+
+    async def redirected(agi: ScriptedAGI) -> None:
+        await agi.command("GET VARIABLE CALLERID(num)")
+        await agi.command("HANGUP")
+
+    box = Box(tmp_path)
+    box.agi_scripts.update(hangupwait=hangupwait, redirected=redirected)
+    call = box.switch.place_call(
+        CallerScript(
+            did="hangupwait",
+            caller_id_num="777000111",
+            caller_id_name="X",
+            context="probe",
+            local=True,
+            talk_s=None,
+        )
+    )
+    box.run(2)
+    assert call.channel is not None and call.record is not None
+    box.client.send(
+        f"Action: Redirect\nActionID: redir-1\nChannel: {call.channel.name}\n"
+        "Context: redirect-target\nExten: q2\nPriority: 1\n\n"
+    )
+    box.run(60)
+    assert box.switch.channels() == []
+    simulated = events_of_call(box.client.messages(), call.record.linkedid)
+    recorded = {
+        name: [event for event in events if dict(event)["Event"] != "OriginateResponse"]
+        for name, events in call_events(RECORDED, "orig-2").items()
+    }
+    assert sorted(simulated) == sorted(recorded)
+    for name in recorded:
+        assert simulated[name] == recorded[name], name
 
 
 def test_the_recording_backend_answers_an_originate_as_recorded() -> None:
