@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -40,6 +40,10 @@ from dialplan.matching import FreeAgent, WaitingCall, match
 
 # R-5.4: answered within 20 s counts toward the service level by default.
 SERVICE_LEVEL_S = 20
+# An agent whose phone answered BUSY (a private call, a second line in use) is not rung
+# again for this long, by any call: without it a queue whose only free agent is busy would
+# redial that phone as fast as Asterisk answers BUSY. Asterisk's own queue waits 5 s too.
+BUSY_RETRY_S = 5
 
 FINAL_STATES = frozenset(
     {
@@ -245,10 +249,24 @@ def waiting_calls(session: Session) -> list[WaitingCall]:
     ]
 
 
-def free_agents(session: Session) -> list[FreeAgent]:
+def free_agents(session: Session, now: datetime | None = None) -> list[FreeAgent]:
+    """Agents who can be offered a call; given ``now``, less those whose phone answered
+    BUSY within the last ``BUSY_RETRY_S`` seconds."""
+    busy: set[int] = set()
+    if now is not None:
+        busy = set(
+            session.scalars(
+                select(RingAttempt.agent_id).where(
+                    RingAttempt.outcome == RingOutcome.BUSY,
+                    RingAttempt.ended_at > now - timedelta(seconds=BUSY_RETRY_S),
+                    RingAttempt.agent_id.is_not(None),
+                )
+            )
+        )
     return [
         FreeAgent(agent_id, queues, idle)
         for agent_id, idle, queues in agent_sessions.free_agent_rows(session)
+        if agent_id not in busy
     ]
 
 
@@ -441,11 +459,12 @@ def close_call(
     return _view(call)
 
 
-def fail_call(session: Session, call_id: int, now: datetime, cause: str) -> CallView:
-    """The flow driving the call broke (an AGI or database error, a bug): the call ends as
-    ``failed`` with ``cause``; a ring it had started ends as failed and frees the agent."""
+def fail_to_fallback(session: Session, call_id: int, now: datetime, cause: str) -> CallView:
+    """The flow driving the call broke (an AGI or database error, a bug): the caller goes to
+    the dialplan's fallback, so the call ends as ``fallback`` with ``cause``; a ring it had
+    started ends as failed and frees the agent."""
     end_live_ring(session, call_id, RingOutcome.FAILED, now)
-    return close_call(session, call_id, CallState.FAILED, now, cause=cause)
+    return close_call(session, call_id, CallState.FALLBACK, now, cause=cause)
 
 
 def queue_by_code(session: Session, code: str) -> Queue | None:
@@ -466,7 +485,7 @@ def offer_next(session: Session, call_id: int, now: datetime) -> OfferView | Non
         if preferred is None or preferred.state is not AgentState.ON_AIR:
             call.preferred_agent_id = None  # R-1.12: off-air meanwhile -> the queue, no preference
     waiting = waiting_calls(session)
-    free = free_agents(session)
+    free = free_agents(session, now)
     seed = "|".join(
         [",".join(str(c.call_id) for c in waiting), ",".join(str(a.agent_id) for a in free)]
     )

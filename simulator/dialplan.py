@@ -468,6 +468,11 @@ def _done(label: str = "done") -> GotoIf:
     return GotoIf(f'"${{{DONE_VARIABLE}}}" = "1"', label)
 
 
+def _broke() -> GotoIf:
+    """Hotline's flow for the call broke: straight to the fallback (no resume rounds)."""
+    return GotoIf(f'"${{{DONE_VARIABLE}}}" = "fallback"', "fallback")
+
+
 def hotline_dialplan(settings: HotlineDialplanSettings | None = None) -> Dialplan:
     """The contexts of asterisk-conf/extensions.conf, as data (see the module doc)."""
     settings = settings or HotlineDialplanSettings()
@@ -478,6 +483,7 @@ def hotline_dialplan(settings: HotlineDialplanSettings | None = None) -> Dialpla
                 "s",
                 (
                     _done(),
+                    _broke(),
                     App("Set", "HOTLINE_ROUND=1"),
                     App(
                         "NoOp",
@@ -486,8 +492,10 @@ def hotline_dialplan(settings: HotlineDialplanSettings | None = None) -> Dialpla
                     ),
                     Agi("${HOTLINE_AGI_1}/resume", ("${HOTLINE_DID}",)),
                     _done(),
+                    _broke(),
                     Agi("${HOTLINE_AGI_2}/resume", ("${HOTLINE_DID}",)),
                     _done(),
+                    _broke(),
                     GotoIf("${HOTLINE_ROUND} >= ${HOTLINE_RESUME_ROUNDS}", "fallback"),
                     App("Set", "HOTLINE_ROUND=$[${HOTLINE_ROUND} + 1]"),
                     App("MusicOnHold", ",${HOTLINE_RESUME_WAIT_S}"),
@@ -495,7 +503,7 @@ def hotline_dialplan(settings: HotlineDialplanSettings | None = None) -> Dialpla
                     App("Goto", f"{FALLBACK_CONTEXT},s,1"),
                     App("Hangup"),
                 ),
-                {"again": 3, "fallback": 12, "done": 13},
+                {"again": 4, "fallback": 15, "done": 16},
             ),
         ),
     )

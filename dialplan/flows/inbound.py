@@ -80,6 +80,9 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
     did = request.args[0] if request.args else request.extension
     now = ctx.now()
     existing = await ctx.db.run(calls.find_call, request.uniqueid) if resume else None
+    if existing is not None and existing.state == CallState.FALLBACK.value:
+        await hand_to_fallback(channel)  # its flow broke and could not say so on the channel
+        return
     if existing is not None and existing.state in {s.value for s in calls.FINAL_STATES}:
         await finish_session(channel)  # nothing left to do for this call
         return
@@ -136,11 +139,12 @@ async def drive(
     call is left open for the ``transfer`` session that follows. A socket cut without
     Asterisk's ``HANGUP`` line leaves it open for resume (R-1.16).
 
-    Any other failure (an AGI timeout or command error, a database error, a bug) gives the
-    call its final state here, ``failed`` with the error as cause, and frees an agent whose
-    phone it rang -- unless the process is shutting down, when the call stays open for the
-    dialplan's resume. The FastAGI server logs the failure with the uniqueid and closes the
-    session.
+    Any other failure (an AGI timeout or command error, a database error, a bug) must not
+    drop the caller: the call ends for Hotline as ``fallback`` with the error as cause, an
+    agent whose phone it rang is freed, and the dialplan hands the caller to its plain
+    fallback destination (R-1.16) -- unless the process is shutting down, when the call
+    stays open for the dialplan's resume. The FastAGI server logs the failure with the
+    uniqueid and closes the session.
     """
     uniqueid = channel.request.uniqueid
     try:
@@ -184,13 +188,15 @@ async def _flow_failed(
     cause = f"{type(error).__name__}: {getattr(error, 'message', error)}"
     if where.phase == "done":
         return  # the call had its final state before the failure
-    state = CallState.ANSWERED if where.phase == "talking" else CallState.FAILED
+    talking = where.phase == "talking"
     where.phase = "done"
     try:
-        if state is CallState.FAILED:
-            await ctx.db.run(calls.fail_call, where.call_id, ctx.now(), cause)
+        if talking:  # the conversation took place; what broke came after it
+            await ctx.db.run(
+                calls.close_call, where.call_id, CallState.ANSWERED, ctx.now(), cause=cause
+            )
         else:
-            await ctx.db.run(calls.close_call, where.call_id, state, ctx.now(), cause=cause)
+            await ctx.db.run(calls.fail_to_fallback, where.call_id, ctx.now(), cause)
     except Exception as db_error:  # the database itself may be what failed
         _log.error(
             "call {uniqueid}: could not record its failure: {db_error}",
@@ -198,10 +204,13 @@ async def _flow_failed(
             db_error=str(db_error).splitlines()[0] if str(db_error) else repr(db_error),
         )
         return
-    # The call is over for Hotline: tell the dialplan not to resume it. The channel may be
-    # what failed, so this is best effort; the resume session ends a closed call anyway.
+    # The channel may be what failed, so telling the dialplan is best effort: a resume
+    # session that finds the call in ``fallback`` hands it on the same way.
     try:
-        await finish_session(channel)
+        if talking:
+            await finish_session(channel)
+        else:
+            await hand_to_fallback(channel)
     except Exception:
         pass
 
@@ -765,6 +774,14 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
             state=state.value,
             error=str(exc).splitlines()[0],
         )
+
+
+async def hand_to_fallback(channel: AGIChannel) -> None:
+    """Tell the dialplan to give the caller to its plain fallback destination (a ring
+    group, then Asterisk's voicemail: [hotline-fallback]) once this session ends."""
+    if channel.hung_up:
+        return
+    await channel.set_variable("HOTLINE_DONE", "fallback")
 
 
 async def finish_session(channel: AGIChannel) -> None:

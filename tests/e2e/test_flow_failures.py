@@ -1,6 +1,8 @@
 """A call flow that breaks -- not a hang-up -- still gives the call its final state (issue 3:
-"every flow is wrapped once"; issue 4, R-1.15), frees the agent it rang, and the next
-caller is served. During a shutdown the call stays open for the dialplan's resume (R-1.16).
+"every flow is wrapped once"; issue 4, R-1.15), frees the agent it rang, and never drops the
+caller: the dialplan hands them to its plain fallback (a ring group, then Asterisk's
+voicemail, R-1.16). The next caller is served. During a shutdown the call stays open for the
+dialplan's resume.
 """
 
 from __future__ import annotations
@@ -56,35 +58,41 @@ class FailNextStatement:
             raise getattr(conn.dialect.loaded_dbapi, self.error)(self.message)
 
 
+def dialplan_lines(sim_call: Any) -> str:
+    assert sim_call.record is not None, "the simulated call has not ended"
+    return "\n".join(str(line) for line in sim_call.record.lines)
+
+
 def causes(world: World) -> list[tuple[str, str]]:
     with Session(world.engine) as s:
         return [(c.state.value, c.hangup_cause) for c in s.scalars(select(Call).order_by(Call.id))]
 
 
-def test_an_agi_command_error_ends_the_call_as_failed_and_the_next_caller_is_served(
+def test_an_agi_command_error_hands_the_caller_to_the_fallback_and_the_next_is_served(
     db_url: str, tmp_path: Path
 ) -> None:
     # The voicemail folder cannot be created (a file is in the way): RECORD FILE answers
     # "writefile", which the channel raises as an AGICommandError.
     (tmp_path / "recordings").mkdir()
     (tmp_path / "recordings" / "voicemail").write_text("not a folder")
-    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2)})
+    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)})
     first = world.call(CallerScript(did=SUPPORT, keys=((5.0, "#"),), talk_s=None))
-    world.run(30)
+    world.run(40)
     [(state, cause)] = causes(world)
-    assert state == "failed"
+    assert state == "fallback"
     assert cause.startswith("AGICommandError") and "writefile" in cause
-    assert first.ended.called  # the caller was not left hanging in the dialplan
-    assert first.record is not None
-    assert "hotline-fallback" not in "\n".join(str(line) for line in first.record.lines)
+    assert first.ended.called
+    lines = dialplan_lines(first)
+    assert "hotline-fallback" in lines  # not dropped: the fallback group took the caller
+    assert "/resume" not in lines  # straight there: no resume session, no music rounds
 
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, caller_id_num="777000002", talk_s=None))
     world.run(60)
-    assert [c["state"] for c in world.calls()] == ["failed", "answered"]
+    assert [c["state"] for c in world.calls()] == ["fallback", "answered"]
 
 
-def test_a_database_fault_while_an_agent_rings_fails_the_call_and_frees_the_agent(
+def test_a_database_fault_while_an_agent_rings_frees_the_agent_and_the_caller_falls_back(
     db_url: str, tmp_path: Path
 ) -> None:
     world = make_world(
@@ -104,7 +112,7 @@ def test_a_database_fault_while_an_agent_rings_fails_the_call_and_frees_the_agen
     world.run(20)
     assert fault.fired == 1
     [(state, cause)] = causes(world)
-    assert state == "failed" and cause.startswith("IntegrityError")
+    assert state == "fallback" and cause.startswith("IntegrityError")
     assert world.attempts(call["id"]) == [("eva", "PJSIP/101", "failed", False)]
     assert world.agent_state("eva") == ("on_air", "idle", None)  # not stuck ringing
 
@@ -114,16 +122,18 @@ def test_a_database_fault_while_an_agent_rings_fails_the_call_and_frees_the_agen
     assert [c["state"] for c in world.calls()][1] == "answered"
 
 
-def test_a_database_error_in_the_ivr_fails_the_call(db_url: str, tmp_path: Path) -> None:
-    world = make_world(db_url, tmp_path)
+def test_a_database_error_in_the_ivr_hands_the_caller_to_the_fallback(
+    db_url: str, tmp_path: Path
+) -> None:
+    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2)})
     fault = FailNextStatement(world.engine, "INSERT INTO ivr_key_presses")
     fault.armed = True
     sim_call = world.call(CallerScript(did="222111000", keys=((1.0, "1"),)))
     world.run(20)
     assert fault.fired == 1
     [(state, cause)] = causes(world)
-    assert state == "failed" and "disk I/O error" in cause
-    assert sim_call.ended.called
+    assert state == "fallback" and "disk I/O error" in cause
+    assert "hotline-fallback" in dialplan_lines(sim_call)
 
 
 def test_a_failure_during_shutdown_leaves_the_call_for_resume(db_url: str, tmp_path: Path) -> None:

@@ -36,7 +36,9 @@ def test_a_server_back_after_five_seconds_still_gets_the_call_with_its_waiting_s
     assert record is not None
     steps = "\n".join(record.steps)
     assert "hotline-fallback" not in steps  # no ring group, no Asterisk voicemail
-    assert "hotline-resume,s,10 MusicOnHold(" in steps  # music while the server was away
+    assert any(  # music while the server was away
+        step.startswith("hotline-resume,s,") and " MusicOnHold(" in step for step in record.steps
+    )
     resumes = [run.status for run in record.agi_runs if run.url.endswith("/resume")]
     assert resumes[0] == "FAILURE" and resumes[-1] != "FAILURE"
 

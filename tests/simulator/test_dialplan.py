@@ -185,7 +185,7 @@ def test_a_restarted_server_resumes_the_call_it_lost(tmp_path: Path) -> None:
     assert envs[1]["agi_uniqueid"] == envs[0]["agi_uniqueid"]
     assert envs[1]["agi_channel"] == envs[0]["agi_channel"]
     assert (envs[1]["agi_context"], envs[1]["agi_extension"]) == ("hotline-resume", "s")
-    assert (envs[1]["agi_priority"], envs[1]["agi_arg_1"]) == ("4", "2222")
+    assert (envs[1]["agi_priority"], envs[1]["agi_arg_1"]) == ("5", "2222")
     assert record_of(call).category == "ended-by-hotline"
 
 
