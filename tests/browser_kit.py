@@ -205,15 +205,28 @@ def artifacts_dir(tmp_path: Path) -> Path:
     return folder
 
 
+def waiting(driver: Any, timeout_s: float) -> Any:
+    """A WebDriverWait that keeps polling while the page is re-rendered under it.
+
+    A live update (Server-Sent Events) or a navigation can replace the element a condition
+    reads between two of chromedriver's steps. Chromium reports that stale node either as
+    StaleElementReferenceException or as a plain WebDriverException ("Node with given id
+    does not belong to the document"); both mean "look again". A condition that never
+    holds still ends in a TimeoutException."""
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s, ignored_exceptions=(WebDriverException,))
+
+
 def sign_in(driver: Any, base: str, login: str, password: str, page: str = "/desktop") -> None:
     """Open ``page``, be sent to the sign-in form, sign in and land back on ``page``."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as EC
-    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(base + page)
-    WebDriverWait(driver, 30).until(EC.url_contains("/sign-in"))
+    waiting(driver, 30).until(EC.url_contains("/sign-in"))
     driver.find_element(By.ID, "login").send_keys(login)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit].primary").click()
-    WebDriverWait(driver, 30).until(lambda d: "/sign-in" not in d.current_url)
+    waiting(driver, 30).until(lambda d: "/sign-in" not in d.current_url)

@@ -36,6 +36,7 @@ from tests.browser_kit import (
     simulate,
     stop,
     switch_args,
+    waiting,
 )
 
 pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/browser_kit.py)
@@ -43,7 +44,7 @@ pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/bro
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 WAIT_S = 30
 PASSWORD = "back office"
@@ -142,7 +143,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
 def test_a_voicemail_arrives_live_is_played_called_back_and_done(
     servers: Servers, browser: webdriver.Chrome, engine: Engine, tmp_path: Path
 ) -> None:
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = waiting(browser, WAIT_S)
     sign_in(browser, servers.web, "olga", PASSWORD)
     # At a phone seat (off-air): a call back rings this seat's phone first.
     Select(wait.until(EC.presence_of_element_located((By.ID, "seat_id")))).select_by_value(
@@ -166,7 +167,7 @@ def test_a_voicemail_arrives_live_is_played_called_back_and_done(
     )
     try:
         row = (By.CSS_SELECTOR, "#bo-items tr.bo-message")
-        WebDriverWait(browser, 60).until(EC.presence_of_element_located(row))
+        waiting(browser, 60).until(EC.presence_of_element_located(row))
     finally:
         stop(caller)
     assert browser.execute_script("return window.hotlineSamePage === true;")  # no reload
@@ -205,9 +206,7 @@ def test_a_voicemail_arrives_live_is_played_called_back_and_done(
     browser.find_element(By.ID, "bo-call-back").click()
     wait.until(EC.presence_of_element_located((By.ID, "bo-calling")))
     history = (By.ID, "bo-history")
-    WebDriverWait(browser, 60).until(
-        EC.text_to_be_present_in_element(history, "Called back, connected")
-    )
+    waiting(browser, 60).until(EC.text_to_be_present_in_element(history, "Called back, connected"))
     assert not browser.find_elements(By.ID, "bo-calling")
     browser.save_screenshot(str(artifacts_dir(tmp_path) / "backoffice-called-back.png"))
 

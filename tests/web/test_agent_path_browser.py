@@ -37,6 +37,7 @@ from tests.browser_kit import (
     simulate,
     stop,
     switch_args,
+    waiting,
 )
 
 pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/browser_kit.py)
@@ -181,7 +182,7 @@ def test_an_agent_takes_a_call_fills_the_form_and_is_on_air_again(
     engine: Engine,
     tmp_path: Path,
 ) -> None:
-    wait = WebDriverWait(chrome, WAIT_S)
+    wait = waiting(chrome, WAIT_S)
     shots = artifacts_dir(tmp_path)
     badge = (By.ID, "badge")
 

@@ -27,6 +27,7 @@ from tests.browser_kit import (
     hotline_env,
     serving,
     sign_in,
+    waiting,
 )
 from tests.web.helpers import PASSWORD, Centre, build_centre
 
@@ -35,7 +36,7 @@ pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/bro
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 WAIT_S = 20
 
@@ -72,7 +73,7 @@ def write(engine: Engine, fn: object, *args: object) -> None:
 def test_an_agent_signs_in_goes_on_air_and_sees_live_events(
     server: str, browser: webdriver.Chrome, engine: Engine, centre_db: Centre, tmp_path: Path
 ) -> None:
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = waiting(browser, WAIT_S)
     sign_in(browser, server, "eva", PASSWORD)
     wait.until(EC.text_to_be_present_in_element((By.ID, "badge"), "Not logged in"))
     assert browser.current_url.endswith("/desktop")

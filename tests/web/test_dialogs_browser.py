@@ -42,6 +42,7 @@ from tests.browser_kit import (
     simulate,
     stop,
     switch_args,
+    waiting,
 )
 
 pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/browser_kit.py)
@@ -157,14 +158,14 @@ def hotline(
                 found = driver.find_elements(By.XPATH, "//td[@id='telephony'][.='ready']")
                 return bool(found)
 
-            WebDriverWait(browser, WAIT_S).until(ready)
+            waiting(browser, WAIT_S).until(ready)
             return Hotline(web, log)
 
         yield start
 
 
 def at_seat(browser: webdriver.Chrome, web: str, login: str, seat: str) -> WebDriverWait:
-    wait = WebDriverWait(browser, WAIT_S)
+    wait = waiting(browser, WAIT_S)
     sign_in(browser, web, login, PASSWORD)
     Select(browser.find_element(By.ID, "seat_id")).select_by_visible_text(seat)
     browser.find_element(By.ID, "seat-login").click()
