@@ -496,10 +496,11 @@ def offer_next(session: Session, call_id: int, now: datetime) -> OfferView | Non
     return offer(session, call_id, agent_id, now, overflow=call.overflowed and not member)
 
 
-def someone_free_for(session: Session, call_id: int) -> bool:
-    """Is another agent free for this call right now (for the agent's status line, R-2.5)?"""
+def someone_free_for(session: Session, call_id: int, now: datetime) -> bool:
+    """Is another agent free for this call right now (for the agent's status line, R-2.5)?
+    Free as :func:`offer_next` counts it, so the notice agrees with who is rung next."""
     call = _call(session, call_id)
-    return any(call.overflowed or call.queue_id in a.queue_ids for a in free_agents(session))
+    return any(call.overflowed or call.queue_id in a.queue_ids for a in free_agents(session, now))
 
 
 def _open_attempt(
