@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from db.models import Role
+from domain.enums import Role
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 

@@ -11,27 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from enum import StrEnum
+
+from domain.enums import Activity, AgentState
 
 FINISH_FIRST = "Finish processing the call with Save first."
 NO_LOGOUT_IN_CALL = "You cannot log out during a call."
-
-
-class State(StrEnum):
-    ON_AIR = "on_air"
-    OFF_AIR = "off_air"
-
-
-class Activity(StrEnum):
-    """Values match ``db.models.Activity``."""
-
-    IDLE = "idle"
-    RINGING = "ringing"
-    IN_CALL = "in_call"
-    PROCESSING = "processing"
-    OUTBOUND = "outbound"
-    BACKOFFICE = "backoffice"
-    PAUSED = "paused"
 
 
 BUSY_WITH_A_CALL = frozenset({Activity.RINGING, Activity.IN_CALL, Activity.PROCESSING})
@@ -39,7 +23,7 @@ BUSY_WITH_A_CALL = frozenset({Activity.RINGING, Activity.IN_CALL, Activity.PROCE
 
 @dataclass(frozen=True)
 class AgentStatus:
-    state: State
+    state: AgentState
     activity: Activity
     since: datetime
     idle_since: datetime  # longest idle first (R-1.3)
@@ -48,11 +32,11 @@ class AgentStatus:
     @classmethod
     def logged_in(cls, now: datetime) -> AgentStatus:
         """A fresh login: off-air until the agent goes on-air themselves."""
-        return cls(State.OFF_AIR, Activity.PAUSED, now, now)
+        return cls(AgentState.OFF_AIR, Activity.PAUSED, now, now)
 
     @property
     def can_take_calls(self) -> bool:
-        return self.state is State.ON_AIR and self.activity is Activity.IDLE
+        return self.state is AgentState.ON_AIR and self.activity is Activity.IDLE
 
 
 class AgentStateError(Exception):
@@ -144,11 +128,11 @@ def desk_controls(state: str, activity: str, pause_type_id: int | None = None) -
     doing = Activity(activity)
     busy = doing in BUSY_WITH_A_CALL or doing is Activity.OUTBOUND
     return DeskControls(
-        on_air=State(state) is State.ON_AIR,
+        on_air=AgentState(state) is AgentState.ON_AIR,
         pause_type_id=pause_type_id if doing is Activity.PAUSED else None,
         # transition() refuses StartWork(OUTBOUND) while busy; on air, the dialog refuses
         # too ("Go off air before you place an outbound call.", R-2.15).
-        can_call_out=State(state) is State.OFF_AIR and not busy,
+        can_call_out=AgentState(state) is AgentState.OFF_AIR and not busy,
     )
 
 
@@ -161,10 +145,10 @@ def transition(status: AgentStatus, event: Event, now: datetime) -> AgentStatus 
         if isinstance(event, GoOnAir):
             if status.can_take_calls:
                 return status
-            return AgentStatus(State.ON_AIR, Activity.IDLE, now, now)
+            return AgentStatus(AgentState.ON_AIR, Activity.IDLE, now, now)
         return replace(
             status,
-            state=State.OFF_AIR,
+            state=AgentState.OFF_AIR,
             activity=Activity.PAUSED,
             since=now,
             pause_type_id=event.pause_type_id,
@@ -179,7 +163,7 @@ def transition(status: AgentStatus, event: Event, now: datetime) -> AgentStatus 
         if event.missed:
             return replace(
                 status,
-                state=State.OFF_AIR,
+                state=AgentState.OFF_AIR,
                 activity=Activity.PAUSED,
                 since=now,
                 pause_type_id=event.pause_type_id,
@@ -189,25 +173,25 @@ def transition(status: AgentStatus, event: Event, now: datetime) -> AgentStatus 
     if isinstance(event, Answered):
         if activity is not Activity.RINGING:
             raise AgentStateError("No call is ringing.")
-        return replace(status, state=State.OFF_AIR, activity=Activity.IN_CALL, since=now)
+        return replace(status, state=AgentState.OFF_AIR, activity=Activity.IN_CALL, since=now)
     if isinstance(event, CallEnded):
         if activity not in (Activity.IN_CALL, Activity.OUTBOUND):
             raise AgentStateError("No call is in progress.")
-        return replace(status, state=State.OFF_AIR, activity=Activity.PROCESSING, since=now)
+        return replace(status, state=AgentState.OFF_AIR, activity=Activity.PROCESSING, since=now)
     if isinstance(event, Saved):
         if activity is not Activity.PROCESSING:
             raise AgentStateError("No call is being processed.")
-        return AgentStatus(State.ON_AIR, Activity.IDLE, now, now)
+        return AgentStatus(AgentState.ON_AIR, Activity.IDLE, now, now)
     if isinstance(event, StartWork):
         if activity in BUSY_WITH_A_CALL:
             raise AgentStateError(FINISH_FIRST)
         if event.activity not in (Activity.OUTBOUND, Activity.BACKOFFICE):
             raise AgentStateError(f"{event.activity} is not work an agent starts")
-        return replace(status, state=State.OFF_AIR, activity=event.activity, since=now)
+        return replace(status, state=AgentState.OFF_AIR, activity=event.activity, since=now)
     if isinstance(event, EndWork):
         if activity not in (Activity.OUTBOUND, Activity.BACKOFFICE):
             raise AgentStateError("No work is in progress.")
-        return replace(status, state=State.OFF_AIR, activity=Activity.PAUSED, since=now)
+        return replace(status, state=AgentState.OFF_AIR, activity=Activity.PAUSED, since=now)
     if isinstance(event, LogOut):
         if activity in BUSY_WITH_A_CALL or activity is Activity.OUTBOUND:
             raise AgentStateError(NO_LOGOUT_IN_CALL)

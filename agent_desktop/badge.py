@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from agent_desktop.status_line import N_
+from domain.texts import N_
 
 
 class BadgeState(StrEnum):

@@ -24,8 +24,8 @@ from db.models import (
     PauseType,
     QueueLocation,
     QueueRight,
-    Severity,
 )
+from domain.enums import Severity
 
 
 class UnknownPauseTypeError(Exception):

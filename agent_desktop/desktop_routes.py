@@ -20,7 +20,6 @@ from agent_desktop import desk, web_sessions
 from agent_desktop.access import CALL_CENTRE, SIGNED_IN, RouteTable, public
 from agent_desktop.event_stream import AgentEventStream, parse_last_id
 from agent_desktop.i18n import LANGUAGES
-from agent_desktop.status_line import N_
 from agent_desktop.web_errors import BadRequestError, NotFoundError
 from agent_desktop.web_request import (
     PRESIGN_COOKIE,
@@ -32,7 +31,8 @@ from agent_desktop.web_request import (
 )
 from db import agent_sessions
 from db.agent_sessions import SeatError
-from db.models import Role
+from domain.enums import Role
+from domain.texts import N_
 
 HERE = Path(__file__).resolve().parent
 routes = RouteTable("desktop", templates=HERE / "templates", static=HERE / "static")

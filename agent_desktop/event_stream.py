@@ -41,9 +41,11 @@ from agent_desktop.agent_state import desk_controls
 from agent_desktop.badge import badge_from_event
 from agent_desktop.desk import NotificationView
 from agent_desktop.i18n import Language
-from agent_desktop.live_feed import Clock, EventFeed, Subscription
-from agent_desktop.status_line import N_, status_message
+from agent_desktop.live_feed import EventFeed, Subscription
+from agent_desktop.status_line import status_message
 from db.events import EventView
+from domain.clock import Clock
+from domain.texts import N_
 
 _log = Logger()
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from agent_desktop.status_line import N_
 from agent_desktop.web_errors import BadRequestError
+from domain.texts import N_
 
 MISSING = N_("The field %(field)s is missing.")
 TWICE = N_("The field %(field)s was sent more than once.")

@@ -37,7 +37,6 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 
 from agent_desktop.access import Access, Route, RouteTable, all_routes
 from agent_desktop.i18n import Language, negotiate
-from agent_desktop.status_line import N_
 from agent_desktop.web_errors import (
     DATABASE_DOWN,
     FORGED,
@@ -63,6 +62,7 @@ from agent_desktop.web_request import (
 )
 from agent_desktop.web_sessions import SignedInUser, load_user, token_hash
 from db.engine import DatabaseUnavailableError
+from domain.texts import N_
 
 _log = Logger()
 

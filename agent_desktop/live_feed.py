@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -32,6 +32,7 @@ from twisted.logger import Logger
 from db.events import EventView, events_after
 from db.models import Event
 from db.runner import DBRunner
+from domain.clock import Clock, DelayedCall
 
 _log = Logger()
 
@@ -68,20 +69,6 @@ def read_events(session: Session, after_id: int, gap_ids: Sequence[int], limit: 
 def newest_id(session: Session) -> int:
     row = session.scalars(select(Event.id).order_by(Event.id.desc()).limit(1)).first()
     return int(row or 0)
-
-
-class DelayedCall(Protocol):
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class Clock(Protocol):
-    """What the web layer needs of the reactor's time (a ``task.Clock`` in tests)."""
-
-    def seconds(self) -> float: ...
-
-    def callLater(self, delay: float, fn: Any, /, *args: Any, **kw: Any) -> Any: ...
 
 
 Accept = Callable[[EventView], bool]

@@ -22,13 +22,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from agent_desktop.access import CALL_CENTRE, RouteTable
-from agent_desktop.status_line import N_
 from agent_desktop.transfer_routes import NO_TELEPHONY, ami_of
 from agent_desktop.web_errors import NotFoundError
 from agent_desktop.web_request import RequestContext
 from db import call_processing
 from dialplan import outbound_calls
 from dialplan.flows import outbound as calls_out
+from domain.texts import N_
 
 HERE = Path(__file__).resolve().parent
 routes = RouteTable("outbound", templates=HERE / "templates")

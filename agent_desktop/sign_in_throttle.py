@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from collections import OrderedDict, deque
 
-from agent_desktop.live_feed import Clock
+from domain.clock import Clock
 
 LOGIN_LIMIT = 5
 ADDRESS_LIMIT = 50

@@ -1,7 +1,7 @@
 """The agent's live status line (R-2.5): a notice and its data become the message shown.
 
 Pure: no Twisted, SQLAlchemy, Klein or Jinja2. The call flows write ``agent.notice`` events
-whose payload carries ``notice`` (one of :class:`Notice`) with ``waiting_s``, ``box_name``,
+whose payload carries ``notice`` (one of :class:`AgentNotice`) with ``waiting_s``, ``box_name``,
 ``queue`` and, for a call transferred by a colleague, ``from_queue`` and ``by_agent``. The
 web layer turns them into :class:`StatusMessage` with the agent's translation function.
 
@@ -15,27 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from enum import StrEnum
+
+from domain.enums import AgentNotice
+from domain.texts import N_
 
 CLOCK_MARK = "{clock}"
 # Nobody waits longer; a wilder figure in a payload is a bug upstream, not a waiting time.
 MAX_WAIT_S = 7 * 24 * 3600
-
-
-def N_(msgid: str) -> str:
-    """Marks a message for extraction into the gettext catalogue; translated later."""
-    return msgid
-
-
-class Notice(StrEnum):
-    """Values match ``dialplan.escalation.AgentNotice``."""
-
-    INCOMING = "incoming"
-    CALLER_HUNG_UP = "caller_hung_up"
-    MOVED_TO_BOX = "moved_to_box"
-    HANDED_TO_ANOTHER = "handed_to_another"
-    WILL_BE_HANDED = "will_be_handed"
-    CONNECTED = "connected"
 
 
 INCOMING = N_("New incoming call, waiting time %(clock)s")
@@ -55,7 +41,7 @@ CONNECTED = N_("Waiting time was %(clock)s")
 class StatusMessage:
     """What the status line shows for one notice."""
 
-    notice: Notice
+    notice: AgentNotice
     text: str
     # Set while the clock counts on (a ringing call): ``{clock}`` marks the running mm:ss.
     template: str | None = None
@@ -97,11 +83,11 @@ def status_message(
     on from ``waiting_s + elapsed_s``.
     """
     try:
-        notice = Notice(str(data.get("notice", "")))
+        notice = AgentNotice(str(data.get("notice", "")))
     except ValueError:
         return None
     queue = _text(data, "queue")
-    if notice is Notice.INCOMING:
+    if notice is AgentNotice.INCOMING:
         elapsed = elapsed_s if math.isfinite(elapsed_s) and elapsed_s > 0 else 0.0
         waiting = _seconds(data, "waiting_s") + elapsed
         from_queue, by_agent = _text(data, "from_queue"), _text(data, "by_agent")
@@ -122,17 +108,17 @@ def status_message(
             template=template,
             waiting_s=math.floor(waiting),
         )
-    if notice is Notice.CONNECTED:
+    if notice is AgentNotice.CONNECTED:
         waited = _seconds(data, "waiting_s")
         text = _format(gettext(CONNECTED), {"clock": mm_ss(waited)})
         return StatusMessage(notice, text, waiting_s=math.floor(waited))
-    if notice is Notice.MOVED_TO_BOX:
+    if notice is AgentNotice.MOVED_TO_BOX:
         box = _text(data, "box_name") or "?"
         return StatusMessage(notice, _format(gettext(MOVED_TO_BOX), {"box": box}))
     simple = {
-        Notice.CALLER_HUNG_UP: CALLER_HUNG_UP,
-        Notice.HANDED_TO_ANOTHER: HANDED_TO_ANOTHER,
-        Notice.WILL_BE_HANDED: WILL_BE_HANDED,
+        AgentNotice.CALLER_HUNG_UP: CALLER_HUNG_UP,
+        AgentNotice.HANDED_TO_ANOTHER: HANDED_TO_ANOTHER,
+        AgentNotice.WILL_BE_HANDED: WILL_BE_HANDED,
     }
     return StatusMessage(notice, gettext(simple[notice]))
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from agent_desktop.access import CALL_CENTRE, RouteTable
-from agent_desktop.status_line import N_
 from agent_desktop.web_request import RequestContext
 from dialplan.flows import transfer
+from domain.texts import N_
 
 HERE = Path(__file__).resolve().parent
 routes = RouteTable("transfer", templates=HERE / "templates")

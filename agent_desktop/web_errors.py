@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from agent_desktop.status_line import N_
+from domain.texts import N_
 
 
 class HTTPError(Exception):

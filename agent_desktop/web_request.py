@@ -21,12 +21,13 @@ from twisted.web.server import Request
 from agent_desktop.badge import Badge, badge_for
 from agent_desktop.forms import FormData
 from agent_desktop.i18n import Catalogues, Language
-from agent_desktop.live_feed import Clock, EventFeed
+from agent_desktop.live_feed import EventFeed
 from agent_desktop.rendering import Templates
 from agent_desktop.sign_in_throttle import SignInThrottle
 from agent_desktop.web_errors import NotSignedInError
 from agent_desktop.web_sessions import SignedInUser
 from db.runner import DBRunner
+from domain.clock import Clock
 
 T = TypeVar("T")
 

@@ -19,16 +19,9 @@ from sqlalchemy.orm import Session
 
 from agent_desktop.live_feed import newest_id
 from db.agent_sessions import open_session_row
-from db.models import (
-    Agent,
-    BoxRight,
-    PauseType,
-    PhoneSeat,
-    QueueRight,
-    Role,
-    WebSession,
-)
+from db.models import Agent, BoxRight, PauseType, PhoneSeat, QueueRight, WebSession
 from db.passwords import hash_password, verify_password
+from domain.enums import Role
 
 IDLE_S = 4 * 3600
 LIFETIME_S = 16 * 3600

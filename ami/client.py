@@ -44,6 +44,7 @@ from ami.protocol import (
     format_action,
     format_message,
 )
+from domain.clock import Clock, DelayedCall
 
 __all__ = [
     "SPY_OPTIONS",
@@ -62,25 +63,6 @@ __all__ = [
 ]
 
 EventCallback = Callable[[AMIMessage], object]
-
-
-class DelayedCall(TypingProtocol):
-    """What the client does with a scheduled call (Twisted's ``IDelayedCall``)."""
-
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class Scheduler(TypingProtocol):
-    """The part of ``IReactorTime`` the client uses: the reactor, or ``task.Clock`` in tests.
-
-    (A typing Protocol rather than the zope interface so that mypy checks the calls.)
-    """
-
-    def callLater(
-        self, delay: float, callable: Callable[..., Any], /, *args: Any, **kwargs: Any
-    ) -> Any: ...
 
 
 class StreamEndpoint(TypingProtocol):
@@ -320,7 +302,7 @@ class AMIClient:
         endpoint: StreamEndpoint,
         username: str,
         secret: str,
-        clock: Scheduler,
+        clock: Clock,
         *,
         action_timeout_s: float = 10.0,
         reconnect_initial_s: float = 0.5,
@@ -945,7 +927,7 @@ class AMIAccount(TypingProtocol):
 def connect_ami(
     reactor: Any,
     account: AMIAccount,
-    clock: Scheduler | None = None,
+    clock: Clock | None = None,
     **options: Any,
 ) -> AMIClient:
     """Build and start an :class:`AMIClient` to ``account`` (for the composition root).

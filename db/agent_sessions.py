@@ -17,10 +17,8 @@ from sqlalchemy.orm import Session
 from agent_desktop import agent_state as core
 from db.events import emit
 from db.models import (
-    Activity,
     Agent,
     AgentSession,
-    AgentState,
     AgentStateChange,
     PauseRecord,
     PauseType,
@@ -28,6 +26,7 @@ from db.models import (
     QueueRight,
     SeatRight,
 )
+from domain.enums import Activity, AgentState
 
 
 class SeatError(Exception):
@@ -110,8 +109,8 @@ def log_in(session: Session, agent_id: int, seat_id: int, now: datetime) -> Agen
         agent_id=agent_id,
         seat_id=seat_id,
         logged_in_at=now,
-        state=AgentState(status.state.value),
-        activity=Activity(status.activity.value),
+        state=status.state,
+        activity=status.activity,
         state_since=now,
         idle_since=now,
     )
@@ -138,8 +137,8 @@ def apply_event(
     if row is None:
         raise SeatError("You are not logged in at a phone seat.")
     before = core.AgentStatus(
-        state=core.State(row.state.value),
-        activity=core.Activity(row.activity.value),
+        state=row.state,
+        activity=row.activity,
         since=row.state_since,
         idle_since=row.idle_since,
         pause_type_id=row.pause_type_id,
@@ -155,16 +154,16 @@ def apply_event(
         _history(session, row, now, reason or "logout")
         emit(session, "agent.logout", now, agent_id=agent_id)
         return None
-    was_paused = before.activity is core.Activity.PAUSED and before.pause_type_id is not None
+    was_paused = before.activity is Activity.PAUSED and before.pause_type_id is not None
     pause_changed = (after.activity, after.pause_type_id) != (before.activity, before.pause_type_id)
     if was_paused and pause_changed:
         _close_pause(session, row, now)
-    row.state = AgentState(after.state.value)
-    row.activity = Activity(after.activity.value)
+    row.state = after.state
+    row.activity = after.activity
     row.state_since = after.since
     row.idle_since = after.idle_since
-    row.pause_type_id = after.pause_type_id if after.activity is core.Activity.PAUSED else None
-    if after.activity is core.Activity.PAUSED and after.pause_type_id and pause_changed:
+    row.pause_type_id = after.pause_type_id if after.activity is Activity.PAUSED else None
+    if after.activity is Activity.PAUSED and after.pause_type_id and pause_changed:
         pause = session.get(PauseType, after.pause_type_id)
         if pause is None:
             raise core.AgentStateError("There is no such pause type.")

@@ -18,16 +18,15 @@ from db.calls import close_call
 from db.events import emit
 from db.models import (
     Call,
-    CallState,
     ContactPerson,
     Customer,
     CustomerPhone,
-    ItemKind,
     Queue,
     QueueLocation,
     VoicemailItem,
     VoicemailItemHistory,
 )
+from domain.enums import CallState, ItemKind
 from voicemail.spool import SpooledRequest
 
 

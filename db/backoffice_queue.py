@@ -14,7 +14,7 @@ Rights (R-3.2, R-7.4): back-office staff and agents see and work only the boxes 
 Matching a customer's calls (R-3.1, R-3.6): calls carry the caller's number as Asterisk
 gave it, customers carry international digits (``420777123456``). A call belongs to a
 customer when it carries their ``customer_id`` or its number is one of theirs written in
-any form the number rules of ``dialplan.numbers`` read back to the same digits.
+any form the number rules of ``domain.numbers`` read back to the same digits.
 
 Also here: the KPI figures of R-5.4 (``kpi_for_calls``, documented in ``docs/kpi.md``) and
 the database side of the e-mail report of R-3.5 (``voicemail_report``, ``mark_emailed``).
@@ -31,31 +31,26 @@ from typing import Any
 from sqlalchemy import ColumnElement, false, func, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from db.calls import FINAL_STATES, SERVICE_LEVEL_S, CallNotFoundError
+from db.calls import SERVICE_LEVEL_S, CallNotFoundError
 from db.events import emit
 from db.models import (
     Agent,
     BoxRight,
     Call,
-    CallState,
     Customer,
     CustomerPhone,
-    Direction,
     Event,
-    ItemKind,
-    ItemState,
     Queue,
     QueueRight,
     Recording,
     RingAttempt,
-    RingOutcome,
-    Role,
     Setting,
     VoicemailBox,
     VoicemailItem,
     VoicemailItemHistory,
 )
-from dialplan.numbers import NATIONAL_DIGITS_MAX, is_country_prefix, normalise_number
+from domain.enums import FINAL_STATES, CallState, Direction, ItemKind, ItemState, RingOutcome, Role
+from domain.numbers import NATIONAL_DIGITS_MAX, is_country_prefix, normalise_number
 from voicemail import claims
 from voicemail.claims import CLAIM_TTL_S
 
@@ -707,8 +702,8 @@ def _status_of(
     item: VoicemailItem, holder_name: str, *, customer_reached: bool
 ) -> claims.ItemStatus:
     return claims.ItemStatus(
-        phase=claims.Phase(item.state.value),
-        kind=claims.Kind(item.kind.value),
+        phase=item.state,
+        kind=item.kind,
         holder_id=item.claimed_by_id,
         holder_name=holder_name,
         claim_expires_at=item.claim_expires_at,
@@ -721,7 +716,7 @@ def _status_of(
 
 def _columns(status: claims.ItemStatus) -> dict[str, Any]:
     return {
-        "state": ItemState(status.phase.value),
+        "state": status.phase,
         "claimed_by_id": status.holder_id,
         "claim_expires_at": status.claim_expires_at,
         "closed_by_id": status.closed_by_id,
@@ -980,7 +975,7 @@ def resolve_by_contact(session: Session, call_id: int, now: datetime) -> list[in
         if call.agent_id is not None and status.holder_at(now) == call.agent_id:
             continue
         _, new = _apply(session, item_id, claims.ResolvedByContact(call.id), now, None)
-        if new.phase is claims.Phase.RESOLVED_BY_CONTACT:
+        if new.phase is ItemState.RESOLVED_BY_CONTACT:
             resolved.append(item_id)
     return resolved
 

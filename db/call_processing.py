@@ -22,29 +22,25 @@ from db import agent_sessions
 from db.calls import CallNotFoundError
 from db.events import emit
 from db.models import (
-    Activity,
     Agent,
     AgentSession,
-    AgentState,
     AuditLog,
     Call,
     ContactPerson,
     Customer,
     CustomerPhone,
-    Direction,
     Event,
     FollowUpProcess,
     Location,
     ProcessCall,
-    ProcessingState,
     Queue,
     QueueLocation,
     QueueRight,
-    ReasonDirection,
     ReasonNode,
     Setting,
 )
-from dialplan.numbers import normalise_number
+from domain.enums import Activity, AgentState, Direction, ProcessingState, ReasonDirection
+from domain.numbers import normalise_number
 
 # The centre's defaults when the settings table says nothing (as the catalog loader's).
 DEFAULT_COUNTRY_PREFIX = "420"

@@ -21,22 +21,18 @@ from sqlalchemy.orm import Session
 from agent_desktop import agent_state as agent_core
 from db import agent_sessions
 from db.events import emit
-from db.models import (
+from db.models import Call, IvrKeyPress, PhoneSeat, Queue, Recording, RingAttempt
+from dialplan.matching import FreeAgent, WaitingCall, match
+from domain.enums import (
+    FINAL_STATES,
     Activity,
     AgentState,
-    Call,
     CallState,
     Direction,
-    IvrKeyPress,
     IvrOutcome,
-    PhoneSeat,
     ProcessingState,
-    Queue,
-    Recording,
-    RingAttempt,
     RingOutcome,
 )
-from dialplan.matching import FreeAgent, WaitingCall, match
 
 # answered within 20 s counts toward the service level by default.
 SERVICE_LEVEL_S = 20
@@ -44,23 +40,6 @@ SERVICE_LEVEL_S = 20
 # again for this long, by any call: without it a queue whose only free agent is busy would
 # redial that phone as fast as Asterisk answers BUSY. Asterisk's own queue waits 5 s too.
 BUSY_RETRY_S = 5
-
-FINAL_STATES = frozenset(
-    {
-        CallState.ANSWERED,
-        CallState.VOICEMAIL,
-        CallState.CALLBACK,
-        CallState.ABANDONED_IVR,
-        CallState.ABANDONED_QUEUE,
-        CallState.ABANDONED_RINGING,
-        CallState.CLOSED,
-        CallState.TRANSFERRED,
-        CallState.FALLBACK,
-        CallState.NO_ANSWER,
-        CallState.BUSY,
-        CallState.FAILED,
-    }
-)
 
 
 @dataclass(frozen=True)

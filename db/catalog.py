@@ -37,11 +37,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from db.models import (
     Agent,
-    BoxKind,
     BoxRight,
     BusinessHours,
     Call,
-    ClosedAction,
     ClosedRule,
     ContactPerson,
     Customer,
@@ -57,12 +55,8 @@ from db.models import (
     Queue,
     QueueLocation,
     QueueRight,
-    ReasonDirection,
     ReasonNode,
-    ReportFormat,
-    ReportPeriod,
     ReportSchedule,
-    Role,
     SeatRight,
     Setting,
     SupervisorDepartment,
@@ -71,7 +65,8 @@ from db.models import (
     VoicemailBox,
 )
 from db.passwords import hash_password, is_password_hash, verify_password
-from dialplan.numbers import is_country_prefix, normalise_number
+from domain.enums import BoxKind, ClosedAction, ReasonDirection, ReportFormat, ReportPeriod, Role
+from domain.numbers import is_country_prefix, normalise_number
 
 DEFAULT_COUNTRY_PREFIX = "420"
 MAX_PAUSE_TYPES = 9

@@ -32,6 +32,24 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from db.types import UTCDateTime
+from domain.enums import (
+    Activity,
+    AgentState,
+    BoxKind,
+    CallState,
+    ClosedAction,
+    Direction,
+    ItemKind,
+    ItemState,
+    IvrOutcome,
+    ProcessingState,
+    ReasonDirection,
+    ReportFormat,
+    ReportPeriod,
+    RingOutcome,
+    Role,
+    Severity,
+)
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -60,127 +78,6 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
         values_callable=lambda members: [m.value for m in members],
         validate_strings=True,
     )
-
-
-# --------------------------------------------------------------------------- enumerations
-
-
-class Role(enum.StrEnum):
-    AGENT = "agent"
-    BACKOFFICE = "backoffice"
-    SUPERVISOR = "supervisor"
-    ADMIN = "admin"
-
-
-class Direction(enum.StrEnum):
-    INBOUND = "in"
-    OUTBOUND = "out"
-    INTERNAL = "internal"
-
-
-class CallState(enum.StrEnum):
-    IVR = "ivr"
-    WAITING = "waiting"  # parked in a queue, music on hold (R-1.5)
-    RINGING = "ringing"  # an agent's phone rings (R-1.3)
-    TALKING = "talking"
-    ANSWERED = "answered"  # ended after a conversation
-    VOICEMAIL = "voicemail"  # caller left a message (R-1.7)
-    CALLBACK = "callback"  # caller asked to be called back (R-1.8)
-    ABANDONED_IVR = "abandoned_ivr"  # R-1.15
-    ABANDONED_QUEUE = "abandoned_queue"
-    ABANDONED_RINGING = "abandoned_ringing"
-    CLOSED = "closed"  # outside business hours, caller did not leave a request (R-1.10)
-    TRANSFERRED = "transferred"  # moved elsewhere (R-1.12), the new leg carries on
-    FALLBACK = "fallback"  # handed to the dialplan's plain fallback (R-1.16)
-    NO_ANSWER = "no_answer"  # outbound: the customer did not answer (R-1.13)
-    BUSY = "busy"
-    FAILED = "failed"
-
-
-class ProcessingState(enum.StrEnum):
-    NONE = "none"  # nothing to process (e.g. abandoned)
-    PENDING = "pending"  # answered, the Active call form is not saved yet (R-2.13)
-    DONE = "done"
-
-
-class AgentState(enum.StrEnum):
-    ON_AIR = "on_air"
-    OFF_AIR = "off_air"
-
-
-class Activity(enum.StrEnum):
-    """Why an agent is where they are (R-2.2); only ``idle`` with on-air takes calls."""
-
-    IDLE = "idle"
-    RINGING = "ringing"
-    IN_CALL = "in_call"
-    PROCESSING = "processing"
-    OUTBOUND = "outbound"
-    BACKOFFICE = "backoffice"
-    PAUSED = "paused"
-
-
-class RingOutcome(enum.StrEnum):
-    RINGING = "ringing"  # the offer is live; the agent is reserved (R-1.3)
-    ANSWERED = "answered"
-    NO_ANSWER = "no_answer"  # rang out the ring timeout (R-1.4)
-    BUSY = "busy"
-    CANCELLED = "cancelled"  # caller pressed # or 0 (R-1.7, R-1.8)
-    CALLER_HUNG_UP = "caller_hung_up"
-    FAILED = "failed"
-
-
-class BoxKind(enum.StrEnum):
-    VOICEMAIL = "voicemail"
-    CALLBACK = "callback"
-    COMBINED = "combined"  # a box may take both (R-1.8)
-
-
-class ItemKind(enum.StrEnum):
-    MESSAGE = "message"  # a recorded voicemail
-    CALLBACK = "callback"  # a callback request, no recording
-
-
-class ItemState(enum.StrEnum):
-    OPEN = "open"
-    DONE = "done"
-    RESOLVED_BY_CONTACT = "resolved_by_contact"  # R-3.6
-
-
-class ClosedAction(enum.StrEnum):
-    """What a queue does with a call outside its hours (R-1.10)."""
-
-    ANNOUNCE = "announce"  # say the opening hours, offer 0 for a callback, then end
-    VOICEMAIL = "voicemail"  # straight to the queue's voicemail box
-
-
-class ReasonDirection(enum.StrEnum):
-    INBOUND = "in"
-    OUTBOUND = "out"
-
-
-class IvrOutcome(enum.StrEnum):
-    OPTION = "option"
-    INVALID = "invalid"
-    TIMEOUT = "timeout"
-
-
-class Severity(enum.StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-
-class ReportPeriod(enum.StrEnum):
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-
-
-class ReportFormat(enum.StrEnum):
-    CSV = "csv"
-    PDF = "pdf"
-    XLSX = "xlsx"
 
 
 _WEEKDAY = "weekday BETWEEN 0 AND 6"  # Monday = 0, as Python's date.weekday()

@@ -27,8 +27,8 @@ from db.models import (
 )
 from dialplan.escalation import QueuePolicy
 from dialplan.menu import Menu, Target, ToMenu, ToQueue
-from dialplan.schedule import ClosedAction, OpenWindow, Schedule
 from dialplan.schedule import ClosedRule as ClosedRuleCore
+from dialplan.schedule import OpenWindow, Schedule
 from dialplan.support_turns import TurnDay, TurnMember
 
 MISSED_CALL_PAUSE_NAME = "missed call"
@@ -151,10 +151,8 @@ def load_queue(
         windows=tuple(OpenWindow(h.weekday, h.opens, h.closes) for h in hours),
         holidays=frozenset(holidays),
         closed_on_weekends=queue.closed_on_weekends,
-        closed_action=ClosedAction(queue.closed_action.value),
-        closed_rules=tuple(
-            ClosedRuleCore(r.weekday, r.starts, r.ends, ClosedAction(r.action.value)) for r in rules
-        ),
+        closed_action=queue.closed_action,
+        closed_rules=tuple(ClosedRuleCore(r.weekday, r.starts, r.ends, r.action) for r in rules),
     )
     policy = QueuePolicy(
         ring_timeout_s=queue.ring_timeout_s,

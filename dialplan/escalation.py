@@ -14,33 +14,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from domain.enums import AgentNotice, CallState
+
 
 class Phase(StrEnum):
     WAITING = "waiting"
     RINGING = "ringing"
     TALKING = "talking"
     ENDED = "ended"
-
-
-class Outcome(StrEnum):
-    """How a call left the queue; values match ``db.models.CallState``."""
-
-    ANSWERED = "answered"
-    VOICEMAIL = "voicemail"
-    CALLBACK = "callback"
-    ABANDONED_QUEUE = "abandoned_queue"
-    ABANDONED_RINGING = "abandoned_ringing"
-
-
-class AgentNotice(StrEnum):
-    """Status-line messages for the agent concerned (R-2.5)."""
-
-    INCOMING = "incoming"  # new incoming call, waiting mm:ss since queue entry
-    CALLER_HUNG_UP = "caller_hung_up"  # caller hung up while ringing
-    MOVED_TO_BOX = "moved_to_box"  # call was transferred to: <box name> (# or 0)
-    HANDED_TO_ANOTHER = "handed_to_another"  # ring timeout, someone else is free
-    WILL_BE_HANDED = "will_be_handed"  # ring timeout, parked until someone is free
-    CONNECTED = "connected"  # waiting time was mm:ss
 
 
 @dataclass(frozen=True)
@@ -64,7 +45,7 @@ class CallStatus:
     agent_id: int | None = None  # who answered
     tried_agent_ids: frozenset[int] = field(default_factory=frozenset)
     last_callback_offer_at: datetime | None = None
-    outcome: Outcome | None = None
+    outcome: CallState | None = None
 
     @classmethod
     def entering_queue(cls, now: datetime) -> CallStatus:
@@ -148,7 +129,7 @@ class EndRing:
     """Close the live offer: frees the agent's reservation."""
 
     agent_id: int
-    outcome: str  # a db.models.RingOutcome value
+    outcome: str  # a domain.enums.RingOutcome value
 
 
 @dataclass(frozen=True)
@@ -187,7 +168,7 @@ class RegisterCallback:
 
 @dataclass(frozen=True)
 class CloseCall:
-    outcome: Outcome
+    outcome: CallState
 
 
 Effect = (
@@ -287,29 +268,29 @@ def transition(
         if phase not in (Phase.WAITING, Phase.RINGING):
             return status, ()  # keys during a conversation are the agent's business
         if event.digit == "#" and policy.voicemail_box:
-            return _to_box(status, Outcome.VOICEMAIL, policy.voicemail_box, now)
+            return _to_box(status, CallState.VOICEMAIL, policy.voicemail_box, now)
         if event.digit == "0" and policy.callback_box:
-            return _to_box(status, Outcome.CALLBACK, policy.callback_box, now)
+            return _to_box(status, CallState.CALLBACK, policy.callback_box, now)
         return status, ()
 
     if isinstance(event, CallerHungUp):
         if phase is Phase.TALKING:
-            return _end(status, Outcome.ANSWERED, ())
+            return _end(status, CallState.ANSWERED, ())
         if phase is Phase.RINGING and ringing is not None:
             return _end(
                 status,
-                Outcome.ABANDONED_RINGING,
+                CallState.ABANDONED_RINGING,
                 (
                     EndRing(ringing, "caller_hung_up"),
                     NotifyAgent(ringing, AgentNotice.CALLER_HUNG_UP),
                 ),
             )
-        return _end(status, Outcome.ABANDONED_QUEUE, ())
+        return _end(status, CallState.ABANDONED_QUEUE, ())
 
     if isinstance(event, ConversationEnded):
         if phase is not Phase.TALKING:
             raise TransitionError(f"no conversation to end, the call is {phase}")
-        return _end(status, Outcome.ANSWERED, ())
+        return _end(status, CallState.ANSWERED, ())
 
     if isinstance(event, Tick):
         if phase is not Phase.WAITING:
@@ -327,7 +308,7 @@ def transition(
 
 
 def _to_box(
-    status: CallStatus, outcome: Outcome, box_name: str, now: datetime
+    status: CallStatus, outcome: CallState, box_name: str, now: datetime
 ) -> tuple[CallStatus, tuple[Effect, ...]]:
     effects: list[Effect] = []
     ringing = status.ringing_agent_id
@@ -335,13 +316,13 @@ def _to_box(
         effects.append(EndRing(ringing, "cancelled"))
         effects.append(NotifyAgent(ringing, AgentNotice.MOVED_TO_BOX, box_name=box_name))
     effects.append(
-        RecordVoicemail(box_name) if outcome is Outcome.VOICEMAIL else RegisterCallback(box_name)
+        RecordVoicemail(box_name) if outcome is CallState.VOICEMAIL else RegisterCallback(box_name)
     )
     return _end(status, outcome, tuple(effects))
 
 
 def _end(
-    status: CallStatus, outcome: Outcome, effects: tuple[Effect, ...]
+    status: CallStatus, outcome: CallState, effects: tuple[Effect, ...]
 ) -> tuple[CallStatus, tuple[Effect, ...]]:
     ended = replace(status, phase=Phase.ENDED, ringing_agent_id=None, outcome=outcome)
     return ended, (*effects, CloseCall(outcome))

@@ -7,15 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class StepOutcome(StrEnum):
-    """Values match ``db.models.IvrOutcome``."""
-
-    OPTION = "option"
-    INVALID = "invalid"
-    TIMEOUT = "timeout"
+from domain.enums import IvrOutcome
 
 
 @dataclass(frozen=True)
@@ -60,11 +53,11 @@ class Menu:
         return "".join(sorted(self.options))
 
 
-def step(menu: Menu, pressed: str, attempt: int) -> tuple[StepOutcome, Next]:
+def step(menu: Menu, pressed: str, attempt: int) -> tuple[IvrOutcome, Next]:
     """What follows when the caller pressed ``pressed`` ('' = silence) on ``attempt`` (0-based)."""
     if pressed and pressed[0] in menu.options:
-        return StepOutcome.OPTION, menu.options[pressed[0]]
-    outcome = StepOutcome.INVALID if pressed else StepOutcome.TIMEOUT
+        return IvrOutcome.OPTION, menu.options[pressed[0]]
+    outcome = IvrOutcome.INVALID if pressed else IvrOutcome.TIMEOUT
     if attempt < menu.max_retries:
         return outcome, Retry(play_invalid=bool(pressed))
     return outcome, menu.default if menu.default is not None else GiveUp()

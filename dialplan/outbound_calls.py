@@ -4,7 +4,7 @@
 How an outbound call runs:
 
 1. :func:`start_outbound_call` checks the agent (at a seat, off-air, not busy with a call),
-   the number (any format of R-1.13, read by ``dialplan.numbers.normalise_number`` with the
+   the number (any format of R-1.13, read by ``domain.numbers.normalise_number`` with the
    queue's country prefix), the customer (or the pseudo-customer "OUTBOUND CALL" for people
    who are no customers, R-2.15) and the queue; it writes the outbound call record, puts the
    agent off-air (``StartWork(OUTBOUND)``), and AMI-``Originate``\\ s the agent's seat into
@@ -30,7 +30,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from ami.protocol import AMIError, AMIMessage
-from db.models import CallState
 from db.runner import DBRunner
 from dialplan.flows import outbound as adapter
 from dialplan.flows.outbound import (
@@ -42,6 +41,8 @@ from dialplan.flows.outbound import (
     OutboundError,
     OutboundState,
 )
+from domain.clock import Clock
+from domain.enums import CallState
 
 __all__ = [
     "OutboundError",
@@ -75,10 +76,6 @@ class OutboundAMI(Protocol):
     def subscribe(self, name: str, callback: Callable[[AMIMessage], object]) -> None: ...
 
     def unsubscribe(self, name: str, callback: Callable[[AMIMessage], object]) -> None: ...
-
-
-class Clock(Protocol):
-    def seconds(self) -> float: ...
 
 
 @dataclass(frozen=True)

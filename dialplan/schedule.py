@@ -13,6 +13,8 @@ from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from domain.enums import ClosedAction
+
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 
@@ -21,13 +23,6 @@ class ClosedReason(StrEnum):
     HOLIDAY = "holiday"
     WEEKEND = "weekend"
     OUTSIDE_HOURS = "outside_hours"
-
-
-class ClosedAction(StrEnum):
-    """What a closed queue does with a call; values match ``db.models.ClosedAction``."""
-
-    ANNOUNCE = "announce"
-    VOICEMAIL = "voicemail"
 
 
 @dataclass(frozen=True)

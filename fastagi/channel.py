@@ -29,12 +29,13 @@ import enum
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from domain.clock import Clock, DelayedCall
 from fastagi.errors import (
     AGICommandError,
     AGIProtocolError,
@@ -47,22 +48,6 @@ from fastagi.limits import AGILimits
 from fastagi.protocol import AGIReply, AGIRequest, format_command
 
 T = TypeVar("T")
-
-
-class Timer(Protocol):
-    """What ``callLater`` returns (Twisted's ``IDelayedCall``), as a typing protocol."""
-
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class Clock(Protocol):
-    """The part of Twisted's ``IReactorTime`` a session uses; the reactor or a ``task.Clock``."""
-
-    def callLater(self, delay: float, callable: Callable[..., Any], *args: Any) -> Timer: ...
-
-    def seconds(self) -> float: ...
 
 
 _log = Logger(namespace="fastagi.channel")
@@ -190,7 +175,7 @@ class AGIChannel:
         self._failure: Callable[[], Exception] | None = None
         self._hangup_kind: HangupKind | None = None
         self._known_contexts = {request.context.casefold()}
-        self._watchdog: Timer | None = None
+        self._watchdog: DelayedCall | None = None
         self._watchdog_at = 0.0
         self._deadline = 0.0
 

@@ -49,7 +49,8 @@ from twisted.internet.protocol import Protocol, ServerFactory, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from fastagi.channel import AGIChannel, Clock, HangupKind, Timer
+from domain.clock import Clock, DelayedCall
+from fastagi.channel import AGIChannel, HangupKind
 from fastagi.errors import (
     AGIError,
     AGIProtocolError,
@@ -121,7 +122,7 @@ class FastAGIProtocol(Protocol):
             limits.max_environment_keys, limits.max_environment_bytes
         )
         self._replies = ReplyAssembler(limits.max_reply_bytes)
-        self._env_timer: Timer | None = None
+        self._env_timer: DelayedCall | None = None
         self._start_pending = False
         self._flow_started = False
         self._socket: Any = None

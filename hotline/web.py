@@ -31,13 +31,14 @@ from agent_desktop import desktop_routes
 from agent_desktop.access import RouteTable, public
 from agent_desktop.guard import check_declared, mount
 from agent_desktop.i18n import LOCALE_DIR, Catalogues
-from agent_desktop.live_feed import Clock, EventFeed
+from agent_desktop.live_feed import EventFeed
 from agent_desktop.rendering import Templates
 from agent_desktop.sign_in_throttle import SignInThrottle
 from agent_desktop.web_errors import NotFoundError
 from agent_desktop.web_request import RequestContext, WebServices
 from ami.client import AMIClient
 from db.runner import DBRunner
+from domain.clock import Clock
 from hotline.status import CentreCounts, centre_counts
 
 _log = Logger()

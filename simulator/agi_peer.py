@@ -37,6 +37,7 @@ from twisted.internet.protocol import Protocol as TwistedProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from domain.clock import Clock
 from simulator.agi_commands import (
     AGI_LINE_MAX_BYTES,
     atoi,
@@ -56,7 +57,6 @@ from simulator.channel import (
     Wait,
     parse_caller_id,
 )
-from simulator.clock import ReactorTime
 from simulator.media import (
     SAMPLE_RATE_HZ,
     SoundCatalogue,
@@ -107,7 +107,7 @@ class TCPConnector(Protocol):
 class AGIHost(Protocol):
     """What a session needs from the switch around it."""
 
-    clock: ReactorTime
+    clock: Clock
     sounds: SoundCatalogue
     astdb: MutableMapping[tuple[str, str], str]
     sounds_dir: Path

@@ -29,7 +29,7 @@ from typing import Any
 
 from twisted.internet.defer import Deferred
 
-from simulator.clock import DelayedCall, ReactorTime
+from domain.clock import Clock, DelayedCall
 
 ALL_DIGITS = "0123456789*#ABCD"
 
@@ -108,7 +108,7 @@ class Wait:
     def __init__(
         self,
         channel: SimChannel,
-        clock: ReactorTime,
+        clock: Clock,
         timeout_s: float | None,
         accept: str,
         keep_others: bool,
@@ -149,7 +149,7 @@ class SimChannel:
     def __init__(
         self,
         *,
-        clock: ReactorTime,
+        clock: Clock,
         name: str,
         tech: str,
         uniqueid: str,

@@ -24,8 +24,9 @@ from twisted.logger import Logger
 from agent_desktop.agent_state import AgentStateError, GoOnAir
 from agent_desktop.call_form import CallForm
 from db import agent_sessions, call_processing
-from db.models import Activity, Agent, AgentSession, Call, ProcessingState, SeatRight
+from db.models import Agent, AgentSession, Call, SeatRight
 from db.runner import DBRunner
+from domain.enums import Activity, ProcessingState
 
 _log = Logger()
 

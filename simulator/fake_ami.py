@@ -29,6 +29,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ami.protocol import AMIMessage, AMIParser, AMIProtocolError, format_message
+from domain.clock import Clock
 
 AMI_VERSION = "11.0.0"
 GREETING = f"Asterisk Call Manager/{AMI_VERSION}"
@@ -114,16 +115,6 @@ class AMIBackend(typing.Protocol):
     def getvar(self, channel: str, name: str) -> str | None: ...
 
     def channels(self) -> list[dict[str, str]]: ...
-
-
-class Clock(typing.Protocol):
-    """Time source for Uptime/Timestamp values and RecordingBackend delays."""
-
-    def seconds(self) -> float: ...
-
-    def callLater(
-        self, delay: float, callable: Callable[..., Any], /, *args: Any, **kwargs: Any
-    ) -> Any: ...
 
 
 def _mask(message: AMIMessage) -> AMIMessage:

@@ -16,7 +16,7 @@ from twisted.internet.error import ConnectionDone, ConnectionRefusedError
 from twisted.internet.protocol import ClientFactory, Factory, Protocol
 from twisted.python.failure import Failure
 
-from simulator.clock import ReactorTime
+from domain.clock import Clock
 
 
 class _Endpoint:
@@ -96,7 +96,7 @@ class _Listening:
 class MemoryNetwork:
     """Listening factories by (host, port); connections between them and client factories."""
 
-    def __init__(self, clock: ReactorTime) -> None:
+    def __init__(self, clock: Clock) -> None:
         self._clock = clock
         self._listeners: dict[tuple[str, int], Factory] = {}
         self._next_client_port = 40000

@@ -28,9 +28,9 @@ from twisted.internet.defer import Deferred
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from domain.clock import Clock, DelayedCall
 from simulator.agi_peer import TCPConnector
 from simulator.channel import ALL_DIGITS
-from simulator.clock import DelayedCall, ReactorTime
 from simulator.dialplan import (
     INBOUND_CONTEXT,
     FallbackDestination,
@@ -381,7 +381,7 @@ def generate_callers(profile: LoadProfile) -> Iterator[CallerScript]:
 
 # ------------------------------------------------------------------------------ wiring
 def build_switch(
-    clock: ReactorTime,
+    clock: Clock,
     connector: TCPConnector,
     *,
     servers: tuple[str, ...] = ("127.0.0.1:4573",),
@@ -417,7 +417,7 @@ class SimulationRun:
     def __init__(
         self,
         switch: Switch,
-        clock: ReactorTime,
+        clock: Clock,
         out: Callable[[str], None],
         *,
         verbose: bool = False,

@@ -33,6 +33,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from domain.clock import Clock, DelayedCall
 from simulator.agi_peer import AGIRequest, AGISession, AGIStatus, TCPConnector
 from simulator.channel import (
     ALL_DIGITS,
@@ -44,7 +45,6 @@ from simulator.channel import (
     parse_caller_id,
     seconds_floor,
 )
-from simulator.clock import DelayedCall, ReactorTime
 from simulator.dialplan import (
     INBOUND_CONTEXT,
     Agi,
@@ -173,7 +173,7 @@ class IdAllocator:
 
     def __init__(
         self,
-        clock: ReactorTime,
+        clock: Clock,
         *,
         epoch_offset_s: float = 0.0,
         uniqueid_seq: int = 0,
@@ -286,7 +286,7 @@ class Switch:
     def __init__(
         self,
         *,
-        clock: ReactorTime,
+        clock: Clock,
         connector: TCPConnector,
         dialplan: Dialplan,
         phones: PhoneBook | None = None,

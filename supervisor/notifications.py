@@ -15,9 +15,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from agent_desktop.status_line import N_
 from db.events import emit
-from db.models import Agent, Department, Notification, Role, Severity, SupervisorDepartment
+from db.models import Agent, Department, Notification, SupervisorDepartment
+from domain.enums import Role, Severity
+from domain.texts import N_
 
 MESSAGE_MAX_CHARS = 1000
 MINUTES_MAX = 24 * 60

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from agent_desktop.access import RouteTable, roles
-from agent_desktop.status_line import N_
 from agent_desktop.web_request import RequestContext
-from db.models import Role, Severity
+from domain.enums import Role, Severity
+from domain.texts import N_
 from supervisor import notifications as notes
 
 HERE = Path(__file__).resolve().parent

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
+
+from domain.enums import ItemKind, ItemState
 
 # R-3.3: a claim lasts ten minutes unless its holder does something with the item.
 CLAIM_TTL_S = 600
@@ -35,27 +36,12 @@ NEEDS_CONNECTED_CALLBACK = (
 )
 
 
-class Phase(StrEnum):
-    """Values match ``db.models.ItemState``."""
-
-    OPEN = "open"
-    DONE = "done"
-    RESOLVED_BY_CONTACT = "resolved_by_contact"
-
-
-class Kind(StrEnum):
-    """Values match ``db.models.ItemKind``."""
-
-    MESSAGE = "message"
-    CALLBACK = "callback"
-
-
 @dataclass(frozen=True)
 class ItemStatus:
     """What the claiming rules need to know about one item."""
 
-    phase: Phase
-    kind: Kind
+    phase: ItemState
+    kind: ItemKind
     holder_id: int | None = None
     holder_name: str = ""
     claim_expires_at: datetime | None = None
@@ -67,7 +53,7 @@ class ItemStatus:
 
     def holder_at(self, now: datetime) -> int | None:
         """Who holds the item at ``now``; None when unclaimed or the claim has expired."""
-        if self.phase is not Phase.OPEN or self.holder_id is None:
+        if self.phase is not ItemState.OPEN or self.holder_id is None:
             return None
         if self.claim_expires_at is None or now >= self.claim_expires_at:
             return None
@@ -181,7 +167,7 @@ class ItemClaimedError(ItemActionError):
 
 
 def _closed_message(status: ItemStatus) -> str:
-    if status.phase is Phase.RESOLVED_BY_CONTACT:
+    if status.phase is ItemState.RESOLVED_BY_CONTACT:
         return "This callback request was resolved by a later call with the customer."
     return "This item is already done."
 
@@ -190,7 +176,7 @@ def _closed_message(status: ItemStatus) -> str:
 
 
 def _refuse_unless_free(status: ItemStatus, agent_id: int, now: datetime) -> None:
-    if status.phase is not Phase.OPEN:
+    if status.phase is not ItemState.OPEN:
         raise ItemActionError(_closed_message(status))
     holder = status.holder_at(now)
     if holder is not None and holder != agent_id:
@@ -233,7 +219,7 @@ def transition(status: ItemStatus, event: Event, now: datetime) -> tuple[ItemSta
 
     if isinstance(event, Release | Cancel):
         action = "cancelled" if isinstance(event, Cancel) else "released"
-        if status.phase is not Phase.OPEN:
+        if status.phase is not ItemState.OPEN:
             return status, []  # the form closes after Done; nothing left to let go of
         holder = status.holder_at(now)
         if holder is None:
@@ -247,10 +233,10 @@ def transition(status: ItemStatus, event: Event, now: datetime) -> tuple[ItemSta
 
     if isinstance(event, MarkDone):
         _refuse_unless_free(status, event.agent_id, now)
-        if status.kind is Kind.CALLBACK and not status.customer_reached:
+        if status.kind is ItemKind.CALLBACK and not status.customer_reached:
             raise ItemActionError(NEEDS_CONNECTED_CALLBACK)
         done = replace(
-            _unclaimed(status), phase=Phase.DONE, closed_by_id=event.agent_id, closed_at=now
+            _unclaimed(status), phase=ItemState.DONE, closed_by_id=event.agent_id, closed_at=now
         )
         return done, [RecordHistory("done", event.agent_id), Announce("done", event.agent_id)]
 
@@ -262,7 +248,7 @@ def transition(status: ItemStatus, event: Event, now: datetime) -> tuple[ItemSta
             Announce("callback", event.agent_id),
         ]
         new = status
-        if status.phase is Phase.OPEN:
+        if status.phase is ItemState.OPEN:
             new = replace(new, customer_reached=status.customer_reached or event.connected)
             if status.is_free_for(event.agent_id, now):
                 new, claim_effects = _take(new, event.agent_id, event.agent_name, event.ttl_s, now)
@@ -270,11 +256,11 @@ def transition(status: ItemStatus, event: Event, now: datetime) -> tuple[ItemSta
         return new, effects
 
     if isinstance(event, ResolvedByContact):
-        if status.phase is not Phase.OPEN or status.kind is not Kind.CALLBACK:
+        if status.phase is not ItemState.OPEN or status.kind is not ItemKind.CALLBACK:
             return status, []
         resolved = replace(
             _unclaimed(status),
-            phase=Phase.RESOLVED_BY_CONTACT,
+            phase=ItemState.RESOLVED_BY_CONTACT,
             closed_by_id=None,
             closed_at=now,
             resolved_by_call_id=event.call_id,

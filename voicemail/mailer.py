@@ -29,7 +29,7 @@ from __future__ import annotations
 import mimetypes
 import re
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -53,6 +53,7 @@ from db.backoffice_queue import (
     voicemail_report,
 )
 from db.runner import DBRunner
+from domain.clock import Clock, DelayedCall
 
 # A recording larger than this is linked, not attached: mail servers refuse big messages.
 ATTACH_LIMIT_BYTES = 10 * 1024 * 1024
@@ -65,23 +66,6 @@ ITEM_PAGE = "/backoffice/items/{item_id}"
 _log = Logger()
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\s]+")
 _ADDRESS = re.compile(r"[^@\s<>,;\"']+@[^@\s<>,;\"']+")
-
-
-class Timer(Protocol):
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class Clock(Protocol):
-    """The part of ``IReactorTime`` the mailer uses: the reactor, or ``task.Clock`` in tests.
-
-    (A typing Protocol rather than the zope interface so that mypy checks the calls.)
-    """
-
-    def callLater(self, delay: float, callable: Callable[..., Any], /, *args: Any) -> Timer: ...
-
-    def seconds(self) -> float: ...
 
 
 class TcpConnector(Protocol):
@@ -313,7 +297,7 @@ class VoicemailMailer:
         self._timeout_s = timeout_s
         self._queue: deque[_Job] = deque()
         self._known: set[int] = set()  # queued, sending or waiting for a retry
-        self._retries: dict[int, Timer] = {}
+        self._retries: dict[int, DelayedCall] = {}
         self._busy = False
         self._stopped = False
         self._waiters: list[Deferred[None]] = []

@@ -53,7 +53,6 @@ from zope.interface import implementer
 
 from agent_desktop import agent_state as core
 from agent_desktop.access import SIGNED_IN, RouteTable
-from agent_desktop.status_line import N_
 from agent_desktop.web_errors import (
     BadRequestError,
     ConflictError,
@@ -66,9 +65,10 @@ from agent_desktop.web_sessions import SignedInUser, desk_view
 from db import agent_sessions
 from db import backoffice_queue as bq
 from db.agent_sessions import SeatError
-from db.calls import FINAL_STATES
-from db.models import Call, Event, Role, VoicemailBox, VoicemailItem
+from db.models import Call, Event, VoicemailBox, VoicemailItem
 from dialplan.outbound_calls import start_outbound_call
+from domain.enums import FINAL_STATES, Activity, Role
+from domain.texts import N_
 from voicemail.claims import ItemActionError, ItemClaimedError
 
 HERE = Path(__file__).resolve().parent
@@ -361,12 +361,12 @@ def _start_backoffice_work(session: Session, agent_id: int, item_id: int, now: d
     off-air, and their activity says why; one already working items stays as they are.
     """
     desk = desk_view(session, agent_id)
-    if desk is None or desk.activity not in (core.Activity.IDLE, core.Activity.PAUSED):
+    if desk is None or desk.activity not in (Activity.IDLE, Activity.PAUSED):
         return
     agent_sessions.apply_event(
         session,
         agent_id,
-        core.StartWork(core.Activity.BACKOFFICE),
+        core.StartWork(Activity.BACKOFFICE),
         now,
         f"back-office item {item_id}",
     )
@@ -374,7 +374,7 @@ def _start_backoffice_work(session: Session, agent_id: int, item_id: int, now: d
 
 def _end_backoffice_work(session: Session, agent_id: int, item_id: int, now: datetime) -> None:
     desk = desk_view(session, agent_id)
-    if desk is None or desk.activity != core.Activity.BACKOFFICE:
+    if desk is None or desk.activity != Activity.BACKOFFICE:
         return
     agent_sessions.apply_event(
         session, agent_id, core.EndWork(), now, f"back-office item {item_id} left"

@@ -6,16 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
 
 from db.runner import DBRunner
+from domain.clock import Clock
 from voicemail.spool import Spool
-
-
-class Clock(Protocol):
-    def seconds(self) -> float: ...
-
-    def callLater(self, delay: float, fn: Any, *args: Any, **kw: Any) -> Any: ...
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,12 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from twisted.logger import Logger
 
 from db import calls, routing
-from db.models import CallState, Direction, RingOutcome
 from dialplan import escalation as esc
 from dialplan.flows.context import FlowContext
 from dialplan.menu import MAX_MENU_VISITS, GiveUp, Retry, ToMenu, ToQueue, step
-from dialplan.numbers import normalise_number
-from dialplan.schedule import ClosedAction
 from dialplan.support_turns import ring_order, rota_applies
+from domain.enums import CallState, ClosedAction, Direction, RingOutcome
+from domain.numbers import normalise_number
 from fastagi.channel import AGIChannel, HangupKind
 from fastagi.errors import ChannelHungUp, ChannelRedirected
 from voicemail.intake import store_request
@@ -532,7 +531,7 @@ async def _apply(
             assert cfg.callback_box is not None
             await _register_callback(channel, ctx, where, cfg.callback_box, cfg.country_prefix)
         elif isinstance(effect, esc.CloseCall):
-            await close_leg(ctx, where, CallState(effect.outcome.value))
+            await close_leg(ctx, where, effect.outcome)
     return pressed
 
 

@@ -26,8 +26,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db import calls
-from db.models import Call, CallState, Direction
+from db.models import Call
 from dialplan.flows import outbound
+from domain.enums import CallState, Direction
 
 HEARTBEAT_INTERVAL_S = 30.0
 STALE_AFTER_S = 180.0

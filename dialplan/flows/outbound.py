@@ -31,18 +31,14 @@ from agent_desktop import agent_state as agent_core
 from db import agent_sessions, backoffice_queue, calls
 from db.events import emit
 from db.models import (
-    Activity,
     Agent,
-    AgentState,
     AuditLog,
     BoxRight,
     Call,
-    CallState,
     ContactPerson,
     Customer,
     CustomerPhone,
     Did,
-    Direction,
     IvrMenu,
     IvrOption,
     PhoneSeat,
@@ -50,14 +46,13 @@ from db.models import (
     QueueLocation,
     QueueRight,
     RingAttempt,
-    RingOutcome,
-    Role,
     Setting,
     VoicemailItem,
 )
 from dialplan.flows.context import FlowContext
 from dialplan.flows.inbound import finish_session, record_leg
-from dialplan.numbers import normalise_number
+from domain.enums import Activity, AgentState, CallState, Direction, RingOutcome, Role
+from domain.numbers import normalise_number
 from fastagi.channel import AGIChannel
 from fastagi.errors import ChannelHungUp
 
@@ -285,7 +280,7 @@ def prepare_outbound(
     session.flush()
     try:
         agent_sessions.apply_event(
-            session, agent_id, agent_core.StartWork(agent_core.Activity.OUTBOUND), now, "outbound"
+            session, agent_id, agent_core.StartWork(Activity.OUTBOUND), now, "outbound"
         )
     except agent_core.AgentStateError as refusal:
         raise OutboundError(str(refusal)) from None

@@ -34,7 +34,6 @@ took the hang-up for a transfer) the call is settled as answered.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -48,18 +47,7 @@ from ami.client import AMIActionError
 from ami.protocol import AMIError
 from db import agent_sessions, calls, routing
 from db.events import emit
-from db.models import (
-    Activity,
-    Agent,
-    AgentSession,
-    AgentState,
-    Call,
-    CallState,
-    Direction,
-    PhoneSeat,
-    Queue,
-    QueueRight,
-)
+from db.models import Agent, AgentSession, Call, PhoneSeat, Queue, QueueRight
 from db.runner import DBRunner
 from dialplan.flows.context import FlowContext
 from dialplan.flows.inbound import (
@@ -70,6 +58,8 @@ from dialplan.flows.inbound import (
     serve_queue,
     wait_and_offer,
 )
+from domain.clock import Clock
+from domain.enums import Activity, AgentState, CallState, Direction
 from fastagi.channel import AGIChannel
 
 _log = Logger()
@@ -111,14 +101,6 @@ class TransferAMI(Protocol):
     ) -> Deferred[Any]: ...
 
     def getvar(self, channel: str, name: str) -> Deferred[str]: ...
-
-
-class Scheduler(Protocol):
-    """The part of ``IReactorTime`` a transfer uses (the reactor, or ``Clock`` in tests)."""
-
-    def seconds(self) -> float: ...
-
-    def callLater(self, delay: float, fn: Callable[..., Any], /, *args: Any, **kw: Any) -> Any: ...
 
 
 # --------------------------------------------------------------------------- the dialog
@@ -261,7 +243,7 @@ def plan_transfer(session: Session, agent_id: int, call_id: int, target: str) ->
 async def transfer_call(
     ami: TransferAMI | None,
     db: DBRunner,
-    clock: Scheduler,
+    clock: Clock,
     *,
     agent_id: int,
     call_id: int,
@@ -301,7 +283,7 @@ async def transfer_call(
 
 
 def _after_a_failed_redirect(
-    ami: TransferAMI, db: DBRunner, clock: Scheduler, plan: TransferPlan
+    ami: TransferAMI, db: DBRunner, clock: Clock, plan: TransferPlan
 ) -> None:
     """The marker is set but the caller did not move: usually the caller hung up in that
     very moment, and their old session, seeing the marker, took the hang-up for a transfer

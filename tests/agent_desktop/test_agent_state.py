@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 from agent_desktop.agent_state import (
     FINISH_FIRST,
     NO_LOGOUT_IN_CALL,
-    Activity,
     AgentStateError,
     AgentStatus,
     Answered,
@@ -24,10 +23,10 @@ from agent_desktop.agent_state import (
     RingEnded,
     Saved,
     StartWork,
-    State,
     desk_controls,
     transition,
 )
+from domain.enums import Activity, AgentState
 
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
@@ -50,17 +49,17 @@ def step(status: AgentStatus, event: object, s: int) -> AgentStatus:
 
 def test_login_is_off_air_until_the_agent_goes_on_air() -> None:
     fresh = AgentStatus.logged_in(T0)
-    assert fresh.state is State.OFF_AIR and not fresh.can_take_calls
+    assert fresh.state is AgentState.OFF_AIR and not fresh.can_take_calls
     assert on_air().can_take_calls
 
 
 def test_a_whole_call_returns_the_agent_on_air_after_save() -> None:
     status = step(on_air(), Offered(), 10)
-    assert status.state is State.ON_AIR and not status.can_take_calls  # reserved
+    assert status.state is AgentState.ON_AIR and not status.can_take_calls  # reserved
     status = step(status, Answered(), 14)
-    assert (status.state, status.activity) == (State.OFF_AIR, Activity.IN_CALL)
+    assert (status.state, status.activity) == (AgentState.OFF_AIR, Activity.IN_CALL)
     status = step(status, CallEnded(), 200)
-    assert (status.state, status.activity) == (State.OFF_AIR, Activity.PROCESSING)
+    assert (status.state, status.activity) == (AgentState.OFF_AIR, Activity.PROCESSING)
     status = step(status, Saved(), 260)
     assert status.can_take_calls and status.idle_since == t(260)
 
@@ -82,7 +81,7 @@ def test_logout_is_refused_during_a_call_and_allowed_when_free() -> None:
 def test_ringing_out_gives_the_missed_call_pause() -> None:
     status = step(step(on_air(), Offered(), 1), RingEnded(missed=True, pause_type_id=7), 21)
     assert (status.state, status.activity, status.pause_type_id) == (
-        State.OFF_AIR,
+        AgentState.OFF_AIR,
         Activity.PAUSED,
         7,
     )
@@ -96,10 +95,10 @@ def test_a_caller_who_hangs_up_does_not_cost_the_agent_their_place() -> None:
 
 def test_pause_and_back_office_work_are_off_air() -> None:
     paused = step(on_air(), Pause(2), 5)
-    assert (paused.state, paused.pause_type_id) == (State.OFF_AIR, 2)
+    assert (paused.state, paused.pause_type_id) == (AgentState.OFF_AIR, 2)
     working = step(paused, StartWork(Activity.BACKOFFICE), 6)
     assert working.activity is Activity.BACKOFFICE
-    assert step(working, EndWork(), 7).state is State.OFF_AIR
+    assert step(working, EndWork(), 7).state is AgentState.OFF_AIR
 
 
 def test_an_off_air_agent_cannot_be_offered_a_call() -> None:
@@ -136,7 +135,7 @@ def test_only_an_on_air_idle_agent_is_ever_offered_a_call(seq: list[object]) -> 
         if isinstance(event, Offered):
             assert before.can_take_calls
         if nxt.activity in (Activity.IN_CALL, Activity.PROCESSING):
-            assert nxt.state is State.OFF_AIR
+            assert nxt.state is AgentState.OFF_AIR
         status = nxt
 
 

@@ -12,20 +12,17 @@ from db import calls
 from db.backoffice import create_item
 from db.models import (
     Agent,
-    BoxKind,
     BoxRight,
     Call,
-    CallState,
     Customer,
     CustomerPhone,
-    Direction,
     Location,
     Queue,
     QueueLocation,
-    Role,
     VoicemailBox,
 )
-from dialplan.numbers import normalise_number
+from domain.enums import BoxKind, CallState, Direction, Role
+from domain.numbers import normalise_number
 from voicemail.spool import SpooledRequest
 
 

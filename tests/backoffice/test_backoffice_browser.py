@@ -22,7 +22,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from db.catalog import load_catalog
-from db.models import Call, Direction, PhoneSeat, VoicemailItem
+from db.models import Call, PhoneSeat, VoicemailItem
+from domain.enums import Direction
 from tests.browser_kit import (
     ALL_WEEK_HOURS,
     ami_url,

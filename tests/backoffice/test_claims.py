@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.enums import ItemKind, ItemState
 from voicemail import claims
 from voicemail.claims import (
     Announce,
@@ -19,9 +20,7 @@ from voicemail.claims import (
     ItemActionError,
     ItemClaimedError,
     ItemStatus,
-    Kind,
     MarkDone,
-    Phase,
     RecordHistory,
     Release,
     ResolvedByContact,
@@ -36,8 +35,8 @@ def t(s: float) -> datetime:
     return T0 + timedelta(seconds=s)
 
 
-def fresh(kind: Kind = Kind.MESSAGE) -> ItemStatus:
-    return ItemStatus(Phase.OPEN, kind)
+def fresh(kind: ItemKind = ItemKind.MESSAGE) -> ItemStatus:
+    return ItemStatus(ItemState.OPEN, kind)
 
 
 def history(effects: list[claims.Effect]) -> list[str]:
@@ -76,7 +75,7 @@ def test_activity_by_the_holder_renews_the_claim_quietly() -> None:
 def test_cancel_puts_the_item_back_in_the_queue() -> None:
     held, _ = transition(fresh(), Claim(EVA, "Eva"), t(0))
     back, effects = transition(held, Cancel(EVA), t(10))
-    assert back.phase is Phase.OPEN and back.holder_id is None and back.holder_at(t(10)) is None
+    assert back.phase is ItemState.OPEN and back.holder_id is None and back.holder_at(t(10)) is None
     assert history(effects) == ["cancelled"]
     taken, _ = transition(back, Claim(JAN, "Jan"), t(11))
     assert taken.holder_id == JAN
@@ -88,10 +87,10 @@ def test_release_of_a_free_item_is_harmless() -> None:
 
 
 def test_a_message_may_be_done_after_listening() -> None:
-    held, _ = transition(fresh(Kind.MESSAGE), Claim(EVA, "Eva"), t(0))
+    held, _ = transition(fresh(ItemKind.MESSAGE), Claim(EVA, "Eva"), t(0))
     done, effects = transition(held, MarkDone(EVA), t(30))
     assert (done.phase, done.closed_by_id, done.closed_at, done.holder_id) == (
-        Phase.DONE,
+        ItemState.DONE,
         EVA,
         t(30),
         None,
@@ -102,31 +101,31 @@ def test_a_message_may_be_done_after_listening() -> None:
 
 
 def test_a_callback_request_is_done_only_after_a_call_back_connected() -> None:
-    held, _ = transition(fresh(Kind.CALLBACK), Claim(EVA, "Eva"), t(0))
+    held, _ = transition(fresh(ItemKind.CALLBACK), Claim(EVA, "Eva"), t(0))
     with pytest.raises(ItemActionError, match="use Cancel"):
         transition(held, MarkDone(EVA), t(5))
     missed, _ = transition(held, CallbackAttempt(EVA, 7, connected=False), t(40))
-    assert missed.phase is Phase.OPEN and missed.holder_id == EVA  # stays claimed
+    assert missed.phase is ItemState.OPEN and missed.holder_id == EVA  # stays claimed
     with pytest.raises(ItemActionError):
         transition(missed, MarkDone(EVA), t(41))
     reached, effects = transition(missed, CallbackAttempt(EVA, 8, connected=True), t(90))
     assert reached.customer_reached and history(effects) == ["callback_connected"]
     assert effects[0] == RecordHistory("callback_connected", EVA, "call 8")
     done, _ = transition(reached, MarkDone(EVA), t(200))
-    assert done.phase is Phase.DONE
+    assert done.phase is ItemState.DONE
 
 
 def test_a_call_back_is_recorded_even_when_someone_else_holds_the_item() -> None:
-    held, _ = transition(fresh(Kind.CALLBACK), Claim(JAN, "Jan"), t(0))
+    held, _ = transition(fresh(ItemKind.CALLBACK), Claim(JAN, "Jan"), t(0))
     after, effects = transition(held, CallbackAttempt(EVA, 9, connected=True), t(5))
     assert after.holder_id == JAN and after.claim_expires_at == held.claim_expires_at
     assert history(effects) == ["callback_connected"]
 
 
 def test_resolution_by_contact_closes_an_open_callback_request_even_if_claimed() -> None:
-    held, _ = transition(fresh(Kind.CALLBACK), Claim(EVA, "Eva"), t(0))
+    held, _ = transition(fresh(ItemKind.CALLBACK), Claim(EVA, "Eva"), t(0))
     resolved, effects = transition(held, ResolvedByContact(55), t(10))
-    assert resolved.phase is Phase.RESOLVED_BY_CONTACT
+    assert resolved.phase is ItemState.RESOLVED_BY_CONTACT
     assert (resolved.resolved_by_call_id, resolved.closed_at, resolved.holder_id) == (
         55,
         t(10),
@@ -136,7 +135,7 @@ def test_resolution_by_contact_closes_an_open_callback_request_even_if_claimed()
     with pytest.raises(ItemActionError, match="resolved by a later call"):
         transition(resolved, MarkDone(EVA), t(11))
     # a message is not a callback request; a closed item stays as it is
-    assert transition(fresh(Kind.MESSAGE), ResolvedByContact(55), t(10)) == (fresh(), [])
+    assert transition(fresh(ItemKind.MESSAGE), ResolvedByContact(55), t(10)) == (fresh(), [])
     assert transition(resolved, ResolvedByContact(56), t(12)) == (resolved, [])
 
 
@@ -158,11 +157,11 @@ EVENTS = st.one_of(
 
 @settings(max_examples=300)
 @given(
-    kind=st.sampled_from(list(Kind)),
+    kind=st.sampled_from(list(ItemKind)),
     steps=st.lists(st.tuples(st.integers(0, 400), EVENTS), max_size=30),
 )
 def test_no_one_ever_acts_on_an_item_someone_else_holds(
-    kind: Kind, steps: list[tuple[int, claims.Event]]
+    kind: ItemKind, steps: list[tuple[int, claims.Event]]
 ) -> None:
     status, now = fresh(kind), T0
     for gap_s, event in steps:
@@ -183,11 +182,15 @@ def test_no_one_ever_acts_on_an_item_someone_else_holds(
         if changed and actor is not None:
             # only the holder, or anyone once the claim lapsed, changes the item
             assert holder in (None, actor)
-        if before.phase is not Phase.OPEN:
+        if before.phase is not ItemState.OPEN:
             assert status.phase is before.phase  # done and resolved are final
-        if status.phase is not Phase.OPEN:
+        if status.phase is not ItemState.OPEN:
             assert status.holder_id is None and status.claim_expires_at is None
-        if status.phase is Phase.DONE and before.phase is Phase.OPEN and kind is Kind.CALLBACK:
+        if (
+            status.phase is ItemState.DONE
+            and before.phase is ItemState.OPEN
+            and kind is ItemKind.CALLBACK
+        ):
             assert before.customer_reached
         # the database's CHECK: a holder and an expiry, both or neither
         assert (status.holder_id is None) == (status.claim_expires_at is None)

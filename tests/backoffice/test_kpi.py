@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from db import backoffice_queue as bq
 from db import calls
-from db.models import Call, CallState, Direction, Queue, RingOutcome, Setting
+from db.models import Call, Queue, Setting
+from domain.enums import CallState, Direction, RingOutcome
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

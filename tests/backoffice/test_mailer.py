@@ -31,8 +31,9 @@ from zope.interface import implementer
 
 from db.backoffice_queue import VoicemailReport, voicemail_report
 from db.engine import make_engine
-from db.models import CallState, VoicemailItem, VoicemailItemHistory
+from db.models import VoicemailItem, VoicemailItemHistory
 from db.runner import DBRunner
+from domain.enums import CallState
 from hotline.app import HotlineServices
 from tests.backoffice.office import Office, build_office, inbound_call, leave
 from voicemail.mailer import (

@@ -37,18 +37,9 @@ from agent_desktop.i18n import LOCALE_DIR, load_po
 from db import agent_sessions
 from db import backoffice_queue as bq
 from db.events import emit
-from db.models import (
-    Agent,
-    Call,
-    CallState,
-    Direction,
-    PhoneSeat,
-    Queue,
-    QueueRight,
-    Recording,
-    VoicemailItem,
-)
+from db.models import Agent, Call, PhoneSeat, Queue, QueueRight, Recording, VoicemailItem
 from db.passwords import hash_password
+from domain.enums import CallState, Direction
 from hotline.web import ListenerState, WebRoot
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
 from tests.web.helpers import BASE, PASSWORD, Browser, InlineDBRunner, Page, Stream, resolved

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db import backoffice_queue as bq
 from db.events import events_after
-from db.models import CallState, Recording, VoicemailItem, VoicemailItemHistory
+from db.models import Recording, VoicemailItem, VoicemailItemHistory
+from domain.enums import CallState
 from tests.backoffice.office import Office, build_office, inbound_call, leave
 from voicemail.claims import ItemActionError, ItemClaimedError
 

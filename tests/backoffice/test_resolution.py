@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from db import backoffice_queue as bq
 from db import calls
 from db.events import events_after
-from db.models import Call, CallState, Direction, VoicemailItem, VoicemailItemHistory
+from db.models import Call, VoicemailItem, VoicemailItemHistory
+from domain.enums import CallState, Direction
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
 from voicemail.claims import ItemActionError
 

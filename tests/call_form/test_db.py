@@ -21,18 +21,8 @@ from db import agent_sessions, calls
 from db import call_processing as cp
 from db.call_processing import CallFormError
 from db.events import events_after
-from db.models import (
-    Agent,
-    AuditLog,
-    Call,
-    CallState,
-    ContactPerson,
-    CustomerPhone,
-    Direction,
-    Location,
-    QueueRight,
-    ReasonDirection,
-)
+from db.models import Agent, AuditLog, Call, ContactPerson, CustomerPhone, Location, QueueRight
+from domain.enums import CallState, Direction, ReasonDirection
 from tests.call_form.world import (
     T0,
     World,

@@ -8,18 +8,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from db import calls
-from db.models import (
-    CallState,
-    ContactPerson,
-    Customer,
-    CustomerPhone,
-    Direction,
-    Location,
-    QueueLocation,
-    ReasonDirection,
-    ReasonNode,
-)
-from dialplan.numbers import normalise_number
+from db.models import ContactPerson, Customer, CustomerPhone, Location, QueueLocation, ReasonNode
+from domain.enums import CallState, Direction, ReasonDirection
+from domain.numbers import normalise_number
 from tests.db.centre import Centre, build_centre, log_in_on_air
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Prague

@@ -12,15 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from agent_desktop.agent_state import AgentStateError, LogOut, Pause
 from db import agent_sessions, calls
 from db.events import events_after
-from db.models import (
-    AgentStateChange,
-    Call,
-    CallState,
-    Direction,
-    PauseRecord,
-    RingAttempt,
-    RingOutcome,
-)
+from db.models import AgentStateChange, Call, PauseRecord, RingAttempt
+from domain.enums import CallState, Direction, RingOutcome
 from tests.db.centre import build_centre, log_in_on_air
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -20,21 +20,19 @@ from db.models import (
     Base,
     BusinessHours,
     Call,
-    CallState,
     ContactPerson,
     Customer,
     CustomerPhone,
-    Direction,
     Location,
     PauseType,
     Queue,
     QueueRight,
-    ReasonDirection,
     ReasonNode,
     SupportTurnMember,
 )
 from db.passwords import hash_password, verify_password
-from dialplan.numbers import normalise_number
+from domain.enums import CallState, Direction, ReasonDirection
+from domain.numbers import normalise_number
 
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 

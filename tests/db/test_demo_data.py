@@ -24,7 +24,6 @@ from db.demo_data import (
 from db.models import (
     Agent,
     Base,
-    BoxKind,
     ContactPerson,
     Customer,
     CustomerPhone,
@@ -37,15 +36,14 @@ from db.models import (
     PhoneSeat,
     Queue,
     QueueRight,
-    ReasonDirection,
     ReasonNode,
-    Role,
     SeatRight,
     SupervisorDepartment,
     SupportTurnMember,
     VoicemailBox,
 )
 from db.passwords import verify_password
+from domain.enums import BoxKind, ReasonDirection, Role
 
 TODAY = date(2026, 3, 1)
 

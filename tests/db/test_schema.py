@@ -17,10 +17,7 @@ from db.models import (
     AgentSession,
     BusinessHours,
     Call,
-    CallState,
     Customer,
-    Direction,
-    ItemKind,
     IvrMenu,
     IvrOption,
     Location,
@@ -28,10 +25,10 @@ from db.models import (
     PhoneSeat,
     Queue,
     RingAttempt,
-    RingOutcome,
     VoicemailBox,
     VoicemailItem,
 )
+from domain.enums import CallState, Direction, ItemKind, RingOutcome
 from tests.conftest import (
     POSTGRES_URL,
     create_postgres_schema,

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from dialplan.escalation import (
     AgentBusy,
-    AgentNotice,
     AnnounceCallbackOption,
     Answered,
     CallerHungUp,
@@ -22,7 +21,6 @@ from dialplan.escalation import (
     MarkOverflowed,
     NotifyAgent,
     Offered,
-    Outcome,
     PauseAgent,
     Phase,
     QueuePolicy,
@@ -34,6 +32,7 @@ from dialplan.escalation import (
     TransitionError,
     transition,
 )
+from domain.enums import AgentNotice, CallState
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 POLICY = QueuePolicy(
@@ -84,25 +83,25 @@ def test_answer_then_conversation_end_is_an_answered_call() -> None:
     assert status.phase is Phase.TALKING and status.agent_id == 7
     assert NotifyAgent(7, AgentNotice.CONNECTED, waiting_s=14) in effects
     status, effects = transition(status, ConversationEnded(), POLICY, s(200))
-    assert status.outcome is Outcome.ANSWERED and effects == (CloseCall(Outcome.ANSWERED),)
+    assert status.outcome is CallState.ANSWERED and effects == (CloseCall(CallState.ANSWERED),)
 
 
 def test_hash_while_ringing_frees_the_agent_and_records_a_message() -> None:
     status, _ = transition(CallStatus.entering_queue(T0), Offered(7), POLICY, s(10))
     status, effects = transition(status, KeyPressed("#"), POLICY, s(12))
-    assert status.outcome is Outcome.VOICEMAIL
+    assert status.outcome is CallState.VOICEMAIL
     assert effects == (
         EndRing(7, "cancelled"),
         NotifyAgent(7, AgentNotice.MOVED_TO_BOX, box_name="Support voicemail"),
         RecordVoicemail("Support voicemail"),
-        CloseCall(Outcome.VOICEMAIL),
+        CloseCall(CallState.VOICEMAIL),
     )
 
 
 def test_zero_while_waiting_registers_a_callback() -> None:
     status, effects = transition(CallStatus.entering_queue(T0), KeyPressed("0"), POLICY, s(5))
-    assert status.outcome is Outcome.CALLBACK
-    assert effects == (RegisterCallback("Support callbacks"), CloseCall(Outcome.CALLBACK))
+    assert status.outcome is CallState.CALLBACK
+    assert effects == (RegisterCallback("Support callbacks"), CloseCall(CallState.CALLBACK))
 
 
 def test_keys_without_a_box_and_other_keys_are_ignored() -> None:
@@ -115,9 +114,9 @@ def test_keys_without_a_box_and_other_keys_are_ignored() -> None:
 
 @pytest.mark.parametrize(
     ("offer", "outcome"),
-    [(False, Outcome.ABANDONED_QUEUE), (True, Outcome.ABANDONED_RINGING)],
+    [(False, CallState.ABANDONED_QUEUE), (True, CallState.ABANDONED_RINGING)],
 )
-def test_caller_hang_up_is_abandoned_in_the_right_place(offer: bool, outcome: Outcome) -> None:
+def test_caller_hang_up_is_abandoned_in_the_right_place(offer: bool, outcome: CallState) -> None:
     status = CallStatus.entering_queue(T0)
     if offer:
         status, _ = transition(status, Offered(7), POLICY, s(3))

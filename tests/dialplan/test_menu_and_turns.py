@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
-from dialplan.menu import GiveUp, Menu, Retry, StepOutcome, ToMenu, ToQueue, step
+from dialplan.menu import GiveUp, Menu, Retry, ToMenu, ToQueue, step
 from dialplan.support_turns import TurnDay, TurnMember, ring_order, rota_applies
+from domain.enums import IvrOutcome
 
 MAIN = Menu(
     code="main",
@@ -18,20 +19,20 @@ MAIN = Menu(
 
 
 def test_a_valid_digit_leads_to_its_target() -> None:
-    assert step(MAIN, "2", 0) == (StepOutcome.OPTION, ToQueue("billing"))
-    assert step(MAIN, "9", 2) == (StepOutcome.OPTION, ToMenu("more"))
+    assert step(MAIN, "2", 0) == (IvrOutcome.OPTION, ToQueue("billing"))
+    assert step(MAIN, "9", 2) == (IvrOutcome.OPTION, ToMenu("more"))
     assert MAIN.digits == "129"
 
 
 def test_invalid_and_silence_are_retried_then_the_default_applies() -> None:
-    assert step(MAIN, "7", 0) == (StepOutcome.INVALID, Retry(play_invalid=True))
-    assert step(MAIN, "", 1) == (StepOutcome.TIMEOUT, Retry(play_invalid=False))
-    assert step(MAIN, "", 2) == (StepOutcome.TIMEOUT, ToQueue("support"))
+    assert step(MAIN, "7", 0) == (IvrOutcome.INVALID, Retry(play_invalid=True))
+    assert step(MAIN, "", 1) == (IvrOutcome.TIMEOUT, Retry(play_invalid=False))
+    assert step(MAIN, "", 2) == (IvrOutcome.TIMEOUT, ToQueue("support"))
 
 
 def test_without_a_default_the_caller_is_let_go() -> None:
     menu = Menu(code="m", prompt="p", max_retries=0, options={"1": ToQueue("q")})
-    assert step(menu, "5", 0) == (StepOutcome.INVALID, GiveUp())
+    assert step(menu, "5", 0) == (IvrOutcome.INVALID, GiveUp())
 
 
 PRAGUE = ZoneInfo("Europe/Prague")

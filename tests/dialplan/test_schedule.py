@@ -10,12 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dialplan.schedule import (
-    ClosedAction,
     ClosedReason,
     ClosedRule,
     OpenWindow,
     Schedule,
 )
+from domain.enums import ClosedAction
 
 PRAGUE = ZoneInfo("Europe/Prague")
 WEEKDAYS_8_TO_17 = tuple(OpenWindow(d, time(8), time(17)) for d in range(5))

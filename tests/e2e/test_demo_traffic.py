@@ -19,19 +19,11 @@ from db import agent_sessions
 from db.catalog import load_catalog
 from db.demo_data import always_open_yaml, load_demo
 from db.engine import make_engine
-from db.models import (
-    Agent,
-    Call,
-    CustomerPhone,
-    Direction,
-    Queue,
-    RingAttempt,
-    SeatRight,
-    VoicemailItem,
-)
+from db.models import Agent, Call, CustomerPhone, Queue, RingAttempt, SeatRight, VoicemailItem
 from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
 from dialplan.outbound_calls import start_outbound_call
+from domain.enums import Direction
 from fastagi.server import FastAGIFactory
 from hotline.config import AmiUrl
 from simulator.demo_traffic import DemoTraffic, human_logins

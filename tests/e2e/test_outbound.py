@@ -22,14 +22,13 @@ from db.models import (
     Call,
     Customer,
     Event,
-    ItemKind,
-    ItemState,
     Recording,
     VoicemailBox,
     VoicemailItem,
     VoicemailItemHistory,
 )
 from dialplan.outbound_calls import OutboundError, cancel_outbound_call, start_outbound_call
+from domain.enums import ItemKind, ItemState
 from simulator.switch import PhoneBehaviour
 from tests.e2e.harness import World, make_world
 

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from db.models import Call, CallState, Queue, Recording
+from db.models import Call, Queue, Recording
 from dialplan.flows.transfer import TransferError, settle_transfer, transfer_call
+from domain.enums import CallState
 from simulator.switch import CallerScript, PhoneBehaviour
 from tests.e2e.harness import World, make_world, notices
 

@@ -16,7 +16,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
-from simulator.clock import ReactorTime
+from domain.clock import Clock as TimeSource
 from simulator.dialplan import FallbackDestination, HotlineDialplanSettings, load_hotline_dialplan
 from simulator.media import SoundCatalogue
 from simulator.memnet import MemoryNetwork, advance_to
@@ -156,7 +156,7 @@ class ReplayFactory(Factory):
     """Serves every transcript in ``scripts`` (by ``agi_network_script``)."""
 
     scripts: dict[str, list[WireLine]]
-    clock: ReactorTime
+    clock: TimeSource
     replacements: dict[bytes, bytes] = field(default_factory=dict)
     sessions: dict[str, ReplaySession] = field(default_factory=dict)
 
@@ -253,7 +253,7 @@ class ScriptedAGIFactory(Factory):
     """Runs ``script(agi)`` for every connection; closes the socket when it returns."""
 
     script: Callable[[ScriptedAGI], Awaitable[None]]
-    clock: ReactorTime
+    clock: TimeSource
     close_when_done: bool = True
     sessions: list[ScriptedAGI] = field(default_factory=list)
     errors: list[Failure] = field(default_factory=list)

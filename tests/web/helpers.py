@@ -26,13 +26,12 @@ from db.models import (
     PhoneSeat,
     Queue,
     QueueRight,
-    Role,
     SeatRight,
-    Severity,
     VoicemailBox,
 )
 from db.passwords import hash_password
 from db.runner import DBRunner
+from domain.enums import Role, Severity
 
 T = TypeVar("T")
 BASE = "http://hotline.example"

@@ -26,15 +26,13 @@ from db import agent_sessions, calls
 from db.models import (
     AuditLog,
     Call,
-    CallState,
     Customer,
     CustomerPhone,
-    Direction,
     FollowUpProcess,
     Location,
     QueueLocation,
-    ReasonDirection,
 )
+from domain.enums import CallState, Direction, ReasonDirection
 from tests.call_form.world import add_customer, add_reasons
 from tests.web.helpers import Browser, Centre, InlineDBRunner, Page
 

@@ -21,8 +21,8 @@ from db.models import (
     Notification,
     PauseRecord,
     QueueLocation,
-    Severity,
 )
+from domain.enums import Severity
 from tests.web.helpers import Browser, Centre, InlineDBRunner, add_notification
 
 

@@ -28,7 +28,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from db.catalog import load_catalog
-from db.models import Call, Direction, Queue
+from db.models import Call, Queue
+from domain.enums import Direction
 from tests.browser_kit import (
     ALL_WEEK_HOURS,
     ami_url,

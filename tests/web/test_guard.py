@@ -21,7 +21,7 @@ from agent_desktop.access import (
 from agent_desktop.guard import UndeclaredRouteError
 from agent_desktop.web_request import RequestContext
 from db.engine import make_engine
-from db.models import Role
+from domain.enums import Role
 from hotline.web import ListenerState, WebRoot, default_route_tables
 from tests.web.helpers import Browser, Centre, InlineDBRunner
 

@@ -10,7 +10,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from agent_desktop.badge import BadgeState, badge_for, badge_from_event
-from agent_desktop.status_line import CLOCK_MARK, Notice, mm_ss, status_message
+from agent_desktop.status_line import CLOCK_MARK, mm_ss, status_message
+from domain.enums import AgentNotice
 from tests.test_pure_cores import FORBIDDEN, imported_roots
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +112,7 @@ payload_values = st.one_of(
 
 
 @given(
-    st.sampled_from([n.value for n in Notice] + ["", "nope"]),
+    st.sampled_from([n.value for n in AgentNotice] + ["", "nope"]),
     st.dictionaries(
         st.sampled_from(["waiting_s", "queue", "box_name", "from_queue", "by_agent", "overflow"]),
         payload_values,
@@ -125,7 +126,7 @@ def test_any_payload_gives_a_one_line_message_or_none(
     notice: str, payload: dict[str, object], elapsed: float
 ) -> None:
     message = status_message({"notice": notice, **payload}, elapsed_s=elapsed)
-    if notice not in {n.value for n in Notice}:
+    if notice not in {n.value for n in AgentNotice}:
         assert message is None
         return
     assert message is not None

@@ -146,7 +146,7 @@ def test_bad_input_is_refused_with_a_reason_and_keeps_what_was_typed(
 def test_an_admin_may_message_anyone_active(
     browser: Browser, centre: Centre, db: InlineDBRunner
 ) -> None:
-    from db.models import Role
+    from domain.enums import Role
 
     def promote(session: Session) -> None:
         sue = session.get(Agent, centre.agents["sue"])

@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from agent_desktop import agent_state as core
 from db import agent_sessions, calls
-from db.models import CallState, Direction, Location, QueueLocation, ReasonDirection
+from db.models import Location, QueueLocation
+from domain.enums import CallState, Direction, ReasonDirection
 from tests.browser_kit import (
     artifacts_dir,
     browser_tests,

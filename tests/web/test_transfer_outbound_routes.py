@@ -26,18 +26,16 @@ from db import agent_sessions
 from db.models import (
     AgentSession,
     Call,
-    CallState,
     ContactPerson,
     Customer,
     CustomerPhone,
-    Direction,
     Location,
-    ProcessingState,
     Queue,
     QueueLocation,
 )
 from dialplan.flows import outbound as calls_out
 from dialplan.flows import transfer
+from domain.enums import CallState, Direction, ProcessingState
 from hotline.web import ListenerState, WebRoot
 from simulator.fake_ami import recording_server
 from simulator.memnet import MemoryNetwork
