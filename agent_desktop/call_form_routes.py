@@ -31,17 +31,17 @@ from sqlalchemy.orm import Session
 
 from agent_desktop import call_form as core
 from agent_desktop import desktop_routes
-from agent_desktop.access import CALL_CENTRE, RouteTable
-from agent_desktop.forms import FormData
-from agent_desktop.i18n import Language
 from agent_desktop.status_line import mm_ss
-from agent_desktop.web_errors import ForbiddenError, NotFoundError
-from agent_desktop.web_request import RequestContext
-from agent_desktop.web_sessions import DeskView, SignedInUser
 from db import call_processing as cp
 from db.call_processing import CallFormError
 from db.calls import CallNotFoundError
+from domain.refusals import ForbiddenError, NotFoundError
 from domain.texts import N_
+from web.access import CALL_CENTRE, RouteTable
+from web.forms import FormData
+from web.i18n import Language
+from web.request import RequestContext
+from web.sessions import DeskView, SignedInUser
 
 HERE = Path(__file__).resolve().parent
 routes = RouteTable("call_form", templates=HERE / "templates")

@@ -1,9 +1,5 @@
-"""``GET /events``: the agent's own live events as Server-Sent Events (R-2.5, R-2.3, R-2.16).
-
-Each event goes out with an ``id:`` line (the events-table id), so the browser's automatic
-reconnect sends ``Last-Event-ID`` and resumes where it stopped; a freshly loaded page passes
-``?last_id=`` with the newest id it was built from, so nothing between the page and the
-stream is missed. SSE event types:
+"""``GET /events``: a signed-in person's live events as Server-Sent Events (R-2.5, R-2.3,
+R-2.16), on the stream of ``web.sse`` (resumable with ``Last-Event-ID``). SSE event types:
 
 - ``status`` -- the status line: ``{notice, text, template, waiting_s}``; ``template`` holds
   ``{clock}`` where the browser keeps counting the waiting time (R-2.5);
@@ -19,33 +15,27 @@ stream is missed. SSE event types:
   item in a box the person may work (``backoffice.new``, ``.claimed``, ``.done``,
   ``.resolved``...), so that "Calls in voicemail" stays current (R-3.1);
 - ``signed_out`` -- the session ended; the page goes to the sign-in page.
-
-A comment line every ``KEEPALIVE_S`` keeps proxies from closing an idle stream and tells the
-server when the browser went away; every ``REVALIDATE_S`` the session is checked again.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from twisted.internet.defer import Deferred
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.web.server import Request
 
 from agent_desktop.agent_state import desk_controls
-from agent_desktop.badge import badge_from_event
 from agent_desktop.desk import NotificationView
-from agent_desktop.i18n import Language
-from agent_desktop.live_feed import EventFeed, Subscription
 from agent_desktop.status_line import status_message
 from db.events import EventView
 from domain.clock import Clock
 from domain.texts import N_
+from web.badge import badge_from_event
+from web.i18n import Language
+from web.sse import EventStream, StillSignedIn, sse_frame
 
 _log = Logger()
 
@@ -83,40 +73,6 @@ def _controls(kind: str, payload: Mapping[str, object]) -> dict[str, object] | N
         return asdict(desk_controls(state, activity, pause))
     except ValueError:  # a state or activity this version does not know: leave the buttons
         return None
-
-
-def sse_frame(
-    data: Mapping[str, Any], *, event: str | None = None, event_id: int | None = None
-) -> bytes:
-    """One Server-Sent Events message. JSON on one ``data:`` line (json escapes newlines)."""
-    lines = []
-    if event_id is not None:
-        lines.append(f"id: {int(event_id)}")
-    if event is not None:
-        if any(c in event for c in "\r\n:"):
-            raise ValueError("an SSE event type is one plain word")
-        lines.append(f"event: {event}")
-    lines.append("data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")))
-    return ("\n".join(lines) + "\n\n").encode("utf-8")
-
-
-def sse_comment(text: str) -> bytes:
-    return (": " + " ".join(text.split()) + "\n\n").encode("utf-8")
-
-
-def parse_last_id(header: str | None, query: str | None) -> int | None:
-    """The id to resume after: the ``Last-Event-ID`` header wins over ``?last_id=``.
-
-    None when neither is given; ValueError when the value is not a plain number.
-    """
-    for raw in (header, query):
-        if raw is None or raw.strip() == "":
-            continue
-        text = raw.strip()
-        if not (text.isascii() and text.isdigit()) or len(text) > 18:
-            raise ValueError(f"not an event id: {text[:20]!r}")
-        return int(text)
-    return None
 
 
 def present(
@@ -179,11 +135,12 @@ def notification_frame(n: NotificationView, event_id: int, now: datetime) -> byt
 
 
 LoadNotification = Callable[[int], Awaitable[NotificationView | None]]
-StillSignedIn = Callable[[], Awaitable[bool]]
 
 
-class AgentEventStream:
-    """One browser's stream; lives until the browser goes or the session ends."""
+class AgentEventStream(EventStream):
+    """The live parts of a signed-in person's pages: their status line, header badge,
+    desktop controls and notifications, their calls, and the back-office items of the
+    boxes they work."""
 
     def __init__(
         self,
@@ -199,22 +156,12 @@ class AgentEventStream:
     ) -> None:
         """``box_ids``: the back-office boxes whose item events the person gets; None:
         every box (supervisors, R-7.4)."""
-        self._request = request
+        super().__init__(request, clock=clock, still_signed_in=still_signed_in)
         self._agent_id = agent_id
         self._box_ids = box_ids
         self._language = language
         self._pause_names = pause_names
-        self._clock = clock
         self._load_notification = load_notification
-        self._still_signed_in = still_signed_in
-        self._subscription: Subscription | None = None
-        self._keepalive: LoopingCall | None = None
-        self._since_check_s = 0.0
-        self._finished = False
-        self.done: Deferred[None] = Deferred(lambda _d: self._close())
-
-    def _now(self) -> datetime:
-        return datetime.fromtimestamp(self._clock.seconds(), UTC)
 
     def accept(self, event: EventView) -> bool:
         if event.kind.startswith(BACKOFFICE_PREFIX):
@@ -222,31 +169,15 @@ class AgentEventStream:
             return self._box_ids is None or box_id in self._box_ids
         return event.agent_id == self._agent_id and event.kind in AGENT_KINDS
 
-    async def start(self, feed: EventFeed, after_id: int | None) -> None:
-        request = self._request
-        request.setHeader(b"Content-Type", b"text/event-stream; charset=utf-8")
-        request.setHeader(b"Cache-Control", b"no-store")
-        request.setHeader(b"X-Accel-Buffering", b"no")  # nginx: do not buffer the stream
-        request.notifyFinish().addBoth(lambda _: self._close())
-        # Subscribe before the first byte: a database that is down still gets a clean 503.
-        self._subscription = await feed.subscribe(after_id, self.accept, self.deliver)
-        if self._finished:  # the browser left while we subscribed
-            self._finish()
-            return
-        self._write(f"retry: {RETRY_MS}\n\n".encode() + sse_comment("hotline live events"))
-        self._keepalive = LoopingCall(self._tick)
-        self._keepalive.clock = self._clock  # type: ignore[assignment]
-        self._keepalive.start(KEEPALIVE_S, now=False)
-
     def deliver(self, events: Sequence[EventView]) -> None:
-        now = self._now()
+        now = self.now()
         for event in events:
             if event.kind == "agent.notification":
                 Deferred.fromCoroutine(self._send_notification(event, now))
                 continue
             frame = present(event, self._language, self._pause_names, now)
             if frame is not None:
-                self._write(frame)
+                self.write(frame)
 
     async def _send_notification(self, event: EventView, now: datetime) -> None:
         raw = event.payload.get("notification_id")
@@ -258,38 +189,4 @@ class AgentEventStream:
             _log.warn("notification {n} not loaded: {e}", n=raw, e=exc)
             return
         if found is not None:
-            self._write(notification_frame(found, event.id, now))
-
-    def _tick(self) -> None:
-        self._write(sse_comment("keepalive"))
-        self._since_check_s += KEEPALIVE_S
-        if self._since_check_s >= REVALIDATE_S:
-            self._since_check_s = 0.0
-            Deferred.fromCoroutine(self._revalidate())
-
-    async def _revalidate(self) -> None:
-        try:
-            signed_in = await self._still_signed_in()
-        except Exception:
-            return  # the database is down: keep the stream, check again later
-        if not signed_in and not self._finished:
-            self._write(sse_frame({}, event="signed_out"))
-            self._finish()
-
-    def _write(self, data: bytes) -> None:
-        if not self._finished:
-            self._request.write(data)
-
-    def _finish(self) -> None:
-        if not self._finished:
-            self._request.finish()  # notifyFinish fires -> _close
-        self._close()
-        if not self.done.called:
-            self.done.callback(None)
-
-    def _close(self) -> None:
-        self._finished = True
-        if self._subscription is not None:
-            self._subscription.close()
-        if self._keepalive is not None and self._keepalive.running:
-            self._keepalive.stop()
+            self.write(notification_frame(found, event.id, now))

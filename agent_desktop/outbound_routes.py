@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from agent_desktop.access import CALL_CENTRE, RouteTable
 from agent_desktop.transfer_routes import NO_TELEPHONY, ami_of
-from agent_desktop.web_errors import NotFoundError
-from agent_desktop.web_request import RequestContext
 from db import call_processing
 from dialplan import outbound_calls
 from dialplan.flows import outbound as calls_out
+from domain.refusals import NotFoundError
 from domain.texts import N_
+from web.access import CALL_CENTRE, RouteTable
+from web.request import RequestContext
 
 HERE = Path(__file__).resolve().parent
 routes = RouteTable("outbound", templates=HERE / "templates")

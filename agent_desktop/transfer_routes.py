@@ -16,10 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent_desktop.access import CALL_CENTRE, RouteTable
-from agent_desktop.web_request import RequestContext
 from dialplan.flows import transfer
 from domain.texts import N_
+from web.access import CALL_CENTRE, RouteTable
+from web.request import RequestContext
 
 HERE = Path(__file__).resolve().parent
 routes = RouteTable("transfer", templates=HERE / "templates")

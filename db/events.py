@@ -8,6 +8,7 @@ from the last id a browser saw.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -55,7 +56,33 @@ def events_after(session: Session, last_id: int, limit: int = 500) -> list[Event
     rows = session.scalars(
         select(Event).where(Event.id > last_id).order_by(Event.id).limit(limit)
     ).all()
-    return [
-        EventView(r.id, r.at, r.kind, r.call_id, r.agent_id, r.queue_id, json.loads(r.payload))
-        for r in rows
-    ]
+    return [_view(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class EventRead:
+    events: tuple[EventView, ...]
+    late: tuple[EventView, ...]
+
+
+def read_events(session: Session, after_id: int, gap_ids: Sequence[int], limit: int) -> EventRead:
+    """The events after ``after_id`` and those of ``gap_ids`` that are visible by now."""
+    events = tuple(events_after(session, after_id, limit))
+    late: tuple[EventView, ...] = ()
+    if gap_ids:
+        rows = session.scalars(
+            select(Event).where(Event.id.in_(list(gap_ids))).order_by(Event.id)
+        ).all()
+        late = tuple(_view(r) for r in rows)
+    return EventRead(events, late)
+
+
+def newest_id(session: Session) -> int:
+    row = session.scalars(select(Event.id).order_by(Event.id.desc()).limit(1)).first()
+    return int(row or 0)
+
+
+def _view(row: Event) -> EventView:
+    return EventView(
+        row.id, row.at, row.kind, row.call_id, row.agent_id, row.queue_id, json.loads(row.payload)
+    )

@@ -23,6 +23,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.web.server import Site
 
+import hotline
 from ami.client import AMIClient, connect_ami
 from db.engine import make_engine
 from db.migrate import alembic_config, current_revision
@@ -32,10 +33,11 @@ from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
 from fastagi.server import LOOPBACK, FastAGIFactory, with_backlog
 from hotline.config import Settings
-from hotline.web import ListenerState, WebRoot
+from hotline.web import WebRoot
 from voicemail.intake import import_spool
 from voicemail.mailer import VoicemailMailer, item_link_template, parse_smtp_url
 from voicemail.spool import Spool
+from web.request import ProcessInfo
 
 _log = Logger()
 
@@ -70,7 +72,7 @@ class HotlineServices:
     reactor: Any
     engine: Engine = field(init=False)
     db: DBRunner = field(init=False)
-    listeners: ListenerState = field(init=False)
+    listeners: ProcessInfo = field(init=False)
     ports: list[IListeningPort] = field(default_factory=list, init=False)
     ami: AMIClient | None = field(default=None, init=False)
     mailer: VoicemailMailer | None = field(default=None, init=False)
@@ -82,7 +84,8 @@ class HotlineServices:
     def __post_init__(self) -> None:
         self.engine = make_engine(self.settings.database_url)
         self.db = DBRunner(self.engine, self.reactor)
-        self.listeners = ListenerState(
+        self.listeners = ProcessInfo(
+            version=hotline.__version__,
             agi_listen=self.settings.agi_listen,
             web_listen=self.settings.web_listen,
             ami="not configured" if self.settings.ami is None else "configured",

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agent_desktop.access import RouteTable, roles
-from agent_desktop.web_request import RequestContext
 from domain.enums import Role, Severity
 from domain.texts import N_
 from supervisor import notifications as notes
+from web.access import RouteTable, roles
+from web.request import RequestContext
 
 HERE = Path(__file__).resolve().parent
 PAGE = "/supervisor/messages"

@@ -20,7 +20,7 @@ EXTRA_PURE = (
     "agent_desktop/call_form.py",
     "voicemail/claims.py",
     "agent_desktop/status_line.py",
-    "agent_desktop/badge.py",
+    "web/badge.py",
 )
 
 

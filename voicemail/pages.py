@@ -52,24 +52,25 @@ from twisted.internet.interfaces import IPushProducer
 from zope.interface import implementer
 
 from agent_desktop import agent_state as core
-from agent_desktop.access import SIGNED_IN, RouteTable
-from agent_desktop.web_errors import (
-    BadRequestError,
-    ConflictError,
-    ForbiddenError,
-    HTTPError,
-    NotFoundError,
-)
-from agent_desktop.web_request import RequestContext
-from agent_desktop.web_sessions import SignedInUser, desk_view
 from db import agent_sessions
 from db import backoffice_queue as bq
 from db.agent_sessions import SeatError
 from db.models import Call, Event, VoicemailBox, VoicemailItem
 from dialplan.outbound_calls import start_outbound_call
 from domain.enums import FINAL_STATES, Activity, Role
+from domain.refusals import (
+    BadInputError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RefusedError,
+)
 from domain.texts import N_
 from voicemail.claims import ItemActionError, ItemClaimedError
+from web.access import SIGNED_IN, RouteTable
+from web.errors import HTTPError
+from web.request import RequestContext
+from web.sessions import SignedInUser, desk_view
 
 HERE = Path(__file__).resolve().parent
 LIST = "/backoffice"
@@ -455,7 +456,7 @@ def _require_backoffice(rc: RequestContext) -> SignedInUser:
     return user
 
 
-def _refusal(rc: RequestContext, error: Exception) -> HTTPError:
+def _refusal(rc: RequestContext, error: Exception) -> RefusedError:
     """A refusal of the back-office core as the HTTP error to answer with."""
     if isinstance(error, bq.ItemNotFoundError):
         return NotFoundError(NO_SUCH_ITEM)
@@ -467,7 +468,7 @@ def _refusal(rc: RequestContext, error: Exception) -> HTTPError:
             HELD_BY, {"who": who, "minutes": claim_minutes(error.expires_at, rc.now())}
         )
     if isinstance(error, bq.ListFilterError):
-        return BadRequestError(BAD_FILTER)
+        return BadInputError(BAD_FILTER)
     return ConflictError(str(error))
 
 

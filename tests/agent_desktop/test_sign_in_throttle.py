@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
-from agent_desktop.sign_in_throttle import SignInThrottle
+from web.sign_in_throttle import SignInThrottle
 
 
 def test_failures_older_than_the_window_are_forgotten() -> None:

@@ -33,19 +33,20 @@ from twisted.internet.task import Clock
 
 from agent_desktop import agent_state as core
 from agent_desktop import desktop_routes
-from agent_desktop.i18n import LOCALE_DIR, load_po
 from db import agent_sessions
 from db import backoffice_queue as bq
 from db.events import emit
 from db.models import Agent, Call, PhoneSeat, Queue, QueueRight, Recording, VoicemailItem
 from db.passwords import hash_password
 from domain.enums import CallState, Direction
-from hotline.web import ListenerState, WebRoot
+from hotline.web import WebRoot
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
 from tests.web.helpers import BASE, PASSWORD, Browser, InlineDBRunner, Page, Stream, resolved
 from voicemail import pages
 from voicemail.claims import CLAIM_TTL_S
 from voicemail.pages import BackofficePorts, ByteRange, RangeNotSatisfiableError
+from web.i18n import LOCALE_DIR, load_po
+from web.request import ProcessInfo
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday, 10:00 in Prague
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,7 +176,7 @@ def world(engine: Engine, tmp_path: Path) -> Iterator[World]:
     ports = BackofficePorts(recordings_dir=recordings, ami=object(), start_outbound=outbound)
     web = WebRoot(
         db,
-        ListenerState(web_listen="tcp:0"),
+        ProcessInfo(web_listen="tcp:0"),
         clock=clock,
         time_zone="Europe/Prague",
         route_tables=[desktop_routes.routes, pages.make_routes(ports)],
@@ -896,7 +897,7 @@ def test_call_back_is_refused_to_someone_else_and_without_a_seat_or_telephony(
     # A centre without AMI: the button says why it cannot call.
     bare = WebRoot(
         w.db,
-        ListenerState(),
+        ProcessInfo(),
         clock=w.clock,
         route_tables=[
             desktop_routes.routes,

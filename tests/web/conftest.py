@@ -14,8 +14,9 @@ import pytest
 from sqlalchemy import Engine
 from twisted.internet.task import Clock
 
-from hotline.web import ListenerState, WebRoot
+from hotline.web import WebRoot
 from tests.web.helpers import Browser, Centre, InlineDBRunner, build_centre
+from web.request import ProcessInfo
 
 START = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)  # a Monday, 09:30 in Prague
 
@@ -39,7 +40,7 @@ def centre(db: InlineDBRunner) -> Centre:
 
 @pytest.fixture
 def web(db: InlineDBRunner, clock: Clock) -> Iterator[WebRoot]:
-    root = WebRoot(db, ListenerState(web_listen="tcp:0"), clock=clock, time_zone="Europe/Prague")
+    root = WebRoot(db, ProcessInfo(web_listen="tcp:0"), clock=clock, time_zone="Europe/Prague")
     yield root
     root.stop()
 

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session
 from twisted.internet.task import Clock
 
 from agent_desktop import agent_state as core
-from agent_desktop.event_stream import KEEPALIVE_S, REVALIDATE_S, parse_last_id, sse_frame
 from db import agent_sessions
 from db.events import emit
 from db.models import Event, WebSession
 from hotline.web import WebRoot
 from tests.web.helpers import Browser, Centre, InlineDBRunner, Stream, add_notification
+from web.sse import KEEPALIVE_S, REVALIDATE_S, parse_last_id, sse_frame
 
 
 def now_of(clock: Clock) -> datetime:

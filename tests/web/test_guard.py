@@ -9,21 +9,13 @@ from pathlib import Path
 import pytest
 from twisted.internet.task import Clock
 
-from agent_desktop.access import (
-    CALL_CENTRE,
-    SAFE_METHODS,
-    Access,
-    RouteTable,
-    public,
-    queue_right,
-    roles,
-)
-from agent_desktop.guard import UndeclaredRouteError
-from agent_desktop.web_request import RequestContext
 from db.engine import make_engine
 from domain.enums import Role
-from hotline.web import ListenerState, WebRoot, default_route_tables
+from hotline.web import WebRoot, default_route_tables
 from tests.web.helpers import Browser, Centre, InlineDBRunner
+from web.access import CALL_CENTRE, SAFE_METHODS, Access, RouteTable, public, queue_right, roles
+from web.guard import UndeclaredRouteError
+from web.request import ProcessInfo, RequestContext
 
 FORGED = "did not come from a page of this Hotline"
 
@@ -51,7 +43,7 @@ def probe_routes() -> RouteTable:
 def probed(db: InlineDBRunner, clock: Clock, centre: Centre) -> Browser:
     root = WebRoot(
         db,
-        ListenerState(),
+        ProcessInfo(),
         clock=clock,
         route_tables=[*default_route_tables(), probe_routes()],
     )
@@ -192,7 +184,7 @@ def test_every_route_declares_its_access_and_state_changes_are_never_public_but_
 def test_a_route_added_without_a_declaration_stops_the_web_root(
     db: InlineDBRunner, clock: Clock
 ) -> None:
-    root = WebRoot(db, ListenerState(), clock=clock)
+    root = WebRoot(db, ProcessInfo(), clock=clock)
 
     @root.app.route("/sneaky", methods=["POST"])
     def sneaky(request: object) -> bytes:
@@ -222,7 +214,7 @@ def test_a_right_on_an_argument_the_url_lacks_is_refused_at_start(
         return b""
 
     with pytest.raises(ValueError, match="queue_id"):
-        WebRoot(db, ListenerState(), clock=clock, route_tables=[routes])
+        WebRoot(db, ProcessInfo(), clock=clock, route_tables=[routes])
 
 
 # --------------------------------------------------------------------------- clear errors
@@ -288,7 +280,7 @@ def test_an_unexpected_error_is_a_500_page_without_internals(
 @pytest.fixture
 def down(clock: Clock, tmp_path: Path) -> Browser:
     engine = make_engine(f"sqlite:///{tmp_path / 'missing-dir' / 'hotline.db'}")
-    root = WebRoot(InlineDBRunner(engine, clock), ListenerState(), clock=clock)
+    root = WebRoot(InlineDBRunner(engine, clock), ProcessInfo(), clock=clock)
     return Browser(root.resource())
 
 

@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 
-from agent_desktop.live_feed import EventFeed, Subscription
 from db.events import EventView, emit
 from db.models import Event
 from tests.web.helpers import InlineDBRunner, resolved
+from web.live_feed import EventFeed, Subscription
 
 AT = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
 

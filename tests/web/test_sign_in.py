@@ -7,10 +7,10 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from twisted.internet.task import Clock
 
-from agent_desktop import web_sessions
 from db.models import WebSession
 from hotline.web import WebRoot
 from tests.web.helpers import Browser, Centre, InlineDBRunner
+from web import sessions as web_sessions
 
 
 def session_rows(db: InlineDBRunner) -> list[tuple[str, int]]:

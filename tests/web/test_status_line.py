@@ -9,15 +9,15 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from agent_desktop.badge import BadgeState, badge_for, badge_from_event
 from agent_desktop.status_line import CLOCK_MARK, mm_ss, status_message
 from domain.enums import AgentNotice
 from tests.test_pure_cores import FORBIDDEN, imported_roots
+from web.badge import BadgeState, badge_for, badge_from_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("module", ["agent_desktop/status_line.py", "agent_desktop/badge.py"])
+@pytest.mark.parametrize("module", ["agent_desktop/status_line.py", "web/badge.py"])
 def test_pure_modules_import_no_framework(module: str) -> None:
     assert not imported_roots(ROOT / module) & set(FORBIDDEN)
 

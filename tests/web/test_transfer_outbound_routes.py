@@ -20,7 +20,6 @@ from twisted.internet.task import Clock
 
 from agent_desktop import agent_state as core
 from agent_desktop import outbound_routes, transfer_routes
-from agent_desktop.i18n import LOCALE_DIR, load_po
 from ami.client import AMIClient
 from db import agent_sessions
 from db.models import (
@@ -36,10 +35,12 @@ from db.models import (
 from dialplan.flows import outbound as calls_out
 from dialplan.flows import transfer
 from domain.enums import CallState, Direction, ProcessingState
-from hotline.web import ListenerState, WebRoot
+from hotline.web import WebRoot
 from simulator.fake_ami import recording_server
 from simulator.memnet import MemoryNetwork
 from tests.web.helpers import Browser, Centre, InlineDBRunner
+from web.i18n import LOCALE_DIR, load_po
+from web.request import ProcessInfo
 
 CALLER_CHANNEL = "PJSIP/trunk-00000001"
 JSON = "application/json"
@@ -96,7 +97,7 @@ def telephony(clock: Clock) -> Telephony:
 
 @pytest.fixture
 def phone_web(db: InlineDBRunner, clock: Clock, telephony: Telephony) -> Iterator[WebRoot]:
-    root = WebRoot(db, ListenerState(), clock=clock, ami=telephony.client)
+    root = WebRoot(db, ProcessInfo(), clock=clock, ami=telephony.client)
     yield root
     root.stop()
 

@@ -18,19 +18,15 @@ would call :meth:`EventFeed.poll_soon` instead of the timer; the gap handling st
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
-from db.events import EventView, events_after
-from db.models import Event
+from db.events import EventView, newest_id, read_events
 from db.runner import DBRunner
 from domain.clock import Clock, DelayedCall
 
@@ -43,32 +39,6 @@ BATCH = 500
 REPLAY_LIMIT = 2000
 GAP_GRACE_S = 10.0
 MAX_GAPS = 200
-
-
-@dataclass(frozen=True)
-class EventRead:
-    events: tuple[EventView, ...]
-    late: tuple[EventView, ...]
-
-
-def read_events(session: Session, after_id: int, gap_ids: Sequence[int], limit: int) -> EventRead:
-    """The events after ``after_id`` and those of ``gap_ids`` that are visible by now."""
-    events = tuple(events_after(session, after_id, limit))
-    late: tuple[EventView, ...] = ()
-    if gap_ids:
-        rows = session.scalars(
-            select(Event).where(Event.id.in_(list(gap_ids))).order_by(Event.id)
-        ).all()
-        late = tuple(
-            EventView(r.id, r.at, r.kind, r.call_id, r.agent_id, r.queue_id, json.loads(r.payload))
-            for r in rows
-        )
-    return EventRead(events, late)
-
-
-def newest_id(session: Session) -> int:
-    row = session.scalars(select(Event.id).order_by(Event.id.desc()).limit(1)).first()
-    return int(row or 0)
 
 
 Accept = Callable[[EventView], bool]

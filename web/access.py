@@ -1,4 +1,4 @@
-"""Every route declares who may use it; ``agent_desktop.guard`` enforces it (R-7.4).
+"""Every route declares who may use it; ``web.guard`` enforces it (R-7.4).
 
 A route is added to a :class:`RouteTable` with a required ``access``::
 

@@ -17,9 +17,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from agent_desktop.live_feed import newest_id
-from db.agent_sessions import open_session_row
-from db.models import Agent, BoxRight, PauseType, PhoneSeat, QueueRight, WebSession
+from db.events import newest_id
+from db.models import Agent, AgentSession, BoxRight, PauseType, PhoneSeat, QueueRight, WebSession
 from db.passwords import hash_password, verify_password
 from domain.enums import Role
 
@@ -153,7 +152,11 @@ def load_user(session: Session, hashed: str, now: datetime) -> SignedInUser | No
 
 
 def desk_view(session: Session, agent_id: int) -> DeskView | None:
-    row = open_session_row(session, agent_id, lock=False)
+    row = session.scalars(
+        select(AgentSession).where(
+            AgentSession.agent_id == agent_id, AgentSession.logged_out_at.is_(None)
+        )
+    ).one_or_none()
     if row is None:
         return None
     seat = session.get(PhoneSeat, row.seat_id)

@@ -12,7 +12,9 @@ the same checks, in this order:
    header ``X-CSRF-Token``); the public sign-in form uses a double-submit cookie; else 403;
 5. the route's ``Access``: role, call-centre user, right to the queue/box in the URL; 403.
 
-Then the handler runs; ``web_errors.HTTPError`` s become clear pages (JSON for fetch), a
+Then the handler runs; a refusal of the rules (``domain.refusals``, answered by its kind
+through :data:`REFUSAL_STATUS`) and the web's own ``web.errors.HTTPError`` s become clear
+pages (JSON for fetch), a
 database that is down becomes 503, anything unexpected is logged and becomes a 500 page:
 never a traceback in the browser. :func:`check_declared` refuses a Klein application with a
 route that did not come through here.
@@ -35,21 +37,29 @@ from twisted.python.failure import Failure
 from twisted.web.server import Request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from agent_desktop.access import Access, Route, RouteTable, all_routes
-from agent_desktop.i18n import Language, negotiate
-from agent_desktop.web_errors import (
+from db.engine import DatabaseUnavailableError
+from domain.refusals import (
+    BadInputError,
+    ConflictError,
+    ForbiddenError,
+    NotFoundError,
+    RefusedError,
+)
+from domain.texts import N_
+from web.access import Access, Route, RouteTable, all_routes
+from web.errors import (
     DATABASE_DOWN,
     FORGED,
     NO_RIGHT,
     SIGN_IN_FIRST,
     DatabaseDownError,
-    ForbiddenError,
+    ForgedError,
     HTTPError,
     MethodNotAllowedError,
-    NotFoundError,
     NotSignedInError,
 )
-from agent_desktop.web_request import (
+from web.i18n import Language, negotiate
+from web.request import (
     CSRF_FIELD,
     CSRF_HEADER,
     PRESIGN_COOKIE,
@@ -60,9 +70,7 @@ from agent_desktop.web_request import (
     header,
     wants_html,
 )
-from agent_desktop.web_sessions import SignedInUser, load_user, token_hash
-from db.engine import DatabaseUnavailableError
-from domain.texts import N_
+from web.sessions import SignedInUser, load_user, token_hash
 
 _log = Logger()
 
@@ -77,6 +85,14 @@ SIGN_IN_PATH = "/sign-in"
 PAGE_NOT_FOUND = N_("The page %(path)s does not exist.")
 METHOD_NOT_ALLOWED = N_("This page cannot be used that way.")
 UNEXPECTED = N_("An unexpected error happened. It has been logged; please try again.")
+# Every refusal of the rules is answered here, by its kind (domain.refusals): the status and
+# the title of the page. A route catches a refusal only to show it elsewhere (in a dialog).
+REFUSAL_STATUS: dict[type[RefusedError], tuple[int, str]] = {
+    BadInputError: (400, N_("The request was not understood")),
+    ForbiddenError: (403, N_("Not allowed")),
+    NotFoundError: (404, N_("Not found")),
+    ConflictError: (409, N_("Not possible now")),
+}
 
 
 class UndeclaredRouteError(Exception):
@@ -155,7 +171,7 @@ def _guarded(web: WebServices, route: Route) -> Callable[..., Any]:
             if wants_html(request):
                 return _to_sign_in(request)
             return error_response(web, request, language, None, error)
-        except HTTPError as error:
+        except (HTTPError, RefusedError) as error:
             return error_response(web, request, language, user, error)
         except DATABASE_DOWN_ERRORS as exc:
             _log.warn(
@@ -173,7 +189,7 @@ def _guarded(web: WebServices, route: Route) -> Callable[..., Any]:
     return serve
 
 
-async def _unrouted(web: WebServices, request: Request, error: HTTPError) -> bytes:
+async def _unrouted(web: WebServices, request: Request, error: HTTPError | RefusedError) -> bytes:
     """The error page for a URL no route takes, with the header of whoever asks."""
     language = web.catalogues.language(negotiate(header(request, "accept-language")))
     try:
@@ -202,7 +218,7 @@ async def _current_user(web: WebServices, request: Request) -> SignedInUser | No
 def _refuse_foreign(request: Request) -> None:
     """A state-changing request must come from a page of this site (R-7.4)."""
     if (header(request, "sec-fetch-site") or "").lower() == "cross-site":
-        raise ForbiddenError(FORGED)
+        raise ForgedError(FORGED)
     origin = header(request, "origin")
     if origin is None:
         return  # old browsers and non-browser clients: the CSRF token still protects
@@ -210,7 +226,7 @@ def _refuse_foreign(request: Request) -> None:
     # another site cannot set that header (a form cannot; fetch would need CORS preflight).
     hosts = {(header(request, name) or "").lower() for name in ("host", "x-forwarded-host")}
     if origin == "null" or urlsplit(origin).netloc.lower() not in hosts - {""}:
-        raise ForbiddenError(FORGED)
+        raise ForgedError(FORGED)
 
 
 def _check_csrf(rc: RequestContext, access: Access) -> None:
@@ -222,7 +238,7 @@ def _check_csrf(rc: RequestContext, access: Access) -> None:
     else:
         expected = rc.signed_in.csrf_token
     if not expected or not hmac.compare_digest(sent.encode("utf-8"), expected.encode("utf-8")):
-        raise ForbiddenError(FORGED)
+        raise ForgedError(FORGED)
 
 
 def _check_access(access: Access, user: SignedInUser, arguments: Mapping[str, Any]) -> None:
@@ -248,30 +264,39 @@ def _to_sign_in(request: Request) -> bytes:
     return b""
 
 
+def refusal_status(error: RefusedError) -> tuple[int, str]:
+    """(HTTP status, page title) of a refusal, by the nearest kind it is."""
+    for kind in type(error).__mro__:
+        if kind in REFUSAL_STATUS:
+            return REFUSAL_STATUS[kind]
+    return 409, N_("Not possible now")
+
+
 def error_response(
     web: WebServices,
     request: Request,
     language: Language,
     user: SignedInUser | None,
-    error: HTTPError,
+    error: HTTPError | RefusedError,
 ) -> bytes:
     """The error as a page (a browser) or JSON (fetch, EventSource)."""
-    try:
-        message = language.gettext(error.message) % error.params
-    except (KeyError, ValueError, TypeError):
-        message = language.gettext(error.message)
-    title = language.gettext(error.title)
-    if error.status == 401:
+    if isinstance(error, RefusedError):
+        status, title_id = refusal_status(error)
+    else:
+        status, title_id = error.status, error.title
+    message = language.refusal(error.message, error.params)
+    title = language.gettext(title_id)
+    if status == 401:
         # RFC 9110 wants a challenge with 401; a cookie session has no standard scheme.
         request.setHeader(b"WWW-Authenticate", b'Cookie realm="hotline"')
     if not wants_html(request):
-        request.setResponseCode(error.status)
+        request.setResponseCode(status)
         request.setHeader(b"Content-Type", b"application/json")
         request.setHeader(b"Cache-Control", b"no-store")
-        return json.dumps({"error": message, "status": error.status}, ensure_ascii=False).encode()
+        return json.dumps({"error": message, "status": status}, ensure_ascii=False).encode()
     rc = RequestContext(request, web, language, user)
     try:
-        return rc.render("error.html", status=error.status, title=title, message=message)
+        return rc.render("error.html", status=status, title=title, message=message)
     except Exception:
         _log.failure("the error page itself failed")
         request.setHeader(b"Content-Type", b"text/plain; charset=utf-8")

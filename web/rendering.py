@@ -1,6 +1,6 @@
 """Jinja2 templates for every page, one environment per language (autoescape on).
 
-Templates are looked up in ``hotline/templates`` first (the layout, sign-in, error and status
+Templates are looked up in ``web/templates`` first (the layout, sign-in, error and start
 pages) and then in each route table's own folder, so a capability's page extends the shared
 layout with ``{% extends "layout.html" %}``. Messages in templates are ``{{ _("...") }}``
 (the i18n extension, new-style gettext: placeholders are ``%(name)s`` and are escaped).
@@ -14,9 +14,9 @@ from typing import Any
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from agent_desktop.i18n import LANGUAGES, Catalogues, Language
+from web.i18n import LANGUAGES, Catalogues, Language
 
-SHARED_TEMPLATES = Path(__file__).resolve().parent.parent / "hotline" / "templates"
+SHARED_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 class Templates:

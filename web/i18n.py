@@ -20,6 +20,7 @@ from __future__ import annotations
 import gettext as gettext_module
 import io
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -134,6 +135,16 @@ class Language:
             if match:
                 return self.translations.gettext(msgid) % match.groupdict()
         return text
+
+    def refusal(self, message: str, params: Mapping[str, object] | None = None) -> str:
+        """A refusal's message (a gettext message id) translated, its placeholders filled."""
+        translated = self.translations.gettext(message)
+        if not params:
+            return translated
+        try:
+            return translated % params
+        except (KeyError, ValueError, TypeError):
+            return translated
 
     def datetime_text(self, value: datetime | None, width: str = "short") -> str:
         if value is None:

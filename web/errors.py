@@ -1,8 +1,8 @@
-"""Errors a route raises to answer with an HTTP status and a clear page (or JSON for fetch).
-
-The guard (``agent_desktop.guard``) turns them into responses in one place (ARCHITECTURE.md:
-"domain errors become responses in one place"). Titles and messages are gettext message
-ids; ``params`` fill their ``%(name)s`` placeholders after translation.
+"""The web's own errors: no session, a method a page does not take, a database that is
+down, a forged request. Refusals of the rules (``domain.refusals``) are not here: the
+guard answers both, each with its status, in one place (``web.guard``). Titles and
+messages are gettext message ids; ``params`` fill their ``%(name)s`` placeholders after
+translation.
 """
 
 from __future__ import annotations
@@ -24,13 +24,6 @@ class HTTPError(Exception):
         self.params = dict(params or {})
 
 
-class BadRequestError(HTTPError):
-    """Wrong or missing form fields (R-7.2): 400 with what is wrong, never a traceback."""
-
-    status = 400
-    title = N_("The request was not understood")
-
-
 class NotSignedInError(HTTPError):
     """No valid session: fetch and Server-Sent Events get 401, pages a redirect to sign-in."""
 
@@ -38,28 +31,16 @@ class NotSignedInError(HTTPError):
     title = N_("Please sign in")
 
 
-class ForbiddenError(HTTPError):
-    """Signed in, but the role or the right is missing, or the request is forged (R-7.4)."""
-
-    status = 403
-    title = N_("Not allowed")
-
-
-class NotFoundError(HTTPError):
-    status = 404
-    title = N_("Not found")
-
-
 class MethodNotAllowedError(HTTPError):
     status = 405
     title = N_("Not possible this way")
 
 
-class ConflictError(HTTPError):
-    """The agent may not do this now (a refusal from the state machine or seat rules)."""
+class ForgedError(HTTPError):
+    """A state-changing request from another site, or without the session's CSRF token."""
 
-    status = 409
-    title = N_("Not possible now")
+    status = 403
+    title = N_("Not allowed")
 
 
 class DatabaseDownError(HTTPError):

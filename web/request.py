@@ -10,24 +10,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from twisted.internet.defer import Deferred
 from twisted.web.server import Request
 
-from agent_desktop.badge import Badge, badge_for
-from agent_desktop.forms import FormData
-from agent_desktop.i18n import Catalogues, Language
-from agent_desktop.live_feed import EventFeed
-from agent_desktop.rendering import Templates
-from agent_desktop.sign_in_throttle import SignInThrottle
-from agent_desktop.web_errors import NotSignedInError
-from agent_desktop.web_sessions import SignedInUser
 from db.runner import DBRunner
 from domain.clock import Clock
+from web.badge import Badge, badge_for
+from web.errors import NotSignedInError
+from web.forms import FormData
+from web.i18n import Catalogues, Language
+from web.live_feed import EventFeed
+from web.rendering import Templates
+from web.sessions import SignedInUser
+from web.sign_in_throttle import SignInThrottle
 
 T = TypeVar("T")
 
@@ -38,9 +39,26 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
 
+@dataclass
+class ProcessInfo:
+    """What the composition root started, for the status page (filled in as it starts)."""
+
+    version: str = ""
+    agi_listen: str = ""
+    web_listen: str = ""
+    ami: str = "not configured"
+    extra: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass(frozen=True)
 class WebServices:
-    """The ports of the web process, built once by ``hotline.web.WebRoot``."""
+    """The ports of the web process, built once by ``hotline.web.WebRoot``.
+
+    ``ami``: the process's AMI client (``ami.AMIClient``), None without ``HOTLINE_AMI_URL``:
+    transfers, outbound calls and call backs act through it (R-1.12, R-1.13, R-3.3).
+    ``recordings_dir``: where the recordings are (``HOTLINE_RECORDINGS_DIR``); None: nothing
+    can be played. ``static_dirs``: the folders ``/static/<name>`` serves from.
+    """
 
     db: DBRunner
     clock: Clock
@@ -49,6 +67,10 @@ class WebServices:
     templates: Templates
     time_zone: str
     sign_in_throttle: SignInThrottle | None = None  # WebRoot always gives one
+    ami: Any = None
+    recordings_dir: Path | None = None
+    static_dirs: tuple[Path, ...] = ()
+    process: ProcessInfo = field(default_factory=ProcessInfo)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)

@@ -1,7 +1,7 @@
 """Reading form and query fields: wrong fields become a 400 with a message (R-7.2).
 
 Twisted hands a route its fields as ``{bytes: [bytes, ...]}``. :class:`FormData` decodes them
-once (UTF-8, else 400) and offers typed getters that raise ``BadRequestError`` naming the
+once (UTF-8, else 400) and offers typed getters that raise ``BadInputError`` naming the
 field, so a route never sees a half-valid value and the user never sees a traceback.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 
-from agent_desktop.web_errors import BadRequestError
+from domain.refusals import BadInputError
 from domain.texts import N_
 
 MISSING = N_("The field %(field)s is missing.")
@@ -38,7 +38,7 @@ class FormData:
             for key, values in (args or {}).items():
                 decoded[key.decode("utf-8")] = [v.decode("utf-8") for v in values]
         except UnicodeDecodeError:
-            raise BadRequestError(NOT_UTF8) from None
+            raise BadInputError(NOT_UTF8) from None
         return cls(decoded)
 
     def has(self, name: str) -> bool:
@@ -48,7 +48,7 @@ class FormData:
         """The single value of ``name``, None when absent; 400 when sent twice."""
         values = self._fields.get(name) or []
         if len(values) > 1:
-            raise BadRequestError(TWICE, {"field": name})
+            raise BadInputError(TWICE, {"field": name})
         return values[0] if values else None
 
     def text(
@@ -65,14 +65,14 @@ class FormData:
             value = value.strip()
         if not value:
             if required:
-                raise BadRequestError(MISSING, {"field": name})
+                raise BadInputError(MISSING, {"field": name})
             return ""
         if len(value) > max_len:
-            raise BadRequestError(TOO_LONG, {"field": name, "limit": max_len})
+            raise BadInputError(TOO_LONG, {"field": name, "limit": max_len})
         if not multiline and ("\r" in value or "\n" in value):
-            raise BadRequestError(ONE_LINE, {"field": name})
+            raise BadInputError(ONE_LINE, {"field": name})
         if "\x00" in value:
-            raise BadRequestError(NOT_UTF8)
+            raise BadInputError(NOT_UTF8)
         return value
 
     def integer(
@@ -86,18 +86,18 @@ class FormData:
         value = self.raw(name)
         if value is None or not value.strip():
             if required:
-                raise BadRequestError(MISSING, {"field": name})
+                raise BadInputError(MISSING, {"field": name})
             return None
         text = value.strip()
         # int() would accept "1_000", "+5", "٣" (Arabic-Indic digits): only plain digits here.
         digits = text[1:] if text.startswith("-") else text
         if not digits.isascii() or not digits.isdigit() or len(digits) > 16:
-            raise BadRequestError(NOT_A_NUMBER, {"field": name})
+            raise BadInputError(NOT_A_NUMBER, {"field": name})
         number = int(text)
         low = -_INT_LIMIT if minimum is None else minimum
         high = _INT_LIMIT if maximum is None else maximum
         if not low <= number <= high:
-            raise BadRequestError(OUT_OF_RANGE, {"field": name})
+            raise BadInputError(OUT_OF_RANGE, {"field": name})
         return number
 
     def required_integer(
@@ -110,5 +110,5 @@ class FormData:
     def choice(self, name: str, options: Collection[str], *, required: bool = True) -> str:
         value = self.text(name, required=required, max_len=100)
         if value and value not in options:
-            raise BadRequestError(NOT_A_CHOICE, {"field": name})
+            raise BadInputError(NOT_A_CHOICE, {"field": name})
         return value

@@ -1,0 +1,154 @@
+"""The framework's own pages: the entry point, signing in and out (R-7.4), the start page
+of people who take no calls, the user's language (R-2.17) and the static files.
+
+Signing in checks the password (scrypt), rotates the session token and is throttled per
+login and address (five misses lock the login for 5 minutes); the sign-in form carries a
+double-submit token because it has no session yet (login CSRF). A call-centre user starts
+on the agent desktop, anyone else on the start page.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from pathlib import Path
+
+from domain.refusals import NotFoundError
+from domain.texts import N_
+from web import sessions as web_sessions
+from web.access import SIGNED_IN, RouteTable, public
+from web.i18n import LANGUAGES
+from web.request import (
+    PRESIGN_COOKIE,
+    SESSION_COOKIE,
+    RequestContext,
+    clear_cookie,
+    local_path,
+    set_cookie,
+)
+
+HERE = Path(__file__).resolve().parent
+routes = RouteTable("account", templates=HERE / "templates", static=HERE / "static")
+
+DESKTOP = "/desktop"  # the agent desktop (agent_desktop.routes.desktop)
+HOME = "/home"
+WRONG_PASSWORD = N_("Wrong login or password.")
+TOO_MANY_FAILURES = N_("Too many failed sign-ins. Try again in %(minutes)s min.")
+PAGE_NOT_FOUND = N_("The page %(path)s does not exist.")
+PRESIGN_MAX_AGE_S = 2 * 3600
+_STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}\.(css|js|svg|png|ico)$")
+_CONTENT_TYPES = {
+    "css": b"text/css; charset=utf-8",
+    "js": b"text/javascript; charset=utf-8",
+    "svg": b"image/svg+xml",
+    "png": b"image/png",
+    "ico": b"image/x-icon",
+}
+
+
+def start_page(call_centre_user: bool) -> str:
+    return DESKTOP if call_centre_user else HOME
+
+
+# --------------------------------------------------------------------------- signing in
+
+
+@routes.route("/", methods=["GET"], access=public("the entry point sends people on"))
+async def entry(rc: RequestContext) -> bytes:
+    if rc.user is None:
+        return rc.redirect("/sign-in")
+    return rc.redirect(start_page(rc.user.call_centre_user))
+
+
+@routes.route("/sign-in", methods=["GET"], access=public("where people sign in"))
+async def sign_in_form(rc: RequestContext) -> bytes:
+    # Also shown to someone signed in: signing in again switches the account (and rotates
+    # the session token either way).
+    return _sign_in_page(rc, local_path(rc.query().raw("next"), ""), error=None, status=200)
+
+
+@routes.route("/sign-in", methods=["POST"], access=public("where people sign in"))
+async def sign_in(rc: RequestContext) -> bytes:
+    form = rc.form()
+    login = form.text("login", max_len=64)
+    password = form.text("password", max_len=200, strip=False)
+    target = local_path(form.raw("next"), "")
+    previous = rc.request.getCookie(SESSION_COOKIE)
+    previous_hash = (
+        web_sessions.token_hash(previous.decode("ascii", "replace")) if previous else None
+    )
+    throttle = rc.web.sign_in_throttle
+    address = _client_address(rc)
+    wait_s = throttle.retry_after_s(login, address) if throttle else 0
+    if wait_s:
+        rc.request.setHeader(b"Retry-After", str(wait_s).encode())
+        minutes = max(1, -(-wait_s // 60))
+        error = rc.lang.gettext(TOO_MANY_FAILURES) % {"minutes": minutes}
+        return _sign_in_page(rc, target, error=error, status=429)
+    new = await rc.db(web_sessions.sign_in, login, password, rc.now(), previous_hash)
+    if new is None:
+        if throttle:
+            throttle.failed(login, address)
+        return _sign_in_page(rc, target, error=rc.lang.gettext(WRONG_PASSWORD), status=401)
+    if throttle:
+        throttle.succeeded(login, address)
+    set_cookie(rc.request, SESSION_COOKIE, new.token, max_age_s=web_sessions.LIFETIME_S)
+    clear_cookie(rc.request, PRESIGN_COOKIE, path=b"/sign-in")
+    return rc.redirect(target or start_page(new.call_centre_user))
+
+
+def _client_address(rc: RequestContext) -> str:
+    peer = rc.request.getClientAddress()
+    return str(getattr(peer, "host", "") or "unknown")
+
+
+def _sign_in_page(rc: RequestContext, target: str, *, error: str | None, status: int) -> bytes:
+    cookie = rc.request.getCookie(PRESIGN_COOKIE)
+    token = cookie.decode("ascii", "replace") if cookie else ""
+    if not token or not token.replace("-", "").replace("_", "").isalnum():
+        token = secrets.token_urlsafe(24)
+        set_cookie(rc.request, PRESIGN_COOKIE, token, max_age_s=PRESIGN_MAX_AGE_S, path=b"/sign-in")
+    rc.presign_token = token
+    current = rc.user.name if rc.user else None
+    rc.user = None  # the form is about signing in: no header of the current account
+    return rc.render("sign_in.html", status=status, next=target, error=error, current=current)
+
+
+@routes.route("/sign-out", methods=["POST"], access=SIGNED_IN)
+async def sign_out(rc: RequestContext) -> bytes:
+    await rc.db(web_sessions.sign_out, rc.signed_in.web_session_id)
+    clear_cookie(rc.request, SESSION_COOKIE)
+    return rc.redirect("/sign-in")
+
+
+@routes.route("/home", methods=["GET"], access=SIGNED_IN)
+async def home(rc: RequestContext) -> bytes:
+    return rc.render("home.html")
+
+
+@routes.route("/account/language", methods=["POST"], access=SIGNED_IN)
+async def choose_language(rc: RequestContext) -> bytes:
+    form = rc.form()
+    language = form.choice("language", LANGUAGES)
+    await rc.db(web_sessions.set_language, rc.signed_in.agent_id, language)
+    if not rc.wants_html:
+        return rc.json({"ok": True, "language": language})
+    return rc.redirect(local_path(form.raw("next"), start_page(rc.signed_in.call_centre_user)))
+
+
+# --------------------------------------------------------------------------- static files
+
+
+@routes.route(
+    "/static/<name>", methods=["GET"], access=public("style sheet and scripts", anonymous=True)
+)
+async def static_file(rc: RequestContext, name: str) -> bytes:
+    """A file of a route table's ``static`` folder: plain names only, no paths."""
+    if _STATIC_NAME.match(name):
+        for folder in rc.web.static_dirs:
+            path = folder / name
+            if path.is_file():
+                rc.request.setHeader(b"Content-Type", _CONTENT_TYPES[name.rsplit(".", 1)[1]])
+                rc.request.setHeader(b"Cache-Control", b"public, max-age=300")
+                return path.read_bytes()
+    raise NotFoundError(PAGE_NOT_FOUND, {"path": f"/static/{name}"})

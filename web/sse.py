@@ -1,0 +1,147 @@
+"""Server-Sent Events to a browser: the frames, and one stream per open page (R-2.5, R-4.8).
+
+Each event goes out with an ``id:`` line (the events-table id), so that the browser's
+automatic reconnect sends ``Last-Event-ID`` and resumes where it stopped; a freshly loaded
+page passes ``?last_id=`` with the newest id it was built from, so nothing between the page
+and the stream is missed (:func:`parse_last_id`).
+
+:class:`EventStream` follows the process's :class:`web.live_feed.EventFeed` for one
+browser: a page's own subclass says which events it takes (:meth:`EventStream.accept`) and
+what it sends for them (:meth:`EventStream.deliver`, writing frames with
+:meth:`EventStream.write`). A comment line every ``KEEPALIVE_S`` keeps proxies from closing an
+idle stream and tells the server when the browser went away; every ``REVALIDATE_S`` the
+session is checked again, and a stream whose session ended sends ``signed_out`` and closes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.web.server import Request
+
+from db.events import EventView
+from domain.clock import Clock
+from web.live_feed import EventFeed, Subscription
+
+_log = Logger()
+
+RETRY_MS = 3000
+KEEPALIVE_S = 15.0
+REVALIDATE_S = 60.0
+
+StillSignedIn = Callable[[], Awaitable[bool]]
+
+
+def sse_frame(
+    data: Mapping[str, Any], *, event: str | None = None, event_id: int | None = None
+) -> bytes:
+    """One Server-Sent Events message. JSON on one ``data:`` line (json escapes newlines)."""
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {int(event_id)}")
+    if event is not None:
+        if any(c in event for c in "\r\n:"):
+            raise ValueError("an SSE event type is one plain word")
+        lines.append(f"event: {event}")
+    lines.append("data: " + json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def sse_comment(text: str) -> bytes:
+    return (": " + " ".join(text.split()) + "\n\n").encode("utf-8")
+
+
+def parse_last_id(header: str | None, query: str | None) -> int | None:
+    """The id to resume after: the ``Last-Event-ID`` header wins over ``?last_id=``.
+
+    None when neither is given; ValueError when the value is not a plain number.
+    """
+    for raw in (header, query):
+        if raw is None or raw.strip() == "":
+            continue
+        text = raw.strip()
+        if not (text.isascii() and text.isdigit()) or len(text) > 18:
+            raise ValueError(f"not an event id: {text[:20]!r}")
+        return int(text)
+    return None
+
+
+class EventStream:
+    """One browser's stream; lives until the browser goes or the session ends."""
+
+    def __init__(self, request: Request, *, clock: Clock, still_signed_in: StillSignedIn) -> None:
+        self._request = request
+        self._clock = clock
+        self._still_signed_in = still_signed_in
+        self._subscription: Subscription | None = None
+        self._keepalive: LoopingCall | None = None
+        self._since_check_s = 0.0
+        self._finished = False
+        self.done: Deferred[None] = Deferred(lambda _d: self._close())
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self._clock.seconds(), UTC)
+
+    def accept(self, event: EventView) -> bool:
+        """Does this page want ``event``? (Decided before any work is done for it.)"""
+        raise NotImplementedError
+
+    def deliver(self, events: Sequence[EventView]) -> None:
+        """Send what the page shows for ``events`` (accepted, in id order) with :meth:`write`."""
+        raise NotImplementedError
+
+    async def start(self, feed: EventFeed, after_id: int | None) -> None:
+        request = self._request
+        request.setHeader(b"Content-Type", b"text/event-stream; charset=utf-8")
+        request.setHeader(b"Cache-Control", b"no-store")
+        request.setHeader(b"X-Accel-Buffering", b"no")  # nginx: do not buffer the stream
+        request.notifyFinish().addBoth(lambda _: self._close())
+        # Subscribe before the first byte: a database that is down still gets a clean 503.
+        self._subscription = await feed.subscribe(after_id, self.accept, self.deliver)
+        if self._finished:  # the browser left while we subscribed
+            self._finish()
+            return
+        self.write(f"retry: {RETRY_MS}\n\n".encode() + sse_comment("hotline live events"))
+        self._keepalive = LoopingCall(self._tick)
+        self._keepalive.clock = self._clock  # type: ignore[assignment]
+        self._keepalive.start(KEEPALIVE_S, now=False)
+
+    def _tick(self) -> None:
+        self.write(sse_comment("keepalive"))
+        self._since_check_s += KEEPALIVE_S
+        if self._since_check_s >= REVALIDATE_S:
+            self._since_check_s = 0.0
+            Deferred.fromCoroutine(self._revalidate())
+
+    async def _revalidate(self) -> None:
+        try:
+            signed_in = await self._still_signed_in()
+        except Exception:
+            return  # the database is down: keep the stream, check again later
+        if not signed_in and not self._finished:
+            self.write(sse_frame({}, event="signed_out"))
+            self._finish()
+
+    def write(self, data: bytes) -> None:
+        if not self._finished:
+            self._request.write(data)
+
+    def _finish(self) -> None:
+        if not self._finished:
+            self._request.finish()  # notifyFinish fires -> _close
+        self._close()
+        if not self.done.called:
+            self.done.callback(None)
+
+    def _close(self) -> None:
+        self._finished = True
+        if self._subscription is not None:
+            self._subscription.close()
+        if self._keepalive is not None and self._keepalive.running:
+            self._keepalive.stop()
