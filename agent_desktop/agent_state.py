@@ -13,9 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from domain.enums import Activity, AgentState
+from domain.refusals import ConflictError
+from domain.texts import N_
 
-FINISH_FIRST = "Finish processing the call with Save first."
-NO_LOGOUT_IN_CALL = "You cannot log out during a call."
+FINISH_FIRST = N_("Finish processing the call with Save first.")
+NO_LOGOUT_IN_CALL = N_("You cannot log out during a call.")
 
 
 BUSY_WITH_A_CALL = frozenset({Activity.RINGING, Activity.IN_CALL, Activity.PROCESSING})
@@ -39,8 +41,8 @@ class AgentStatus:
         return self.state is AgentState.ON_AIR and self.activity is Activity.IDLE
 
 
-class AgentStateError(Exception):
-    """A change the agent may not make now; ``str()`` is the message the agent sees."""
+class AgentStateError(ConflictError):
+    """A change the agent may not make now; ``message`` is what the agent reads."""
 
 
 @dataclass(frozen=True)

@@ -21,41 +21,47 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from domain.texts import N_
+
 # R-2.7: what the name field shows for a caller nobody knows (number not found or hidden).
 UNKNOWN_NAME = "?????"
 # R-1.6: an overflowed call shows its queue name with this suffix.
 OVERFLOWED_SUFFIX = " (overflowed call)"
 
-FIRST_SEARCH = "First search for the customer"  # R-2.7, exact
-RT_NOT_A_NUMBER = "The RT number is not a number"  # R-2.9, exact
-REASON_REQUIRED = "Choose the call reason and the reason code."  # R-2.8, R-2.12
-UNKNOWN_AND_OPERATOR = (
+FIRST_SEARCH = N_("First search for the customer")  # R-2.7, exact
+RT_NOT_A_NUMBER = N_("The RT number is not a number")  # R-2.9, exact
+REASON_REQUIRED = N_("Choose the call reason and the reason code.")  # R-2.8, R-2.12
+UNKNOWN_AND_OPERATOR = N_(
     'Either tick "customer is unknown" or assign the call to the location\'s operator, not both.'
 )
-NOTE_TOO_LONG = "The note is too long."
-NOTE_BAD_CHARACTERS = "The note contains characters that cannot be stored."
-PICK_LIST_NOTICE = "Several customers have the caller's number: pick the one who is calling."
+NOTE_TOO_LONG = N_("The note is too long.")
+NOTE_BAD_CHARACTERS = N_("The note contains characters that cannot be stored.")
+PICK_LIST_NOTICE = N_("Several customers have the caller's number: pick the one who is calling.")
 UNPROCESSED_NOTICE = "Showing unprocessed call from {when}"  # R-2.13, DD.MM.YYYY HH:MM
-PROCESS_TITLE_REQUIRED = "Give the process a title."
-PROCESS_TITLE_TOO_LONG = "The process title is too long."
-# Refusals of the database adapter (db/call_processing.py), shown to the agent as they are.
-ALREADY_PROCESSED = "This call has been processed already."
-NOTHING_TO_PROCESS = "This call has nothing to process."
-CALL_STILL_CONNECTED = "The call is still connected: save it when it has ended."
-NOT_YOUR_CALL = "You may not process this call."
-NO_SUCH_CUSTOMER = "There is no such customer."
-CUSTOMER_INACTIVE = "This customer is inactive: re-activate them first."
-CUSTOMER_OUTSIDE_QUEUE = "This customer does not belong to a location of the call's queue."
-CONTACT_NOT_OF_CUSTOMER = "This contact person does not belong to the customer."
-NO_LOCATION_OPERATOR = "This location has no operator to assign the call to."
-CHOOSE_OPERATOR_LOCATION = "Choose the location whose operator the call is assigned to."
-REPLACE_NEEDS_CUSTOMER = "Pick the customer whose main number the caller's number becomes."
-NO_NUMBER_TO_SAVE = "The caller's number is hidden: there is no number to save."
-RECOVERY_ONLY_OFF_AIR = (
+PROCESS_TITLE_REQUIRED = N_("Give the process a title.")
+PROCESS_TITLE_TOO_LONG = N_("The process title is too long.")
+# Refusals of the store (agent_desktop.store.call_form).
+ALREADY_PROCESSED = N_("This call has been processed already.")
+NOTHING_TO_PROCESS = N_("This call has nothing to process.")
+CALL_STILL_CONNECTED = N_("The call is still connected: save it when it has ended.")
+NOT_YOUR_CALL = N_("You may not process this call.")
+NO_SUCH_CUSTOMER = N_("There is no such customer.")
+CUSTOMER_INACTIVE = N_("This customer is inactive: re-activate them first.")
+CUSTOMER_OUTSIDE_QUEUE = N_("This customer does not belong to a location of the call's queue.")
+CONTACT_NOT_OF_CUSTOMER = N_("This contact person does not belong to the customer.")
+NO_LOCATION_OPERATOR = N_("This location has no operator to assign the call to.")
+CHOOSE_OPERATOR_LOCATION = N_("Choose the location whose operator the call is assigned to.")
+REPLACE_NEEDS_CUSTOMER = N_("Pick the customer whose main number the caller's number becomes.")
+NO_NUMBER_TO_SAVE = N_("The caller's number is hidden: there is no number to save.")
+RECOVERY_ONLY_OFF_AIR = N_(
     "Only an off-air agent who is not handling a call can load an unprocessed call."
 )
-NO_SUCH_PROCESS = "There is no such process."
-PROCESS_OF_ANOTHER_CUSTOMER = "This process is about another customer, or it is closed."
+NO_SUCH_PROCESS = N_("There is no such process.")
+PROCESS_OF_ANOTHER_CUSTOMER = N_("This process is about another customer, or it is closed.")
+INACTIVE_ONLY_MANY = N_(
+    "The caller's number belongs only to inactive customers. Re-activate one to work with"
+    " them, or process the call as for an unknown caller."
+)
 
 # R-2.9: the RT (request ticket) number has at most ten digits (the column's CHECK agrees).
 RT_MAX_DIGITS = 10
@@ -136,10 +142,7 @@ def inactive_notice(choices: tuple[Candidate, ...]) -> str:
             f"The caller's number belongs to the inactive customer {choices[0].name}. "
             "Re-activate them to work with them, or process the call as for an unknown caller."
         )
-    return (
-        "The caller's number belongs only to inactive customers. Re-activate one to work "
-        "with them, or process the call as for an unknown caller."
-    )
+    return INACTIVE_ONLY_MANY
 
 
 def _best_per_customer(candidates: Iterable[Candidate]) -> list[Candidate]:

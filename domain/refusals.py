@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from domain.texts import N_
+
 
 class RefusedError(Exception):
     """Something a person asked for cannot be done; ``str()`` is the English message."""
@@ -40,3 +42,13 @@ class ConflictError(RefusedError):
 
 class BadInputError(RefusedError):
     """A field or a value of the request is wrong (R-7.2)."""
+
+
+NO_SUCH_CALL = N_("There is no such call.")
+
+
+class CallNotFoundError(NotFoundError):
+    """No call record with that id (or ring attempt, for the answer hook)."""
+
+    def __init__(self, message: str = NO_SUCH_CALL, params: Mapping[str, object] | None = None):
+        super().__init__(message, params)

@@ -28,9 +28,10 @@ from ami.client import AMIClient, connect_ami
 from db.engine import make_engine
 from db.migrate import alembic_config, current_revision
 from db.runner import DBRunner
-from dialplan.flows import janitor, transfer
+from dialplan.channel_vars import TRANSFER_VARIABLE
 from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
+from dialplan.store import janitor
 from fastagi.server import LOOPBACK, FastAGIFactory, with_backlog
 from hotline.config import Settings
 from hotline.web import WebRoot
@@ -42,8 +43,6 @@ from web.request import ProcessInfo
 _log = Logger()
 
 SPOOL_IMPORT_INTERVAL_S = 30.0
-# Set by a transfer before it redirects a channel, so the old session knows it was moved.
-TRANSFER_VARIABLE = transfer.TRANSFER_VARIABLE
 
 
 class StartupError(Exception):
@@ -206,7 +205,7 @@ class HotlineServices:
 
     async def _heartbeat(self, agi: FastAGIFactory) -> list[int]:
         """Keep this server's calls alive, and close the calls of servers that are gone
-        (:mod:`dialplan.flows.janitor`); the ids of the calls closed."""
+        (:mod:`dialplan.store.janitor`); the ids of the calls closed."""
         now = datetime.fromtimestamp(self.reactor.seconds(), UTC)
         try:
             await self.db.run(janitor.touch_calls, agi.running_uniqueids(), now)

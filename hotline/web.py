@@ -21,13 +21,24 @@ from typing import Any
 from klein import Klein
 from klein.resource import KleinResource
 
-from agent_desktop import call_form_routes, desktop_routes, outbound_routes, transfer_routes
+from agent_desktop.routes import (
+    call_form as call_form_routes,
+)
+from agent_desktop.routes import (
+    desktop as desktop_routes,
+)
+from agent_desktop.routes import (
+    outbound as outbound_routes,
+)
+from agent_desktop.routes import (
+    transfer as transfer_routes,
+)
 from ami.client import AMIClient
 from db.runner import DBRunner
 from domain.clock import Clock
 from hotline import status_routes
 from supervisor import routes as supervisor_routes
-from voicemail import pages as backoffice_pages
+from voicemail import routes as backoffice_pages
 from web import routes as account_routes
 from web.access import RouteTable
 from web.guard import check_declared, mount

@@ -23,7 +23,8 @@ from twisted.logger import Logger
 
 from agent_desktop.agent_state import AgentStateError, GoOnAir
 from agent_desktop.call_form import CallForm
-from db import agent_sessions, call_processing
+from agent_desktop.store import agent_sessions
+from agent_desktop.store import call_form as call_processing
 from db.models import Agent, AgentSession, Call, SeatRight
 from db.runner import DBRunner
 from domain.enums import Activity, ProcessingState

@@ -13,7 +13,7 @@ from typing import Any
 
 from domain.enums import Role, Severity
 from domain.texts import N_
-from supervisor import notifications as notes
+from supervisor import store as notes
 from web.access import RouteTable, roles
 from web.request import RequestContext
 
@@ -41,7 +41,7 @@ async def _page(
         status=status,
         people=people,
         latest=latest,
-        error=rc.lang.message(error) if error else None,
+        error=rc.lang.gettext(error) if error else None,
         entered=entered or {"severity": "info", "minutes": notes.DEFAULT_MINUTES},
         sent=sent,
         severities=SEVERITIES,
@@ -67,7 +67,7 @@ async def send_message(rc: RequestContext) -> bytes:
     except notes.NotificationError as refusal:
         entered = {"agent_id": agent_id, "severity": severity.value, "minutes": minutes}
         entered["message"] = text
-        return await _page(rc, status=409, error=str(refusal), entered=entered)
+        return await _page(rc, status=409, error=refusal.message, entered=entered)
     if not rc.wants_html:
         return rc.json({"ok": True})
     return rc.redirect(PAGE + "?sent=1")

@@ -26,14 +26,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from domain.enums import ItemKind, ItemState
+from domain.refusals import ConflictError
+from domain.texts import N_
 
 # R-3.3: a claim lasts ten minutes unless its holder does something with the item.
 CLAIM_TTL_S = 600
 
-NEEDS_CONNECTED_CALLBACK = (
+NEEDS_CONNECTED_CALLBACK = N_(
     "Call the customer back first. If you could not reach them, use Cancel: "
     "the request stays in the queue."
 )
+HELD_BY = N_(
+    "%(who)s is working on this item. It becomes free in %(minutes)s min unless %(who)s carries on."
+)
+RESOLVED_ALREADY = N_("This callback request was resolved by a later call with the customer.")
+DONE_ALREADY = N_("This item is already done.")
+CHANGED_MEANWHILE = N_("This item was changed by someone else meanwhile; try again.")
 
 
 @dataclass(frozen=True)
@@ -147,8 +155,13 @@ Effect = RecordHistory | Announce
 # --------------------------------------------------------------------------- errors
 
 
-class ItemActionError(Exception):
-    """An action the person may not take now; ``str()`` is the message they see."""
+class ItemActionError(ConflictError):
+    """An action the person may not take now; ``message`` is what they read."""
+
+
+def claim_minutes(expires_at: datetime, now: datetime) -> int:
+    """Whole minutes, rounded up and at least 1, until a claim lapses."""
+    return max(1, -(-int((expires_at - now).total_seconds()) // 60))
 
 
 class ItemClaimedError(ItemActionError):
@@ -158,18 +171,14 @@ class ItemClaimedError(ItemActionError):
         self.holder_id = holder_id
         self.holder_name = holder_name
         self.expires_at = expires_at
-        minutes = max(1, -(-int((expires_at - now).total_seconds()) // 60))
-        who = holder_name or f"agent {holder_id}"
-        super().__init__(
-            f"{who} is working on this item. It becomes free in {minutes} min "
-            f"unless {who} carries on."
-        )
+        who = holder_name or str(holder_id)
+        super().__init__(HELD_BY, {"who": who, "minutes": claim_minutes(expires_at, now)})
 
 
 def _closed_message(status: ItemStatus) -> str:
     if status.phase is ItemState.RESOLVED_BY_CONTACT:
-        return "This callback request was resolved by a later call with the customer."
-    return "This item is already done."
+        return RESOLVED_ALREADY
+    return DONE_ALREADY
 
 
 # --------------------------------------------------------------------------- the machine

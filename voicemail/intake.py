@@ -13,9 +13,9 @@ from collections.abc import Callable
 from sqlalchemy.exc import DBAPIError, OperationalError
 from twisted.logger import Logger
 
-from db.backoffice import ItemView, create_item
 from db.runner import DBRunner
 from voicemail.spool import Spool, SpooledRequest
+from voicemail.store.intake import ItemView, create_item
 
 _log = Logger()
 

@@ -15,7 +15,7 @@ puts the item in the mailer's own queue and returns. Items are sent one at a tim
 failed send is retried after growing delays on the injected clock, for the recipients that
 did not take it yet; once every recipient has it, ``emailed_at`` is set through the
 database. The queue lives in memory: after a restart, ``catch_up`` queues the items still
-waiting (``db.backoffice_queue.items_awaiting_email``). A report the mailer gives up on is
+waiting (``voicemail.store.queue.items_awaiting_email``). A report the mailer gives up on is
 written into the item's history ("e-mail report failed", ``mark_email_failed``), so the
 staff see that nobody was told, even once ``catch_up`` no longer looks that far back.
 
@@ -45,22 +45,22 @@ from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.logger import Logger
 from twisted.mail.smtp import ESMTPSenderFactory
 
-from db.backoffice_queue import (
+from db.runner import DBRunner
+from domain.clock import Clock, DelayedCall
+from voicemail.store.email import (
     VoicemailReport,
     items_awaiting_email,
     mark_email_failed,
     mark_emailed,
     voicemail_report,
 )
-from db.runner import DBRunner
-from domain.clock import Clock, DelayedCall
 
 # A recording larger than this is linked, not attached: mail servers refuse big messages.
 ATTACH_LIMIT_BYTES = 10 * 1024 * 1024
 # After each failed attempt, wait this long before the next; then give up (and log it).
 RETRY_DELAYS_S: tuple[float, ...] = (10, 30, 60, 120, 300, 600, 1800, 3600)
 NOT_AVAILABLE = "The recording of this call is not available."  # the wording of
-# The back office's page of one item (voicemail.pages), where its recording plays.
+# The back office's page of one item (voicemail.routes), where its recording plays.
 ITEM_PAGE = "/backoffice/items/{item_id}"
 
 _log = Logger()

@@ -43,6 +43,13 @@ class ForgedError(HTTPError):
     title = N_("Not allowed")
 
 
+class GoneError(HTTPError):
+    """What was asked for is gone for good, its record kept (a deleted recording, R-5.2)."""
+
+    status = 410
+    title = N_("Deleted")
+
+
 class DatabaseDownError(HTTPError):
     status = 503
     title = N_("The database is not available")

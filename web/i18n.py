@@ -42,38 +42,6 @@ _FORMAT_LOCALES = {"en": "en_GB", "cs": "cs_CZ"}
 _ACCEPT_ITEM = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q=([0-9.]+))?\s*$")
 
 
-def N_(msgid: str) -> str:
-    """Marks a message for extraction into the catalogue."""
-    return msgid
-
-
-# Refusals raised outside the web layer (agent_desktop.agent_state, db.agent_sessions) that
-# the desktop shows: listed here so that extraction puts them in the catalogue.
-DOMAIN_MESSAGES = (
-    N_("Finish processing the call with Save first."),
-    N_("You cannot log out during a call."),
-    N_("This account cannot log in to a seat."),
-    N_("You may not use this phone seat."),
-    N_("You are not logged in at a phone seat."),
-    N_("There is no such pause type."),
-    N_("You are already logged in at seat %(seat)s; log out there first."),
-    N_("Seat %(seat)s is taken by someone else."),
-)
-
-# Messages raised by db.agent_sessions with a seat name inside (SeatError): matched here so
-# that they can be translated like any other message.
-_PARAMETRISED = (
-    (
-        re.compile(r"^You are already logged in at seat (?P<seat>.+); log out there first\.$"),
-        "You are already logged in at seat %(seat)s; log out there first.",
-    ),
-    (
-        re.compile(r"^Seat (?P<seat>.+) is taken by someone else\.$"),
-        "Seat %(seat)s is taken by someone else.",
-    ),
-)
-
-
 def load_po(path: Path) -> gettext_module.GNUTranslations:
     """Compile a ``.po`` file in memory into translations (no ``.mo`` on disk)."""
     with path.open("rb") as po:
@@ -124,17 +92,6 @@ class Language:
 
     def ngettext(self, singular: str, plural: str, n: int) -> str:
         return self.translations.ngettext(singular, plural, n)
-
-    def message(self, text: str) -> str:
-        """Translate a message from the domain (an agent_state or SeatError text)."""
-        translated = self.translations.gettext(text)
-        if translated != text:
-            return translated
-        for pattern, msgid in _PARAMETRISED:
-            match = pattern.match(text)
-            if match:
-                return self.translations.gettext(msgid) % match.groupdict()
-        return text
 
     def refusal(self, message: str, params: Mapping[str, object] | None = None) -> str:
         """A refusal's message (a gettext message id) translated, its placeholders filled."""

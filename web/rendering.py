@@ -44,7 +44,6 @@ class Templates:
             env.filters["datetime"] = language.datetime_text
             env.filters["time"] = language.time_text
             env.filters["date"] = language.date_text
-            env.filters["message"] = language.message
             self._environments[code] = env
 
     def render(self, name: str, language: Language, **context: Any) -> str:

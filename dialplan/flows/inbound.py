@@ -27,12 +27,12 @@ from pathlib import Path
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from twisted.logger import Logger
 
-from db import calls, routing
 from dialplan import escalation as esc
 from dialplan.flows.context import FlowContext
 from dialplan.menu import MAX_MENU_VISITS, GiveUp, Retry, ToMenu, ToQueue, step
+from dialplan.store import calls, routing
 from dialplan.support_turns import ring_order, rota_applies
-from domain.enums import CallState, ClosedAction, Direction, RingOutcome
+from domain.enums import FINAL_STATES, CallState, ClosedAction, Direction, RingOutcome
 from domain.numbers import normalise_number
 from fastagi.channel import AGIChannel, HangupKind
 from fastagi.errors import ChannelHungUp, ChannelRedirected
@@ -82,7 +82,7 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
     if existing is not None and existing.state == CallState.FALLBACK.value:
         await hand_to_fallback(channel)  # its flow broke and could not say so on the channel
         return
-    if existing is not None and existing.state in {s.value for s in calls.FINAL_STATES}:
+    if existing is not None and existing.state in {s.value for s in FINAL_STATES}:
         await finish_session(channel)  # nothing left to do for this call
         return
     if existing is not None and existing.state == CallState.TALKING.value:

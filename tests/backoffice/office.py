@@ -8,8 +8,6 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from db import calls
-from db.backoffice import create_item
 from db.models import (
     Agent,
     BoxRight,
@@ -21,9 +19,11 @@ from db.models import (
     QueueLocation,
     VoicemailBox,
 )
+from dialplan.store import calls
 from domain.enums import BoxKind, CallState, Direction, Role
 from domain.numbers import normalise_number
 from voicemail.spool import SpooledRequest
+from voicemail.store.intake import create_item
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from db import backoffice_queue as bq
-from db import calls
 from db.models import Call, Queue, Setting
+from dialplan.store import calls
 from domain.enums import CallState, Direction, RingOutcome
+from reports.store.kpi import kpi_for_calls
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -83,7 +83,7 @@ def day(engine: Engine) -> Office:
 
 def test_the_days_figures(engine: Engine, day: Office) -> None:
     with Session(engine) as s:
-        kpi = bq.kpi_for_calls(s, *DAY)
+        kpi = kpi_for_calls(s, *DAY)
     assert kpi.service_level_s == 20
     assert (kpi.calls, kpi.in_progress) == (9, 1)  # A B C D J E F F' G; H is live
     assert (kpi.answered, kpi.voicemail, kpi.callback) == (2, 2, 1)
@@ -97,10 +97,10 @@ def test_the_days_figures(engine: Engine, day: Office) -> None:
 
 def test_a_threshold_argument_recomputes_from_the_same_moments(engine: Engine, day: Office) -> None:
     with Session(engine) as s, s.begin():
-        assert bq.kpi_for_calls(s, *DAY, service_level_s=50).within_service_level == 5
-        assert bq.kpi_for_calls(s, *DAY, service_level_s=9).within_service_level == 0
-        assert bq.kpi_for_calls(s, *DAY, service_level_s=45).within_service_level == 4  # A B C J
-        assert bq.kpi_for_calls(s, *DAY, service_level_s=20) == bq.kpi_for_calls(s, *DAY)
+        assert kpi_for_calls(s, *DAY, service_level_s=50).within_service_level == 5
+        assert kpi_for_calls(s, *DAY, service_level_s=9).within_service_level == 0
+        assert kpi_for_calls(s, *DAY, service_level_s=45).within_service_level == 4  # A B C J
+        assert kpi_for_calls(s, *DAY, service_level_s=20) == kpi_for_calls(s, *DAY)
         stored = dict(s.execute(select(Call.caller_number, Call.within_service_level)).all())
     # What the flows stored on each call when it happened (R-5.4), with the default 20 s.
     assert {n: stored[n] for n in ("600000001", "600000002", "600000003", "600000004")} == {
@@ -117,10 +117,10 @@ def test_per_queue_and_empty_windows(engine: Engine, day: Office) -> None:
         other = Queue(code="billing", name="Billing")
         s.add(other)
         s.flush()
-        assert bq.kpi_for_calls(s, *DAY, queue_id=day.queue).calls == 9
-        empty = bq.kpi_for_calls(s, *DAY, queue_id=other.id)
+        assert kpi_for_calls(s, *DAY, queue_id=day.queue).calls == 9
+        empty = kpi_for_calls(s, *DAY, queue_id=other.id)
         assert (empty.calls, empty.reachability, empty.service_level) == (0, None, None)
-        before = bq.kpi_for_calls(s, t(-7200), T0)
+        before = kpi_for_calls(s, t(-7200), T0)
         assert (before.calls, before.lost, before.lost_not_recovered) == (1, 1, 1)
 
 
@@ -143,8 +143,8 @@ def test_the_setting_applies_to_calls_from_when_it_is_set(engine: Engine) -> Non
         answer(s, later, t(340))  # not within 20 s
         calls.close_call(s, later, CallState.ANSWERED, t(400))
         stored = {c.id: c.within_service_level for c in s.scalars(select(Call))}
-        kpi = bq.kpi_for_calls(s, *DAY)
-        what_if = bq.kpi_for_calls(s, *DAY, service_level_s=45)
+        kpi = kpi_for_calls(s, *DAY)
+        what_if = kpi_for_calls(s, *DAY, service_level_s=45)
     assert stored == {slow: True, late: True, later: False}
     assert (kpi.service_level_s, kpi.within_service_level) == (20, 2)
     assert what_if.within_service_level == 3
@@ -186,8 +186,8 @@ def test_a_box_chosen_within_the_threshold_is_stored_on_the_call_as_within(
             c.caller_number: (c.state.value, c.reached, c.within_service_level)
             for c in s.scalars(select(Call))
         }
-        first = bq.kpi_for_calls(s, T0, start)
-        second = bq.kpi_for_calls(s, start, world.now())
+        first = kpi_for_calls(s, T0, start)
+        second = kpi_for_calls(s, start, world.now())
     assert stored == {
         "600000010": ("voicemail", True, True),
         "600000030": ("voicemail", True, False),

@@ -29,7 +29,6 @@ from twisted.mail.interfaces import IMessageDelivery, IMessageSMTP
 from twisted.mail.smtp import ESMTP, SMTPFactory, SMTPServerError, User
 from zope.interface import implementer
 
-from db.backoffice_queue import VoicemailReport, voicemail_report
 from db.engine import make_engine
 from db.models import VoicemailItem, VoicemailItemHistory
 from db.runner import DBRunner
@@ -45,6 +44,7 @@ from voicemail.mailer import (
     item_link_template,
     parse_smtp_url,
 )
+from voicemail.store.email import VoicemailReport, voicemail_report
 
 CREATED = datetime(2026, 11, 23, 21, 5, 9, tzinfo=UTC)  # 22:05:09 in Prague (CET)
 NIGHT = ("night@example.test", "boss@example.test")

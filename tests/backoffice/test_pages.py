@@ -2,10 +2,10 @@
 
 Requests go through ``StubTreq`` into the guarded routes, against the real database
 (SQLite, or PostgreSQL with HOTLINE_TEST_DATABASE_URL) with an inline DBRunner and a
-``Clock``; recordings are real WAV files in a temporary recordings directory. The call back
-is handed a stand-in for ``start_outbound_call`` that records what it was asked (placing the
-call is the outbound service's job, tested with it); its outcome reaches the item as the
-outbound flow reports it, through ``record_callback_attempt``.
+``Clock``; recordings are real WAV files in a temporary recordings directory. A call back
+goes through the real outbound service to the fake AMI on an in-memory network (what reaches
+Asterisk is the outbound service's own business and tests); its end is what the outbound
+flow stores (``finish_outbound``), which records its outcome on the item.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import json
 import re
 import wave
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,19 +32,40 @@ from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from agent_desktop import agent_state as core
-from agent_desktop import desktop_routes
-from db import agent_sessions
-from db import backoffice_queue as bq
-from db.events import emit
-from db.models import Agent, Call, PhoneSeat, Queue, QueueRight, Recording, VoicemailItem
+from agent_desktop.routes import desktop as desktop_routes
+from agent_desktop.store import agent_sessions
+from db.models import (
+    Agent,
+    Call,
+    Event,
+    PhoneSeat,
+    Queue,
+    QueueRight,
+    Recording,
+    VoicemailItem,
+)
 from db.passwords import hash_password
+from dialplan.store.outbound import finish_outbound
 from domain.enums import CallState, Direction
 from hotline.web import WebRoot
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
-from tests.web.helpers import BASE, PASSWORD, Browser, InlineDBRunner, Page, Stream, resolved
-from voicemail import pages
+from tests.web.helpers import (
+    BASE,
+    PASSWORD,
+    Browser,
+    InlineDBRunner,
+    Page,
+    PumpingBrowser,
+    Stream,
+    Telephony,
+    resolved,
+)
+from voicemail import claims
+from voicemail import routes as pages
 from voicemail.claims import CLAIM_TTL_S
-from voicemail.pages import BackofficePorts, ByteRange, RangeNotSatisfiableError
+from voicemail.store import email
+from voicemail.store import queue as bq
+from web.files import ByteRange, RangeNotSatisfiableError, parse_byte_range
 from web.i18n import LOCALE_DIR, load_po
 from web.request import ProcessInfo
 
@@ -56,66 +77,43 @@ JSON = "application/json"
 # --------------------------------------------------------------------------- the world
 
 
-@dataclass(frozen=True)
-class PlacedCall:
-    call_id: int
-    number: str
-    dial_number: str
-
-
-@dataclass
-class Outbound:
-    """Stands in for ``dialplan.outbound_calls.start_outbound_call``: records the request
-    and, as the real service does, writes the outbound call and its ``call.outbound`` event
-    naming the item (the AMI side is the outbound service's own business and tests)."""
-
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    refusal: Exception | None = None  # what the service raises instead, when set
-
-    async def __call__(self, ami: Any, db: Any, clock: Any, **kwargs: Any) -> PlacedCall:
-        self.calls.append({"ami": ami, **kwargs})
-        if self.refusal is not None:
-            raise self.refusal
-        now = datetime.fromtimestamp(clock.seconds(), UTC)
-
-        def place(session: Session) -> int:
-            call = Call(
-                uniqueid=f"out-{len(self.calls)}",
-                direction=Direction.OUTBOUND,
-                callee_number=kwargs["number"],
-                agent_id=kwargs["agent_id"],
-                customer_id=kwargs["customer_id"],
-                queue_id=kwargs["queue_id"],
-                state=CallState.RINGING,
-                started_at=now,
-            )
-            session.add(call)
-            session.flush()
-            emit(
-                session,
-                "call.outbound",
-                now,
-                call_id=call.id,
-                agent_id=kwargs["agent_id"],
-                item_id=kwargs["item_id"],
-            )
-            return call.id
-
-        call_id = await db.run(place)
-        return PlacedCall(call_id, kwargs["number"], kwargs["number"])
-
-
 def end_call(w: World, call_id: int, state: CallState) -> None:
-    """The outbound call ends as the outbound flow closes it."""
+    """The outbound call ends as the outbound flow closes it: answered (the ``U()`` hook
+    stored the answer) or not, then ``finish_outbound``."""
 
     def close(session: Session) -> None:
         call = session.get(Call, call_id)
         assert call is not None
         if state is CallState.ANSWERED:
-            call.answered_at = w.now()
-        call.state, call.ended_at = state, w.now()
+            call.answered_at, call.state = w.now(), CallState.TALKING
+        finish_outbound(session, call_id, None, state, w.now())
 
     w.run(close)
+
+
+def call_backs(w: World) -> list[dict[str, Any]]:
+    """The outbound calls placed, as their records and ``call.outbound`` events say."""
+
+    def read(session: Session) -> list[dict[str, Any]]:
+        placed = []
+        for call in session.scalars(
+            select(Call).where(Call.direction == Direction.OUTBOUND).order_by(Call.id)
+        ):
+            event = session.scalars(
+                select(Event).where(Event.kind == "call.outbound", Event.call_id == call.id)
+            ).one()
+            placed.append(
+                {
+                    "agent_id": call.agent_id,
+                    "number": call.callee_number,
+                    "customer_id": call.customer_id,
+                    "queue_id": call.queue_id,
+                    "item_id": json.loads(event.payload)["item_id"],
+                }
+            )
+        return placed
+
+    return w.run(read)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -124,7 +122,7 @@ class World:
     clock: Clock
     office: Office
     recordings: Path
-    outbound: Outbound
+    telephony: Telephony
     web: WebRoot
     seats: dict[str, int]
 
@@ -132,7 +130,7 @@ class World:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)
 
     def browser(self, login: str) -> Browser:
-        browser = Browser(self.web.resource())
+        browser = PumpingBrowser(self.web.resource(), self.clock)
         page = browser.signed_in(login)
         assert page.status == 200, page.text[:300]
         return browser
@@ -172,16 +170,17 @@ def world(engine: Engine, tmp_path: Path) -> Iterator[World]:
     office, seats = db.run_sync(_prepare)
     recordings = tmp_path / "recordings"
     recordings.mkdir()
-    outbound = Outbound()
-    ports = BackofficePorts(recordings_dir=recordings, ami=object(), start_outbound=outbound)
+    telephony = Telephony(clock)
     web = WebRoot(
         db,
         ProcessInfo(web_listen="tcp:0"),
         clock=clock,
         time_zone="Europe/Prague",
-        route_tables=[desktop_routes.routes, pages.make_routes(ports)],
+        route_tables=[desktop_routes.routes, pages.routes],
+        ami=telephony.client,
+        recordings_dir=recordings,
     )
-    yield World(db, clock, office, recordings, outbound, web, seats)
+    yield World(db, clock, office, recordings, telephony, web, seats)
     web.stop()
 
 
@@ -661,7 +660,7 @@ def test_a_failed_e_mail_report_shows_in_the_items_history(world: World) -> None
     """R-3.5: when the mailer gave up, the item says so where staff look."""
     w = world
     item = message(w, "777123456")
-    w.run(bq.mark_email_failed, item, ("night@example.test",), w.now())
+    w.run(email.mark_email_failed, item, ("night@example.test",), w.now())
     page = w.browser("eva").get(f"/backoffice/items/{item}")
     assert history_actions(page) == ["created", "email_failed"]
     failed = page.text.split('<tr data-action="email_failed">', 1)[1].split("</tr>", 1)[0]
@@ -677,7 +676,7 @@ def test_a_state_changing_request_without_the_csrf_token_changes_nothing(world: 
         assert eva.post(f"/backoffice/items/{item}/{action}", csrf=None).status == 403
         assert eva.post(f"/backoffice/items/{item}/{action}", csrf="forged").status == 403
     assert item_state(w, item) == ("open", None)
-    assert w.outbound.calls == []
+    assert call_backs(w) == [] and w.telephony.actions("originate") == []
     assert eva.get(f"/backoffice/items/{item}/claim").status == 405  # never by a GET
 
 
@@ -841,8 +840,10 @@ def test_back_office_staff_without_a_queue_sit_at_a_seat_from_the_back_office(
     assert refused.status == 409
     # At the seat, the call back goes out.
     eva.post(f"/backoffice/items/{item}/claim")
-    assert eva.post(f"/backoffice/items/{item}/call-back", {"number": "777123456"}).status == 303
-    assert [c["agent_id"] for c in w.outbound.calls] == [w.office.agents["eva"]]
+    placed = eva.post(f"/backoffice/items/{item}/call-back", {"number": "777123456"})
+    assert placed.status == 303
+    assert [c["agent_id"] for c in call_backs(w)] == [w.office.agents["eva"]]
+    end_call(w, placed_call_id(placed), CallState.NO_ANSWER)  # she hangs up, nobody reached
     eva.post(f"/backoffice/items/{item}/cancel")
     left = eva.post("/backoffice/seat/leave")
     assert (left.status, left.location) == (303, "/backoffice")
@@ -864,12 +865,13 @@ def test_call_back_places_an_outbound_call_to_the_caller_from_the_item(world: Wo
     placed = eva.post(f"/backoffice/items/{item}/call-back", {"number": "777123456"})
     call = placed_call_id(placed)
     assert (placed.status, placed.location) == (303, f"/backoffice/items/{item}?calling={call}")
-    [request] = w.outbound.calls
-    assert request["number"] == "777123456"
+    [request] = call_backs(w)
+    assert request["number"] == "420777123456"
     assert request["agent_id"] == w.office.agents["eva"]
     assert request["customer_id"] == w.office.novak
     assert request["queue_id"] == w.office.queue  # its caller ID and country prefix
     assert request["item_id"] == item
+    end_call(w, call, CallState.NO_ANSWER)  # nobody answered; she tries another number
     # An edited number is called as typed; JSON for fetch.
     answer_json = post_json(eva, f"/backoffice/items/{item}/call-back", {"number": "602111222"})
     assert json.loads(answer_json.text) == {
@@ -877,7 +879,7 @@ def test_call_back_places_an_outbound_call_to_the_caller_from_the_item(world: Wo
         "call_id": call + 1,
         "number": "602111222",
     }
-    assert w.outbound.calls[-1]["number"] == "602111222"
+    assert call_backs(w)[-1]["number"] == "420602111222"
 
 
 def test_call_back_is_refused_to_someone_else_and_without_a_seat_or_telephony(
@@ -893,16 +895,14 @@ def test_call_back_is_refused_to_someone_else_and_without_a_seat_or_telephony(
     jan = w.browser("jan")
     held = jan.post(f"/backoffice/items/{item}/call-back")
     assert held.status == 409 and "Eva is working on this item" in held.text
-    assert w.outbound.calls == []
+    assert call_backs(w) == []
     # A centre without AMI: the button says why it cannot call.
     bare = WebRoot(
         w.db,
         ProcessInfo(),
         clock=w.clock,
-        route_tables=[
-            desktop_routes.routes,
-            pages.make_routes(BackofficePorts(recordings_dir=w.recordings)),
-        ],
+        route_tables=[desktop_routes.routes, pages.routes],
+        recordings_dir=w.recordings,
     )
     try:
         at_seat(w, "eva")
@@ -928,7 +928,7 @@ def test_a_refusal_of_the_outbound_service_is_shown_on_the_item(world: World) ->
     at_seat(w, "eva")
     eva = w.browser("eva")
     eva.post(f"/backoffice/items/{item}/claim")
-    w.outbound.refusal = RuntimeError("Telephony is not reachable; the call was not placed.")
+    w.telephony.client.stop()  # the AMI connection is lost
     refused = eva.post(f"/backoffice/items/{item}/call-back")
     assert refused.status == 409
     assert (
@@ -1097,7 +1097,11 @@ def test_the_pages_load_the_live_script_and_mark_the_parts_it_refreshes(world: W
 
 
 def extracted_messages() -> set[str]:
-    methods = [("voicemail/pages.py", "python"), ("voicemail/templates/**.html", "jinja2")]
+    methods = [
+        ("voicemail/**.py", "python"),
+        ("callbacks/**.py", "python"),
+        ("voicemail/templates/**.html", "jinja2"),
+    ]
     found = set()
     for _file, _line, msg, _comments, _context in extract_from_dir(str(ROOT), methods):
         found.add(msg if isinstance(msg, str) else msg[0])
@@ -1111,19 +1115,25 @@ def test_every_message_of_the_back_office_pages_has_a_czech_translation() -> Non
     czech = load_po(LOCALE_DIR / "cs" / "LC_MESSAGES" / "hotline.po")
     messages = extracted_messages()
     assert len(messages) > 60
-    assert set(pages.DOMAIN_MESSAGES) <= messages
     assert sorted(m for m in messages if czech.gettext(m) == m) == []
     for msg in messages:
         assert sorted(PLACEHOLDER.findall(czech.gettext(msg))) == sorted(PLACEHOLDER.findall(msg))
 
 
 def test_the_core_refusals_are_the_texts_the_czech_page_translates() -> None:
-    from voicemail import claims
-
-    assert claims.NEEDS_CONNECTED_CALLBACK in pages.DOMAIN_MESSAGES
-    with pytest.raises(bq.BoxAccessError) as refused:
-        raise bq.BoxAccessError("You have no right to this box.")
-    assert str(refused.value) in pages.DOMAIN_MESSAGES
+    czech = load_po(LOCALE_DIR / "cs" / "LC_MESSAGES" / "hotline.po")
+    for refusal in (
+        claims.NEEDS_CONNECTED_CALLBACK,
+        claims.HELD_BY,
+        claims.DONE_ALREADY,
+        claims.RESOLVED_ALREADY,
+        claims.CHANGED_MEANWHILE,
+        bq.NO_BOX_RIGHT,
+        bq.NO_ACCESS,
+        bq.NO_SUCH_ITEM,
+        bq.BAD_FILTER,
+    ):
+        assert czech.gettext(refusal) != refusal, refusal
 
 
 def test_a_czech_speaker_gets_the_pages_in_czech(world: World) -> None:
@@ -1162,7 +1172,7 @@ def test_a_satisfiable_range_is_within_the_file_and_python_slicing_agrees(
     header = f"bytes={first}-{'' if last is None else last}"
     content = bytes(n % 251 for n in range(size))
     try:
-        found = pages.parse_byte_range(header, size)
+        found = parse_byte_range(header, size)
     except RangeNotSatisfiableError:
         assert first >= size or (last is not None and last < first)
         return
@@ -1176,7 +1186,7 @@ def test_a_satisfiable_range_is_within_the_file_and_python_slicing_agrees(
 def test_a_suffix_range_is_the_end_of_the_file(size: int, suffix: int) -> None:
     content = bytes(n % 251 for n in range(size))
     try:
-        found = pages.parse_byte_range(f"bytes=-{suffix}", size)
+        found = parse_byte_range(f"bytes=-{suffix}", size)
     except RangeNotSatisfiableError:
         assert suffix == 0 or size == 0
         return
@@ -1196,7 +1206,7 @@ def test_a_suffix_range_is_the_end_of_the_file(size: int, suffix: int) -> None:
     ],
 )
 def test_byte_range_examples(header: str | None, expected: ByteRange | None) -> None:
-    assert pages.parse_byte_range(header, 100) == expected
+    assert parse_byte_range(header, 100) == expected
 
 
 @pytest.mark.parametrize(
@@ -1205,7 +1215,7 @@ def test_byte_range_examples(header: str | None, expected: ByteRange | None) -> 
 )
 def test_bad_byte_ranges_are_unsatisfiable(header: str) -> None:
     with pytest.raises(RangeNotSatisfiableError):
-        pages.parse_byte_range(header, 100)
+        parse_byte_range(header, 100)
 
 
 def test_durations_read_as_minutes_and_seconds() -> None:

@@ -12,13 +12,15 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from db import backoffice_queue as bq
-from db import calls
+from callbacks import store as callbacks_store
 from db.events import events_after
 from db.models import Call, VoicemailItem, VoicemailItemHistory
+from dialplan.store import calls
 from domain.enums import CallState, Direction
+from domain.refusals import CallNotFoundError
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
 from voicemail.claims import ItemActionError
+from voicemail.store import queue as bq
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -78,7 +80,7 @@ def test_an_answered_call_from_another_number_of_the_customer_resolves_his_reque
         call = inbound_call(s, office, "+420602111222", t(100))  # his second number
         answer(s, call, t(110))  # answering resolves at once, in the same transaction
         resolved = resolved_by(s, call)
-        again = bq.resolve_by_contact(s, call, t(111))
+        again = callbacks_store.resolve_by_contact(s, call, t(111))
         assert resolved == [novak] and again == []
         assert state(s, novak) == ("resolved_by_contact", call)
         assert state(s, novak_message) == ("open", None)  # a message is not a request
@@ -132,15 +134,15 @@ def test_only_an_answered_call_resolves_and_only_earlier_requests(
     with Session(engine) as s, s.begin():
         earlier = request(s, office, "777123456", t(0))
         abandoned = inbound_call(s, office, "777123456", t(50), end=CallState.ABANDONED_QUEUE)
-        assert bq.resolve_by_contact(s, abandoned, t(60)) == []
+        assert callbacks_store.resolve_by_contact(s, abandoned, t(60)) == []
         call = inbound_call(s, office, "777123456", t(100))
         answer(s, call, t(110))
         later = request(s, office, "777123456", t(120))  # after the answer: still wanted
         assert resolved_by(s, call) == [earlier]
-        assert bq.resolve_by_contact(s, call, t(130)) == []
+        assert callbacks_store.resolve_by_contact(s, call, t(130)) == []
         assert state(s, later) == ("open", None)
-        with pytest.raises(calls.CallNotFoundError):
-            bq.resolve_by_contact(s, 999_999, t(140))
+        with pytest.raises(CallNotFoundError):
+            callbacks_store.resolve_by_contact(s, 999_999, t(140))
 
 
 def test_an_outbound_call_back_resolves_the_other_requests_and_leaves_its_own_to_the_caller(
@@ -152,12 +154,12 @@ def test_an_outbound_call_back_resolves_the_other_requests_and_leaves_its_own_to
         duplicate = request(s, office, "602111222", t(30))
         bq.claim(s, working, eva, t(100))
         call = outbound(s, "+420777123456", t(110), eva, answered=True)
-        assert bq.resolve_by_contact(s, call, t(118)) == [duplicate]
+        assert callbacks_store.resolve_by_contact(s, call, t(118)) == [duplicate]
         assert state(s, working) == ("open", None)
-        bq.record_callback_attempt(s, working, eva, call, True, t(200))
+        callbacks_store.record_callback_attempt(s, working, eva, call, True, t(200))
         assert bq.mark_done(s, working, eva, t(210)).state == "done"
         unanswered = outbound(s, "+420731000111", t(300), eva, answered=False)
-        assert bq.resolve_by_contact(s, unanswered, t(330)) == []
+        assert callbacks_store.resolve_by_contact(s, unanswered, t(330)) == []
 
 
 def test_a_request_held_by_someone_else_is_resolved_and_they_are_told(
@@ -175,7 +177,7 @@ def test_a_request_held_by_someone_else_is_resolved_and_they_are_told(
         with pytest.raises(ItemActionError, match="resolved by a later call"):
             bq.mark_done(s, item, eva, t(30))
         # the call back she made still goes on record
-        assert bq.record_callback_attempt(s, item, eva, call, True, t(40)).state == (
+        assert callbacks_store.record_callback_attempt(s, item, eva, call, True, t(40)).state == (
             "resolved_by_contact"
         )
         assert bq.cancel(s, item, eva, t(41)).state == "resolved_by_contact"

@@ -17,11 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from agent_desktop import call_form as core
 from agent_desktop.agent_state import Activity as CoreActivity
 from agent_desktop.agent_state import Pause, StartWork
-from db import agent_sessions, calls
-from db import call_processing as cp
-from db.call_processing import CallFormError
+from agent_desktop.store import agent_sessions
+from agent_desktop.store import call_form as cp
+from agent_desktop.store.call_form import CallFormError
 from db.events import events_after
 from db.models import Agent, AuditLog, Call, ContactPerson, CustomerPhone, Location, QueueRight
+from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
 from tests.call_form.world import (
     T0,

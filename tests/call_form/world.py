@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from db import calls
 from db.models import ContactPerson, Customer, CustomerPhone, Location, QueueLocation, ReasonNode
+from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
 from domain.numbers import normalise_number
 from tests.db.centre import Centre, build_centre, log_in_on_air

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from agent_desktop.agent_state import GoOnAir
-from db import agent_sessions
+from agent_desktop.store import agent_sessions
 from db.models import Agent, PauseType, PhoneSeat, Queue, QueueRight
 
 

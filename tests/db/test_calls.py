@@ -10,9 +10,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent_desktop.agent_state import AgentStateError, LogOut, Pause
-from db import agent_sessions, calls
+from agent_desktop.store import agent_sessions
 from db.events import events_after
 from db.models import AgentStateChange, Call, PauseRecord, RingAttempt
+from dialplan.store import calls
 from domain.enums import CallState, Direction, RingOutcome
 from tests.db.centre import build_centre, log_in_on_air
 

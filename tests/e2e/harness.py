@@ -32,8 +32,8 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.task import Clock
 
 from agent_desktop.agent_state import GoOnAir, Pause
+from agent_desktop.store import agent_sessions
 from ami.client import AMIClient
-from db import agent_sessions
 from db.catalog import load_catalog
 from db.engine import make_engine
 from db.models import (
@@ -46,9 +46,9 @@ from db.models import (
     VoicemailItem,
 )
 from db.runner import DBRunner
+from dialplan.channel_vars import TRANSFER_VARIABLE
 from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
-from dialplan.flows.transfer import TRANSFER_VARIABLE
 from fastagi.server import FastAGIFactory, FastAGIProtocol
 from simulator.fake_ami import FakeAMIFactory
 from simulator.loopback import LoopbackNetwork

@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from db.calls import BUSY_RETRY_S
 from db.models import RingAttempt
+from dialplan.store.calls import BUSY_RETRY_S
 from simulator.switch import CallerScript, PhoneBehaviour
 from tests.e2e.harness import make_world
 

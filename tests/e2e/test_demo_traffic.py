@@ -14,15 +14,15 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.task import Clock
 
 from agent_desktop.agent_state import GoOnAir
+from agent_desktop.store import agent_sessions
 from ami.client import AMIClient
-from db import agent_sessions
 from db.catalog import load_catalog
 from db.demo_data import always_open_yaml, load_demo
 from db.engine import make_engine
 from db.models import Agent, Call, CustomerPhone, Queue, RingAttempt, SeatRight, VoicemailItem
 from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
-from dialplan.outbound_calls import start_outbound_call
+from dialplan.services.outbound_calls import start_outbound_call
 from domain.enums import Direction
 from fastagi.server import FastAGIFactory
 from hotline.config import AmiUrl

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 
 from db.models import Call
-from dialplan.flows import janitor
+from dialplan.store import janitor
 from hotline.app import HotlineServices
 from hotline.config import Settings
 from simulator.switch import CallerScript, PhoneBehaviour

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
-from db import backoffice_queue as bq
 from db.models import (
     AgentSession,
     BoxRight,
@@ -27,10 +26,15 @@ from db.models import (
     VoicemailItem,
     VoicemailItemHistory,
 )
-from dialplan.outbound_calls import OutboundError, cancel_outbound_call, start_outbound_call
+from dialplan.services.outbound_calls import (
+    OutboundError,
+    cancel_outbound_call,
+    start_outbound_call,
+)
 from domain.enums import ItemKind, ItemState
 from simulator.switch import PhoneBehaviour
 from tests.e2e.harness import World, make_world
+from voicemail.store import queue as bq
 
 CUSTOMERS = """
 customers:

@@ -25,7 +25,7 @@ from twisted.internet import reactor as installed_reactor
 from twisted.internet.task import deferLater
 
 from agent_desktop.agent_state import GoOnAir
-from db import agent_sessions
+from agent_desktop.store import agent_sessions
 from db.catalog import load_catalog
 from db.models import Agent, Call, PhoneSeat
 from simulator.scenario import build_switch

@@ -15,7 +15,8 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from db.models import Call, Queue, Recording
-from dialplan.flows.transfer import TransferError, settle_transfer, transfer_call
+from dialplan.services.transfers import transfer_call
+from dialplan.store.transfers import TransferError, settle_transfer
 from domain.enums import CallState
 from simulator.switch import CallerScript, PhoneBehaviour
 from tests.e2e.harness import World, make_world, notices

@@ -15,9 +15,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 from twisted.web.resource import IResource
 
+from ami.client import AMIClient
 from db.models import (
     Agent,
     BoxRight,
@@ -32,6 +35,8 @@ from db.models import (
 from db.passwords import hash_password
 from db.runner import DBRunner
 from domain.enums import Role, Severity
+from simulator.fake_ami import recording_server
+from simulator.memnet import MemoryNetwork
 
 T = TypeVar("T")
 BASE = "http://hotline.example"
@@ -257,3 +262,47 @@ class Browser:
             stream.chunks.append(resolved(treq.content(response)))
         self.stub.flush()
         return stream
+
+
+class PumpingBrowser(Browser):
+    """A browser whose requests may wait for the AMI: the Clock runs the in-memory network
+    until the answer is there."""
+
+    def __init__(self, resource: Any, clock: Clock) -> None:
+        super().__init__(resource)
+        self.clock = clock
+
+    def _finish(self, d: Deferred[Any]) -> Any:
+        answered: list[bool] = []
+
+        def seen(result: Any) -> Any:
+            answered.append(True)
+            return result
+
+        d.addBoth(seen)
+        for _ in range(200):
+            self.stub.flush()
+            if answered:
+                break
+            self.clock.advance(0)
+        return super()._finish(d)
+
+
+class Telephony:
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        net = MemoryNetwork(clock)
+        # The agent's phone rings 20 s before it answers an Originate.
+        self.factory, self.backend = recording_server(
+            "hotline", "s3cret", clock=clock, ring_s=20, talk_s=None
+        )
+        net.listenTCP(5038, self.factory)
+        endpoint = TCP4ClientEndpoint(net, "127.0.0.1", 5038)  # type: ignore[arg-type]
+        self.client = AMIClient(endpoint, "hotline", "s3cret", clock)
+        self.client.start()
+        for _ in range(20):
+            clock.advance(0)
+        assert self.client.ready
+
+    def actions(self, name: str) -> list[tuple[Any, ...]]:
+        return [args for action, args in self.backend.calls if action == name]

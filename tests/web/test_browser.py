@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from agent_desktop import agent_state as core
-from db import agent_sessions
+from agent_desktop.store import agent_sessions
 from db.events import emit
 from tests.browser_kit import (
     artifacts_dir,

@@ -1,8 +1,9 @@
 """The Active call form's pages over the real Klein resource (R-2.6 .. R-2.13).
 
-Calls are made through ``db.calls`` as the call flows make them (offer, answer, hang-up), on
-SQLite or PostgreSQL. Requests come from ``StubTreq``: a page load asks for HTML, what the
-desktop's script fetches asks for anything (``*/*``) and gets the HTML fragment it swaps in.
+Calls are made through ``dialplan.store.calls`` as the call flows make them (offer, answer,
+hang-up), on SQLite or PostgreSQL. Requests come from ``StubTreq``: a page load asks for
+HTML, what the desktop's script fetches asks for anything (``*/*``) and gets the HTML
+fragment it swaps in.
 """
 
 from __future__ import annotations
@@ -20,9 +21,8 @@ from sqlalchemy.orm import Session
 from twisted.internet.task import Clock
 
 from agent_desktop import call_form as core
-from agent_desktop import call_form_routes
 from agent_desktop.agent_state import GoOnAir
-from db import agent_sessions, calls
+from agent_desktop.store import agent_sessions
 from db.models import (
     AuditLog,
     Call,
@@ -32,9 +32,11 @@ from db.models import (
     Location,
     QueueLocation,
 )
+from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
 from tests.call_form.world import add_customer, add_reasons
 from tests.web.helpers import Browser, Centre, InlineDBRunner, Page
+from tests.web.test_i18n import extracted_messages
 
 FETCH = "*/*"
 
@@ -823,11 +825,11 @@ def test_a_czech_agent_gets_the_form_and_its_refusals_in_czech(
     assert "Nejdříve vyhledejte zákazníka" in refused.text
 
 
-def test_the_catalogue_list_holds_every_agent_facing_text_of_the_core() -> None:
+def test_the_catalogue_holds_every_agent_facing_text_of_the_core() -> None:
     texts = {
         value for name, value in vars(core).items() if name.isupper() and isinstance(value, str)
     }
     not_messages = {core.UNKNOWN_NAME, core.OVERFLOWED_SUFFIX, core.UNPROCESSED_NOTICE}
     many = core.Candidate(1, "A", False, 1, core.MatchedVia.MAIN)
     texts = texts - not_messages | {core.inactive_notice((many, many))}
-    assert texts == set(call_form_routes.CORE_MESSAGES)
+    assert texts <= extracted_messages()

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from twisted.internet.task import Clock
 
 from agent_desktop import agent_state as core
-from db import agent_sessions
+from agent_desktop.store import agent_sessions
 from db.models import (
     Agent,
     AgentSession,

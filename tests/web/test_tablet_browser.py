@@ -23,8 +23,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from agent_desktop import agent_state as core
-from db import agent_sessions, calls
+from agent_desktop.store import agent_sessions
 from db.models import Location, QueueLocation
+from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
 from tests.browser_kit import (
     artifacts_dir,

@@ -14,14 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from twisted.internet.defer import Deferred
-from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.task import Clock
 
 from agent_desktop import agent_state as core
-from agent_desktop import outbound_routes, transfer_routes
-from ami.client import AMIClient
-from db import agent_sessions
+from agent_desktop.store import agent_sessions
 from db.models import (
     AgentSession,
     Call,
@@ -32,62 +28,16 @@ from db.models import (
     Queue,
     QueueLocation,
 )
-from dialplan.flows import outbound as calls_out
-from dialplan.flows import transfer
+from dialplan.store import outbound, transfers
 from domain.enums import CallState, Direction, ProcessingState
 from hotline.web import WebRoot
-from simulator.fake_ami import recording_server
-from simulator.memnet import MemoryNetwork
-from tests.web.helpers import Browser, Centre, InlineDBRunner
+from tests.web.helpers import Browser, Centre, InlineDBRunner, PumpingBrowser, Telephony
+from tests.web.test_i18n import extracted_messages
 from web.i18n import LOCALE_DIR, load_po
 from web.request import ProcessInfo
 
 CALLER_CHANNEL = "PJSIP/trunk-00000001"
 JSON = "application/json"
-
-
-class PumpingBrowser(Browser):
-    """A browser whose requests may wait for the AMI: the Clock runs the in-memory network
-    until the answer is there."""
-
-    def __init__(self, resource: Any, clock: Clock) -> None:
-        super().__init__(resource)
-        self.clock = clock
-
-    def _finish(self, d: Deferred[Any]) -> Any:
-        answered: list[bool] = []
-
-        def seen(result: Any) -> Any:
-            answered.append(True)
-            return result
-
-        d.addBoth(seen)
-        for _ in range(200):
-            self.stub.flush()
-            if answered:
-                break
-            self.clock.advance(0)
-        return super()._finish(d)
-
-
-class Telephony:
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        net = MemoryNetwork(clock)
-        # The agent's phone rings 20 s before it answers an Originate.
-        self.factory, self.backend = recording_server(
-            "hotline", "s3cret", clock=clock, ring_s=20, talk_s=None
-        )
-        net.listenTCP(5038, self.factory)
-        endpoint = TCP4ClientEndpoint(net, "127.0.0.1", 5038)  # type: ignore[arg-type]
-        self.client = AMIClient(endpoint, "hotline", "s3cret", clock)
-        self.client.start()
-        for _ in range(20):
-            clock.advance(0)
-        assert self.client.ready
-
-    def actions(self, name: str) -> list[tuple[Any, ...]]:
-        return [args for action, args in self.backend.calls if action == name]
 
 
 @pytest.fixture
@@ -608,21 +558,16 @@ def test_save_number_adds_a_new_number_and_corrects_one(
 # --------------------------------------------------------------------------- messages
 
 
-@pytest.mark.parametrize(
-    ("module", "marked"),
-    [(transfer, transfer_routes.REFUSALS), (calls_out, outbound_routes.REFUSALS)],
-)
-def test_every_refusal_of_the_services_is_marked_and_translated(
-    module: Any, marked: tuple[str, ...]
-) -> None:
+@pytest.mark.parametrize("module", [transfers, outbound], ids=lambda m: m.__name__)
+def test_every_refusal_of_the_services_is_marked_and_translated(module: Any) -> None:
     texts = {
         value
         for name, value in vars(module).items()
         if name.isupper() and isinstance(value, str) and " " in value
     }
-    assert texts == set(marked)
+    assert texts and texts <= extracted_messages()
     czech = load_po(LOCALE_DIR / "cs" / "LC_MESSAGES" / "hotline.po")
-    assert all(czech.gettext(text) != text for text in marked)
+    assert all(czech.gettext(text) != text for text in texts)
 
 
 def test_the_status_page_tells_admins_whether_telephony_is_connected(

@@ -28,8 +28,8 @@ from twisted.logger import Logger
 from twisted.web.server import Request
 
 from agent_desktop.agent_state import desk_controls
-from agent_desktop.desk import NotificationView
 from agent_desktop.status_line import status_message
+from agent_desktop.store.desk import NotificationView
 from db.events import EventView
 from domain.clock import Clock
 from domain.texts import N_

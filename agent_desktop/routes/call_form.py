@@ -1,6 +1,6 @@
 """The Active call form on the agent's desktop (R-2.6 .. R-2.13): pages, fragments, actions.
 
-Thin routes over ``db.call_processing`` (the rules are the pure core
+Thin routes over ``agent_desktop.store.call_form`` (the rules are the pure core
 ``agent_desktop.call_form``). The form is one panel of the desktop page (``/desktop/call``
 extends ``desktop.html``); ``static/call_form.js`` opens it by itself when the agent's call
 connects (the ``hotline:call`` DOM event of ``hotline.js``) and swaps its parts with HTML
@@ -20,22 +20,19 @@ connected belongs to its agent alone.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.orm import Session
-
 from agent_desktop import call_form as core
-from agent_desktop import desktop_routes
+from agent_desktop.routes import desktop as desktop_routes
 from agent_desktop.status_line import mm_ss
-from db import call_processing as cp
-from db.call_processing import CallFormError
-from db.calls import CallNotFoundError
-from domain.refusals import ForbiddenError, NotFoundError
+from agent_desktop.store import call_form as cp
+from agent_desktop.store.call_form import CallFormError
+from domain.refusals import NotFoundError
 from domain.texts import N_
 from web.access import CALL_CENTRE, RouteTable
 from web.forms import FormData
@@ -43,7 +40,7 @@ from web.i18n import Language
 from web.request import RequestContext
 from web.sessions import DeskView, SignedInUser
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent
 routes = RouteTable("call_form", templates=HERE / "templates")
 
 CALL_DESK = "/desktop/call"
@@ -52,13 +49,11 @@ PAGE_TEMPLATE = "call_form_desk.html"
 # The reason tree is at most this deep (db.catalog.MAX_REASON_DEPTH is 10); fields
 # reason_0 .. reason_N carry the chosen path, one select per level (R-2.8).
 MAX_REASON_LEVELS = 16
-SEARCH_LIMIT = 30
 SEARCH_MAX_CHARS = 100
 # Activities in which the desk's current call has its form open (R-2.6: on answer, and
 # while it is processed afterwards); a ringing call has no form yet.
 _FORM_ACTIVITIES = frozenset({"in_call", "processing", "outbound"})
 
-NO_SUCH_CALL = N_("There is no such call.")
 NO_UNPROCESSED = N_("There is no unprocessed call in your queues.")
 SHOWING_UNPROCESSED = N_("Showing unprocessed call from %(when)s")  # R-2.13
 OVERFLOWED_QUEUE = N_("%(queue)s (overflowed call)")  # R-1.6
@@ -68,213 +63,8 @@ INACTIVE_ONE = N_(
 )
 SEARCH_EMPTY = N_("Type a name, an address, a contract number or a phone number.")
 
-# The core's texts (agent_desktop.call_form), repeated literally so that message extraction
-# puts them in the catalogue; a test checks that this list and the core agree.
-CORE_MESSAGES = (
-    N_("First search for the customer"),
-    N_("The RT number is not a number"),
-    N_("Choose the call reason and the reason code."),
-    N_(
-        'Either tick "customer is unknown" or assign the call to the location\'s operator,'
-        " not both."
-    ),
-    N_("The note is too long."),
-    N_("The note contains characters that cannot be stored."),
-    N_("Several customers have the caller's number: pick the one who is calling."),
-    N_("Give the process a title."),
-    N_("The process title is too long."),
-    N_("This call has been processed already."),
-    N_("This call has nothing to process."),
-    N_("The call is still connected: save it when it has ended."),
-    N_("You may not process this call."),
-    N_("There is no such customer."),
-    N_("This customer is inactive: re-activate them first."),
-    N_("This customer does not belong to a location of the call's queue."),
-    N_("This contact person does not belong to the customer."),
-    N_("This location has no operator to assign the call to."),
-    N_("Choose the location whose operator the call is assigned to."),
-    N_("Pick the customer whose main number the caller's number becomes."),
-    N_("The caller's number is hidden: there is no number to save."),
-    N_("Only an off-air agent who is not handling a call can load an unprocessed call."),
-    N_("There is no such process."),
-    N_("This process is about another customer, or it is closed."),
-    N_(
-        "The caller's number belongs only to inactive customers. Re-activate one to work with"
-        " them, or process the call as for an unknown caller."
-    ),
-)
 # Where a refusal is shown; anything else goes to the top of the form.
 _FIELDS = frozenset({"customer", "reason", "note", "rt_number", "replace_number", "title"})
-
-
-class CallAccessError(Exception):
-    """The agent may not open this call's form (another agent's live call, another queue)."""
-
-
-# --------------------------------------------------------------------------- database work
-# Each function is one transaction (``rc.db``); they compose ``db.call_processing`` so that a
-# check and the change it guards happen together.
-
-
-@dataclass(frozen=True)
-class ProcessEntry:
-    """A follow-up process of the call with its calls (R-2.11)."""
-
-    process: cp.ProcessView
-    calls: tuple[cp.ProcessCallRow, ...]
-
-
-@dataclass(frozen=True)
-class FormState:
-    """Everything the form shows for one call."""
-
-    view: cp.CallFormView
-    # R-2.6/R-2.7: how the caller's number matched, while the form holds no customer yet.
-    match: core.CallerMatch | None
-    reason: core.ReasonCascade
-    operators: tuple[cp.OperatorChoice, ...]
-    processes: tuple[ProcessEntry, ...]
-    # Open processes of the customer this call could join (R-2.11: a later call).
-    joinable: tuple[cp.ProcessView, ...] = ()
-
-
-def _opened(
-    session: Session, call_id: int, agent_id: int, queue_ids: Collection[int]
-) -> cp.CallFormView:
-    """The call's form if the agent may open it: the agent who took it, or an off-air
-    colleague with the queue right who recovered it once it ended (R-2.2, R-2.13)."""
-    view = cp.load_call_form(session, call_id)  # CallNotFoundError
-    if view.agent_id != agent_id and (
-        view.queue_id not in queue_ids or not cp.may_open_call(session, call_id, agent_id)
-    ):
-        raise CallAccessError(call_id)
-    return view
-
-
-def _holds_no_customer(view: cp.CallFormView) -> bool:
-    return (
-        view.customer_id is None
-        and not view.customer_unknown
-        and not view.assigned_to_location_operator
-        and view.processing_state == "pending"
-    )
-
-
-def _reason_for(
-    session: Session, view: cp.CallFormView, path: tuple[int, ...] | None
-) -> core.ReasonCascade:
-    """The stored reason, or the cascade for a path the agent is choosing (R-2.8)."""
-    if path is None or view.queue_id is None or view.direction not in ("in", "out"):
-        return view.reason
-    return cp.reason_options(session, view.queue_id, view.direction, path)
-
-
-def form_state(
-    session: Session,
-    call_id: int,
-    agent_id: int,
-    queue_ids: Collection[int],
-    reason_path: tuple[int, ...] | None = None,
-    with_match: bool = True,
-) -> FormState:
-    """The form of a call the agent may open; matches the caller while no customer is held
-    (``with_match=False``: a part that does not show the customer, e.g. the reasons)."""
-    view = _opened(session, call_id, agent_id, queue_ids)
-    match: core.CallerMatch | None = None
-    if with_match and _holds_no_customer(view):
-        match = cp.match_caller(session, call_id, agent_id)
-        if match.kind is core.MatchKind.MATCHED:
-            view = cp.load_call_form(session, call_id)  # the match was stored on the call
-    processes = tuple(
-        ProcessEntry(p, tuple(cp.process_calls(session, p.id)))
-        for p in cp.processes_of_call(session, call_id)
-    )
-    return FormState(
-        view=view,
-        match=match,
-        reason=_reason_for(session, view, reason_path),
-        operators=tuple(cp.location_operators(session, call_id)),
-        processes=processes,
-        joinable=tuple(cp.open_processes_to_join(session, call_id)),
-    )
-
-
-def search(
-    session: Session, call_id: int, agent_id: int, queue_ids: Collection[int], text: str
-) -> tuple[cp.CustomerHit, ...]:
-    """Customers of the call's queue's locations by name, address, contract, phone (R-2.7)."""
-    view = _opened(session, call_id, agent_id, queue_ids)
-    # Matching and picking are limited to the queue's locations (R-1.2), so is the search.
-    locations = cp.queue_location_ids(session, view.queue_id)
-    return tuple(cp.search_customers(session, text, locations, SEARCH_LIMIT))
-
-
-def pick(
-    session: Session,
-    call_id: int,
-    agent_id: int,
-    queue_ids: Collection[int],
-    customer_id: int,
-    contact_id: int | None,
-) -> None:
-    _opened(session, call_id, agent_id, queue_ids)
-    cp.pick_customer(session, call_id, customer_id, contact_id)
-
-
-def reactivate_and_pick(
-    session: Session,
-    call_id: int,
-    agent_id: int,
-    queue_ids: Collection[int],
-    customer_id: int,
-    now: datetime,
-) -> None:
-    """R-2.6's offer: re-activate the inactive customer and hold them in the form. A customer
-    the call may not hold (another queue's location) is refused and stays inactive."""
-    view = _opened(session, call_id, agent_id, queue_ids)
-    if view.processing_state == "done":
-        raise CallFormError(core.ALREADY_PROCESSED)
-    cp.reactivate_customer(session, customer_id, agent_id, now)
-    cp.pick_customer(session, call_id, customer_id, None)  # a refusal rolls both back
-
-
-def add_process(
-    session: Session,
-    call_id: int,
-    agent_id: int,
-    queue_ids: Collection[int],
-    title: str,
-    now: datetime,
-) -> None:
-    _opened(session, call_id, agent_id, queue_ids)
-    cp.create_process(session, call_id, title, agent_id, now)
-
-
-def join_process(
-    session: Session,
-    call_id: int,
-    agent_id: int,
-    queue_ids: Collection[int],
-    process_id: int,
-    now: datetime,
-) -> None:
-    _opened(session, call_id, agent_id, queue_ids)
-    cp.add_call_to_process(session, call_id, process_id, agent_id, now)
-
-
-def save(
-    session: Session,
-    call_id: int,
-    agent_id: int,
-    queue_ids: Collection[int],
-    form: core.CallForm,
-    now: datetime,
-) -> cp.SavedCall:
-    view = _opened(session, call_id, agent_id, queue_ids)
-    if _holds_no_customer(view):
-        # As opening the form does: what Save stores is the customer the form showed.
-        cp.match_caller(session, call_id, agent_id)
-    return cp.save_call_form(session, call_id, agent_id, form, now)
 
 
 # --------------------------------------------------------------------------- reading fields
@@ -383,7 +173,7 @@ class ProcessCallText:
     duration: str  # mm:ss for a connected call, "" otherwise (R-2.11)
 
 
-def _process_rows(entry: ProcessEntry) -> list[ProcessCallText]:
+def _process_rows(entry: cp.ProcessEntry) -> list[ProcessCallText]:
     return [
         ProcessCallText(
             c.at, c.caller, c.callee, mm_ss(c.duration_s) if c.duration_s is not None else ""
@@ -396,7 +186,7 @@ def _process_rows(entry: ProcessEntry) -> list[ProcessCallText]:
 class FormPage:
     """The template context of one call's form (``call_form.html`` and its parts)."""
 
-    state: FormState
+    state: cp.FormState
     entered: Entered
     problems: dict[str, list[str]] = field(default_factory=dict)
     notice: str = ""
@@ -452,24 +242,9 @@ async def _state(
     path: tuple[int, ...] | None = None,
     *,
     with_match: bool = True,
-) -> FormState:
+) -> cp.FormState:
     agent_id, queue_ids = _user(rc)
-    try:
-        return await rc.db(form_state, call_id, agent_id, queue_ids, path, with_match)
-    except CallNotFoundError:
-        raise NotFoundError(NO_SUCH_CALL) from None
-    except CallAccessError:
-        raise ForbiddenError(core.NOT_YOUR_CALL) from None
-
-
-async def _guarded(rc: RequestContext, fn: Any, *args: Any) -> Any:
-    """Run an action; a missing call is 404, someone else's call 403."""
-    try:
-        return await rc.db(fn, *args)
-    except CallNotFoundError:
-        raise NotFoundError(NO_SUCH_CALL) from None
-    except CallAccessError:
-        raise ForbiddenError(core.NOT_YOUR_CALL) from None
+    return await rc.db(cp.form_state, call_id, agent_id, queue_ids, path, with_match)
 
 
 async def _desk_page(rc: RequestContext, status: int, **panel: Any) -> bytes:
@@ -564,7 +339,7 @@ async def _search_into(rc: RequestContext, page: FormPage, call_id: int, form: F
         page.hits, page.search_hint = (), rc.lang.gettext(SEARCH_EMPTY)
         return
     agent_id, queue_ids = _user(rc)
-    page.hits = await _guarded(rc, search, call_id, agent_id, queue_ids, text)
+    page.hits = await rc.db(cp.search, call_id, agent_id, queue_ids, text)
 
 
 @routes.route("/call-form/<int:call_id>/customers", methods=["GET"], access=CALL_CENTRE)
@@ -579,7 +354,7 @@ async def search_results(rc: RequestContext, call_id: int) -> bytes:
 async def _customer_changed(rc: RequestContext, call_id: int, fn: Any, *args: Any) -> bytes:
     agent_id, queue_ids = _user(rc)
     try:
-        await _guarded(rc, fn, call_id, agent_id, queue_ids, *args)
+        await rc.db(fn, call_id, agent_id, queue_ids, *args)
     except CallFormError as refused:
         state = await _state(rc, call_id)
         page = FormPage(state, Entered(), problems_by_field(rc.lang, refused.problems))
@@ -599,14 +374,14 @@ async def pick_customer(rc: RequestContext, call_id: int) -> bytes:
     form = rc.form()
     customer_id = form.required_integer("customer_id", minimum=1)
     contact_id = form.integer("contact_id", required=False, minimum=1)
-    return await _customer_changed(rc, call_id, pick, customer_id, contact_id)
+    return await _customer_changed(rc, call_id, cp.pick, customer_id, contact_id)
 
 
 @routes.route("/call-form/<int:call_id>/reactivate", methods=["POST"], access=CALL_CENTRE)
 async def reactivate(rc: RequestContext, call_id: int) -> bytes:
     """Re-activate the caller's inactive customer and hold them (R-2.6, optional)."""
     customer_id = rc.form().required_integer("customer_id", minimum=1)
-    return await _customer_changed(rc, call_id, reactivate_and_pick, customer_id, rc.now())
+    return await _customer_changed(rc, call_id, cp.reactivate_and_pick, customer_id, rc.now())
 
 
 # --------------------------------------------------------------------------- reasons R-2.8
@@ -629,7 +404,7 @@ async def create_process(rc: RequestContext, call_id: int) -> bytes:
     title = rc.form().raw("title") or ""
     agent_id, queue_ids = _user(rc)
     return await _process_change(
-        rc, call_id, "title", add_process, call_id, agent_id, queue_ids, title, rc.now()
+        rc, call_id, "title", cp.add_process, call_id, agent_id, queue_ids, title, rc.now()
     )
 
 
@@ -639,7 +414,7 @@ async def join_a_process(rc: RequestContext, call_id: int) -> bytes:
     process_id = rc.form().required_integer("process_id", minimum=1)
     agent_id, queue_ids = _user(rc)
     return await _process_change(
-        rc, call_id, "join", join_process, call_id, agent_id, queue_ids, process_id, rc.now()
+        rc, call_id, "join", cp.join_process, call_id, agent_id, queue_ids, process_id, rc.now()
     )
 
 
@@ -648,7 +423,7 @@ async def _process_change(rc: RequestContext, call_id: int, field: str, *action:
     problems: dict[str, list[str]] = {}
     status = 200
     try:
-        await _guarded(rc, *action)
+        await rc.db(*action)
     except CallFormError as refused:
         problems = problems_by_field(rc.lang, refused.problems)
         problems.setdefault(field, []).extend(problems.pop("form", []))
@@ -671,9 +446,7 @@ async def save_form(rc: RequestContext, call_id: int) -> bytes:
     entered = entered_fields(rc.form())
     agent_id, queue_ids = _user(rc)
     try:
-        saved = await _guarded(
-            rc, save, call_id, agent_id, queue_ids, entered.call_form(), rc.now()
-        )
+        saved = await rc.db(cp.save, call_id, agent_id, queue_ids, entered.call_form(), rc.now())
     except CallFormError as refused:
         state = await _state(rc, call_id, entered.reason_path)
         page = FormPage(state, entered, problems_by_field(rc.lang, refused.problems))

@@ -18,8 +18,7 @@ from sqlalchemy.orm import Session
 
 from agent_desktop import agent_state as agent_core
 from agent_desktop import call_form as core
-from db import agent_sessions
-from db.calls import CallNotFoundError
+from agent_desktop.store import agent_sessions
 from db.events import emit
 from db.models import (
     Agent,
@@ -41,6 +40,7 @@ from db.models import (
 )
 from domain.enums import Activity, AgentState, Direction, ProcessingState, ReasonDirection
 from domain.numbers import normalise_number
+from domain.refusals import CallNotFoundError, ConflictError, ForbiddenError
 
 # The centre's defaults when the settings table says nothing (as the catalog loader's).
 DEFAULT_COUNTRY_PREFIX = "420"
@@ -54,14 +54,15 @@ _PHONE_MIN_DIGITS = 3
 _MAY_RECOVER = frozenset({Activity.PAUSED, Activity.BACKOFFICE})
 
 
-class CallFormError(Exception):
-    """Save or another form action refused; ``messages`` are shown to the agent as they are."""
+class CallFormError(ConflictError):
+    """Save or another form action refused; each of ``problems`` is shown next to its field
+    (``message`` is the first, for a page that shows only one)."""
 
     def __init__(self, *problems: core.FormProblem | str) -> None:
         self.problems = tuple(
             p if isinstance(p, core.FormProblem) else core.FormProblem("form", p) for p in problems
         )
-        super().__init__("\n".join(p.message for p in self.problems))
+        super().__init__(self.problems[0].message if self.problems else "")
 
     @property
     def messages(self) -> tuple[str, ...]:
@@ -199,7 +200,7 @@ class UnprocessedCall:
 def _call(session: Session, call_id: int, *, lock: bool = False) -> Call:
     call = session.get(Call, call_id, with_for_update=lock)
     if call is None:
-        raise CallNotFoundError(f"no call {call_id}")
+        raise CallNotFoundError()
     return call
 
 
@@ -1008,3 +1009,174 @@ def last_unprocessed_call(
         agent_id=call.agent_id,
         notice=core.unprocessed_notice(call.started_at, zone),
     )
+
+
+SEARCH_LIMIT = 30
+
+
+class CallAccessError(ForbiddenError):
+    """The agent may not open this call's form (another agent's live call, another queue)."""
+
+    def __init__(self) -> None:
+        super().__init__(core.NOT_YOUR_CALL)
+
+
+@dataclass(frozen=True)
+class ProcessEntry:
+    """A follow-up process of the call with its calls (R-2.11)."""
+
+    process: ProcessView
+    calls: tuple[ProcessCallRow, ...]
+
+
+@dataclass(frozen=True)
+class FormState:
+    """Everything the form shows for one call."""
+
+    view: CallFormView
+    # R-2.6/R-2.7: how the caller's number matched, while the form holds no customer yet.
+    match: core.CallerMatch | None
+    reason: core.ReasonCascade
+    operators: tuple[OperatorChoice, ...]
+    processes: tuple[ProcessEntry, ...]
+    # Open processes of the customer this call could join (R-2.11: a later call).
+    joinable: tuple[ProcessView, ...] = ()
+
+
+def _opened(
+    session: Session, call_id: int, agent_id: int, queue_ids: Collection[int]
+) -> CallFormView:
+    """The call's form if the agent may open it: the agent who took it, or an off-air
+    colleague with the queue right who recovered it once it ended (R-2.2, R-2.13)."""
+    view = load_call_form(session, call_id)  # CallNotFoundError
+    if view.agent_id != agent_id and (
+        view.queue_id not in queue_ids or not may_open_call(session, call_id, agent_id)
+    ):
+        raise CallAccessError()
+    return view
+
+
+def _holds_no_customer(view: CallFormView) -> bool:
+    return (
+        view.customer_id is None
+        and not view.customer_unknown
+        and not view.assigned_to_location_operator
+        and view.processing_state == "pending"
+    )
+
+
+def _reason_for(
+    session: Session, view: CallFormView, path: tuple[int, ...] | None
+) -> core.ReasonCascade:
+    """The stored reason, or the cascade for a path the agent is choosing (R-2.8)."""
+    if path is None or view.queue_id is None or view.direction not in ("in", "out"):
+        return view.reason
+    return reason_options(session, view.queue_id, view.direction, path)
+
+
+def form_state(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    reason_path: tuple[int, ...] | None = None,
+    with_match: bool = True,
+) -> FormState:
+    """The form of a call the agent may open; matches the caller while no customer is held
+    (``with_match=False``: a part that does not show the customer, e.g. the reasons)."""
+    view = _opened(session, call_id, agent_id, queue_ids)
+    match: core.CallerMatch | None = None
+    if with_match and _holds_no_customer(view):
+        match = match_caller(session, call_id, agent_id)
+        if match.kind is core.MatchKind.MATCHED:
+            view = load_call_form(session, call_id)  # the match was stored on the call
+    processes = tuple(
+        ProcessEntry(p, tuple(process_calls(session, p.id)))
+        for p in processes_of_call(session, call_id)
+    )
+    return FormState(
+        view=view,
+        match=match,
+        reason=_reason_for(session, view, reason_path),
+        operators=tuple(location_operators(session, call_id)),
+        processes=processes,
+        joinable=tuple(open_processes_to_join(session, call_id)),
+    )
+
+
+def search(
+    session: Session, call_id: int, agent_id: int, queue_ids: Collection[int], text: str
+) -> tuple[CustomerHit, ...]:
+    """Customers of the call's queue's locations by name, address, contract, phone (R-2.7)."""
+    view = _opened(session, call_id, agent_id, queue_ids)
+    # Matching and picking are limited to the queue's locations (R-1.2), so is the search.
+    locations = queue_location_ids(session, view.queue_id)
+    return tuple(search_customers(session, text, locations, SEARCH_LIMIT))
+
+
+def pick(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    customer_id: int,
+    contact_id: int | None,
+) -> None:
+    _opened(session, call_id, agent_id, queue_ids)
+    pick_customer(session, call_id, customer_id, contact_id)
+
+
+def reactivate_and_pick(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    customer_id: int,
+    now: datetime,
+) -> None:
+    """R-2.6's offer: re-activate the inactive customer and hold them in the form. A customer
+    the call may not hold (another queue's location) is refused and stays inactive."""
+    view = _opened(session, call_id, agent_id, queue_ids)
+    if view.processing_state == "done":
+        raise CallFormError(core.ALREADY_PROCESSED)
+    reactivate_customer(session, customer_id, agent_id, now)
+    pick_customer(session, call_id, customer_id, None)  # a refusal rolls both back
+
+
+def add_process(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    title: str,
+    now: datetime,
+) -> None:
+    _opened(session, call_id, agent_id, queue_ids)
+    create_process(session, call_id, title, agent_id, now)
+
+
+def join_process(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    process_id: int,
+    now: datetime,
+) -> None:
+    _opened(session, call_id, agent_id, queue_ids)
+    add_call_to_process(session, call_id, process_id, agent_id, now)
+
+
+def save(
+    session: Session,
+    call_id: int,
+    agent_id: int,
+    queue_ids: Collection[int],
+    form: core.CallForm,
+    now: datetime,
+) -> SavedCall:
+    view = _opened(session, call_id, agent_id, queue_ids)
+    if _holds_no_customer(view):
+        # As opening the form does: what Save stores is the customer the form showed.
+        match_caller(session, call_id, agent_id)
+    return save_call_form(session, call_id, agent_id, form, now)

@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent_desktop import agent_state as core
-from db import agent_sessions
-from db.agent_sessions import AgentView
+from agent_desktop.store import agent_sessions
+from agent_desktop.store.agent_sessions import AgentView
 from db.models import (
     Agent,
     Location,
@@ -26,14 +26,25 @@ from db.models import (
     QueueRight,
 )
 from domain.enums import Severity
+from domain.refusals import BadInputError
+from domain.texts import N_
+
+NO_SUCH_PAUSE = N_("There is no such pause type.")
+NO_SUCH_LOCATION = N_("There is no such location in your queues.")
 
 
-class UnknownPauseTypeError(Exception):
+class UnknownPauseTypeError(BadInputError):
     """The form named a pause type that does not exist or is switched off."""
 
+    def __init__(self) -> None:
+        super().__init__(NO_SUCH_PAUSE)
 
-class UnknownLocationError(Exception):
+
+class UnknownLocationError(BadInputError):
     """The form named a location that is not one of the agent's queues."""
+
+    def __init__(self) -> None:
+        super().__init__(NO_SUCH_LOCATION)
 
 
 @dataclass(frozen=True)
@@ -148,11 +159,11 @@ def select_location(session: Session, agent_id: int, location_id: int | None) ->
     active customers on one number (R-2.6). Only a location of their queues."""
     agent = session.get(Agent, agent_id)
     if agent is None:
-        raise UnknownLocationError(location_id)
+        raise UnknownLocationError()
     if location_id is not None and location_id not in {
         c.location_id for c in location_choices(session, agent_id)
     }:
-        raise UnknownLocationError(location_id)
+        raise UnknownLocationError()
     agent.selected_location_id = location_id
 
 
@@ -162,7 +173,7 @@ def start_pause(
     """Take a pause of an offered type (R-2.4); refusals come from the state machine."""
     pause = session.get(PauseType, pause_type_id)
     if pause is None or not pause.active:
-        raise UnknownPauseTypeError(pause_type_id)
+        raise UnknownPauseTypeError()
     return agent_sessions.apply_event(session, agent_id, core.Pause(pause_type_id), now, "pause")
 
 

@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from db import calls
 from db.models import Call
 from dialplan.flows import outbound
-from domain.enums import CallState, Direction
+from dialplan.store import calls
+from domain.enums import FINAL_STATES, CallState, Direction
 
 HEARTBEAT_INTERVAL_S = 30.0
 STALE_AFTER_S = 180.0
@@ -42,7 +42,7 @@ def touch_calls(session: Session, uniqueids: Collection[str], now: datetime) -> 
         return 0
     result = session.execute(
         update(Call)
-        .where(Call.uniqueid.in_(list(uniqueids)), Call.state.not_in(calls.FINAL_STATES))
+        .where(Call.uniqueid.in_(list(uniqueids)), Call.state.not_in(FINAL_STATES))
         .values(heartbeat_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0)
@@ -56,7 +56,7 @@ def close_stale_calls(
     stale = session.scalars(
         select(Call.id)
         .where(
-            Call.state.not_in(calls.FINAL_STATES),
+            Call.state.not_in(FINAL_STATES),
             func.coalesce(Call.heartbeat_at, Call.started_at) < cutoff,
         )
         .order_by(Call.id)
@@ -65,7 +65,7 @@ def close_stale_calls(
     closed: list[int] = []
     for call_id in stale:
         call = session.get(Call, call_id, with_for_update=True)
-        if call is None or call.state in calls.FINAL_STATES:
+        if call is None or call.state in FINAL_STATES:
             continue
         last = call.heartbeat_at or call.started_at
         if last >= cutoff:

@@ -4,7 +4,7 @@ call the agent is talking in.
 - ``GET /calls/<call_id>/transfer``: the dialog (JSON for fetch: the same lists);
 - ``POST /calls/<call_id>/transfer`` with ``target`` = ``queue-<id>`` or ``agent-<id>``.
 
-Thin routes: ``dialplan.flows.transfer`` checks and does the transfer. Without an AMI client
+Thin routes: ``dialplan.services.transfers`` checks and does the transfer. Without an AMI client
 (``HOTLINE_AMI_URL`` not set) the dialog says that telephony is not configured. A refusal
 shows the dialog again with the reason (409; JSON ``{"error": ...}`` for fetch). A colleague
 who went off-air since the dialog listed them gets the call in their queue without preference
@@ -16,36 +16,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dialplan.flows import transfer
+from dialplan.services import transfers as transfer_service
+from dialplan.store import transfers as transfer
 from domain.texts import N_
 from web.access import CALL_CENTRE, RouteTable
 from web.request import RequestContext
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent
 routes = RouteTable("transfer", templates=HERE / "templates")
 
 NO_TELEPHONY = N_("Telephony is not configured: calls cannot be transferred or placed.")
-# The refusals of dialplan.flows.transfer, marked here for the catalogue (extraction reads
-# literals only; tests/web/test_transfer_outbound_routes.py checks both lists agree).
-REFUSALS = (
-    N_("You can transfer only a call you are talking in."),
-    N_("Only incoming calls can be transferred."),
-    N_("There is no such queue or agent to transfer to."),
-    N_("That agent is not on air any more."),
-    N_("You cannot transfer a call to yourself."),
-    N_("Telephony did not accept the transfer; the call stays with you."),
-    N_("The caller is no longer on the line."),
-)
-
-
 OFF_AIR_FALLBACK = N_(
     "%(agent)s is not on air any more: the call went to the queue %(queue)s, without preference."
 )
-
-
-def ami_of(rc: RequestContext) -> Any:
-    """The process's AMI client, or None (``hotline.web.HotlineWebServices``)."""
-    return getattr(rc.web, "ami", None)
 
 
 def _targets_json(targets: transfer.TransferTargets) -> dict[str, Any]:
@@ -65,12 +48,12 @@ def _targets_json(targets: transfer.TransferTargets) -> dict[str, Any]:
 async def _dialog(
     rc: RequestContext, call_id: int, *, error: str | None = None, status: int = 200
 ) -> bytes:
-    telephony = ami_of(rc) is not None
+    telephony = rc.web.ami is not None
     try:
         targets = await rc.db(transfer.transfer_targets, rc.signed_in.agent_id, call_id)
     except transfer.TransferError as refusal:
-        targets, error, status = None, str(refusal), 409
-    message = rc.lang.message(error) if error else None
+        targets, error, status = None, refusal.message, 409
+    message = rc.lang.gettext(error) if error else None
     if not rc.wants_html:
         if message:
             return rc.json({"error": message}, status=status)
@@ -95,11 +78,11 @@ async def transfer_dialog(rc: RequestContext, call_id: int) -> bytes:
 @routes.route("/calls/<int:call_id>/transfer", methods=["POST"], access=CALL_CENTRE)
 async def transfer_call(rc: RequestContext, call_id: int) -> bytes:
     target = rc.form().text("target", max_len=40)
-    ami = ami_of(rc)
+    ami = rc.web.ami
     if ami is None:
         return await _dialog(rc, call_id, error=NO_TELEPHONY, status=409)
     try:
-        plan = await transfer.transfer_call(
+        plan = await transfer_service.transfer_call(
             ami,
             rc.web.db,
             rc.web.clock,
@@ -108,7 +91,7 @@ async def transfer_call(rc: RequestContext, call_id: int) -> bytes:
             target=target,
         )
     except transfer.TransferError as refusal:
-        return await _dialog(rc, call_id, error=str(refusal), status=409)
+        return await _dialog(rc, call_id, error=refusal.message, status=409)
     if not plan.off_air_agent:
         if not rc.wants_html:
             return rc.json({"ok": True, "call_id": call_id, "target": plan.exten})

@@ -10,8 +10,8 @@ closes itself when the call connects and whose Cancel ends it.
 - ``GET /outbound/<call_id>``: the ringing dialog (JSON for fetch: the call's state);
 - ``POST /outbound/<call_id>/cancel``: Cancel.
 
-Thin routes over ``dialplan.outbound_calls`` (placing, cancelling) and the database
-functions of ``dialplan.flows.outbound``. Without an AMI client the dialog says telephony is
+Thin routes over ``dialplan.services.outbound_calls`` (placing, cancelling) and the database
+functions of ``dialplan.store.outbound``. Without an AMI client the dialog says telephony is
 not configured.
 """
 
@@ -21,38 +21,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from agent_desktop.transfer_routes import NO_TELEPHONY, ami_of
-from db import call_processing
-from dialplan import outbound_calls
-from dialplan.flows import outbound as calls_out
-from domain.refusals import NotFoundError
+from agent_desktop.routes.transfer import NO_TELEPHONY
+from agent_desktop.store import call_form as call_processing
+from dialplan.services import outbound_calls
+from dialplan.store import outbound as calls_out
 from domain.texts import N_
 from web.access import CALL_CENTRE, RouteTable
 from web.request import RequestContext
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent
 routes = RouteTable("outbound", templates=HERE / "templates")
 
 DIALOG = "/outbound"
 SEARCH_LIMIT = 20
-NO_SUCH_CALL = N_("There is no such outbound call of yours.")
 NUMBER_SAVED = N_("The number was saved.")
-# The refusals of dialplan.flows.outbound, marked here for the catalogue (extraction reads
-# literals only; tests/web/test_transfer_outbound_routes.py checks both lists agree).
-REFUSALS = (
-    N_("You are not logged in at a phone seat."),
-    N_("Go off air before you place an outbound call."),
-    N_("First search for the customer"),
-    N_("There is no such customer."),
-    N_("This contact person does not belong to the customer."),
-    N_("This is not a phone number that can be dialled."),
-    N_("You have no queue to call out for."),
-    N_("You may not call out for this queue."),
-    N_("Telephony is not reachable; the call was not placed."),
-    N_("This is not an outbound call of yours."),
-    N_("Pick the customer the number belongs to."),
-    N_("You are placing a call already."),
-)
 # What the ringing dialog says, by the call's state (and step while it rings).
 PROGRESS = {
     "originate": N_("Your phone is ringing: pick it up to place the call."),
@@ -101,7 +83,7 @@ async def _dialog(
     hits = (
         await rc.db(call_processing.search_customers, search, None, SEARCH_LIMIT) if search else []
     )
-    message = rc.lang.message(error) if error else None
+    message = rc.lang.gettext(error) if error else None
     if not rc.wants_html and message:
         return rc.json({"error": message}, status=status)
     return rc.render(
@@ -109,7 +91,7 @@ async def _dialog(
         status=status,
         error=message,
         notice=rc.lang.gettext(notice) if notice else None,
-        telephony=ami_of(rc) is not None,
+        telephony=rc.web.ami is not None,
         desk=rc.signed_in.desk,
         search=search,
         hits=hits,
@@ -142,7 +124,7 @@ async def place_call(rc: RequestContext) -> bytes:
     chosen = _chosen(rc)
     if chosen["customer_id"] is None:
         return await _dialog(rc, error=calls_out.FIRST_SEARCH, status=409, chosen=chosen)
-    ami = ami_of(rc)
+    ami = rc.web.ami
     if ami is None:
         return await _dialog(rc, error=NO_TELEPHONY, status=409, chosen=chosen)
     try:
@@ -157,7 +139,7 @@ async def place_call(rc: RequestContext) -> bytes:
             queue_id=chosen["queue_id"],
         )
     except outbound_calls.OutboundError as refusal:
-        return await _dialog(rc, error=str(refusal), status=409, chosen=chosen)
+        return await _dialog(rc, error=refusal.message, status=409, chosen=chosen)
     if not rc.wants_html:
         return rc.json({"ok": True, "call_id": placed.call_id, "dial_number": placed.dial_number})
     return rc.redirect(f"{DIALOG}/{placed.call_id}")
@@ -181,7 +163,7 @@ async def save_number(rc: RequestContext) -> bytes:
             queue_id=chosen["queue_id"],
         )
     except calls_out.OutboundError as refusal:
-        return await _dialog(rc, error=str(refusal), status=409, chosen=chosen)
+        return await _dialog(rc, error=refusal.message, status=409, chosen=chosen)
     if not rc.wants_html:
         return rc.json({"ok": True, "phone_id": saved.phone_id, "number": saved.number})
     keep = {k: v for k, v in {**chosen, "number": saved.number}.items() if v is not None}
@@ -189,10 +171,7 @@ async def save_number(rc: RequestContext) -> bytes:
 
 
 async def _state(rc: RequestContext, call_id: int) -> calls_out.OutboundState:
-    try:
-        return await rc.db(calls_out.outbound_state, rc.signed_in.agent_id, call_id)
-    except calls_out.OutboundError:
-        raise NotFoundError(NO_SUCH_CALL) from None
+    return await rc.db(calls_out.outbound_state, rc.signed_in.agent_id, call_id)
 
 
 def _state_json(rc: RequestContext, state: calls_out.OutboundState) -> dict[str, Any]:
@@ -218,7 +197,7 @@ async def ringing_dialog(rc: RequestContext, call_id: int) -> bytes:
 async def cancel_call(rc: RequestContext, call_id: int) -> bytes:
     await _state(rc, call_id)  # 404 for a call that is not this agent's
     state = await outbound_calls.cancel_outbound_call(
-        ami_of(rc), rc.web.db, rc.web.clock, agent_id=rc.signed_in.agent_id, call_id=call_id
+        rc.web.ami, rc.web.db, rc.web.clock, agent_id=rc.signed_in.agent_id, call_id=call_id
     )
     if not rc.wants_html:
         return rc.json(_state_json(rc, state))

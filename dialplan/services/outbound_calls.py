@@ -9,7 +9,7 @@ How an outbound call runs:
    who are no customers, R-2.15) and the queue; it writes the outbound call record, puts the
    agent off-air (``StartWork(OUTBOUND)``), and AMI-``Originate``\\ s the agent's seat into
    ``hotline-outbound,<international digits>,1`` with the queue's caller ID and
-   ``HOTLINE_CALL_ID=<call id>`` (asterisk-facts ``ami-originate-and-redirect-events.txt``).
+   ``HOTLINE_CALL_ID=<call id>`` (as a real Asterisk 22 reports an Originate's events).
 2. The agent's phone rings. The ``VarSet`` event of that variable names the agent's channel,
    so that Cancel can hang it up while it rings; the ``OriginateResponse`` tells whether the
    agent answered: if not (no answer, busy, cancelled) the call ends here and the agent goes
@@ -17,9 +17,7 @@ How an outbound call runs:
 3. Once the agent answers, the ``outbound`` script (``dialplan.flows.outbound``) runs on the
    agent's channel: it dials the customer, records, and stores the outcome.
 
-The database functions (for ``DBRunner.run``) and the AGI script live in the adapter
-``dialplan.flows.outbound``: a module directly in ``dialplan/`` imports no framework
-(``tests/test_pure_cores.py``), so this one only awaits what the ports return.
+The database side is ``dialplan.store.outbound``; the AGI script ``dialplan.flows.outbound``.
 """
 
 from __future__ import annotations
@@ -29,13 +27,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from twisted.logger import Logger
+
 from ami.protocol import AMIError, AMIMessage
 from db.runner import DBRunner
-from dialplan.flows import outbound as adapter
-from dialplan.flows.outbound import (
+from dialplan.channel_vars import CALL_ID_VARIABLE, OUTBOUND_CONTEXT
+from dialplan.store import outbound as adapter
+from dialplan.store.outbound import (
     AGENT_RING_TIMEOUT_MS,
-    CALL_ID_VARIABLE,
-    OUTBOUND_CONTEXT,
     STEP_DIALLING,
     TELEPHONY_DOWN,
     OutboundError,
@@ -50,6 +49,8 @@ __all__ = [
     "cancel_outbound_call",
     "start_outbound_call",
 ]
+
+_log = Logger()
 
 
 class OutboundAMI(Protocol):
@@ -135,7 +136,7 @@ async def start_outbound_call(
         )
     except AMIError as exc:
         watcher.stop()
-        adapter.log.warn("outbound call {call}: Originate refused: {e}", call=call_id, e=str(exc))
+        _log.warn("outbound call {call}: Originate refused: {e}", call=call_id, e=str(exc))
         await db.run(adapter.end_agent_leg, call_id, _now(clock), f"not placed: {exc}"[:64])
         raise OutboundError(TELEPHONY_DOWN) from None
 
@@ -145,13 +146,13 @@ async def start_outbound_call(
             return  # the agent answered: the outbound script carries on
         cause = f"agent's phone: {outcome.reason_text}"
         d = db.run(adapter.end_agent_leg, call_id, _now(clock), cause)
-        d.addErrback(lambda f: adapter.log.failure("ending outbound call {c}", f, c=call_id))
+        d.addErrback(lambda f: _log.failure("ending outbound call {c}", f, c=call_id))
 
     def outcome_unknown(failure: Any) -> None:
         # No OriginateResponse (connection lost, time-out): nothing is known; Cancel or the
         # outbound script settle the call.
         watcher.stop()
-        adapter.log.warn("outbound call {call}: {e}", call=call_id, e=failure.getErrorMessage())
+        _log.warn("outbound call {call}: {e}", call=call_id, e=failure.getErrorMessage())
 
     originated.outcome().addCallbacks(agent_leg_over, outcome_unknown)
     return OutboundView(call_id, prepared.number, prepared.dial_number)
@@ -180,7 +181,7 @@ async def cancel_outbound_call(
         try:
             await ami.hangup(state.channel)
         except AMIError as exc:  # gone already: the record is settled all the same
-            adapter.log.info("cancel of call {call}: Hangup: {e}", call=call_id, e=str(exc))
+            _log.info("cancel of call {call}: Hangup: {e}", call=call_id, e=str(exc))
     return await db.run(adapter.outbound_state, agent_id, call_id)
 
 
@@ -203,7 +204,7 @@ class _AgentChannelWatcher:
         self.stop()
         if channel:
             d = self._db.run(adapter.note_agent_channel, self._call_id, channel)
-            d.addErrback(lambda f: adapter.log.failure("noting channel of {c}", f, c=self._call_id))
+            d.addErrback(lambda f: _log.failure("noting channel of {c}", f, c=self._call_id))
 
     def stop(self) -> None:
         if self._active:

@@ -27,10 +27,18 @@ from db.models import (
     SeatRight,
 )
 from domain.enums import Activity, AgentState
+from domain.refusals import ConflictError
+from domain.texts import N_
+
+NO_SEAT_ACCOUNT = N_("This account cannot log in to a seat.")
+SEAT_NOT_ALLOWED = N_("You may not use this phone seat.")
+ALREADY_AT_SEAT = N_("You are already logged in at seat %(seat)s; log out there first.")
+SEAT_TAKEN = N_("Seat %(seat)s is taken by someone else.")
+NOT_AT_SEAT = N_("You are not logged in at a phone seat.")
 
 
-class SeatError(Exception):
-    """A login the agent cannot make; ``str()`` is the message shown to them."""
+class SeatError(ConflictError):
+    """A login the agent cannot make; ``message`` (with ``params``) is what they read."""
 
 
 @dataclass(frozen=True)
@@ -92,18 +100,15 @@ def log_in(session: Session, agent_id: int, seat_id: int, now: datetime) -> Agen
     agent = session.get(Agent, agent_id)
     seat = session.get(PhoneSeat, seat_id)
     if agent is None or not agent.active:
-        raise SeatError("This account cannot log in to a seat.")
+        raise SeatError(NO_SEAT_ACCOUNT)
     if seat is None or seat_id not in {s[0] for s in seats_for(session, agent_id)}:
-        raise SeatError("You may not use this phone seat.")
+        raise SeatError(SEAT_NOT_ALLOWED)
     current = open_session_row(session, agent_id)
     if current is not None:
         if current.seat_id == seat_id:
             return _view(current, agent, seat)
         other = session.get(PhoneSeat, current.seat_id)
-        raise SeatError(
-            f"You are already logged in at seat {other.name if other else current.seat_id}; "
-            "log out there first."
-        )
+        raise SeatError(ALREADY_AT_SEAT, {"seat": other.name if other else current.seat_id})
     status = core.AgentStatus.logged_in(now)
     row = AgentSession(
         agent_id=agent_id,
@@ -119,7 +124,7 @@ def log_in(session: Session, agent_id: int, seat_id: int, now: datetime) -> Agen
             session.add(row)
             session.flush()
     except IntegrityError:
-        raise SeatError(f"Seat {seat.name} is taken by someone else.") from None
+        raise SeatError(SEAT_TAKEN, {"seat": seat.name}) from None
     _history(session, row, now, "login")
     emit(session, "agent.login", now, agent_id=agent_id, seat=seat.name)
     return _view(row, agent, seat)
@@ -135,7 +140,7 @@ def apply_event(
     """
     row = open_session_row(session, agent_id)
     if row is None:
-        raise SeatError("You are not logged in at a phone seat.")
+        raise SeatError(NOT_AT_SEAT)
     before = core.AgentStatus(
         state=row.state,
         activity=row.activity,

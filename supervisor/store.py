@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, aliased
 from db.events import emit
 from db.models import Agent, Department, Notification, SupervisorDepartment
 from domain.enums import Role, Severity
+from domain.refusals import ConflictError
 from domain.texts import N_
 
 MESSAGE_MAX_CHARS = 1000
@@ -30,8 +31,8 @@ BAD_CHARACTERS = N_("The message contains characters that cannot be stored.")
 _CONTROLS = frozenset(chr(c) for c in range(32) if chr(c) not in "\t\n") | {"\x7f"}
 
 
-class NotificationError(Exception):
-    """A refusal with a message for the sender."""
+class NotificationError(ConflictError):
+    """The message cannot be sent; ``message`` says why (shown on the form)."""
 
 
 @dataclass(frozen=True)

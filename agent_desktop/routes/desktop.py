@@ -15,12 +15,10 @@ from typing import Any
 from twisted.internet.defer import Deferred
 
 from agent_desktop import agent_state as core
-from agent_desktop import desk
-from agent_desktop.event_stream import AgentEventStream
-from db import agent_sessions
-from db.agent_sessions import SeatError
+from agent_desktop.routes.live_events import AgentEventStream
+from agent_desktop.store import agent_sessions, desk
 from domain.enums import Role
-from domain.refusals import BadInputError, NotFoundError
+from domain.refusals import BadInputError, ConflictError, NotFoundError
 from domain.texts import N_
 from web import sessions as web_sessions
 from web.access import CALL_CENTRE, SIGNED_IN, RouteTable
@@ -30,16 +28,14 @@ from web.request import (
 )
 from web.sse import parse_last_id
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent
 routes = RouteTable("desktop", templates=HERE / "templates", static=HERE / "static")
 
 DESKTOP = "/desktop"
 HOME = "/home"
 WRONG_PASSWORD = N_("Wrong login or password.")
 TOO_MANY_FAILURES = N_("Too many failed sign-ins. Try again in %(minutes)s min.")
-NO_SUCH_PAUSE = N_("There is no such pause type.")
 NO_SUCH_NOTIFICATION = N_("There is no such notification.")
-NO_SUCH_LOCATION = N_("There is no such location in your queues.")
 BAD_LAST_ID = N_("The last event id must be a whole number.")
 PRESIGN_MAX_AGE_S = 2 * 3600
 
@@ -60,8 +56,9 @@ async def desktop(rc: RequestContext) -> bytes:
     return rc.render("desktop.html", **await desktop_context(rc))
 
 
-async def _refused(rc: RequestContext, message: str) -> bytes:
-    text = rc.lang.message(message)
+async def _refused(rc: RequestContext, refusal: ConflictError) -> bytes:
+    """The desktop again with what the state machine or the seat rules refused (409)."""
+    text = rc.lang.refusal(refusal.message, refusal.params)
     if not rc.wants_html:
         return rc.json({"error": text}, status=409)
     context = await desktop_context(rc)
@@ -81,8 +78,8 @@ async def log_in_at_seat(rc: RequestContext) -> bytes:
     seat_id = rc.form().required_integer("seat_id", minimum=1)
     try:
         view = await rc.db(agent_sessions.log_in, rc.signed_in.agent_id, seat_id, rc.now())
-    except SeatError as refusal:
-        return await _refused(rc, str(refusal))
+    except ConflictError as refusal:
+        return await _refused(rc, refusal)
     return _done(rc, view)
 
 
@@ -91,8 +88,8 @@ async def log_out_of_seat(rc: RequestContext) -> bytes:
     agent_id = rc.signed_in.agent_id
     try:
         await rc.db(agent_sessions.apply_event, agent_id, core.LogOut(), rc.now(), "logout")
-    except (SeatError, core.AgentStateError) as refusal:
-        return await _refused(rc, str(refusal))
+    except ConflictError as refusal:
+        return await _refused(rc, refusal)
     return _done(rc, None)
 
 
@@ -110,10 +107,8 @@ async def change_state(rc: RequestContext) -> bytes:
         else:
             pause_type_id = form.required_integer("pause_type_id", minimum=1)
             view = await rc.db(desk.start_pause, agent_id, pause_type_id, rc.now())
-    except desk.UnknownPauseTypeError:
-        raise BadInputError(NO_SUCH_PAUSE) from None
-    except (SeatError, core.AgentStateError) as refusal:
-        return await _refused(rc, str(refusal))
+    except ConflictError as refusal:
+        return await _refused(rc, refusal)
     return _done(rc, view)
 
 
@@ -122,10 +117,7 @@ async def choose_location(rc: RequestContext) -> bytes:
     """The agent's selected location: with several active customers on the caller's number,
     the one of this location is matched (R-2.6). Empty: no location."""
     location_id = rc.form().integer("location_id", required=False, minimum=1)
-    try:
-        await rc.db(desk.select_location, rc.signed_in.agent_id, location_id)
-    except desk.UnknownLocationError:
-        raise BadInputError(NO_SUCH_LOCATION) from None
+    await rc.db(desk.select_location, rc.signed_in.agent_id, location_id)
     if not rc.wants_html:
         return rc.json({"ok": True, "location_id": location_id})
     return rc.redirect(DESKTOP)

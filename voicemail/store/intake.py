@@ -14,7 +14,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.calls import close_call
 from db.events import emit
 from db.models import (
     Call,
@@ -26,6 +25,7 @@ from db.models import (
     VoicemailItem,
     VoicemailItemHistory,
 )
+from dialplan.store.calls import close_call
 from domain.enums import CallState, ItemKind
 from voicemail.spool import SpooledRequest
 

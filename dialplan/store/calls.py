@@ -19,7 +19,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from agent_desktop import agent_state as agent_core
-from db import agent_sessions
+from agent_desktop.store import agent_sessions
+from callbacks.store import resolve_by_contact
 from db.events import emit
 from db.models import Call, IvrKeyPress, PhoneSeat, Queue, Recording, RingAttempt
 from dialplan.matching import FreeAgent, WaitingCall, match
@@ -33,9 +34,9 @@ from domain.enums import (
     ProcessingState,
     RingOutcome,
 )
+from domain.refusals import CallNotFoundError
+from reports.store.kpi import record_box_choice, service_level_threshold_s
 
-# R-5.4: answered within 20 s counts toward the service level by default.
-SERVICE_LEVEL_S = 20
 # An agent whose phone answered BUSY (a private call, a second line in use) is not rung
 # again for this long, by any call: without it a queue whose only free agent is busy would
 # redial that phone as fast as Asterisk answers BUSY. Asterisk's own queue waits 5 s too.
@@ -71,10 +72,6 @@ class OfferView:
     overflow: bool
 
 
-class CallNotFoundError(LookupError):
-    pass
-
-
 def _view(call: Call) -> CallView:
     return CallView(
         id=call.id,
@@ -98,7 +95,7 @@ def _view(call: Call) -> CallView:
 def _call(session: Session, call_id: int, *, lock: bool = False) -> Call:
     call = session.get(Call, call_id, with_for_update=lock)
     if call is None:
-        raise CallNotFoundError(f"no call {call_id}")
+        raise CallNotFoundError()
     return call
 
 
@@ -261,7 +258,7 @@ def offer(
         return None
     seat = session.get(PhoneSeat, row.seat_id)
     assert seat is not None
-    attempt = _open_attempt(
+    attempt = open_ring(
         session,
         call,
         agent_id,
@@ -322,7 +319,7 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     """The agent picked up (the ``U()`` AGI on the agent leg, decision 1)."""
     attempt = session.get(RingAttempt, attempt_id, with_for_update=True)
     if attempt is None:
-        raise CallNotFoundError(f"no ring attempt {attempt_id}")
+        raise CallNotFoundError()
     call = _call(session, attempt.call_id, lock=True)
     if attempt.outcome is RingOutcome.ANSWERED:
         return _view(call)
@@ -334,10 +331,7 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     call.processing_state = ProcessingState.PENDING
     call.reached = True
     waited = (now - (call.queue_entered_at or now)).total_seconds()
-    # R-5.4 with the centre's threshold in force now (imported here: backoffice_queue
-    # imports this module).
-    from db.backoffice_queue import service_level_threshold_s
-
+    # R-5.4 with the centre's threshold in force now.
     call.within_service_level = waited <= service_level_threshold_s(session)
     row = (
         agent_sessions.open_session_row(session, attempt.agent_id)
@@ -374,9 +368,7 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
             queue=queue.name if queue is not None else "",
         )
     # R-3.6, in the same transaction: the customer reached us, so their open callback
-    # requests are resolved by this call. (Imported here: backoffice_queue imports this module.)
-    from db.backoffice_queue import resolve_by_contact
-
+    # requests are resolved by this call.
     resolve_by_contact(session, call.id, now)
     return _view(call)
 
@@ -422,9 +414,7 @@ def close_call(
     call.flow_step = "done"
     if state in (CallState.VOICEMAIL, CallState.CALLBACK):
         # R-5.4: choosing voicemail/callback counts as reached, and as within the service
-        # level when chosen within the threshold (imported here, as in ``answered``).
-        from db.backoffice_queue import record_box_choice
-
+        # level when chosen within the threshold.
         record_box_choice(session, call, now)
     emit(
         session,
@@ -482,7 +472,7 @@ def someone_free_for(session: Session, call_id: int, now: datetime) -> bool:
     return any(call.overflowed or call.queue_id in a.queue_ids for a in free_agents(session, now))
 
 
-def _open_attempt(
+def open_ring(
     session: Session,
     call: Call,
     agent_id: int | None,
@@ -490,14 +480,21 @@ def _open_attempt(
     now: datetime,
     *,
     overflow: bool = False,
-    **event: object,
+    event: str = "call.ringing",
+    **payload: object,
 ) -> RingAttempt | None:
-    """Insert the live ring attempt (None when the partial unique indexes refuse it: that
-    agent or this call already rings), mark the call ringing and tell the live views."""
+    """R-1.3's reservation, the one way a phone starts ringing for a call: insert the live
+    ring attempt, which the partial unique indexes allow once per agent and once per call,
+    mark the call ringing and tell the live views (``event`` with ``payload``). None when the
+    database refuses it: that agent or this call already rings (another process won).
+
+    Used by a queue's offer (inbound and transferred calls), a support-turn ring (R-1.11)
+    and an outbound call's ring of the customer (R-1.13), whose agent is its ``agent_id``.
+    """
     attempt = RingAttempt(
         call_id=call.id,
         agent_id=agent_id,
-        dial_string=dial_string,
+        dial_string=dial_string[:200],
         started_at=now,
         outcome=RingOutcome.RINGING,
         overflow=overflow,
@@ -511,13 +508,13 @@ def _open_attempt(
     call.state = CallState.RINGING
     emit(
         session,
-        "call.ringing",
+        event,
         now,
         call_id=call.id,
         agent_id=agent_id,
         queue_id=call.queue_id,
         overflow=overflow,
-        **event,
+        **payload,
     )
     return attempt
 
@@ -528,8 +525,14 @@ def direct_offer(
     """A ring that is not a queue offer: a support-turn operator (R-1.11). An agent who is
     already ringing with another call is skipped, never rung twice."""
     call = _call(session, call_id, lock=True)
-    attempt = _open_attempt(
-        session, call, agent_id, dial_string, now, number=dial_string, support_turn=True
+    attempt = open_ring(
+        session,
+        call,
+        agent_id,
+        dial_string,
+        now,
+        number=dial_string,
+        support_turn=True,
     )
     if attempt is None:
         return None

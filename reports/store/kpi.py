@@ -1,0 +1,239 @@
+"""The KPI of R-5.4 from the call records: reachability, service level, lost and not
+recovered (the definitions are in ``docs/kpi.md``).
+
+What each call means for them is stored on the call as it ends (``record_box_choice``, and
+``dialplan.store.calls.answered`` with :func:`service_level_threshold_s`), with the
+threshold in force then; :func:`kpi_for_calls` counts them over a period, or recomputes the
+service level for another threshold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from db.models import Call, Queue, RingAttempt, Setting, VoicemailItem
+from domain.enums import FINAL_STATES, CallState, Direction, RingOutcome
+from domain.numbers import is_country_prefix
+from voicemail.store.parties import centre_prefix, digits_of, known_prefixes, only_owner, party_of
+
+
+@dataclass(frozen=True)
+class KpiSummary:
+    """R-5.4 figures for inbound calls handed to a queue in ``[since, until)``."""
+
+    since: datetime
+    until: datetime
+    service_level_s: int
+    calls: int  # the population both rates divide by
+    answered: int
+    voicemail: int
+    callback: int
+    abandoned: int  # hung up while waiting or ringing
+    closed: int  # reached a closed queue and left no request
+    other: int
+    reached: int
+    within_service_level: int
+    lost: int
+    lost_not_recovered: int  # lost, and not connected later in either direction (R-4.5)
+    in_progress: int  # not counted: still live
+    transferred: int  # not counted: the call carries on as another leg
+    fallback: int  # not counted: handed to the dialplan's fallback, outcome unknown
+
+    @property
+    def reachability(self) -> float | None:
+        return self.reached / self.calls if self.calls else None
+
+    @property
+    def service_level(self) -> float | None:
+        return self.within_service_level / self.calls if self.calls else None
+
+
+def service_level_threshold_s(session: Session) -> int:
+    """The centre's service-level threshold (R-5.4): the ``service_level_s`` setting of the
+    contact-centre data (``docs/catalog-yaml.md``), else 20 s."""
+    stored = session.get(Setting, "service_level_s")
+    if stored is not None and stored.value.isdigit() and int(stored.value) > 0:
+        return int(stored.value)
+    return SERVICE_LEVEL_S
+
+
+def record_box_choice(session: Session, call: Call, now: datetime) -> None:
+    """Store on the call what choosing voicemail or a callback means for R-5.4.
+
+    Called by ``dialplan.store.calls.close_call`` when the call ends in a box, which the
+    flows do right after storing the message or request: reached, always; within the
+    service level when the choice came within the threshold in force now, counted from
+    ``queue_entered_at`` (when the caller chose: ``_box_chosen_at``). A call never handed to
+    a queue has no wait to measure and is not within it.
+    """
+    call.reached = True
+    waited_from = call.queue_entered_at
+    if waited_from is None:
+        call.within_service_level = False
+        return
+    chosen = _box_chosen_at(session, [call]).get(call.id, now)
+    call.within_service_level = chosen - waited_from <= timedelta(
+        seconds=service_level_threshold_s(session)
+    )
+
+
+_ABANDONED = (CallState.ABANDONED_QUEUE, CallState.ABANDONED_RINGING)
+
+
+def kpi_for_calls(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    *,
+    queue_id: int | None = None,
+    service_level_s: int | None = None,
+) -> KpiSummary:
+    """Reachability and service level (R-5.4) of inbound calls handed to a queue.
+
+    The definitions, with the choices made, are in ``docs/kpi.md``. Without
+    ``service_level_s`` the figures are what the flows stored on each call when it was
+    answered or chose a box (``Call.reached``, ``Call.within_service_level``, with the
+    threshold in force then); ``service_level_s`` given recomputes the service level with
+    that threshold from the same moments (a "what if" for a report).
+    """
+    stored = service_level_s is None
+    threshold_s = (
+        service_level_s if service_level_s is not None else service_level_threshold_s(session)
+    )
+    limit = timedelta(seconds=threshold_s)
+    where: list[ColumnElement[bool]] = [
+        Call.direction == Direction.INBOUND,
+        Call.queue_entered_at.is_not(None),
+        Call.started_at >= since,
+        Call.started_at < until,
+    ]
+    if queue_id is not None:
+        where.append(Call.queue_id == queue_id)
+    found = session.scalars(select(Call).where(*where).order_by(Call.started_at, Call.id)).all()
+    counted = []
+    in_progress = transferred = fallback = 0
+    for call in found:
+        if call.state not in FINAL_STATES:
+            in_progress += 1
+        elif call.state is CallState.TRANSFERRED:
+            transferred += 1
+        elif call.state is CallState.FALLBACK:
+            fallback += 1
+        else:
+            counted.append(call)
+    chosen = (
+        {} if stored else _box_chosen_at(session, [c for c in counted if c.state in _BOX_STATES])
+    )
+    answered = voicemail = callback = abandoned = closed = other = 0
+    reached = within = 0
+    lost_calls = []
+    for call in counted:
+        waited_from = call.queue_entered_at
+        assert waited_from is not None
+        if call.answered_at is not None:
+            answered += 1
+            if call.within_service_level if stored else call.answered_at - waited_from <= limit:
+                within += 1
+        elif call.state in _BOX_STATES:
+            if call.state is CallState.VOICEMAIL:
+                voicemail += 1
+            else:
+                callback += 1
+            at = chosen.get(call.id) or call.ended_at
+            if (
+                call.within_service_level
+                if stored
+                else at is not None and at - waited_from <= limit
+            ):
+                within += 1
+        elif call.state in _ABANDONED:
+            abandoned += 1
+        elif call.state is CallState.CLOSED:
+            closed += 1
+        else:
+            other += 1
+        if call.reached:
+            reached += 1
+        elif call.state in _ABANDONED:
+            lost_calls.append(call)
+    return KpiSummary(
+        since=since,
+        until=until,
+        service_level_s=threshold_s,
+        calls=len(counted),
+        answered=answered,
+        voicemail=voicemail,
+        callback=callback,
+        abandoned=abandoned,
+        closed=closed,
+        other=other,
+        reached=reached,
+        within_service_level=within,
+        lost=len(lost_calls),
+        lost_not_recovered=sum(1 for c in lost_calls if not _recovered(session, c)),
+        in_progress=in_progress,
+        transferred=transferred,
+        fallback=fallback,
+    )
+
+
+_BOX_STATES = (CallState.VOICEMAIL, CallState.CALLBACK)
+
+
+def _box_chosen_at(session: Session, box_calls: list[Call]) -> dict[int, datetime]:
+    """When each caller chose voicemail or a callback (R-5.4).
+
+    Exact when the caller pressed ``#``/``0`` while an agent rang: the ring attempt ended
+    ``cancelled`` then. Otherwise the back-office item tells: a callback request is taken at
+    once; a message is stored when the recording ends, so its start is ``created_at`` minus
+    its duration (a few seconds of greeting late, which errs against the service level).
+    """
+    ids = [c.id for c in box_calls]
+    if not ids:
+        return {}
+    chosen: dict[int, datetime] = {}
+    for call_id, ended in session.execute(
+        select(RingAttempt.call_id, RingAttempt.ended_at).where(
+            RingAttempt.call_id.in_(ids),
+            RingAttempt.outcome == RingOutcome.CANCELLED,
+        )
+    ):
+        if ended is not None and (call_id not in chosen or ended < chosen[call_id]):
+            chosen[call_id] = ended
+    for item in session.scalars(select(VoicemailItem).where(VoicemailItem.call_id.in_(ids))):
+        assert item.call_id is not None
+        if item.call_id in chosen:
+            continue
+        chosen[item.call_id] = item.created_at - timedelta(seconds=item.duration_s or 0)
+    return chosen
+
+
+def _recovered(session: Session, lost: Call) -> bool:
+    """Was a lost caller connected later, in either direction (R-4.5)?"""
+    prefix = centre_prefix(session)
+    if lost.queue_id is not None:
+        queue_prefix = session.scalar(select(Queue.country_prefix).where(Queue.id == lost.queue_id))
+        if queue_prefix and is_country_prefix(queue_prefix):
+            prefix = queue_prefix
+    customer_id = lost.customer_id or only_owner(session, digits_of(lost.caller_number, prefix))
+    party = party_of(session, customer_id, lost.caller_number, prefix, known_prefixes(session))
+    after = lost.ended_at or lost.started_at
+    found = session.scalar(
+        select(Call.id)
+        .where(
+            party.calls(inbound_only=False),
+            Call.id != lost.id,
+            Call.answered_at.is_not(None),
+            Call.answered_at >= after,
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+# R-5.4: answered within 20 s counts toward the service level by default.
+SERVICE_LEVEL_S = 20
