@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from alembic import command
@@ -10,11 +11,20 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-import migrations
 from db.engine import make_engine
 from db.models import Base
 
-MIGRATIONS_DIR = Path(migrations.__file__).parent
+
+def _migrations_dir() -> Path:
+    """Alembic's script directory: the ``migrations`` package, shipped beside this one. Found,
+    not imported: its ``env.py`` imports ``db`` (the models), not the other way round."""
+    spec = importlib.util.find_spec("migrations")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the migrations package is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+MIGRATIONS_DIR = _migrations_dir()
 
 
 def alembic_config(url: str) -> Config:

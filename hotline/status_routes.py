@@ -12,9 +12,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
 from twisted.logger import Logger
 
+from db.errors import DatabaseError
 from hotline.status import CentreCounts, centre_counts
 from web.access import RouteTable, public
 from web.request import RequestContext
@@ -27,7 +27,7 @@ routes = RouteTable("status", templates=HERE / "templates")
 async def _counts(rc: RequestContext) -> tuple[CentreCounts | None, str | None]:
     try:
         return await rc.db(centre_counts), None
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         _log.warn("status: database unavailable: {error}", error=str(exc).splitlines()[0])
         return None, "The database is not reachable."
 

@@ -18,12 +18,13 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from twisted.internet.task import LoopingCall
 
+from ami.client import AMIAccount
 from db.models import (
     Agent,
     CustomerPhone,
@@ -40,9 +41,6 @@ from simulator.fake_ami import FakeAMIFactory
 from simulator.scenario import build_switch
 from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook, Switch
 from simulator.transcript import CallRecord
-
-if TYPE_CHECKING:
-    from hotline.config import AmiUrl  # the shape only: host, port, username, secret
 
 # Demo agents left for people to sign in as (password "demo").
 HUMAN_DESKS = ("eva.novakova", "martin.kral")
@@ -239,7 +237,7 @@ class DemoTraffic:
         seed: int = 7,
         out: Callable[[str], None] = print,
         connector: Any = None,
-        ami: AmiUrl | None = None,
+        ami: AMIAccount | None = None,
     ) -> None:
         """``reactor`` is the clock; ``connector`` (default: the reactor) opens the TCP
         connections to Hotline and listens, e.g. an in-memory network in tests. With

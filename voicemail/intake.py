@@ -1,26 +1,72 @@
 """Taking in voicemails and callback requests without ever losing one (R-1.7, R-1.8, R-7.3).
 
-``store_request`` tries the database; if the database cannot be reached the request goes to
-the disk spool instead and the caller still hears their confirmation. ``import_spool`` runs
-periodically and brings spooled requests in, deleting each file only after its transaction
-committed.
+:func:`take_message` is what a caller's ``#`` ends in (``callbacks.intake`` does the same
+for ``0``); both go through :func:`store_request`, which tries the database and, when the
+database cannot take it, keeps the request in the disk spool instead: the caller still hears
+their confirmation. :func:`import_spool` runs periodically and brings spooled requests in,
+deleting each file only after its transaction committed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy.exc import DBAPIError, OperationalError
 from twisted.logger import Logger
 
+from db.errors import DatabaseError
 from db.runner import DBRunner
+from dialplan.store.boxes import take_request
 from voicemail.spool import Spool, SpooledRequest
-from voicemail.store.intake import ItemView, create_item
+from voicemail.store.intake import ItemView
 
 _log = Logger()
 
 
 NewItemHook = Callable[[int], object]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who left a request: the call's uniqueid, the caller's number as Asterisk gave it and
+    in international digits (for the customer match, R-2.6), and when."""
+
+    uniqueid: str
+    number: str
+    digits: str
+    at: datetime
+
+    def request(
+        self, kind: str, box_id: int, recording_path: str = "", duration_s: int | None = None
+    ) -> SpooledRequest:
+        return SpooledRequest(
+            spool_key=Spool.new_key(),
+            kind=kind,
+            box_id=box_id,
+            call_uniqueid=self.uniqueid,
+            caller_number=self.number,
+            created_at=self.at.isoformat(),
+            recording_path=recording_path,
+            duration_s=duration_s,
+            caller_digits=self.digits,
+        )
+
+
+async def take_message(
+    db: DBRunner,
+    spool: Spool,
+    caller: Caller,
+    *,
+    box_id: int,
+    recording_path: str,
+    duration_s: int | None,
+    on_new_item: NewItemHook | None = None,
+) -> ItemView | None:
+    """R-1.7: the message a caller left in ``box_id`` (``recording_path`` relative to the
+    recordings directory; ``duration_s`` None when the caller hung up while recording)."""
+    request = caller.request("message", box_id, recording_path, duration_s)
+    return await store_request(db, spool, request, on_new_item)
 
 
 async def store_request(
@@ -34,8 +80,8 @@ async def store_request(
     ``on_new_item(item_id)`` runs for a stored item (the e-mail report of R-3.5); it must not
     block or raise into the call flow."""
     try:
-        view = await db.run(create_item, request)
-    except (OperationalError, DBAPIError) as exc:
+        view = await db.run(take_request, request)
+    except DatabaseError as exc:  # down, or refusing it: the disk keeps it (R-7.3)
         path = spool.put(request)
         _log.warn(
             "database unavailable, {kind} for call {uniqueid} kept in {path}: {error}",
@@ -61,7 +107,7 @@ async def import_spool(
             moved = spool.quarantine(path)
             _log.error("unreadable spool entry moved to {path}", path=str(moved))
             continue
-        view = await db.run(create_item, entry)
+        view = await db.run(take_request, entry)
         spool.remove(path)  # only after the commit above
         if view is None:
             duplicates += 1

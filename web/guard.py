@@ -29,15 +29,13 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from klein import Klein
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from twisted.web.server import Request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
-from db.engine import DatabaseUnavailableError
+from db.errors import UNREACHABLE
 from domain.refusals import (
     BadInputError,
     ConflictError,
@@ -74,13 +72,6 @@ from web.sessions import SignedInUser, load_user, token_hash
 
 _log = Logger()
 
-DATABASE_DOWN_ERRORS = (
-    OperationalError,
-    InterfaceError,
-    DisconnectionError,
-    PoolTimeoutError,
-    DatabaseUnavailableError,
-)
 SIGN_IN_PATH = "/sign-in"
 PAGE_NOT_FOUND = N_("The page %(path)s does not exist.")
 METHOD_NOT_ALLOWED = N_("This page cannot be used that way.")
@@ -173,7 +164,7 @@ def _guarded(web: WebServices, route: Route) -> Callable[..., Any]:
             return error_response(web, request, language, None, error)
         except (HTTPError, RefusedError) as error:
             return error_response(web, request, language, user, error)
-        except DATABASE_DOWN_ERRORS as exc:
+        except UNREACHABLE as exc:
             _log.warn(
                 "{path}: database unavailable: {e}",
                 path=route.path,

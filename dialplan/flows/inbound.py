@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from twisted.logger import Logger
 
+from callbacks.intake import take_callback_request
+from db.errors import UNREACHABLE, DatabaseError
 from dialplan import escalation as esc
 from dialplan.flows.context import FlowContext
 from dialplan.menu import MAX_MENU_VISITS, GiveUp, Retry, ToMenu, ToQueue, step
@@ -36,15 +37,13 @@ from domain.enums import FINAL_STATES, CallState, ClosedAction, Direction, RingO
 from domain.numbers import normalise_number
 from fastagi.channel import AGIChannel, HangupKind
 from fastagi.errors import ChannelHungUp, ChannelRedirected
-from voicemail.intake import store_request
-from voicemail.spool import Spool, SpooledRequest
+from voicemail.intake import Caller, take_message
 
 _log = Logger()
 
 ALL_KEYS = "0123456789*#"
-# The database cannot be reached (down, restarting, connection lost): a waiting caller rides
-# it out. Other database errors (a constraint, a bug) fail the call (see :func:`drive`).
-DB_OUTAGE = (OperationalError, InterfaceError)
+# The database cannot be reached (db.errors.UNREACHABLE): a waiting caller rides it out.
+# Other database errors (a constraint, a bug) fail the call (see :func:`drive`).
 # Dial's result when the caller pressed a key listed in option d (transcript 004).
 _KEY_CODES = {35: "#", 48: "0"}
 
@@ -340,7 +339,7 @@ async def wait_and_offer(
                     calls.enter_queue, where.call_id, cfg.id, ctx.now(), keep_waiting_start=True
                 )
                 requeue = False
-            except DB_OUTAGE as exc:
+            except UNREACHABLE as exc:
                 _db_unavailable(channel, exc)
                 digit = await channel.wait_for_digit(ctx.settings.poll_ms)
                 if digit is None:
@@ -356,7 +355,7 @@ async def wait_and_offer(
         ticked, effects = esc.transition(status, esc.Tick(), cfg.policy, ctx.now())
         try:
             digit = await _apply(channel, ctx, where, cfg, effects)
-        except DB_OUTAGE as exc:
+        except UNREACHABLE as exc:
             # The database is down (R-7.3): the caller keeps the music and can still press #
             # or 0 (the spool takes those); the same tick comes again at the next poll.
             _db_unavailable(channel, exc)
@@ -370,7 +369,7 @@ async def wait_and_offer(
             if offer is not None:
                 try:
                     status, digit = await _ring(channel, ctx, where, cfg, status, offer, recording)
-                except DB_OUTAGE as exc:
+                except UNREACHABLE as exc:
                     if where.phase not in ("queue", "ringing"):
                         raise  # the conversation took place: not a waiting caller any more
                     # The ring (not yet started, or over) cannot be written: the caller waits
@@ -408,7 +407,7 @@ async def _offer_next(ctx: FlowContext, where: Where) -> calls.OfferView | None:
     still press # or 0, which the spool takes) instead of being dropped."""
     try:
         return await ctx.db.run(calls.offer_next, where.call_id, ctx.now())
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         _log.warn(
             "call {call}: cannot look for an agent, database unavailable: {error}",
             call=where.call_id,
@@ -594,11 +593,26 @@ async def _record_voicemail(
             str(target), "wav", "#", box.max_message_s * 1000, silence_s=box.silence_s
         )
     except ChannelHungUp:
-        await _store(ctx, box, "message", relative + ".wav", None, channel, country_prefix)
+        await take_message(
+            ctx.db,
+            ctx.spool,
+            _caller(ctx, channel, country_prefix),
+            box_id=box.id,
+            recording_path=relative + ".wav",
+            duration_s=None,
+            on_new_item=ctx.on_new_item,
+        )
         await close_leg(ctx, where, CallState.VOICEMAIL, cause="caller hung up after the message")
         raise
-    duration_s = result.endpos // 8000
-    await _store(ctx, box, "message", relative + ".wav", duration_s, channel, country_prefix)
+    await take_message(
+        ctx.db,
+        ctx.spool,
+        _caller(ctx, channel, country_prefix),
+        box_id=box.id,
+        recording_path=relative + ".wav",
+        duration_s=result.endpos // 8000,
+        on_new_item=ctx.on_new_item,
+    )
     await close_leg(ctx, where, CallState.VOICEMAIL)
     await channel.stream_file(ctx.settings.message_saved_prompt)
     await finish_session(channel)
@@ -612,42 +626,25 @@ async def _register_callback(
     country_prefix: str,
 ) -> None:
     """R-1.8: register the request, confirm, end the call."""
-    await _store(ctx, box, "callback", "", None, channel, country_prefix)
+    caller = _caller(ctx, channel, country_prefix)
+    await take_callback_request(
+        ctx.db, ctx.spool, caller, box_id=box.id, on_new_item=ctx.on_new_item
+    )
     await close_leg(ctx, where, CallState.CALLBACK)  # before the prompt: a hang-up changes nothing
     await channel.stream_file(ctx.settings.callback_confirmed_prompt)
     await finish_session(channel)
 
 
-async def _store(
-    ctx: FlowContext,
-    box: routing.BoxConfig,
-    kind: str,
-    recording_path: str,
-    duration_s: int | None,
-    channel: AGIChannel,
-    country_prefix: str,
-) -> None:
-    """Hand the voicemail/callback item to the intake (the spool when the database is down,
-    R-7.3); the caller's number in international digits for the customer match (R-2.6),
-    completed with the queue's country prefix."""
+def _caller(ctx: FlowContext, channel: AGIChannel, country_prefix: str) -> Caller:
+    """The caller of a voicemail or callback request: their number in international digits
+    for the customer match (R-2.6), completed with the queue's country prefix."""
     request = channel.request
     number = request.callerid if request.callerid not in ("", "unknown") else ""
     try:
         digits = normalise_number(number, country_prefix) if number else ""
     except ValueError:
         digits = ""
-    entry = SpooledRequest(
-        spool_key=Spool.new_key(),
-        kind=kind,
-        box_id=box.id,
-        call_uniqueid=request.uniqueid,
-        caller_number=number,
-        created_at=ctx.now().isoformat(),
-        recording_path=recording_path,
-        duration_s=duration_s,
-        caller_digits=digits,
-    )
-    await store_request(ctx.db, ctx.spool, entry, ctx.on_new_item)
+    return Caller(request.uniqueid, number, digits, ctx.now())
 
 
 # --------------------------------------------------------------------------- closed, rota
@@ -766,7 +763,7 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
     where.phase = "done"
     try:
         await ctx.db.run(calls.close_call, where.call_id, state, ctx.now(), cause=cause)
-    except SQLAlchemyError as exc:
+    except DatabaseError as exc:
         _log.warn(
             "call {call}: could not record its end ({state}), database unavailable: {error}",
             call=where.call_id,

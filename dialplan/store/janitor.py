@@ -26,8 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from db.models import Call
-from dialplan.flows import outbound
-from dialplan.store import calls
+from dialplan.store import calls, outbound
 from domain.enums import FINAL_STATES, CallState, Direction
 
 HEARTBEAT_INTERVAL_S = 30.0

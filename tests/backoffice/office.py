@@ -20,10 +20,10 @@ from db.models import (
     VoicemailBox,
 )
 from dialplan.store import calls
+from dialplan.store.boxes import take_request
 from domain.enums import BoxKind, CallState, Direction, Role
 from domain.numbers import normalise_number
 from voicemail.spool import SpooledRequest
-from voicemail.store.intake import create_item
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def leave(
     recording_path: str = "",
     duration_s: int | None = None,
 ) -> int:
-    """A message or callback request as the call flow stores it (``create_item``)."""
+    """A message or callback request as the call flow stores it (``take_request``)."""
     uniqueid = ""
     if call_id is not None:
         call = session.get(Call, call_id)
@@ -149,7 +149,7 @@ def leave(
         digits = normalise_number(number, "420")
     except ValueError:
         digits = ""
-    view = create_item(
+    view = take_request(
         session,
         SpooledRequest(
             spool_key=uuid.uuid4().hex,

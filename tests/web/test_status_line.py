@@ -1,9 +1,7 @@
-"""The status line's pure rendering (R-2.5) and the badge words (R-2.3), plus the house rule
-that both stay free of frameworks."""
+"""The status line's pure rendering (R-2.5) and the badge words (R-2.3); that both stay free
+of frameworks is a contract of .importlinter (tests/test_layers.py)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 from hypothesis import example, given
@@ -11,15 +9,7 @@ from hypothesis import strategies as st
 
 from agent_desktop.status_line import CLOCK_MARK, mm_ss, status_message
 from domain.enums import AgentNotice
-from tests.test_pure_cores import FORBIDDEN, imported_roots
 from web.badge import BadgeState, badge_for, badge_from_event
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.mark.parametrize("module", ["agent_desktop/status_line.py", "web/badge.py"])
-def test_pure_modules_import_no_framework(module: str) -> None:
-    assert not imported_roots(ROOT / module) & set(FORBIDDEN)
 
 
 @pytest.mark.parametrize(

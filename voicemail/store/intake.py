@@ -1,8 +1,11 @@
-"""Back-office items (voicemail messages and callback requests) as the call flows create them.
+"""Back-office items (voicemail messages and callback requests) as the call flows hand them in.
 
-``create_item`` is what a flow calls, and also what brings back an entry kept on disk while
-the database was down (R-7.3): the unique ``spool_key`` makes a second import a no-op, so an
+``create_item`` stores one; its customer is matched as the call form would (R-2.6). It is
+what a flow's request becomes, and also what brings back an entry kept on disk while the
+database was down (R-7.3): the unique ``spool_key`` makes a second import a no-op, so an
 entry is imported exactly once even if the process dies between commit and file removal.
+The call the item came from is closed in the same transaction by
+``dialplan.store.boxes.take_request``, which the intake runs.
 """
 
 from __future__ import annotations
@@ -25,8 +28,7 @@ from db.models import (
     VoicemailItem,
     VoicemailItemHistory,
 )
-from dialplan.store.calls import close_call
-from domain.enums import CallState, ItemKind
+from domain.enums import ItemKind
 from voicemail.spool import SpooledRequest
 
 
@@ -39,6 +41,7 @@ class ItemView:
     customer_id: int | None
     recording_path: str
     created_at: datetime
+    call_id: int | None
 
 
 def _queue_location_ids(session: Session, call: Call | None, box_id: int) -> set[int]:
@@ -117,10 +120,6 @@ def create_item(session: Session, request: SpooledRequest) -> ItemView | None:
     session.add(
         VoicemailItemHistory(item_id=item.id, at=request.created, action="created", detail="")
     )
-    if call is not None and call.ended_at is None:
-        # Spooled while the database was down, the call could not be closed then (R-7.3).
-        state = CallState.VOICEMAIL if item.kind is ItemKind.MESSAGE else CallState.CALLBACK
-        close_call(session, call.id, state, request.created)
     emit(
         session,
         "backoffice.new",
@@ -138,4 +137,5 @@ def create_item(session: Session, request: SpooledRequest) -> ItemView | None:
         item.customer_id,
         item.recording_path,
         item.created_at,
+        call_id,
     )
