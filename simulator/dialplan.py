@@ -3,11 +3,10 @@
 :func:`load_hotline_dialplan` reads the shipped ``extensions.conf`` (the part of the
 language it uses: contexts, ``[globals]``, ``exten =>``/``same =>`` with ``n`` and labels,
 ``AGI()``, ``GotoIf($[...]?label)``, ``Goto()``, ``Set()``, ``Dial()``, ``VoiceMail()``...)
-so that the simulator exercises the very dialplan an admin loads, with the ``[globals]``
-that name the FastAGI servers and the fallback replaced from the simulator's settings.
-When the file is not at hand (an installed package), :func:`hotline_dialplan` builds the
-same contexts from data here; ``tests/simulator/test_dialplan.py`` fails when the two
-drift apart.
+so that the simulator exercises the very dialplan an admin loads (installed with Hotline as
+``asterisk_conf``), with the ``[globals]`` that name the FastAGI servers and the fallback
+replaced from the simulator's settings. The names Hotline and the dialplan share are in
+``dialplan.channel_vars``.
 
 The shipped plan (R-1.16): ``[hotline-inbound]`` (exten = DID) runs
 ``AGI(${HOTLINE_AGI_1}/inbound,${HOTLINE_DID})`` then ``[hotline-resume]``: unless
@@ -29,16 +28,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-INBOUND_CONTEXT = "hotline-inbound"
-RESUME_CONTEXT = "hotline-resume"
-FALLBACK_CONTEXT = "hotline-fallback"
-ANSWERED_CONTEXT = "hotline-answered"
-EXIT_CONTEXT = "hotline-exit"
-TRANSFER_CONTEXT = "hotline-transfer"
-OUTBOUND_CONTEXT = "hotline-outbound"
-DONE_VARIABLE = "HOTLINE_DONE"
-
-SHIPPED_EXTENSIONS_CONF = Path(__file__).resolve().parents[1] / "asterisk-conf" / "extensions.conf"
+import asterisk_conf
 
 
 @dataclass(frozen=True)
@@ -452,147 +442,10 @@ class HotlineDialplanSettings:
 def load_hotline_dialplan(
     settings: HotlineDialplanSettings | None = None, path: Path | None = None
 ) -> Dialplan:
-    """The shipped extensions.conf (or ``path``) with the settings' globals; the built-in
-    copy of it when no file is found."""
+    """The shipped extensions.conf (or the file at ``path``) with the settings' globals."""
     settings = settings or HotlineDialplanSettings()
-    conf = path or SHIPPED_EXTENSIONS_CONF
-    if conf.is_file():
-        text = conf.read_text(encoding="utf-8")
-        return parse_extensions_conf(text, str(conf), settings.global_overrides())
-    if path is not None:
-        raise FileNotFoundError(conf)
-    return hotline_dialplan(settings)
-
-
-def _done(label: str = "done") -> GotoIf:
-    return GotoIf(f'"${{{DONE_VARIABLE}}}" = "1"', label)
-
-
-def _broke() -> GotoIf:
-    """Hotline's flow for the call broke: straight to the fallback (no resume rounds)."""
-    return GotoIf(f'"${{{DONE_VARIABLE}}}" = "fallback"', "fallback")
-
-
-def hotline_dialplan(settings: HotlineDialplanSettings | None = None) -> Dialplan:
-    """The contexts of asterisk-conf/extensions.conf, as data (see the module doc)."""
-    settings = settings or HotlineDialplanSettings()
-    resume_chain = Context(
-        RESUME_CONTEXT,
-        (
-            Extension(
-                "s",
-                (
-                    _done(),
-                    _broke(),
-                    App("Set", "HOTLINE_ROUND=1"),
-                    App(
-                        "NoOp",
-                        "Hotline: AGISTATUS=${AGISTATUS}, resuming ${UNIQUEID},"
-                        " round ${HOTLINE_ROUND}",
-                    ),
-                    Agi("${HOTLINE_AGI_1}/resume", ("${HOTLINE_DID}",)),
-                    _done(),
-                    _broke(),
-                    Agi("${HOTLINE_AGI_2}/resume", ("${HOTLINE_DID}",)),
-                    _done(),
-                    _broke(),
-                    GotoIf("${HOTLINE_ROUND} >= ${HOTLINE_RESUME_ROUNDS}", "fallback"),
-                    App("Set", "HOTLINE_ROUND=$[${HOTLINE_ROUND} + 1]"),
-                    App("MusicOnHold", ",${HOTLINE_RESUME_WAIT_S}"),
-                    App("Goto", "again"),
-                    App("Goto", f"{FALLBACK_CONTEXT},s,1"),
-                    App("Hangup"),
-                ),
-                {"again": 4, "fallback": 15, "done": 16},
-            ),
-        ),
-    )
-    inbound = (
-        App("NoOp", "Hotline: call to ${EXTEN} from ${CALLERID(num)}"),
-        App("Set", "HOTLINE_DID=${EXTEN}"),
-        App("Set", f"{DONE_VARIABLE}=0"),
-        Agi("${HOTLINE_AGI_1}/inbound", ("${HOTLINE_DID}",)),
-        App("Goto", f"{RESUME_CONTEXT},s,1"),
-    )
-    to_resume = (App("Goto", f"{RESUME_CONTEXT},s,1"),)
-    transfer = (
-        App("Set", f"{DONE_VARIABLE}=0"),
-        Agi("${HOTLINE_AGI_1}/transfer", ("${EXTEN}",)),
-        App("Goto", f"{RESUME_CONTEXT},s,1"),
-    )
-    outbound = (
-        App("Set", f"{DONE_VARIABLE}=0"),
-        Agi("${HOTLINE_AGI_1}/outbound", ("${EXTEN}",)),
-        _done(),
-        App("Dial", "PJSIP/${EXTEN}@${HOTLINE_TRUNK},60"),
-        App("Hangup"),
-    )
-    globals_ = {
-        "HOTLINE_AGI_1": "agi://127.0.0.1:4573",
-        "HOTLINE_AGI_2": "agi://127.0.0.1:4573",
-        "HOTLINE_RESUME_ROUNDS": "5",
-        "HOTLINE_RESUME_WAIT_S": "3",
-        "HOTLINE_FALLBACK_GROUP": "PJSIP/101&PJSIP/102",
-        "HOTLINE_FALLBACK_RING_S": "30",
-        "HOTLINE_FALLBACK_MAILBOX": "100@default",
-        "HOTLINE_TRUNK": "trunk",
-        **settings.global_overrides(),
-    }
-    return Dialplan(
-        [
-            Context(
-                "from-trunk",
-                (
-                    Extension("_X.", (App("Goto", f"{INBOUND_CONTEXT},${{EXTEN}},1"),)),
-                    Extension("_+X.", (App("Goto", f"{INBOUND_CONTEXT},${{EXTEN:1}},1"),)),
-                ),
-            ),
-            Context(INBOUND_CONTEXT, (Extension("_X.", inbound),)),
-            resume_chain,
-            Context(
-                FALLBACK_CONTEXT,
-                (
-                    Extension(
-                        "s",
-                        (
-                            App("NoOp", "Hotline: no FastAGI server answered - plain fallback"),
-                            App("Answer"),
-                            App("Dial", "${HOTLINE_FALLBACK_GROUP},${HOTLINE_FALLBACK_RING_S},m"),
-                            App("VoiceMail", "${HOTLINE_FALLBACK_MAILBOX},u"),
-                            App("Hangup"),
-                        ),
-                    ),
-                ),
-            ),
-            Context(EXIT_CONTEXT, (Extension("#", to_resume), Extension("0", to_resume))),
-            Context(
-                ANSWERED_CONTEXT,
-                (
-                    Extension(
-                        "s",
-                        (
-                            Agi("${HOTLINE_AGI_1}/answered", ("${ARG1}", "${ARG2}")),
-                            GotoIf('"${AGISTATUS}" = "SUCCESS"', "done", ""),
-                            Agi("${HOTLINE_AGI_2}/answered", ("${ARG1}", "${ARG2}")),
-                            App("Return"),
-                        ),
-                        {"done": 4},
-                    ),
-                ),
-            ),
-            Context(TRANSFER_CONTEXT, (Extension("_[0-9a-z].", transfer),)),
-            Context(OUTBOUND_CONTEXT, (Extension("_X.", outbound, {"done": 5}),)),
-            Context("hotline-spy", (Extension("_*1.", (App("ChanSpy", "${EXTEN:2},q"),)),)),
-            Context(
-                "hotline-internal",
-                (
-                    Extension("_1XX", (App("Dial", "PJSIP/${EXTEN},30"), App("Hangup"))),
-                    Extension(
-                        "_0X.",
-                        (App("Dial", "PJSIP/${EXTEN:1}@${HOTLINE_TRUNK},60"), App("Hangup")),
-                    ),
-                ),
-            ),
-        ],
-        globals_,
-    )
+    if path is None:
+        text, name = asterisk_conf.read_text("extensions.conf"), "extensions.conf"
+    else:
+        text, name = path.read_text(encoding="utf-8"), str(path)
+    return parse_extensions_conf(text, name, settings.global_overrides())

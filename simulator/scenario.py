@@ -28,11 +28,11 @@ from twisted.internet.defer import Deferred
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from dialplan.channel_vars import INBOUND_CONTEXT
 from domain.clock import Clock, DelayedCall
 from simulator.agi_peer import TCPConnector
 from simulator.channel import ALL_DIGITS
 from simulator.dialplan import (
-    INBOUND_CONTEXT,
     FallbackDestination,
     HotlineDialplanSettings,
     load_hotline_dialplan,

@@ -33,6 +33,7 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from dialplan.channel_vars import INBOUND_CONTEXT
 from domain.clock import Clock, DelayedCall
 from simulator.agi_peer import AGIRequest, AGISession, AGIStatus, TCPConnector
 from simulator.channel import (
@@ -46,7 +47,6 @@ from simulator.channel import (
     seconds_floor,
 )
 from simulator.dialplan import (
-    INBOUND_CONTEXT,
     Agi,
     App,
     Dialplan,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from db.runner import DBRunner
+from dialplan.channel_vars import ANSWERED_CONTEXT, EXIT_CONTEXT
 from domain.clock import Clock
 from voicemail.spool import Spool
 
@@ -21,8 +22,8 @@ class FlowSettings:
     # How long a waiting caller listens for keys between two looks for a free agent.
     poll_ms: int = 1500
     # The contexts of the shipped asterisk-conf/extensions.conf.
-    exit_context: str = "hotline-exit"
-    answered_context: str = "hotline-answered"
+    exit_context: str = EXIT_CONTEXT
+    answered_context: str = ANSWERED_CONTEXT
     # Dial string of an external number (support turns, outbound): {number} is international.
     trunk_dial_template: str = "PJSIP/{number}@trunk"
     # A prompt that plays for a DID nobody configured.

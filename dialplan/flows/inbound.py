@@ -29,6 +29,7 @@ from twisted.logger import Logger
 from callbacks.intake import take_callback_request
 from db.errors import UNREACHABLE, DatabaseError
 from dialplan import escalation as esc
+from dialplan.channel_vars import DONE, DONE_VARIABLE, EXIT_CONTEXT_VARIABLE, TO_FALLBACK
 from dialplan.flows.context import FlowContext
 from dialplan.menu import MAX_MENU_VISITS, GiveUp, Retry, ToMenu, ToQueue, step
 from dialplan.store import calls, routing
@@ -326,7 +327,7 @@ async def wait_and_offer(
         waiting_since=view.queue_entered_at or ctx.now(),
         overflowed=view.overflowed,
     )
-    await channel.set_variable("EXITCONTEXT", ctx.settings.exit_context)
+    await channel.set_variable(EXIT_CONTEXT_VARIABLE, ctx.settings.exit_context)
     recording = await _start_recording(channel, ctx, where, cfg)
     await channel.start_music_on_hold(cfg.moh_class)
     # A ring whose end could not be written (the database went down): the call is put back
@@ -680,7 +681,7 @@ async def _support_turn(
     queue's ring time; nobody -> voicemail or callback, else the call ends."""
     await ctx.db.run(calls.enter_queue, where.call_id, cfg.id, ctx.now(), keep_waiting_start=False)
     where.phase = "queue"
-    await channel.set_variable("EXITCONTEXT", ctx.settings.exit_context)
+    await channel.set_variable(EXIT_CONTEXT_VARIABLE, ctx.settings.exit_context)
     # Every call leg is recorded (R-1.14), a support turn's too; option b keeps the file to
     # the conversation itself.
     recording = await _start_recording(channel, ctx, where, cfg)
@@ -777,12 +778,12 @@ async def hand_to_fallback(channel: AGIChannel) -> None:
     group, then Asterisk's voicemail: [hotline-fallback]) once this session ends."""
     if channel.hung_up:
         return
-    await channel.set_variable("HOTLINE_DONE", "fallback")
+    await channel.set_variable(DONE_VARIABLE, TO_FALLBACK)
 
 
 async def finish_session(channel: AGIChannel) -> None:
     """Tell the dialplan the call is dealt with (no resume), then hang up."""
     if channel.hung_up:
         return
-    await channel.set_variable("HOTLINE_DONE", "1")
+    await channel.set_variable(DONE_VARIABLE, DONE)
     await channel.hangup()

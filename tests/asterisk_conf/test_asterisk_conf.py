@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from dialplan.channel_vars import SCRIPTS
 from dialplan.flows.context import FlowSettings
-from dialplan.flows.router import SCRIPTS
 
 CONF = Path(__file__).resolve().parents[2] / "asterisk-conf"
 
