@@ -102,7 +102,7 @@ def settle_call_back(session: Session, item_id: int, call_id: int, now: datetime
         .where(
             VoicemailItemHistory.item_id == item_id,
             VoicemailItemHistory.action.in_(CALL_BACK_OUTCOMES),
-            VoicemailItemHistory.detail == f"call {call_id}",
+            VoicemailItemHistory.call_id == call_id,
         )
     )
     if known:

@@ -709,8 +709,13 @@ class VoicemailItemHistory(Base):
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"))
+    # What happened, as a code ("claimed", "callback_connected", "emailed"...): the page
+    # says it in the reader's language.
     action: Mapped[str] = mapped_column(String(32))
-    detail: Mapped[str] = mapped_column(Text, default="")
+    # The call it was about (a call back, the call that resolved a request, a played one).
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    # The rest as a JSON object: {"previous_holder": name}, {"to": [addresses]}.
+    params: Mapped[str] = mapped_column(Text, default="{}")
 
 
 class FollowUpProcess(Base):

@@ -219,6 +219,17 @@ def waiting(driver: Any, timeout_s: float) -> Any:
     return WebDriverWait(driver, timeout_s, ignored_exceptions=(WebDriverException,))
 
 
+def click(driver: Any, locator: tuple[str, str], timeout_s: float = 30) -> None:
+    """Click the element at ``locator`` as a person does once the page holds still: found
+    afresh, and clicked again if a live update replaced it in between (see :func:`waiting`)."""
+
+    def clicked(d: Any) -> bool:
+        d.find_element(*locator).click()
+        return True
+
+    waiting(driver, timeout_s).until(clicked)
+
+
 def sign_in(driver: Any, base: str, login: str, password: str, page: str = "/desktop") -> None:
     """Open ``page``, be sent to the sign-in form, sign in and land back on ``page``."""
     from selenium.webdriver.common.by import By

@@ -22,7 +22,8 @@ done after listening to it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from domain.enums import ItemKind, ItemState
@@ -134,11 +135,13 @@ Event = Claim | Release | Cancel | MarkDone | CallbackAttempt | ResolvedByContac
 
 @dataclass(frozen=True)
 class RecordHistory:
-    """A row in the item's history: who did what, when (the adapter adds the time)."""
+    """A row in the item's history: who did what, when (the adapter adds the time): a code,
+    the call it was about, and parameters the page words in the reader's language."""
 
     action: str
     agent_id: int | None
-    detail: str = ""
+    call_id: int | None = None
+    params: Mapping[str, object] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -202,9 +205,9 @@ def _take(
     effects: list[Effect] = []
     if status.holder_at(now) != agent_id:
         lapsed = status.holder_id is not None and status.holder_id != agent_id
-        detail = f"after the claim of {status.holder_name or status.holder_id} expired"
+        previous = {"previous_holder": status.holder_name or str(status.holder_id)}
         effects = [
-            RecordHistory("claimed", agent_id, detail if lapsed else ""),
+            RecordHistory("claimed", agent_id, params=previous if lapsed else {}),
             Announce("claimed", agent_id),
         ]
     new = replace(
@@ -251,9 +254,8 @@ def transition(status: ItemStatus, event: Event, now: datetime) -> tuple[ItemSta
 
     if isinstance(event, CallbackAttempt):
         action = "callback_connected" if event.connected else "callback_not_connected"
-        detail = f"call {event.call_id}" if event.call_id is not None else ""
         effects: list[Effect] = [
-            RecordHistory(action, event.agent_id, detail),
+            RecordHistory(action, event.agent_id, event.call_id),
             Announce("callback", event.agent_id),
         ]
         new = status
@@ -275,7 +277,7 @@ def transition(status: ItemStatus, event: Event, now: datetime) -> tuple[ItemSta
             resolved_by_call_id=event.call_id,
         )
         return resolved, [
-            RecordHistory("resolved_by_contact", None, f"call {event.call_id}"),
+            RecordHistory("resolved_by_contact", None, event.call_id),
             Announce("resolved"),
         ]
 

@@ -32,7 +32,6 @@ The recordings directory and the AMI client come from the web services (``rc.web
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -112,8 +111,6 @@ HISTORY_LABELS = {
     "played": N_("Played"),
 }
 EXPIRED_CLAIM = N_("after the claim of %(who)s expired")
-_EXPIRED_DETAIL = re.compile(r"^after the claim of (?P<who>.+) expired$")
-_CALL_DETAIL = re.compile(r"^call (?P<call_id>\d+)$")
 
 # --------------------------------------------------------------------------- helpers
 
@@ -148,13 +145,12 @@ def _item_url(item_id: int) -> str:
 def _history_text(rc: RequestContext, entry: bq.HistoryEntry) -> tuple[str, str, int | None]:
     """(action, detail, call id to link) of a history row, in the user's language."""
     action = rc.lang.gettext(HISTORY_LABELS.get(entry.action, entry.action))
-    expired = _EXPIRED_DETAIL.match(entry.detail)
-    if expired:
-        return action, rc.lang.gettext(EXPIRED_CLAIM) % {"who": expired.group("who")}, None
-    call = _CALL_DETAIL.match(entry.detail)
-    if call:
-        return action, "", int(call.group("call_id"))
-    return action, entry.detail, None
+    detail = ""
+    if "previous_holder" in entry.params:
+        detail = rc.lang.gettext(EXPIRED_CLAIM) % {"who": entry.params["previous_holder"]}
+    elif "to" in entry.params:
+        detail = ", ".join(str(address) for address in entry.params["to"])
+    return action, detail, entry.call_id
 
 
 def _labels(rc: RequestContext) -> dict[str, Any]:
@@ -441,7 +437,7 @@ async def recording(rc: RequestContext, item_id: int) -> bytes:
     relative = await rc.db(bq.recording_for, item_id, user.agent_id)
     path = file_inside(rc.web.recordings_dir, relative or "")
     if path is not None:
-        await _note_played(rc, item_id, user.agent_id, "")
+        await _note_played(rc, item_id, user.agent_id)
     return await send_file(rc, path, missing=NOT_AVAILABLE)
 
 
@@ -465,16 +461,18 @@ async def call_recording(rc: RequestContext, item_id: int, call_id: int, index: 
         raise GoneError(NOT_AVAILABLE)  # deleted (R-5.2), the record kept
     path = file_inside(rc.web.recordings_dir, relative)
     if path is not None:
-        await _note_played(rc, item_id, user.agent_id, f"call {call_id}")
+        await _note_played(rc, item_id, user.agent_id, call_id)
     return await send_file(rc, path, missing=NOT_AVAILABLE)
 
 
-async def _note_played(rc: RequestContext, item_id: int, agent_id: int, detail: str) -> None:
+async def _note_played(
+    rc: RequestContext, item_id: int, agent_id: int, call_id: int | None = None
+) -> None:
     """Play goes into the item's history (R-3.3: every action is kept); a HEAD request only
     asks the size."""
     if rc.request.method == b"HEAD":
         return
-    await rc.db(bq.record_played, item_id, agent_id, rc.now(), detail)
+    await rc.db(bq.record_played, item_id, agent_id, rc.now(), call_id)
 
 
 def _own_recording(detail: bq.ItemDetail) -> str:

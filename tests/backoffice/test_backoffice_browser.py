@@ -30,6 +30,7 @@ from tests.browser_kit import (
     artifacts_dir,
     browser_tests,
     chromium,
+    click,
     free_port,
     hotline_env,
     serving,
@@ -211,7 +212,7 @@ def test_a_voicemail_arrives_live_is_played_called_back_and_done(
     assert not browser.find_elements(By.ID, "bo-calling")
     browser.save_screenshot(str(artifacts_dir(tmp_path) / "backoffice-called-back.png"))
 
-    browser.find_element(By.ID, "bo-done").click()
+    click(browser, (By.ID, "bo-done"))  # the page may still be refreshing live
     wait.until(EC.presence_of_element_located((By.ID, "bo-empty")))
     assert browser.current_url.endswith("/backoffice")
     with Session(engine) as session:

@@ -60,7 +60,7 @@ def test_an_expired_claim_frees_the_item_and_history_says_whose_lapsed() -> None
     assert held.holder_at(t(599)) == EVA and held.holder_at(t(600)) is None
     taken, effects = transition(held, Claim(JAN, "Jan"), t(600))
     assert taken.holder_id == JAN and taken.claim_expires_at == t(1200)
-    assert effects[0] == RecordHistory("claimed", JAN, "after the claim of Eva expired")
+    assert effects[0] == RecordHistory("claimed", JAN, params={"previous_holder": "Eva"})
 
 
 def test_activity_by_the_holder_renews_the_claim_quietly() -> None:
@@ -110,7 +110,7 @@ def test_a_callback_request_is_done_only_after_a_call_back_connected() -> None:
         transition(missed, MarkDone(EVA), t(41))
     reached, effects = transition(missed, CallbackAttempt(EVA, 8, connected=True), t(90))
     assert reached.customer_reached and history(effects) == ["callback_connected"]
-    assert effects[0] == RecordHistory("callback_connected", EVA, "call 8")
+    assert effects[0] == RecordHistory("callback_connected", EVA, call_id=8)
     done, _ = transition(reached, MarkDone(EVA), t(200))
     assert done.phase is ItemState.DONE
 

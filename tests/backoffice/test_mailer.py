@@ -326,13 +326,13 @@ async def test_a_server_that_is_down_is_retried_then_given_up_without_raising(
     # Staff see it on the item: nobody was told, whom it was for.
     with Session(engine) as s:
         history = s.execute(
-            select(VoicemailItemHistory.action, VoicemailItemHistory.detail)
+            select(VoicemailItemHistory.action, VoicemailItemHistory.params)
             .where(VoicemailItemHistory.item_id == item)
             .order_by(VoicemailItemHistory.id)
         ).all()
     assert [tuple(h) for h in history] == [
-        ("created", ""),
-        ("email_failed", "night@example.test, boss@example.test"),
+        ("created", "{}"),
+        ("email_failed", '{"to": ["night@example.test", "boss@example.test"]}'),
     ]
 
 

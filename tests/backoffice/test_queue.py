@@ -160,7 +160,7 @@ def test_detail_warns_when_the_customer_has_more_than_one_open_item(
         detail = bq.item_detail(s, first, eva, now=t(100))
         other = bq.item_detail(s, third, eva, now=t(100))
         bq.claim(s, second, eva, t(110))
-        s.add(VoicemailItemHistory(item_id=second, at=t(111), action="noted", detail=""))
+        s.add(VoicemailItemHistory(item_id=second, at=t(111), action="noted"))
         callbacks_store.record_callback_attempt(s, second, eva, None, True, t(120))
         bq.mark_done(s, second, eva, t(130))
         after = bq.item_detail(s, first, eva, now=t(140))
@@ -241,13 +241,13 @@ def test_a_claim_runs_until_it_expires_and_every_action_is_in_the_history(
         assert row is not None and (row.claimed_by_id, row.claim_expires_at) == (None, None)
         history = actions(s, item)
         detail = s.scalars(
-            select(VoicemailItemHistory.detail).where(
+            select(VoicemailItemHistory.params).where(
                 VoicemailItemHistory.item_id == item, VoicemailItemHistory.agent_id == jan
             )
         ).first()
         kinds = [e.kind for e in events_after(s, 0)]
     assert history == [("created", None), ("claimed", eva), ("claimed", jan), ("cancelled", jan)]
-    assert detail == "after the claim of Eva expired"
+    assert detail == '{"previous_holder": "Eva"}'
     assert kinds.count("backoffice.claimed") == 2 and "backoffice.cancelled" in kinds
 
 

@@ -88,9 +88,9 @@ def test_an_answered_call_from_another_number_of_the_customer_resolves_his_reque
         history = s.scalars(
             select(VoicemailItemHistory).where(VoicemailItemHistory.item_id == novak)
         ).all()
-        assert [(h.action, h.detail, h.at) for h in history][-1] == (
+        assert [(h.action, h.call_id, h.at) for h in history][-1] == (
             "resolved_by_contact",
-            f"call {call}",
+            call,
             t(110),
         )
         events = [e for e in events_after(s, 0) if e.kind == "backoffice.resolved"]

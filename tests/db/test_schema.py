@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, time, timedelta
 
 import pytest
-from sqlalchemy import Engine, select
+import sqlalchemy as sa
+from alembic import command
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from db.engine import is_sqlite, make_engine
-from db.migrate import current_revision, schema_drift, upgrade
+from db.migrate import alembic_config, current_revision, schema_drift, upgrade
 from db.models import (
     Agent,
     AgentSession,
@@ -27,7 +30,9 @@ from db.models import (
     RingAttempt,
     VoicemailBox,
     VoicemailItem,
+    VoicemailItemHistory,
 )
+from db.types import UTCDateTime
 from domain.enums import CallState, Direction, ItemKind, RingOutcome
 from tests.conftest import (
     POSTGRES_URL,
@@ -266,9 +271,134 @@ def test_migrations_build_exactly_the_models(empty_url: str) -> None:
     try:
         assert current_revision(engine) is None
         upgrade(empty_url)
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0003"
         assert schema_drift(engine) == []
         upgrade(empty_url)  # upgrading an up-to-date database changes nothing
         assert schema_drift(engine) == []
+    finally:
+        engine.dispose()
+
+
+def insert(conn: Connection, table: str, **values: object) -> None:
+    """A row as an older revision of the schema has it (the models are at the newest)."""
+    columns = [
+        sa.column(name, UTCDateTime() if isinstance(value, datetime) else None)
+        for name, value in values.items()
+    ]
+    conn.execute(sa.table(table, *columns).insert().values(**values))
+
+
+def downgrade(url: str, revision: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            cfg = alembic_config(url)
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, revision)
+    finally:
+        engine.dispose()
+
+
+def test_history_written_as_english_text_becomes_a_code_a_call_and_parameters(
+    empty_url: str,
+) -> None:
+    """Revision 0003: rows an earlier Hotline wrote ("call 7", "after the claim of Eva
+    expired", an e-mail row's addresses) keep their meaning, and a downgrade gives the text
+    back."""
+    upgrade(empty_url, "0002")
+    engine = make_engine(empty_url)
+    at = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            insert(
+                conn,
+                "voicemail_boxes",
+                id=1,
+                code="box",
+                name="Box",
+                kind="callback",
+                greeting_prompt="",
+                max_message_s=120,
+                silence_s=5,
+                email_to="",
+            )
+            insert(
+                conn,
+                "calls",
+                id=7,
+                uniqueid="u7",
+                linkedid="u7",
+                channel="",
+                direction="out",
+                did="",
+                caller_number="",
+                caller_name="",
+                callee_number="777",
+                state="answered",
+                hangup_cause="",
+                started_at=at,
+                overflowed=False,
+                reached=True,
+                within_service_level=False,
+                flow_step="done",
+                driven_by="",
+                processing_state="none",
+                reason_code="",
+                note="",
+                customer_unknown=False,
+                assigned_to_location_operator=False,
+            )
+            insert(
+                conn,
+                "voicemail_items",
+                id=1,
+                box_id=1,
+                kind="callback",
+                caller_number="777",
+                created_at=at,
+                recording_path="",
+                state="open",
+            )
+            for action, detail in (
+                ("created", ""),
+                ("claimed", "after the claim of Eva Nováková expired"),
+                ("callback_connected", "call 7"),
+                ("played", "call 99"),  # a call deleted meanwhile
+                ("email_failed", "a@example.test, b@example.test"),
+            ):
+                insert(
+                    conn, "voicemail_item_history", item_id=1, at=at, action=action, detail=detail
+                )
+        upgrade(empty_url)
+        with Session(engine) as s:
+            rows = s.execute(
+                select(
+                    VoicemailItemHistory.action,
+                    VoicemailItemHistory.call_id,
+                    VoicemailItemHistory.params,
+                ).order_by(VoicemailItemHistory.id)
+            ).all()
+        assert [(action, call, json.loads(params)) for action, call, params in rows] == [
+            ("created", None, {}),
+            ("claimed", None, {"previous_holder": "Eva Nováková"}),
+            ("callback_connected", 7, {}),
+            ("played", None, {}),
+            ("email_failed", None, {"to": ["a@example.test", "b@example.test"]}),
+        ]
+        assert schema_drift(engine) == []
+        downgrade(empty_url, "0002")
+        with engine.connect() as conn:
+            details = (
+                conn.execute(text("SELECT detail FROM voicemail_item_history ORDER BY id"))
+                .scalars()
+                .all()
+            )
+        assert details == [
+            "",
+            "after the claim of Eva Nováková expired",
+            "call 7",
+            "",
+            "a@example.test, b@example.test",
+        ]
     finally:
         engine.dispose()

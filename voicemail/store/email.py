@@ -3,6 +3,7 @@ that it was sent or given up on (kept in the item's history)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -72,7 +73,7 @@ def mark_emailed(session: Session, item_id: int, now: datetime) -> None:
             at=now,
             agent_id=None,
             action="emailed",
-            detail=box.email_to if box else "",
+            params=json.dumps({"to": list(_addresses(box.email_to)) if box else []}),
         )
     )
 
@@ -90,7 +91,7 @@ def mark_email_failed(
             at=now,
             agent_id=None,
             action="email_failed",
-            detail=", ".join(addresses)[:300],
+            params=json.dumps({"to": list(addresses)}),
         )
     )
 

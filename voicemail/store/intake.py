@@ -118,7 +118,7 @@ def create_item(session: Session, request: SpooledRequest) -> ItemView | None:
     except IntegrityError:
         return None
     session.add(
-        VoicemailItemHistory(item_id=item.id, at=request.created, action="created", detail="")
+        VoicemailItemHistory(item_id=item.id, at=request.created, action="created")
     )
     emit(
         session,

@@ -22,7 +22,8 @@ the database side of the e-mail report of R-3.5 (``voicemail_report``, ``mark_em
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import json
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -138,11 +139,14 @@ class CallEntry:
 
 @dataclass(frozen=True)
 class HistoryEntry:
+    """A history row: what happened (a code), the call it was about, and its parameters."""
+
     at: datetime
     agent_id: int | None
     agent_name: str
     action: str
-    detail: str
+    call_id: int | None
+    params: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -496,7 +500,10 @@ def _history(session: Session, item_id: int) -> list[HistoryEntry]:
         .where(VoicemailItemHistory.item_id == item_id)
         .order_by(VoicemailItemHistory.at, VoicemailItemHistory.id)
     ).all()
-    return [HistoryEntry(h.at, h.agent_id, name or "", h.action, h.detail) for h, name in rows]
+    return [
+        HistoryEntry(h.at, h.agent_id, name or "", h.action, h.call_id, json.loads(h.params))
+        for h, name in rows
+    ]
 
 
 def recording_for(session: Session, item_id: int, agent_id: int) -> str | None:
@@ -513,7 +520,7 @@ PLAYED_EVERY_S = 60  # one "played" history row per person and item per minute a
 
 
 def record_played(
-    session: Session, item_id: int, agent_id: int, now: datetime, detail: str = ""
+    session: Session, item_id: int, agent_id: int, now: datetime, call_id: int | None = None
 ) -> bool:
     """Keep in the item's history that this person played a recording of it (R-3.3);
     True when a row was written.
@@ -537,7 +544,7 @@ def record_played(
         return False
     session.add(
         VoicemailItemHistory(
-            item_id=item_id, at=now, agent_id=agent_id, action="played", detail=detail
+            item_id=item_id, at=now, agent_id=agent_id, action="played", call_id=call_id
         )
     )
     return True
@@ -638,7 +645,8 @@ def _execute(
                     at=now,
                     agent_id=effect.agent_id,
                     action=effect.action,
-                    detail=effect.detail,
+                    call_id=effect.call_id,
+                    params=json.dumps(dict(effect.params), sort_keys=True),
                 )
             )
         elif isinstance(effect, claims.Announce):
