@@ -29,6 +29,7 @@ from typing import Protocol as TypingProtocol
 
 from twisted.application.service import Service
 from twisted.internet.defer import CancelledError, Deferred, fail, succeed
+from twisted.internet.endpoints import HostnameEndpoint
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -59,6 +60,7 @@ __all__ = [
     "AMITimeoutError",
     "OriginateOutcome",
     "Originated",
+    "ami_client",
     "connect_ami",
 ]
 
@@ -924,21 +926,30 @@ class AMIAccount(TypingProtocol):
     def secret(self) -> str: ...
 
 
+def ami_client(
+    reactor: Any,
+    account: AMIAccount,
+    clock: Clock | None = None,
+    **options: Any,
+) -> AMIClient:
+    """An :class:`AMIClient` to ``account``, not started yet (:class:`AMIClientService`
+    starts it with the process).
+
+    ``options`` are passed to :class:`AMIClient` (defaults here: a 20 s keep-alive Ping).
+    """
+    endpoint = HostnameEndpoint(reactor, account.host, account.port, timeout=10)
+    options.setdefault("keepalive_interval_s", 20.0)
+    return AMIClient(endpoint, account.username, account.secret, clock or reactor, **options)
+
+
 def connect_ami(
     reactor: Any,
     account: AMIAccount,
     clock: Clock | None = None,
     **options: Any,
 ) -> AMIClient:
-    """Build and start an :class:`AMIClient` to ``account`` (for the composition root).
-
-    ``options`` are passed to :class:`AMIClient` (defaults here: a 20 s keep-alive Ping).
-    """
-    from twisted.internet.endpoints import HostnameEndpoint
-
-    endpoint = HostnameEndpoint(reactor, account.host, account.port, timeout=10)
-    options.setdefault("keepalive_interval_s", 20.0)
-    client = AMIClient(endpoint, account.username, account.secret, clock or reactor, **options)
+    """An :class:`AMIClient` to ``account``, started (see :func:`ami_client`)."""
+    client = ami_client(reactor, account, clock, **options)
     client.start()
     return client
 

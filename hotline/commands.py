@@ -5,14 +5,18 @@ from __future__ import annotations
 import secrets
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from db.engine import make_engine
 from db.migrate import upgrade
 from hotline.config import AmiUrl, Settings
+
+if TYPE_CHECKING:
+    from hotline.app import HotlineService
 
 
 class CommandError(Exception):
@@ -52,36 +56,48 @@ def export_text(settings: Settings) -> str:
         engine.dispose()
 
 
-def serve(settings: Settings, *, on_started: object = None) -> int:
+def serve(
+    settings: Settings, *, on_started: Callable[[HotlineService], object] | None = None
+) -> int:
     """Run one Hotline process until SIGTERM/SIGINT; 0 on a clean stop."""
     from twisted.internet import reactor as _reactor
-    from twisted.internet.defer import Deferred
+    from twisted.internet.defer import maybeDeferred
     from twisted.logger import globalLogBeginner, textFileLogObserver
+    from twisted.python.failure import Failure
 
     # The composition root is the one place that holds the global reactor; typed loosely
     # because its zope interfaces are not visible to mypy.
     reactor: Any = _reactor
 
-    from hotline.app import HotlineServices, StartupError
+    from hotline.app import HotlineService, StartupError
 
     observer: Any = textFileLogObserver(sys.stderr)
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
-    services = HotlineServices(settings, reactor)
     failed: list[str] = []
+    try:
+        service = HotlineService(settings, reactor)
+    except StartupError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
 
-    def on_error(failure: object) -> None:
-        err = failure.value  # type: ignore[attr-defined]
-        failed.append(str(err) if isinstance(err, StartupError) else repr(err))
+    def give_up(error: BaseException | None) -> None:
+        failed.append(str(error) if isinstance(error, StartupError) else repr(error))
         reactor.stop()
 
+    def start_failed(failure: Failure) -> None:
+        give_up(failure.value)
+
     def start() -> None:
-        d = Deferred.fromCoroutine(services.start())
-        if callable(on_started):
-            d.addCallback(lambda _: on_started(services))
-        d.addErrback(on_error)
+        try:
+            service.startService()
+        except Exception as exc:
+            give_up(exc)
+            return
+        if on_started is not None:
+            maybeDeferred(on_started, service).addErrback(start_failed)
 
     reactor.callWhenRunning(start)
-    reactor.addSystemEventTrigger("before", "shutdown", services.stop)
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
     reactor.run()
     if failed:
         print(f"hotline: {failed[0]}", file=sys.stderr)
@@ -126,21 +142,21 @@ def demo(settings: Settings, database: Path, *, traffic: bool, real_hours: bool 
     if not traffic:
         return serve(demo_settings)
 
-    def start_traffic(services: object) -> object:
+    def start_traffic(service: HotlineService) -> object:
         from twisted.internet.defer import Deferred
 
         from simulator.demo_traffic import DemoTraffic, human_logins
 
         host, port = _host_port(settings.agi_listen).rsplit(":", 1)
         run = DemoTraffic(
-            services.reactor,  # type: ignore[attr-defined]
-            services.db,  # type: ignore[attr-defined]
+            service.reactor,
+            service.db,
             "127.0.0.1" if host in ("0.0.0.0", "") else host,
             int(port),
             settings.spool_dir / "simulated-asterisk",
             ami=demo_settings.ami if settings.ami is None else None,
         )
-        services.reactor.addSystemEventTrigger("before", "shutdown", run.stop)  # type: ignore[attr-defined]
+        service.reactor.addSystemEventTrigger("before", "shutdown", run.stop)
         print(
             "simulated calls: a caller every 15 s; simulated agents take most of them. "
             f"Sign in as {' or '.join(human_logins())} (password demo) to take calls yourself."

@@ -13,11 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from db.errors import DatabaseError
 from db.runner import DBRunner
 from dialplan.store.boxes import take_request
+from domain.clock import Clock
 from voicemail.spool import Spool, SpooledRequest
 from voicemail.store.intake import ItemView
 
@@ -116,3 +120,52 @@ async def import_spool(
             if on_new_item is not None:
                 on_new_item(view.id)
     return created, duplicates
+
+
+SPOOL_IMPORT_INTERVAL_S = 30.0
+
+
+class SpoolImportService(Service):
+    """R-7.3: imports the spool at start and every ``interval_s`` on ``clock``, so that a
+    request kept on disk while the database was down comes in once it is back."""
+
+    def __init__(
+        self,
+        db: DBRunner,
+        spool: Spool,
+        clock: Clock,
+        on_new_item: NewItemHook | None = None,
+        interval_s: float = SPOOL_IMPORT_INTERVAL_S,
+    ) -> None:
+        self._db = db
+        self._spool = spool
+        self._clock = clock
+        self._on_new_item = on_new_item
+        self._interval_s = interval_s
+        self._loop: LoopingCall | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._loop = LoopingCall(lambda: Deferred.fromCoroutine(self.import_now()))
+        self._loop.clock = self._clock  # type: ignore[assignment]
+        self._loop.start(self._interval_s, now=True)
+
+    def stopService(self) -> None:
+        super().stopService()
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+
+    async def import_now(self) -> int:
+        """One import; the number of items it created. Never raises: the next run tries
+        again (a database still down, or anything unexpected, is logged)."""
+        try:
+            created, _ = await import_spool(self._db, self._spool, self._on_new_item)
+        except DatabaseError as exc:
+            _log.warn("spool import waits for the database: {e}", e=str(exc).splitlines()[0])
+            return 0
+        except Exception:
+            _log.failure("spool import failed")
+            return 0
+        if created:
+            _log.info("imported {n} spooled voicemail/callback request(s)", n=created)
+        return created

@@ -41,6 +41,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo
 
+from twisted.application.service import Service
 from twisted.internet.defer import Deferred, ensureDeferred, succeed
 from twisted.logger import Logger
 from twisted.mail.smtp import ESMTPSenderFactory
@@ -268,8 +269,13 @@ class _ClockedSenderFactory(ESMTPSenderFactory):
         return protocol
 
 
-class VoicemailMailer:
-    """Fire-and-forget e-mail reports with their own queue and retries."""
+# At start, the reports of the last day that a restart may have missed are sent (R-3.5).
+CATCH_UP_S = 24 * 3600
+
+
+class VoicemailMailer(Service):
+    """Fire-and-forget e-mail reports with their own queue and retries; as a service it
+    catches up at start and cancels its retries at stop."""
 
     def __init__(
         self,
@@ -305,6 +311,17 @@ class VoicemailMailer:
         self.given_up: list[int] = []
 
     # ------------------------------------------------------------------ public
+
+    def startService(self) -> None:
+        super().startService()
+        since = datetime.fromtimestamp(self._clock.seconds() - CATCH_UP_S, UTC)
+        Deferred.fromCoroutine(self.catch_up(since)).addErrback(
+            lambda failure: _log.failure("e-mail catch-up failed", failure)
+        )
+
+    def stopService(self) -> None:
+        super().stopService()
+        self.stop()
 
     def report_new_item(self, item_id: int) -> None:
         """Queue the report of a new item and return at once; never raises.

@@ -33,8 +33,9 @@ from db.engine import make_engine
 from db.models import VoicemailItem, VoicemailItemHistory
 from db.runner import DBRunner
 from domain.enums import CallState
-from hotline.app import HotlineServices
+from hotline.app import HotlineService
 from tests.backoffice.office import Office, build_office, inbound_call, leave
+from voicemail.intake import SpoolImportService
 from voicemail.mailer import (
     NOT_AVAILABLE,
     SmtpSettings,
@@ -528,11 +529,11 @@ def test_the_report_comes_from_the_database_once(engine: Engine) -> None:
 # --------------------------------------------------------------------------- the service's hook
 #
 # A message left by a caller reaches the mailer through the hook the running service installs
-# (hotline.app.HotlineServices: flow_context() gives the flows ``on_new_item=_new_item``, the
+# (hotline.app.HotlineService: flow_context() gives the flows ``on_new_item=_new_item``, the
 # spool import passes the same hook). The calls run end to end in the e2e harness (simulated
 # Asterisk, real FastAGI server and flows, real database); the service's pieces are built by
-# HotlineServices itself, on the harness's Clock and its inline DBRunner. Only the mailer is
-# made here, as HotlineServices.start() makes it (start() also listens on real ports and
+# HotlineService itself, on the harness's Clock and its inline DBRunner. Only the mailer is
+# made here, as HotlineService.start() makes it (start() also listens on real ports and
 # freezes the GC, which a test cannot have), with the SMTP server above on loopback.
 
 SUPPORT_DID, SALES_DID = "222111001", "222111002"
@@ -547,7 +548,7 @@ queues:
 
 def serving_world(
     db_url: str, tmp_path: Path, smtp_port: int, public_url: str | None = None
-) -> tuple[Any, HotlineServices]:
+) -> tuple[Any, HotlineService]:
     from db.catalog import load_catalog
     from dialplan.flows.router import build_router
     from hotline.config import Settings
@@ -563,13 +564,20 @@ def serving_world(
         smtp_url=f"smtp://127.0.0.1:{smtp_port}?from=hotline@example.test",
         public_url=public_url,
     )
-    services = HotlineServices(settings, reactor=world.clock)
+    services = HotlineService(settings, reactor=world.clock)
     services.db = world.db  # the product's DBRunner, run inline on the harness's Clock
-    # Built as start() builds it, on the harness's Clock; real TCP to the loopback server.
+    # Built as the service builds it, on the harness's Clock; real TCP to the loopback server.
     services.mailer = services.make_mailer(reactor)
     # The FastAGI server the simulated Asterisk talks to runs the service's own flow context.
     world.servers[4573].factory.router = build_router(services.flow_context())
     return world, services
+
+
+def stop_serving(services: HotlineService) -> None:
+    """What stopping the process does to the parts built here: the mailer's retries go."""
+    if services.mailer is not None:
+        services.mailer.stop()
+    services.engine.dispose()
 
 
 def items_by_box(engine: Engine) -> dict[str, tuple[int, str, datetime | None]]:
@@ -601,7 +609,7 @@ async def test_a_message_a_caller_leaves_is_mailed_through_the_services_hook(
         assert services.mailer is not None
         await services.mailer.settled()
     finally:
-        await services.stop()
+        stop_serving(services)
     items = items_by_box(world.engine)
     assert set(items) == {"VM", "SALES-VM"}  # both messages were stored
     support_item, recording, emailed = items["VM"]
@@ -636,10 +644,14 @@ async def test_a_message_spooled_while_the_database_was_down_is_mailed_on_import
         assert services.mailer is not None
         await services.mailer.settled()
         assert server.received == [] and items_by_box(world.engine) == {}
-        await services._import_spool()  # what the service's LoopingCall runs
+        # One run of the process's spool import, with the process's hook for new items.
+        importing = SpoolImportService(
+            services.db, services.spool, world.clock, services.report_new_item
+        )
+        await importing.import_now()
         await services.mailer.settled()
     finally:
-        await services.stop()
+        stop_serving(services)
     [(item, recording, emailed)] = items_by_box(world.engine).values()
     assert sorted(to for to, _ in server.received) == sorted(NIGHT)
     assert emailed is not None and services.mailer.delivered == [item]
@@ -688,7 +700,7 @@ async def test_a_server_that_accepts_and_hangs_never_blocks_the_call_and_is_retr
         assert mailer.delivered == [item] and hanging.accepted == 1
         assert items_by_box(world.engine)["VM"][2] is not None  # emailed_at
     finally:
-        await services.stop()
+        stop_serving(services)
         await port.stopListening()
 
 

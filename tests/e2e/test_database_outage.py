@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hotline.app import SPOOL_IMPORT_INTERVAL_S, HotlineServices
-from hotline.config import Settings
 from simulator.switch import CallerScript, PhoneBehaviour
 from tests.e2e.harness import make_world
+from voicemail.intake import SPOOL_IMPORT_INTERVAL_S, SpoolImportService
+from voicemail.spool import Spool
 
 SUPPORT = "222111001"  # overflow after 120 s
 
@@ -54,11 +54,9 @@ def test_the_services_spool_import_brings_in_a_callback_once_the_database_is_bac
     world.run(40)
     assert len(list(spool.entries())) == 1  # the callback request was kept on disk
 
-    services = HotlineServices(
-        Settings(database_url=db_url, spool_dir=tmp_path / "spool"), reactor=world.clock
-    )
-    services.db = world.db  # the product's DBRunner, run inline on the harness's Clock
-    loop = services.start_spool_import()
+    # As hotline serve runs it, with the product's DBRunner run inline on the harness's Clock.
+    importing = SpoolImportService(world.db, Spool(tmp_path / "spool"), world.clock)
+    importing.startService()
     try:
         world.run(2 * SPOOL_IMPORT_INTERVAL_S)  # the database is still down: nothing lost
         assert world.items() == [] and len(list(spool.entries())) == 1
@@ -72,8 +70,7 @@ def test_the_services_spool_import_brings_in_a_callback_once_the_database_is_bac
         world.run(2 * SPOOL_IMPORT_INTERVAL_S)
         assert len(world.items()) == 1  # imported exactly once
     finally:
-        loop.stop()
-        services.engine.dispose()
+        importing.stopService()
 
 
 def test_the_database_going_down_while_an_agent_rings_puts_the_caller_back_in_the_queue(

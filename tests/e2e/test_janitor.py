@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred
 
 from db.models import Call
+from dialplan.services.janitor import JanitorService
 from dialplan.store import janitor
-from hotline.app import HotlineServices
-from hotline.config import Settings
 from simulator.switch import CallerScript, PhoneBehaviour
 from tests.e2e.harness import World, make_world
 from tests.e2e.test_outbound import CUSTOMER_LINE, answers, place, world_with
@@ -22,19 +21,18 @@ SUPPORT = "222111001"
 
 
 def beat(world: World, *dead: int) -> list[int]:
-    """One heartbeat of every server still alive, as ``hotline serve`` runs it
-    (HotlineServices._heartbeat on the harness's Clock and inline database runner): touch
-    its own running calls, then close the stale ones. ``dead``: servers that were killed."""
-    url = world.engine.url.render_as_string(hide_password=False)
-    services = HotlineServices(Settings(database_url=url), reactor=world.clock)
-    services.db = world.db
+    """One heartbeat of every server still alive, as ``hotline serve`` runs it (its
+    JanitorService, on the harness's Clock and inline database runner): touch its own
+    running calls, then close the stale ones. ``dead``: servers that were killed."""
     closed: list[int] = []
     for port, server in world.servers.items():
         if port not in dead:
-            done = Deferred.fromCoroutine(services._heartbeat(server.factory))
+            janitor_service = JanitorService(
+                world.db, world.clock, server.factory.running_uniqueids
+            )
+            done = Deferred.fromCoroutine(janitor_service.beat())
             assert done.called
             closed += done.result
-    services.engine.dispose()
     return closed
 
 

@@ -117,9 +117,7 @@ def create_item(session: Session, request: SpooledRequest) -> ItemView | None:
             session.flush()
     except IntegrityError:
         return None
-    session.add(
-        VoicemailItemHistory(item_id=item.id, at=request.created, action="created")
-    )
+    session.add(VoicemailItemHistory(item_id=item.id, at=request.created, action="created"))
     emit(
         session,
         "backoffice.new",

@@ -1,0 +1,66 @@
+"""The heartbeat of one Hotline process (R-1.16, R-7.6), as a Twisted service.
+
+Every ``HEARTBEAT_INTERVAL_S`` it refreshes the calls this server runs an AGI session for and
+closes the calls whose server is gone (``dialplan.store.janitor``), so that no agent stays
+reserved by a call that is over. A database that is down only skips a beat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from datetime import UTC, datetime
+
+from twisted.application.service import Service
+from twisted.internet.defer import Deferred
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from db.errors import DatabaseError
+from db.runner import DBRunner
+from dialplan.store import janitor
+from domain.clock import Clock
+
+_log = Logger()
+
+
+class JanitorService(Service):
+    """Beats every ``interval_s`` on ``clock``; ``running`` names this server's calls (the
+    uniqueids of its live AGI sessions)."""
+
+    def __init__(
+        self,
+        db: DBRunner,
+        clock: Clock,
+        running: Callable[[], Collection[str]],
+        interval_s: float = janitor.HEARTBEAT_INTERVAL_S,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self._running = running
+        self._interval_s = interval_s
+        self._loop: LoopingCall | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._loop = LoopingCall(lambda: Deferred.fromCoroutine(self.beat()))
+        self._loop.clock = self._clock  # type: ignore[assignment]
+        self._loop.start(self._interval_s, now=False)
+
+    def stopService(self) -> None:
+        super().stopService()
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
+
+    async def beat(self) -> list[int]:
+        """Keep this server's calls alive and close those of servers that are gone; the
+        ids of the calls closed."""
+        now = datetime.fromtimestamp(self._clock.seconds(), UTC)
+        try:
+            await self._db.run(janitor.touch_calls, self._running(), now)
+            closed = await self._db.run(janitor.close_stale_calls, now)
+        except DatabaseError as exc:  # the database is down: the next beat tries again
+            _log.warn("heartbeat: database unavailable: {error}", error=str(exc).splitlines()[0])
+            return []
+        if closed:
+            _log.warn("closed calls whose Hotline server was lost: {ids}", ids=closed)
+        return closed
