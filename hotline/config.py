@@ -17,6 +17,8 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from voicemail.mailer import SmtpUrlError, parse_smtp_url
+
 
 class ConfigError(Exception):
     """A setting has a value Hotline cannot use; ``str()`` is one line naming the setting."""
@@ -137,8 +139,6 @@ def _check_zone(name: str, value: str) -> str:
 def _check_smtp(name: str, value: str) -> str | None:
     if not value:
         return None
-    from voicemail.mailer import SmtpUrlError, parse_smtp_url
-
     try:
         parse_smtp_url(value)
     except SmtpUrlError as exc:

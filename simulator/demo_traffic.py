@@ -13,6 +13,7 @@ matching shows.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -217,8 +218,6 @@ def next_caller(centre: DemoCentre, rng: random.Random, index: int) -> CallerScr
 
 
 def _with(script: CallerScript, **changes: Any) -> CallerScript:
-    import dataclasses
-
     return dataclasses.replace(script, **changes)
 
 
