@@ -1,8 +1,8 @@
 """The Active call form's rules (R-2.6 .. R-2.13), pure.
 
-No Twisted, SQLAlchemy, Klein or Jinja2 here (a test enforces it): the database adapter in
-``db/call_processing.py`` loads plain records, calls these functions and stores what they
-decide. Time comes in as values; the time zone as a name.
+No Twisted, SQLAlchemy, Klein or Jinja2 here (an import-linter contract enforces it): the
+store ``agent_desktop/store/call_form.py`` loads plain records, calls these functions and
+stores what they decide. Time comes in as values; the time zone as a name.
 
 - :func:`match_customer` picks the customer a caller's number belongs to (R-2.6, R-2.7);
 - :class:`ReasonTree`, :func:`reason_cascade` and :func:`choose_reason` are the cascading

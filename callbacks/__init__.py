@@ -1,8 +1,8 @@
-"""Callback requests (a caller pressed ``0``, R-1.8) share the back office with voicemails.
+"""Callback requests: a caller pressed ``0`` (R-1.8) and asked to be called back.
 
-The design card names this folder; the work itself lives where both kinds of item are
-handled together: intake and the disk spool in ``voicemail/intake.py`` and
-``voicemail/spool.py``, claiming in ``voicemail/claims.py``, the pages in
-``voicemail/pages.py``, and resolution by a later answered call (R-3.6) in
-``db/backoffice_queue.py``.
+A request is worked in the one back office with the voicemails (``voicemail/``: the list,
+the item page, claiming); what is particular to it lives here: the intake of ``0``
+(``intake``), the call back placed from the item page (``call_back``), and in ``store`` how
+each call back went and the requests resolved by a later answered call of the customer
+(R-3.3, R-3.6).
 """

@@ -31,7 +31,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(conn: Any) -> None:
     # pysqlite's own transaction handling defers BEGIN and never takes the write lock up
     # front; BEGIN IMMEDIATE makes SQLite's single writer serialise whole transactions, which
-    # is what the agent reservation relies on (ARCHITECTURE.md decision 2).
+    # is what the agent reservation relies on (docs/architecture.md, decision 2).
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

@@ -1,4 +1,4 @@
-"""Schema management through Alembic only (ARCHITECTURE.md decision 4)."""
+"""Schema management through Alembic only (docs/architecture.md, decision 4)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,13 @@
 """SQLAlchemy models for the whole contact centre (SPEC.md sections 1-6).
 
-The database is the single source of truth (ARCHITECTURE.md decision 2): several FastAGI and
+The database is the single source of truth (docs/architecture.md, decision 2): several FastAGI and
 web processes share it. Invariants that the database can hold itself live here as constraints:
 one ringing offer per agent (R-1.3), one open session per agent and per seat (R-2.1), at most
 nine pause types (R-2.4), an RT number of at most ten digits (R-2.9), a claim on a back-office
 item by one person at a time (R-3.3).
 
-ORM objects never leave ``db/``: services in ``db/`` return frozen dataclasses.
+ORM objects never leave a store: store functions return frozen dataclasses. The enumerations
+the columns store are ``domain.enums``.
 """
 
 from __future__ import annotations

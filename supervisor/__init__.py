@@ -1,1 +1,1 @@
-"""Supervisor realtime views and actions."""
+"""What supervisors use: messages to agents (R-2.16): ``store`` and ``routes``."""

@@ -16,7 +16,7 @@ after a call back that connected: if nobody answered, the request stays in the q
 done after listening to it.
 
 ``transition(status, event, now) -> (status, effects)`` computes; the adapter in
-``db/backoffice_queue.py`` writes the new status onto the row and executes the effects
+``voicemail/store/queue.py`` writes the new status onto the row and executes the effects
 (history rows, live events).
 """
 

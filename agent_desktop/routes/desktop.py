@@ -1,7 +1,7 @@
 """The agent's desktop routes: sign-in, seat login (R-2.1), states and pauses (R-2.2, R-2.4),
 the live event stream (R-2.5), notifications (R-2.16) and the language (R-2.17).
 
-Thin routes (ARCHITECTURE.md): parse the form, call a database function through the
+Thin routes (docs/architecture.md): parse the form, call a database function through the
 DBRunner, render. A refusal of the state machine or the seat rules is shown on the desktop
 with status 409 (JSON ``{"error": ...}`` for fetch); after a change that worked, a page form
 is redirected back to the desktop (POST, redirect, GET).

@@ -6,7 +6,7 @@ Scripts (see asterisk-conf/extensions.conf):
   drove the call (R-1.16): the call carries on from its stored state, keeping the original
   waiting start.
 - ``answered,<call id>,<attempt id>``: the ``U()`` gosub on the agent leg at the moment the
-  agent picks up (ARCHITECTURE.md decision 1).
+  agent picks up (docs/architecture.md, decision 1).
 
 A transfer from the desktop (R-1.12) redirects the caller's channel; this session sees it as
 a hang-up (transcript redirect-001), tells the two apart (:func:`drive`) and leaves the call
