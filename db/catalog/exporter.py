@@ -1,0 +1,289 @@
+"""Export: the database as the catalog's data, natural keys instead of ids, in a stable
+order, and the YAML dumper that writes it (block style, short records on one line).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import yaml
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.catalog.fields import (
+    AGENT_FIELDS,
+    BOX_FIELDS,
+    CLOSED_RULE_FIELDS,
+    CONTACT_FIELDS,
+    CUSTOMER_FIELDS,
+    DEPARTMENT_FIELDS,
+    DID_FIELDS,
+    HOLIDAY_FIELDS,
+    HOURS_FIELDS,
+    LOCATION_FIELDS,
+    MEMBER_FIELDS,
+    MENU_FIELDS,
+    OPTION_FIELDS,
+    PAUSE_TYPE_FIELDS,
+    QUEUE_FIELDS,
+    REPORT_FIELDS,
+    SEAT_FIELDS,
+    TURN_DAY_FIELDS,
+    Field,
+)
+from db.catalog.keys import KEY_COLUMNS
+from db.catalog.problems import CatalogError
+from db.catalog.values import TAG
+from db.models import (
+    Agent,
+    BoxRight,
+    BusinessHours,
+    ClosedRule,
+    ContactPerson,
+    Customer,
+    CustomerPhone,
+    Department,
+    Did,
+    Holiday,
+    IvrMenu,
+    IvrOption,
+    Location,
+    PauseType,
+    PhoneSeat,
+    Queue,
+    QueueLocation,
+    QueueRight,
+    ReasonNode,
+    ReportSchedule,
+    SeatRight,
+    Setting,
+    SupervisorDepartment,
+    SupportTurnDay,
+    SupportTurnMember,
+    VoicemailBox,
+)
+from domain.enums import ReasonDirection
+
+
+class _FlowMap(dict):  # type: ignore[type-arg]
+    """A mapping exported on one line: ``{weekday: mon, opens: '08:00', closes: '17:00'}``."""
+
+
+class _FlowList(list):  # type: ignore[type-arg]
+    """A list exported on one line: ``[BRNO, OSTRAVA]``."""
+
+
+class Dumper(yaml.SafeDumper):
+    """Block style with list items indented under their key; short records on one line."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:
+        return super().increase_indent(flow, False)
+
+
+Dumper.add_representer(
+    _FlowMap, lambda d, v: d.represent_mapping(TAG + "map", list(v.items()), flow_style=True)
+)
+Dumper.add_representer(
+    _FlowList, lambda d, v: d.represent_sequence(TAG + "seq", list(v), flow_style=True)
+)
+
+
+def _by(*attrs: str) -> Callable[[Any], tuple[Any, ...]]:
+    # Sorted in Python, not by ORDER BY: SQLite and PostgreSQL collate text differently, and
+    # the same data must export to the same text on both.
+    def key(obj: Any) -> tuple[Any, ...]:
+        return tuple(getattr(obj, a) for a in attrs)
+
+    return key
+
+
+class Exporter:
+    """The database as the document's data, section by section, children inside their record."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.names: dict[str, dict[int, Any]] = {}
+        for kind, (model, attr) in KEY_COLUMNS.items():
+            query = select(model.id, getattr(model, attr))
+            self.names[kind] = dict(self.session.execute(query).all())
+
+    def _fields(self, obj: Any, fields: Sequence[Field], *, child: bool = False) -> dict:
+        """A record's keys in the format's order; a child row leaves out default values."""
+        out: dict[str, Any] = {}
+        for f in fields:
+            value = getattr(obj, f.attr)
+            if f.ref is not None:
+                value = None if value is None else self.names[f.ref][value]
+            elif value is not None:
+                value = f.write(value)
+            if child and f.omit is not ... and value == f.omit:
+                continue
+            out[f.key] = value
+        return out
+
+    def _all(self, model: type[Any], key: Callable[[Any], Any]) -> list[Any]:
+        return sorted(self.session.scalars(select(model)), key=key)
+
+    def _grouped(
+        self, model: type[Any], column: str, key: Callable[[Any], Any]
+    ) -> dict[int, list[Any]]:
+        groups: dict[int, list[Any]] = defaultdict(list)
+        for obj in self._all(model, key):
+            groups[getattr(obj, column)].append(obj)
+        return groups
+
+    def _link_names(self, model: type[Any], owner: str, target: str, kind: str) -> dict:
+        groups: dict[int, list[Any]] = defaultdict(list)
+        query = select(getattr(model, owner), getattr(model, target))
+        for owner_id, target_id in self.session.execute(query):
+            groups[owner_id].append(self.names[kind][target_id])
+        return {k: _FlowList(sorted(v)) for k, v in groups.items()}
+
+    def export(self) -> dict[str, Any]:
+        flow = self._flow
+        data: dict[str, Any] = {}
+        data["settings"] = {s.key: s.value for s in self._all(Setting, _by("key"))}
+        data["departments"] = flow(Department, DEPARTMENT_FIELDS, _by("name"))
+        data["locations"] = [
+            self._fields(x, LOCATION_FIELDS) for x in self._all(Location, _by("code"))
+        ]
+        data["pause_types"] = flow(PauseType, PAUSE_TYPE_FIELDS, _by("position"))
+        data["voicemail_boxes"] = [
+            self._fields(b, BOX_FIELDS) for b in self._all(VoicemailBox, _by("code"))
+        ]
+        data["phone_seats"] = flow(PhoneSeat, SEAT_FIELDS, _by("name"))
+        data["agents"] = self._agents()
+        data["queues"] = self._queues()
+        data["holidays"] = [
+            _FlowMap(self._fields(h, HOLIDAY_FIELDS))
+            for h in self._all(Holiday, _by("day", "name", "id"))
+            if h.queue_id is None
+        ]
+        data["ivr_menus"] = self._menus()
+        data["dids"] = flow(Did, DID_FIELDS, _by("number"))
+        data["report_schedules"] = flow(
+            ReportSchedule, REPORT_FIELDS, _by("report", "period", "format", "email_to")
+        )
+        data["customers"] = self._customers()
+        return data
+
+    def _flow(
+        self, model: type[Any], fields: Sequence[Field], key: Callable[[Any], Any]
+    ) -> list[_FlowMap]:
+        return [_FlowMap(self._fields(obj, fields)) for obj in self._all(model, key)]
+
+    def _agents(self) -> list[dict[str, Any]]:
+        seats = self._link_names(SeatRight, "agent_id", "seat_id", "seat")
+        boxes = self._link_names(BoxRight, "agent_id", "box_id", "box")
+        supervises = self._link_names(
+            SupervisorDepartment, "agent_id", "department_id", "department"
+        )
+        out = []
+        for agent in self._all(Agent, _by("login")):
+            record = self._fields(agent, AGENT_FIELDS)
+            record["password_hash"] = agent.password_hash  # never a plain password
+            record["seats"] = seats.get(agent.id, _FlowList())
+            record["boxes"] = boxes.get(agent.id, _FlowList())
+            record["supervises"] = supervises.get(agent.id, _FlowList())
+            out.append(record)
+        return out
+
+    def _queues(self) -> list[dict[str, Any]]:
+        locations = self._link_names(QueueLocation, "queue_id", "location_id", "location")
+        agents = self._link_names(QueueRight, "queue_id", "agent_id", "agent")
+        hours = self._grouped(BusinessHours, "queue_id", _by("weekday", "opens", "closes", "id"))
+        closed = self._grouped(
+            ClosedRule,
+            "queue_id",
+            lambda r: (r.weekday is not None, r.weekday or 0, r.starts, r.ends, r.action, r.id),
+        )
+        holidays = self._grouped(Holiday, "queue_id", _by("day", "id"))
+        days = self._grouped(SupportTurnDay, "queue_id", _by("weekday", "id"))
+        agent_names = self.names["agent"]
+        members = self._grouped(
+            SupportTurnMember,
+            "day_id",
+            lambda m: (-m.priority, agent_names.get(m.agent_id, ""), m.external_number, m.id),
+        )
+        nodes = self._grouped(ReasonNode, "queue_id", _by("position", "id"))
+        out = []
+        for queue in self._all(Queue, _by("code")):
+            record = self._fields(queue, QUEUE_FIELDS)
+            record["locations"] = locations.get(queue.id, _FlowList())
+            record["agents"] = agents.get(queue.id, _FlowList())
+            record["hours"] = self._children(hours.get(queue.id, []), HOURS_FIELDS)
+            record["closed_rules"] = self._children(closed.get(queue.id, []), CLOSED_RULE_FIELDS)
+            record["holidays"] = self._children(holidays.get(queue.id, []), HOLIDAY_FIELDS)
+            record["reasons"] = self._reasons(nodes.get(queue.id, []))
+            record["support_turns"] = [
+                {
+                    **self._fields(day, TURN_DAY_FIELDS, child=True),
+                    "members": self._children(members.get(day.id, []), MEMBER_FIELDS),
+                }
+                for day in days.get(queue.id, [])
+            ]
+            out.append(record)
+        return out
+
+    def _children(self, rows: Iterable[Any], fields: Sequence[Field]) -> list[_FlowMap]:
+        return [_FlowMap(self._fields(row, fields, child=True)) for row in rows]
+
+    def _reasons(self, nodes: list[ReasonNode]) -> dict[str, Any]:
+        children: dict[tuple[ReasonDirection, int | None], list[ReasonNode]] = defaultdict(list)
+        for node in nodes:  # ordered by position, id already
+            children[(node.direction, node.parent_id)].append(node)
+
+        def tree(direction: ReasonDirection, parent_id: int | None) -> list[Any]:
+            out: list[Any] = []
+            for node in children.get((direction, parent_id), []):
+                below = tree(direction, node.id)
+                record: dict[str, Any] = {"label": node.label}
+                if node.code:
+                    record["code"] = node.code
+                if below:
+                    record["children"] = below
+                out.append(record if below else _FlowMap(record))
+            return out
+
+        return {d.value: tree(d, None) for d in ReasonDirection}
+
+    def _menus(self) -> list[dict[str, Any]]:
+        options = self._grouped(IvrOption, "menu_id", _by("digit"))
+        out = []
+        for menu in self._all(IvrMenu, _by("code")):
+            record = self._fields(menu, MENU_FIELDS)
+            record["options"] = self._children(options.get(menu.id, []), OPTION_FIELDS)
+            out.append(record)
+        return out
+
+    def _customers(self) -> list[dict[str, Any]]:
+        customers = self._all(Customer, _by("contract_number", "id"))
+        first: dict[str, int] = {}
+        for customer in customers:
+            number = customer.contract_number
+            if not number.strip():
+                raise CatalogError(
+                    "<database>",
+                    0,
+                    f"customer #{customer.id} {customer.name!r} has no contract number, "
+                    "the customer's key in the catalog; give it one first",
+                )
+            if number in first:
+                raise CatalogError(
+                    "<database>",
+                    0,
+                    f"customers #{first[number]} and #{customer.id} share the contract number "
+                    f"{number!r}, the customer's key in the catalog; make them unique first",
+                )
+            first[number] = customer.id
+        phones = self._grouped(CustomerPhone, "customer_id", _by("position", "id"))
+        contacts = self._grouped(ContactPerson, "customer_id", _by("position", "id"))
+        out = []
+        for customer in customers:
+            record = self._fields(customer, CUSTOMER_FIELDS)
+            record["phones"] = _FlowList(p.number for p in phones.get(customer.id, []))
+            record["contacts"] = self._children(contacts.get(customer.id, []), CONTACT_FIELDS)
+            out.append(record)
+        return out

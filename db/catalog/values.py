@@ -1,0 +1,266 @@
+"""One YAML value: from its line-marked scalar node to a Python value, and back.
+
+The readers (``read_*``) take a node and return the value or raise :class:`Bad` with the
+node's line; the ones with parameters are factories that return such a reader. The writers
+turn a stored value back into what the export writes.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Callable
+from datetime import date, time
+from typing import Any, TypeAlias
+
+import yaml
+
+from db.catalog.problems import Bad, Node
+from db.models import PhoneSeat
+from domain.numbers import is_country_prefix
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Monday = 0, as date.weekday()
+_WEEKDAY_NAMES = {
+    **{name: i for i, name in enumerate(WEEKDAYS)},
+    **{
+        name: i
+        for i, name in enumerate(
+            ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+        )
+    },
+}
+_INT_MAX = 2**31 - 1  # PostgreSQL INTEGER
+
+
+TAG = "tag:yaml.org,2002:"
+
+
+def scalar(node: Node) -> Any:
+    """The Python value of a scalar node; ``Bad`` for a list, a mapping or an odd tag."""
+    if isinstance(node, yaml.SequenceNode):
+        raise Bad(node, "expected a single value, got a list")
+    if isinstance(node, yaml.MappingNode):
+        raise Bad(node, "expected a single value, got a mapping")
+    tag, value = node.tag, node.value
+    if tag == TAG + "str":
+        return value
+    if tag == TAG + "null":
+        return None
+    if tag == TAG + "bool":
+        return value.lower() == "true"
+    if tag == TAG + "int":
+        try:
+            return int(value)
+        except ValueError:
+            raise Bad(node, f"{value!r} is not an integer") from None
+    if tag == TAG + "timestamp":
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise Bad(node, f"{value!r} is not a valid date (YYYY-MM-DD)") from None
+    raise Bad(node, f"unsupported YAML tag {tag}")
+
+
+def describe(value: Any) -> str:
+    """A value as a message names it: ``the integer 5``, ``the text 'x'``, ``null``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, date):
+        return f"the date {value.isoformat()}"
+    return f"the text {value!r}"
+
+
+# --------------------------------------------------------------------------- readers
+
+Read: TypeAlias = Callable[[Node], Any]
+
+
+def read_text(max_len: int | None = None, *, empty: bool = True, nul: str = "text") -> Read:
+    def read(node: Node) -> str:
+        value = scalar(node)
+        if isinstance(value, int | date) and not isinstance(value, bool):
+            # Show it as written: YAML turned +420777123456 into 420777123456.
+            what = "a date" if isinstance(value, date) else "a number"
+            raise Bad(
+                node, f"expected {nul}, got {node.value} which YAML reads as {what} (quote it)"
+            )
+        if not isinstance(value, str):
+            raise Bad(node, f"expected {nul}, got {describe(value)}")
+        if not empty and not value.strip():
+            raise Bad(node, "must not be empty")
+        if max_len is not None and len(value) > max_len:
+            raise Bad(node, f"longer than {max_len} characters")
+        if "\x00" in value:
+            raise Bad(node, "contains a NUL character")
+        return value
+
+    return read
+
+
+def read_key_text(max_len: int) -> Read:
+    """A code or login: not empty, no white space (it is typed and compared exactly)."""
+    base = read_text(max_len, empty=False)
+
+    def read(node: Node) -> str:
+        value = base(node)
+        if any(ch.isspace() for ch in value):
+            raise Bad(node, f"{value!r} must not contain spaces")
+        return value
+
+    return read
+
+
+def read_int(minimum: int, maximum: int = _INT_MAX, *, nullable: bool = False) -> Read:
+    def read(node: Node) -> int | None:
+        value = scalar(node)
+        if value is None and nullable:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise Bad(node, f"expected an integer, got {describe(value)}")
+        if not minimum <= value <= maximum:
+            limit = f"at least {minimum}" if maximum == _INT_MAX else f"{minimum}..{maximum}"
+            raise Bad(node, f"{value} is out of range (must be {limit})")
+        return value
+
+    return read
+
+
+def read_bool(node: Node) -> bool:
+    value = scalar(node)
+    if not isinstance(value, bool):
+        raise Bad(node, f"expected true or false, got {describe(value)}")
+    return value
+
+
+def read_enum(cls: type[Any]) -> Read:
+    allowed = [m.value for m in cls]
+
+    def read(node: Node) -> Any:
+        value = scalar(node)
+        if value not in allowed:
+            raise Bad(node, f"{describe(value)} is not one of {', '.join(allowed)}")
+        return cls(value)
+
+    return read
+
+
+_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
+
+
+def read_time(node: Node) -> time:
+    value = scalar(node)
+    match = _TIME.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        raise Bad(node, f"expected a time HH:MM (00:00..23:59), got {describe(value)}")
+    return time(int(match[1]), int(match[2]), int(match[3] or 0))
+
+
+def read_date(node: Node) -> date:
+    value = scalar(node)
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    elif isinstance(value, date):
+        return value
+    raise Bad(node, f"expected a date YYYY-MM-DD, got {describe(value)}")
+
+
+def read_weekday(*, nullable: bool = False) -> Read:
+    def read(node: Node) -> int | None:
+        value = scalar(node)
+        if value is None and nullable:
+            return None
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 6:
+            return value
+        if isinstance(value, str) and value.lower() in _WEEKDAY_NAMES:
+            return _WEEKDAY_NAMES[value.lower()]
+        raise Bad(node, f"must be 0-6 (Monday = 0) or mon..sun, got {describe(value)}")
+
+    return read
+
+
+def read_phone(max_len: int, *, empty: bool = False) -> Read:
+    base = read_text(max_len, nul="a quoted phone number")
+
+    def read(node: Node) -> str:
+        value = base(node)
+        if empty and value == "":
+            return value
+        if not any("0" <= ch <= "9" for ch in value):
+            raise Bad(node, f"phone number {value!r} has no digits")
+        return value
+
+    return read
+
+
+_EMAIL = re.compile(r"[^@\s,]+@[^@\s,]+\.[^@\s,]+")
+
+
+def read_emails(max_len: int, *, empty: bool = True) -> Read:
+    base = read_text(max_len, empty=empty)
+
+    def read(node: Node) -> str:
+        value = base(node)
+        for address in filter(None, (a.strip() for a in value.split(","))):
+            if not _EMAIL.fullmatch(address):
+                raise Bad(node, f"{address!r} is not an e-mail address")
+        return value
+
+    return read
+
+
+def read_country_prefix(node: Node) -> str:
+    value = scalar(node)
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or not is_country_prefix(text):
+        raise Bad(node, f"a country prefix is 1-3 digits like 420, got {describe(value)}")
+    return text
+
+
+def read_dial_string(node: Node) -> str:
+    value = read_text(column_length(PhoneSeat, "dial_string"), empty=False)(node)
+    if not re.fullmatch(r"[A-Za-z0-9_-]+/\S+", value):
+        raise Bad(node, f"{value!r} is not a dial string like PJSIP/101")
+    return value
+
+
+def read_digit(node: Node) -> str:
+    value = scalar(node)
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    if not isinstance(text, str) or len(text) != 1 or text not in "0123456789*#":
+        raise Bad(node, f"a menu option is one key 0-9, * or #, got {describe(value)}")
+    return text
+
+
+def column_length(model: type[Any], attr: str) -> int:
+    """The length of a model's text column: the longest value a reader lets through."""
+    return int(model.__table__.c[attr].type.length)
+
+
+# --------------------------------------------------------------------------- writers (export)
+
+
+def plain(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bool | int | str | date):
+        return value
+    raise TypeError(f"cannot export {value!r}")
+
+
+def enum_value(value: Any) -> str:
+    return str(value.value)
+
+
+def time_text(value: time) -> str:
+    return value.strftime("%H:%M" if value.second == 0 else "%H:%M:%S")
+
+
+def weekday_name(value: int | None) -> str | None:
+    return None if value is None else WEEKDAYS[value]
