@@ -38,13 +38,12 @@ from db.models import (
     ReasonNode,
     Setting,
 )
+from domain.centre import DEFAULT_COUNTRY_PREFIX, DEFAULT_TIME_ZONE
 from domain.enums import Activity, AgentState, Direction, ProcessingState, ReasonDirection
 from domain.numbers import normalise_number
 from domain.refusals import CallNotFoundError, ConflictError, ForbiddenError
 
 # The centre's defaults when the settings table says nothing (as the catalog loader's).
-DEFAULT_COUNTRY_PREFIX = "420"
-DEFAULT_TIME_ZONE = "Europe/Prague"
 SEARCH_LIMIT_MAX = 200
 # A search text that is only a phone number's characters, with at least this many digits,
 # is searched as a number (R-2.7: "by phone"), so "777 123 456" is one number, not 3 words.

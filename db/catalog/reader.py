@@ -62,10 +62,10 @@ from db.catalog.values import (
 )
 from db.models import Agent, CustomerPhone, ReasonNode, Setting
 from db.passwords import is_password_hash
+from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import ReasonDirection
 from domain.numbers import is_country_prefix, normalise_number
 
-DEFAULT_COUNTRY_PREFIX = "420"  # when neither the file nor the database sets one
 MAX_REASON_DEPTH = 10
 
 

@@ -37,6 +37,7 @@ from db.models import (
     VoicemailItem,
 )
 from dialplan.store import calls
+from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import FINAL_STATES, Activity, AgentState, CallState, Direction, RingOutcome, Role
 from domain.numbers import normalise_number
 from domain.refusals import ConflictError, NotFoundError
@@ -44,7 +45,6 @@ from domain.texts import N_
 
 # How long the agent's own phone may ring before the Originate gives up.
 AGENT_RING_TIMEOUT_MS = 30_000
-DEFAULT_COUNTRY_PREFIX = "420"
 # Steps of an outbound call record (Call.flow_step): the agent's phone rings, the customer's
 # phone rings (the ``outbound`` script runs), done.
 STEP_AGENT_RINGS = "originate"

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from db.models import Call, Queue, RingAttempt, Setting, VoicemailItem
+from domain.centre import DEFAULT_SERVICE_LEVEL_S
 from domain.enums import FINAL_STATES, CallState, Direction, RingOutcome
 from domain.numbers import is_country_prefix
 from voicemail.store.parties import centre_prefix, digits_of, known_prefixes, only_owner, party_of
@@ -58,7 +59,7 @@ def service_level_threshold_s(session: Session) -> int:
     stored = session.get(Setting, "service_level_s")
     if stored is not None and stored.value.isdigit() and int(stored.value) > 0:
         return int(stored.value)
-    return SERVICE_LEVEL_S
+    return DEFAULT_SERVICE_LEVEL_S
 
 
 def record_box_choice(session: Session, call: Call, now: datetime) -> None:
@@ -236,4 +237,3 @@ def _recovered(session: Session, lost: Call) -> bool:
 
 
 # answered within 20 s counts toward the service level by default.
-SERVICE_LEVEL_S = 20

@@ -18,10 +18,9 @@ from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import Session
 
 from db.models import Call, CustomerPhone, Queue, Setting, VoicemailItem
+from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import Direction
 from domain.numbers import NATIONAL_DIGITS_MAX, is_country_prefix, normalise_number
-
-DEFAULT_COUNTRY_PREFIX = "420"
 
 
 def centre_prefix(session: Session) -> str:
