@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.enums import ItemKind, ItemState
+from tests.support.time import T0, t
 from voicemail import claims
 from voicemail.claims import (
     Announce,
@@ -27,12 +28,7 @@ from voicemail.claims import (
     transition,
 )
 
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 EVA, JAN = 1, 2
-
-
-def t(s: float) -> datetime:
-    return T0 + timedelta(seconds=s)
 
 
 def fresh(kind: ItemKind = ItemKind.MESSAGE) -> ItemStatus:

@@ -6,7 +6,7 @@ Runs on SQLite and, with HOTLINE_TEST_DATABASE_URL, on PostgreSQL.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -18,13 +18,9 @@ from dialplan.store import calls
 from domain.enums import CallState, Direction, RingOutcome
 from reports.store.kpi import kpi_for_calls
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
+from tests.support.time import T0, t
 
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 DAY = (T0, T0 + timedelta(days=1))
-
-
-def t(s: float) -> datetime:
-    return T0 + timedelta(seconds=s)
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ from dialplan.store.outbound import finish_outbound
 from domain.enums import CallState, Direction
 from hotline.web import WebRoot
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
+from tests.support.time import T0
 from tests.web.helpers import (
     BASE,
     PASSWORD,
@@ -69,7 +70,6 @@ from web.files import ByteRange, RangeNotSatisfiableError, parse_byte_range
 from web.i18n import LOCALE_DIR, load_po
 from web.request import ProcessInfo
 
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # Monday, 10:00 in Prague
 ROOT = Path(__file__).resolve().parents[2]
 JSON = "application/json"
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, select
@@ -19,14 +19,9 @@ from db.events import events_after
 from db.models import Recording, VoicemailItem, VoicemailItemHistory
 from domain.enums import CallState
 from tests.backoffice.office import Office, build_office, inbound_call, leave
+from tests.support.time import t
 from voicemail.claims import ItemActionError, ItemClaimedError
 from voicemail.store import queue as bq
-
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-def t(s: float) -> datetime:
-    return T0 + timedelta(seconds=s)
 
 
 def actions(session: Session, item_id: int) -> list[tuple[str, int | None]]:

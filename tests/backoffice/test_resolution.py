@@ -6,7 +6,7 @@ Runs on SQLite and, with HOTLINE_TEST_DATABASE_URL, on PostgreSQL.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, select
@@ -19,14 +19,9 @@ from dialplan.store import calls
 from domain.enums import CallState, Direction
 from domain.refusals import CallNotFoundError
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
+from tests.support.time import t
 from voicemail.claims import ItemActionError
 from voicemail.store import queue as bq
-
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-def t(s: float) -> datetime:
-    return T0 + timedelta(seconds=s)
 
 
 @pytest.fixture

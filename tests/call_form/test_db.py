@@ -25,15 +25,14 @@ from db.models import Agent, AuditLog, Call, ContactPerson, CustomerPhone, Locat
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
 from tests.call_form.world import (
-    T0,
     World,
     add_customer,
     add_reasons,
     answered_call,
     build_world,
-    t,
 )
 from tests.db.centre import log_in_on_air
+from tests.support.time import T0, t
 
 
 @contextmanager

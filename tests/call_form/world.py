@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -12,12 +12,7 @@ from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
 from domain.numbers import normalise_number
 from tests.db.centre import Centre, build_centre, log_in_on_air
-
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Prague
-
-
-def t(seconds: float) -> datetime:
-    return T0 + timedelta(seconds=seconds)
+from tests.support.time import T0
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -16,12 +16,7 @@ from db.models import AgentStateChange, Call, PauseRecord, RingAttempt
 from dialplan.store import calls
 from domain.enums import CallState, Direction, RingOutcome
 from tests.db.centre import build_centre, log_in_on_air
-
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
-
-
-def t(s: float) -> datetime:
-    return T0 + timedelta(seconds=s)
+from tests.support.time import T0, t
 
 
 def new_call(session: Session, uniqueid: str, queue_id: int, at: datetime) -> int:
