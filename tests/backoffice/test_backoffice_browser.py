@@ -24,24 +24,26 @@ from sqlalchemy.orm import Session
 from db.catalog import load_catalog
 from db.models import Call, PhoneSeat, VoicemailItem
 from domain.enums import Direction
-from tests.browser_kit import (
-    ALL_WEEK_HOURS,
-    ami_url,
+from tests.support.browser import (
     artifacts_dir,
     browser_tests,
     chromium,
     click,
+    sign_in,
+    waiting,
+)
+from tests.support.processes import (
+    ALL_WEEK_HOURS,
+    ami_url,
     free_port,
     hotline_env,
     serving,
-    sign_in,
     simulate,
     stop,
     switch_args,
-    waiting,
 )
 
-pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/browser_kit.py)
+pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/support/browser.py)
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402

@@ -19,19 +19,21 @@ from sqlalchemy.orm import Session
 from agent_desktop import agent_state as core
 from agent_desktop.store import agent_sessions
 from db.events import emit
-from tests.browser_kit import (
+from tests.support.browser import (
     artifacts_dir,
     browser_tests,
     chromium,
-    free_port,
-    hotline_env,
-    serving,
     sign_in,
     waiting,
 )
+from tests.support.processes import (
+    free_port,
+    hotline_env,
+    serving,
+)
 from tests.web.helpers import PASSWORD, Centre, build_centre
 
-pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/browser_kit.py)
+pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/support/browser.py)
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402

@@ -27,20 +27,22 @@ from agent_desktop.store import agent_sessions
 from db.models import Location, QueueLocation
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
-from tests.browser_kit import (
+from tests.call_form.world import add_customer, add_reasons
+from tests.support.browser import (
     artifacts_dir,
     browser_tests,
     chromium,
-    free_port,
-    hotline_env,
-    serving,
     sign_in,
     waiting,
 )
-from tests.call_form.world import add_customer, add_reasons
+from tests.support.processes import (
+    free_port,
+    hotline_env,
+    serving,
+)
 from tests.web.helpers import PASSWORD, Centre, build_centre
 
-pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/browser_kit.py)
+pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/support/browser.py)
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402

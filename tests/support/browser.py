@@ -1,5 +1,5 @@
-"""What the real-browser tests share: headless Chromium from Debian's packages, and
-``hotline serve`` / ``hotline simulate`` as subprocesses on loopback ports.
+"""What the real-browser tests share: headless Chromium from Debian's packages (the
+``hotline serve`` / ``hotline simulate`` they talk to are in :mod:`tests.support.processes`).
 
 Nothing here installs anything: ``.ci/run`` puts Chromium and chromedriver on the machine.
 Each browser test module starts with ``pytestmark = browser_tests()``: where Chromium,
@@ -14,11 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import selectors
-import socket
-import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,13 +26,6 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 HAVE_CHROMIUM = CHROMIUM.exists() and CHROMEDRIVER.exists()
 NO_CHROMIUM = "headless Chromium and chromedriver are not installed"
 REQUIRE_BROWSER_VARIABLE = "HOTLINE_REQUIRE_BROWSER"
-AMI_USER, AMI_SECRET = "hotline", "sim-secret"  # the simulated switch's AMI login
-# Catalog YAML hours (under a queue's "hours:") open around the clock every day: the tests
-# run whenever CI does.
-ALL_WEEK_HOURS = "".join(
-    f"      - {{weekday: {day}, opens: '00:00', closes: '23:59:59'}}\n"
-    for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-)
 
 
 def missing_browser_parts() -> list[str]:
@@ -72,96 +60,6 @@ def browser_tests() -> list[pytest.MarkDecorator]:
     if "the selenium package" in missing:
         pytest.fail(_missing_text(missing), pytrace=False)
     return []
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def hotline_env(**values: str) -> dict[str, str]:
-    """This process's environment without any HOTLINE_* setting of the developer's, plus
-    ``values``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-    env.update(values)
-    return env
-
-
-def wait_for_line(proc: subprocess.Popen[bytes], needle: str, timeout_s: float = 60) -> None:
-    """Read the unbuffered log until a line holds ``needle``: no hidden buffer, so select
-    never waits on lines that were already read."""
-    assert proc.stdout is not None
-    seen: list[str] = []
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while True:
-            if not sel.select(timeout_s):
-                raise AssertionError(f"no {needle!r} within {timeout_s}s: {''.join(seen)}")
-            line = proc.stdout.readline().decode("utf-8", "replace")
-            if not line:
-                raise AssertionError(f"the server ended: {''.join(seen)}")
-            seen.append(line)
-            if needle in line:
-                return
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-@contextmanager
-def serving(env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``hotline serve`` with ``env``, from the moment it says it serves until stopped."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "serve"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        bufsize=0,
-    )
-    try:
-        wait_for_line(proc, "Hotline is serving")
-        assert proc.stdout is not None  # keep reading: never a full pipe
-        threading.Thread(target=proc.stdout.read, daemon=True).start()
-        yield proc
-    finally:
-        stop(proc)
-
-
-def simulate(
-    args: list[str], cwd: Path, log: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """``hotline simulate ARGS`` in the background, its output in ``log``."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "hotline", "simulate", *args],
-            cwd=cwd,
-            env=env if env is not None else hotline_env(),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def ami_url(ami_port: int) -> str:
-    """HOTLINE_AMI_URL for the switch of :func:`switch_args`."""
-    return f"ami://{AMI_USER}:{AMI_SECRET}@127.0.0.1:{ami_port}"
-
-
-def switch_args(agi_port: int, spool_dir: Path, ami_port: int | None = None) -> list[str]:
-    """``hotline simulate`` options: dial Hotline's FastAGI port and, with ``ami_port``,
-    serve the fake AMI that Hotline's client logs in to (:func:`ami_url`)."""
-    args = ["--agi", f"tcp:127.0.0.1:{agi_port}", "--spool-dir", str(spool_dir)]
-    if ami_port is not None:
-        args += ["--ami-listen", f"tcp:{ami_port}:interface=127.0.0.1"]
-        args += ["--ami-user", AMI_USER, "--ami-secret", AMI_SECRET]
-    return args
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""The real-browser tests cannot pass in CI by skipping (tests/browser_kit.py).
+"""The real-browser tests cannot pass in CI by skipping (tests/support/browser.py).
 
 A developer without Chromium gets the browser test modules skipped; with
 ``HOTLINE_REQUIRE_BROWSER=1``, as ``.ci/run`` sets it, a missing Chromium, chromedriver or
@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from tests import browser_kit
+from tests.support import browser
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def no_chromium(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(browser_kit, "CHROMIUM", tmp_path / "no-such-chromium")
+    monkeypatch.setattr(browser, "CHROMIUM", tmp_path / "no-such-chromium")
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def no_selenium(monkeypatch: pytest.MonkeyPatch) -> None:
     def find_spec(name: str, *args: Any) -> Any:
         return None if name == "selenium" else real(name, *args)
 
-    monkeypatch.setattr(browser_kit.importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(browser.importlib.util, "find_spec", find_spec)
 
 
 def test_without_chromium_a_developer_gets_the_module_skipped(
@@ -40,16 +40,16 @@ def test_without_chromium_a_developer_gets_the_module_skipped(
 ) -> None:
     monkeypatch.delenv("HOTLINE_REQUIRE_BROWSER", raising=False)
     with pytest.raises(pytest.skip.Exception, match="no-such-chromium"):
-        browser_kit.browser_tests()
+        browser.browser_tests()
 
 
 def test_without_chromium_ci_fails_each_browser_test_saying_what_is_missing(
     no_chromium: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("HOTLINE_REQUIRE_BROWSER", "1")
-    assert browser_kit.browser_tests() == []  # collected and run, not skipped ...
+    assert browser.browser_tests() == []  # collected and run, not skipped ...
     with pytest.raises(pytest.fail.Exception) as failed:  # ... and failed
-        with browser_kit.chromium(tmp_path):
+        with browser.chromium(tmp_path):
             pass
     assert "HOTLINE_REQUIRE_BROWSER=1" in str(failed.value)
     assert "no-such-chromium" in str(failed.value)
@@ -60,10 +60,10 @@ def test_without_selenium_ci_cannot_even_collect_the_browser_tests(
 ) -> None:
     monkeypatch.setenv("HOTLINE_REQUIRE_BROWSER", "1")
     with pytest.raises(pytest.fail.Exception, match="selenium"):
-        browser_kit.browser_tests()
+        browser.browser_tests()
     monkeypatch.setenv("HOTLINE_REQUIRE_BROWSER", "0")
     with pytest.raises(pytest.skip.Exception, match="selenium"):
-        browser_kit.browser_tests()
+        browser.browser_tests()
 
 
 def test_screenshots_go_to_hotline_test_artifacts(
@@ -71,9 +71,9 @@ def test_screenshots_go_to_hotline_test_artifacts(
 ) -> None:
     chosen = tmp_path / "ci-artifacts" / "run-1"
     monkeypatch.setenv("HOTLINE_TEST_ARTIFACTS", str(chosen))
-    assert browser_kit.artifacts_dir(tmp_path / "test") == chosen and chosen.is_dir()
+    assert browser.artifacts_dir(tmp_path / "test") == chosen and chosen.is_dir()
     monkeypatch.delenv("HOTLINE_TEST_ARTIFACTS")
-    own = browser_kit.artifacts_dir(tmp_path / "test")
+    own = browser.artifacts_dir(tmp_path / "test")
     assert own == tmp_path / "test" and REPO not in own.parents
 
 
