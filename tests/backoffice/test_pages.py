@@ -49,18 +49,10 @@ from dialplan.store.outbound import finish_outbound
 from domain.enums import CallState, Direction
 from hotline.web import WebRoot
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
+from tests.support.db import InlineDBRunner
+from tests.support.deferreds import result_of
 from tests.support.time import T0
-from tests.web.helpers import (
-    BASE,
-    PASSWORD,
-    Browser,
-    InlineDBRunner,
-    Page,
-    PumpingBrowser,
-    Stream,
-    Telephony,
-    resolved,
-)
+from tests.support.web import BASE, PASSWORD, Browser, Page, PumpingBrowser, Stream, Telephony
 from voicemail import claims
 from voicemail import routes as pages
 from voicemail.claims import CLAIM_TTL_S
@@ -347,8 +339,8 @@ def test_a_message_plays_in_the_browser_as_wav_for_staff_with_the_right(world: W
 def _raw(browser: Browser, path: str, headers: dict[str, str] | None = None) -> tuple[Any, bytes]:
     d = browser.stub.get(BASE + path, headers={"Accept": "*/*", **(headers or {})})
     browser.stub.flush()
-    response = resolved(d)
-    body = resolved(treq.content(response))
+    response = result_of(d)
+    body = result_of(treq.content(response))
     return response, body
 
 
@@ -387,7 +379,7 @@ def test_range_requests_get_206_with_content_range_and_exactly_those_bytes(world
     assert response.code == 200 and body == wav
     d = eva.stub.head(BASE + url, headers={"Accept": "*/*"})  # a player asking the size
     eva.stub.flush()
-    head = resolved(d)
+    head = result_of(d)
     assert head.code == 200 and head.length in (0, size)
     assert head.headers.getRawHeaders(b"accept-ranges") == [b"bytes"]
 
@@ -787,7 +779,7 @@ def test_playing_is_kept_in_the_history_once_a_minute_per_person(world: World) -
         assert response.code in (200, 206)
     d = eva.stub.head(BASE + url, headers={"Accept": "*/*"})
     eva.stub.flush()
-    assert resolved(d).code == 200
+    assert result_of(d).code == 200
     page = eva.get(f"/backoffice/items/{item}")
     assert history_actions(page) == ["created", "played"]
     played = page.text.split('<tr data-action="played">', 1)[1].split("</tr>", 1)[0]

@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 from twisted.internet import reactor as installed_reactor
-from twisted.internet.defer import Deferred, maybeDeferred, succeed
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.task import Clock
 
@@ -45,7 +45,6 @@ from db.models import (
     RingAttempt,
     VoicemailItem,
 )
-from db.runner import DBRunner
 from dialplan.channel_vars import TRANSFER_VARIABLE
 from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
@@ -55,6 +54,7 @@ from simulator.loopback import LoopbackNetwork
 from simulator.memnet import MemoryNetwork, advance_to
 from simulator.scenario import build_switch
 from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook, SimCall, Switch
+from tests.support.db import InlineDBRunner
 from voicemail.spool import Spool
 
 AMI_PORT = 5038
@@ -135,25 +135,6 @@ dids:
   - {number: '222111002', name: Sales direct, queue: SALES}
   - {number: '222111003', name: Night line, queue: NIGHT}
 """
-
-
-class InlineDBRunner(DBRunner):
-    """The product's DBRunner, running each transaction at once on the calling thread."""
-
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(engine, reactor=None)  # type: ignore[arg-type]
-        self.broken: Engine | None = None
-
-    def run(self, fn: Any, *args: Any, **kwargs: Any) -> Deferred[Any]:
-        return maybeDeferred(self.run_sync, fn, *args, **kwargs)
-
-    def go_down(self, tmp_path: Path) -> None:
-        """Point at a database that cannot be opened: the driver's own error, not a fake."""
-        self.broken = make_engine(f"sqlite:///{tmp_path / 'gone' / 'down.db'}")
-        self._sessions = sessionmaker(self.broken, expire_on_commit=False)
-
-    def come_back(self) -> None:
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
 
 class RecordingFactory(FastAGIFactory):

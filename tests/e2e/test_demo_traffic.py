@@ -28,7 +28,8 @@ from fastagi.server import FastAGIFactory
 from hotline.config import AmiUrl
 from simulator.demo_traffic import DemoTraffic, human_logins
 from simulator.memnet import MemoryNetwork, advance_to
-from tests.e2e.harness import MONDAY_10_PRAGUE, InlineDBRunner
+from tests.e2e.harness import MONDAY_10_PRAGUE
+from tests.support.db import InlineDBRunner
 from voicemail.spool import Spool
 
 

@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 from twisted.internet.task import Clock
 
 from hotline.web import WebRoot
-from tests.web.helpers import Browser, Centre, InlineDBRunner, build_centre
+from tests.support.db import InlineDBRunner
+from tests.support.web import Browser, Centre, build_centre
 from web.request import ProcessInfo
 
 START = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)  # a Monday, 09:30 in Prague

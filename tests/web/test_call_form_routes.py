@@ -35,7 +35,8 @@ from db.models import (
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
 from tests.call_form.world import add_customer, add_reasons
-from tests.web.helpers import Browser, Centre, InlineDBRunner, Page
+from tests.support.db import InlineDBRunner
+from tests.support.web import Browser, Centre, Page
 from tests.web.test_i18n import extracted_messages
 
 FETCH = "*/*"

@@ -23,7 +23,8 @@ from db.models import (
     QueueLocation,
 )
 from domain.enums import Severity
-from tests.web.helpers import Browser, Centre, InlineDBRunner, add_notification
+from tests.support.db import InlineDBRunner
+from tests.support.web import Browser, Centre, add_notification
 
 
 def now_of(clock: Clock) -> datetime:

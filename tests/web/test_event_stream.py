@@ -16,7 +16,8 @@ from agent_desktop.store import agent_sessions
 from db.events import emit
 from db.models import Event, WebSession
 from hotline.web import WebRoot
-from tests.web.helpers import Browser, Centre, InlineDBRunner, Stream, add_notification
+from tests.support.db import InlineDBRunner
+from tests.support.web import Browser, Centre, Stream, add_notification
 from web.sse import KEEPALIVE_S, REVALIDATE_S, parse_last_id, sse_frame
 
 

@@ -12,7 +12,8 @@ from twisted.internet.task import Clock
 from db.engine import make_engine
 from domain.enums import Role
 from hotline.web import WebRoot, default_route_tables
-from tests.web.helpers import Browser, Centre, InlineDBRunner
+from tests.support.db import InlineDBRunner
+from tests.support.web import Browser, Centre
 from web.access import CALL_CENTRE, SAFE_METHODS, Access, RouteTable, public, queue_right, roles
 from web.guard import UndeclaredRouteError
 from web.request import ProcessInfo, RequestContext

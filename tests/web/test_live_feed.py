@@ -14,7 +14,8 @@ from twisted.internet.task import Clock
 
 from db.events import EventView, emit
 from db.models import Event
-from tests.web.helpers import InlineDBRunner, resolved
+from tests.support.db import InlineDBRunner
+from tests.support.deferreds import result_of
 from web.live_feed import EventFeed, Subscription
 
 AT = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
@@ -47,7 +48,7 @@ def subscribe(
     feed: EventFeed, after: int | None, agent_id: int | None = 1
 ) -> tuple[Inbox, Subscription]:
     inbox = Inbox()
-    sub = resolved(
+    sub = result_of(
         Deferred.fromCoroutine(
             feed.subscribe(
                 after, lambda e: agent_id is None or e.agent_id == agent_id, inbox.deliver

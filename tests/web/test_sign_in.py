@@ -9,7 +9,8 @@ from twisted.internet.task import Clock
 
 from db.models import WebSession
 from hotline.web import WebRoot
-from tests.web.helpers import Browser, Centre, InlineDBRunner
+from tests.support.db import InlineDBRunner
+from tests.support.web import Browser, Centre
 from web import sessions as web_sessions
 
 

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from twisted.internet.task import Clock
 
 from db.models import Agent, Department, Notification, SupervisorDepartment
-from tests.web.helpers import Browser, Centre, InlineDBRunner
+from tests.support.db import InlineDBRunner
+from tests.support.web import Browser, Centre
 from tests.web.test_event_stream import open_desktop_stream, tick
 
 

@@ -40,7 +40,7 @@ from tests.support.processes import (
     hotline_env,
     serving,
 )
-from tests.web.helpers import PASSWORD, Centre, build_centre
+from tests.support.web import PASSWORD, Centre, build_centre
 
 pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/support/browser.py)
 

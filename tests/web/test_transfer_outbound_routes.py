@@ -31,7 +31,8 @@ from db.models import (
 from dialplan.store import outbound, transfers
 from domain.enums import CallState, Direction, ProcessingState
 from hotline.web import WebRoot
-from tests.web.helpers import Browser, Centre, InlineDBRunner, PumpingBrowser, Telephony
+from tests.support.db import InlineDBRunner
+from tests.support.web import Browser, Centre, PumpingBrowser, Telephony
 from tests.web.test_i18n import extracted_messages
 from web.i18n import LOCALE_DIR, load_po
 from web.request import ProcessInfo

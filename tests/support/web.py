@@ -1,9 +1,9 @@
-"""Test helpers: an inline DBRunner, a tiny centre, and a browser over ``StubTreq``."""
+"""The web tests' helpers: a tiny centre, and a browser over ``StubTreq``."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -11,13 +11,11 @@ from urllib.parse import urlencode
 
 import treq
 from klein.resource import KleinResource
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from treq.testing import StubTreq
-from twisted.internet.defer import Deferred, maybeDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.task import Clock
-from twisted.python.failure import Failure
 from twisted.web.resource import IResource
 
 from ami.client import AMIClient
@@ -33,35 +31,15 @@ from db.models import (
     VoicemailBox,
 )
 from db.passwords import hash_password
-from db.runner import DBRunner
 from domain.enums import Role, Severity
 from simulator.fake_ami import recording_server
 from simulator.memnet import MemoryNetwork
+from tests.support.deferreds import result_of
 
 T = TypeVar("T")
 BASE = "http://hotline.example"
 HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"
 PASSWORD = "correct horse"
-
-
-class InlineDBRunner(DBRunner):
-    """Runs each transaction at once on the calling thread (same transaction semantics)."""
-
-    def __init__(self, engine: Engine, reactor: Any) -> None:
-        super().__init__(engine, reactor)  # never used to reach threads: any clock will do
-
-    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
-        return maybeDeferred(self.run_sync, fn, *args, **kwargs)
-
-
-def resolved(d: Deferred[T]) -> T:
-    """The result of a Deferred that must have fired already."""
-    results: list[Any] = []
-    d.addBoth(results.append)
-    assert results, "the request did not complete"
-    if isinstance(results[0], Failure):
-        results[0].raiseException()
-    return results[0]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -203,8 +181,8 @@ class Browser:
 
     def _finish(self, d: Deferred[Any]) -> Page:
         self.stub.flush()
-        response = resolved(d)
-        body = resolved(treq.content(response))
+        response = result_of(d)
+        body = result_of(treq.content(response))
         page = Page(response.code, response.headers, body.decode("utf-8", "replace"))
         if page.status == 200 and '<meta name="csrf-token"' in page.text:
             self.token = page.csrf()
@@ -254,12 +232,12 @@ class Browser:
     def open_stream(self, path: str, headers: Mapping[str, str] = {}) -> Stream:
         d = self.stub.get(BASE + path, headers={"Accept": "text/event-stream", **headers})
         self.stub.flush()
-        response = resolved(d)
+        response = result_of(d)
         stream = Stream(response.code, response.headers)
         if response.code == 200:
             treq.collect(response, stream.chunks.append)
         else:
-            stream.chunks.append(resolved(treq.content(response)))
+            stream.chunks.append(result_of(treq.content(response)))
         self.stub.flush()
         return stream
 
