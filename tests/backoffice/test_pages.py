@@ -49,10 +49,11 @@ from dialplan.store.outbound import finish_outbound
 from domain.enums import CallState, Direction
 from hotline.web import WebRoot
 from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
+from tests.support.centre import PASSWORD
 from tests.support.db import InlineDBRunner
 from tests.support.deferreds import result_of
 from tests.support.time import T0
-from tests.support.web import BASE, PASSWORD, Browser, Page, PumpingBrowser, Stream, Telephony
+from tests.support.web import BASE, Browser, Page, PumpingBrowser, Stream, Telephony
 from voicemail import claims
 from voicemail import routes as pages
 from voicemail.claims import CLAIM_TTL_S

@@ -31,7 +31,7 @@ from tests.call_form.world import (
     answered_call,
     build_world,
 )
-from tests.db.centre import log_in_on_air
+from tests.support.centre import log_in_on_air
 from tests.support.time import T0, t
 
 

@@ -11,20 +11,20 @@ from db.models import ContactPerson, Customer, CustomerPhone, Location, QueueLoc
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
 from domain.numbers import normalise_number
-from tests.db.centre import Centre, build_centre, log_in_on_air
+from tests.support.centre import AgentsCentre, build_agents_centre, log_in_on_air
 from tests.support.time import T0
 
 
 @dataclass(frozen=True)
 class World:
-    centre: Centre
+    centre: AgentsCentre
     north: int  # the support queue serves north and south
     south: int
     east: int  # ...but not east
 
 
 def build_world(session: Session) -> World:
-    centre = build_centre(session)
+    centre = build_agents_centre(session)
     locations = [Location(code=code, name=code.title()) for code in ("north", "south", "east")]
     session.add_all(locations)
     session.flush()

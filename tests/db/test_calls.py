@@ -15,7 +15,7 @@ from db.events import events_after
 from db.models import AgentStateChange, Call, PauseRecord, RingAttempt
 from dialplan.store import calls
 from domain.enums import CallState, Direction, RingOutcome
-from tests.db.centre import build_centre, log_in_on_air
+from tests.support.centre import build_agents_centre, log_in_on_air
 from tests.support.time import T0, t
 
 
@@ -29,7 +29,7 @@ def new_call(session: Session, uniqueid: str, queue_id: int, at: datetime) -> in
 
 def test_a_whole_answered_call(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
-        centre = build_centre(s)
+        centre = build_agents_centre(s)
         log_in_on_air(s, centre, "eva", T0)
         call_id = new_call(s, "1.1", centre.support, t(1))
         offer = calls.offer(s, call_id, centre.agents["eva"], t(2))
@@ -49,7 +49,7 @@ def test_a_whole_answered_call(engine: Engine) -> None:
 
 def test_an_agent_who_is_not_free_is_not_offered(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
-        centre = build_centre(s)
+        centre = build_agents_centre(s)
         log_in_on_air(s, centre, "eva", T0)
         agent_sessions.apply_event(s, centre.agents["eva"], Pause(centre.missed_pause), t(1))
         call_id = new_call(s, "1.1", centre.support, t(2))
@@ -62,7 +62,7 @@ def test_ring_out_pauses_the_agent_with_missed_call_and_the_call_waits_again(
     engine: Engine,
 ) -> None:
     with Session(engine) as s, s.begin():
-        centre = build_centre(s)
+        centre = build_agents_centre(s)
         log_in_on_air(s, centre, "eva", T0)
         log_in_on_air(s, centre, "jan", t(5))
         call_id = new_call(s, "1.1", centre.support, t(10))
@@ -86,7 +86,7 @@ def test_ring_out_pauses_the_agent_with_missed_call_and_the_call_waits_again(
 
 def test_closing_a_ringing_call_frees_the_agent_without_blame(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
-        centre = build_centre(s)
+        centre = build_agents_centre(s)
         log_in_on_air(s, centre, "eva", T0)
         call_id = new_call(s, "1.1", centre.support, t(1))
         calls.offer(s, call_id, centre.agents["eva"], t(2))
@@ -100,7 +100,7 @@ def test_closing_a_ringing_call_frees_the_agent_without_blame(engine: Engine) ->
 
 def test_resuming_finds_the_same_call_and_keeps_the_waiting_start(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
-        centre = build_centre(s)
+        centre = build_agents_centre(s)
         call_id = new_call(s, "1.1", centre.support, t(1))
         again = calls.open_call(s, uniqueid="1.1", direction=Direction.INBOUND, now=t(60))
         assert again.id == call_id
@@ -110,7 +110,7 @@ def test_resuming_finds_the_same_call_and_keeps_the_waiting_start(engine: Engine
 
 def test_a_final_state_is_final(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
-        centre = build_centre(s)
+        centre = build_agents_centre(s)
         call_id = new_call(s, "1.1", centre.support, t(1))
         calls.close_call(s, call_id, CallState.ABANDONED_QUEUE, t(2))
         assert calls.close_call(s, call_id, CallState.ANSWERED, t(3)).state == "abandoned_queue"
@@ -120,7 +120,7 @@ def test_a_final_state_is_final(engine: Engine) -> None:
 
 def test_seat_rules(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
-        centre = build_centre(s)
+        centre = build_agents_centre(s)
         eva, jan = centre.agents["eva"], centre.agents["jan"]
         agent_sessions.log_in(s, eva, centre.seats["eva"], T0)
         with pytest.raises(agent_sessions.SeatError, match="already logged in at seat 101"):
@@ -136,7 +136,7 @@ def test_seat_rules(engine: Engine) -> None:
 
 def test_logout_is_refused_during_a_call(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
-        centre = build_centre(s)
+        centre = build_agents_centre(s)
         log_in_on_air(s, centre, "eva", T0)
         call_id = new_call(s, "1.1", centre.support, t(1))
         offer = calls.offer(s, call_id, centre.agents["eva"], t(2))
@@ -169,7 +169,7 @@ def _race(engine: Engine, work: list[tuple[int, int]]) -> list[object]:
 
 def test_two_processes_offering_one_agent_at_once_only_one_wins(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
-        centre = build_centre(s)
+        centre = build_agents_centre(s)
         log_in_on_air(s, centre, "eva", T0)
         first = new_call(s, "1.1", centre.support, t(1))
         second = new_call(s, "1.2", centre.support, t(2))
@@ -187,7 +187,7 @@ def test_two_processes_offering_one_agent_at_once_only_one_wins(engine: Engine) 
 
 def test_many_concurrent_offers_never_ring_an_agent_twice(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
-        centre = build_centre(s, logins=("a1", "a2", "a3"))
+        centre = build_agents_centre(s, logins=("a1", "a2", "a3"))
         for login in ("a1", "a2", "a3"):
             log_in_on_air(s, centre, login, T0)
         call_ids = [new_call(s, f"2.{i}", centre.support, t(i)) for i in range(6)]

@@ -1,17 +1,16 @@
-"""The web tests' helpers: a tiny centre, and a browser over ``StubTreq``."""
+"""The web tests' helpers: a browser over ``StubTreq`` with a cookie jar, its pages and
+Server-Sent Events streams, and telephony (the fake AMI) on an in-memory network."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import treq
 from klein.resource import KleinResource
-from sqlalchemy.orm import Session
 from treq.testing import StubTreq
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint
@@ -19,107 +18,14 @@ from twisted.internet.task import Clock
 from twisted.web.resource import IResource
 
 from ami.client import AMIClient
-from db.models import (
-    Agent,
-    BoxRight,
-    Notification,
-    PauseType,
-    PhoneSeat,
-    Queue,
-    QueueRight,
-    SeatRight,
-    VoicemailBox,
-)
-from db.passwords import hash_password
-from domain.enums import Role, Severity
 from simulator.fake_ami import recording_server
 from simulator.memnet import MemoryNetwork
+from tests.support.centre import PASSWORD
 from tests.support.deferreds import result_of
 
 T = TypeVar("T")
 BASE = "http://hotline.example"
 HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"
-PASSWORD = "correct horse"
-
-
-@dataclass(frozen=True)
-class Centre:
-    support: int
-    billing: int
-    box: int
-    agents: dict[str, int]
-    seats: dict[str, int]
-    pauses: dict[str, int]
-
-
-def build_centre(session: Session, now: datetime) -> Centre:
-    """Agents eva and jan (call centre), bob (back office), sue (supervisor), ina (inactive)."""
-    support = Queue(code="support", name="Technical support")
-    billing = Queue(code="billing", name="Billing")
-    box = VoicemailBox(code="vm", name="Support voicemail")
-    session.add_all([support, billing, box])
-    pauses = {
-        "personal": PauseType(position=1, name="Personal", paid=True),
-        "meeting": PauseType(position=2, name="Meeting", paid=False),
-        "old": PauseType(position=3, name="Old", paid=False, active=False),
-        "missed": PauseType(position=9, name="Missed call", paid=False),
-    }
-    session.add_all(pauses.values())
-    seats = {
-        name: PhoneSeat(name=name, dial_string=f"PJSIP/{name}", restricted=name.startswith("9"))
-        for name in ("101", "102", "103", "901", "902")
-    }
-    session.add_all(seats.values())
-    hashed = hash_password(PASSWORD, n=2**10)  # cheap for tests; the format is the real one
-    people = {
-        "eva": Agent(login="eva", name="Eva Dvořák", password_hash=hashed),
-        "jan": Agent(login="jan", name="Jan Novák", password_hash=hashed, language="cs"),
-        "bob": Agent(login="bob", name="Bob Office", password_hash=hashed, role=Role.BACKOFFICE),
-        "sue": Agent(login="sue", name="Sue Visor", password_hash=hashed, role=Role.SUPERVISOR),
-        "ina": Agent(login="ina", name="Ina Gone", password_hash=hashed, active=False),
-    }
-    session.add_all(people.values())
-    session.flush()
-    for login in ("eva", "jan", "ina"):
-        session.add(QueueRight(agent_id=people[login].id, queue_id=support.id))
-    session.add(SeatRight(agent_id=people["eva"].id, seat_id=seats["901"].id))
-    session.add(BoxRight(agent_id=people["bob"].id, box_id=box.id))
-    session.flush()
-    return Centre(
-        support=support.id,
-        billing=billing.id,
-        box=box.id,
-        agents={k: v.id for k, v in people.items()},
-        seats={k: v.id for k, v in seats.items()},
-        pauses={k: v.id for k, v in pauses.items()},
-    )
-
-
-def add_notification(
-    session: Session,
-    centre: Centre,
-    to: str,
-    message: str,
-    now: datetime,
-    *,
-    severity: Severity = Severity.WARNING,
-    shown_from_s: int = -60,
-    shown_until_s: int = 3600,
-) -> int:
-    from datetime import timedelta
-
-    n = Notification(
-        sender_id=centre.agents["sue"],
-        agent_id=centre.agents[to],
-        severity=severity,
-        message=message,
-        created_at=now,
-        shown_from=now + timedelta(seconds=shown_from_s),
-        shown_until=now + timedelta(seconds=shown_until_s),
-    )
-    session.add(n)
-    session.flush()
-    return n.id
 
 
 @dataclass

@@ -15,8 +15,9 @@ from sqlalchemy import Engine
 from twisted.internet.task import Clock
 
 from hotline.web import WebRoot
+from tests.support.centre import StaffCentre, build_staff_centre
 from tests.support.db import InlineDBRunner
-from tests.support.web import Browser, Centre, build_centre
+from tests.support.web import Browser
 from web.request import ProcessInfo
 
 START = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)  # a Monday, 09:30 in Prague
@@ -35,8 +36,8 @@ def db(engine: Engine, clock: Clock) -> InlineDBRunner:
 
 
 @pytest.fixture
-def centre(db: InlineDBRunner) -> Centre:
-    return db.run_sync(build_centre, START)
+def centre(db: InlineDBRunner) -> StaffCentre:
+    return db.run_sync(build_staff_centre, START)
 
 
 @pytest.fixture

@@ -26,12 +26,12 @@ from tests.support.browser import (
     sign_in,
     waiting,
 )
+from tests.support.centre import PASSWORD, StaffCentre, build_staff_centre
 from tests.support.processes import (
     free_port,
     hotline_env,
     serving,
 )
-from tests.support.web import PASSWORD, Centre, build_centre
 
 pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/support/browser.py)
 
@@ -44,13 +44,13 @@ WAIT_S = 20
 
 
 @pytest.fixture
-def centre_db(engine: Engine) -> Centre:
+def centre_db(engine: Engine) -> StaffCentre:
     with Session(engine) as session, session.begin():
-        return build_centre(session, datetime.now(UTC))
+        return build_staff_centre(session, datetime.now(UTC))
 
 
 @pytest.fixture
-def server(db_url: str, centre_db: Centre, tmp_path: Path) -> Iterator[str]:
+def server(db_url: str, centre_db: StaffCentre, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = hotline_env(
         HOTLINE_DATABASE_URL=db_url,
@@ -73,7 +73,7 @@ def write(engine: Engine, fn: object, *args: object) -> None:
 
 
 def test_an_agent_signs_in_goes_on_air_and_sees_live_events(
-    server: str, browser: webdriver.Chrome, engine: Engine, centre_db: Centre, tmp_path: Path
+    server: str, browser: webdriver.Chrome, engine: Engine, centre_db: StaffCentre, tmp_path: Path
 ) -> None:
     wait = waiting(browser, WAIT_S)
     sign_in(browser, server, "eva", PASSWORD)

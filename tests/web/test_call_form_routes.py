@@ -35,8 +35,9 @@ from db.models import (
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
 from tests.call_form.world import add_customer, add_reasons
+from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
-from tests.support.web import Browser, Centre, Page
+from tests.support.web import Browser, Page
 from tests.web.test_i18n import extracted_messages
 
 FETCH = "*/*"
@@ -53,7 +54,7 @@ def text_of(html: str) -> str:
 
 @dataclass(frozen=True)
 class Desk:
-    centre: Centre
+    centre: StaffCentre
     north: int
     south: int
     east: int
@@ -62,7 +63,7 @@ class Desk:
     operator: int
 
 
-def build_desk(session: Session, centre: Centre) -> Desk:
+def build_desk(session: Session, centre: StaffCentre) -> Desk:
     """Support serves north and south, billing serves east; a reason tree for support."""
     north, south, east = (Location(code=c, name=c.title()) for c in ("north", "south", "east"))
     session.add_all([north, south, east])
@@ -96,7 +97,7 @@ def build_desk(session: Session, centre: Centre) -> Desk:
     return Desk(centre, north.id, south.id, east.id, customers, reasons, operator)
 
 
-def on_air(session: Session, centre: Centre, login: str, seat: str, at: datetime) -> None:
+def on_air(session: Session, centre: StaffCentre, login: str, seat: str, at: datetime) -> None:
     agent_id = centre.agents[login]
     if agent_sessions.open_session_row(session, agent_id, lock=False) is None:
         agent_sessions.log_in(session, agent_id, centre.seats[seat], at)
@@ -105,7 +106,7 @@ def on_air(session: Session, centre: Centre, login: str, seat: str, at: datetime
 
 def take_call(
     session: Session,
-    centre: Centre,
+    centre: StaffCentre,
     login: str,
     caller: str,
     at: datetime,
@@ -138,18 +139,18 @@ def take_call(
 
 
 @pytest.fixture
-def desk(db: InlineDBRunner, centre: Centre) -> Desk:
+def desk(db: InlineDBRunner, centre: StaffCentre) -> Desk:
     return db.run_sync(build_desk, centre)
 
 
 @pytest.fixture
-def eva(browser: Browser, centre: Centre) -> Browser:
+def eva(browser: Browser, centre: StaffCentre) -> Browser:
     browser.signed_in("eva")
     return browser
 
 
 @pytest.fixture
-def jan(other_browser: Browser, centre: Centre) -> Browser:
+def jan(other_browser: Browser, centre: StaffCentre) -> Browser:
     other_browser.signed_in("jan")
     return other_browser
 
@@ -199,7 +200,7 @@ def test_the_call_desk_opens_the_form_of_the_connected_call_with_the_matched_cus
 
 
 def test_without_a_call_the_desk_shows_the_idle_panel_with_recovery(
-    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: Centre
+    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: StaffCentre
 ) -> None:
     db.run_sync(on_air, centre, "eva", "101", now_of(clock))
     page = eva.get("/desktop/call")
@@ -261,7 +262,7 @@ def test_several_active_customers_give_a_pick_list_with_a_notice_and_picking_fil
 
 
 def test_the_agents_selected_location_decides_between_two_active_customers(
-    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: Centre
+    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: StaffCentre
 ) -> None:
     # Chosen on the desktop, as the agent does it.
     assert eva.post("/desktop/location", {"location_id": desk.south}).status == 303
@@ -520,7 +521,7 @@ def test_an_rt_number_that_is_not_at_most_ten_digits_is_refused(
 
 
 def test_save_closes_processing_and_puts_the_agent_on_air_again(
-    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: Centre
+    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: StaffCentre
 ) -> None:
     call_id = a_call(db, clock, desk, "777123456")
     r = desk.reasons
@@ -661,7 +662,7 @@ def test_an_off_air_agent_recovers_a_call_left_unsaved_in_a_closed_browser(
     db: InlineDBRunner,
     clock: Clock,
     desk: Desk,
-    centre: Centre,
+    centre: StaffCentre,
 ) -> None:
     # Jan answered, the call ended, and his browser went away before Save.
     call_id = a_call(db, clock, desk, "777123456", login="jan", seat="102")
@@ -685,7 +686,7 @@ def test_an_off_air_agent_recovers_a_call_left_unsaved_in_a_closed_browser(
 
 
 def test_a_colleagues_unsaved_call_opens_only_for_an_off_air_agent_who_recovered_it(
-    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: Centre
+    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: StaffCentre
 ) -> None:
     """R-2.2/R-2.13: Jan's ended, unsaved call is his to process; Eva, with the same queue
     right, cannot open or save it by its URL while on air, nor off-air before she loaded it
@@ -712,7 +713,7 @@ def test_a_colleagues_unsaved_call_opens_only_for_an_off_air_agent_who_recovered
     assert call_of(db, call_id).processing_state.value == "pending"
 
 
-def desk_state(db: InlineDBRunner, centre: Centre, login: str) -> str:
+def desk_state(db: InlineDBRunner, centre: StaffCentre, login: str) -> str:
     def load(session: Session) -> str:
         row = agent_sessions.open_session_row(session, centre.agents[login], lock=False)
         assert row is not None
@@ -722,7 +723,7 @@ def desk_state(db: InlineDBRunner, centre: Centre, login: str) -> str:
 
 
 def test_recovery_without_javascript_shows_the_notice_on_the_calls_page(
-    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: Centre
+    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: StaffCentre
 ) -> None:
     call_id = a_call(db, clock, desk, "777123456", login="jan", seat="102")
     db.run_sync(agent_sessions.log_in, centre.agents["eva"], centre.seats["101"], now_of(clock))
@@ -734,7 +735,7 @@ def test_recovery_without_javascript_shows_the_notice_on_the_calls_page(
 
 
 def test_recovery_is_refused_on_air_and_says_when_nothing_is_left(
-    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: Centre
+    eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk, centre: StaffCentre
 ) -> None:
     db.run_sync(on_air, centre, "eva", "101", now_of(clock))
     eva.get("/desktop/call")

@@ -23,8 +23,9 @@ from db.models import (
     QueueLocation,
 )
 from domain.enums import Severity
+from tests.support.centre import StaffCentre, add_notification
 from tests.support.db import InlineDBRunner
-from tests.support.web import Browser, Centre, add_notification
+from tests.support.web import Browser
 
 
 def now_of(clock: Clock) -> datetime:
@@ -37,7 +38,7 @@ def badge_text(html: str) -> str | None:
     return match.group(1) if match else None
 
 
-def at_seat(browser: Browser, centre: Centre, login: str = "eva", seat: str = "101") -> None:
+def at_seat(browser: Browser, centre: StaffCentre, login: str = "eva", seat: str = "101") -> None:
     browser.signed_in(login)
     done = browser.post("/desktop/seat", {"seat_id": centre.seats[seat]})
     assert done.status == 303, done.text
@@ -48,7 +49,7 @@ def at_seat(browser: Browser, centre: Centre, login: str = "eva", seat: str = "1
 
 
 def test_seat_list_hides_restricted_seats_without_a_right_and_marks_taken_ones(
-    browser: Browser, other_browser: Browser, centre: Centre
+    browser: Browser, other_browser: Browser, centre: StaffCentre
 ) -> None:
     at_seat(other_browser, centre, "jan", "102")
     page = browser.signed_in("eva")
@@ -60,7 +61,7 @@ def test_seat_list_hides_restricted_seats_without_a_right_and_marks_taken_ones(
 
 
 def test_logging_in_at_a_seat_turns_the_badge_off_air_and_names_the_seat(
-    browser: Browser, centre: Centre
+    browser: Browser, centre: StaffCentre
 ) -> None:
     page = browser.signed_in("eva")
     assert badge_text(page.text) == "Not logged in"
@@ -70,7 +71,9 @@ def test_logging_in_at_a_seat_turns_the_badge_off_air_and_names_the_seat(
     assert "Seat 101" in page.text
 
 
-def test_a_restricted_seat_without_a_right_is_refused(browser: Browser, centre: Centre) -> None:
+def test_a_restricted_seat_without_a_right_is_refused(
+    browser: Browser, centre: StaffCentre
+) -> None:
     browser.signed_in("eva")
     page = browser.post("/desktop/seat", {"seat_id": centre.seats["902"]})
     assert page.status == 409
@@ -78,7 +81,7 @@ def test_a_restricted_seat_without_a_right_is_refused(browser: Browser, centre: 
 
 
 def test_one_agent_cannot_be_logged_in_twice_with_different_seats(
-    browser: Browser, other_browser: Browser, centre: Centre
+    browser: Browser, other_browser: Browser, centre: StaffCentre
 ) -> None:
     at_seat(browser, centre, "eva", "101")
     other_browser.signed_in("eva")  # a second computer
@@ -90,7 +93,7 @@ def test_one_agent_cannot_be_logged_in_twice_with_different_seats(
 
 
 def test_a_seat_taken_by_someone_else_is_refused(
-    browser: Browser, other_browser: Browser, centre: Centre
+    browser: Browser, other_browser: Browser, centre: StaffCentre
 ) -> None:
     at_seat(other_browser, centre, "jan", "101")
     browser.signed_in("eva")
@@ -101,7 +104,7 @@ def test_a_seat_taken_by_someone_else_is_refused(
 
 
 def test_logout_is_refused_during_a_call_and_works_after_save(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     at_seat(browser, centre)
     eva = centre.agents["eva"]
@@ -122,7 +125,7 @@ def test_logout_is_refused_during_a_call_and_works_after_save(
 
 
 def test_going_on_air_and_pausing_changes_state_and_badge(
-    browser: Browser, centre: Centre, db: InlineDBRunner
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
 ) -> None:
     at_seat(browser, centre)
     assert browser.post("/desktop/state", {"action": "on_air"}).status == 303
@@ -151,7 +154,7 @@ def controls_of(html: str) -> tuple[str, bool, list[str]]:
 
 
 def test_the_controls_follow_the_state_on_air_paused_and_in_a_call(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     """R-2.2/R-2.15: "Go on air" is pressed only on air; "Outbound call" is offered only
     off air and not busy with a call (the dialog would refuse), whoever changed the state."""
@@ -183,7 +186,7 @@ def location_options(html: str) -> list[tuple[str, bool, str]]:
 
 
 def test_the_agent_chooses_their_location_among_the_locations_of_their_queues(
-    browser: Browser, centre: Centre, db: InlineDBRunner
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
 ) -> None:
     """R-2.6 matches the agent's selected location among several active customers: the
     desktop offers the locations of the agent's queues, and only those."""
@@ -231,7 +234,7 @@ def test_the_agent_chooses_their_location_among_the_locations_of_their_queues(
 
 
 def test_state_changes_are_refused_while_processing_a_call(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     at_seat(browser, centre)
     browser.post("/desktop/state", {"action": "on_air"})
@@ -251,7 +254,7 @@ def test_state_changes_are_refused_while_processing_a_call(
 
 
 def test_switched_off_and_unknown_pause_types_are_bad_requests(
-    browser: Browser, centre: Centre
+    browser: Browser, centre: StaffCentre
 ) -> None:
     at_seat(browser, centre)
     for pause_id in (centre.pauses["old"], 4242):
@@ -260,7 +263,7 @@ def test_switched_off_and_unknown_pause_types_are_bad_requests(
         assert "There is no such pause type." in page.text
 
 
-def test_not_at_a_seat_a_state_change_says_so(browser: Browser, centre: Centre) -> None:
+def test_not_at_a_seat_a_state_change_says_so(browser: Browser, centre: StaffCentre) -> None:
     browser.signed_in("eva")
     page = browser.post("/desktop/state", {"action": "on_air"})
     assert page.status == 409
@@ -271,7 +274,7 @@ def test_not_at_a_seat_a_state_change_says_so(browser: Browser, centre: Centre) 
 
 
 def test_pause_history_rows_are_kept_with_their_paid_flag(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     at_seat(browser, centre)
     browser.post("/desktop/state", {"action": "pause", "pause_type_id": centre.pauses["personal"]})
@@ -301,7 +304,9 @@ def test_pause_history_rows_are_kept_with_their_paid_flag(
     assert "09:35" in table and "09:45" in table  # Prague time of the changes
 
 
-def test_the_pause_buttons_offer_active_types_in_order(browser: Browser, centre: Centre) -> None:
+def test_the_pause_buttons_offer_active_types_in_order(
+    browser: Browser, centre: StaffCentre
+) -> None:
     at_seat(browser, centre)
     page = browser.get("/desktop")
     offered = re.findall(r'name="pause_type_id" value="(\d+)"', page.text)
@@ -312,13 +317,13 @@ def test_the_pause_buttons_offer_active_types_in_order(browser: Browser, centre:
 
 
 @pytest.mark.parametrize("path", ["/desktop", "/home", "/status", "/no/such/page"])
-def test_the_badge_is_on_every_page(browser: Browser, centre: Centre, path: str) -> None:
+def test_the_badge_is_on_every_page(browser: Browser, centre: StaffCentre, path: str) -> None:
     at_seat(browser, centre)
     browser.post("/desktop/state", {"action": "on_air"})
     assert badge_text(browser.get(path).text) == "On air"
 
 
-def test_no_badge_for_someone_without_a_queue_right(browser: Browser, centre: Centre) -> None:
+def test_no_badge_for_someone_without_a_queue_right(browser: Browser, centre: StaffCentre) -> None:
     page = browser.signed_in("sue")
     assert badge_text(page.text) is None
     assert badge_text(browser.get("/status").text) is None
@@ -328,7 +333,7 @@ def test_no_badge_for_someone_without_a_queue_right(browser: Browser, centre: Ce
 
 
 def test_notifications_in_their_window_are_shown_with_severity_and_can_be_marked_read(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     now = now_of(clock)
     shown = db.run_sync(
@@ -357,7 +362,7 @@ def test_notifications_in_their_window_are_shown_with_severity_and_can_be_marked
 
 
 def test_marking_someone_elses_notification_is_not_found(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     other = db.run_sync(add_notification, centre, "jan", "for jan", now_of(clock))
     browser.signed_in("eva")
@@ -370,7 +375,7 @@ def test_marking_someone_elses_notification_is_not_found(
 
 
 def test_an_agent_with_czech_gets_czech_pages_and_messages(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     page = browser.signed_in("jan")
     assert '<html lang="cs">' in page.text
@@ -389,7 +394,7 @@ def test_an_agent_with_czech_gets_czech_pages_and_messages(
     assert "Nejdříve dokončete zpracování hovoru tlačítkem Uložit." in refused.text
 
 
-def test_switching_the_language_to_czech_and_back(browser: Browser, centre: Centre) -> None:
+def test_switching_the_language_to_czech_and_back(browser: Browser, centre: StaffCentre) -> None:
     browser.signed_in("eva")
     done = browser.post("/account/language", {"language": "cs", "next": "/desktop"})
     assert done.status == 303 and done.location == "/desktop"
@@ -399,7 +404,9 @@ def test_switching_the_language_to_czech_and_back(browser: Browser, centre: Cent
     assert "Sign out" in browser.get("/desktop").text
 
 
-def test_the_sign_in_page_follows_the_browser_language(browser: Browser, centre: Centre) -> None:
+def test_the_sign_in_page_follows_the_browser_language(
+    browser: Browser, centre: StaffCentre
+) -> None:
     page = browser.get("/sign-in", headers={"Accept-Language": "cs-CZ,cs;q=0.9,en;q=0.5"})
     assert "Přihlášení do Hotline" in page.text
     page = browser.get("/sign-in", headers={"Accept-Language": "de, en;q=0.3"})
@@ -407,7 +414,7 @@ def test_the_sign_in_page_follows_the_browser_language(browser: Browser, centre:
 
 
 def test_czech_dates_use_the_czech_format_in_the_centre_time_zone(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     at_seat(browser, centre, "jan")
     page = browser.get("/desktop")

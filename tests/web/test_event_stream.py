@@ -16,8 +16,9 @@ from agent_desktop.store import agent_sessions
 from db.events import emit
 from db.models import Event, WebSession
 from hotline.web import WebRoot
+from tests.support.centre import StaffCentre, add_notification
 from tests.support.db import InlineDBRunner
-from tests.support.web import Browser, Centre, Stream, add_notification
+from tests.support.web import Browser, Stream
 from web.sse import KEEPALIVE_S, REVALIDATE_S, parse_last_id, sse_frame
 
 
@@ -28,7 +29,7 @@ def now_of(clock: Clock) -> datetime:
 def notice(
     db: InlineDBRunner,
     clock: Clock,
-    centre: Centre,
+    centre: StaffCentre,
     login: str,
     kind: str,
     *,
@@ -57,13 +58,15 @@ def tick(browser: Browser, clock: Clock, seconds: float = 0.5) -> None:
     browser.stub.flush()
 
 
-def open_desktop_stream(browser: Browser, centre: Centre, login: str = "eva") -> Stream:
+def open_desktop_stream(browser: Browser, centre: StaffCentre, login: str = "eva") -> Stream:
     page = browser.signed_in(login)
     last = page.text.split('data-last-event-id="', 1)[1].split('"', 1)[0]
     return browser.open_stream(f"/events?last_id={last}")
 
 
-def test_the_stream_is_event_stream_with_a_retry_hint(browser: Browser, centre: Centre) -> None:
+def test_the_stream_is_event_stream_with_a_retry_hint(
+    browser: Browser, centre: StaffCentre
+) -> None:
     stream = open_desktop_stream(browser, centre)
     assert stream.status == 200
     assert stream.headers.getRawHeaders(b"content-type") == [b"text/event-stream; charset=utf-8"]
@@ -71,7 +74,7 @@ def test_the_stream_is_event_stream_with_a_retry_hint(browser: Browser, centre: 
 
 
 def test_an_incoming_call_shows_with_its_waiting_time_and_a_counting_template(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     stream = open_desktop_stream(browser, centre)
     event_id = notice(
@@ -106,7 +109,7 @@ def test_an_incoming_call_shows_with_its_waiting_time_and_a_counting_template(
 )
 def test_each_status_line_message(
     browser: Browser,
-    centre: Centre,
+    centre: StaffCentre,
     db: InlineDBRunner,
     clock: Clock,
     kind: str,
@@ -123,7 +126,7 @@ def test_each_status_line_message(
 
 
 def test_the_badge_follows_state_changes_made_elsewhere(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     browser.signed_in("eva")
     browser.post("/desktop/seat", {"seat_id": centre.seats["101"]})
@@ -151,7 +154,7 @@ def test_the_badge_follows_state_changes_made_elsewhere(
 
 
 def test_a_pause_and_a_logout_elsewhere_reach_the_desktops_controls(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     browser.signed_in("eva")
     browser.post("/desktop/seat", {"seat_id": centre.seats["101"]})
@@ -171,7 +174,7 @@ def test_a_pause_and_a_logout_elsewhere_reach_the_desktops_controls(
 
 
 def test_resume_after_a_reconnect_from_last_event_id(
-    web: WebRoot, browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    web: WebRoot, browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     first = open_desktop_stream(browser, centre)
     ids = [notice(db, clock, centre, "eva", "handed_to_another") for _ in range(3)]
@@ -186,7 +189,7 @@ def test_resume_after_a_reconnect_from_last_event_id(
 
 
 def test_a_fresh_page_resumes_from_the_id_it_was_built_from(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     page = browser.signed_in("eva")
     last = int(page.text.split('data-last-event-id="', 1)[1].split('"', 1)[0])
@@ -196,7 +199,7 @@ def test_a_fresh_page_resumes_from_the_id_it_was_built_from(
     assert [int(m["id"]) for m in stream.messages()] == [missed]
 
 
-def test_a_bad_last_event_id_is_a_400(browser: Browser, centre: Centre) -> None:
+def test_a_bad_last_event_id_is_a_400(browser: Browser, centre: StaffCentre) -> None:
     browser.signed_in("eva")
     stream = browser.open_stream("/events", headers={"Last-Event-ID": "12abc"})
     assert stream.status == 400
@@ -204,7 +207,7 @@ def test_a_bad_last_event_id_is_a_400(browser: Browser, centre: Centre) -> None:
 
 
 def test_keepalive_comments_and_sign_out_ends_the_stream(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock, web: WebRoot
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock, web: WebRoot
 ) -> None:
     stream = open_desktop_stream(browser, centre)
     tick(browser, clock, KEEPALIVE_S)
@@ -217,7 +220,7 @@ def test_keepalive_comments_and_sign_out_ends_the_stream(
 
 
 def test_a_supervisor_notification_arrives_live(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     stream = open_desktop_stream(browser, centre)
     now = now_of(clock)
@@ -237,7 +240,7 @@ def test_a_supervisor_notification_arrives_live(
 
 
 def test_a_czech_agent_gets_czech_messages(
-    browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     stream = open_desktop_stream(browser, centre, "jan")
     notice(db, clock, centre, "jan", "connected", waiting_s=61)

@@ -10,12 +10,13 @@ from sqlalchemy.orm import Session
 from twisted.internet.task import Clock
 
 from db.models import Agent, Department, Notification, SupervisorDepartment
+from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
-from tests.support.web import Browser, Centre
+from tests.support.web import Browser
 from tests.web.test_event_stream import open_desktop_stream, tick
 
 
-def departments(db: InlineDBRunner, centre: Centre) -> None:
+def departments(db: InlineDBRunner, centre: StaffCentre) -> None:
     """eva and jan work in Support, bob in Back office; sue supervises Support only."""
 
     def make(session: Session) -> None:
@@ -40,7 +41,7 @@ def stored(db: InlineDBRunner) -> int:
 
 
 def test_a_message_reaches_the_agents_desktop_live_and_its_reading_is_seen(
-    browser: Browser, other_browser: Browser, centre: Centre, db: InlineDBRunner, clock: Clock
+    browser: Browser, other_browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
     departments(db, centre)
     stream = open_desktop_stream(other_browser, centre, "eva")
@@ -80,7 +81,7 @@ def test_a_message_reaches_the_agents_desktop_live_and_its_reading_is_seen(
 
 
 def test_only_the_watched_departments_and_only_supervisors(
-    browser: Browser, other_browser: Browser, centre: Centre, db: InlineDBRunner
+    browser: Browser, other_browser: Browser, centre: StaffCentre, db: InlineDBRunner
 ) -> None:
     departments(db, centre)
     sue = browser
@@ -116,7 +117,7 @@ def test_only_the_watched_departments_and_only_supervisors(
 
 
 def test_bad_input_is_refused_with_a_reason_and_keeps_what_was_typed(
-    browser: Browser, centre: Centre, db: InlineDBRunner
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
 ) -> None:
     departments(db, centre)
     browser.signed_in("sue")
@@ -145,7 +146,7 @@ def test_bad_input_is_refused_with_a_reason_and_keeps_what_was_typed(
 
 
 def test_an_admin_may_message_anyone_active(
-    browser: Browser, centre: Centre, db: InlineDBRunner
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
 ) -> None:
     from domain.enums import Role
 

@@ -35,12 +35,12 @@ from tests.support.browser import (
     sign_in,
     waiting,
 )
+from tests.support.centre import PASSWORD, StaffCentre, build_staff_centre
 from tests.support.processes import (
     free_port,
     hotline_env,
     serving,
 )
-from tests.support.web import PASSWORD, Centre, build_centre
 
 pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/support/browser.py)
 
@@ -68,9 +68,9 @@ return {left: r.left, right: r.right, width: r.width, height: r.height,
 
 
 @pytest.fixture
-def centre_db(engine: Engine) -> Centre:
+def centre_db(engine: Engine) -> StaffCentre:
     with Session(engine) as session, session.begin():
-        centre = build_centre(session, datetime.now(UTC))
+        centre = build_staff_centre(session, datetime.now(UTC))
         brno = Location(code="BRNO", name="Brno")
         session.add(brno)
         session.flush()
@@ -81,7 +81,7 @@ def centre_db(engine: Engine) -> Centre:
 
 
 @pytest.fixture
-def server(db_url: str, centre_db: Centre, tmp_path: Path) -> Iterator[str]:
+def server(db_url: str, centre_db: StaffCentre, tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = hotline_env(
         HOTLINE_DATABASE_URL=db_url,
@@ -132,7 +132,7 @@ def outbound_offered(driver: webdriver.Chrome) -> bool:
 
 @pytest.mark.parametrize("size", sorted(SIZES))
 def test_desktop_and_call_form_fit_and_work_and_controls_follow_the_live_state(
-    server: str, engine: Engine, centre_db: Centre, tmp_path: Path, size: str
+    server: str, engine: Engine, centre_db: StaffCentre, tmp_path: Path, size: str
 ) -> None:
     width, height = SIZES[size]
     shots = artifacts_dir(tmp_path)

@@ -31,8 +31,9 @@ from db.models import (
 from dialplan.store import outbound, transfers
 from domain.enums import CallState, Direction, ProcessingState
 from hotline.web import WebRoot
+from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
-from tests.support.web import Browser, Centre, PumpingBrowser, Telephony
+from tests.support.web import Browser, PumpingBrowser, Telephony
 from tests.web.test_i18n import extracted_messages
 from web.i18n import LOCALE_DIR, load_po
 from web.request import ProcessInfo
@@ -68,7 +69,7 @@ def now_of(clock: Clock) -> datetime:
 
 
 def at_seat(
-    db: InlineDBRunner, centre: Centre, clock: Clock, login: str, seat: str, *, on_air: bool
+    db: InlineDBRunner, centre: StaffCentre, clock: Clock, login: str, seat: str, *, on_air: bool
 ) -> None:
     def go(session: Session) -> None:
         agent_sessions.log_in(session, centre.agents[login], centre.seats[seat], now_of(clock))
@@ -78,7 +79,7 @@ def at_seat(
     db.run_sync(go)
 
 
-def talking(db: InlineDBRunner, centre: Centre, clock: Clock, login: str = "eva") -> int:
+def talking(db: InlineDBRunner, centre: StaffCentre, clock: Clock, login: str = "eva") -> int:
     """``login`` at seat 101 talking with a caller of the support queue."""
     at_seat(db, centre, clock, login, "101", on_air=True)
 
@@ -110,7 +111,7 @@ def talking(db: InlineDBRunner, centre: Centre, clock: Clock, login: str = "eva"
 
 
 @pytest.fixture
-def customers(db: InlineDBRunner, centre: Centre) -> dict[str, int]:
+def customers(db: InlineDBRunner, centre: StaffCentre) -> dict[str, int]:
     def go(session: Session) -> dict[str, int]:
         brno = Location(code="BRNO", name="Brno")
         session.add(brno)
@@ -141,7 +142,7 @@ def the_call(db: InlineDBRunner, call_id: int) -> Call:
     return db.run_sync(lambda s: s.get(Call, call_id))
 
 
-def desk_of(db: InlineDBRunner, centre: Centre, login: str) -> tuple[str, str, int | None]:
+def desk_of(db: InlineDBRunner, centre: StaffCentre, login: str) -> tuple[str, str, int | None]:
     def go(session: Session) -> tuple[str, str, int | None]:
         row = session.scalars(
             select(AgentSession).where(
@@ -158,7 +159,7 @@ def desk_of(db: InlineDBRunner, centre: Centre, login: str) -> tuple[str, str, i
 
 
 def test_the_transfer_dialog_lists_active_queues_and_on_air_agents(
-    agent: PumpingBrowser, db: InlineDBRunner, centre: Centre, clock: Clock
+    agent: PumpingBrowser, db: InlineDBRunner, centre: StaffCentre, clock: Clock
 ) -> None:
     call_id = talking(db, centre, clock)
     at_seat(db, centre, clock, "jan", "102", on_air=True)
@@ -184,7 +185,11 @@ def test_the_transfer_dialog_lists_active_queues_and_on_air_agents(
 
 
 def test_transferring_to_a_queue_marks_and_redirects_the_callers_channel(
-    agent: PumpingBrowser, db: InlineDBRunner, centre: Centre, clock: Clock, telephony: Telephony
+    agent: PumpingBrowser,
+    db: InlineDBRunner,
+    centre: StaffCentre,
+    clock: Clock,
+    telephony: Telephony,
 ) -> None:
     call_id = talking(db, centre, clock)
     telephony.backend.add_channel(CALLER_CHANNEL, context="hotline-inbound", exten="222111001")
@@ -197,7 +202,11 @@ def test_transferring_to_a_queue_marks_and_redirects_the_callers_channel(
 
 
 def test_transferring_to_an_agent_names_the_agent_as_the_extension(
-    agent: PumpingBrowser, db: InlineDBRunner, centre: Centre, clock: Clock, telephony: Telephony
+    agent: PumpingBrowser,
+    db: InlineDBRunner,
+    centre: StaffCentre,
+    clock: Clock,
+    telephony: Telephony,
 ) -> None:
     call_id = talking(db, centre, clock)
     at_seat(db, centre, clock, "jan", "102", on_air=True)
@@ -224,7 +233,7 @@ def test_transferring_to_an_agent_names_the_agent_as_the_extension(
 def test_transfers_the_dialog_refuses_reach_no_telephony(
     agent: PumpingBrowser,
     db: InlineDBRunner,
-    centre: Centre,
+    centre: StaffCentre,
     clock: Clock,
     telephony: Telephony,
     target: str,
@@ -248,7 +257,7 @@ def test_transfers_the_dialog_refuses_reach_no_telephony(
 def test_a_colleague_who_went_off_air_meanwhile_gets_the_call_in_their_queue_unpreferred(
     agent: PumpingBrowser,
     db: InlineDBRunner,
-    centre: Centre,
+    centre: StaffCentre,
     clock: Clock,
     telephony: Telephony,
     logged_in: bool,
@@ -283,7 +292,7 @@ def test_a_colleague_who_went_off_air_meanwhile_gets_the_call_in_their_queue_unp
 def test_the_off_air_fallback_is_told_to_fetch_in_the_agents_language(
     colleague: PumpingBrowser,
     db: InlineDBRunner,
-    centre: Centre,
+    centre: StaffCentre,
     clock: Clock,
     telephony: Telephony,
 ) -> None:
@@ -303,7 +312,7 @@ def test_only_the_agent_in_the_call_can_transfer_it(
     agent: PumpingBrowser,
     colleague: PumpingBrowser,
     db: InlineDBRunner,
-    centre: Centre,
+    centre: StaffCentre,
     clock: Clock,
     telephony: Telephony,
 ) -> None:
@@ -319,7 +328,11 @@ def test_only_the_agent_in_the_call_can_transfer_it(
 
 
 def test_a_transfer_needs_the_csrf_token(
-    agent: PumpingBrowser, db: InlineDBRunner, centre: Centre, clock: Clock, telephony: Telephony
+    agent: PumpingBrowser,
+    db: InlineDBRunner,
+    centre: StaffCentre,
+    clock: Clock,
+    telephony: Telephony,
 ) -> None:
     call_id = talking(db, centre, clock)
     agent.signed_in("eva")
@@ -335,7 +348,7 @@ def test_a_transfer_needs_the_csrf_token(
 
 
 def test_back_office_staff_get_no_transfer_dialog(
-    agent: PumpingBrowser, db: InlineDBRunner, centre: Centre, clock: Clock
+    agent: PumpingBrowser, db: InlineDBRunner, centre: StaffCentre, clock: Clock
 ) -> None:
     call_id = talking(db, centre, clock)
     agent.signed_in("bob")
@@ -344,7 +357,7 @@ def test_back_office_staff_get_no_transfer_dialog(
 
 
 def test_without_telephony_the_dialogs_say_so(
-    browser: Browser, db: InlineDBRunner, centre: Centre, clock: Clock
+    browser: Browser, db: InlineDBRunner, centre: StaffCentre, clock: Clock
 ) -> None:
     call_id = talking(db, centre, clock)
     browser.signed_in("eva")
@@ -358,7 +371,7 @@ def test_without_telephony_the_dialogs_say_so(
 
 
 def test_a_czech_agent_reads_the_refusal_in_czech(
-    colleague: PumpingBrowser, db: InlineDBRunner, centre: Centre, clock: Clock
+    colleague: PumpingBrowser, db: InlineDBRunner, centre: StaffCentre, clock: Clock
 ) -> None:
     call_id = talking(db, centre, clock, "jan")
     colleague.signed_in("jan")  # jan's language is Czech
@@ -373,7 +386,7 @@ def test_a_czech_agent_reads_the_refusal_in_czech(
 def test_the_outbound_dialog_searches_picks_and_prefills_the_main_number(
     agent: PumpingBrowser,
     db: InlineDBRunner,
-    centre: Centre,
+    centre: StaffCentre,
     clock: Clock,
     customers: dict[str, int],
 ) -> None:
@@ -393,7 +406,11 @@ def test_the_outbound_dialog_searches_picks_and_prefills_the_main_number(
 
 
 def test_calling_needs_a_picked_customer(
-    agent: PumpingBrowser, db: InlineDBRunner, centre: Centre, clock: Clock, telephony: Telephony
+    agent: PumpingBrowser,
+    db: InlineDBRunner,
+    centre: StaffCentre,
+    clock: Clock,
+    telephony: Telephony,
 ) -> None:
     at_seat(db, centre, clock, "eva", "101", on_air=False)
     agent.signed_in("eva")
@@ -406,7 +423,7 @@ def test_calling_needs_a_picked_customer(
 def test_placing_a_call_originates_the_agents_seat_and_shows_the_ringing_dialog(
     agent: PumpingBrowser,
     db: InlineDBRunner,
-    centre: Centre,
+    centre: StaffCentre,
     clock: Clock,
     telephony: Telephony,
     customers: dict[str, int],
@@ -461,7 +478,7 @@ def test_placing_a_call_originates_the_agents_seat_and_shows_the_ringing_dialog(
 def test_outbound_refusals(
     agent: PumpingBrowser,
     db: InlineDBRunner,
-    centre: Centre,
+    centre: StaffCentre,
     clock: Clock,
     telephony: Telephony,
     customers: dict[str, int],
@@ -484,7 +501,7 @@ def test_outbound_refusals(
 def test_an_outbound_call_needs_the_csrf_token(
     agent: PumpingBrowser,
     db: InlineDBRunner,
-    centre: Centre,
+    centre: StaffCentre,
     clock: Clock,
     telephony: Telephony,
     customers: dict[str, int],
@@ -502,7 +519,7 @@ def test_someone_elses_outbound_call_is_not_found(
     agent: PumpingBrowser,
     colleague: PumpingBrowser,
     db: InlineDBRunner,
-    centre: Centre,
+    centre: StaffCentre,
     clock: Clock,
     customers: dict[str, int],
 ) -> None:
@@ -519,7 +536,7 @@ def test_someone_elses_outbound_call_is_not_found(
 def test_save_number_adds_a_new_number_and_corrects_one(
     agent: PumpingBrowser,
     db: InlineDBRunner,
-    centre: Centre,
+    centre: StaffCentre,
     clock: Clock,
     customers: dict[str, int],
 ) -> None:
