@@ -17,7 +17,7 @@ from db.models import Call, Queue, Setting
 from dialplan.store import calls
 from domain.enums import CallState, Direction, RingOutcome
 from reports.store.kpi import kpi_for_calls
-from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
+from tests.support.back_office import Office, answer, build_office, inbound_call, leave
 from tests.support.time import T0, t
 
 DAY = (T0, T0 + timedelta(days=1))
@@ -159,9 +159,9 @@ def test_a_box_chosen_within_the_threshold_is_stored_on_the_call_as_within(
     not within; the report counts what the calls carry. With a 45 s threshold set, the
     same choices are all within."""
     from simulator.switch import CallerScript
-    from tests.e2e.harness import make_world
+    from tests.support.e2e_world import make_e2e_world
 
-    world = make_world(db_url, tmp_path)
+    world = make_e2e_world(db_url, tmp_path)
     for number, key, at_s in (
         ("600000010", "#", 10.0),
         ("600000030", "#", 30.0),

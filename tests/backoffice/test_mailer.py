@@ -34,7 +34,7 @@ from db.models import VoicemailItem, VoicemailItemHistory
 from db.runner import DBRunner
 from domain.enums import CallState
 from hotline.app import HotlineService
-from tests.backoffice.office import Office, build_office, inbound_call, leave
+from tests.support.back_office import Office, build_office, inbound_call, leave
 from voicemail.intake import SpoolImportService
 from voicemail.mailer import (
     NOT_AVAILABLE,
@@ -530,9 +530,9 @@ def test_the_report_comes_from_the_database_once(engine: Engine) -> None:
 #
 # A message left by a caller reaches the mailer through the hook the running service installs
 # (hotline.app.HotlineService: flow_context() gives the flows ``on_new_item=_new_item``, the
-# spool import passes the same hook). The calls run end to end in the e2e harness (simulated
+# spool import passes the same hook). The calls run end to end in the e2e world (simulated
 # Asterisk, real FastAGI server and flows, real database); the service's pieces are built by
-# HotlineService itself, on the harness's Clock and its inline DBRunner. Only the mailer is
+# HotlineService itself, on the e2e world's Clock and its inline DBRunner. Only the mailer is
 # made here, as HotlineService.start() makes it (start() also listens on real ports and
 # freezes the GC, which a test cannot have), with the SMTP server above on loopback.
 
@@ -552,9 +552,9 @@ def serving_world(
     from db.catalog import load_catalog
     from dialplan.flows.router import build_router
     from hotline.config import Settings
-    from tests.e2e.harness import make_world
+    from tests.support.e2e_world import make_e2e_world
 
-    world = make_world(db_url, tmp_path)  # Monday 10:00 in Prague: both queues are open
+    world = make_e2e_world(db_url, tmp_path)  # Monday 10:00 in Prague: both queues are open
     with Session(world.engine) as s, s.begin():
         load_catalog(s, MAILING, source="mailing.yaml")
     settings = Settings(
@@ -565,8 +565,8 @@ def serving_world(
         public_url=public_url,
     )
     services = HotlineService(settings, reactor=world.clock)
-    services.db = world.db  # the product's DBRunner, run inline on the harness's Clock
-    # Built as the service builds it, on the harness's Clock; real TCP to the loopback server.
+    services.db = world.db  # the product's DBRunner, run inline on the e2e world's Clock
+    # Built as the service builds it, on the e2e world's Clock; real TCP to the loopback server.
     services.mailer = services.make_mailer(reactor)
     # The FastAGI server the simulated Asterisk talks to runs the service's own flow context.
     world.servers[4573].factory.router = build_router(services.flow_context())

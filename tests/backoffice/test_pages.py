@@ -48,7 +48,7 @@ from db.passwords import hash_password
 from dialplan.store.outbound import finish_outbound
 from domain.enums import CallState, Direction
 from hotline.web import WebRoot
-from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
+from tests.support.back_office import Office, answer, build_office, inbound_call, leave
 from tests.support.centre import PASSWORD
 from tests.support.db import InlineDBRunner
 from tests.support.deferreds import result_of

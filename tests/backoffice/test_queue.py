@@ -18,7 +18,7 @@ from callbacks import store as callbacks_store
 from db.events import events_after
 from db.models import Recording, VoicemailItem, VoicemailItemHistory
 from domain.enums import CallState
-from tests.backoffice.office import Office, build_office, inbound_call, leave
+from tests.support.back_office import Office, build_office, inbound_call, leave
 from tests.support.time import t
 from voicemail.claims import ItemActionError, ItemClaimedError
 from voicemail.store import queue as bq

@@ -18,7 +18,7 @@ from db.models import Call, VoicemailItem, VoicemailItemHistory
 from dialplan.store import calls
 from domain.enums import CallState, Direction
 from domain.refusals import CallNotFoundError
-from tests.backoffice.office import Office, answer, build_office, inbound_call, leave
+from tests.support.back_office import Office, answer, build_office, inbound_call, leave
 from tests.support.time import t
 from voicemail.claims import ItemActionError
 from voicemail.store import queue as bq

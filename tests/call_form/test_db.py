@@ -24,12 +24,12 @@ from db.events import events_after
 from db.models import Agent, AuditLog, Call, ContactPerson, CustomerPhone, Location, QueueRight
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
-from tests.call_form.world import (
-    World,
+from tests.support.call_form import (
+    CallFormWorld,
     add_customer,
     add_reasons,
     answered_call,
-    build_world,
+    build_call_form_world,
 )
 from tests.support.centre import log_in_on_air
 from tests.support.time import T0, t
@@ -42,12 +42,12 @@ def tx(engine: Engine) -> Iterator[Session]:
 
 
 @pytest.fixture
-def world(engine: Engine) -> World:
+def world(engine: Engine) -> CallFormWorld:
     with tx(engine) as s:
-        return build_world(s)
+        return build_call_form_world(s)
 
 
-def agent(world: World, login: str) -> int:
+def agent(world: CallFormWorld, login: str) -> int:
     return world.centre.agents[login]
 
 
@@ -71,7 +71,9 @@ def phones_of(engine: Engine, customer_id: int) -> list[tuple[int, str]]:
 # --------------------------------------------------------------------------- matching
 
 
-def test_match_through_the_main_number_in_any_written_form(engine: Engine, world: World) -> None:
+def test_match_through_the_main_number_in_any_written_form(
+    engine: Engine, world: CallFormWorld
+) -> None:
     with tx(engine) as s:
         alpha = add_customer(s, "Alpha s.r.o.", world.north, ("+420 777 111 111",))
         call_id = answered_call(s, world, "eva", "777111111", uniqueid="1.1")
@@ -86,7 +88,7 @@ def test_match_through_the_main_number_in_any_written_form(engine: Engine, world
     assert (form.customer_id, form.customer_name) == (alpha, "Alpha s.r.o.")
 
 
-def test_match_through_another_number(engine: Engine, world: World) -> None:
+def test_match_through_another_number(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         add_customer(s, "Beta", world.south, ("601000001", "00420 606 222 333"))
         call_id = answered_call(s, world, "eva", "+420606222333", uniqueid="1.1")
@@ -96,7 +98,7 @@ def test_match_through_another_number(engine: Engine, world: World) -> None:
     assert result.customer is not None and result.customer.via is core.MatchedVia.OTHER
 
 
-def test_match_through_a_contact_person(engine: Engine, world: World) -> None:
+def test_match_through_a_contact_person(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         acme = add_customer(
             s,
@@ -115,7 +117,7 @@ def test_match_through_a_contact_person(engine: Engine, world: World) -> None:
         assert form.customer_name == "Acme a.s. (Jana Nováková)"
 
 
-def test_only_the_queues_locations_are_searched(engine: Engine, world: World) -> None:
+def test_only_the_queues_locations_are_searched(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         add_customer(s, "Far away", world.east, ("777111111",))
         call_id = answered_call(s, world, "eva", "777111111", uniqueid="1.1")
@@ -127,7 +129,7 @@ def test_only_the_queues_locations_are_searched(engine: Engine, world: World) ->
 
 
 def test_an_inactive_only_match_is_offered_and_reactivation_works(
-    engine: Engine, world: World
+    engine: Engine, world: CallFormWorld
 ) -> None:
     with tx(engine) as s:
         dormant = add_customer(s, "Dormant", world.north, ("777111111",), active=False)
@@ -148,7 +150,7 @@ def test_an_inactive_only_match_is_offered_and_reactivation_works(
 
 
 def test_several_active_the_selected_location_then_a_pick_list(
-    engine: Engine, world: World
+    engine: Engine, world: CallFormWorld
 ) -> None:
     with tx(engine) as s:
         add_customer(s, "North family", world.north, ("777111111",))
@@ -168,7 +170,9 @@ def test_several_active_the_selected_location_then_a_pick_list(
 
 
 @pytest.mark.parametrize("number", ["", "anonymous"])
-def test_a_hidden_number_is_an_unknown_caller(engine: Engine, world: World, number: str) -> None:
+def test_a_hidden_number_is_an_unknown_caller(
+    engine: Engine, world: CallFormWorld, number: str
+) -> None:
     with tx(engine) as s:
         add_customer(s, "Alpha", world.north, ("777111111",))
         call_id = answered_call(s, world, "eva", number, uniqueid="1.1")
@@ -178,7 +182,9 @@ def test_a_hidden_number_is_an_unknown_caller(engine: Engine, world: World, numb
     assert (result.display_name, result.queue_name) == ("?????", "Technical support")
 
 
-def test_a_picked_customer_is_not_replaced_by_matching_again(engine: Engine, world: World) -> None:
+def test_a_picked_customer_is_not_replaced_by_matching_again(
+    engine: Engine, world: CallFormWorld
+) -> None:
     with tx(engine) as s:
         add_customer(s, "Alpha", world.north, ("777111111",))
         other = add_customer(s, "Grandson", world.north, ("601999999",))
@@ -193,7 +199,7 @@ def test_a_picked_customer_is_not_replaced_by_matching_again(engine: Engine, wor
 
 
 @pytest.fixture
-def directory(engine: Engine, world: World) -> dict[str, int]:
+def directory(engine: Engine, world: CallFormWorld) -> dict[str, int]:
     with tx(engine) as s:
         return {
             "cerny": add_customer(
@@ -228,7 +234,7 @@ def search(engine: Engine, text: str, locations: list[int] | None, limit: int = 
 
 
 def test_search_by_name_ignoring_case_also_beyond_ascii(
-    engine: Engine, world: World, directory: dict[str, int]
+    engine: Engine, world: CallFormWorld, directory: dict[str, int]
 ) -> None:
     both = [world.north, world.south]
     assert search(engine, "černý", both) == ["Petr Černý"]
@@ -243,7 +249,7 @@ def test_search_by_name_ignoring_case_also_beyond_ascii(
 
 
 def test_search_by_address_contract_and_several_words(
-    engine: Engine, world: World, directory: dict[str, int]
+    engine: Engine, world: CallFormWorld, directory: dict[str, int]
 ) -> None:
     both = [world.north, world.south]
     assert search(engine, "dlouhá", both) == ["Petr Černý"]
@@ -253,7 +259,7 @@ def test_search_by_address_contract_and_several_words(
 
 
 def test_search_by_phone_in_any_written_form(
-    engine: Engine, world: World, directory: dict[str, int]
+    engine: Engine, world: CallFormWorld, directory: dict[str, int]
 ) -> None:
     both = [world.north, world.south]
     for text in ["777 123 456", "+420777123456", "00420 777 123 456", "222-333-444"]:
@@ -269,7 +275,7 @@ def cp_hits(engine: Engine, text: str, locations: list[int]) -> list[cp.Customer
 
 
 def test_search_wildcards_are_plain_text(
-    engine: Engine, world: World, directory: dict[str, int]
+    engine: Engine, world: CallFormWorld, directory: dict[str, int]
 ) -> None:
     both = [world.north, world.south]
     assert search(engine, "100%", both) == ["ACME 100% s.r.o."]
@@ -282,7 +288,7 @@ def test_search_wildcards_are_plain_text(
 # --------------------------------------------------------------------------- picking
 
 
-def test_pick_a_customer_and_a_contact(engine: Engine, world: World) -> None:
+def test_pick_a_customer_and_a_contact(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         acme = add_customer(s, "Acme", world.south, contacts=(("Jana", ""),))
         call_id = answered_call(s, world, "eva", "", uniqueid="1.1")
@@ -301,7 +307,7 @@ def cp_contact(session: Session, customer_id: int) -> int:
     ).one()
 
 
-def test_pick_refuses_inactive_foreign_and_mismatched(engine: Engine, world: World) -> None:
+def test_pick_refuses_inactive_foreign_and_mismatched(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         dormant = add_customer(s, "Dormant", world.north, active=False)
         far = add_customer(s, "Far", world.east)
@@ -324,7 +330,7 @@ def test_pick_refuses_inactive_foreign_and_mismatched(engine: Engine, world: Wor
 # ---------------------------------------------------------------------------
 
 
-def test_replace_number_puts_a_new_number_first(engine: Engine, world: World) -> None:
+def test_replace_number_puts_a_new_number_first(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         cid = add_customer(s, "Alpha", world.north, ("777111111", "777222222"))
     with tx(engine) as s:
@@ -338,7 +344,7 @@ def test_replace_number_puts_a_new_number_first(engine: Engine, world: World) ->
 
 
 def test_replace_number_moves_a_known_number_up_without_a_duplicate(
-    engine: Engine, world: World
+    engine: Engine, world: CallFormWorld
 ) -> None:
     with tx(engine) as s:
         cid = add_customer(s, "Alpha", world.north, ("777111111", "777222222", "777333333"))
@@ -358,7 +364,7 @@ def test_replace_number_moves_a_known_number_up_without_a_duplicate(
     ]
 
 
-def test_replace_number_refuses_a_hidden_number(engine: Engine, world: World) -> None:
+def test_replace_number_refuses_a_hidden_number(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         cid = add_customer(s, "Alpha", world.north, ("777111111",))
     with pytest.raises(CallFormError, match=core.NO_NUMBER_TO_SAVE), tx(engine) as s:
@@ -369,7 +375,7 @@ def test_replace_number_refuses_a_hidden_number(engine: Engine, world: World) ->
 # --------------------------------------------------------------------------- reasons
 
 
-def test_reason_options_per_queue_and_direction(engine: Engine, world: World) -> None:
+def test_reason_options_per_queue_and_direction(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         ids = add_reasons(s, world.centre.support, ReasonDirection.INBOUND)
     with tx(engine) as s:
@@ -397,7 +403,7 @@ def refusal(engine: Engine, call_id: int, agent_id: int, form: core.CallForm) ->
 
 
 def test_save_refusals_leave_the_call_pending_and_the_agent_processing(
-    engine: Engine, world: World
+    engine: Engine, world: CallFormWorld
 ) -> None:
     with tx(engine) as s:
         ids = add_reasons(s, world.centre.support, ReasonDirection.INBOUND)
@@ -421,7 +427,9 @@ def test_save_refusals_leave_the_call_pending_and_the_agent_processing(
     assert activity(engine, eva) == ("off_air", "processing")
 
 
-def test_save_stores_the_form_and_puts_the_agent_back_on_air(engine: Engine, world: World) -> None:
+def test_save_stores_the_form_and_puts_the_agent_back_on_air(
+    engine: Engine, world: CallFormWorld
+) -> None:
     with tx(engine) as s:
         ids = add_reasons(s, world.centre.support, ReasonDirection.INBOUND)
         alpha = add_customer(s, "Alpha", world.north, ("777111111",))
@@ -453,7 +461,9 @@ def test_save_stores_the_form_and_puts_the_agent_back_on_air(engine: Engine, wor
     assert refusal(engine, call_id, eva, form) == core.ALREADY_PROCESSED
 
 
-def test_save_as_unknown_customer_clears_a_wrong_match(engine: Engine, world: World) -> None:
+def test_save_as_unknown_customer_clears_a_wrong_match(
+    engine: Engine, world: CallFormWorld
+) -> None:
     with tx(engine) as s:
         add_customer(s, "Alpha", world.north, ("777111111",))
         call_id = answered_call(s, world, "eva", "777111111", uniqueid="1.1")
@@ -462,7 +472,7 @@ def test_save_as_unknown_customer_clears_a_wrong_match(engine: Engine, world: Wo
     assert saved.customer_unknown and saved.customer_id is None
 
 
-def test_save_assigned_to_the_locations_operator(engine: Engine, world: World) -> None:
+def test_save_assigned_to_the_locations_operator(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         north_op = add_customer(s, "North Networks (operator)", world.north)
         south_op = add_customer(s, "South Cable (operator)", world.south)
@@ -492,7 +502,7 @@ def test_save_assigned_to_the_locations_operator(engine: Engine, world: World) -
     assert save(engine, call_2, agent(world, "jan"), form).customer_id == south_op
 
 
-def test_save_with_replace_number(engine: Engine, world: World) -> None:
+def test_save_with_replace_number(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         alpha = add_customer(s, "Alpha", world.north, ("777111111",))
         call_id = answered_call(s, world, "eva", "601 000 000", uniqueid="1.1")
@@ -501,7 +511,9 @@ def test_save_with_replace_number(engine: Engine, world: World) -> None:
     assert phones_of(engine, alpha) == [(1, "420601000000"), (2, "420777111111")]
 
 
-def test_save_is_refused_while_connected_and_to_strangers(engine: Engine, world: World) -> None:
+def test_save_is_refused_while_connected_and_to_strangers(
+    engine: Engine, world: CallFormWorld
+) -> None:
     with tx(engine) as s:
         call_id = answered_call(s, world, "eva", "601000000", uniqueid="1.1", hang_up=False)
         s.add(Agent(login="zoe", name="Zoe", password_hash="x"))
@@ -516,7 +528,7 @@ def test_save_is_refused_while_connected_and_to_strangers(engine: Engine, world:
 # --------------------------------------------------------------------------- processes
 
 
-def test_processes_list_their_calls(engine: Engine, world: World) -> None:
+def test_processes_list_their_calls(engine: Engine, world: CallFormWorld) -> None:
     with tx(engine) as s:
         alpha = add_customer(s, "Alpha", world.north, ("777111111",))
         first = answered_call(s, world, "eva", "777111111", uniqueid="1.1", talk_s=95)
@@ -552,7 +564,7 @@ def test_processes_list_their_calls(engine: Engine, world: World) -> None:
 
 
 def test_an_off_air_agent_with_the_right_loads_the_last_unprocessed_call(
-    engine: Engine, world: World
+    engine: Engine, world: CallFormWorld
 ) -> None:
     with tx(engine) as s:
         older = answered_call(s, world, "eva", "601000001", uniqueid="1.1", at=T0)
@@ -581,7 +593,7 @@ def test_an_off_air_agent_with_the_right_loads_the_last_unprocessed_call(
 
 
 def test_recovery_needs_an_off_air_agent_and_a_right_to_the_queue(
-    engine: Engine, world: World
+    engine: Engine, world: CallFormWorld
 ) -> None:
     with tx(engine) as s:
         answered_call(s, world, "eva", "601000001", uniqueid="1.1")

@@ -30,8 +30,8 @@ from db.catalog import load_catalog
 from db.models import Agent, Call, PhoneSeat
 from simulator.scenario import build_switch
 from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook
-from tests.e2e.harness import CENTRE_YAML
 from tests.e2e.test_two_servers import ALWAYS_OPEN
+from tests.support.e2e_world import CENTRE_YAML
 from tests.support.processes import free_port, hotline_env, start_serve
 
 reactor: Any = installed_reactor

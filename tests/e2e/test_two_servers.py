@@ -27,7 +27,7 @@ from db.engine import make_engine
 from db.models import Call, RingAttempt
 from db.runner import DBRunner
 from simulator.desk_robot import DeskRobot, RobotDesk
-from tests.e2e.harness import CENTRE_YAML
+from tests.support.e2e_world import CENTRE_YAML
 from tests.support.processes import (
     ALL_WEEK_HOURS,
     free_port,

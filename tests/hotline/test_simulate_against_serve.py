@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from db.catalog import load_catalog
 from db.models import Call
-from tests.e2e.harness import CENTRE_YAML
+from tests.support.e2e_world import CENTRE_YAML
 from tests.support.processes import free_port, hotline_env, start_serve, wait_for_line
 
 

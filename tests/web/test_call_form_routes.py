@@ -34,7 +34,7 @@ from db.models import (
 )
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
-from tests.call_form.world import add_customer, add_reasons
+from tests.support.call_form import add_customer, add_reasons
 from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
 from tests.support.web import Browser, Page

@@ -27,7 +27,6 @@ from agent_desktop.store import agent_sessions
 from db.models import Location, QueueLocation
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
-from tests.call_form.world import add_customer, add_reasons
 from tests.support.browser import (
     artifacts_dir,
     browser_tests,
@@ -35,6 +34,7 @@ from tests.support.browser import (
     sign_in,
     waiting,
 )
+from tests.support.call_form import add_customer, add_reasons
 from tests.support.centre import PASSWORD, StaffCentre, build_staff_centre
 from tests.support.processes import (
     free_port,

@@ -1,11 +1,11 @@
-"""A whole contact centre on one Clock: Hotline's FastAGI server and call flows, the
+"""The e2e world, a whole contact centre on one Clock: Hotline's FastAGI server and call flows, the
 simulator playing Asterisk (callers, agent phones, the shipped dialplan), a network, and a
 real database (SQLite, or PostgreSQL when configured).
 
 The network is either ``"memory"`` (simulator/memnet.py: bytes delivered on the Clock) or
 ``"tcp"``: real sockets on 127.0.0.1 of the running reactor (simulator/loopback.py), Hotline
 listening on a port the kernel picked and the shipped dialplan pointing at it. Either way the
-call's time is the Clock: on TCP, ``World.run`` advances it step by step as memnet does and
+call's time is the Clock: on TCP, ``E2EWorld.run`` advances it step by step as memnet does and
 after each step waits until the loopback traffic has settled (counted, not guessed), so a run
 is as deterministic as in memory and never sleeps. ``run`` returns a Deferred: tests written
 for both networks ``await`` it (pytest-twisted), older memory-only tests may ignore it.
@@ -55,13 +55,12 @@ from simulator.memnet import MemoryNetwork, advance_to
 from simulator.scenario import build_switch
 from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook, SimCall, Switch
 from tests.support.db import InlineDBRunner
+from tests.support.time import T0
 from voicemail.spool import Spool
 
 AMI_PORT = 5038
 NetworkKind = Literal["memory", "tcp"]
 NETWORKS: tuple[NetworkKind, ...] = ("memory", "tcp")
-# Monday 23 November 2026, 10:00 in Prague: the centre is open.
-MONDAY_10_PRAGUE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 CENTRE_YAML = """
 settings: {time_zone: Europe/Prague, country_prefix: '420'}
@@ -189,7 +188,7 @@ def serve(
 
 
 @dataclass
-class World:
+class E2EWorld:
     engine: Engine
     clock: Clock
     net: Network
@@ -208,7 +207,7 @@ class World:
             advance_to(self.clock, until)
             return succeed(None)
         if self._running is not None:
-            raise RuntimeError("World.run on TCP: await the previous run before the next one")
+            raise RuntimeError("E2EWorld.run on TCP: await the previous run before the next one")
         running = self._running = Deferred.fromCoroutine(self._run_tcp(self.net, until))
 
         def done(result: object) -> object:
@@ -252,7 +251,7 @@ class World:
         (what the desktop transfers and places calls with, R-1.12, R-1.13). Memory only."""
         if not isinstance(self.net, MemoryNetwork):
             raise ValueError(
-                "connect_ami runs on the memory network (make_world(network='memory'))"
+                "connect_ami runs on the memory network (make_e2e_world(network='memory'))"
             )
         factory = FakeAMIFactory(self.switch, "hotline", "s3cret", clock=self.clock)
         self.switch.emit = factory.emit
@@ -357,16 +356,16 @@ class World:
 SEATS = {"eva": "101", "jan": "102", "petr": "103", "olga": "104"}
 
 
-def make_world(
+def make_e2e_world(
     db_url: str,
     tmp_path: Path,
     phones: dict[str, PhoneBehaviour] | None = None,
     *,
-    start: datetime = MONDAY_10_PRAGUE,
+    start: datetime = T0,
     servers: tuple[int, ...] = (4573,),
     extra_yaml: str = "",
     network: NetworkKind = "memory",
-) -> World:
+) -> E2EWorld:
     """The centre at ``start``, with one Hotline server per entry of ``servers`` (the
     dialplan lists them in that order; on TCP each really listens on a port of the
     kernel's choosing, and ``servers[i]`` stays the name tests use)."""
@@ -397,7 +396,7 @@ def make_world(
         spool_dir=tmp_path / "asterisk",
     )
     switch.phones = PhoneBook(phones or {}, default=None)
-    return World(engine, clock, net, db, switch, tmp_path, running)
+    return E2EWorld(engine, clock, net, db, switch, tmp_path, running)
 
 
 _open_loopbacks: list[LoopbackNetwork] = []
@@ -409,7 +408,7 @@ async def close_loopbacks() -> None:
         await _open_loopbacks.pop().close()
 
 
-def notices(world: World, login: str) -> list[dict[str, Any]]:
+def notices(world: E2EWorld, login: str) -> list[dict[str, Any]]:
     """The status-line events of one agent (R-2.5), oldest first: the payload and the call."""
     with Session(world.engine) as s:
         rows = s.scalars(

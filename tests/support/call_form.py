@@ -1,4 +1,5 @@
-"""Customers, locations, reason trees and finished calls for the call form's DB tests."""
+"""The call form's world: the agents centre with locations the support queue serves (and one
+it does not), customers, reason trees and answered calls, for the call form's tests."""
 
 from __future__ import annotations
 
@@ -16,14 +17,14 @@ from tests.support.time import T0
 
 
 @dataclass(frozen=True)
-class World:
+class CallFormWorld:
     centre: AgentsCentre
     north: int  # the support queue serves north and south
     south: int
     east: int  # ...but not east
 
 
-def build_world(session: Session) -> World:
+def build_call_form_world(session: Session) -> CallFormWorld:
     centre = build_agents_centre(session)
     locations = [Location(code=code, name=code.title()) for code in ("north", "south", "east")]
     session.add_all(locations)
@@ -36,7 +37,7 @@ def build_world(session: Session) -> World:
         ]
     )
     session.flush()
-    return World(centre, north, south, east)
+    return CallFormWorld(centre, north, south, east)
 
 
 def add_customer(
@@ -109,7 +110,7 @@ def add_reasons(session: Session, queue_id: int, direction: ReasonDirection) -> 
 
 def answered_call(
     session: Session,
-    world: World,
+    world: CallFormWorld,
     login: str,
     caller: str,
     *,

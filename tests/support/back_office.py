@@ -1,4 +1,5 @@
-"""A small back office built from the models and the call flows' own functions."""
+"""A small back office (its boxes, staff and customers) built from the models, and calls and
+items made by the call flows' own functions."""
 
 from __future__ import annotations
 
