@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 import pytest_twisted
 import treq
-from babel.messages.extract import extract_from_dir
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
@@ -52,6 +51,7 @@ from tests.support.back_office import Office, answer, build_office, inbound_call
 from tests.support.centre import PASSWORD
 from tests.support.db import InlineDBRunner
 from tests.support.deferreds import result_of
+from tests.support.i18n import extracted_messages
 from tests.support.time import T0
 from tests.support.web import BASE, Browser, Page, PumpingBrowser, Stream, Telephony
 from voicemail import claims
@@ -63,7 +63,6 @@ from web.files import ByteRange, RangeNotSatisfiableError, parse_byte_range
 from web.i18n import LOCALE_DIR, load_po
 from web.request import ProcessInfo
 
-ROOT = Path(__file__).resolve().parents[2]
 JSON = "application/json"
 
 
@@ -1089,16 +1088,14 @@ def test_the_pages_load_the_live_script_and_mark_the_parts_it_refreshes(world: W
 # --------------------------------------------------------------------------- languages
 
 
-def extracted_messages() -> set[str]:
-    methods = [
-        ("voicemail/**.py", "python"),
-        ("callbacks/**.py", "python"),
-        ("voicemail/templates/**.html", "jinja2"),
-    ]
-    found = set()
-    for _file, _line, msg, _comments, _context in extract_from_dir(str(ROOT), methods):
-        found.add(msg if isinstance(msg, str) else msg[0])
-    return found
+def back_office_messages() -> set[str]:
+    return extracted_messages(
+        [
+            ("voicemail/**.py", "python"),
+            ("callbacks/**.py", "python"),
+            ("voicemail/templates/**.html", "jinja2"),
+        ]
+    )
 
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -1106,7 +1103,7 @@ PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 def test_every_message_of_the_back_office_pages_has_a_czech_translation() -> None:
     czech = load_po(LOCALE_DIR / "cs" / "LC_MESSAGES" / "hotline.po")
-    messages = extracted_messages()
+    messages = back_office_messages()
     assert len(messages) > 60
     assert sorted(m for m in messages if czech.gettext(m) == m) == []
     for msg in messages:

@@ -20,7 +20,7 @@ from twisted.web.resource import IResource
 from ami.client import AMIClient
 from simulator.fake_ami import recording_server
 from simulator.memnet import MemoryNetwork
-from tests.support.centre import PASSWORD
+from tests.support.centre import PASSWORD, StaffCentre
 from tests.support.deferreds import result_of
 
 T = TypeVar("T")
@@ -190,3 +190,16 @@ class Telephony:
 
     def actions(self, name: str) -> list[tuple[Any, ...]]:
         return [args for action, args in self.backend.calls if action == name]
+
+
+def tick(browser: Browser, clock: Clock, seconds: float = 0.5) -> None:
+    """Let ``seconds`` pass and deliver what the server wrote meanwhile."""
+    clock.advance(seconds)
+    browser.stub.flush()
+
+
+def open_desktop_stream(browser: Browser, centre: StaffCentre, login: str = "eva") -> Stream:
+    """Sign ``login`` in and open the live events from where the desktop page left off."""
+    page = browser.signed_in(login)
+    last = page.text.split('data-last-event-id="', 1)[1].split('"', 1)[0]
+    return browser.open_stream(f"/events?last_id={last}")

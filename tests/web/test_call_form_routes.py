@@ -37,8 +37,8 @@ from domain.enums import CallState, Direction, ReasonDirection
 from tests.support.call_form import add_customer, add_reasons
 from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
+from tests.support.i18n import extracted_messages
 from tests.support.web import Browser, Page
-from tests.web.test_i18n import extracted_messages
 
 FETCH = "*/*"
 

@@ -18,7 +18,7 @@ from db.models import Event, WebSession
 from hotline.web import WebRoot
 from tests.support.centre import StaffCentre, add_notification
 from tests.support.db import InlineDBRunner
-from tests.support.web import Browser, Stream
+from tests.support.web import Browser, open_desktop_stream, tick
 from web.sse import KEEPALIVE_S, REVALIDATE_S, parse_last_id, sse_frame
 
 
@@ -51,17 +51,6 @@ def notice(
         return int(session.scalar(select(func.max(Event.id))) or 0)
 
     return db.run_sync(write)
-
-
-def tick(browser: Browser, clock: Clock, seconds: float = 0.5) -> None:
-    clock.advance(seconds)
-    browser.stub.flush()
-
-
-def open_desktop_stream(browser: Browser, centre: StaffCentre, login: str = "eva") -> Stream:
-    page = browser.signed_in(login)
-    last = page.text.split('data-last-event-id="', 1)[1].split('"', 1)[0]
-    return browser.open_stream(f"/events?last_id={last}")
 
 
 def test_the_stream_is_event_stream_with_a_retry_hint(

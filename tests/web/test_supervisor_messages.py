@@ -12,8 +12,7 @@ from twisted.internet.task import Clock
 from db.models import Agent, Department, Notification, SupervisorDepartment
 from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
-from tests.support.web import Browser
-from tests.web.test_event_stream import open_desktop_stream, tick
+from tests.support.web import Browser, open_desktop_stream, tick
 
 
 def departments(db: InlineDBRunner, centre: StaffCentre) -> None:

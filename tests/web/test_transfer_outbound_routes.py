@@ -33,8 +33,8 @@ from domain.enums import CallState, Direction, ProcessingState
 from hotline.web import WebRoot
 from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
+from tests.support.i18n import extracted_messages
 from tests.support.web import Browser, PumpingBrowser, Telephony
-from tests.web.test_i18n import extracted_messages
 from web.i18n import LOCALE_DIR, load_po
 from web.request import ProcessInfo
 
