@@ -19,3 +19,26 @@ def result_of(d: Deferred[T]) -> T:
     if isinstance(results[0], Failure):
         results[0].raiseException()
     return results[0]  # type: ignore[no-any-return]
+
+
+def failure_of(d: Deferred[Any], *types: type[BaseException]) -> Failure:
+    """The failure of a Deferred that must have failed already, with one of ``types``."""
+    results: list[Any] = []
+    d.addBoth(results.append)
+    assert results, "the Deferred has not fired"
+    failure = results[0]
+    assert isinstance(failure, Failure), f"expected a failure, got {failure!r}"
+    assert failure.check(*types), f"expected {types}, got {failure.value!r}"
+    return failure
+
+
+def has_not_fired(d: Deferred[Any]) -> bool:
+    """Whether the Deferred is still waiting (it is left as it was)."""
+    results: list[Any] = []
+
+    def look(result: Any) -> Any:
+        results.append(result)
+        return result
+
+    d.addBoth(look)
+    return not results
