@@ -1,4 +1,6 @@
-"""``GET /events``: the agent's live events as Server-Sent Events (R-2.5, R-2.3, R-2.16)."""
+"""``GET /events``: the agent's live events as Server-Sent Events (R-2.5, R-2.3, R-2.16),
+``agent_desktop.routes.live_events`` on ``web.sse``'s stream (keepalive, revalidation,
+resuming). The frames and the Last-Event-ID rules alone are tests/web/test_sse.py."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from hotline.web import WebRoot
 from tests.support.centre import StaffCentre, add_notification
 from tests.support.db import InlineDBRunner
 from tests.support.web import Browser, open_desktop_stream, tick
-from web.sse import KEEPALIVE_S, REVALIDATE_S, parse_last_id, sse_frame
+from web.sse import KEEPALIVE_S, REVALIDATE_S
 
 
 def now_of(clock: Clock) -> datetime:
@@ -236,25 +238,3 @@ def test_a_czech_agent_gets_czech_messages(
     tick(browser, clock)
     [message] = stream.messages()
     assert json.loads(message["data"])["text"] == "Volající čekal 01:01"
-
-
-def test_sse_frames_are_exact_and_keep_a_message_on_one_data_line() -> None:
-    frame = sse_frame({"text": "a\nb", "n": 1}, event="status", event_id=42)
-    assert frame == b'id: 42\nevent: status\ndata: {"text":"a\\nb","n":1}\n\n'
-    assert sse_frame({}) == b"data: {}\n\n"
-    with pytest.raises(ValueError):
-        sse_frame({}, event="x\ndata: evil")
-
-
-@pytest.mark.parametrize(
-    ("header", "query", "expected"),
-    [(None, None, None), ("7", "3", 7), (None, "3", 3), ("", "3", 3), (" 9 ", None, 9)],
-)
-def test_which_last_id_wins(header: str | None, query: str | None, expected: int | None) -> None:
-    assert parse_last_id(header, query) == expected
-
-
-@pytest.mark.parametrize("bad", ["-1", "1.5", "abc", "٣", "9" * 19])
-def test_bad_last_ids(bad: str) -> None:
-    with pytest.raises(ValueError):
-        parse_last_id(bad, None)
