@@ -14,7 +14,6 @@ from db.models import (
     BoxRight,
     Call,
     Customer,
-    CustomerPhone,
     Location,
     Queue,
     QueueLocation,
@@ -24,6 +23,7 @@ from dialplan.store import calls
 from dialplan.store.boxes import take_request
 from domain.enums import BoxKind, CallState, Direction, Role
 from domain.numbers import normalise_number
+from tests.support.customers import add_phones
 from voicemail.spool import SpooledRequest
 
 
@@ -63,19 +63,8 @@ def build_office(session: Session) -> Office:
     session.add_all(
         QueueLocation(queue_id=q.id, location_id=location.id) for q in (queue, after_hours)
     )
-    for customer, numbers in (
-        (novak, ("777 123 456", "+420 602 111 222")),
-        (svoboda, ("731000111",)),
-    ):
-        for position, number in enumerate(numbers, start=1):
-            session.add(
-                CustomerPhone(
-                    customer_id=customer.id,
-                    position=position,
-                    number=number,
-                    digits=normalise_number(number, "420"),
-                )
-            )
+    add_phones(session, novak.id, ("777 123 456", "+420 602 111 222"))
+    add_phones(session, svoboda.id, ("731000111",))
     people = {
         "eva": (Role.BACKOFFICE, (messages, callbacks, night)),
         "jan": (Role.BACKOFFICE, (callbacks,)),

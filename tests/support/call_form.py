@@ -1,5 +1,6 @@
 """The call form's world: the agents centre with locations the support queue serves (and one
-it does not), customers, reason trees and answered calls, for the call form's tests."""
+it does not), reason trees and answered calls, for the call form's tests (its customers are
+tests/support/customers.py's)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from db.models import ContactPerson, Customer, CustomerPhone, Location, QueueLocation, ReasonNode
+from db.models import Location, QueueLocation, ReasonNode
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
-from domain.numbers import normalise_number
 from tests.support.centre import AgentsCentre, build_agents_centre, log_in_on_air
 from tests.support.time import T0
 
@@ -38,49 +38,6 @@ def build_call_form_world(session: Session) -> CallFormWorld:
     )
     session.flush()
     return CallFormWorld(centre, north, south, east)
-
-
-def add_customer(
-    session: Session,
-    name: str,
-    location_id: int,
-    phones: tuple[str, ...] = (),
-    *,
-    active: bool = True,
-    address: str = "",
-    contract: str = "",
-    contacts: tuple[tuple[str, str], ...] = (),
-) -> int:
-    customer = Customer(
-        name=name,
-        location_id=location_id,
-        active=active,
-        address=address,
-        contract_number=contract or f"C-{name[:12]}",
-    )
-    session.add(customer)
-    session.flush()
-    for position, number in enumerate(phones, start=1):
-        session.add(
-            CustomerPhone(
-                customer_id=customer.id,
-                position=position,
-                number=number,
-                digits=normalise_number(number, "420"),
-            )
-        )
-    for position, (contact_name, phone) in enumerate(contacts, start=1):
-        session.add(
-            ContactPerson(
-                customer_id=customer.id,
-                position=position,
-                name=contact_name,
-                phone=phone,
-                phone_digits=normalise_number(phone, "420") if phone else "",
-            )
-        )
-    session.flush()
-    return customer.id
 
 
 def add_reasons(session: Session, queue_id: int, direction: ReasonDirection) -> dict[str, int]:

@@ -5,7 +5,7 @@ through a DBRunner that runs each transaction inline instead of on a thread pool
 request completes within ``StubTreq``'s in-memory round trip and time is a ``Clock``.
 
 pytest finds fixtures only in the conftest.py files on a test's path: the conftest.py of each
-folder whose tests need these imports them from here.
+folder whose tests need these imports them from here, all of them (``__all__``) at once.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from web.request import ProcessInfo
 # tests were written for this instant and some check the Prague times the pages show
 # ("since 09:30", "09:35"), so it stays as it was.
 START = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+
+__all__ = ["browser", "centre", "clock", "db", "other_browser", "web"]
 
 
 @pytest.fixture

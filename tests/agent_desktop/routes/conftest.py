@@ -1,11 +1,4 @@
-"""The agent desktop's page tests use the web tests' fixtures: a small centre, the real Klein
-resource, a scripted browser (tests/support/web_fixtures.py)."""
+"""The agent desktop's page tests use the web tests' fixtures: a small centre, the real
+Klein resource, a scripted browser (tests/support/web_fixtures.py)."""
 
-from tests.support.web_fixtures import (  # noqa: F401 (pytest finds fixtures in a conftest)
-    browser,
-    centre,
-    clock,
-    db,
-    other_browser,
-    web,
-)
+from tests.support.web_fixtures import *  # noqa: F403 (pytest finds fixtures in a conftest)

@@ -34,8 +34,9 @@ from db.models import (
 )
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
-from tests.support.call_form import add_customer, add_reasons
+from tests.support.call_form import add_reasons
 from tests.support.centre import StaffCentre
+from tests.support.customers import add_customer
 from tests.support.db import InlineDBRunner
 from tests.support.i18n import extracted_messages
 from tests.support.web import Browser, Page

@@ -34,8 +34,9 @@ from tests.support.browser import (
     sign_in,
     waiting,
 )
-from tests.support.call_form import add_customer, add_reasons
+from tests.support.call_form import add_reasons
 from tests.support.centre import PASSWORD, StaffCentre, build_staff_centre
+from tests.support.customers import add_customer
 from tests.support.processes import (
     free_port,
     hotline_env,

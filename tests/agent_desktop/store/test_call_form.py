@@ -24,14 +24,9 @@ from db.events import events_after
 from db.models import Agent, AuditLog, Call, ContactPerson, CustomerPhone, Location, QueueRight
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
-from tests.support.call_form import (
-    CallFormWorld,
-    add_customer,
-    add_reasons,
-    answered_call,
-    build_call_form_world,
-)
+from tests.support.call_form import CallFormWorld, add_reasons, answered_call, build_call_form_world
 from tests.support.centre import log_in_on_air
+from tests.support.customers import add_customer
 from tests.support.time import T0, t
 
 
