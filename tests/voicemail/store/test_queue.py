@@ -333,7 +333,7 @@ if os.environ.get("HOTLINE_TEST_DATABASE_URL"):
         with Session(engine) as s, s.begin():
             item = message_from(s, office, "777123456", t(0))
         both_read = threading.Barrier(2)
-        plain_load = bq._load
+        plain_load = bq.load_item
         seen: list[int] = []
 
         def load_without_lock(
@@ -345,7 +345,7 @@ if os.environ.get("HOTLINE_TEST_DATABASE_URL"):
                 both_read.wait(timeout=10)
             return row
 
-        monkeypatch.setattr(bq, "_load", load_without_lock)
+        monkeypatch.setattr(bq, "load_item", load_without_lock)
         people = [office.agents["eva"], office.agents["sue"]]
         results = _race(engine, [_claimer(item, a) for a in people])
         winners = [r for r in results if isinstance(r, bq.ClaimView)]
