@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 import treq
@@ -23,7 +23,6 @@ from simulator.memnet import MemoryNetwork
 from tests.support.centre import PASSWORD, StaffCentre
 from tests.support.deferreds import result_of
 
-T = TypeVar("T")
 BASE = "http://hotline.example"
 HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"
 
