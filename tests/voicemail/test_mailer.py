@@ -29,7 +29,6 @@ from twisted.mail.interfaces import IMessageDelivery, IMessageSMTP
 from twisted.mail.smtp import ESMTP, SMTPFactory, SMTPServerError, User
 from zope.interface import implementer
 
-from db.engine import make_engine
 from db.models import VoicemailItem, VoicemailItemHistory
 from db.runner import DBRunner
 from domain.enums import CallState
@@ -164,14 +163,6 @@ def closed_port() -> int:
 
 
 # --------------------------------------------------------------------------- the centre
-
-
-@pytest.fixture
-def runner(db_url: str) -> Iterator[DBRunner]:
-    db = DBRunner(make_engine(db_url), reactor)
-    yield db
-    db.stop()
-    db.engine.dispose()
 
 
 @pytest.fixture
