@@ -28,6 +28,9 @@ from agent_desktop.agent_state import (
 )
 from domain.enums import Activity, AgentState
 
+# Not the suite's T0 (tests/support/time.py) but an hour before it, as these tests were
+# written: the state machine only compares instants, so any value does, and keeping this
+# one keeps every idle_since/since they check exactly as it was.
 T0 = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 
 

@@ -1,8 +1,8 @@
-"""Test helpers for the AMI client: an in-memory endpoint and synchronous Deferred checks."""
+"""Test helpers for the AMI client: an in-memory endpoint and the wire's line ends (the
+synchronous Deferred checks are tests/support/deferreds.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from twisted.internet.defer import Deferred, fail, succeed
@@ -11,19 +11,6 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 GREETING = b"Asterisk Call Manager/11.0.0\r\n"
-# The in-repo copy of shared/asterisk-facts/ami-originate-and-redirect-events.txt, beside the AGI
-# transcripts (tests/fastagi/test_transcripts.py checks the copies against the originals).
-RECORDING = (
-    Path(__file__).resolve().parents[1]
-    / "fastagi"
-    / "asterisk-facts"
-    / "ami-originate-and-redirect-events.txt"
-)
-
-
-def recorded_wire() -> bytes:
-    """The recording as Asterisk sent it: the file has LF line ends, the wire has CRLF."""
-    return RECORDING.read_bytes().replace(b"\n", b"\r\n")
 
 
 def wire(text: str) -> bytes:
@@ -74,33 +61,3 @@ class MemoryEndpoint:
         from twisted.internet.error import ConnectionDone
 
         self.protocol.connectionLost(Failure(ConnectionDone("server closed")))
-
-
-def result_of(d: Deferred[Any]) -> Any:
-    results: list[Any] = []
-    d.addBoth(results.append)
-    assert results, "the Deferred has not fired"
-    if isinstance(results[0], Failure):
-        results[0].raiseException()
-    return results[0]
-
-
-def failure_of(d: Deferred[Any], *types: type[BaseException]) -> Failure:
-    results: list[Any] = []
-    d.addBoth(results.append)
-    assert results, "the Deferred has not fired"
-    failure = results[0]
-    assert isinstance(failure, Failure), f"expected a failure, got {failure!r}"
-    assert failure.check(*types), f"expected {types}, got {failure.value!r}"
-    return failure
-
-
-def has_not_fired(d: Deferred[Any]) -> bool:
-    results: list[Any] = []
-
-    def look(result: Any) -> Any:
-        results.append(result)
-        return result
-
-    d.addBoth(look)
-    return not results

@@ -22,16 +22,9 @@ from ami.client import (
     Originated,
 )
 from ami.protocol import AMIMessage, AMIValueError
-from tests.ami.helpers import (
-    GREETING,
-    RECORDING,
-    MemoryEndpoint,
-    failure_of,
-    has_not_fired,
-    recorded_wire,
-    result_of,
-    wire,
-)
+from tests.ami.helpers import GREETING, MemoryEndpoint, wire
+from tests.support.asterisk_facts import AMI_RECORDING, recorded_wire
+from tests.support.deferreds import failure_of, has_not_fired, result_of
 
 ACCEPTED = "Response: Success\nActionID: {action_id}\nMessage: Authentication accepted\n\n"
 QUEUED = "Response: Success\nActionID: hotline-2\nMessage: Originate successfully queued\n\n"
@@ -496,7 +489,7 @@ def test_the_recorded_asterisk_stream_reaches_subscribers(
     client.subscribe("*", events.append)
     client.subscribe("OriginateResponse", originate_responses.append)
     endpoint.protocol.dataReceived(recorded_wire())
-    blocks = RECORDING.read_text().strip("\n").split("\n\n")
+    blocks = AMI_RECORDING.read_text().strip("\n").split("\n\n")
     assert len(events) == sum(1 for b in blocks if b.startswith("Event:"))
     assert [m.action_id for m in originate_responses] == ["orig-1", "orig-2"]
     assert client.ready and not endpoint.transport.disconnecting

@@ -16,7 +16,7 @@ from ami.protocol import (
     format_action,
     format_message,
 )
-from tests.ami.helpers import RECORDING, recorded_wire
+from tests.support.asterisk_facts import AMI_RECORDING, recorded_wire
 
 
 def parse_all(data: bytes, *, greeting: bool = False) -> list[AMIGreeting | AMIMessage]:
@@ -115,7 +115,7 @@ class TestRealAsteriskRecording:
     """The AMI traffic a real Asterisk 22 sent for an Originate and a Redirect."""
 
     def test_every_block_is_one_message(self, messages: list[AMIMessage]) -> None:
-        blocks = RECORDING.read_text().strip("\n").split("\n\n")
+        blocks = AMI_RECORDING.read_text().strip("\n").split("\n\n")
         assert len(messages) == len(blocks)
         assert sum(1 for m in messages if m.event) == sum(
             1 for b in blocks if b.startswith("Event:")

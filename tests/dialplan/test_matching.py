@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dialplan.matching import FreeAgent, WaitingCall, can_serve, match, queue_position
-
-T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+from tests.support.time import T0
 
 
 def call(cid: int, queue: int, waited_s: int, **kw: object) -> WaitingCall:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 import pytest_twisted
 
-from tests.e2e.harness import NETWORKS, NetworkKind, close_loopbacks
+from tests.support.e2e_world import NETWORKS, NetworkKind, close_loopbacks
 
 
 @pytest_twisted.async_yield_fixture(params=NETWORKS, ids=NETWORKS)

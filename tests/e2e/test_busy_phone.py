@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from db.models import RingAttempt
 from dialplan.store.calls import BUSY_RETRY_S
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import make_world
+from tests.support.e2e_world import make_e2e_world
 
 SUPPORT = "222111001"
 
@@ -21,7 +21,7 @@ SUPPORT = "222111001"
 def test_a_busy_phone_is_retried_after_a_pause_and_the_next_free_agent_answers(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": PhoneBehaviour(busy=True), "PJSIP/102": PhoneBehaviour(answer_after_s=2)},

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import make_world
+from tests.support.e2e_world import make_e2e_world
 from voicemail.intake import SPOOL_IMPORT_INTERVAL_S, SpoolImportService
 from voicemail.spool import Spool
 
@@ -17,7 +17,9 @@ SUPPORT = "222111001"  # overflow after 120 s
 def test_a_caller_waiting_through_a_database_outage_is_served_when_it_is_back(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)})
+    world = make_e2e_world(
+        db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)}
+    )
     sim_call = world.call(CallerScript(did=SUPPORT, talk_s=None))
     world.run(100)
     [call] = world.calls()
@@ -46,7 +48,7 @@ def test_a_caller_waiting_through_a_database_outage_is_served_when_it_is_back(
 def test_the_services_spool_import_brings_in_a_callback_once_the_database_is_back(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path)
+    world = make_e2e_world(db_url, tmp_path)
     spool = world.servers[4573].ctx.spool  # tmp_path / "spool", as settings.spool_dir below
     world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", keys=((20.0, "0"),)))
     world.run(10)
@@ -54,7 +56,7 @@ def test_the_services_spool_import_brings_in_a_callback_once_the_database_is_bac
     world.run(40)
     assert len(list(spool.entries())) == 1  # the callback request was kept on disk
 
-    # As hotline serve runs it, with the product's DBRunner run inline on the harness's Clock.
+    # As hotline serve runs it, with the product's DBRunner run inline on the e2e world's Clock.
     importing = SpoolImportService(world.db, Spool(tmp_path / "spool"), world.clock)
     importing.startService()
     try:
@@ -76,7 +78,7 @@ def test_the_services_spool_import_brings_in_a_callback_once_the_database_is_bac
 def test_the_database_going_down_while_an_agent_rings_puts_the_caller_back_in_the_queue(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": PhoneBehaviour(answer_after_s=None), "PJSIP/102": PhoneBehaviour(2)},

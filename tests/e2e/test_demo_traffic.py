@@ -28,7 +28,8 @@ from fastagi.server import FastAGIFactory
 from hotline.config import AmiUrl
 from simulator.demo_traffic import DemoTraffic, human_logins
 from simulator.memnet import MemoryNetwork, advance_to
-from tests.e2e.harness import MONDAY_10_PRAGUE, InlineDBRunner
+from tests.support.db import InlineDBRunner
+from tests.support.time import T0
 from voicemail.spool import Spool
 
 
@@ -47,10 +48,10 @@ def start_demo(db_url: str, tmp_path: Path, ami: AmiUrl | None = None) -> Demo:
     demo's simulated traffic running against it."""
     engine = make_engine(db_url)
     with Session(engine) as s, s.begin():
-        load_demo(s, today=MONDAY_10_PRAGUE.date())
+        load_demo(s, today=T0.date())
         load_catalog(s, always_open_yaml(), source="overlay")
     clock = Clock()
-    clock.advance(MONDAY_10_PRAGUE.timestamp())
+    clock.advance(T0.timestamp())
     net = MemoryNetwork(clock)
     db = InlineDBRunner(engine)
     ctx = FlowContext(

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from db.models import Call
 from dialplan.flows.router import build_router
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import World, make_world
+from tests.support.e2e_world import E2EWorld, make_e2e_world
 
 SUPPORT = "222111001"
 
@@ -63,7 +63,7 @@ def dialplan_lines(sim_call: Any) -> str:
     return "\n".join(str(line) for line in sim_call.record.lines)
 
 
-def causes(world: World) -> list[tuple[str, str]]:
+def causes(world: E2EWorld) -> list[tuple[str, str]]:
     with Session(world.engine) as s:
         return [(c.state.value, c.hangup_cause) for c in s.scalars(select(Call).order_by(Call.id))]
 
@@ -75,7 +75,9 @@ def test_an_agi_command_error_hands_the_caller_to_the_fallback_and_the_next_is_s
     # "writefile", which the channel raises as an AGICommandError.
     (tmp_path / "recordings").mkdir()
     (tmp_path / "recordings" / "voicemail").write_text("not a folder")
-    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)})
+    world = make_e2e_world(
+        db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)}
+    )
     first = world.call(CallerScript(did=SUPPORT, keys=((5.0, "#"),), talk_s=None))
     world.run(40)
     [(state, cause)] = causes(world)
@@ -95,7 +97,7 @@ def test_an_agi_command_error_hands_the_caller_to_the_fallback_and_the_next_is_s
 def test_a_database_fault_while_an_agent_rings_frees_the_agent_and_the_caller_falls_back(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": PhoneBehaviour(answer_after_s=25), "PJSIP/102": PhoneBehaviour(2)},
@@ -125,7 +127,7 @@ def test_a_database_fault_while_an_agent_rings_frees_the_agent_and_the_caller_fa
 def test_a_database_error_in_the_ivr_hands_the_caller_to_the_fallback(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2)})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2)})
     fault = FailNextStatement(world.engine, "INSERT INTO ivr_key_presses")
     fault.armed = True
     sim_call = world.call(CallerScript(did="222111000", keys=((1.0, "1"),)))
@@ -137,7 +139,7 @@ def test_a_database_error_in_the_ivr_hands_the_caller_to_the_fallback(
 
 
 def test_a_failure_during_shutdown_leaves_the_call_for_resume(db_url: str, tmp_path: Path) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": PhoneBehaviour(answer_after_s=25), "PJSIP/102": PhoneBehaviour(2)},

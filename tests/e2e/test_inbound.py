@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest_twisted
 
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import NetworkKind, World, make_world
+from tests.support.e2e_world import E2EWorld, NetworkKind, make_e2e_world
 
 SUPPORT = "222111001"
 NEVER = PhoneBehaviour(answer_after_s=None)
@@ -25,7 +25,7 @@ def answers(after_s: float = 3, talk_s: float = 30) -> PhoneBehaviour:
 async def test_answered_by_the_first_agent(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(3, 30)}, network=network)
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": answers(3, 30)}, network=network)
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, talk_s=None))
     await world.run(60)
@@ -58,7 +58,7 @@ async def test_answered_by_the_first_agent(
 async def test_ring_out_escalates_to_the_next_agent_and_pauses_the_first(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers(2)}, network=network
     )
     world.log_in("eva")  # idle longest: rung first (R-1.3)
@@ -81,7 +81,7 @@ async def test_ring_out_escalates_to_the_next_agent_and_pauses_the_first(
 async def test_nobody_free_the_callers_wait_and_are_served_first_come_first_served(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": answers(2, 20), "PJSIP/102": answers(2, 20)},
@@ -110,7 +110,7 @@ async def test_nobody_free_the_callers_wait_and_are_served_first_come_first_serv
 async def test_overflow_after_the_overflow_time_goes_to_another_queues_agent(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/104": answers(2)}, network=network)
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/104": answers(2)}, network=network)
     world.log_in("olga")  # Sales only
     world.call(CallerScript(did=SUPPORT, talk_s=None))
     await world.run(100)
@@ -128,7 +128,7 @@ async def test_overflow_after_the_overflow_time_goes_to_another_queues_agent(
 async def test_hash_while_waiting_leaves_a_voicemail_with_a_real_recording(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path, network=network)
+    world = make_e2e_world(db_url, tmp_path, network=network)
     world.call(CallerScript(did=SUPPORT, keys=((8.0, "#"),), speech_s=7))
     await world.run(90)
     [call] = world.calls()
@@ -145,7 +145,7 @@ async def test_hash_while_waiting_leaves_a_voicemail_with_a_real_recording(
 async def test_hash_while_an_agent_rings_frees_the_agent_and_records(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER}, network=network)
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": NEVER}, network=network)
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, keys=((6.0, "#"),), speech_s=4))
     await world.run(90)
@@ -161,7 +161,7 @@ async def test_hash_while_an_agent_rings_frees_the_agent_and_records(
 async def test_zero_registers_a_callback_request(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path, network=network)
+    world = make_e2e_world(db_url, tmp_path, network=network)
     world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", keys=((5.0, "0"),)))
     await world.run(60)
     [call] = world.calls()
@@ -174,7 +174,7 @@ async def test_zero_registers_a_callback_request(
 async def test_caller_hangs_up_in_ivr_waiting_and_ringing(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER}, network=network)
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": NEVER}, network=network)
     world.call(CallerScript(did="222111000", caller_id_num="777000001", hangup_at_s=2))
     world.call(CallerScript(did=SUPPORT, caller_id_num="777000002", hangup_at_s=15))
     await world.run(30)
@@ -198,7 +198,7 @@ async def test_ivr_choice_leads_to_the_queue_and_every_key_is_stored(
 
     from db.models import IvrKeyPress
 
-    world = make_world(db_url, tmp_path, {"PJSIP/104": answers(2)}, network=network)
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/104": answers(2)}, network=network)
     world.log_in("olga")
     world.call(CallerScript(did="222111000", keys=((1.0, "7"), (4.0, "2")), talk_s=None))
     await world.run(60)
@@ -225,7 +225,7 @@ async def test_after_hours_the_caller_can_press_zero_for_a_callback(
     from datetime import UTC, datetime
 
     evening = datetime(2026, 11, 23, 19, 0, tzinfo=UTC)  # 20:00 in Prague
-    world = make_world(db_url, tmp_path, start=evening, network=network)
+    world = make_e2e_world(db_url, tmp_path, start=evening, network=network)
     world.log_in("eva")  # logged in, but the queue is closed
     world.call(CallerScript(did=SUPPORT, keys=((2.0, "0"),)))
     await world.run(60)
@@ -242,7 +242,7 @@ async def test_a_holiday_closes_the_queue(
     from datetime import UTC, datetime
 
     holiday_morning = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)  # Tuesday 10:00, a holiday
-    world = make_world(
+    world = make_e2e_world(
         db_url, tmp_path, start=holiday_morning, extra_yaml=AFTER_HOURS, network=network
     )
     world.log_in("eva")
@@ -260,7 +260,7 @@ async def test_support_turn_rings_the_rota_in_priority_order(
     from datetime import UTC, datetime
 
     evening = datetime(2026, 11, 23, 17, 30, tzinfo=UTC)  # Monday 18:30, after the rota hours
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/420603111222@trunk": NEVER, "PJSIP/102": answers(4), "PJSIP/103": answers(1)},
@@ -287,7 +287,7 @@ async def test_a_later_answered_call_resolves_the_callers_callback_request(
 
     from db.models import VoicemailItem
 
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(2)}, network=network)
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": answers(2)}, network=network)
     world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", keys=((5.0, "0"),)))
     await world.run(30)
     world.log_in("eva")
@@ -317,7 +317,7 @@ async def test_waiting_callers_hear_the_callback_option_and_can_take_it(
 
     from db.catalog import load_catalog
 
-    world = make_world(db_url, tmp_path, network=network)
+    world = make_e2e_world(db_url, tmp_path, network=network)
     with Session(world.engine) as s, s.begin():
         load_catalog(s, CALLBACK_OFFER, source="offer.yaml")
     patient = world.call(CallerScript(did=SUPPORT, caller_id_num="777000001", hangup_at_s=75))
@@ -350,7 +350,7 @@ queues:
 """
 
 
-def _closed_world(db_url: str, tmp_path: Path, prague_hour: int, network: NetworkKind) -> World:
+def _closed_world(db_url: str, tmp_path: Path, prague_hour: int, network: NetworkKind) -> E2EWorld:
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
@@ -359,7 +359,7 @@ def _closed_world(db_url: str, tmp_path: Path, prague_hour: int, network: Networ
     from db.catalog import load_catalog
 
     start = datetime(2026, 11, 23, prague_hour, 0, tzinfo=ZoneInfo("Europe/Prague"))
-    world = make_world(
+    world = make_e2e_world(
         db_url, tmp_path, {"PJSIP/101": answers(1)}, start=start.astimezone(UTC), network=network
     )
     with Session(world.engine) as s, s.begin():

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from db.models import ContactPerson, Customer, CustomerPhone, Location, Queue, VoicemailItem
 from simulator.switch import CallerScript
-from tests.e2e.harness import World, make_world
+from tests.support.e2e_world import E2EWorld, make_e2e_world
 
 SUPPORT = "222111001"  # the SUPPORT queue serves location BRNO only
 
 
 def add_customer(
-    world: World,
+    world: E2EWorld,
     name: str,
     location: str,
     digits: str,
@@ -42,14 +42,14 @@ def add_customer(
             s.add(CustomerPhone(customer_id=customer.id, position=1, number=digits, digits=digits))
 
 
-def matched_customer(world: World) -> str | None:
+def matched_customer(world: E2EWorld) -> str | None:
     with Session(world.engine) as s:
         item = s.scalars(select(VoicemailItem)).one()
         customer = s.get(Customer, item.customer_id) if item.customer_id else None
         return customer.name if customer is not None else None
 
 
-def callback_from(world: World, number: str) -> None:
+def callback_from(world: E2EWorld, number: str) -> None:
     world.call(CallerScript(did=SUPPORT, caller_id_num=number, keys=((5.0, "0"),)))
     world.run(30)
 
@@ -73,7 +73,7 @@ NUMBER = "420777123456"
 def test_the_item_gets_the_customer_of_the_queues_locations_active_first(
     db_url: str, tmp_path: Path, customers: list[tuple[str, str, bool]], expected: str | None
 ) -> None:
-    world = make_world(db_url, tmp_path)
+    world = make_e2e_world(db_url, tmp_path)
     for name, location, active in customers:
         add_customer(world, name, location, NUMBER, active=active)
     callback_from(world, "777123456")
@@ -81,7 +81,7 @@ def test_the_item_gets_the_customer_of_the_queues_locations_active_first(
 
 
 def test_a_match_through_a_contact_person(db_url: str, tmp_path: Path) -> None:
-    world = make_world(db_url, tmp_path)
+    world = make_e2e_world(db_url, tmp_path)
     add_customer(world, "Firm", "BRNO", NUMBER, contact=True)
     callback_from(world, "777123456")
     assert matched_customer(world) == "Firm"
@@ -90,7 +90,7 @@ def test_a_match_through_a_contact_person(db_url: str, tmp_path: Path) -> None:
 def test_the_callers_number_is_completed_with_the_queues_country_prefix(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path)
+    world = make_e2e_world(db_url, tmp_path)
     with Session(world.engine) as s, s.begin():
         s.execute(update(Queue).where(Queue.code == "SUPPORT").values(country_prefix="421"))
     add_customer(world, "Czech", "BRNO", "420903123456")

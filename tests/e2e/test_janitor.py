@@ -14,15 +14,15 @@ from db.models import Call
 from dialplan.services.janitor import JanitorService
 from dialplan.store import janitor
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import World, make_world
 from tests.e2e.test_outbound import CUSTOMER_LINE, answers, place, world_with
+from tests.support.e2e_world import E2EWorld, make_e2e_world
 
 SUPPORT = "222111001"
 
 
-def beat(world: World, *dead: int) -> list[int]:
+def beat(world: E2EWorld, *dead: int) -> list[int]:
     """One heartbeat of every server still alive, as ``hotline serve`` runs it (its
-    JanitorService, on the harness's Clock and inline database runner): touch its own
+    JanitorService, on the e2e world's Clock and inline database runner): touch its own
     running calls, then close the stale ones. ``dead``: servers that were killed."""
     closed: list[int] = []
     for port, server in world.servers.items():
@@ -36,7 +36,7 @@ def beat(world: World, *dead: int) -> list[int]:
     return closed
 
 
-def run_beating(world: World, seconds: int, *dead: int) -> list[int]:
+def run_beating(world: E2EWorld, seconds: int, *dead: int) -> list[int]:
     closed: list[int] = []
     for _ in range(int(seconds // janitor.HEARTBEAT_INTERVAL_S)):
         world.run(janitor.HEARTBEAT_INTERVAL_S)
@@ -44,7 +44,7 @@ def run_beating(world: World, seconds: int, *dead: int) -> list[int]:
     return closed
 
 
-def cause_of(world: World, call_id: int) -> str:
+def cause_of(world: E2EWorld, call_id: int) -> str:
     with Session(world.engine) as s:
         return str(s.scalar(select(Call.hangup_cause).where(Call.id == call_id)))
 
@@ -52,7 +52,7 @@ def cause_of(world: World, call_id: int) -> str:
 def test_a_call_whose_server_died_mid_conversation_is_closed_and_the_agent_can_save(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=None)},
@@ -79,7 +79,7 @@ def test_a_call_whose_server_died_mid_conversation_is_closed_and_the_agent_can_s
 
 def test_a_long_conversation_on_a_live_server_is_never_closed(db_url: str, tmp_path: Path) -> None:
     phones = {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=None)}
-    world = make_world(db_url, tmp_path, phones)
+    world = make_e2e_world(db_url, tmp_path, phones)
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, talk_s=900))
     assert run_beating(world, 600) == []  # ten minutes, far beyond the stale time
@@ -91,7 +91,7 @@ def test_a_long_conversation_on_a_live_server_is_never_closed(db_url: str, tmp_p
 def test_a_waiting_call_whose_server_died_goes_to_the_fallback_state(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2)})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2)})
     world.call(CallerScript(did=SUPPORT, talk_s=None, hangup_at_s=60))  # nobody on air
     world.run(20)
     [call] = world.calls()
@@ -109,7 +109,7 @@ def test_a_waiting_call_whose_server_died_goes_to_the_fallback_state(
 def test_an_outbound_call_nobody_runs_any_more_is_closed_and_its_agent_processes_it(
     db_url: str, tmp_path: Path
 ) -> None:
-    """The harness's kill lets a flow see its channel close (a real SIGKILL does not), so
+    """The e2e world's kill lets a flow see its channel close (a real SIGKILL does not), so
     here the server that runs the call simply stops beating, as a frozen process would."""
     world = world_with(
         db_url,

@@ -24,7 +24,7 @@ from db.models import Base
 from simulator.loopback import LoopbackNetwork
 from simulator.switch import CallerScript, PhoneBehaviour, SimCall
 from tests.conftest import POSTGRES_URL
-from tests.e2e.harness import NetworkKind, World, close_loopbacks, make_world
+from tests.support.e2e_world import E2EWorld, NetworkKind, close_loopbacks, make_e2e_world
 
 reactor: Any = installed_reactor
 SUPPORT = "222111001"
@@ -38,8 +38,8 @@ PHONES = {
 
 async def _busy_morning(
     db_url: str, tmp_path: Path, network: NetworkKind
-) -> tuple[World, list[str]]:
-    world = make_world(db_url, tmp_path, PHONES, network=network)
+) -> tuple[E2EWorld, list[str]]:
+    world = make_e2e_world(db_url, tmp_path, PHONES, network=network)
     for login in ("eva", "jan", "petr", "olga"):
         world.log_in(login)
     callers: list[SimCall] = [
@@ -68,7 +68,7 @@ async def _busy_morning(
     return world, lines
 
 
-def _rows(world: World) -> list[Any]:
+def _rows(world: E2EWorld) -> list[Any]:
     calls = world.calls()
     return [calls, [world.attempts(c["id"]) for c in calls], world.items()]
 

@@ -33,7 +33,7 @@ from dialplan.services.outbound_calls import (
 )
 from domain.enums import ItemKind, ItemState
 from simulator.switch import PhoneBehaviour
-from tests.e2e.harness import World, make_world
+from tests.support.e2e_world import E2EWorld, make_e2e_world
 from voicemail.store import queue as bq
 
 CUSTOMERS = """
@@ -54,13 +54,13 @@ def answers(after_s: float, talk_s: float | None = None) -> PhoneBehaviour:
     return PhoneBehaviour(answer_after_s=after_s, talk_s=talk_s)
 
 
-def world_with(db_url: str, tmp_path: Path, phones: dict[str, PhoneBehaviour]) -> World:
-    world = make_world(db_url, tmp_path, phones, extra_yaml=CUSTOMERS)
+def world_with(db_url: str, tmp_path: Path, phones: dict[str, PhoneBehaviour]) -> E2EWorld:
+    world = make_e2e_world(db_url, tmp_path, phones, extra_yaml=CUSTOMERS)
     world.log_in("eva", on_air=False)  # R-2.15: calls go out from off-air
     return world
 
 
-def customer_id(world: World, name: str) -> int:
+def customer_id(world: E2EWorld, name: str) -> int:
     with Session(world.engine) as s:
         return int(s.scalar(select(Customer.id).where(Customer.name == name)))
 
@@ -72,7 +72,7 @@ def outcome(d: Deferred[Any]) -> Any:
     return results[0]
 
 
-def place(world: World, ami: Any, number: str, **options: Any) -> Deferred[Any]:
+def place(world: E2EWorld, ami: Any, number: str, **options: Any) -> Deferred[Any]:
     options.setdefault("customer_id", customer_id(world, "Jan Zakaznik"))
     return Deferred.fromCoroutine(
         start_outbound_call(
@@ -81,7 +81,7 @@ def place(world: World, ami: Any, number: str, **options: Any) -> Deferred[Any]:
     )
 
 
-def the_call(world: World) -> dict[str, Any]:
+def the_call(world: E2EWorld) -> dict[str, Any]:
     with Session(world.engine) as s:
         [c] = s.scalars(select(Call)).all()
         return {
@@ -101,7 +101,7 @@ def the_call(world: World) -> dict[str, Any]:
         }
 
 
-def current_call_of(world: World, login: str) -> int | None:
+def current_call_of(world: E2EWorld, login: str) -> int | None:
     with Session(world.engine) as s:
         return s.scalar(
             select(AgentSession.current_call_id).where(
@@ -158,7 +158,7 @@ def test_a_connected_outbound_call_is_recorded_and_the_agent_processes_it(
     assert "call.answered" in kinds and "call.ended" in kinds
 
 
-def ami_log(world: World) -> list[tuple[str, Any]]:
+def ami_log(world: E2EWorld) -> list[tuple[str, Any]]:
     factory = world.switch.emit.__self__  # type: ignore[union-attr]
     return list(factory.transcript)
 
@@ -291,7 +291,7 @@ def test_cancel_while_the_customers_phone_rings(db_url: str, tmp_path: Path) -> 
 def test_refusals_place_nothing(
     db_url: str, tmp_path: Path, setup: str, number: str, message: str
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(1)}, extra_yaml=CUSTOMERS)
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": answers(1)}, extra_yaml=CUSTOMERS)
     if setup != "logged_out":
         world.log_in("eva", on_air=setup == "on_air")
     ami = world.connect_ami()

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session
 
 from db.models import Queue, Recording
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import World, make_world
+from tests.support.e2e_world import E2EWorld, make_e2e_world
 
 SUPPORT = "222111001"
-NIGHT = "222111003"  # the support-turn queue of the harness's centre
+NIGHT = "222111003"  # the support-turn queue of the e2e world's centre
 
 
-def recordings(world: World) -> list[tuple[int, str, int | None]]:
+def recordings(world: E2EWorld) -> list[tuple[int, str, int | None]]:
     with Session(world.engine) as s:
         return [
             (r.call_id, r.path, r.duration_s)
@@ -27,7 +27,7 @@ def recordings(world: World) -> list[tuple[int, str, int | None]]:
 
 
 def test_a_support_turn_call_is_recorded(db_url: str, tmp_path: Path) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {
@@ -53,7 +53,9 @@ def test_a_support_turn_call_is_recorded(db_url: str, tmp_path: Path) -> None:
 def test_recording_follows_the_queues_recording_enabled(
     db_url: str, tmp_path: Path, enabled: bool
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=15)})
+    world = make_e2e_world(
+        db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=15)}
+    )
     with Session(world.engine) as s, s.begin():
         s.execute(update(Queue).where(Queue.code == "SUPPORT").values(recording_enabled=enabled))
     world.log_in("eva")

@@ -8,7 +8,7 @@ import pytest_twisted
 from twisted.internet.defer import Deferred
 
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import NetworkKind, make_world
+from tests.support.e2e_world import NetworkKind, make_e2e_world
 from voicemail.intake import import_spool
 
 SUPPORT = "222111001"
@@ -18,7 +18,7 @@ SUPPORT = "222111001"
 async def test_server_killed_mid_wait_the_call_resumes_and_reaches_an_agent(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)},
@@ -55,7 +55,7 @@ async def test_server_killed_mid_wait_the_call_resumes_and_reaches_an_agent(
 async def test_server_restarted_on_the_same_port_resumes_the_call(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2)}, network=network
     )
     world.call(CallerScript(did=SUPPORT, talk_s=None))
@@ -83,7 +83,7 @@ async def test_server_restarted_on_the_same_port_resumes_the_call(
 async def test_no_server_at_all_the_dialplan_falls_back_to_a_ring_group(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)},
@@ -104,7 +104,7 @@ async def test_no_server_at_all_the_dialplan_falls_back_to_a_ring_group(
 async def test_database_down_when_the_caller_presses_zero_request_imported_later(
     db_url: str, tmp_path: Path, network: NetworkKind
 ) -> None:
-    world = make_world(db_url, tmp_path, network=network)
+    world = make_e2e_world(db_url, tmp_path, network=network)
     world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", keys=((20.0, "0"),)))
     await world.run(10)
     world.db.go_down(tmp_path)

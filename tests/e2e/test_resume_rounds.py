@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import make_world
+from tests.support.e2e_world import make_e2e_world
 
 SUPPORT = "222111001"
 
@@ -15,7 +15,9 @@ SUPPORT = "222111001"
 def test_a_server_back_after_five_seconds_still_gets_the_call_with_its_waiting_start(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)})
+    world = make_e2e_world(
+        db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)}
+    )
     sim_call = world.call(CallerScript(did=SUPPORT, talk_s=None))
     world.run(20)
     [call] = world.calls()
@@ -46,7 +48,9 @@ def test_a_server_back_after_five_seconds_still_gets_the_call_with_its_waiting_s
 def test_a_server_that_stays_away_hands_the_call_to_the_fallback_after_the_rounds(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)})
+    world = make_e2e_world(
+        db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)}
+    )
     sim_call = world.call(CallerScript(did=SUPPORT, talk_s=None))
     world.run(20)
     world.servers[4573].kill()

@@ -30,9 +30,9 @@ from db.catalog import load_catalog
 from db.models import Agent, Call, PhoneSeat
 from simulator.scenario import build_switch
 from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook
-from tests.e2e.harness import CENTRE_YAML
 from tests.e2e.test_two_servers import ALWAYS_OPEN
-from tests.hotline.test_cli import _env, _free_port, _start_serve
+from tests.support.e2e_world import CENTRE_YAML
+from tests.support.processes import free_port, hotline_env, start_serve
 
 reactor: Any = installed_reactor
 T = TypeVar("T")
@@ -99,10 +99,10 @@ async def test_hotline_serve_killed_mid_wait_and_started_again_puts_the_caller_t
     with Session(engine) as s, s.begin():
         load_catalog(s, CENTRE_YAML, source="centre.yaml")
         load_catalog(s, "queues:" + ALWAYS_OPEN, source="always-open.yaml")
-    agi_port = _free_port()
-    env = _env(
+    agi_port = free_port()
+    env = hotline_env(
         HOTLINE_DATABASE_URL=db_url,
-        HOTLINE_WEB_LISTEN=f"tcp:{_free_port()}:interface=127.0.0.1",
+        HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
         HOTLINE_AGI_LISTEN=f"tcp:{agi_port}:interface=127.0.0.1",
         HOTLINE_SPOOL_DIR=str(tmp_path / "spool"),
         HOTLINE_RECORDINGS_DIR=str(tmp_path / "recordings"),
@@ -111,7 +111,7 @@ async def test_hotline_serve_killed_mid_wait_and_started_again_puts_the_caller_t
         reactor, reactor, servers=(f"127.0.0.1:{agi_port}",), spool_dir=tmp_path / "asterisk"
     )
     switch.phones = PhoneBook({"PJSIP/101": PhoneBehaviour(answer_after_s=0.5, talk_s=1)})
-    first = _start_serve(env, tmp_path)
+    first = start_serve(env, tmp_path)
     second: subprocess.Popen[str] | None = None
     try:
         first_out = _Output(first)
@@ -124,7 +124,7 @@ async def test_hotline_serve_killed_mid_wait_and_started_again_puts_the_caller_t
         first.send_signal(signal.SIGKILL)  # no shutdown code runs, nothing more is written
         first.wait(timeout=10)
         assert first.returncode == -signal.SIGKILL
-        second = _start_serve(env, tmp_path)
+        second = start_serve(env, tmp_path)
         second_out = _Output(second)
         await _until("the second server serves", lambda: second_out.has("Hotline is serving"), 30)
         still = _waiting_call(engine)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import World, make_world, notices
+from tests.support.e2e_world import E2EWorld, make_e2e_world, notices
 
 SUPPORT = "222111001"
 MAIN_LINE = "222111000"  # the IVR: 1 = Technical support
@@ -23,17 +23,17 @@ def answers(after_s: float = 3, talk_s: float | None = 30) -> PhoneBehaviour:
     return PhoneBehaviour(answer_after_s=after_s, talk_s=talk_s)
 
 
-def kinds(world: World, login: str) -> list[str]:
+def kinds(world: E2EWorld, login: str) -> list[str]:
     return [n["notice"] for n in notices(world, login)]
 
 
-def only(world: World, login: str, kind: str) -> dict[str, Any]:
+def only(world: E2EWorld, login: str, kind: str) -> dict[str, Any]:
     [notice] = [n for n in notices(world, login) if n["notice"] == kind]
     return notice
 
 
 def test_caller_hangs_up_while_the_agents_phone_rings(db_url: str, tmp_path: Path) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers()})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers()})
     world.log_in("eva")  # idle longest: rung first
     world.run(5)
     world.log_in("jan")
@@ -52,7 +52,7 @@ def test_caller_hangs_up_while_the_agents_phone_rings(db_url: str, tmp_path: Pat
 def test_zero_while_the_agents_phone_rings_moves_the_call_to_the_callback_box(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers()})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers()})
     world.log_in("eva")
     world.run(5)
     world.log_in("jan")
@@ -78,7 +78,7 @@ def test_zero_while_the_agents_phone_rings_moves_the_call_to_the_callback_box(
 def test_hash_while_the_agents_phone_rings_moves_the_call_to_the_voicemail_box(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": NEVER})
     world.log_in("eva")
     world.call(CallerScript(did=SUPPORT, keys=((6.0, "#"),), speech_s=4))
     world.run(90)
@@ -94,7 +94,7 @@ def test_hash_while_the_agents_phone_rings_moves_the_call_to_the_voicemail_box(
 def test_ring_timeout_with_another_agent_free_hands_the_call_over(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers(2)})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers(2)})
     world.log_in("eva")  # idle longest: rung first
     world.run(5)
     world.log_in("jan")  # on air and free while eva's phone rings
@@ -116,7 +116,7 @@ def test_ring_timeout_with_another_agent_free_hands_the_call_over(
 
 
 def test_ring_timeout_with_nobody_else_free_parks_the_call(db_url: str, tmp_path: Path) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers(2)})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/102": answers(2)})
     world.log_in("eva")
     world.log_in("jan", on_air=False)  # a queue member, but off air
     world.log_in("olga")  # free, but Sales only: not free for a support call (no overflow yet)
@@ -142,7 +142,7 @@ def test_ring_timeout_with_nobody_else_free_parks_the_call(db_url: str, tmp_path
 def test_ring_timeout_of_an_overflowed_call_counts_other_queues_agents_as_free(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/104": answers(2)})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": NEVER, "PJSIP/104": answers(2)})
     world.log_in("eva", on_air=False)
     world.log_in("olga", on_air=False)  # Sales only
     world.call(CallerScript(did=SUPPORT, talk_s=None))
@@ -165,7 +165,7 @@ def test_ring_timeout_of_an_overflowed_call_counts_other_queues_agents_as_free(
 def test_once_connected_the_agent_sees_the_waiting_time_since_queue_entry(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/102": answers(4)})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/102": answers(4)})
     world.log_in("eva", on_air=False)
     world.log_in("jan", on_air=False)
     called_at = world.now()

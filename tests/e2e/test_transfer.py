@@ -19,7 +19,7 @@ from dialplan.services.transfers import transfer_call
 from dialplan.store.transfers import TransferError, settle_transfer
 from domain.enums import CallState
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.e2e.harness import World, make_world, notices
+from tests.support.e2e_world import E2EWorld, make_e2e_world, notices
 
 SUPPORT = "222111001"
 NEVER = PhoneBehaviour(answer_after_s=None)
@@ -37,7 +37,7 @@ def outcome(d: Deferred[Any]) -> Any:
     return results[0]
 
 
-def legs(world: World) -> list[dict[str, Any]]:
+def legs(world: E2EWorld) -> list[dict[str, Any]]:
     """Every call record with the transfer columns, oldest first."""
     with Session(world.engine) as s:
         return [
@@ -60,12 +60,12 @@ def legs(world: World) -> list[dict[str, Any]]:
         ]
 
 
-def queue_id(world: World, code: str) -> int:
+def queue_id(world: E2EWorld, code: str) -> int:
     with Session(world.engine) as s:
         return int(s.scalar(select(Queue.id).where(Queue.code == code)))
 
 
-def transfer(world: World, ami: Any, login: str, call_id: int, target: str) -> Deferred[Any]:
+def transfer(world: E2EWorld, ami: Any, login: str, call_id: int, target: str) -> Deferred[Any]:
     return Deferred.fromCoroutine(
         transfer_call(
             ami,
@@ -78,7 +78,7 @@ def transfer(world: World, ami: Any, login: str, call_id: int, target: str) -> D
     )
 
 
-def talking_with_eva(world: World) -> dict[str, Any]:
+def talking_with_eva(world: E2EWorld) -> dict[str, Any]:
     world.call(CallerScript(did=SUPPORT, caller_id_num="777123456", talk_s=None))
     world.run(10)
     [call] = legs(world)
@@ -90,7 +90,7 @@ def talking_with_eva(world: World) -> dict[str, Any]:
 def test_transfer_to_another_queue_answered_there_with_a_new_waiting_start(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url, tmp_path, {"PJSIP/101": answers(2, None), "PJSIP/104": answers(3, 30)}
     )
     ami = world.connect_ami()
@@ -144,7 +144,7 @@ def test_transfer_to_another_queue_answered_there_with_a_new_waiting_start(
 
 
 def test_transfer_to_a_preferred_agent_rings_that_agent_first(db_url: str, tmp_path: Path) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": answers(2, None), "PJSIP/102": answers(2), "PJSIP/103": answers(2)},
@@ -171,7 +171,7 @@ def test_transfer_to_a_preferred_agent_rings_that_agent_first(db_url: str, tmp_p
 def test_preferred_agent_off_air_meanwhile_the_call_goes_to_the_queue(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": answers(2, None), "PJSIP/102": answers(2), "PJSIP/103": answers(2)},
@@ -196,7 +196,7 @@ def test_preferred_agent_already_off_air_at_the_click_the_call_goes_to_their_que
     """R-1.12: the dialog listed olga (Sales only) on air, but she paused before eva
     clicked: the call is redirected to Sales without preference, and the plan says so
     (the dialog tells eva)."""
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(2, None)})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": answers(2, None)})
     ami = world.connect_ami()
     world.log_in("eva")
     world.log_in("olga")
@@ -220,7 +220,7 @@ def test_preferred_agent_already_off_air_at_the_click_the_call_goes_to_their_que
 def test_a_preferred_agent_who_lets_it_ring_out_loses_the_preference(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": answers(2, None), "PJSIP/102": NEVER, "PJSIP/103": answers(2)},
@@ -241,7 +241,7 @@ def test_a_preferred_agent_who_lets_it_ring_out_loses_the_preference(
 
 
 def test_a_transferred_call_can_be_transferred_again(db_url: str, tmp_path: Path) -> None:
-    world = make_world(
+    world = make_e2e_world(
         db_url,
         tmp_path,
         {"PJSIP/101": answers(2, None), "PJSIP/104": answers(2, None), "PJSIP/102": answers(2)},
@@ -279,7 +279,7 @@ def test_a_transferred_call_can_be_transferred_again(db_url: str, tmp_path: Path
 def test_a_caller_gone_before_the_redirect_is_refused_and_the_call_ends_answered(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(2, None)})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": answers(2, None)})
     ami = world.connect_ami()
     world.log_in("eva")
     first = talking_with_eva(world)
@@ -299,7 +299,7 @@ def test_a_caller_gone_before_the_redirect_is_refused_and_the_call_ends_answered
 def test_a_redirect_nobody_takes_over_is_settled_so_the_agent_is_free(
     db_url: str, tmp_path: Path
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(2, None)})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": answers(2, None)})
     world.log_in("eva")
     first = talking_with_eva(world)
     # As if the caller vanished between the redirect and the transfer session.
@@ -316,7 +316,7 @@ def test_a_redirect_nobody_takes_over_is_settled_so_the_agent_is_free(
 def test_a_transfer_to_nowhere_is_refused_and_the_call_stays(
     db_url: str, tmp_path: Path, target: str
 ) -> None:
-    world = make_world(db_url, tmp_path, {"PJSIP/101": answers(2, None)})
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": answers(2, None)})
     ami = world.connect_ami()
     world.log_in("eva")
     first = talking_with_eva(world)

@@ -27,19 +27,25 @@ from db.engine import make_engine
 from db.models import Call, RingAttempt
 from db.runner import DBRunner
 from simulator.desk_robot import DeskRobot, RobotDesk
-from tests.e2e.harness import CENTRE_YAML
-from tests.hotline.test_cli import _env, _free_port, _start_serve, _wait_for_line
+from tests.support.e2e_world import CENTRE_YAML
+from tests.support.processes import (
+    ALL_WEEK_HOURS,
+    free_port,
+    hotline_env,
+    start_serve,
+    wait_for_line,
+)
 
 CALLERS_PER_SIMULATOR = 6
 # Real processes run on the real clock: the queue must be open whatever day the suite runs.
-ALWAYS_OPEN = """
+ALWAYS_OPEN = (
+    """
   - code: SUPPORT
     name: Technical support
     closed_on_weekends: false
     hours:
-""" + "".join(
-    f"      - {{weekday: {day}, opens: '00:00', closes: '23:59:59'}}\n"
-    for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+"""
+    + ALL_WEEK_HOURS
 )
 
 
@@ -65,16 +71,16 @@ async def test_two_servers_never_ring_an_agent_twice_and_serve_in_order(
     with Session(engine) as s, s.begin():
         load_catalog(s, CENTRE_YAML, source="centre.yaml")
         load_catalog(s, "queues:" + ALWAYS_OPEN, source="always-open.yaml")
-    agi_ports = (_free_port(), _free_port())
+    agi_ports = (free_port(), free_port())
     servers = []
     for i, port in enumerate(agi_ports):
-        env = _env(
+        env = hotline_env(
             HOTLINE_DATABASE_URL=db_url,
-            HOTLINE_WEB_LISTEN=f"tcp:{_free_port()}:interface=127.0.0.1",
+            HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
             HOTLINE_AGI_LISTEN=f"tcp:{port}:interface=127.0.0.1",
             HOTLINE_SPOOL_DIR=str(tmp_path / f"spool{i}"),
         )
-        servers.append(_start_serve(env, tmp_path))
+        servers.append(start_serve(env, tmp_path))
     robot_db = DBRunner(make_engine(db_url), reactor)
     robot = DeskRobot(
         robot_db,
@@ -84,7 +90,7 @@ async def test_two_servers_never_ring_an_agent_twice_and_serve_in_order(
     )
     try:
         for server in servers:
-            _wait_for_line(server, "Hotline is serving")
+            wait_for_line(server, "Hotline is serving")
         await robot.start()
         runs = []
         for i, port in enumerate(agi_ports):
@@ -108,7 +114,7 @@ async def test_two_servers_never_ring_an_agent_twice_and_serve_in_order(
                         "--system-name",
                         f"pbx{i}",
                     ],
-                    env=_env(),
+                    env=hotline_env(),
                     path=str(tmp_path),
                     reactor=reactor,
                 )

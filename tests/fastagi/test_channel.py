@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from twisted.internet.defer import Deferred
@@ -22,8 +22,7 @@ from fastagi.errors import (
 )
 from fastagi.limits import AGILimits
 from fastagi.protocol import OutOfBand, ReplyAssembler, parse_environment
-
-T = TypeVar("T")
+from tests.support.deferreds import result_of
 
 
 class Wire:
@@ -57,15 +56,6 @@ class Wire:
     def take(self) -> list[str]:
         sent, self.sent[:] = [b.decode() for b in self.sent], []
         return sent
-
-
-def result_of(deferred: Deferred[T]) -> T:
-    box: list[Any] = []
-    deferred.addBoth(box.append)
-    assert box, "the Deferred has not fired"
-    if isinstance(box[0], Failure):
-        box[0].raiseException()
-    return box[0]
 
 
 def error_of(deferred: Deferred[Any]) -> BaseException:

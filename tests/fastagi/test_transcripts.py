@@ -26,14 +26,13 @@ from fastagi.server import SessionOutcome
 from tests.fastagi.harness import Session
 from tests.fastagi.transcripts import (
     ASTERISK,
-    COPIES,
-    ORIGINALS,
     SERVER,
     Entry,
     entries_from,
     load,
     transcript_names,
 )
+from tests.support.asterisk_facts import FACTS_DIR, ORIGINALS
 
 # ---------------------------------------------------------------------------------------------
 # The flows: what the recording peer did, with the results Hotline must derive.
@@ -316,9 +315,9 @@ def test_every_transcript_has_a_test() -> None:
 @pytest.mark.skipif(not ORIGINALS.is_dir(), reason="shared/asterisk-facts is not present")
 def test_copies_match_the_shared_originals() -> None:
     originals = sorted(p.name for p in ORIGINALS.glob("*.txt"))
-    assert originals == sorted(p.name for p in COPIES.glob("*.txt"))
+    assert originals == sorted(p.name for p in FACTS_DIR.glob("*.txt"))
     for name in originals:
-        assert (COPIES / name).read_bytes() == (ORIGINALS / name).read_bytes(), name
+        assert (FACTS_DIR / name).read_bytes() == (ORIGINALS / name).read_bytes(), name
 
 
 @pytest.mark.parametrize("name", sorted(FLOWS))

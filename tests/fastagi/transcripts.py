@@ -3,7 +3,7 @@
 A transcript line is ``seconds  <<|>>  'python-repr-of-line'``: ``<<`` is what Asterisk sent,
 ``>>`` what the FastAGI server sent (``shared/asterisk-facts/README.md``). The files -- and the
 AMI recording ``ami-originate-and-redirect-events.txt`` that tests/ami and tests/simulator use --
-are copied into ``tests/fastagi/asterisk-facts/`` so the suite runs without the shared folder;
+are copied into ``tests/support/asterisk-facts/`` so the suite runs without the shared folder;
 ``test_transcripts.py`` checks the copies still match the originals when those are present.
 
 :class:`Replayer` feeds Asterisk's lines into a protocol on a ``StringTransport`` and checks
@@ -19,15 +19,12 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from twisted.internet.protocol import Protocol
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
-HERE = Path(__file__).resolve().parent
-COPIES = HERE / "asterisk-facts"
-ORIGINALS = HERE.parents[2] / "shared" / "asterisk-facts"
+from tests.support.asterisk_facts import FACTS_DIR
 
 ASTERISK = "<<"
 SERVER = ">>"
@@ -63,12 +60,12 @@ def parse_transcript(source: str) -> list[Entry]:
 
 def transcript_names() -> list[str]:
     """The AGI transcripts (every ``*.txt`` except the AMI one)."""
-    return sorted(p.stem for p in COPIES.glob("*.txt") if not p.name.startswith("ami-"))
+    return sorted(p.stem for p in FACTS_DIR.glob("*.txt") if not p.name.startswith("ami-"))
 
 
 def load(name: str) -> list[Entry]:
     """The entries of transcript ``name`` (file stem, e.g. ``001-basic``)."""
-    return parse_transcript((COPIES / f"{name}.txt").read_text(encoding="utf-8"))
+    return parse_transcript((FACTS_DIR / f"{name}.txt").read_text(encoding="utf-8"))
 
 
 def entries_from(pairs: Iterable[tuple[str, str]], seconds: float = 0.0) -> list[Entry]:

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import selectors
 import signal
 import socket
-import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
@@ -19,21 +15,10 @@ from db.engine import make_engine
 from db.migrate import current_revision
 from hotline.app import head_revision
 from hotline.cli import main
+from tests.support.processes import free_port, hotline_env, start_serve, wait_for_line
 
 # The newest revision of migrations/ (a new migration moves it on).
 HEAD = head_revision("sqlite://")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _env(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
-    env.update(values)
-    return env
 
 
 def test_db_upgrade_creates_the_database(tmp_path: Path, monkeypatch, capsys) -> None:
@@ -55,57 +40,25 @@ def test_a_wrong_setting_stops_with_one_line_and_no_traceback(monkeypatch, capsy
 
 
 def test_an_unreachable_database_is_one_line(monkeypatch, capsys) -> None:
-    monkeypatch.setenv("HOTLINE_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{_free_port()}/x")
+    monkeypatch.setenv("HOTLINE_DATABASE_URL", f"postgresql://nobody@127.0.0.1:{free_port()}/x")
     assert main(["db", "upgrade"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("hotline: database unavailable: ")
     assert err.count("\n") == 1
 
 
-def _start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "hotline", "serve"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout_s: float = 30) -> str:
-    """Read the process's output until it contains ``needle`` (or the process exits).
-
-    Reads the pipe's file descriptor directly: a buffered readline() after select() would
-    leave lines in Python's buffer where select() cannot see them.
-    """
-    assert proc.stdout is not None
-    fd = proc.stdout.fileno()
-    seen = b""
-    with selectors.DefaultSelector() as sel:
-        sel.register(fd, selectors.EVENT_READ)
-        while needle.encode() not in seen:
-            if not sel.select(timeout_s):
-                raise AssertionError(f"no {needle!r} within {timeout_s}s: {seen.decode()}")
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                raise AssertionError(f"process ended before {needle!r}: {seen.decode()}")
-            seen += chunk
-    return seen.decode()
-
-
 def test_serve_answers_on_the_web_and_stops_cleanly_on_sigterm(
     db_url: str, engine: Engine, tmp_path: Path
 ) -> None:
-    web_port, agi_port = _free_port(), _free_port()
-    env = _env(
+    web_port, agi_port = free_port(), free_port()
+    env = hotline_env(
         HOTLINE_DATABASE_URL=db_url,
         HOTLINE_WEB_LISTEN=f"tcp:{web_port}:interface=127.0.0.1",
         HOTLINE_AGI_LISTEN=f"tcp:{agi_port}:interface=127.0.0.1",
     )
-    proc = _start_serve(env, tmp_path)
+    proc = start_serve(env, tmp_path)
     try:
-        _wait_for_line(proc, "Hotline is serving")
+        wait_for_line(proc, "Hotline is serving")
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz", timeout=10) as resp:
             health = json.load(resp)
         assert health["status"] == "ok"
@@ -132,11 +85,11 @@ def test_serve_answers_on_the_web_and_stops_cleanly_on_sigterm(
 
 
 def test_serve_refuses_a_database_without_the_schema(tmp_path: Path) -> None:
-    env = _env(
+    env = hotline_env(
         HOTLINE_DATABASE_URL=f"sqlite:///{tmp_path / 'empty.db'}",
-        HOTLINE_WEB_LISTEN=f"tcp:{_free_port()}:interface=127.0.0.1",
+        HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
     )
-    proc = _start_serve(env, tmp_path)
+    proc = start_serve(env, tmp_path)
     output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "hotline: HOTLINE_DATABASE_URL: the database is at schema none" in output
@@ -150,13 +103,13 @@ def test_serve_says_which_port_is_taken(db_url: str, tmp_path: Path, busy: str) 
         taken.listen()
         port = taken.getsockname()[1]
         setting = f"HOTLINE_{busy.upper()}_LISTEN"
-        env = _env(
+        env = hotline_env(
             HOTLINE_DATABASE_URL=db_url,
-            HOTLINE_WEB_LISTEN=f"tcp:{_free_port()}:interface=127.0.0.1",
-            HOTLINE_AGI_LISTEN=f"tcp:{_free_port()}:interface=127.0.0.1",
+            HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
+            HOTLINE_AGI_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
         )
         env[setting] = f"tcp:{port}:interface=127.0.0.1"
-        proc = _start_serve(env, tmp_path)
+        proc = start_serve(env, tmp_path)
         output, _ = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert f"hotline: {setting}: cannot listen on tcp:{port}" in output

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from db.catalog import load_catalog
 from db.models import Call
-from tests.e2e.harness import CENTRE_YAML
-from tests.hotline.test_cli import _env, _free_port, _start_serve, _wait_for_line
+from tests.support.e2e_world import CENTRE_YAML
+from tests.support.processes import free_port, hotline_env, start_serve, wait_for_line
 
 
 def test_simulate_places_a_call_into_serve_and_prints_the_wire(
@@ -21,15 +21,15 @@ def test_simulate_places_a_call_into_serve_and_prints_the_wire(
 ) -> None:
     with Session(engine) as s, s.begin():
         load_catalog(s, CENTRE_YAML, source="centre.yaml")
-    agi_port = _free_port()
-    env = _env(
+    agi_port = free_port()
+    env = hotline_env(
         HOTLINE_DATABASE_URL=db_url,
-        HOTLINE_WEB_LISTEN=f"tcp:{_free_port()}:interface=127.0.0.1",
+        HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
         HOTLINE_AGI_LISTEN=f"tcp:{agi_port}:interface=127.0.0.1",
     )
-    serve = _start_serve(env, tmp_path)
+    serve = start_serve(env, tmp_path)
     try:
-        _wait_for_line(serve, "Hotline is serving")
+        wait_for_line(serve, "Hotline is serving")
         scenario = tmp_path / "one-caller.yaml"
         scenario.write_text(
             "duration_s: 6\n"

@@ -23,9 +23,6 @@ from simulator.memnet import MemoryNetwork, advance_to
 from simulator.switch import CallerScript, PhoneBook, SimCall, Switch
 from simulator.transcript import CallRecord
 
-# The in-repo copies of shared/asterisk-facts (tests/fastagi/test_transcripts.py checks that they
-# equal the originals when those are present), so these tests never depend on the shared folder.
-FACTS_DIR = Path(__file__).resolve().parents[1] / "fastagi" / "asterisk-facts"
 _LINE = re.compile(r"\s*(\d+\.\d+)\s+(<<|>>)\s+(.*)$")
 
 

@@ -35,8 +35,8 @@ from simulator.fake_ami import FakeAMIFactory, RecordingBackend
 from simulator.media import SoundCatalogue
 from simulator.memnet import MemoryNetwork, advance_to
 from simulator.switch import CallerScript, PhoneBook, Switch
-from tests.ami.helpers import recorded_wire
 from tests.simulator.support import ScriptedAGI, ScriptedAGIFactory
+from tests.support.asterisk_facts import recorded_wire
 
 #: What is compared per event. Fields an event does not carry are left out.
 KEYS: dict[str, tuple[str, ...]] = {

@@ -19,7 +19,8 @@ from simulator.dialplan import Agi, App, Context, Dialplan, Extension
 from simulator.media import SoundCatalogue
 from simulator.memnet import MemoryNetwork, advance_to
 from simulator.switch import CallerScript, IdAllocator, PhoneBehaviour, PhoneBook, Switch
-from tests.simulator.support import FACTS_DIR, ReplayFactory, env_of, load_transcript
+from tests.simulator.support import ReplayFactory, env_of, load_transcript
+from tests.support.asterisk_facts import FACTS_DIR
 
 TIME_TOLERANCE_S = 0.05
 MONITOR_DIR = b"/var/spool/asterisk/monitor/"

@@ -34,14 +34,6 @@ def box_id(engine: Engine) -> int:
 
 
 @pytest.fixture
-def runner(db_url: str) -> Iterator[DBRunner]:
-    db = DBRunner(make_engine(db_url), reactor)
-    yield db
-    db.stop()
-    db.engine.dispose()
-
-
-@pytest.fixture
 def down_runner(tmp_path: Path) -> Iterator[DBRunner]:
     """A database that cannot be reached: its file lies in a folder that does not exist."""
     db = DBRunner(make_engine(f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"), reactor)

@@ -12,7 +12,9 @@ from twisted.internet.task import Clock
 from db.engine import make_engine
 from domain.enums import Role
 from hotline.web import WebRoot, default_route_tables
-from tests.web.helpers import Browser, Centre, InlineDBRunner
+from tests.support.centre import StaffCentre
+from tests.support.db import InlineDBRunner
+from tests.support.web import Browser
 from web.access import CALL_CENTRE, SAFE_METHODS, Access, RouteTable, public, queue_right, roles
 from web.guard import UndeclaredRouteError
 from web.request import ProcessInfo, RequestContext
@@ -40,7 +42,7 @@ def probe_routes() -> RouteTable:
 
 
 @pytest.fixture
-def probed(db: InlineDBRunner, clock: Clock, centre: Centre) -> Browser:
+def probed(db: InlineDBRunner, clock: Clock, centre: StaffCentre) -> Browser:
     root = WebRoot(
         db,
         ProcessInfo(),
@@ -54,7 +56,7 @@ def probed(db: InlineDBRunner, clock: Clock, centre: Centre) -> Browser:
 
 
 def test_a_state_change_without_the_csrf_token_is_refused_with_a_clear_page(
-    browser: Browser, centre: Centre
+    browser: Browser, centre: StaffCentre
 ) -> None:
     browser.signed_in("eva")
     page = browser.post("/desktop/seat", {"seat_id": centre.seats["101"]}, csrf=None)
@@ -66,7 +68,9 @@ def test_a_state_change_without_the_csrf_token_is_refused_with_a_clear_page(
     assert "Log in to a phone seat" in browser.get("/desktop").text
 
 
-def test_a_forged_token_is_refused_and_a_fetch_gets_json(browser: Browser, centre: Centre) -> None:
+def test_a_forged_token_is_refused_and_a_fetch_gets_json(
+    browser: Browser, centre: StaffCentre
+) -> None:
     browser.signed_in("eva")
     page = browser.post(
         "/desktop/seat", {"seat_id": centre.seats["101"]}, csrf="forged", accept="*/*"
@@ -77,7 +81,7 @@ def test_a_forged_token_is_refused_and_a_fetch_gets_json(browser: Browser, centr
 
 
 def test_another_users_token_does_not_work(
-    browser: Browser, other_browser: Browser, centre: Centre
+    browser: Browser, other_browser: Browser, centre: StaffCentre
 ) -> None:
     other_browser.signed_in("jan")
     browser.signed_in("eva")
@@ -86,7 +90,7 @@ def test_another_users_token_does_not_work(
     assert page.status == 403
 
 
-def test_fetch_sends_the_token_in_a_header(browser: Browser, centre: Centre) -> None:
+def test_fetch_sends_the_token_in_a_header(browser: Browser, centre: StaffCentre) -> None:
     browser.signed_in("eva")
     token = browser.token
     page = browser.post(
@@ -109,7 +113,7 @@ def test_fetch_sends_the_token_in_a_header(browser: Browser, centre: Centre) -> 
     ],
 )
 def test_a_request_from_another_site_is_refused_even_with_the_token(
-    browser: Browser, centre: Centre, headers: dict[str, str]
+    browser: Browser, centre: StaffCentre, headers: dict[str, str]
 ) -> None:
     browser.signed_in("eva")
     page = browser.post("/desktop/seat", {"seat_id": centre.seats["101"]}, headers=headers)
@@ -117,7 +121,7 @@ def test_a_request_from_another_site_is_refused_even_with_the_token(
     assert FORGED in page.text
 
 
-def test_same_origin_requests_pass(browser: Browser, centre: Centre) -> None:
+def test_same_origin_requests_pass(browser: Browser, centre: StaffCentre) -> None:
     browser.signed_in("eva")
     page = browser.post(
         "/desktop/seat",
@@ -131,7 +135,7 @@ def test_same_origin_requests_pass(browser: Browser, centre: Centre) -> None:
 
 
 def test_a_user_without_a_queue_right_cannot_use_the_desktop(
-    browser: Browser, centre: Centre
+    browser: Browser, centre: StaffCentre
 ) -> None:
     browser.signed_in("bob")
     page = browser.get("/desktop")
@@ -142,7 +146,7 @@ def test_a_user_without_a_queue_right_cannot_use_the_desktop(
 
 
 def test_a_queue_right_is_checked_against_the_queue_in_the_url(
-    probed: Browser, centre: Centre
+    probed: Browser, centre: StaffCentre
 ) -> None:
     probed.signed_in("eva")
     assert probed.get(f"/probe/queues/{centre.support}").status == 200
@@ -150,7 +154,7 @@ def test_a_queue_right_is_checked_against_the_queue_in_the_url(
     assert probed.get("/probe/queues/99999").status == 403
 
 
-def test_a_role_is_checked(probed: Browser, other_browser: Browser, centre: Centre) -> None:
+def test_a_role_is_checked(probed: Browser, other_browser: Browser, centre: StaffCentre) -> None:
     probed.signed_in("eva")
     assert probed.get("/probe/supervise").status == 403
     probed.post("/sign-out")
@@ -159,7 +163,7 @@ def test_a_role_is_checked(probed: Browser, other_browser: Browser, centre: Cent
     assert page.status == 200 and page.text == "supervising"
 
 
-def test_not_signed_in_fetch_and_streams_get_401(browser: Browser, centre: Centre) -> None:
+def test_not_signed_in_fetch_and_streams_get_401(browser: Browser, centre: StaffCentre) -> None:
     page = browser.get("/desktop", accept="application/json")
     assert page.status == 401
     assert page.header("www-authenticate")
@@ -234,7 +238,7 @@ def test_a_right_on_an_argument_the_url_lacks_is_refused_at_start(
     ],
 )
 def test_wrong_form_fields_get_400_with_a_message(
-    browser: Browser, centre: Centre, path: str, fields: dict[str, object], expected: str
+    browser: Browser, centre: StaffCentre, path: str, fields: dict[str, object], expected: str
 ) -> None:
     browser.signed_in("eva")
     page = browser.post(path, fields)
@@ -243,7 +247,7 @@ def test_wrong_form_fields_get_400_with_a_message(
     assert "Traceback" not in page.text
 
 
-def test_a_body_that_is_not_utf8_gets_400(browser: Browser, centre: Centre) -> None:
+def test_a_body_that_is_not_utf8_gets_400(browser: Browser, centre: StaffCentre) -> None:
     browser.signed_in("eva")
     d = browser.stub.post(
         "http://hotline.example/desktop/seat",
@@ -256,7 +260,9 @@ def test_a_body_that_is_not_utf8_gets_400(browser: Browser, centre: Centre) -> N
     assert "not valid UTF-8" in page.text
 
 
-def test_unknown_pages_and_wrong_methods_get_clear_pages(browser: Browser, centre: Centre) -> None:
+def test_unknown_pages_and_wrong_methods_get_clear_pages(
+    browser: Browser, centre: StaffCentre
+) -> None:
     missing = browser.get("/no/such/page")
     assert missing.status == 404
     assert "/no/such/page" in missing.text and "<html" in missing.text
@@ -265,7 +271,7 @@ def test_unknown_pages_and_wrong_methods_get_clear_pages(browser: Browser, centr
 
 
 def test_an_unexpected_error_is_a_500_page_without_internals(
-    probed: Browser, centre: Centre
+    probed: Browser, centre: StaffCentre
 ) -> None:
     probed.signed_in("eva")
     page = probed.post("/probe/boom")
@@ -311,7 +317,7 @@ def test_static_files_need_no_session_and_no_database(down: Browser) -> None:
 
 
 def test_behind_a_proxy_the_forwarded_host_is_the_origin_to_match(
-    browser: Browser, centre: Centre
+    browser: Browser, centre: StaffCentre
 ) -> None:
     browser.signed_in("eva")
     page = browser.post(

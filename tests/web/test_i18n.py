@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from babel.messages.extract import extract_from_dir
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -17,38 +16,15 @@ from agent_desktop.store import agent_sessions, desk
 from callbacks import call_back
 from dialplan.store import outbound, transfers
 from domain.refusals import BadInputError
+from tests.support.i18n import extracted_messages
 from voicemail import claims
 from voicemail.store import queue
 from web.forms import FormData
 from web.guard import refusal_status
 from web.i18n import LOCALE_DIR, Catalogues, load_po, negotiate
 
-ROOT = Path(__file__).resolve().parents[2]
 PO = LOCALE_DIR / "cs" / "LC_MESSAGES" / "hotline.po"
-# Every product package: a message marked anywhere (a page, a store's refusal, a pure core's
-# rule) is one a person may read.
-PACKAGES = (
-    "agent_desktop",
-    "callbacks",
-    "dialplan",
-    "domain",
-    "hotline",
-    "reports",
-    "supervisor",
-    "voicemail",
-    "web",
-)
-METHODS = [(f"{package}/**.py", "python") for package in PACKAGES] + [
-    (f"{package}/templates/**.html", "jinja2") for package in PACKAGES
-]
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
-
-
-def extracted_messages() -> set[str]:
-    found = set()
-    for _file, _line, message, _comments, _context in extract_from_dir(str(ROOT), METHODS):
-        found.add(message if isinstance(message, str) else message[0])
-    return found
 
 
 def test_every_message_of_the_pages_has_a_czech_translation() -> None:

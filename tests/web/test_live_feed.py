@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -14,10 +13,12 @@ from twisted.internet.task import Clock
 
 from db.events import EventView, emit
 from db.models import Event
-from tests.web.helpers import InlineDBRunner, resolved
+from tests.support.db import InlineDBRunner
+from tests.support.deferreds import result_of
+from tests.support.web_fixtures import START
 from web.live_feed import EventFeed, Subscription
 
-AT = datetime(2026, 3, 2, 8, 30, tzinfo=UTC)
+AT = START  # the web tests' clock starts there
 
 
 def put(db: InlineDBRunner, kind: str = "agent.notice", agent_id: int = 1, **payload: Any) -> None:
@@ -47,7 +48,7 @@ def subscribe(
     feed: EventFeed, after: int | None, agent_id: int | None = 1
 ) -> tuple[Inbox, Subscription]:
     inbox = Inbox()
-    sub = resolved(
+    sub = result_of(
         Deferred.fromCoroutine(
             feed.subscribe(
                 after, lambda e: agent_id is None or e.agent_id == agent_id, inbox.deliver

@@ -9,7 +9,9 @@ from twisted.internet.task import Clock
 
 from db.models import WebSession
 from hotline.web import WebRoot
-from tests.web.helpers import Browser, Centre, InlineDBRunner
+from tests.support.centre import StaffCentre
+from tests.support.db import InlineDBRunner
+from tests.support.web import Browser
 from web import sessions as web_sessions
 
 
@@ -26,7 +28,7 @@ def cookie_value(page_cookies: list[str], name: str) -> str | None:
     return None
 
 
-def test_not_signed_in_pages_redirect_to_sign_in(browser: Browser, centre: Centre) -> None:
+def test_not_signed_in_pages_redirect_to_sign_in(browser: Browser, centre: StaffCentre) -> None:
     page = browser.get("/desktop")
     assert page.status == 303
     assert page.location == "/sign-in?next=%2Fdesktop"
@@ -34,7 +36,7 @@ def test_not_signed_in_pages_redirect_to_sign_in(browser: Browser, centre: Centr
 
 
 def test_sign_in_sets_an_http_only_lax_cookie_and_stores_only_its_hash(
-    browser: Browser, centre: Centre, db: InlineDBRunner
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
 ) -> None:
     done = browser.sign_in("eva")
     assert done.status == 303
@@ -54,7 +56,7 @@ def test_sign_in_sets_an_http_only_lax_cookie_and_stores_only_its_hash(
 
 
 def test_wrong_password_unknown_login_and_inactive_account_are_refused_alike(
-    browser: Browser, centre: Centre, db: InlineDBRunner
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
 ) -> None:
     for login, password in (("eva", "wrong"), ("nobody", "correct horse"), ("ina", None)):
         page = browser.sign_in(login, password) if password else browser.sign_in(login)
@@ -65,7 +67,7 @@ def test_wrong_password_unknown_login_and_inactive_account_are_refused_alike(
 
 
 def test_a_new_sign_in_rotates_the_token_and_drops_the_old_session(
-    browser: Browser, centre: Centre, db: InlineDBRunner
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
 ) -> None:
     first = cookie_value(browser.sign_in("eva").set_cookies(), "hotline_session")
     second = cookie_value(browser.sign_in("eva").set_cookies(), "hotline_session")
@@ -74,7 +76,7 @@ def test_a_new_sign_in_rotates_the_token_and_drops_the_old_session(
 
 
 def test_a_stolen_old_cookie_is_worthless_after_rotation(
-    web: WebRoot, browser: Browser, centre: Centre
+    web: WebRoot, browser: Browser, centre: StaffCentre
 ) -> None:
     old = cookie_value(browser.sign_in("eva").set_cookies(), "hotline_session")
     browser.sign_in("eva")
@@ -85,7 +87,9 @@ def test_a_stolen_old_cookie_is_worthless_after_rotation(
     assert any(c.startswith("hotline_session=;") for c in page.set_cookies())
 
 
-def test_sign_out_deletes_the_session(browser: Browser, centre: Centre, db: InlineDBRunner) -> None:
+def test_sign_out_deletes_the_session(
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
+) -> None:
     browser.signed_in("eva")
     done = browser.post("/sign-out")
     assert done.status == 303 and done.location == "/sign-in"
@@ -94,7 +98,7 @@ def test_sign_out_deletes_the_session(browser: Browser, centre: Centre, db: Inli
 
 
 def test_a_session_expires_when_idle_and_slides_while_used(
-    browser: Browser, centre: Centre, clock: Clock, db: InlineDBRunner
+    browser: Browser, centre: StaffCentre, clock: Clock, db: InlineDBRunner
 ) -> None:
     browser.signed_in("eva")
     clock.advance(web_sessions.IDLE_S - 60)
@@ -107,7 +111,7 @@ def test_a_session_expires_when_idle_and_slides_while_used(
 
 
 def test_a_session_ends_at_its_lifetime_even_when_used(
-    browser: Browser, centre: Centre, clock: Clock
+    browser: Browser, centre: StaffCentre, clock: Clock
 ) -> None:
     browser.signed_in("eva")
     used_s = 0
@@ -120,7 +124,7 @@ def test_a_session_ends_at_its_lifetime_even_when_used(
 
 
 def test_sign_in_needs_the_form_token_from_the_sign_in_page(
-    browser: Browser, centre: Centre, db: InlineDBRunner
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
 ) -> None:
     browser.get("/sign-in")
     forged = browser.post("/sign-in", {"login": "eva", "password": "correct horse"}, csrf=None)
@@ -131,7 +135,7 @@ def test_sign_in_needs_the_form_token_from_the_sign_in_page(
 
 
 def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(
-    browser: Browser, centre: Centre
+    browser: Browser, centre: StaffCentre
 ) -> None:
     form = browser.get("/sign-in?next=%2Fhome")
     done = browser.post(
@@ -152,7 +156,7 @@ def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(
 
 
 def test_people_without_a_queue_right_start_on_the_home_page(
-    browser: Browser, centre: Centre
+    browser: Browser, centre: StaffCentre
 ) -> None:
     done = browser.sign_in("bob")
     assert done.location == "/home"
@@ -162,7 +166,7 @@ def test_people_without_a_queue_right_start_on_the_home_page(
 
 
 def test_session_rows_expire_on_the_next_sign_in(
-    browser: Browser, other_browser: Browser, centre: Centre, clock: Clock, db: InlineDBRunner
+    browser: Browser, other_browser: Browser, centre: StaffCentre, clock: Clock, db: InlineDBRunner
 ) -> None:
     browser.sign_in("jan")
     clock.advance(web_sessions.IDLE_S + 1)
@@ -172,7 +176,7 @@ def test_session_rows_expire_on_the_next_sign_in(
 
 
 def test_password_guessing_is_slowed_down_per_login(
-    browser: Browser, other_browser: Browser, centre: Centre, clock: Clock, db: InlineDBRunner
+    browser: Browser, other_browser: Browser, centre: StaffCentre, clock: Clock, db: InlineDBRunner
 ) -> None:
     """R-7.4: after five wrong passwords for one login, even the right one is refused for a
     while (the password is not checked at all), with a clear message and Retry-After."""
@@ -191,7 +195,7 @@ def test_password_guessing_is_slowed_down_per_login(
 
 
 def test_a_right_password_clears_the_count_of_wrong_ones(
-    browser: Browser, centre: Centre, clock: Clock
+    browser: Browser, centre: StaffCentre, clock: Clock
 ) -> None:
     for _ in range(4):
         assert browser.sign_in("eva", "typo").status == 401
@@ -201,7 +205,9 @@ def test_a_right_password_clears_the_count_of_wrong_ones(
     assert browser.sign_in("eva").status == 303
 
 
-def test_the_lock_message_is_in_czech_for_czech_speakers(browser: Browser, centre: Centre) -> None:
+def test_the_lock_message_is_in_czech_for_czech_speakers(
+    browser: Browser, centre: StaffCentre
+) -> None:
     for _ in range(5):
         browser.sign_in("eva", "guess")
     form = browser.get("/sign-in", headers={"Accept-Language": "cs"})

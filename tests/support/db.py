@@ -1,0 +1,41 @@
+"""The product's DBRunner run inline: each transaction at once on the calling thread, with
+the same transaction semantics, so that a request or a call flow completes within one step
+of a test's Clock and nothing happens between two steps that the test did not schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+from twisted.internet.defer import Deferred, maybeDeferred
+
+from db.engine import make_engine
+from db.runner import DBRunner
+
+T = TypeVar("T")
+
+
+class InlineDBRunner(DBRunner):
+    """Runs each transaction at once on the calling thread; can lose its database and get
+    it back (:meth:`go_down`, :meth:`come_back`).
+
+    ``reactor`` is never used to reach threads: the web tests pass their Clock, the e2e
+    world none."""
+
+    def __init__(self, engine: Engine, reactor: Any = None) -> None:
+        super().__init__(engine, reactor)
+        self.broken: Engine | None = None
+
+    def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        return maybeDeferred(self.run_sync, fn, *args, **kwargs)
+
+    def go_down(self, tmp_path: Path) -> None:
+        """Point at a database that cannot be opened: the driver's own error, not a fake."""
+        self.broken = make_engine(f"sqlite:///{tmp_path / 'gone' / 'down.db'}")
+        self._sessions = sessionmaker(self.broken, expire_on_commit=False)
+
+    def come_back(self) -> None:
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
