@@ -1,4 +1,5 @@
-"""Engine creation: SQLite with WAL and foreign keys on, or PostgreSQL through psycopg2."""
+"""Engine creation: SQLite with WAL and foreign keys on (the embedded default), or PostgreSQL
+through psycopg2 (production, several processes on one database) (R-7.1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Business hours, holidays and weekends in the contact centre's time zone (R-1.10, R-1.11).
+"""Business hours, holidays and weekends in the contact centre's time zone (R-1.10, R-1.11);
+outside them a call goes to voicemail or a callback (R-3.4).
 
 Pure: no I/O, time passed in as an aware ``now``. Local time comes from ``zoneinfo``, so a
 window such as Mon-Fri 08:00-17:00 means 08:00 on the wall clock in Prague on both sides of a

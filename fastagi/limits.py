@@ -1,4 +1,4 @@
-"""Limits and deadlines of a FastAGI session, in one frozen dataclass.
+"""Limits and deadlines of a FastAGI session, in one frozen dataclass (R-7.5).
 
 A deadline is a safety net against a peer that stopped answering (a half-open TCP connection, a
 stuck Asterisk); it is NOT how long a caller may wait -- flows decide that. So the defaults are

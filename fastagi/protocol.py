@@ -1,5 +1,7 @@
 """The FastAGI wire format, as pure functions and small parsers (no I/O, no Twisted).
 
+A malformed line is a clear error for the session it came on, never a crash (R-7.2).
+
 What Asterisk sends and expects is taken from the recordings of a real Asterisk 22 in
 ``shared/asterisk-facts/`` and from ``res/res_agi.c``:
 

@@ -1,4 +1,5 @@
-"""Simulated calls for `hotline demo`: callers, agent phones and desk robots in one process.
+"""Simulated calls for `hotline demo` (R-6.3): callers, agent phones and desk robots in one
+process.
 
 The simulator's switch connects to the demo's own FastAGI port over real TCP, exactly as
 Asterisk would. Most demo agents are played by a desk robot; the ones left for people (see

@@ -9,8 +9,8 @@ the same query.
 PostgreSQL hands out ids when a row is inserted, not when its transaction commits: an event
 with a smaller id can become visible after a bigger one was read. Ids skipped in a read are
 therefore kept as *gaps* for ``gap_grace_s`` and asked for again; one that shows up is
-delivered late (rolled-back transactions leave gaps that simply expire). SQLite has a single
-writer, so it has no such gaps.
+delivered late (rolled-back transactions leave gaps that simply expire), so no event of
+another process is lost (R-7.1). SQLite has a single writer, so it has no such gaps.
 
 PostgreSQL's LISTEN/NOTIFY can later replace the poll: a NOTIFY from ``db.events.emit``
 would call :meth:`EventFeed.poll_soon` instead of the timer; the gap handling stays.

@@ -1,4 +1,5 @@
-"""Slowing down password guessing at the sign-in form (R-7.4).
+"""Slowing down password guessing at the sign-in form (R-7.4), and with it the scrypt work a
+flood of sign-ins costs the server (R-7.5).
 
 Failed sign-ins are counted per login (case-folded, known or not, so that the answer does
 not tell which logins exist) and per client address. After ``login_limit`` failures of one

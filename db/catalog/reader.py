@@ -1,4 +1,4 @@
-"""Step 1 of a load: from YAML text to a :class:`Catalog`, checked in itself.
+"""Step 1 of a load: from YAML text to a :class:`Catalog`, checked in itself (R-6.2).
 
 The text is composed into nodes that keep their line numbers; every mapping is checked for
 unknown, duplicate and missing keys, every value for its type and range, every list of

@@ -1,7 +1,8 @@
 """The inbound call, top to bottom: IVR -> queue -> offers -> conversation, or a box.
 
 Scripts (see asterisk-conf/extensions.conf):
-- ``inbound,<DID>``: a new call on a DID (R-1.1 .. R-1.11).
+- ``inbound,<DID>``: a new call on a DID (R-1.1 .. R-1.11); it reaches a voicemail box by
+  the hours' rules or by ``#`` and ``0`` (R-3.4).
 - ``resume,<DID>``: the dialplan's way back after a FastAGI server died or restarted while it
   drove the call (R-1.16): the call carries on from its stored state, keeping the original
   waiting start.

@@ -4,7 +4,8 @@ The offer is the heart of R-1.3: reserving an agent for a call happens in one tr
 that locks the agent's live session row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's
 single writer takes the lock with ``BEGIN IMMEDIATE``), checks the agent is still on-air and
 idle, and inserts the live ring attempt that a partial unique index allows only once per
-agent. Whichever process loses the race gets ``None`` and tries another agent.
+agent. Whichever process loses the race gets ``None`` and tries another agent: several
+processes share one database without ever offering two calls to one agent (R-7.1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Calls whose Hotline server is gone: kept alive by heartbeats, closed when they stop.
+"""Calls whose Hotline server is gone: kept alive by heartbeats, closed when they stop (R-7.6).
 
 Every server refreshes ``calls.heartbeat_at`` of the calls it has an AGI session for
 (:func:`touch_calls`, every ``HEARTBEAT_INTERVAL_S``). A call that is resumed on another

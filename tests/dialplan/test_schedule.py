@@ -1,4 +1,5 @@
-"""Opening hours, holidays, weekends and closed-time actions in Prague time (R-1.10)."""
+"""Opening hours, holidays, weekends and closed-time actions in Prague time (R-1.10), which
+send a closed-time call to voicemail when the rules say so (R-3.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Calls whose Hotline server is gone (R-1.16): heartbeats keep a running call alive on
+"""Calls whose Hotline server is gone (R-1.16, R-7.6): heartbeats keep a running call alive on
 whichever server runs it; one nobody runs any more is closed and its agent freed, so that
 the agent is not left "in a call" for ever (R-2.1, R-2.12)."""
 

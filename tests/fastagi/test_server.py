@@ -1,4 +1,4 @@
-"""The FastAGI server protocol on a StringTransport: routing, the flow wrapper, limits."""
+"""The FastAGI server protocol on a StringTransport: routing, the flow wrapper, limits (R-7.5)."""
 
 from __future__ import annotations
 

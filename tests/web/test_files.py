@@ -1,5 +1,5 @@
 """HTTP byte ranges of the files the pages serve (``web.files``): what a player asks for
-with ``Range`` and what it gets; the back office's recordings are served this way (R-3.2)."""
+with ``Range`` and what it gets; the back office's recordings are served this way (R-3.2, R-5.2)."""
 
 from __future__ import annotations
 

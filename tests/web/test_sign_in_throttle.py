@@ -1,4 +1,5 @@
-"""The sign-in throttle on a fake clock: windows, locks, address limits, bounded memory."""
+"""The sign-in throttle on a fake clock: windows, locks, address limits, bounded memory
+(R-7.4, R-7.5)."""
 
 from __future__ import annotations
 
