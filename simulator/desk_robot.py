@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from agent_desktop.agent_state import AgentStateError, GoOnAir
 from agent_desktop.call_form import CallForm
 from agent_desktop.store import agent_sessions
-from agent_desktop.store import call_form as call_processing
+from agent_desktop.store import call_form as call_form_store
 from db.models import Agent, AgentSession, Call, SeatRight
 from db.runner import DBRunner
 from domain.enums import Activity, ProcessingState
@@ -61,7 +61,7 @@ def _log_in(session: Session, login: str, now: datetime) -> bool:
 def _first_leaf_path(session: Session, queue_id: int, rng: random.Random) -> tuple[int, ...]:
     path: tuple[int, ...] = ()
     for _ in range(10):
-        cascade = call_processing.reason_options(session, queue_id, "in", path)
+        cascade = call_form_store.reason_options(session, queue_id, "in", path)
         if not cascade.has_tree or cascade.leaf_id is not None:
             return path
         level = cascade.levels[len(path)] if len(path) < len(cascade.levels) else None
@@ -103,8 +103,8 @@ def _save_finished_calls(
             note="Handled by the demo's simulated agent.",
         )
         try:
-            call_processing.save_call_form(session, call.id, row.agent_id, form, now)
-        except call_processing.CallFormError as exc:
+            call_form_store.save_call_form(session, call.id, row.agent_id, form, now)
+        except call_form_store.CallFormError as exc:
             _log.warn(
                 "desk robot: {login} could not save call {call}: {e}",
                 login=login,

@@ -1,14 +1,14 @@
 """English and Czech for the web desktop (R-2.17): gettext catalogues, locale formats, zones.
 
-The Czech catalogue is ``agent_desktop/locale/cs/LC_MESSAGES/hotline.po``. It is read with Babel at
+The Czech catalogue is ``web/locale/cs/LC_MESSAGES/hotline.po``. It is read with Babel at
 start-up and compiled in memory, so no ``.mo`` file is ever written or committed. English is
 the source language (the message ids). The agent's ``language`` column picks the language;
 before sign-in the browser's Accept-Language does.
 
 To refresh the catalogue after adding messages::
 
-    pybabel extract -F agent_desktop/locale/babel.cfg -o agent_desktop/locale/hotline.pot .
-    pybabel update -i agent_desktop/locale/hotline.pot -d agent_desktop/locale -D hotline
+    pybabel extract --add-location=file --sort-output -F web/locale/babel.cfg -o /tmp/hotline.pot .
+    pybabel update --ignore-obsolete -i /tmp/hotline.pot -d web/locale -D hotline
 
 Dates and times are shown in the contact centre's time zone (``HOTLINE_TIME_ZONE``) and in
 the user's locale format; English uses British conventions (day first, 24-hour clock), as a

@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from agent_desktop.routes.transfer import NO_TELEPHONY
-from agent_desktop.store import call_form as call_processing
+from agent_desktop.store import call_form as call_form_store
 from dialplan.services import outbound_calls
 from dialplan.store import outbound as calls_out
 from domain.texts import N_
@@ -81,7 +81,7 @@ async def _dialog(
         elif customer.phones:
             number = customer.phones[0].number  # the main number
     hits = (
-        await rc.db(call_processing.search_customers, search, None, SEARCH_LIMIT) if search else []
+        await rc.db(call_form_store.search_customers, search, None, SEARCH_LIMIT) if search else []
     )
     message = rc.lang.gettext(error) if error else None
     if not rc.wants_html and message:
