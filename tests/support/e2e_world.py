@@ -266,12 +266,15 @@ class E2EWorld:
     # ------------------------------------------------------------------ agents
     def agent_id(self, login: str) -> int:
         with Session(self.engine) as s:
-            return int(s.scalar(select(Agent.id).where(Agent.login == login)))
+            agent_id = s.scalar(select(Agent.id).where(Agent.login == login))
+            assert agent_id is not None, f"no agent {login}"
+            return agent_id
 
     def log_in(self, login: str, *, on_air: bool = True) -> None:
         agent = self.agent_id(login)
         with Session(self.engine) as s, s.begin():
             seat = s.scalar(select(PhoneSeat.id).where(PhoneSeat.name == SEATS[login]))
+            assert seat is not None, f"no seat {SEATS[login]}"
             agent_sessions.log_in(s, agent, seat, self.now())
             if on_air:
                 agent_sessions.apply_event(s, agent, GoOnAir(), self.now())
@@ -330,7 +333,12 @@ class E2EWorld:
                 select(RingAttempt).where(RingAttempt.call_id == call_id).order_by(RingAttempt.id)
             ).all()
             return [
-                (logins.get(r.agent_id, ""), r.dial_string, r.outcome.value, r.overflow)
+                (
+                    logins.get(r.agent_id, "") if r.agent_id is not None else "",
+                    r.dial_string,
+                    r.outcome.value,
+                    r.overflow,
+                )
                 for r in rows
             ]
 
