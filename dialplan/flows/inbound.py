@@ -590,31 +590,28 @@ async def _record_voicemail(
     target = Path(ctx.settings.recordings_dir) / relative
     _make_dir(target.parent)
     await channel.stream_file(box.greeting_prompt)
+
+    async def store(duration_s: int | None) -> None:
+        caller = _caller(ctx, channel, country_prefix)
+        await take_message(
+            ctx.db,
+            ctx.spool,
+            caller,
+            box_id=box.id,
+            recording_path=relative + ".wav",
+            duration_s=duration_s,
+            on_new_item=ctx.on_new_item,
+        )
+
     try:
         result = await channel.record_file(
             str(target), "wav", "#", box.max_message_s * 1000, silence_s=box.silence_s
         )
     except ChannelHungUp:
-        await take_message(
-            ctx.db,
-            ctx.spool,
-            _caller(ctx, channel, country_prefix),
-            box_id=box.id,
-            recording_path=relative + ".wav",
-            duration_s=None,
-            on_new_item=ctx.on_new_item,
-        )
+        await store(None)
         await close_leg(ctx, where, CallState.VOICEMAIL, cause="caller hung up after the message")
         raise
-    await take_message(
-        ctx.db,
-        ctx.spool,
-        _caller(ctx, channel, country_prefix),
-        box_id=box.id,
-        recording_path=relative + ".wav",
-        duration_s=result.endpos // 8000,
-        on_new_item=ctx.on_new_item,
-    )
+    await store(result.endpos // 8000)
     await close_leg(ctx, where, CallState.VOICEMAIL)
     await channel.stream_file(ctx.settings.message_saved_prompt)
     await finish_session(channel)
