@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -35,16 +37,44 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def upgrade(url: str, revision: str = "head") -> None:
-    """Create or upgrade the database at ``url`` to ``revision``."""
+def run_alembic(url: str, action: Callable[[Config], None]) -> None:
+    """Run an Alembic ``action`` (upgrade, downgrade) on ``url`` in one transaction.
+
+    On SQLite a batch migration rebuilds a table: it copies it, drops the old one and renames
+    the copy. With foreign keys on, the drop would first delete the rows of the tables that
+    refer to it (or set their references to NULL): a new CHECK on ``calls`` would empty
+    ``ring_attempts``. So foreign keys are off while the migration runs (SQLite changes that
+    only outside a transaction), and ``PRAGMA foreign_key_check`` must find nothing wrong
+    before the transaction commits.
+    """
     engine = make_engine(url)
     try:
-        with engine.begin() as conn:
-            cfg = alembic_config(url)
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+        with engine.connect() as conn:
+            sqlite = engine.dialect.name == "sqlite"
+            if sqlite:
+                driver: Any = conn.connection.driver_connection
+                driver.execute("PRAGMA foreign_keys=OFF")
+            with conn.begin():
+                cfg = alembic_config(url)
+                cfg.attributes["connection"] = conn
+                action(cfg)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise RuntimeError(f"the migration broke foreign keys: {broken[:5]}")
     finally:
         engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Create or upgrade the database at ``url`` to ``revision``."""
+    run_alembic(url, lambda cfg: command.upgrade(cfg, revision))
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Take the database at ``url`` back to ``revision`` (tests, and an admin undoing an
+    upgrade)."""
+    run_alembic(url, lambda cfg: command.downgrade(cfg, revision))
 
 
 def schema_drift(engine: Engine) -> list[object]:
@@ -65,4 +95,12 @@ def upgrade_engine_url(engine: Engine) -> None:
     upgrade(engine.url.render_as_string(hide_password=False))
 
 
-__all__ = ["alembic_config", "current_revision", "make_engine", "schema_drift", "upgrade"]
+__all__ = [
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "make_engine",
+    "run_alembic",
+    "schema_drift",
+    "upgrade",
+]

@@ -27,6 +27,10 @@ class CallState(StrEnum):
     IVR = "ivr"
     WAITING = "waiting"  # parked in a queue, music on hold
     RINGING = "ringing"  # an agent's phone rings
+    # The caller chose a box with # or 0 (or the hours sent them there) and is leaving a
+    # message or hearing the callback confirmation: out of the queue, not yet over (R-1.7,
+    # No agent is offered a call in a box.
+    IN_BOX = "in_box"
     TALKING = "talking"
     ANSWERED = "answered"  # ended after a conversation
     VOICEMAIL = "voicemail"  # caller left a message

@@ -8,13 +8,12 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.orm import Session
 
 from db.engine import is_sqlite, make_engine
-from db.migrate import alembic_config, current_revision, schema_drift, upgrade
+from db.migrate import current_revision, downgrade, schema_drift, upgrade
 from db.models import (
     Agent,
     AgentSession,
@@ -271,7 +270,7 @@ def test_migrations_build_exactly_the_models(empty_url: str) -> None:
     try:
         assert current_revision(engine) is None
         upgrade(empty_url)
-        assert current_revision(engine) == "0003"
+        assert current_revision(engine) == "0004"
         assert schema_drift(engine) == []
         upgrade(empty_url)  # upgrading an up-to-date database changes nothing
         assert schema_drift(engine) == []
@@ -288,15 +287,34 @@ def insert(conn: Connection, table: str, **values: object) -> None:
     conn.execute(sa.table(table, *columns).insert().values(**values))
 
 
-def downgrade(url: str, revision: str) -> None:
-    engine = make_engine(url)
-    try:
-        with engine.begin() as conn:
-            cfg = alembic_config(url)
-            cfg.attributes["connection"] = conn
-            command.downgrade(cfg, revision)
-    finally:
-        engine.dispose()
+def insert_call(conn: Connection, call_id: int, state: str, at: datetime, **values: object) -> None:
+    """A call row with every column an older revision requires."""
+    row: dict[str, object] = dict(
+        id=call_id,
+        uniqueid=f"u{call_id}",
+        linkedid=f"u{call_id}",
+        channel="",
+        direction="in",
+        did="",
+        caller_number="",
+        caller_name="",
+        callee_number="",
+        state=state,
+        hangup_cause="",
+        started_at=at,
+        overflowed=False,
+        reached=state not in ("ivr", "waiting", "in_box"),
+        within_service_level=False,
+        flow_step="",
+        driven_by="",
+        processing_state="none",
+        reason_code="",
+        note="",
+        customer_unknown=False,
+        assigned_to_location_operator=False,
+    )
+    row.update(values)
+    insert(conn, "calls", **row)
 
 
 def test_history_written_as_english_text_becomes_a_code_a_call_and_parameters(
@@ -322,32 +340,7 @@ def test_history_written_as_english_text_becomes_a_code_a_call_and_parameters(
                 silence_s=5,
                 email_to="",
             )
-            insert(
-                conn,
-                "calls",
-                id=7,
-                uniqueid="u7",
-                linkedid="u7",
-                channel="",
-                direction="out",
-                did="",
-                caller_number="",
-                caller_name="",
-                callee_number="777",
-                state="answered",
-                hangup_cause="",
-                started_at=at,
-                overflowed=False,
-                reached=True,
-                within_service_level=False,
-                flow_step="done",
-                driven_by="",
-                processing_state="none",
-                reason_code="",
-                note="",
-                customer_unknown=False,
-                assigned_to_location_operator=False,
-            )
+            insert_call(conn, 7, "answered", at, direction="out", callee_number="777")
             insert(
                 conn,
                 "voicemail_items",
@@ -400,5 +393,37 @@ def test_history_written_as_english_text_becomes_a_code_a_call_and_parameters(
             "",
             "a@example.test, b@example.test",
         ]
+    finally:
+        engine.dispose()
+
+
+def test_a_call_can_be_in_a_box_from_revision_0004_and_a_downgrade_puts_it_back_waiting(
+    empty_url: str,
+) -> None:
+    """Revision 0004 lets the state's CHECK constraint take "in_box" (defect 1 of issue
+    10); before it the database refuses the value, and a downgrade turns such a call back
+    into a waiting one."""
+    at = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    upgrade(empty_url, "0003")
+    engine = make_engine(empty_url)
+    try:
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            insert_call(conn, 1, "in_box", at)
+        with engine.begin() as conn:
+            insert_call(conn, 2, "answered", at)
+            insert(conn, "recordings", call_id=2, path="calls/2.wav", started_at=at)
+        upgrade(empty_url)
+        with engine.begin() as conn:
+            insert_call(conn, 1, "in_box", at)
+            # SQLite rebuilt the table: the rows that refer to it are all still there.
+            paths = conn.execute(text("SELECT path FROM recordings")).scalars().all()
+            assert paths == ["calls/2.wav"]
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            insert_call(conn, 3, "nowhere", at)
+        assert schema_drift(engine) == []
+        downgrade(empty_url, "0003")
+        with engine.connect() as conn:
+            states = conn.execute(text("SELECT state FROM calls ORDER BY id")).scalars().all()
+        assert states == ["waiting", "answered"]
     finally:
         engine.dispose()
