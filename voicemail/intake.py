@@ -9,9 +9,11 @@ deleting each file only after its transaction committed.
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
 
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
@@ -42,10 +44,16 @@ class Caller:
     at: datetime
 
     def request(
-        self, kind: str, box_id: int, recording_path: str = "", duration_s: int | None = None
+        self,
+        kind: str,
+        box_id: int,
+        recording_path: str = "",
+        duration_s: int | None = None,
+        complete_by: datetime | None = None,
     ) -> SpooledRequest:
+        """The caller's one ``kind`` request (its key is the call's: stored once)."""
         return SpooledRequest(
-            spool_key=Spool.new_key(),
+            spool_key=Spool.key_for(kind, self.uniqueid),
             kind=kind,
             box_id=box_id,
             call_uniqueid=self.uniqueid,
@@ -54,6 +62,7 @@ class Caller:
             recording_path=recording_path,
             duration_s=duration_s,
             caller_digits=self.digits,
+            complete_by=complete_by.isoformat() if complete_by is not None else "",
         )
 
 
@@ -100,16 +109,57 @@ async def store_request(
     return view
 
 
+def wav_seconds(path: Path) -> int | None:
+    """Whole seconds of a recorded WAV file; None when there is no usable recording (no file,
+    or nothing but a header). A file whose header was never finished (the recorder was cut
+    off) is measured by its size, as 8 kHz 16-bit mono."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return None
+    if size <= _WAV_HEADER:
+        return None
+    try:
+        with wave.open(str(path), "rb") as recording:
+            frames, rate = recording.getnframes(), recording.getframerate()
+        if frames > 0 and rate > 0:
+            return frames // rate
+    except (OSError, EOFError, wave.Error):
+        pass
+    return (size - _WAV_HEADER) // 16000
+
+
+_WAV_HEADER = 44
+
+
 async def import_spool(
-    db: DBRunner, spool: Spool, on_new_item: NewItemHook | None = None
+    db: DBRunner,
+    spool: Spool,
+    on_new_item: NewItemHook | None = None,
+    *,
+    recordings_dir: Path | None = None,
+    now: datetime | None = None,
 ) -> tuple[int, int]:
     """Import spooled entries; returns (created, already imported). Stops at the first
-    database failure and leaves the rest for the next run."""
+    database failure and leaves the rest for the next run.
+
+    Given the ``recordings_dir`` and ``now``, also the pending messages whose recording must
+    be over by now (their server died while the caller spoke): one with a recording on
+    disk becomes a voicemail item, one without is dropped (the caller said nothing).
+    """
     created = duplicates = 0
-    for path, entry in spool.entries():
+    due: list[tuple[Path, SpooledRequest | None]] = list(spool.entries())
+    if recordings_dir is not None and now is not None:
+        for path, entry in spool.pending_entries():
+            if entry is None or entry.deadline is None or entry.deadline <= now:
+                due.append((path, _finished(entry, recordings_dir, path)))
+    for path, entry in due:
         if entry is None:
             moved = spool.quarantine(path)
             _log.error("unreadable spool entry moved to {path}", path=str(moved))
+            continue
+        if entry.complete_by:  # a pending message with no recording: nothing to keep
+            spool.remove(path)
             continue
         view = await db.run(take_request, entry)
         spool.remove(path)  # only after the commit above
@@ -122,12 +172,36 @@ async def import_spool(
     return created, duplicates
 
 
+def _finished(
+    entry: SpooledRequest | None, recordings_dir: Path, path: Path
+) -> SpooledRequest | None:
+    """A pending message whose time is up, as the request it now is (its length read from
+    the recording); kept pending-marked when there is no recording."""
+    if entry is None:
+        return None
+    seconds = wav_seconds(recordings_dir / entry.recording_path)
+    if seconds is None:
+        _log.info(
+            "call {uniqueid}: no message was recorded ({path} is empty or missing)",
+            uniqueid=entry.call_uniqueid,
+            path=entry.recording_path,
+        )
+        return entry
+    _log.warn(
+        "call {uniqueid}: message recorded while its server was away, taken in from {path}",
+        uniqueid=entry.call_uniqueid,
+        path=str(path),
+    )
+    return replace(entry, duration_s=seconds, complete_by="")
+
+
 SPOOL_IMPORT_INTERVAL_S = 30.0
 
 
 class SpoolImportService(Service):
     """R-7.3: imports the spool at start and every ``interval_s`` on ``clock``, so that a
-    request kept on disk while the database was down comes in once it is back."""
+    request kept on disk while the database was down comes in once it is back, and a
+    message whose server died while the caller spoke comes in from its recording."""
 
     def __init__(
         self,
@@ -136,12 +210,14 @@ class SpoolImportService(Service):
         clock: Clock,
         on_new_item: NewItemHook | None = None,
         interval_s: float = SPOOL_IMPORT_INTERVAL_S,
+        recordings_dir: Path | None = None,
     ) -> None:
         self._db = db
         self._spool = spool
         self._clock = clock
         self._on_new_item = on_new_item
         self._interval_s = interval_s
+        self._recordings_dir = recordings_dir
         self._loop: LoopingCall | None = None
 
     def startService(self) -> None:
@@ -159,7 +235,13 @@ class SpoolImportService(Service):
         """One import; the number of items it created. Never raises: the next run tries
         again (a database still down, or anything unexpected, is logged)."""
         try:
-            created, _ = await import_spool(self._db, self._spool, self._on_new_item)
+            created, _ = await import_spool(
+                self._db,
+                self._spool,
+                self._on_new_item,
+                recordings_dir=self._recordings_dir,
+                now=datetime.fromtimestamp(self._clock.seconds(), UTC),
+            )
         except DatabaseError as exc:
             _log.warn("spool import waits for the database: {e}", e=str(exc).splitlines()[0])
             return 0

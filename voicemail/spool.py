@@ -8,10 +8,17 @@ creates one item only: exactly once.
 
 Files are written to a temporary name, flushed and fsynced, then renamed into place: a crash
 leaves either a whole entry or none.
+
+A message being recorded is a *pending* entry (``pending/``) from the moment the caller hears
+the beep until it is stored: if the server dies meanwhile (issue 10, defect 4), the entry is
+imported once its ``complete_by`` time has passed and the recording is on disk. Keys are
+made from the call and the kind of request (:meth:`Spool.key_for`), so the flow, a resumed
+flow and the import of a pending entry all name one item: it is created once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import uuid
@@ -32,10 +39,16 @@ class SpooledRequest:
     recording_path: str = ""
     duration_s: int | None = None
     caller_digits: str = ""  # normalised, for matching the customer
+    # A pending message (ISO 8601): when its recording must be over at the latest.
+    complete_by: str = ""
 
     @property
     def created(self) -> datetime:
         return datetime.fromisoformat(self.created_at)
+
+    @property
+    def deadline(self) -> datetime | None:
+        return datetime.fromisoformat(self.complete_by) if self.complete_by else None
 
 
 class Spool:
@@ -46,32 +59,32 @@ class Spool:
     def new_key() -> str:
         return uuid.uuid4().hex
 
+    @staticmethod
+    def key_for(kind: str, call_uniqueid: str) -> str:
+        """The key of the one ``kind`` request a call can leave (a message, a callback)."""
+        return hashlib.sha256(f"{kind}:{call_uniqueid}".encode()).hexdigest()[:40]
+
+    @property
+    def pending_directory(self) -> Path:
+        return self.directory / "pending"
+
     def put(self, request: SpooledRequest) -> Path:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.directory / f"{request.spool_key}.json"
-        temporary = self.directory / f".{request.spool_key}.tmp"
-        with open(temporary, "w", encoding="utf-8") as handle:
-            json.dump(asdict(request), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, final)
-        dir_fd = os.open(self.directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        return final
+        return _write(self.directory, request)
+
+    def put_pending(self, request: SpooledRequest) -> Path:
+        """Keep a message that is being recorded until :meth:`remove_pending`."""
+        return _write(self.pending_directory, request)
+
+    def remove_pending(self, spool_key: str) -> None:
+        (self.pending_directory / f"{spool_key}.json").unlink(missing_ok=True)
 
     def entries(self) -> Iterator[tuple[Path, SpooledRequest | None]]:
         """Every entry, oldest file first; an unreadable one is returned as ``None``."""
-        if not self.directory.is_dir():
-            return
-        for path in sorted(self.directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-                yield path, SpooledRequest(**data)
-            except (OSError, ValueError, TypeError):
-                yield path, None
+        return _entries(self.directory)
+
+    def pending_entries(self) -> Iterator[tuple[Path, SpooledRequest | None]]:
+        """Every pending message, oldest first (an unreadable one as ``None``)."""
+        return _entries(self.pending_directory)
 
     def remove(self, path: Path) -> None:
         path.unlink(missing_ok=True)
@@ -83,3 +96,31 @@ class Spool:
         moved = target / path.name
         os.replace(path, moved)
         return moved
+
+
+def _write(directory: Path, request: SpooledRequest) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    final = directory / f"{request.spool_key}.json"
+    temporary = directory / f".{request.spool_key}.tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(asdict(request), handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, final)
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return final
+
+
+def _entries(directory: Path) -> Iterator[tuple[Path, SpooledRequest | None]]:
+    if not directory.is_dir():
+        return
+    for path in sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            yield path, SpooledRequest(**data)
+        except (OSError, ValueError, TypeError):
+            yield path, None
