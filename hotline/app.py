@@ -141,8 +141,23 @@ class HotlineService(MultiService):
         self.mailer = self.make_mailer(reactor)
         self.agi = self.agi_factory()
         self._add(ListeningService(reactor, "HOTLINE_AGI_LISTEN", settings.agi_listen, self.agi))
-        self._add(JanitorService(self.db, reactor, self.agi.running_uniqueids))
-        self._add(SpoolImportService(self.db, self.spool, reactor, self.report_new_item))
+        self._add(
+            JanitorService(
+                self.db,
+                reactor,
+                self.agi.running_uniqueids,
+                resume_window_s=settings.resume_window_s,
+            )
+        )
+        self._add(
+            SpoolImportService(
+                self.db,
+                self.spool,
+                reactor,
+                self.report_new_item,
+                recordings_dir=settings.recordings_dir,
+            )
+        )
         if self.mailer is not None:
             self._add(self.mailer)
 

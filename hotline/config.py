@@ -50,6 +50,9 @@ class Settings:
     # Where people reach the web pages, e.g. https://hotline.example.com (no trailing "/"):
     # what links in e-mails point to. None: e-mails carry no links.
     public_url: str | None = None
+    # The dialplan's resume chain, HOTLINE_RESUME_ROUNDS x HOTLINE_RESUME_WAIT_S seconds of
+    # extensions.conf: how long a call whose server died may still come back.
+    resume_window_s: float = 15.0
 
 
 # name in the environment -> key in the YAML file
@@ -64,6 +67,7 @@ _KEYS: dict[str, str] = {
     "HOTLINE_TIME_ZONE": "time_zone",
     "HOTLINE_SMTP_URL": "smtp_url",
     "HOTLINE_PUBLIC_URL": "public_url",
+    "HOTLINE_RESUME_WINDOW_S": "resume_window_s",
 }
 
 _LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -169,6 +173,16 @@ def _check_public_url(name: str, value: str) -> str | None:
     return value.rstrip("/")
 
 
+def _check_seconds(name: str, value: str, most: float) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}: {value!r} is not a number of seconds") from None
+    if not 0 < seconds <= most:
+        raise ConfigError(f"{name}: {value!r} must be more than 0 and at most {most:g} seconds")
+    return seconds
+
+
 def _read_file(path: Path) -> dict[str, object]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -222,4 +236,9 @@ def load_settings(
         time_zone=_check_zone(name_of("time_zone"), get("time_zone", Settings.time_zone)),
         smtp_url=_check_smtp(name_of("smtp_url"), get("smtp_url", "")),
         public_url=_check_public_url(name_of("public_url"), get("public_url", "")),
+        resume_window_s=_check_seconds(
+            name_of("resume_window_s"),
+            get("resume_window_s", str(Settings.resume_window_s)),
+            most=600,
+        ),
     )

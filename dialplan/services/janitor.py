@@ -2,7 +2,9 @@
 
 Every ``HEARTBEAT_INTERVAL_S`` it refreshes the calls this server runs an AGI session for and
 closes the calls whose server is gone (``dialplan.store.janitor``), so that no agent stays
-reserved by a call that is over. A database that is down only skips a beat.
+reserved by a call that is over. A database that is down only skips a beat; the beat after
+it touches without sweeping, so that every server has touched its calls again before any
+of them is taken for lost.
 """
 
 from __future__ import annotations
@@ -33,12 +35,15 @@ class JanitorService(Service):
         clock: Clock,
         running: Callable[[], Collection[str]],
         interval_s: float = janitor.HEARTBEAT_INTERVAL_S,
+        resume_window_s: float = janitor.RESUME_WINDOW_S,
     ) -> None:
         self._db = db
         self._clock = clock
         self._running = running
         self._interval_s = interval_s
+        self._resume_window_s = resume_window_s
         self._loop: LoopingCall | None = None
+        self._last_beat_failed = False
 
     def startService(self) -> None:
         super().startService()
@@ -57,8 +62,14 @@ class JanitorService(Service):
         now = datetime.fromtimestamp(self._clock.seconds(), UTC)
         try:
             await self._db.run(janitor.touch_calls, self._running(), now)
-            closed = await self._db.run(janitor.close_stale_calls, now)
+            if self._last_beat_failed:
+                self._last_beat_failed = False
+                return []  # the others touch their calls in this beat too: sweep next time
+            closed = await self._db.run(
+                janitor.close_stale_calls, now, resume_window_s=self._resume_window_s
+            )
         except DatabaseError as exc:  # the database is down: the next beat tries again
+            self._last_beat_failed = True
             _log.warn("heartbeat: database unavailable: {error}", error=str(exc).splitlines()[0])
             return []
         if closed:

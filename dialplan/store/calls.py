@@ -42,6 +42,13 @@ from reports.store.kpi import record_box_choice, service_level_threshold_s
 # again for this long, by any call: without it a queue whose only free agent is busy would
 # redial that phone as fast as Asterisk answers BUSY. Asterisk's own queue waits 5 s too.
 BUSY_RETRY_S = 5
+# Every server touches the calls it holds an AGI session for every HEARTBEAT_INTERVAL_S
+# (dialplan.store.janitor); one not touched for three beats lost its server.
+HEARTBEAT_INTERVAL_S = 5.0
+HELD_WITHIN_S = 3 * HEARTBEAT_INTERVAL_S
+# calls.flow_step of a call in a box: which one the caller chose.
+BOX_VOICEMAIL = "box:voicemail"
+BOX_CALLBACK = "box:callback"
 
 
 @dataclass(frozen=True)
@@ -198,11 +205,18 @@ def enter_queue(
     return _view(call)
 
 
-def waiting_calls(session: Session) -> list[WaitingCall]:
-    """Calls parked in any queue, with the agents each has rung already."""
-    calls = session.scalars(
-        select(Call).where(Call.state == CallState.WAITING, Call.queue_entered_at.is_not(None))
-    ).all()
+def waiting_calls(session: Session, now: datetime | None = None) -> list[WaitingCall]:
+    """Calls parked in any queue, with the agents each has rung already.
+
+    Given ``now``, only the calls a live AGI session holds: those whose server touched them
+    within ``HELD_WITHIN_S`` (``dialplan.store.janitor``). A call whose server died is
+    still ``waiting`` in its row until the janitor closes it; first come, first served
+    must not hand it the free agent meanwhile (issue 10, defect 2).
+    """
+    held = [Call.state == CallState.WAITING, Call.queue_entered_at.is_not(None)]
+    if now is not None:
+        held.append(Call.heartbeat_at >= now - timedelta(seconds=HELD_WITHIN_S))
+    calls = session.scalars(select(Call).where(*held)).all()
     if not calls:
         return []
     tried: dict[int, set[int]] = {}
@@ -374,6 +388,22 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     return _view(call)
 
 
+def choose_box(session: Session, call_id: int, step: str, now: datetime) -> CallView:
+    """The caller chose a box (``step``: BOX_VOICEMAIL or BOX_CALLBACK; by # or 0, or the
+    closed hours sent them): out of the waiting set at once, so the callers behind are
+    offered the next free agent while this one records (R-1.7, R-1.8; issue 10, defect
+    1). Reached and the service level count from this moment (R-5.4)."""
+    call = _call(session, call_id, lock=True)
+    if call.state in FINAL_STATES or call.state is CallState.IN_BOX:
+        return _view(call)
+    end_live_ring(session, call_id, RingOutcome.CANCELLED, now)
+    call.state = CallState.IN_BOX
+    call.flow_step = step
+    record_box_choice(session, call, now)
+    emit(session, "call.in_box", now, call_id=call.id, queue_id=call.queue_id, box=step[4:])
+    return _view(call)
+
+
 def mark_overflowed(session: Session, call_id: int, now: datetime) -> None:
     """R-1.6: marked for good; never unset."""
     call = _call(session, call_id, lock=True)
@@ -408,14 +438,15 @@ def close_call(
             agent_sessions.apply_event(
                 session, call.agent_id, agent_core.CallEnded(), now, f"call {call.id} ended"
             )
+    chose_box_before = call.state is CallState.IN_BOX
     call.state = state
     call.ended_at = now
     # The column holds 64 characters; a long error text must not make the close fail.
     call.hangup_cause = (cause or call.hangup_cause)[:64]
     call.flow_step = "done"
-    if state in (CallState.VOICEMAIL, CallState.CALLBACK):
+    if state in (CallState.VOICEMAIL, CallState.CALLBACK) and not chose_box_before:
         # R-5.4: choosing voicemail/callback counts as reached, and as within the service
-        # level when chosen within the threshold.
+        # level when chosen within the threshold (choose_box did it at the choice itself).
         record_box_choice(session, call, now)
     emit(
         session,
@@ -454,7 +485,7 @@ def offer_next(session: Session, call_id: int, now: datetime) -> OfferView | Non
         preferred = agent_sessions.open_session_row(session, call.preferred_agent_id, lock=False)
         if preferred is None or preferred.state is not AgentState.ON_AIR:
             call.preferred_agent_id = None  # R-1.12: off-air meanwhile -> the queue, no preference
-    waiting = waiting_calls(session)
+    waiting = waiting_calls(session, now)
     free = free_agents(session, now)
     seed = "|".join(
         [",".join(str(c.call_id) for c in waiting), ",".join(str(a.agent_id) for a in free)]
@@ -540,11 +571,50 @@ def direct_offer(
     return OfferView(attempt.id, call_id, agent_id or 0, dial_string, now, False)
 
 
-def add_recording(
-    session: Session, call_id: int, path: str, started_at: datetime, duration_s: int | None
+def start_recording(session: Session, call_id: int, path: str, started_at: datetime) -> None:
+    """A leg's recording has started (R-1.14): its row exists from the first second, so a
+    server that dies mid-conversation loses no recording (issue 10, defect 4). ``path`` is
+    relative to the recordings dir; starting the same file again (a resumed call whose
+    recorder still runs) adds nothing."""
+    exists = session.scalar(
+        select(Recording.id).where(Recording.call_id == call_id, Recording.path == path)
+    )
+    if exists is None:
+        session.add(Recording(call_id=call_id, path=path, started_at=started_at))
+
+
+def finish_recording(
+    session: Session, call_id: int, path: str, started_at: datetime, duration_s: int
 ) -> None:
-    """Link a recorded leg to its call (R-1.14); ``path`` is relative to the recordings dir."""
-    session.add(Recording(call_id=call_id, path=path, started_at=started_at, duration_s=duration_s))
+    """The recorded conversation lasted ``duration_s`` (from the answer to the Dial's end);
+    the row is made now if its start could not be written (the database was down then)."""
+    recording = session.scalars(
+        select(Recording).where(Recording.call_id == call_id, Recording.path == path)
+    ).first()
+    if recording is None:
+        recording = Recording(call_id=call_id, path=path, started_at=started_at)
+        session.add(recording)
+    recording.duration_s = max(0, duration_s)
+
+
+def live_ring(session: Session, call_id: int) -> OfferView | None:
+    """The call's ring that is still open in the database, if any (a resumed call asks
+    what became of it, issue 10 defect 3)."""
+    attempt = session.scalars(
+        select(RingAttempt).where(
+            RingAttempt.call_id == call_id, RingAttempt.outcome == RingOutcome.RINGING
+        )
+    ).first()
+    if attempt is None:
+        return None
+    return OfferView(
+        attempt.id,
+        call_id,
+        attempt.agent_id or 0,
+        attempt.dial_string,
+        attempt.started_at,
+        attempt.overflow,
+    )
 
 
 def end_live_ring(

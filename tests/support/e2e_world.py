@@ -48,6 +48,7 @@ from db.models import (
 from dialplan.channel_vars import TRANSFER_VARIABLE
 from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
+from dialplan.services.janitor import JanitorService
 from fastagi.server import FastAGIFactory, FastAGIProtocol
 from simulator.fake_ami import FakeAMIFactory
 from simulator.loopback import LoopbackNetwork
@@ -56,6 +57,7 @@ from simulator.scenario import build_switch
 from simulator.switch import CallerScript, PhoneBehaviour, PhoneBook, SimCall, Switch
 from tests.support.db import InlineDBRunner
 from tests.support.time import T0
+from voicemail.intake import SpoolImportService
 from voicemail.spool import Spool
 
 AMI_PORT = 5038
@@ -156,10 +158,17 @@ class Server:
     port: Any
     ctx: FlowContext
     port_number: int  # where it really listens: the port asked for, or on TCP the kernel's
+    # Its heartbeat, as `hotline serve` runs it: touches the calls it holds, closes lost ones.
+    janitor: JanitorService
+    # Its spool import, as `hotline serve` runs it (R-7.3, and messages of a dead server).
+    spool_import: SpoolImportService
 
     def kill(self) -> Deferred[None]:
         """Like SIGKILL: stop listening and cut every connection without a word (on TCP an
-        abort: no FIN, unsent bytes dropped). Fires once the port is closed for good."""
+        abort: no FIN, unsent bytes dropped), and beat and import no more. Fires once the
+        port is closed for good."""
+        self.janitor.stopService()
+        self.spool_import.stopService()
         stopped = self.port.stopListening()
         for protocol in self.factory.protocols:
             transport: Any = protocol.transport
@@ -184,7 +193,13 @@ def serve(
     )
     factory = RecordingFactory(build_router(ctx), clock=clock, transfer_variable=TRANSFER_VARIABLE)
     listening = net.listenTCP(port, factory)
-    return Server(factory, listening, ctx, int(listening.getHost().port))
+    janitor = JanitorService(db, clock, factory.running_uniqueids)
+    janitor.startService()
+    spool_import = SpoolImportService(
+        db, ctx.spool, clock, recordings_dir=ctx.settings.recordings_dir
+    )
+    spool_import.startService()
+    return Server(factory, listening, ctx, int(listening.getHost().port), janitor, spool_import)
 
 
 @dataclass
