@@ -30,5 +30,16 @@ TO_FALLBACK = "fallback"
 TRANSFER_VARIABLE = "HOTLINE_TRANSFER"
 # Set on an outbound call's Originate: the call record the outbound script carries on.
 CALL_ID_VARIABLE = "HOTLINE_CALL_ID"
+# Set by [hotline-exit] to the key the caller pressed while an agent rang, for a session
+# resumed after the server that started the Dial died (issue 10).
+EXIT_KEY_VARIABLE = "HOTLINE_EXIT_KEY"
+# [globals]: the trunk every outside number is dialled through, as
+# ${HOTLINE_TRUNK_TECH}/<number>@${HOTLINE_TRUNK}.
+TRUNK_TECH_VARIABLE = "HOTLINE_TRUNK_TECH"
+TRUNK_VARIABLE = "HOTLINE_TRUNK"
 # Asterisk's own: where Dial option d sends a key the caller pressed.
 EXIT_CONTEXT_VARIABLE = "EXITCONTEXT"
+# Asterisk's own: how the last Dial ended (ANSWER, NOANSWER, BUSY, CANCEL, ...).
+DIAL_STATUS_VARIABLE = "DIALSTATUS"
+# Asterisk's own: the file of the MixMonitor running on the channel, if any.
+MIXMONITOR_VARIABLE = "MIXMONITOR_FILENAME"

@@ -24,8 +24,6 @@ class FlowSettings:
     # The contexts of the shipped asterisk-conf/extensions.conf.
     exit_context: str = EXIT_CONTEXT
     answered_context: str = ANSWERED_CONTEXT
-    # Dial string of an external number (support turns, outbound): {number} is international.
-    trunk_dial_template: str = "PJSIP/{number}@trunk"
     # A prompt that plays for a DID nobody configured.
     not_in_service_prompt: str = "hotline/not-in-service"
     callback_offer_prompt: str = "hotline/press-0-for-callback"

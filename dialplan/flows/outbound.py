@@ -4,8 +4,9 @@ The service that places and cancels calls is ``dialplan.services.outbound_calls`
 database side is ``dialplan.store.outbound``. The script runs once the agent answered an
 outbound call's Originate and the channel runs ``[hotline-outbound]``. Top to bottom: which
 call (``GET VARIABLE HOTLINE_CALL_ID``), record the agent's leg when the queue records
-(R-1.14), ring the customer through the trunk with the answer hook ``U()`` so that the exact
-answer time, the agent and R-3.6's resolution are stored as for an inbound call, then store
+(R-1.14), ring the customer through the dialplan's trunk (``dialplan.flows.trunk``) with
+the answer hook ``U()`` so that the exact answer time, the agent and R-3.6's resolution are
+stored as for an inbound call, then store
 the outcome (answered / no_answer / busy / failed) and release the agent: processing after a
 conversation (the outbound reason tree, R-2.8), otherwise back off-air
 (``agent_state.EndWork``). It always ends with ``HOTLINE_DONE=1``: otherwise the dialplan
@@ -16,9 +17,10 @@ from __future__ import annotations
 
 from twisted.logger import Logger
 
-from dialplan.channel_vars import CALL_ID_VARIABLE
+from dialplan.channel_vars import CALL_ID_VARIABLE, DIAL_STATUS_VARIABLE
 from dialplan.flows.context import FlowContext
 from dialplan.flows.inbound import finish_session, record_leg
+from dialplan.flows.trunk import trunk_dial_string
 from dialplan.store import calls
 from dialplan.store.outbound import finish_outbound, open_customer_ring, outbound_leg_started
 from domain.enums import CallState
@@ -60,25 +62,43 @@ async def outbound(channel: AGIChannel, ctx: FlowContext) -> None:
     attempt_id: int | None = None
     state, cause = CallState.FAILED, ""
     try:
-        recording = await record_leg(channel, ctx, request.uniqueid) if leg.record else None
-        dial_string = ctx.settings.trunk_dial_template.format(number=leg.dial_number)
-        attempt_id = await ctx.db.run(open_customer_ring, leg.call_id, dial_string, ctx.now())
-        if attempt_id is None:
-            state, cause = CallState.FAILED, "the agent rings with another call"
+        recording = (
+            await record_leg(channel, ctx, leg.call_id, request.uniqueid, ctx.now())
+            if leg.record
+            else None
+        )
+        dial_string = await trunk_dial_string(channel, leg.dial_number)
+        attempt_id = (
+            await ctx.db.run(open_customer_ring, leg.call_id, dial_string, ctx.now())
+            if dial_string is not None
+            else None
+        )
+        if dial_string is None:
+            cause = "no trunk in the dialplan"
+        elif attempt_id is None:
+            cause = "the agent rings with another call"
         else:
             hook = f"U({ctx.settings.answered_context}^{leg.call_id}^{attempt_id})"
+            dialled_at = ctx.now()
             await channel.exec_app("Dial", dial_string, CUSTOMER_RING_TIMEOUT_S, hook)
-            dial_status = (await channel.get_variable("DIALSTATUS") or "").upper()
+            dial_status = (await channel.get_variable(DIAL_STATUS_VARIABLE) or "").upper()
             state = _STATES.get(dial_status, CallState.FAILED)
             cause = f"DIALSTATUS {dial_status}" if state is CallState.FAILED else ""
             if state is CallState.ANSWERED:
                 view = await ctx.db.run(calls.get_call, leg.call_id)
-                if view.answered_at is None:  # the U() session did not reach us
-                    await ctx.db.run(calls.answered, attempt_id, ctx.now())
-                if recording is not None:
-                    talked_s = int(await channel.get_variable("ANSWEREDTIME") or 0)
-                    path, started = recording
-                    await ctx.db.run(calls.add_recording, leg.call_id, path, started, talked_s)
+                answered_at = view.answered_at
+                if answered_at is None:  # the U() session did not reach us: the ring's start
+                    answered_at = dialled_at
+                    await ctx.db.run(calls.answered, attempt_id, answered_at)
+                if recording is not None:  # the talk time: from the answer to now (R-1.14)
+                    talked_s = max(0, int((ctx.now() - answered_at).total_seconds()))
+                    await ctx.db.run(
+                        calls.finish_recording,
+                        leg.call_id,
+                        recording.path,
+                        recording.started_at,
+                        talked_s,
+                    )
     except ChannelHungUp:
         view = await ctx.db.run(calls.get_call, leg.call_id)
         state = CallState.ANSWERED if view.answered_at is not None else CallState.NO_ANSWER
