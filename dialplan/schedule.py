@@ -95,13 +95,19 @@ class Schedule:
     def is_open(self, now: datetime) -> bool:
         return self.status(now) is ClosedReason.OPEN
 
+    def closed_day(self, now: datetime) -> bool:
+        """A holiday, or a weekend the queue is closed on: closed all day."""
+        return self.status(now) in (ClosedReason.HOLIDAY, ClosedReason.WEEKEND)
+
+    def rule_action(self, now: datetime) -> ClosedAction | None:
+        """The action of the closed-time rule covering ``now``, if one does."""
+        local = self.local(now)
+        return next((rule.action for rule in self.closed_rules if rule.covers(local)), None)
+
     def action_when_closed(self, now: datetime) -> ClosedAction:
         """The closed action in force at ``now``: the first covering rule, else the queue's."""
-        local = self.local(now)
-        for rule in self.closed_rules:
-            if rule.covers(local):
-                return rule.action
-        return self.closed_action
+        action = self.rule_action(now)
+        return self.closed_action if action is None else action
 
     def next_opening(self, now: datetime, horizon_days: int = 370) -> datetime | None:
         """The next instant the queue opens (aware, in the centre's zone), or None."""

@@ -3,7 +3,9 @@
 A support-turn queue lists per weekday its standard hours and operators with priorities.
 Priority 0 takes no calls; higher rings first; an operator may be an agent (their seat's
 phone) or an external number. The rota applies outside the standard hours, and also inside
-them when no operator is logged in.
+them when no operator is logged in. A holiday, or a weekend the queue is closed on, is
+outside the standard hours all day; a closed-time rule that sends the queue's callers to
+voicemail at a time outside them wins over the rota (:func:`route_for`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,29 @@ def rota_applies(days: Sequence[TurnDay], local: datetime, logged_in: Collection
     day = day_for(days, local)
     assert day is not None
     return not any(m.agent_id in logged_in for m in day.members if m.agent_id is not None)
+
+
+class TurnRoute(StrEnum):
+    QUEUE = "queue"  # standard hours with an operator logged in: wait as in any queue
+    ROTA = "rota"  # ring the operators on duty (R-1.11)
+    CLOSED = "closed"  # a closed-time rule sends the caller to voicemail (R-1.10)
+
+
+def route_for(
+    days: Sequence[TurnDay],
+    local: datetime,
+    logged_in: Collection[int],
+    *,
+    closed_day: bool,
+    voicemail_rule: bool,
+) -> TurnRoute:
+    """Where a support-turn queue sends a call at ``local`` time. ``closed_day``: a holiday,
+    or a weekend the queue is closed on, which is outside the standard hours all day (issue
+    10, defect 7); ``voicemail_rule``: a closed-time rule of the queue sends callers to
+    voicemail now, which wins over the rota outside the standard hours."""
+    if closed_day or not in_standard_hours(days, local):
+        return TurnRoute.CLOSED if voicemail_rule else TurnRoute.ROTA
+    return TurnRoute.ROTA if rota_applies(days, local, logged_in) else TurnRoute.QUEUE
 
 
 def ring_order(days: Sequence[TurnDay], local: datetime) -> list[TurnMember]:

@@ -6,7 +6,14 @@ from datetime import datetime, time
 from zoneinfo import ZoneInfo
 
 from dialplan.menu import GiveUp, Menu, Retry, ToMenu, ToQueue, step
-from dialplan.support_turns import TurnDay, TurnMember, ring_order, rota_applies
+from dialplan.support_turns import (
+    TurnDay,
+    TurnMember,
+    TurnRoute,
+    ring_order,
+    rota_applies,
+    route_for,
+)
 from domain.enums import IvrOutcome
 
 MAIN = Menu(
@@ -68,3 +75,21 @@ def test_the_rota_applies_after_hours_or_when_no_operator_is_logged_in() -> None
     assert rota_applies(ROTA, after, logged_in={2, 3})
     assert rota_applies(ROTA, inside, logged_in={99})
     assert not rota_applies(ROTA, inside, logged_in={3})
+
+
+def test_a_support_turn_queue_routes_by_the_day_the_hours_and_who_is_in() -> None:
+    """R-1.11 with the queue's calendar (issue 10, defect 7): a holiday or a closed weekend
+    is outside the standard hours all day; a closed-time voicemail rule wins there."""
+    inside = datetime(2026, 11, 23, 10, 0, tzinfo=PRAGUE)
+    after = datetime(2026, 11, 23, 17, 0, tzinfo=PRAGUE)
+
+    def route(local: datetime, *, closed_day: bool = False, rule: bool = False) -> TurnRoute:
+        return route_for(ROTA, local, {3}, closed_day=closed_day, voicemail_rule=rule)
+
+    assert route(inside) is TurnRoute.QUEUE  # an operator is in, in the standard hours
+    assert route(inside, closed_day=True) is TurnRoute.ROTA  # a holiday: the rota is on duty
+    assert route(after) is TurnRoute.ROTA
+    assert route(after, rule=True) is TurnRoute.CLOSED  # the admin's voicemail window
+    assert route(inside, closed_day=True, rule=True) is TurnRoute.CLOSED
+    assert route(inside, rule=True) is TurnRoute.QUEUE  # a rule only speaks when closed
+    assert route_for(ROTA, inside, {99}, closed_day=False, voicemail_rule=False) is (TurnRoute.ROTA)

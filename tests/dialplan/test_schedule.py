@@ -83,6 +83,21 @@ def test_closed_rules_pick_the_action_per_time_window() -> None:
     assert s.action_when_closed(at(2026, 11, 23, 22)) is ClosedAction.VOICEMAIL
     assert s.action_when_closed(at(2026, 11, 24, 5, 59)) is ClosedAction.VOICEMAIL
     assert s.action_when_closed(at(2026, 11, 24, 6)) is ClosedAction.ANNOUNCE
+    # Only a covering rule has an action of its own (a support-turn queue asks, R-1.11).
+    assert s.rule_action(at(2026, 11, 23, 22)) is ClosedAction.VOICEMAIL
+    assert s.rule_action(at(2026, 11, 23, 18)) is None
+
+
+def test_a_holiday_and_a_closed_weekend_are_closed_days() -> None:
+    s = Schedule(
+        "Europe/Prague",
+        windows=WEEKDAYS_8_TO_17,
+        holidays=frozenset({date(2026, 11, 24)}),
+        closed_on_weekends=True,
+    )
+    assert s.closed_day(at(2026, 11, 24, 10))  # the holiday, inside the usual hours
+    assert s.closed_day(at(2026, 11, 28, 10))  # Saturday
+    assert not s.closed_day(at(2026, 11, 23, 20))  # an ordinary Monday evening
 
 
 def test_next_opening_skips_holidays_and_weekends() -> None:
