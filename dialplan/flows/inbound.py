@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from twisted.logger import Logger
@@ -30,16 +30,26 @@ from twisted.logger import Logger
 from callbacks.intake import take_callback_request
 from db.errors import UNREACHABLE, DatabaseError
 from dialplan import escalation as esc
-from dialplan.channel_vars import DONE, DONE_VARIABLE, EXIT_CONTEXT_VARIABLE, TO_FALLBACK
+from dialplan.channel_vars import (
+    DIAL_STATUS_VARIABLE,
+    DONE,
+    DONE_VARIABLE,
+    EXIT_CONTEXT_VARIABLE,
+    EXIT_KEY_VARIABLE,
+    MIXMONITOR_VARIABLE,
+    TO_FALLBACK,
+)
 from dialplan.flows.context import FlowContext
+from dialplan.flows.trunk import trunk_dial_string
 from dialplan.menu import MAX_MENU_VISITS, GiveUp, Retry, ToMenu, ToQueue, step
 from dialplan.store import calls, routing
-from dialplan.support_turns import ring_order, rota_applies
+from dialplan.support_turns import TurnRoute, ring_order, route_for
+from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import FINAL_STATES, CallState, ClosedAction, Direction, RingOutcome
 from domain.numbers import normalise_number
 from fastagi.channel import AGIChannel, HangupKind
 from fastagi.errors import ChannelHungUp, ChannelRedirected
-from voicemail.intake import Caller, take_message
+from voicemail.intake import Caller, take_message, wav_seconds
 
 _log = Logger()
 
@@ -48,6 +58,15 @@ ALL_KEYS = "0123456789*#"
 # Other database errors (a constraint, a bug) fail the call (see :func:`drive`).
 # Dial's result when the caller pressed a key listed in option d (transcript 004).
 _KEY_CODES = {35: "#", 48: "0"}
+
+
+@dataclass(frozen=True)
+class LegRecording:
+    """A recording of one call leg: its file (relative to the recordings directory) and
+    when it started."""
+
+    path: str
+    started_at: datetime
 
 
 @dataclass
@@ -63,6 +82,19 @@ class Where:
     # The name of this leg's recording file; the caller's uniqueid when empty (a transferred
     # leg has the same uniqueid as the leg before it, so it needs a name of its own).
     recording_name: str = ""
+    # For the log lines that follow a call (issue 10): its uniqueid, DID and queue.
+    uniqueid: str = ""
+    did: str = ""
+    queue: str = ""
+    # When the call began: the day its files are filed under, so that a resumed session
+    # finds what the one before it recorded.
+    opened_at: datetime | None = None
+    # This leg's recording of the conversation, once started (R-1.14).
+    recording: LegRecording | None = None
+    # Music on hold started by this session is playing.
+    music: bool = False
+    # Its end is written (and logged).
+    ended: bool = False
 
     def abandoned_state(self) -> CallState:
         if self.phase == "ringing":
@@ -86,11 +118,7 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
     if existing is not None and existing.state in {s.value for s in FINAL_STATES}:
         await finish_session(channel)  # nothing left to do for this call
         return
-    if existing is not None and existing.state == CallState.TALKING.value:
-        # The conversation ran in Asterisk while this server was away; it is over now.
-        await ctx.db.run(calls.close_call, existing.id, CallState.ANSWERED, now)
-        await finish_session(channel)
-        return
+    caller_number = request.callerid if request.callerid != "unknown" else ""
     call = await ctx.db.run(
         calls.open_call,
         uniqueid=request.uniqueid,
@@ -98,17 +126,33 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
         direction=Direction.INBOUND,
         now=now,
         did=did,
-        caller_number=request.callerid if request.callerid != "unknown" else "",
+        caller_number=caller_number,
         caller_name=request.calleridname if request.calleridname != "unknown" else "",
         driven_by=ctx.node,
         channel=request.channel,
     )
-    where = Where(call.id)
+    where = Where(call.id, uniqueid=call.uniqueid, did=did, opened_at=call.started_at)
+    _log.info(
+        "call {uniqueid} {what}: from {caller} to DID {did}",
+        uniqueid=call.uniqueid,
+        what="resumed" if existing is not None else "started",
+        caller=caller_number or "unknown",
+        did=did,
+    )
 
     async def serve() -> None:
         if not resume:
             await channel.answer()
-        queue_code = await _queue_of_resumed(ctx, existing) if existing else None
+        cfg = await _queue_of_resumed(ctx, existing) if existing else None
+        key: str | None = None
+        if existing is not None:
+            where.phase = "queue" if cfg is not None else "ivr"
+            where.queue = cfg.code if cfg is not None else ""
+            left = await _what_asterisk_did(channel, ctx, where, existing, cfg)
+            if left is _DONE:
+                return
+            key = left
+        queue_code = cfg.code if cfg is not None else None
         if queue_code is None:
             target = await ctx.db.run(routing.did_target, did)
             if target is None:
@@ -125,9 +169,98 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
             await close_leg(ctx, where, CallState.ABANDONED_IVR, cause="no choice in IVR")
             await finish_session(channel)
             return
-        await serve_queue(channel, ctx, where, queue_code, resumed=existing is not None)
+        await serve_queue(channel, ctx, where, queue_code, resumed=existing is not None, key=key)
 
     await drive(channel, ctx, where, serve)
+
+
+# --------------------------------------------------------------------------- resume
+
+_DONE = "done"  # what _what_asterisk_did says when the resumed call needs nothing more
+
+
+async def _what_asterisk_did(
+    channel: AGIChannel,
+    ctx: FlowContext,
+    where: Where,
+    call: calls.CallView,
+    cfg: routing.QueueConfig | None,
+) -> str | None:
+    """A resumed call: what became of what the dead session had started, as Asterisk
+    tells it (issue 10, defects 3 and 4), before anything else is done with the call.
+
+    Asterisk goes on with a ``Dial`` or a ``RECORD FILE`` after the FastAGI server that
+    started it died; the answer hook of a Dial cannot reach a dead server. So a message
+    that is on disk is taken in; a conversation that took place is stored as answered
+    (from the answer hook's time, or the ring's start when the hook could not tell) with
+    its recording; a ring that ended otherwise is ended as Asterisk says. Returns ``_DONE``
+    when the call needs nothing more, the key (``#``, ``0``) that sends it to a box, or
+    None to carry on waiting.
+    """
+    message = _message_path(ctx, where)
+    seconds = wav_seconds(ctx.settings.recordings_dir / message)
+    if seconds is not None:
+        box = cfg.voicemail_box if cfg is not None else None
+        if box is not None:
+            await _message_recorded(channel, ctx, where, box.id, _prefix(cfg), seconds)
+            return _DONE
+    if call.state == CallState.TALKING.value:
+        answered_at = call.answered_at or ctx.now()
+        where.phase = "talking"
+        await _conversation_over(channel, ctx, where, answered_at)
+        await close_leg(ctx, where, CallState.ANSWERED)
+        await finish_session(channel)
+        return _DONE
+    if call.state == CallState.IN_BOX.value:
+        return "0" if call.flow_step == calls.BOX_CALLBACK else "#"
+    if call.state != CallState.RINGING.value:
+        return None
+    ring = await ctx.db.run(calls.live_ring, call.id)
+    if ring is None:
+        return None
+    dial_status = (await channel.get_variable(DIAL_STATUS_VARIABLE) or "").upper()
+    _log.info(
+        "call {uniqueid}: resumed after a ring that ended {status}",
+        uniqueid=call.uniqueid,
+        status=dial_status or "unknown",
+    )
+    if dial_status == "ANSWER":
+        answered_at = call.answered_at or ring.started_at
+        if call.answered_at is None:  # the answer hook could not reach a server
+            await ctx.db.run(calls.answered, ring.attempt_id, answered_at)
+        where.phase = "talking"
+        await _conversation_over(channel, ctx, where, answered_at)
+        await close_leg(ctx, where, CallState.ANSWERED)
+        await finish_session(channel)
+        return _DONE
+    missed = dial_status == "NOANSWER" and cfg is not None and cfg.policy.pause_on_missed_call
+    outcome = _RING_OUTCOMES.get(dial_status, RingOutcome.FAILED)
+    await ctx.db.run(
+        calls.end_offer,
+        ring.attempt_id,
+        outcome,
+        ctx.now(),
+        missed=missed,
+        missed_pause_type_id=cfg.missed_call_pause_type_id if cfg is not None else None,
+    )
+    if dial_status == "CANCEL":
+        key = await channel.get_variable(EXIT_KEY_VARIABLE)
+        return key if key in ("#", "0") else None
+    return None
+
+
+# How a ring ended, by Dial's DIALSTATUS (CANCEL: the caller pressed a key or hung up).
+_RING_OUTCOMES = {
+    "NOANSWER": RingOutcome.NO_ANSWER,
+    "BUSY": RingOutcome.BUSY,
+    "CANCEL": RingOutcome.CANCELLED,
+    "CHANUNAVAIL": RingOutcome.FAILED,
+    "CONGESTION": RingOutcome.FAILED,
+}
+
+
+def _prefix(cfg: routing.QueueConfig | None) -> str:
+    return cfg.country_prefix if cfg is not None else DEFAULT_COUNTRY_PREFIX
 
 
 async def drive(
@@ -271,41 +404,57 @@ async def _ivr(
     return None
 
 
-async def _queue_of_resumed(ctx: FlowContext, call: calls.CallView) -> str | None:
-    """The queue a resumed call was in; the IVR starts over if it was not in one yet."""
+async def _queue_of_resumed(ctx: FlowContext, call: calls.CallView) -> routing.QueueConfig | None:
+    """The queue a resumed call was in; None if it was not in one yet (the IVR starts over)."""
     if call.queue_id is None or call.state == CallState.IVR.value:
         return None
-    cfg = await ctx.db.run(
+    return await ctx.db.run(
         routing.load_queue, time_zone=ctx.settings.time_zone, queue_id=call.queue_id
     )
-    return None if cfg is None else cfg.code
 
 
 # --------------------------------------------------------------------------- queue
 
 
 async def serve_queue(
-    channel: AGIChannel, ctx: FlowContext, where: Where, queue_code: str, *, resumed: bool
+    channel: AGIChannel,
+    ctx: FlowContext,
+    where: Where,
+    queue_code: str,
+    *,
+    resumed: bool,
+    key: str | None = None,
 ) -> None:
     """The queue part of a call: business hours (R-1.10), support turns (R-1.11), or waiting
-    and offers (R-1.2 .. R-1.9)."""
+    and offers (R-1.2 .. R-1.9). ``key``: a # or 0 the caller pressed while the server that
+    drove the call was away (a resumed call goes to that box at once)."""
     cfg = await ctx.db.run(routing.load_queue, time_zone=ctx.settings.time_zone, code=queue_code)
     if cfg is None:
         _log.error("queue {code} is missing", code=queue_code)
         await close_leg(ctx, where, CallState.FAILED, cause=f"no queue {queue_code}")
         await finish_session(channel)
         return
+    where.queue = cfg.code
     now = ctx.now()
-    if cfg.support_turns:
+    if key is None and cfg.support_turns:
         logged_in = await ctx.db.run(routing.logged_in_agent_ids)
-        local = cfg.schedule.local(now)
-        if rota_applies(cfg.support_turns, local, logged_in):
+        route = route_for(
+            cfg.support_turns,
+            cfg.schedule.local(now),
+            logged_in,
+            closed_day=cfg.schedule.closed_day(now),
+            voicemail_rule=cfg.schedule.rule_action(now) is ClosedAction.VOICEMAIL,
+        )
+        if route is TurnRoute.ROTA:
             await _support_turn(channel, ctx, where, cfg)
             return
-    elif not cfg.schedule.is_open(now):
+        if route is TurnRoute.CLOSED:
+            await _after_hours(channel, ctx, where, cfg)
+            return
+    elif key is None and not cfg.schedule.is_open(now):
         await _after_hours(channel, ctx, where, cfg)
         return
-    await wait_and_offer(channel, ctx, where, cfg, resumed=resumed)
+    await wait_and_offer(channel, ctx, where, cfg, resumed=resumed, key=key)
 
 
 async def wait_and_offer(
@@ -315,6 +464,7 @@ async def wait_and_offer(
     cfg: routing.QueueConfig,
     *,
     resumed: bool,
+    key: str | None = None,
 ) -> None:
     view = await ctx.db.run(
         calls.enter_queue, where.call_id, cfg.id, ctx.now(), keep_waiting_start=resumed
@@ -328,9 +478,14 @@ async def wait_and_offer(
         waiting_since=view.queue_entered_at or ctx.now(),
         overflowed=view.overflowed,
     )
+    if key is not None:  # pressed while no server listened: straight to that box
+        status, effects = esc.transition(status, esc.KeyPressed(key), cfg.policy, ctx.now())
+        if effects:
+            await _apply(channel, ctx, where, cfg, effects)
+            return
     await channel.set_variable(EXIT_CONTEXT_VARIABLE, ctx.settings.exit_context)
-    recording = await _start_recording(channel, ctx, where, cfg)
-    await channel.start_music_on_hold(cfg.moh_class)
+    await _start_recording(channel, ctx, where, cfg, resumed=resumed)
+    await _music_on(channel, where, cfg)
     # A ring whose end could not be written (the database went down): the call is put back
     # in the queue, keeping its waiting start, as soon as the database answers again.
     requeue = False
@@ -350,7 +505,7 @@ async def wait_and_offer(
                     status, esc.KeyPressed(digit), cfg.policy, ctx.now()
                 )
                 if effects:
-                    await channel.stop_music_on_hold()
+                    await _music_off(channel, where)
                     await _apply(channel, ctx, where, cfg, effects)
                     return
                 continue
@@ -361,6 +516,7 @@ async def wait_and_offer(
             # The database is down (R-7.3): the caller keeps the music and can still press #
             # or 0 (the spool takes those); the same tick comes again at the next poll.
             _db_unavailable(channel, exc)
+            await _music_on(channel, where, cfg)
             digit = await channel.wait_for_digit(ctx.settings.poll_ms)
             if digit is None:
                 continue
@@ -370,7 +526,7 @@ async def wait_and_offer(
             offer = await _offer_next(ctx, where)
             if offer is not None:
                 try:
-                    status, digit = await _ring(channel, ctx, where, cfg, status, offer, recording)
+                    status, digit = await _ring(channel, ctx, where, cfg, status, offer)
                 except UNREACHABLE as exc:
                     if where.phase not in ("queue", "ringing"):
                         raise  # the conversation took place: not a waiting caller any more
@@ -383,7 +539,7 @@ async def wait_and_offer(
                 if status.phase is esc.Phase.ENDED:
                     return
                 if digit is None:
-                    await channel.start_music_on_hold(cfg.moh_class)
+                    await _music_on(channel, where, cfg)
                     continue
             else:
                 digit = await channel.wait_for_digit(ctx.settings.poll_ms)
@@ -391,9 +547,22 @@ async def wait_and_offer(
             continue
         status, effects = esc.transition(status, esc.KeyPressed(digit), cfg.policy, ctx.now())
         if effects:
-            await channel.stop_music_on_hold()
+            await _music_off(channel, where)
             await _apply(channel, ctx, where, cfg, effects)
             return
+
+
+async def _music_on(channel: AGIChannel, where: Where, cfg: routing.QueueConfig) -> None:
+    """Music on hold for the waiting caller (R-1.5), unless it plays already."""
+    if not where.music:
+        await channel.start_music_on_hold(cfg.moh_class)
+        where.music = True
+
+
+async def _music_off(channel: AGIChannel, where: Where) -> None:
+    if where.music:
+        where.music = False
+        await channel.stop_music_on_hold()
 
 
 def _db_unavailable(channel: AGIChannel, exc: Exception) -> None:
@@ -418,6 +587,30 @@ async def _offer_next(ctx: FlowContext, where: Where) -> calls.OfferView | None:
         return None
 
 
+async def _dial(
+    channel: AGIChannel,
+    ctx: FlowContext,
+    where: Where,
+    cfg: routing.QueueConfig,
+    offer: calls.OfferView,
+    dial_string: str,
+) -> tuple[int, str]:
+    """Ring ``dial_string`` for the queue's ring timeout with music (``m``), the caller's
+    keys (``d``) and the answer hook (``U``, decision 1); Dial's result and DIALSTATUS.
+
+    DIALSTATUS is emptied first: a session resumed after this server died reads it to learn
+    how this very ring ended (issue 10, defect 3), never a stale value of an earlier one."""
+    await channel.set_variable(DIAL_STATUS_VARIABLE, "")
+    where.music = False  # Dial's own music replaces ours and stops with the ring
+    options = (
+        f"m({cfg.moh_class})dU({ctx.settings.answered_context}^{where.call_id}^{offer.attempt_id})"
+    )
+    result = await channel.exec_app("Dial", dial_string, cfg.policy.ring_timeout_s, options)
+    if result in _KEY_CODES:
+        return result, "CANCEL"
+    return result, (await channel.get_variable(DIAL_STATUS_VARIABLE) or "").upper()
+
+
 async def _ring(
     channel: AGIChannel,
     ctx: FlowContext,
@@ -425,16 +618,12 @@ async def _ring(
     cfg: routing.QueueConfig,
     status: esc.CallStatus,
     offer: calls.OfferView,
-    recording: tuple[str, datetime] | None,
 ) -> tuple[esc.CallStatus, str | None]:
     """Ring the offered agent for the ring timeout (R-1.3) and deal with how it ended."""
     status, effects = esc.transition(status, esc.Offered(offer.agent_id), cfg.policy, ctx.now())
     await _apply(channel, ctx, where, cfg, effects)
     where.phase = "ringing"
-    options = (
-        f"m({cfg.moh_class})dU({ctx.settings.answered_context}^{where.call_id}^{offer.attempt_id})"
-    )
-    result = await channel.exec_app("Dial", offer.dial_string, cfg.policy.ring_timeout_s, options)
+    result, dial_status = await _dial(channel, ctx, where, cfg, offer, offer.dial_string)
     if result in _KEY_CODES:
         # Caller pressed # or 0 while the agent rang (004). With a box behind the key the
         # state machine frees the agent and ends the call; without, the ring is just over.
@@ -447,20 +636,14 @@ async def _ring(
         await _apply(channel, ctx, where, cfg, effects)
         where.phase = "queue"
         return status, None
-    dial_status = (await channel.get_variable("DIALSTATUS") or "").upper()
     now = ctx.now()
     if dial_status == "ANSWER":
-        view = await ctx.db.run(calls.get_call, where.call_id)
-        if view.answered_at is None:  # the U() session did not reach us: answer by Dial's word
-            await ctx.db.run(calls.answered, offer.attempt_id, now)
+        answered_at = await _answered_at(ctx, where, offer)
         # The answer was recorded (and the agent told, R-2.5) by calls.answered at the moment
         # of answer; here only the machine moves on.
         status, _ = esc.transition(status, esc.Answered(), cfg.policy, now)
         where.phase = "talking"
-        talked_s = int(await channel.get_variable("ANSWEREDTIME") or 0)
-        if recording is not None:
-            path, started = recording
-            await ctx.db.run(calls.add_recording, where.call_id, path, started, talked_s)
+        await _conversation_over(channel, ctx, where, answered_at)
         if await _redirected(channel):
             # The agent transferred the call (R-1.12): Dial ended because the caller's channel
             # was redirected out of the bridge; the transfer session takes the call over.
@@ -483,6 +666,42 @@ async def _ring(
     await _apply(channel, ctx, where, cfg, effects)
     where.phase = "queue"
     return status, None
+
+
+async def _answered_at(ctx: FlowContext, where: Where, offer: calls.OfferView) -> datetime:
+    """When the agent picked up: the answer hook stored it at that moment (decision 1). If
+    the hook could not reach Hotline, the ring's start stands in for it, and the log says
+    so."""
+    view = await ctx.db.run(calls.get_call, where.call_id)
+    if view.answered_at is not None:
+        return view.answered_at
+    _log.warn(
+        "call {uniqueid}: the answer hook did not reach Hotline; answer time taken as the "
+        "ring's start",
+        uniqueid=where.uniqueid,
+    )
+    await ctx.db.run(calls.answered, offer.attempt_id, offer.started_at)
+    return offer.started_at
+
+
+async def _conversation_over(
+    channel: AGIChannel, ctx: FlowContext, where: Where, answered_at: datetime
+) -> None:
+    """The conversation is over (Dial returned, or a resumed call learned it): its length
+    is from the answer to now, which the recording of the leg gets (R-1.14). Asterisk 22's
+    ANSWEREDTIME is the caller channel's up time, IVR and waiting included, and empty after
+    a redirect: not the talk time (issue 10, defect 6)."""
+    talked_s = max(0, int((ctx.now() - answered_at).total_seconds()))
+    if where.recording is None:
+        # A resumed session: the recorder the dead one started runs on the channel.
+        running = await channel.get_variable(MIXMONITOR_VARIABLE)
+        if running:
+            where.recording = LegRecording(_relative(ctx, running), answered_at)
+    if where.recording is not None:
+        recording = where.recording
+        await ctx.db.run(
+            calls.finish_recording, where.call_id, recording.path, recording.started_at, talked_s
+        )
 
 
 async def _apply(
@@ -522,9 +741,10 @@ async def _apply(
         elif isinstance(effect, esc.MarkOverflowed):
             await ctx.db.run(calls.mark_overflowed, where.call_id, now)
         elif isinstance(effect, esc.AnnounceCallbackOption):
-            await channel.stop_music_on_hold()
+            await _music_off(channel, where)
             pressed = await channel.stream_file(ctx.settings.callback_offer_prompt, "#0")
-            await channel.start_music_on_hold(cfg.moh_class)
+            if pressed is None:  # a key goes on to its box: no music in between (defect 9)
+                await _music_on(channel, where, cfg)
         elif isinstance(effect, esc.RecordVoicemail):
             assert cfg.voicemail_box is not None
             await _record_voicemail(channel, ctx, where, cfg.voicemail_box, cfg.country_prefix)
@@ -537,22 +757,69 @@ async def _apply(
 
 
 async def _start_recording(
-    channel: AGIChannel, ctx: FlowContext, where: Where, cfg: routing.QueueConfig
-) -> tuple[str, datetime] | None:
-    """MixMonitor the caller's leg; option b records only while bridged to an agent (R-1.14)."""
-    if not cfg.recording_enabled:
-        return None
-    return await record_leg(channel, ctx, where.recording_name or channel.request.uniqueid)
+    channel: AGIChannel,
+    ctx: FlowContext,
+    where: Where,
+    cfg: routing.QueueConfig,
+    *,
+    resumed: bool,
+) -> None:
+    """MixMonitor the caller's leg; option b records only while bridged to an agent (R-1.14).
+
+    A resumed call whose recorder still runs (Asterisk keeps it on the channel when the
+    server that started it dies) keeps that one: a second MixMonitor on the same file would
+    write it twice (issue 10, defect 5)."""
+    if not cfg.recording_enabled or where.recording is not None:
+        return
+    if resumed:
+        running = await channel.get_variable(MIXMONITOR_VARIABLE)
+        if running:
+            where.recording = LegRecording(_relative(ctx, running), ctx.now())
+            await _note_recording(ctx, where)
+            return
+    name = where.recording_name or channel.request.uniqueid
+    where.recording = await record_leg(channel, ctx, where.call_id, name, _day(ctx, where))
 
 
-async def record_leg(channel: AGIChannel, ctx: FlowContext, name: str) -> tuple[str, datetime]:
-    """Start MixMonitor on the channel into a dated file ``name``.wav, recording only while
-    bridged (option b, R-1.14); (path relative to the recordings directory, start)."""
-    now = ctx.now()
-    relative = _dated_path("calls", now, name) + ".wav"
+async def record_leg(
+    channel: AGIChannel, ctx: FlowContext, call_id: int, name: str, day: datetime
+) -> LegRecording:
+    """Start MixMonitor on the channel into ``name``.wav filed under ``day``, recording only
+    while bridged (option b, R-1.14), and give the call its recording row at once, so that a
+    server that dies mid-conversation loses no recording (issue 10, defect 4)."""
+    relative = _dated_path("calls", day, name) + ".wav"
     _make_dir((ctx.settings.recordings_dir / relative).parent)
     await channel.exec_app("MixMonitor", str(ctx.settings.recordings_dir / relative), "b")
-    return relative, now
+    recording = LegRecording(relative, ctx.now())
+    try:
+        await ctx.db.run(calls.start_recording, call_id, relative, recording.started_at)
+    except DatabaseError as exc:  # the row is made at the end of the conversation then
+        _log.warn(
+            "call {call}: recording {path} not noted yet, database unavailable: {error}",
+            call=call_id,
+            path=relative,
+            error=str(exc).splitlines()[0],
+        )
+    return recording
+
+
+async def _note_recording(ctx: FlowContext, where: Where) -> None:
+    assert where.recording is not None
+    await ctx.db.run(
+        calls.start_recording, where.call_id, where.recording.path, where.recording.started_at
+    )
+
+
+def _relative(ctx: FlowContext, path: str) -> str:
+    """A recorder's file (``MIXMONITOR_FILENAME``) relative to the recordings directory."""
+    try:
+        return str(Path(path).relative_to(ctx.settings.recordings_dir))
+    except ValueError:
+        return path
+
+
+def _day(ctx: FlowContext, where: Where) -> datetime:
+    return where.opened_at or ctx.now()
 
 
 # --------------------------------------------------------------------------- boxes
@@ -568,9 +835,29 @@ def _make_dir(directory: Path) -> None:
         _log.error("cannot create {dir}: {error}", dir=str(directory), error=str(exc))
 
 
-def _dated_path(kind: str, now: datetime, uniqueid: str) -> str:
+def _dated_path(kind: str, day: datetime, uniqueid: str) -> str:
     safe = "".join(ch for ch in uniqueid if ch.isalnum() or ch in ".-_") or "call"
-    return f"{kind}/{now:%Y/%m/%d}/{safe}"
+    return f"{kind}/{day:%Y/%m/%d}/{safe}"
+
+
+def _message_path(ctx: FlowContext, where: Where) -> str:
+    """The one voicemail message a call can leave, by its uniqueid and the day it began:
+    a resumed session finds what the caller recorded while the server was away."""
+    return _dated_path("voicemail", _day(ctx, where), where.uniqueid) + ".wav"
+
+
+async def _choose_box(ctx: FlowContext, where: Where, step: str) -> None:
+    """Out of the queue the moment the caller chose a box (issue 10, defect 1). With the
+    database down the caller is served all the same: the spool keeps the request."""
+    where.phase = "box" if where.phase != "done" else where.phase
+    try:
+        await ctx.db.run(calls.choose_box, where.call_id, step, ctx.now())
+    except DatabaseError as exc:
+        _log.warn(
+            "call {call}: box choice not written, database unavailable: {error}",
+            call=where.call_id,
+            error=str(exc).splitlines()[0],
+        )
 
 
 async def _record_voicemail(
@@ -583,35 +870,79 @@ async def _record_voicemail(
     """Greeting, beep, record until # or silence or the box's maximum (R-1.7), then store.
 
     Many callers simply hang up when they have said their piece: the message is stored then
-    too, never lost.
+    too, never lost. Until it is stored it is a pending entry of the spool: if this server
+    dies while the caller speaks, the message is taken in from its recording all the same
+    (by the resumed session, or by the spool import once it is surely over).
     """
-    now = ctx.now()
-    relative = _dated_path("voicemail", now, channel.request.uniqueid)
+    await _choose_box(ctx, where, calls.BOX_VOICEMAIL)
+    relative = _message_path(ctx, where)
     target = Path(ctx.settings.recordings_dir) / relative
     _make_dir(target.parent)
+    caller = _caller(ctx, channel, country_prefix)
+    # The greeting is short next to the margin; the recording is at most the box's maximum.
+    complete_by = ctx.now() + timedelta(seconds=box.max_message_s + _PENDING_MARGIN_S)
+    pending = caller.request("message", box.id, relative, None, complete_by)
+    try:
+        ctx.spool.put_pending(pending)
+    except OSError as exc:
+        _log.error("cannot keep a pending message in the spool: {error}", error=str(exc))
     await channel.stream_file(box.greeting_prompt)
-
-    async def store(duration_s: int | None) -> None:
-        caller = _caller(ctx, channel, country_prefix)
-        await take_message(
-            ctx.db,
-            ctx.spool,
-            caller,
-            box_id=box.id,
-            recording_path=relative + ".wav",
-            duration_s=duration_s,
-            on_new_item=ctx.on_new_item,
-        )
-
     try:
         result = await channel.record_file(
-            str(target), "wav", "#", box.max_message_s * 1000, silence_s=box.silence_s
+            str(target.with_suffix("")),
+            "wav",
+            "#",
+            box.max_message_s * 1000,
+            silence_s=box.silence_s,
         )
     except ChannelHungUp:
-        await store(None)
+        if channel.closed and not channel.hung_up:
+            raise  # this server lost Asterisk, not the caller: the resume takes the message
+        await _store_message(ctx, caller, box.id, relative, None)
         await close_leg(ctx, where, CallState.VOICEMAIL, cause="caller hung up after the message")
         raise
-    await store(result.endpos // 8000)
+    await _store_message(ctx, caller, box.id, relative, result.endpos // 8000)
+    await close_leg(ctx, where, CallState.VOICEMAIL)
+    await channel.stream_file(ctx.settings.message_saved_prompt)
+    await finish_session(channel)
+
+
+# After a box's maximum message length: how long a pending message may still be recording.
+_PENDING_MARGIN_S = 120
+
+
+async def _store_message(
+    ctx: FlowContext, caller: Caller, box_id: int, relative: str, duration_s: int | None
+) -> None:
+    await take_message(
+        ctx.db,
+        ctx.spool,
+        caller,
+        box_id=box_id,
+        recording_path=relative,
+        duration_s=duration_s,
+        on_new_item=ctx.on_new_item,
+    )
+    ctx.spool.remove_pending(caller.request("message", box_id).spool_key)
+
+
+async def _message_recorded(
+    channel: AGIChannel,
+    ctx: FlowContext,
+    where: Where,
+    box_id: int,
+    country_prefix: str,
+    seconds: int,
+) -> None:
+    """A resumed call whose caller recorded a message while the server was away: it is
+    stored, the caller hears that it was (R-1.7; issue 10, defect 4)."""
+    _log.warn(
+        "call {uniqueid}: a message was recorded while its server was away; taken in",
+        uniqueid=where.uniqueid,
+    )
+    where.phase = "box"
+    caller = _caller(ctx, channel, country_prefix)
+    await _store_message(ctx, caller, box_id, _message_path(ctx, where), seconds)
     await close_leg(ctx, where, CallState.VOICEMAIL)
     await channel.stream_file(ctx.settings.message_saved_prompt)
     await finish_session(channel)
@@ -625,6 +956,7 @@ async def _register_callback(
     country_prefix: str,
 ) -> None:
     """R-1.8: register the request, confirm, end the call."""
+    await _choose_box(ctx, where, calls.BOX_CALLBACK)
     caller = _caller(ctx, channel, country_prefix)
     await take_callback_request(
         ctx.db, ctx.spool, caller, box_id=box.id, on_new_item=ctx.on_new_item
@@ -658,7 +990,6 @@ async def _after_hours(
     action = cfg.schedule.action_when_closed(ctx.now())
     if action is ClosedAction.VOICEMAIL and cfg.voicemail_box is not None:
         await _record_voicemail(channel, ctx, where, cfg.voicemail_box, cfg.country_prefix)
-        await close_leg(ctx, where, CallState.VOICEMAIL)
         return
     escape = "0" if cfg.callback_box is not None else ""
     pressed = await channel.stream_file(cfg.hours_prompt, escape)
@@ -666,7 +997,6 @@ async def _after_hours(
         pressed = await channel.wait_for_digit(5000)
     if pressed == "0" and cfg.callback_box is not None:
         await _register_callback(channel, ctx, where, cfg.callback_box, cfg.country_prefix)
-        await close_leg(ctx, where, CallState.CALLBACK)
         return
     await close_leg(ctx, where, CallState.CLOSED, cause="outside business hours")
     await finish_session(channel)
@@ -682,15 +1012,14 @@ async def _support_turn(
     await channel.set_variable(EXIT_CONTEXT_VARIABLE, ctx.settings.exit_context)
     # Every call leg is recorded (R-1.14), a support turn's too; option b keeps the file to
     # the conversation itself.
-    recording = await _start_recording(channel, ctx, where, cfg)
+    await _start_recording(channel, ctx, where, cfg, resumed=False)
     local = cfg.schedule.local(ctx.now())
     for member in ring_order(cfg.support_turns, local):
         if member.agent_id is not None:
             dial = await ctx.db.run(routing.seat_dial_string, member.agent_id)
         else:
-            dial = ctx.settings.trunk_dial_template.format(
-                number=normalise_number(member.external_number, cfg.country_prefix)
-            )
+            number = normalise_number(member.external_number, cfg.country_prefix)
+            dial = await trunk_dial_string(channel, number)
         if not dial:
             continue
         offer = await ctx.db.run(
@@ -699,41 +1028,28 @@ async def _support_turn(
         if offer is None:
             continue  # that agent is ringing with another call right now
         where.phase = "ringing"
-        options = (
-            f"m({cfg.moh_class})d"
-            f"U({ctx.settings.answered_context}^{where.call_id}^{offer.attempt_id})"
-        )
-        result = await channel.exec_app("Dial", dial, cfg.policy.ring_timeout_s, options)
-        dial_status = (await channel.get_variable("DIALSTATUS") or "").upper()
+        result, dial_status = await _dial(channel, ctx, where, cfg, offer, dial)
         if result in _KEY_CODES:
             await ctx.db.run(calls.end_offer, offer.attempt_id, RingOutcome.CANCELLED, ctx.now())
             where.phase = "queue"
             await _to_box_by_key(channel, ctx, where, cfg, _KEY_CODES[result])
             return
         if dial_status == "ANSWER":
-            view = await ctx.db.run(calls.get_call, where.call_id)
-            if view.answered_at is None:
-                await ctx.db.run(calls.answered, offer.attempt_id, ctx.now())
+            answered_at = await _answered_at(ctx, where, offer)
             where.phase = "talking"
-            if recording is not None:
-                talked_s = int(await channel.get_variable("ANSWEREDTIME") or 0)
-                path, started = recording
-                await ctx.db.run(calls.add_recording, where.call_id, path, started, talked_s)
-            where.phase = "done"
+            await _conversation_over(channel, ctx, where, answered_at)
             await close_leg(ctx, where, CallState.ANSWERED)
             await finish_session(channel)
             return
         if dial_status == "CANCEL" or channel.hung_up:
             raise ChannelHungUp("caller hung up while a support-turn operator rang")
-        outcome = RingOutcome.BUSY if dial_status == "BUSY" else RingOutcome.NO_ANSWER
+        outcome = _RING_OUTCOMES.get(dial_status, RingOutcome.FAILED)
         await ctx.db.run(calls.end_offer, offer.attempt_id, outcome, ctx.now())
         where.phase = "queue"
     if cfg.voicemail_box is not None:
         await _record_voicemail(channel, ctx, where, cfg.voicemail_box, cfg.country_prefix)
-        await close_leg(ctx, where, CallState.VOICEMAIL)
     elif cfg.callback_box is not None:
         await _register_callback(channel, ctx, where, cfg.callback_box, cfg.country_prefix)
-        await close_leg(ctx, where, CallState.CALLBACK)
     else:
         await close_leg(ctx, where, CallState.CLOSED, cause="nobody on the rota answered")
         await finish_session(channel)
@@ -744,10 +1060,8 @@ async def _to_box_by_key(
 ) -> None:
     if key == "#" and cfg.voicemail_box is not None:
         await _record_voicemail(channel, ctx, where, cfg.voicemail_box, cfg.country_prefix)
-        await close_leg(ctx, where, CallState.VOICEMAIL)
     elif key == "0" and cfg.callback_box is not None:
         await _register_callback(channel, ctx, where, cfg.callback_box, cfg.country_prefix)
-        await close_leg(ctx, where, CallState.CALLBACK)
     else:
         await close_leg(ctx, where, CallState.CLOSED)
         await finish_session(channel)
@@ -757,9 +1071,22 @@ async def _to_box_by_key(
 
 
 async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: str = "") -> None:
-    """Give the call its final state. With the database down the caller is still served
-    to the end; the spooled request closes the call when it is imported."""
+    """Give the call its final state, and say so in the log (one line per call: an admin
+    follows a call across Asterisk's log and Hotline's by its uniqueid). With the database
+    down the caller is still served to the end; the spooled request closes the call when it
+    is imported."""
     where.phase = "done"
+    if where.ended:
+        return
+    where.ended = True
+    _log.info(
+        "call {uniqueid} ended: {state} (DID {did}, queue {queue}){cause}",
+        uniqueid=where.uniqueid,
+        state=state.value,
+        did=where.did or "-",
+        queue=where.queue or "-",
+        cause=f": {cause}" if cause else "",
+    )
     try:
         await ctx.db.run(calls.close_call, where.call_id, state, ctx.now(), cause=cause)
     except DatabaseError as exc:

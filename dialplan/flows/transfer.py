@@ -18,7 +18,7 @@ from dialplan.flows.inbound import (
     serve_queue,
     wait_and_offer,
 )
-from dialplan.store import routing, transfers
+from dialplan.store import calls, routing, transfers
 from domain.enums import CallState
 from fastagi.channel import AGIChannel
 
@@ -45,12 +45,16 @@ async def transfer(channel: AGIChannel, ctx: FlowContext) -> None:
         caller_name=request.calleridname if request.calleridname != "unknown" else "",
         node=ctx.node,
     )
+    leg = await ctx.db.run(calls.get_call, moved.call_id)
     where = Where(
         moved.call_id,
         phase="queue",
         from_queue=moved.from_queue,
         by_agent=moved.by_agent,
         recording_name=f"{request.uniqueid}-{moved.call_id}",
+        uniqueid=request.uniqueid,
+        did=leg.did,
+        opened_at=leg.started_at,
     )
 
     async def serve() -> None:

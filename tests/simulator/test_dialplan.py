@@ -221,7 +221,8 @@ def test_a_key_that_ended_the_dial_leads_back_to_resume_if_the_flow_stops(
     call = harness.call(keys=((3, "#"),))
     harness.run(60)
     steps = record_of(call).steps
-    assert "hotline-exit,#,1 Goto(hotline-resume,s,1)" in steps
+    assert "hotline-exit,#,1 Set(HOTLINE_EXIT_KEY=${EXTEN})" in steps  # for the resume
+    assert "hotline-exit,#,2 Goto(hotline-resume,s,1)" in steps
     assert runs(harness)[-1] == (f"agi://{A}/resume", "HANGUP")
 
 
