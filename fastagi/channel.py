@@ -421,6 +421,12 @@ class AGIChannel:
                 raise ChannelHungUp(f"{name!r}: hang-up while recording")
             if reason == "dtmf":
                 return RecordResult(_digit(code, name), _endpos(reply), timed_out=False)
+            # "randomerror" is how Asterisk ends the BEEP: a key (result = its code) ends it
+            # before anything was recorded, a hang-up gives -1 (seen on a real Asterisk 22).
+            if reason == "randomerror" and code > 0:
+                return RecordResult(_digit(code, name), 0, timed_out=False)
+            if reason == "randomerror" and beep:
+                raise ChannelHungUp(f"{name!r}: hang-up during the beep")
             if code < 0 or reason in ("writefile", "randomerror"):
                 raise AGICommandError(name, f"recording failed ({reason or code})")
             return RecordResult(None, _endpos(reply), timed_out=reason == "timeout")

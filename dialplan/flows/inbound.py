@@ -293,6 +293,7 @@ async def drive(
             _log.info("call {uniqueid} was redirected", uniqueid=uniqueid)
             return
         await close_leg(ctx, where, where.abandoned_state(), cause="caller hung up")
+        await _mark_done(channel)
         raise
     except Exception as error:
         await _flow_failed(channel, ctx, where, error)
@@ -898,6 +899,12 @@ async def _record_voicemail(
     except ChannelHungUp:
         if channel.closed and not channel.hung_up:
             raise  # this server lost Asterisk, not the caller: the resume takes the message
+        if not target.exists():  # gone before the beep ended: there is no message
+            ctx.spool.remove_pending(pending.spool_key)
+            await close_leg(
+                ctx, where, CallState.ABANDONED_QUEUE, cause="caller hung up before the message"
+            )
+            raise
         await _store_message(ctx, caller, box.id, relative, None)
         await close_leg(ctx, where, CallState.VOICEMAIL, cause="caller hung up after the message")
         raise
@@ -1104,6 +1111,16 @@ async def hand_to_fallback(channel: AGIChannel) -> None:
     if channel.hung_up:
         return
     await channel.set_variable(DONE_VARIABLE, TO_FALLBACK)
+
+
+async def _mark_done(channel: AGIChannel) -> None:
+    """After the caller hung up: tell the dialplan's hang-up handler ([hotline-hangup])
+    that this call needs no resume. Asterisk still takes SET VARIABLE on a hung-up
+    channel; if even that fails, the handler's resume finds the call closed."""
+    try:
+        await channel.set_variable(DONE_VARIABLE, DONE)
+    except Exception:
+        pass
 
 
 async def finish_session(channel: AGIChannel) -> None:

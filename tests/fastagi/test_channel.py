@@ -190,7 +190,10 @@ def test_record_file_outcomes() -> None:
         ("200 result=0 (timeout) endpos=0", RecordResult(None, 0, timed_out=True)),
         ("200 result=-1 (hangup) endpos=4000", ChannelHungUp),
         ("200 result=-1 (writefile)", AGICommandError),
-        ("200 result=-1 (randomerror) endpos=0", AGICommandError),
+        # The BEEP ended by a key (nothing recorded) or by the caller hanging up: what a real
+        # Asterisk 22 answered when the caller hung up during the beep.
+        ("200 result=35 (randomerror) endpos=0", RecordResult("#", 0, timed_out=False)),
+        ("200 result=-1 (randomerror) endpos=0", ChannelHungUp),
     ]
     for reply, expected in cases:
         d = wire.channel.record_file("/tmp/vm", "wav", "#", 60000, silence_s=5)
@@ -199,6 +202,9 @@ def test_record_file_outcomes() -> None:
             assert result_of(d) == expected
         else:
             assert isinstance(error_of(d), expected)
+    d = wire.channel.record_file("/tmp/vm", "wav", "#", 60000, beep=False)
+    wire.asterisk("200 result=-1 (randomerror) endpos=0")  # no beep: a real failure
+    assert isinstance(error_of(d), AGICommandError)
 
 
 def test_error_codes() -> None:

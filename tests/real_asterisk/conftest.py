@@ -1,0 +1,190 @@
+"""The real-Asterisk tier: one Asterisk 22 per test session with Hotline's shipped
+configuration (``tests/support/real_asterisk.py``), and for each test a real
+``hotline serve`` process on a fresh database with :data:`TIER_CENTRE` loaded.
+
+These tests run on the real clock (a real PBX cannot run on a test clock); every wait is
+bounded. They are slow by nature, so each one drives several steps of one call path.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from agent_desktop.agent_state import GoOnAir
+from agent_desktop.store import agent_sessions
+from db.catalog import load_catalog
+from db.models import Agent, Call, PhoneSeat
+from tests.support.processes import ALL_WEEK_HOURS, hotline_env, start_serve, wait_for_line
+from tests.support.real_asterisk import (
+    AMI_SECRET,
+    AMI_USER,
+    Ami,
+    RealAsterisk,
+    build_or_skip,
+    free_port,
+    wait_until,
+)
+
+PHONES = "hotline-test-phones"
+TIER_CENTRE = (
+    """
+settings: {time_zone: Europe/Prague, country_prefix: '420'}
+locations:
+  - {code: BRNO, name: Brno}
+pause_types:
+  - {position: 1, name: Personal}
+  - {position: 9, name: Missed call}
+voicemail_boxes:
+  - {code: VM, name: Support voicemail, kind: voicemail, max_message_s: 30, silence_s: 3}
+  - {code: CB, name: Support callbacks, kind: callback}
+phone_seats:
+  - {name: '101', dial_string: 'Local/never@hotline-test-phones'}
+  - {name: '102', dial_string: 'Local/never@hotline-test-phones'}
+agents:
+  - {login: eva, name: Eva Novakova, password: x, seats: ['101']}
+  - {login: jan, name: Jan Dvorak, password: x, seats: ['102']}
+queues:
+  - code: SUPPORT
+    name: Technical support
+    ring_timeout_s: 4
+    overflow_after_s: 300
+    voicemail_box: VM
+    callback_box: CB
+    closed_on_weekends: false
+    locations: [BRNO]
+    agents: [eva, jan]
+    hours:
+"""
+    + ALL_WEEK_HOURS
+    + """
+dids:
+  - {number: '222111001', name: Support direct, queue: SUPPORT}
+"""
+)
+SUPPORT_DID = "222111001"
+
+
+@pytest.fixture(scope="session")
+def pbx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealAsterisk]:
+    """The session's Asterisk, booted on the shipped configuration."""
+    build = build_or_skip()
+    root = tmp_path_factory.mktemp("asterisk")
+    asterisk = RealAsterisk(build, root / "run", root / "conf", free_port(), free_port())
+    asterisk.prepare()
+    asterisk.start()
+    try:
+        yield asterisk
+    finally:
+        asterisk.stop()
+
+
+@dataclass
+class Tier:
+    """What one test works with: the PBX, an AMI login, the database, the server."""
+
+    pbx: RealAsterisk
+    ami: Ami
+    engine: Engine
+    env: dict[str, str]
+    cwd: Path
+    recordings: Path
+    server: subprocess.Popen[str] | None = None
+    output: str = ""
+
+    def start_server(self) -> None:
+        self.server = start_serve(self.env, self.cwd)
+        self.output = wait_for_line(self.server, "Hotline is serving", timeout_s=60)
+        threading.Thread(target=self._drain, args=(self.server,), daemon=True).start()
+
+    def _drain(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            self.output += line
+
+    def kill_server(self) -> None:
+        """SIGKILL: no shutdown code runs, nothing more is written."""
+        assert self.server is not None
+        self.server.send_signal(signal.SIGKILL)
+        self.server.wait(timeout=10)
+        self.server = None
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            self.server.terminate()
+            try:
+                self.server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.server.kill()
+                self.server.wait()
+            self.server = None
+
+    def seat_phone(self, seat: str, extension: str) -> None:
+        """Make the phone of ``seat`` behave as ``extension`` of the test phones."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(
+                update(PhoneSeat)
+                .where(PhoneSeat.name == seat)
+                .values(dial_string=f"Local/{extension}@{PHONES}")
+            )
+
+    def on_air(self, login: str, seat: str) -> None:
+        now = datetime.now(UTC)
+        with Session(self.engine) as s, s.begin():
+            agent = s.scalars(select(Agent.id).where(Agent.login == login)).one()
+            seat_id = s.scalars(select(PhoneSeat.id).where(PhoneSeat.name == seat)).one()
+            agent_sessions.log_in(s, agent, seat_id, now)
+            agent_sessions.apply_event(s, agent, GoOnAir(), now)
+
+    def call(self) -> Call | None:
+        with Session(self.engine, expire_on_commit=False) as s:
+            return s.scalars(select(Call).order_by(Call.id)).first()
+
+    def call_where(self, test: Any) -> Call:
+        """Wait for the (first) call to satisfy ``test``."""
+
+        def probe() -> Call | None:
+            call = self.call()
+            return call if call is not None and test(call) else None
+
+        try:
+            return wait_until("the call reaches the expected state", probe, 40, 0.2)
+        except AssertionError as e:
+            call = self.call()
+            state = "no call" if call is None else f"{call.state.value}, ended {call.ended_at}"
+            raise AssertionError(f"{e} (now: {state})\n{self.output[-3000:]}") from None
+
+
+@pytest.fixture
+def tier(pbx: RealAsterisk, db_url: str, engine: Engine, tmp_path: Path) -> Iterator[Tier]:
+    with Session(engine) as s, s.begin():
+        load_catalog(s, TIER_CENTRE, source="tier.yaml")
+    recordings = tmp_path / "recordings"
+    env = hotline_env(
+        HOTLINE_DATABASE_URL=db_url,
+        HOTLINE_AGI_LISTEN=f"tcp:{pbx.agi_port}:interface=127.0.0.1",
+        HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
+        HOTLINE_AMI_URL=f"ami://{AMI_USER}:{AMI_SECRET}@127.0.0.1:{pbx.ami_port}",
+        HOTLINE_RECORDINGS_DIR=str(recordings),
+        HOTLINE_SPOOL_DIR=str(tmp_path / "spool"),
+    )
+    ami = Ami(pbx.ami_port)
+    world = Tier(pbx, ami, engine, env, tmp_path, recordings)
+    pbx.mark_log()
+    world.start_server()
+    try:
+        yield world
+    finally:
+        pbx.hang_up_everything()
+        world.stop_server()
+        ami.close()

@@ -1,0 +1,117 @@
+"""Real calls through the shipped dialplan on a real Asterisk 22 (R-1.5, R-1.7, R-1.8,
+R-1.14, R-6.1): answered, rung out and escalated, `#` and `0` while waiting and while ringing."""
+
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db.models import Recording, RingAttempt, VoicemailItem
+from tests.real_asterisk.conftest import SUPPORT_DID, Tier
+from tests.support.real_asterisk import place_call, wait_until
+
+
+def _attempts(tier: Tier, call_id: int) -> list[RingAttempt]:
+    with Session(tier.engine) as s:
+        return list(
+            s.scalars(select(RingAttempt).where(RingAttempt.call_id == call_id).order_by(RingAttempt.id))
+        )
+
+
+def _items(tier: Tier) -> list[VoicemailItem]:
+    with Session(tier.engine) as s:
+        return list(s.scalars(select(VoicemailItem)))
+
+
+def test_answered_call_talk_time_is_the_conversation_and_the_recording_has_a_row(
+    tier: Tier,
+) -> None:
+    """R-1.8, R-1.14, issue 10 defect 6: talk time runs from the answer to the hang-up, not
+    the caller's whole time on the line (Asterisk's ANSWEREDTIME)."""
+    tier.seat_phone("101", "talk-2-4")
+    caller = place_call(tier.ami, tier.pbx, SUPPORT_DID)
+    tier.call_where(lambda c: c.state.value == "waiting")
+    tier.on_air("eva", "101")
+    call = tier.call_where(lambda c: c.ended_at is not None)
+    assert call.state.value == "answered"
+    assert call.answered_at is not None
+    talk_s = (call.ended_at - call.answered_at).total_seconds()
+    assert 3 <= talk_s <= 6, talk_s  # the phone talks 4 s
+    (attempt,) = _attempts(tier, call.id)
+    assert attempt.outcome.value == "answered"
+    with Session(tier.engine) as s:
+        (recording,) = s.scalars(select(Recording).where(Recording.call_id == call.id))
+    assert (tier.recordings / recording.path).stat().st_size > 1000
+    assert not caller.is_up()
+
+
+def test_a_phone_that_rings_out_is_left_for_the_next_agent_who_answers(tier: Tier) -> None:
+    """R-1.4: Eva's phone rings the queue's ring timeout (4 s) unanswered; Jan's answers."""
+    tier.seat_phone("101", "never")
+    tier.seat_phone("102", "talk-1-2")
+    caller = place_call(tier.ami, tier.pbx, SUPPORT_DID)
+    tier.on_air("eva", "101")
+    first = tier.call_where(lambda c: c.state.value == "ringing")
+    tier.on_air("jan", "102")
+    call = tier.call_where(lambda c: c.ended_at is not None)
+    assert call.state.value == "answered"
+    outcomes = [(a.dial_string, a.outcome.value) for a in _attempts(tier, first.id)]
+    assert outcomes == [
+        ("Local/never@hotline-test-phones", "no_answer"),
+        ("Local/talk-1-2@hotline-test-phones", "answered"),
+    ]
+    assert not caller.is_up()
+
+
+def test_hash_while_waiting_leaves_a_message_and_frees_the_queue_at_once(tier: Tier) -> None:
+    """R-1.7, issue 10 defect 1: the caller recording a message is out of the queue: a
+    second caller is put through to the free agent while the first still records."""
+    tier.seat_phone("101", "talk-1-2")
+    recorder = place_call(tier.ami, tier.pbx, SUPPORT_DID, number="777000001")
+    tier.call_where(lambda c: c.state.value == "waiting")
+    recorder.press("#")
+    tier.call_where(lambda c: c.state.value == "in_box")
+    tier.pbx.wait_for_log("AGI Rx << RECORD FILE")
+    second = place_call(tier.ami, tier.pbx, SUPPORT_DID, number="777000002")
+    tier.on_air("eva", "101")
+    wait_until("the second caller was put through", lambda: True if not second.is_up() else None, 30)
+    first = tier.call()
+    assert first is not None and first.state.value == "in_box"  # still recording
+    assert recorder.is_up()
+    recorder.hang_up()
+    tier.call_where(lambda c: c.state.value == "voicemail")
+    (item,) = wait_until("the message is an item", lambda: _items(tier) or None, 20)
+    assert item.kind.value == "message" and item.caller_number == "777000001"
+    assert (tier.recordings / item.recording_path).stat().st_size > 1000
+
+
+def test_zero_while_waiting_registers_a_callback(tier: Tier) -> None:
+    """R-1.8: `0` while waiting leaves a callback request; the caller hears it confirmed."""
+    caller = place_call(tier.ami, tier.pbx, SUPPORT_DID, number="777000003")
+    tier.call_where(lambda c: c.state.value == "waiting")
+    caller.press("0")
+    call = tier.call_where(lambda c: c.ended_at is not None)
+    assert call.state.value == "callback"
+    (item,) = _items(tier)
+    assert item.kind.value == "callback" and item.caller_number == "777000003"
+    wait_until("the caller is let go", lambda: True if not caller.is_up() else None, 20)
+
+
+def test_hash_while_the_agent_rings_cancels_the_ring_and_takes_the_message(tier: Tier) -> None:
+    """R-1.7 with the Dial's exit keys (option d, [hotline-exit])."""
+    tier.seat_phone("101", "never")
+    caller = place_call(tier.ami, tier.pbx, SUPPORT_DID, number="777000004")
+    tier.on_air("eva", "101")
+    ringing = tier.call_where(lambda c: c.state.value == "ringing")
+    caller.press("#")
+    tier.call_where(lambda c: c.state.value == "in_box")
+    (attempt,) = _attempts(tier, ringing.id)
+    assert attempt.outcome.value == "cancelled"
+    tier.pbx.wait_for_log("AGI Rx << RECORD FILE")
+    time.sleep(2)  # the caller speaks for two seconds after the beep
+    caller.hang_up()
+    tier.call_where(lambda c: c.state.value == "voicemail")
+    (item,) = wait_until("the message is an item", lambda: _items(tier) or None, 20)
+    assert item.kind.value == "message"
