@@ -643,19 +643,35 @@ class Switch:
                 log.failure("dialplan on {channel} crashed", result, channel=channel.name)
             self._destroy(channel)
 
-        Deferred.fromCoroutine(self._run_pbx(channel)).addBoth(done)
+        async def run() -> int:
+            result = await self._run_pbx(channel)
+            await self._run_hangup_handler(channel)
+            return result
+
+        Deferred.fromCoroutine(run()).addBoth(done)
+
+    async def _run_hangup_handler(self, channel: SimChannel) -> None:
+        """Asterisk's ``h`` extension: after a hang-up, the channel's context's ``h`` runs
+        on the dead channel (an AGI there may only read variables and set them)."""
+        if not channel.hangup_requested or self.dialplan.extension(channel.context, "h") is None:
+            return
+        channel.exten, channel.priority = "h", 1
+        await self._run_pbx(channel, dead=True)
 
     # --------------------------------------------------------------------- dialplan
-    async def _run_pbx(self, channel: SimChannel, *, gosub: bool = False) -> int:
+    async def _run_pbx(
+        self, channel: SimChannel, *, gosub: bool = False, dead: bool = False
+    ) -> int:
         """Asterisk's PBX loop: run steps until a hang-up, an app returning -1, the end of
-        the extension, or (in a gosub) ``Return``. A redirect moves it on elsewhere."""
+        the extension, or (in a gosub) ``Return``. A redirect moves it on elsewhere.
+        ``dead``: the ``h`` extension of a hung-up channel, which runs to its end."""
         if not gosub:
             channel.ran_pbx = True
         while True:
             if channel.take_async_goto():
                 channel.priority += 1
                 continue
-            if channel.hangup_requested:
+            if channel.hangup_requested and not dead:
                 return -1
             step = self.dialplan.step(channel.context, channel.exten, channel.priority)
             if step is None:
@@ -683,7 +699,7 @@ class Switch:
                 continue
             if gosub and isinstance(step, App) and step.name.lower() == "return":
                 return 0
-            if result < 0 or channel.check_hangup():
+            if not dead and (result < 0 or channel.check_hangup()):
                 return -1
             channel.priority += 1
 

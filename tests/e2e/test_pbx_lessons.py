@@ -387,6 +387,25 @@ def test_a_message_whose_caller_hung_up_while_the_server_was_away_comes_from_the
     assert call["state"] == "voicemail"
 
 
+def test_a_message_whose_caller_hung_up_after_the_restart_is_taken_in_at_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The caller hangs up while the Asterisk recording still runs from the dead session;
+    the dialplan's hang-up handler ([hotline-hangup]) has the restarted server settle the
+    call at once, not minutes later from the spool (found on the real Asterisk)."""
+    world = make_e2e_world(db_url, tmp_path)
+    world.call(CallerScript(did=SUPPORT, keys=((6.0, "#"),), speech_s=20, hangup_at_s=30))
+    world.run(12)
+    world.servers[4573].kill()
+    world.run(10)
+    world.start_server(4573, node="hotline-restarted")
+    world.run(10)  # the caller hung up at 30 s
+    [item] = world.items()
+    [call] = world.calls()
+    assert item["call"] == call["id"] and world.wav_seconds(item["recording"]) >= 18
+    assert call["state"] == "voicemail"
+
+
 def test_a_resumed_call_keeps_the_one_recorder_it_had(db_url: str, tmp_path: Path) -> None:
     """The resume must not start a second MixMonitor on the same file (defect 5)."""
     world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": answers(2, talk_s=10)})

@@ -323,7 +323,10 @@ def test_after_hangup_only_dead_safe_commands_run(tmp_path: Path) -> None:
     assert hangups == [1]
     record = record_of(call)
     assert record.category == "ended-by-hotline"
-    assert [run.status for run in record.agi_runs] == ["HANGUP"]
+    # The script hung up without HOTLINE_DONE=1: the shipped [hotline-hangup] handler
+    # (the h extension) asks a server to settle the call with `resume`.
+    assert [run.status for run in record.agi_runs] == ["HANGUP", "SUCCESS"]
+    assert record.agi_runs[1].url.endswith("/resume")
 
 
 def test_mixmonitor_and_say_commands(tmp_path: Path) -> None:
