@@ -68,10 +68,25 @@ queues:
 """
     + ALL_WEEK_HOURS
     + """
+  - code: ROTA
+    name: Night rota
+    support_turns_enabled: true
+    closed_on_weekends: false
+    locations: [BRNO]
+    support_turns:
+"""
+    + "".join(
+        f"      - {{weekday: {day}, opens: '00:00', closes: '23:59:59',"
+        " members: [{number: '+420 603 111 222', priority: 5}]}\n"
+        for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    )
+    + """
 dids:
   - {number: '222111001', name: Support direct, queue: SUPPORT}
+  - {number: '222111003', name: Night line, queue: ROTA}
 """
 )
+ROTA_DID = "222111003"
 SUPPORT_DID = "222111001"
 
 

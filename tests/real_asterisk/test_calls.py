@@ -9,14 +9,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import Recording, RingAttempt, VoicemailItem
-from tests.real_asterisk.conftest import SUPPORT_DID, Tier
+from tests.real_asterisk.conftest import ROTA_DID, SUPPORT_DID, Tier
 from tests.support.real_asterisk import place_call, wait_until
 
 
 def _attempts(tier: Tier, call_id: int) -> list[RingAttempt]:
     with Session(tier.engine) as s:
         return list(
-            s.scalars(select(RingAttempt).where(RingAttempt.call_id == call_id).order_by(RingAttempt.id))
+            s.scalars(
+                select(RingAttempt).where(RingAttempt.call_id == call_id).order_by(RingAttempt.id)
+            )
         )
 
 
@@ -76,7 +78,9 @@ def test_hash_while_waiting_leaves_a_message_and_frees_the_queue_at_once(tier: T
     tier.pbx.wait_for_log("AGI Rx << RECORD FILE")
     second = place_call(tier.ami, tier.pbx, SUPPORT_DID, number="777000002")
     tier.on_air("eva", "101")
-    wait_until("the second caller was put through", lambda: True if not second.is_up() else None, 30)
+    wait_until(
+        "the second caller was put through", lambda: True if not second.is_up() else None, 30
+    )
     first = tier.call()
     assert first is not None and first.state.value == "in_box"  # still recording
     assert recorder.is_up()
@@ -115,3 +119,56 @@ def test_hash_while_the_agent_rings_cancels_the_ring_and_takes_the_message(tier:
     tier.call_where(lambda c: c.state.value == "voicemail")
     (item,) = wait_until("the message is an item", lambda: _items(tier) or None, 20)
     assert item.kind.value == "message"
+
+
+# Modules that read the shipped files; what they log about them must be clean (R-6.1).
+SHIPPED_READERS = (
+    "pbx_config.c",
+    "app_voicemail.c",
+    "manager.c",
+    "res_musiconhold.c",
+    "res_agi.c",
+    "app_dial.c",
+    "app_mixmonitor.c",
+    "config.c",
+    "pbx.c",
+)
+
+
+def test_the_shipped_configuration_loads_without_a_warning(tier: Tier) -> None:
+    """Issue 10 defect 10: voicemail.conf made Asterisk warn "maxsilence should be less than
+    minsecs"; every context Hotline ships is loaded."""
+    boot = tier.pbx.log().split("Asterisk Ready")[0]
+    complaints = [
+        line
+        for line in boot.splitlines()
+        if ("WARNING[" in line or "ERROR[" in line)
+        and any(f"] {m}:" in line for m in SHIPPED_READERS)
+    ]
+    assert complaints == []
+    loaded = tier.pbx.cli("dialplan show")
+    for context in (
+        "from-trunk",
+        "hotline-inbound",
+        "hotline-resume",
+        "hotline-hangup",
+        "hotline-fallback",
+        "hotline-exit",
+        "hotline-answered",
+        "hotline-transfer",
+        "hotline-outbound",
+    ):
+        assert f"Context '{context}'" in loaded
+
+
+def test_a_rota_number_is_dialled_through_the_trunk_the_dialplan_names(tier: Tier) -> None:
+    """R-1.11, issue 10 defect 8: external numbers leave through HOTLINE_TRUNK_TECH and
+    HOTLINE_TRUNK of the dialplan's [globals] (here Local/<number>@hotline-test-trunk)."""
+    caller = place_call(tier.ami, tier.pbx, ROTA_DID)
+    call = tier.call_where(lambda c: c.ended_at is not None)
+    assert call.state.value == "answered"
+    assert "TIER: trunk dialled 420603111222" in tier.pbx.new_log()
+    assert [a.dial_string for a in _attempts(tier, call.id)] == [
+        "Local/420603111222@hotline-test-trunk"
+    ]
+    assert not caller.is_up()

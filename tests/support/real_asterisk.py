@@ -91,7 +91,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_until(what: str, probe: Callable[[], T | None], timeout_s: float, step_s: float = 0.1) -> T:
+def wait_until(
+    what: str, probe: Callable[[], T | None], timeout_s: float, step_s: float = 0.1
+) -> T:
     """Poll ``probe`` on the real clock until it gives something (this tier runs real
     processes; every wait is bounded)."""
     deadline = time.monotonic() + timeout_s
@@ -268,7 +270,8 @@ class Ami:
 
     def _read_message(self) -> dict[str, str]:
         while b"\r\n" not in self._buffer or (
-            not self._buffer.startswith(b"Asterisk Call Manager") and b"\r\n\r\n" not in self._buffer
+            not self._buffer.startswith(b"Asterisk Call Manager")
+            and b"\r\n\r\n" not in self._buffer
         ):
             chunk = self._sock.recv(65536)
             assert chunk, "Asterisk closed the AMI connection"
