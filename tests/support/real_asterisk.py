@@ -39,8 +39,9 @@ DEBIAN_MOH = Path("/usr/share/asterisk/moh")
 AMI_USER, AMI_SECRET = "hotline", "tier-secret"
 T = TypeVar("T")
 
-# Phones: `talk-R-T` rings R s, answers, talks T s (music, so a recording has sound), hangs up; `never` rings until the caller
-# gives up; `busy` is busy. The trunk answers any number after a second and talks 3 s.
+# Phones: `talk-R-T` rings R s, answers, talks T s (music, so a recording has sound) and
+# hangs up; `never` rings until the caller gives up; `busy` is busy. The trunk answers any
+# number after a second and talks 3 s.
 TEST_CONTEXTS = """
 [hotline-test-phones]
 exten => _talk-X.,1,Wait(${CUT(EXTEN,-,2)})
