@@ -31,6 +31,7 @@ from tests.support.real_asterisk import (
     AMI_USER,
     Ami,
     RealAsterisk,
+    WebUser,
     build_or_skip,
     free_port,
     wait_until,
@@ -68,6 +69,16 @@ queues:
 """
     + ALL_WEEK_HOURS
     + """
+  - code: SALES
+    name: Sales
+    ring_timeout_s: 4
+    closed_on_weekends: false
+    locations: [BRNO]
+    agents: [jan]
+    hours:
+"""
+    + ALL_WEEK_HOURS
+    + """
   - code: ROTA
     name: Night rota
     support_turns_enabled: true
@@ -81,6 +92,8 @@ queues:
         for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     )
     + """
+customers:
+  - {contract_number: C-1, name: Jan Zakaznik, location: BRNO, phones: ['777 123 456']}
 dids:
   - {number: '222111001', name: Support direct, queue: SUPPORT}
   - {number: '222111003', name: Night line, queue: ROTA}
@@ -114,6 +127,7 @@ class Tier:
     env: dict[str, str]
     cwd: Path
     recordings: Path
+    web_url: str
     server: subprocess.Popen[str] | None = None
     output: str = ""
 
@@ -153,13 +167,19 @@ class Tier:
                 .values(dial_string=f"Local/{extension}@{PHONES}")
             )
 
-    def on_air(self, login: str, seat: str) -> None:
+    def on_air(self, login: str, seat: str, *, on_air: bool = True) -> None:
+        """``login`` takes ``seat`` and (unless ``on_air`` is False) goes on air."""
         now = datetime.now(UTC)
         with Session(self.engine) as s, s.begin():
             agent = s.scalars(select(Agent.id).where(Agent.login == login)).one()
             seat_id = s.scalars(select(PhoneSeat.id).where(PhoneSeat.name == seat)).one()
             agent_sessions.log_in(s, agent, seat_id, now)
-            agent_sessions.apply_event(s, agent, GoOnAir(), now)
+            if on_air:
+                agent_sessions.apply_event(s, agent, GoOnAir(), now)
+
+    def web(self, login: str) -> WebUser:
+        """``login`` signed in to the server's web pages."""
+        return WebUser(self.web_url, login, "x")
 
     def call(self) -> Call | None:
         with Session(self.engine, expire_on_commit=False) as s:
@@ -185,16 +205,17 @@ def tier(pbx: RealAsterisk, db_url: str, engine: Engine, tmp_path: Path) -> Iter
     with Session(engine) as s, s.begin():
         load_catalog(s, TIER_CENTRE, source="tier.yaml")
     recordings = tmp_path / "recordings"
+    web_port = free_port()
     env = hotline_env(
         HOTLINE_DATABASE_URL=db_url,
         HOTLINE_AGI_LISTEN=f"tcp:{pbx.agi_port}:interface=127.0.0.1",
-        HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
+        HOTLINE_WEB_LISTEN=f"tcp:{web_port}:interface=127.0.0.1",
         HOTLINE_AMI_URL=f"ami://{AMI_USER}:{AMI_SECRET}@127.0.0.1:{pbx.ami_port}",
         HOTLINE_RECORDINGS_DIR=str(recordings),
         HOTLINE_SPOOL_DIR=str(tmp_path / "spool"),
     )
     ami = Ami(pbx.ami_port)
-    world = Tier(pbx, ami, engine, env, tmp_path, recordings)
+    world = Tier(pbx, ami, engine, env, tmp_path, recordings, f"http://127.0.0.1:{web_port}")
     pbx.mark_log()
     world.start_server()
     try:
