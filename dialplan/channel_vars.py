@@ -32,3 +32,5 @@ TRANSFER_VARIABLE = "HOTLINE_TRANSFER"
 CALL_ID_VARIABLE = "HOTLINE_CALL_ID"
 # Asterisk's own: where Dial option d sends a key the caller pressed.
 EXIT_CONTEXT_VARIABLE = "EXITCONTEXT"
+# Asterisk's own: the sounds directory a prompt is played from (sounds/<language>/..., R-6.4).
+LANGUAGE_VARIABLE = "CHANNEL(language)"
