@@ -50,6 +50,8 @@ class Settings:
     # Where people reach the web pages, e.g. https://hotline.example.com (no trailing "/"):
     # what links in e-mails point to. None: e-mails carry no links.
     public_url: str | None = None
+    # Asterisk's sounds directory: ``hotline prompts`` writes <language>/<name>.wav there.
+    sounds_dir: Path = Path("/var/lib/asterisk/sounds")
 
 
 # name in the environment -> key in the YAML file
@@ -64,6 +66,7 @@ _KEYS: dict[str, str] = {
     "HOTLINE_TIME_ZONE": "time_zone",
     "HOTLINE_SMTP_URL": "smtp_url",
     "HOTLINE_PUBLIC_URL": "public_url",
+    "HOTLINE_SOUNDS_DIR": "sounds_dir",
 }
 
 _LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -222,4 +225,5 @@ def load_settings(
         time_zone=_check_zone(name_of("time_zone"), get("time_zone", Settings.time_zone)),
         smtp_url=_check_smtp(name_of("smtp_url"), get("smtp_url", "")),
         public_url=_check_public_url(name_of("public_url"), get("public_url", "")),
+        sounds_dir=cwd / get("sounds_dir", str(Settings.sounds_dir)),
     )
