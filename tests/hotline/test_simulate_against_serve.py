@@ -59,7 +59,7 @@ def test_simulate_places_a_call_into_serve_and_prints_the_wire(
         out = sim.stdout
         assert f"agi://127.0.0.1:{agi_port}/inbound" in out
         assert ">>  ANSWER" in out and "<<  200 result=0" in out
-        assert "STREAM FILE demo/main-menu" in out  # the IVR of the DID
+        assert "STREAM FILE hotline/main-menu" in out  # the IVR of the DID
         assert "calls: 1" in out
     finally:
         serve.send_signal(signal.SIGTERM)
