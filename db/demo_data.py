@@ -448,6 +448,7 @@ def _queues(today: date) -> list[dict[str, Any]]:
             caller_id_number="542100200",
             closed_on_weekends=False,  # open on Saturday morning
             closed_action="announce",
+            hours_prompt="demo/tech-hours",
             missed_call_pause_type=7,
             support_turns_enabled=True,
             locations=["BRNO", "OSTRAVA"],
@@ -507,6 +508,33 @@ def _queues(today: date) -> list[dict[str, Any]]:
             reasons={"in": _SALES_REASONS_IN, "out": []},
         ),
     ]
+
+
+# The words of the prompts the demo names (R-6.4): ``hotline prompts`` speaks them.
+_PROMPTS = [
+    {
+        "name": "demo/main-menu",
+        "en": "Welcome to NetMorava. For technical support, press one. For billing, press two. "
+        "For sales, press three.",
+        "cs": "Vítá vás NetMorava. Technická podpora, stiskněte jedničku. Vyúčtování, "
+        "stiskněte dvojku. Objednávky a nové služby, stiskněte trojku.",
+    },
+    {
+        "name": "demo/sales-menu",
+        "en": "Sales. To order a new service, press one. For a question about your bill, "
+        "press two. To go back to the main menu, press nine.",
+        "cs": "Obchodní oddělení. Novou službu si objednáte jedničkou. S dotazem k vyúčtování "
+        "stiskněte dvojku. Zpět do hlavní nabídky se vrátíte devítkou.",
+    },
+    {
+        "name": "demo/tech-hours",
+        "en": "NetMorava technical support is open Monday to Friday from eight to five, and on "
+        "Saturday from nine to noon. To be called back, press zero.",
+        "cs": "Technická podpora NetMorava je k dispozici v pondělí až pátek od osmi do "
+        "sedmnácti hodin a v sobotu od devíti do dvanácti. Chcete-li, abychom vám zavolali, "
+        "stiskněte nulu.",
+    },
+]
 
 
 def _first_weekday(year: int, month: int, weekday: int) -> date:
@@ -604,6 +632,7 @@ def demo_catalog(
             "time_zone": "Europe/Prague",
             "missed_call_pause_type": "7",
             "service_level_s": "20",  # R-5.4's default threshold
+            "prompt_language": "cs",  # callers hear Czech unless their DID says otherwise
         },
         "departments": [
             {"name": name}
@@ -653,7 +682,7 @@ def demo_catalog(
             {
                 "code": "MAIN",
                 "name": "Main menu",
-                "prompt": "hotline/main-menu",
+                "prompt": "demo/main-menu",
                 "timeout_s": 5,
                 "max_retries": 2,
                 "default_queue": "TECH",
@@ -666,7 +695,7 @@ def demo_catalog(
             {
                 "code": "SALES-MENU",
                 "name": "Sales menu",
-                "prompt": "hotline/sales-menu",
+                "prompt": "demo/sales-menu",
                 "default_queue": "SALES",
                 "options": [
                     {"digit": "1", "queue": "SALES"},
@@ -678,8 +707,15 @@ def demo_catalog(
         "dids": [
             {"number": "542100100", "name": "Main line Brno", "menu": "MAIN"},
             {"number": "596100100", "name": "Main line Ostrava", "menu": "MAIN"},
-            {"number": "542100200", "name": "Technical support direct", "queue": "TECH"},
+            # the line printed on the English leaflet: its callers hear English (R-6.4)
+            {
+                "number": "542100200",
+                "name": "Technical support direct",
+                "queue": "TECH",
+                "language": "en",
+            },
         ],
+        "prompts": _PROMPTS,
         "report_schedules": [
             {
                 "report": "queues",

@@ -410,6 +410,18 @@ class Did(Base):
     name: Mapped[str] = mapped_column(String(200))
     ivr_menu_id: Mapped[int | None] = mapped_column(ForeignKey("ivr_menus.id"))
     queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"))
+    # The language its callers hear (R-6.4): en or cs; None = the centre's prompt_language.
+    language: Mapped[str | None] = mapped_column(String(8))
+
+
+class PromptText(Base):
+    """The words of a prompt the centre names, in one language: what ``hotline prompts``
+    speaks into its sound file (R-6.4)."""
+
+    __tablename__ = "prompt_texts"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    language: Mapped[str] = mapped_column(String(8), primary_key=True)
+    text: Mapped[str] = mapped_column(String(500))
 
 
 # --------------------------------------------------------------------------- support turns

@@ -43,3 +43,5 @@ EXIT_CONTEXT_VARIABLE = "EXITCONTEXT"
 DIAL_STATUS_VARIABLE = "DIALSTATUS"
 # Asterisk's own: the file of the MixMonitor running on the channel, if any.
 MIXMONITOR_VARIABLE = "MIXMONITOR_FILENAME"
+# Asterisk's own: the sounds directory a prompt is played from (sounds/<language>/..., R-6.4).
+LANGUAGE_VARIABLE = "CHANNEL(language)"

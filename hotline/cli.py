@@ -1,4 +1,4 @@
-"""The ``hotline`` command: serve, db upgrade, load/export, demo, simulate.
+"""The ``hotline`` command: serve, db upgrade, load/export, prompts, demo, simulate.
 
 Every failure the user can fix (a wrong setting, an unreachable database, a bad YAML file)
 ends with one line on stderr that names what is wrong, and a non-zero exit; never a
@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
+from domain.prompts import PROMPT_LANGUAGES
 from hotline.commands import CommandError
 from hotline.config import ConfigError, Settings, load_settings
 
@@ -38,6 +39,23 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("file", type=Path)
     export = sub.add_parser("export", help="export contact-centre data to a YAML file")
     export.add_argument("file", help="the file to write, or - for standard output")
+
+    prompts = sub.add_parser(
+        "prompts",
+        help="speak every prompt into Asterisk's sounds directory, English and Czech (R-6.4)",
+    )
+    prompts.add_argument(
+        "--dir", type=Path, help="the sounds directory (default: HOTLINE_SOUNDS_DIR)"
+    )
+    prompts.add_argument(
+        "--list", action="store_true", help="list each prompt, its words and whether it exists"
+    )
+    prompts.add_argument(
+        "--force", action="store_true", help="replace existing files (recordings too)"
+    )
+    prompts.add_argument(
+        "--language", choices=PROMPT_LANGUAGES, help="only this language (default: all)"
+    )
 
     demo = sub.add_parser(
         "demo", help="a fresh SQLite database with demo data, then serve (with simulated calls)"
@@ -105,6 +123,16 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         else:
             Path(args.file).write_text(text, encoding="utf-8")
             print(f"exported to {args.file}")
+        return 0
+    if args.command == "prompts":
+        lines = commands.prompts(
+            settings,
+            args.dir or settings.sounds_dir,
+            languages=[args.language] if args.language else PROMPT_LANGUAGES,
+            list_only=args.list,
+            force=args.force,
+        )
+        print("\n".join(lines))
         return 0
     if args.command == "serve":
         return commands.serve(settings)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +54,39 @@ def export_text(settings: Settings) -> str:
             return export_catalog(session)
     finally:
         engine.dispose()
+
+
+def prompts(
+    settings: Settings,
+    sounds_dir: Path,
+    *,
+    languages: Sequence[str],
+    list_only: bool = False,
+    force: bool = False,
+) -> list[str]:
+    """``hotline prompts``: the listing, or what was generated and what still lacks words
+    (R-6.4); the lines to print."""
+    from dialplan.store.prompts import catalog_prompts
+    from hotline.prompts import NO_TEXT, PromptError, all_prompts, generate, listing
+
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session:
+            found = all_prompts(catalog_prompts(session), languages)
+    finally:
+        engine.dispose()
+    if list_only:
+        return listing(found, sounds_dir)
+    try:
+        outcome = generate(found, sounds_dir, force=force)
+    except PromptError as exc:
+        raise CommandError(str(exc)) from None
+    lines = [f"{p.name} ({p.language}): {NO_TEXT}" for p in outcome.without_text]
+    return [
+        *lines,
+        f"prompts in {sounds_dir}: generated {outcome.generated}, kept {outcome.kept} "
+        "(existing files stay; --force replaces them)",
+    ]
 
 
 def serve(

@@ -53,6 +53,8 @@ class Settings:
     # The dialplan's resume chain, HOTLINE_RESUME_ROUNDS x HOTLINE_RESUME_WAIT_S seconds of
     # extensions.conf: how long a call whose server died may still come back.
     resume_window_s: float = 15.0
+    # Asterisk's sounds directory: ``hotline prompts`` writes <language>/<name>.wav there.
+    sounds_dir: Path = Path("/var/lib/asterisk/sounds")
 
 
 # name in the environment -> key in the YAML file
@@ -68,6 +70,7 @@ _KEYS: dict[str, str] = {
     "HOTLINE_SMTP_URL": "smtp_url",
     "HOTLINE_PUBLIC_URL": "public_url",
     "HOTLINE_RESUME_WINDOW_S": "resume_window_s",
+    "HOTLINE_SOUNDS_DIR": "sounds_dir",
 }
 
 _LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -241,4 +244,5 @@ def load_settings(
             get("resume_window_s", str(Settings.resume_window_s)),
             most=600,
         ),
+        sounds_dir=cwd / get("sounds_dir", str(Settings.sounds_dir)),
     )

@@ -52,6 +52,7 @@ from db.models import (
     Location,
     PauseType,
     PhoneSeat,
+    PromptText,
     Queue,
     QueueLocation,
     QueueRight,
@@ -65,6 +66,7 @@ from db.models import (
     VoicemailBox,
 )
 from domain.enums import ReasonDirection
+from domain.prompts import PROMPT_LANGUAGES
 
 
 class _FlowMap(dict):  # type: ignore[type-arg]
@@ -163,6 +165,7 @@ class Exporter:
         ]
         data["ivr_menus"] = self._menus()
         data["dids"] = flow(Did, DID_FIELDS, _by("number"))
+        data["prompts"] = self._prompts()
         data["report_schedules"] = flow(
             ReportSchedule, REPORT_FIELDS, _by("report", "period", "format", "email_to")
         )
@@ -257,6 +260,17 @@ class Exporter:
             record["options"] = self._children(options.get(menu.id, []), OPTION_FIELDS)
             out.append(record)
         return out
+
+    def _prompts(self) -> list[dict[str, Any]]:
+        """Each prompt with the languages it has words in, in PROMPT_LANGUAGES' order."""
+        texts: dict[str, dict[str, str]] = defaultdict(dict)
+        for row in self._all(PromptText, _by("name", "language")):
+            texts[row.name][row.language] = row.text
+        order = {language: i for i, language in enumerate(PROMPT_LANGUAGES)}
+        return [
+            {"name": name, **dict(sorted(by_language.items(), key=lambda t: order.get(t[0], 99)))}
+            for name, by_language in sorted(texts.items())
+        ]
 
     def _customers(self) -> list[dict[str, Any]]:
         customers = self._all(Customer, _by("contract_number", "id"))

@@ -25,7 +25,9 @@ from db.catalog.values import (
     read_enum,
     read_int,
     read_key_text,
+    read_language,
     read_phone,
+    read_prompt_name,
     read_text,
     read_time,
     read_weekday,
@@ -48,6 +50,7 @@ from db.models import (
     VoicemailBox,
 )
 from domain.enums import BoxKind, ClosedAction, ReportFormat, ReportPeriod, Role
+from domain.prompts import PROMPT_LANGUAGES
 
 KINDS = (
     "settings",
@@ -61,6 +64,7 @@ KINDS = (
     "holidays",
     "ivr_menus",
     "dids",
+    "prompts",
     "report_schedules",
     "customers",
 )
@@ -106,7 +110,7 @@ BOX_FIELDS = (
     Field("code", "code", read_key_text(column_length(VoicemailBox, "code")), required=True),
     _name(VoicemailBox),
     Field("kind", "kind", read_enum(BoxKind), enum_value),
-    Field("greeting_prompt", "greeting_prompt", read_text(200, empty=False)),
+    Field("greeting_prompt", "greeting_prompt", read_prompt_name),
     Field("max_message_s", "max_message_s", read_int(1)),
     Field("silence_s", "silence_s", read_int(0)),
     Field("email_to", "email_to", read_emails(column_length(VoicemailBox, "email_to"))),
@@ -144,7 +148,7 @@ QUEUE_FIELDS = (
     ),
     Field("closed_on_weekends", "closed_on_weekends", read_bool),
     Field("closed_action", "closed_action", read_enum(ClosedAction), enum_value),
-    Field("hours_prompt", "hours_prompt", read_text(200, empty=False)),
+    Field("hours_prompt", "hours_prompt", read_prompt_name),
     Field("moh_class", "moh_class", read_key_text(column_length(Queue, "moh_class"))),
     Field("recording_enabled", "recording_enabled", read_bool),
     Field("missed_call_pause_type", "missed_call_pause_type_id", read_pause_ref, ref="pause_type"),
@@ -184,8 +188,8 @@ MEMBER_FIELDS = (
 MENU_FIELDS = (
     Field("code", "code", read_key_text(column_length(IvrMenu, "code")), required=True),
     _name(IvrMenu),
-    Field("prompt", "prompt", read_text(200, empty=False), required=True),
-    Field("invalid_prompt", "invalid_prompt", read_text(200, empty=False)),
+    Field("prompt", "prompt", read_prompt_name, required=True),
+    Field("invalid_prompt", "invalid_prompt", read_prompt_name),
     Field("timeout_s", "timeout_s", read_int(1)),
     Field("max_retries", "max_retries", read_int(0)),
     Field("default_queue", "default_queue_id", read_ref("queue", 32), ref="queue"),
@@ -201,7 +205,10 @@ DID_FIELDS = (
     _name(Did),
     Field("menu", "ivr_menu_id", read_ref("menu", 32), ref="menu"),
     Field("queue", "queue_id", read_ref("queue", 32), ref="queue"),
+    Field("language", "language", read_language(nullable=True)),  # null: the centre's
 )
+# A prompt's words: its name and its text per language, e.g. {name: x, en: .., cs: ..}.
+PROMPT_KEYS = ("name", *PROMPT_LANGUAGES)
 REPORT_FIELDS = (
     Field(
         "report", "report", read_key_text(column_length(ReportSchedule, "report")), required=True

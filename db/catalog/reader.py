@@ -38,6 +38,7 @@ from db.catalog.fields import (
     MENU_FIELDS,
     OPTION_FIELDS,
     PAUSE_TYPE_FIELDS,
+    PROMPT_KEYS,
     QUEUE_EXTRA,
     QUEUE_FIELDS,
     REASON_KEYS,
@@ -55,7 +56,9 @@ from db.catalog.values import (
     column_length,
     describe,
     read_country_prefix,
+    read_language,
     read_phone,
+    read_prompt_name,
     read_text,
     scalar,
     time_text,
@@ -65,6 +68,7 @@ from db.passwords import is_password_hash
 from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import ReasonDirection
 from domain.numbers import is_country_prefix, normalise_number
+from domain.prompts import MAX_PROMPT_TEXT, PROMPT_LANGUAGE_SETTING, PROMPT_LANGUAGES
 
 MAX_REASON_DEPTH = 10
 
@@ -188,6 +192,15 @@ class MenuSpec:
 
 
 @dataclass
+class PromptSpec:
+    """A prompt's words (R-6.4): the languages the file gives, each replacing its text."""
+
+    line: int
+    key: str  # the prompt's name
+    texts: dict[str, str]
+
+
+@dataclass
 class Catalog:
     """A file's records as read, each checked in itself; what the checker and writer take."""
 
@@ -202,6 +215,7 @@ class Catalog:
     holidays: list[Item] = field(default_factory=list)
     menus: list[MenuSpec] = field(default_factory=list)
     dids: list[Item] = field(default_factory=list)
+    prompts: list[PromptSpec] = field(default_factory=list)
     reports: list[Item] = field(default_factory=list)
     customers: list[CustomerSpec] = field(default_factory=list)
 
@@ -320,6 +334,7 @@ class Reader:
             ("agents", self._agent, catalog.agents),
             ("queues", self._queue, catalog.queues),
             ("ivr_menus", self._menu, catalog.menus),
+            ("prompts", self._prompt, catalog.prompts),
             ("customers", self._customer, catalog.customers),
         ]
         for section, read, specs in readers:
@@ -361,6 +376,8 @@ class Reader:
                 text = str(value).lower() if isinstance(value, bool) else str(value)
                 if key == "country_prefix":
                     read_country_prefix(value_node)
+                if key == PROMPT_LANGUAGE_SETTING:
+                    read_language()(value_node)
                 if key == "time_zone":
                     try:
                         ZoneInfo(text)
@@ -523,6 +540,19 @@ class Reader:
             _unique(options, lambda r: r.values["digit"], "option digit")
         return MenuSpec(item, options)
 
+    def _prompt(self, node: Node) -> PromptSpec:
+        found = _mapping(node, "a prompt", PROMPT_KEYS, ("name",))
+        name = _field_value(found, "name", read_prompt_name)
+        text = read_text(MAX_PROMPT_TEXT, empty=False)
+        texts = {
+            language: _field_value(found, language, text)
+            for language in PROMPT_LANGUAGES
+            if language in found
+        }
+        if not texts:
+            raise Bad(node, f"a prompt needs its text in {' or '.join(PROMPT_LANGUAGES)}")
+        return PromptSpec(line_of(node), name, texts)
+
     def _customer(self, node: Node) -> CustomerSpec:
         item = _item(node, "a customer", CUSTOMER_FIELDS, ("phones", "contacts"))
         phones: list[tuple[str, str]] | None = None
@@ -556,7 +586,7 @@ class Reader:
     # ---- duplicates across a section
 
     def _duplicates(self, catalog: Catalog) -> None:
-        sections: list[tuple[str, Iterable[Item]]] = [
+        sections: list[tuple[str, Iterable[Item | PromptSpec]]] = [
             ("department", catalog.departments),
             ("location code", catalog.locations),
             ("pause type position", catalog.pause_types),
@@ -567,6 +597,7 @@ class Reader:
             ("holiday", catalog.holidays),
             ("IVR menu code", (m.item for m in catalog.menus)),
             ("DID number", catalog.dids),
+            ("prompt", catalog.prompts),
             ("report schedule", catalog.reports),
             ("customer contract number", (c.item for c in catalog.customers)),
         ]

@@ -18,6 +18,7 @@ import yaml
 from db.catalog.problems import Bad, Node
 from db.models import PhoneSeat
 from domain.numbers import is_country_prefix
+from domain.prompts import MAX_PROMPT_NAME, PROMPT_LANGUAGES, is_prompt_name
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Monday = 0, as date.weekday()
 _WEEKDAY_NAMES = {
@@ -236,6 +237,33 @@ def read_digit(node: Node) -> str:
     if not isinstance(text, str) or len(text) != 1 or text not in "0123456789*#":
         raise Bad(node, f"a menu option is one key 0-9, * or #, got {describe(value)}")
     return text
+
+
+def read_prompt_name(node: Node) -> str:
+    """A sound's name such as ``hotline/goodbye``: it becomes a file path (R-6.4)."""
+    value = read_text(MAX_PROMPT_NAME, empty=False)(node)
+    if not is_prompt_name(value):
+        raise Bad(
+            node,
+            f"{value!r} is not a prompt name: a-z, 0-9, _ and - in parts separated by / "
+            "(like hotline/goodbye)",
+        )
+    return value
+
+
+def read_language(*, nullable: bool = False) -> Read:
+    """A language callers hear (R-6.4): one of :data:`PROMPT_LANGUAGES`."""
+
+    def read(node: Node) -> str | None:
+        value = scalar(node)
+        if value is None and nullable:
+            return None
+        if value not in PROMPT_LANGUAGES:
+            allowed = ", ".join(PROMPT_LANGUAGES)
+            raise Bad(node, f"{describe(value)} is not a prompt language ({allowed})")
+        return str(value)
+
+    return read
 
 
 def column_length(model: type[Any], attr: str) -> int:

@@ -33,6 +33,7 @@ from db.models import (
     Location,
     PauseType,
     PhoneSeat,
+    PromptText,
     Queue,
     QueueLocation,
     QueueRight,
@@ -162,6 +163,7 @@ class Writer:
         self._holidays()
         self._menus()
         self._upsert("dids", "", Did, "number", c.dids)
+        self._prompts()
         self._reports()
 
     # ---- generic upsert
@@ -277,6 +279,24 @@ class Writer:
                 self.counts.create("holidays", item.key)
             else:
                 self.counts.change("holidays", item.key, _assign(found, item.values))
+
+    def _prompts(self) -> None:
+        """A language the file gives replaces that text; one it leaves out stays (R-6.4)."""
+        for spec in self.catalog.prompts:
+            stored = {
+                p.language: p
+                for p in self.session.scalars(select(PromptText).where(PromptText.name == spec.key))
+            }
+            changed = False
+            for language, text in spec.texts.items():
+                if language in stored:
+                    changed |= _assign(stored[language], {"text": text})
+                else:
+                    self.session.add(PromptText(name=spec.key, language=language, text=text))
+                    changed = True
+            if not stored:
+                self.counts.create("prompts", spec.key)
+            self.counts.change("prompts", spec.key, changed)
 
     def _reports(self) -> None:
         stored = {

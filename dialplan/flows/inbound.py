@@ -29,6 +29,7 @@ from twisted.logger import Logger
 
 from callbacks.intake import take_callback_request
 from db.errors import UNREACHABLE, DatabaseError
+from dialplan import channel_vars
 from dialplan import escalation as esc
 from dialplan.channel_vars import (
     DIAL_STATUS_VARIABLE,
@@ -163,6 +164,8 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
                 await close_leg(ctx, where, CallState.FAILED, cause="unknown DID")
                 await finish_session(channel)
                 return
+            # callers of a DID hear its language's prompts from here on.
+            await channel.set_variable(channel_vars.LANGUAGE_VARIABLE, target.language)
             queue_code = target.queue_code or await _ivr(channel, ctx, where, target.menu_code)
         if queue_code is None:
             await channel.stream_file(ctx.settings.goodbye_prompt)

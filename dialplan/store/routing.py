@@ -22,6 +22,7 @@ from db.models import (
     PauseType,
     PhoneSeat,
     Queue,
+    Setting,
     SupportTurnDay,
     VoicemailBox,
 )
@@ -30,6 +31,7 @@ from dialplan.menu import Menu, Target, ToMenu, ToQueue
 from dialplan.schedule import ClosedRule as ClosedRuleCore
 from dialplan.schedule import OpenWindow, Schedule
 from dialplan.support_turns import TurnDay, TurnMember
+from domain.prompts import PROMPT_LANGUAGE_SETTING, prompt_language
 
 MISSED_CALL_PAUSE_NAME = "missed call"
 
@@ -66,6 +68,8 @@ class QueueConfig:
 class DidTarget:
     menu_code: str | None
     queue_code: str | None
+    # The language its callers hear: the DID's, else the centre's, else English.
+    language: str = "en"
 
 
 def did_target(session: Session, number: str) -> DidTarget | None:
@@ -74,7 +78,8 @@ def did_target(session: Session, number: str) -> DidTarget | None:
         return None
     menu_code = session.scalar(select(IvrMenu.code).where(IvrMenu.id == did.ivr_menu_id))
     queue_code = session.scalar(select(Queue.code).where(Queue.id == did.queue_id))
-    return DidTarget(menu_code, queue_code)
+    centre = session.scalar(select(Setting.value).where(Setting.key == PROMPT_LANGUAGE_SETTING))
+    return DidTarget(menu_code, queue_code, prompt_language(did.language, centre))
 
 
 def load_menu(session: Session, code: str) -> tuple[int, Menu] | None:

@@ -270,7 +270,7 @@ def test_migrations_build_exactly_the_models(empty_url: str) -> None:
     try:
         assert current_revision(engine) is None
         upgrade(empty_url)
-        assert current_revision(engine) == "0004"
+        assert current_revision(engine) == "0005"
         assert schema_drift(engine) == []
         upgrade(empty_url)  # upgrading an up-to-date database changes nothing
         assert schema_drift(engine) == []
@@ -425,5 +425,49 @@ def test_a_call_can_be_in_a_box_from_revision_0004_and_a_downgrade_puts_it_back_
         with engine.connect() as conn:
             states = conn.execute(text("SELECT state FROM calls ORDER BY id")).scalars().all()
         assert states == ["waiting", "answered"]
+    finally:
+        engine.dispose()
+
+
+def test_revision_0005_adds_prompt_texts_and_a_did_language_and_goes_back(
+    empty_url: str,
+) -> None:
+    """R-6.4: the catalog's prompt words get a table and a DID its language (null: the
+    centre's); a downgrade drops both and keeps the DIDs."""
+    upgrade(empty_url, "0004")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            insert(
+                conn,
+                "queues",
+                id=1,
+                code="Q",
+                name="Q",
+                active=True,
+                ring_timeout_s=20,
+                overflow_enabled=True,
+                overflow_after_s=120,
+                callback_offer_repeat_s=60,
+                country_prefix="420",
+                caller_id_number="",
+                closed_on_weekends=True,
+                closed_action="announce",
+                hours_prompt="hotline/opening-hours",
+                moh_class="default",
+                recording_enabled=True,
+                support_turns_enabled=False,
+            )
+            insert(conn, "dids", id=1, number="100", name="D", queue_id=1)
+        upgrade(empty_url)
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT language FROM dids")).scalars().all() == [None]
+            insert(conn, "prompt_texts", name="centre/welcome", language="cs", text="Vítejte.")
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            insert(conn, "prompt_texts", name="centre/welcome", language="cs", text="Znovu.")
+        downgrade(empty_url, "0004")
+        assert "prompt_texts" not in sa.inspect(engine).get_table_names()
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT number FROM dids")).scalars().all() == ["100"]
     finally:
         engine.dispose()

@@ -94,3 +94,14 @@ def test_a_bad_config_file_is_named(tmp_path: Path) -> None:
         load_settings(environ={"HOTLINE_CONFIG": str(config)}, cwd=tmp_path)
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings(environ={"HOTLINE_CONFIG": str(tmp_path / "missing.yaml")}, cwd=tmp_path)
+
+
+def test_the_sounds_directory_is_asterisks_unless_set(tmp_path: Path) -> None:
+    """R-6.4: where ``hotline prompts`` writes; a relative one is under the working dir."""
+    assert load_settings(environ={}, cwd=tmp_path).sounds_dir == Path("/var/lib/asterisk/sounds")
+    relative = load_settings(environ={"HOTLINE_SOUNDS_DIR": "sounds"}, cwd=tmp_path)
+    assert relative.sounds_dir == tmp_path / "sounds"
+    config = tmp_path / "hotline.yaml"
+    config.write_text("sounds_dir: /usr/share/asterisk/sounds\n", encoding="utf-8")
+    from_file = load_settings(environ={}, config_file=config, cwd=tmp_path)
+    assert from_file.sounds_dir == Path("/usr/share/asterisk/sounds")
