@@ -25,6 +25,9 @@ from agent_desktop.agent_state import GoOnAir
 from agent_desktop.store import agent_sessions
 from db.catalog import load_catalog
 from db.models import Agent, Call, PhoneSeat
+from dialplan.store.prompts import catalog_prompts
+from domain.prompts import PROMPT_LANGUAGES
+from hotline.prompts import all_prompts, generate
 from tests.support.processes import ALL_WEEK_HOURS, hotline_env, start_serve, wait_for_line
 from tests.support.real_asterisk import (
     AMI_SECRET,
@@ -36,6 +39,7 @@ from tests.support.real_asterisk import (
     free_port,
     wait_until,
 )
+from tests.support.speech import require_speech
 
 PHONES = "hotline-test-phones"
 TIER_CENTRE = (
@@ -94,13 +98,34 @@ queues:
     + """
 customers:
   - {contract_number: C-1, name: Jan Zakaznik, location: BRNO, phones: ['777 123 456']}
+ivr_menus:
+  - code: MAIN
+    name: Main menu
+    prompt: tier/main-menu
+    options:
+      - {digit: '1', queue: SUPPORT}
+prompts:
+  - name: tier/main-menu
+    en: For technical support, press one.
+    cs: Technická podpora, stiskněte jedničku.
 dids:
+  - {number: '222111000', name: Main line, menu: MAIN, language: cs}
   - {number: '222111001', name: Support direct, queue: SUPPORT}
   - {number: '222111003', name: Night line, queue: ROTA}
 """
 )
 ROTA_DID = "222111003"
 SUPPORT_DID = "222111001"
+CZECH_MENU_DID = "222111000"
+
+
+def speak_prompts(engine: Engine, sounds: Path) -> None:
+    """What an admin does with ``hotline prompts``: every prompt the product and this centre
+    play, in English and Czech, into the PBX's sounds (kept once made)."""
+    require_speech()
+    with Session(engine) as s:
+        found = all_prompts(catalog_prompts(s), PROMPT_LANGUAGES)
+    generate(found, sounds)
 
 
 @pytest.fixture(scope="session")
@@ -214,6 +239,7 @@ def tier(pbx: RealAsterisk, db_url: str, engine: Engine, tmp_path: Path) -> Iter
         HOTLINE_RECORDINGS_DIR=str(recordings),
         HOTLINE_SPOOL_DIR=str(tmp_path / "spool"),
     )
+    speak_prompts(engine, pbx.sounds)
     ami = Ami(pbx.ami_port)
     world = Tier(pbx, ami, engine, env, tmp_path, recordings, f"http://127.0.0.1:{web_port}")
     pbx.mark_log()
