@@ -52,6 +52,9 @@ PRODUCT_PROMPTS = MappingProxyType(
             "Please call again during our opening hours."
         ),
         "hotline/invalid-option": N_("Sorry, that is not a valid choice. Please try again."),
+        "hotline/closed-press-0": N_(
+            "If you would like us to call you back when we are open, press zero now."
+        ),
     }
 )
 """Name -> English words (a gettext message id) of every prompt Hotline plays by default."""

@@ -28,6 +28,8 @@ class FlowSettings:
     not_in_service_prompt: str = "hotline/not-in-service"
     callback_offer_prompt: str = "hotline/press-0-for-callback"
     callback_confirmed_prompt: str = "hotline/callback-registered"
+    # After hours, after the queue's hours prompt, where the queue takes callbacks.
+    closed_callback_prompt: str = "hotline/closed-press-0"
     message_saved_prompt: str = "hotline/message-saved"
     goodbye_prompt: str = "hotline/goodbye"
 

@@ -1003,12 +1003,14 @@ async def _after_hours(
         return
     escape = "0" if cfg.callback_box is not None else ""
     pressed = await channel.stream_file(cfg.hours_prompt, escape)
-    if pressed is None and escape:
-        pressed = await channel.wait_for_digit(5000)
+    if pressed is None and escape:  # the offer in words, then a moment to press 0
+        pressed = await channel.stream_file(ctx.settings.closed_callback_prompt, escape)
+        pressed = pressed or await channel.wait_for_digit(5000)
     if pressed == "0" and cfg.callback_box is not None:
         await _register_callback(channel, ctx, where, cfg.callback_box, cfg.country_prefix)
         return
     await close_leg(ctx, where, CallState.CLOSED, cause="outside business hours")
+    await channel.stream_file(ctx.settings.goodbye_prompt)  # never a hang-up in silence
     await finish_session(channel)
 
 

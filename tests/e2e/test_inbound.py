@@ -409,3 +409,7 @@ async def test_closed_outside_the_voicemail_window_the_rule_announces_the_hours(
     heard = [line.text for line in caller.record.lines]
     assert any("STREAM FILE hotline/opening-hours" in text for text in heard)
     assert not any("RECORD FILE" in text for text in heard)
+    # the caller is told how to get a callback and hears a goodbye, not silence.
+    offer = [i for i, text in enumerate(heard) if "STREAM FILE hotline/closed-press-0" in text]
+    goodbye = [i for i, text in enumerate(heard) if "STREAM FILE hotline/goodbye" in text]
+    assert offer and goodbye and offer[0] < goodbye[0]

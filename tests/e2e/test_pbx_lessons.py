@@ -2,7 +2,9 @@
 simulator, which now behaves the same way: a caller leaving a message must not hold up the
 queue (R-1.5, R-1.7), talk time is the conversation itself (R-1.14), support turns keep the
 centre's holidays (R-1.11), the trunk is the dialplan's one setting (R-1.11, R-1.13), an
-unreachable number is a failed ring, and Hotline's log follows every call.
+unreachable number is a failed ring, and Hotline's log follows every call. A server killed
+mid-wait, mid-ring, mid-conversation or mid-message loses nothing and queues nobody twice
+(R-1.16, R-7.3).
 
 Time is the e2e world's Clock; the database is real (SQLite, or PostgreSQL when configured).
 """
