@@ -86,13 +86,16 @@ queues:
   - code: ROTA
     name: Night rota
     support_turns_enabled: true
+    voicemail_box: VM
+    agents: [eva]
     closed_on_weekends: false
     locations: [BRNO]
     support_turns:
 """
     + "".join(
         f"      - {{weekday: {day}, opens: '00:00', closes: '23:59:59',"
-        " members: [{number: '+420 603 111 222', priority: 5}]}\n"
+        " members: [{number: '+421 905 000 000', priority: 9},"
+        " {number: '+420 603 111 222', priority: 5}, {agent: eva, priority: 1}]}\n"
         for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
     )
     + """

@@ -3,12 +3,17 @@ R-1.14, R-6.1): answered, rung out and escalated, `#` and `0` while waiting and 
 
 from __future__ import annotations
 
+import itertools
+import re
 import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from db.models import Recording, RingAttempt, VoicemailItem
+from db.catalog import load_catalog
+from db.models import Queue, Recording, RingAttempt, VoicemailItem
 from tests.real_asterisk.conftest import ROTA_DID, SUPPORT_DID, Tier
 from tests.support.real_asterisk import place_call, wait_until
 
@@ -162,13 +167,59 @@ def test_the_shipped_configuration_loads_without_a_warning(tier: Tier) -> None:
 
 
 def test_a_rota_number_is_dialled_through_the_trunk_the_dialplan_names(tier: Tier) -> None:
-    """R-1.11, issue 10 defect 8: external numbers leave through HOTLINE_TRUNK_TECH and
-    HOTLINE_TRUNK of the dialplan's [globals] (here Local/<number>@hotline-test-trunk)."""
+    """R-1.11, issue 10 defects 8 and 9: external numbers leave through HOTLINE_TRUNK_TECH
+    and HOTLINE_TRUNK of the dialplan's [globals] (here Local/<number>@hotline-test-trunk);
+    a number the trunk cannot reach (CHANUNAVAIL) is a failed ring, not a missed one."""
     caller = place_call(tier.ami, tier.pbx, ROTA_DID)
     call = tier.call_where(lambda c: c.ended_at is not None)
     assert call.state.value == "answered"
     assert "TIER: trunk dialled 420603111222" in tier.pbx.new_log()
-    assert [a.dial_string for a in _attempts(tier, call.id)] == [
-        "Local/420603111222@hotline-test-trunk"
+    assert [(a.dial_string, a.outcome.value) for a in _attempts(tier, call.id)] == [
+        ("Local/421905000000@hotline-test-trunk", "failed"),
+        ("Local/420603111222@hotline-test-trunk", "answered"),
     ]
     assert not caller.is_up()
+
+
+def test_on_a_holiday_a_rota_queue_rings_the_rota_although_an_operator_is_in(
+    tier: Tier,
+) -> None:
+    """Issue 10 defect 7: a holiday is outside the standard hours all day, so the rota is
+    rung (here the trunk), not the queue of the operator who is logged in."""
+    tier.seat_phone("101", "talk-1-2")
+    tier.on_air("eva", "101")
+    today = datetime.now(ZoneInfo("Europe/Prague")).date().isoformat()
+    with Session(tier.engine) as s, s.begin():
+        load_catalog(s, f"holidays:\n  - {{day: '{today}', name: Tier day}}\n", source="h.yaml")
+    caller = place_call(tier.ami, tier.pbx, ROTA_DID)
+    call = tier.call_where(lambda c: c.ended_at is not None)
+    assert call.state.value == "answered"
+    assert [a.dial_string for a in _attempts(tier, call.id)] == [
+        "Local/421905000000@hotline-test-trunk",
+        "Local/420603111222@hotline-test-trunk",
+    ]
+    assert "talk-1-2@hotline-test-phones" not in tier.pbx.new_log()  # Eva was not rung
+    assert not caller.is_up()
+
+
+def test_zero_during_the_callback_offer_and_the_log_lines_of_a_call(tier: Tier) -> None:
+    """Issue 10 defects 9 and 10: `0` during the offer does not restart the music only to
+    stop it; Hotline logs one line when the call starts and one when it ends."""
+    with Session(tier.engine) as s, s.begin():
+        s.execute(update(Queue).where(Queue.code == "SUPPORT").values(callback_offer_after_s=1))
+    caller = place_call(tier.ami, tier.pbx, SUPPORT_DID)
+    tier.pbx.wait_for_log("STREAM FILE hotline/press-0-for-callback")
+    caller.press("0")
+    call = tier.call_where(lambda c: c.ended_at is not None)
+    assert call.state.value == "callback"
+    commands = re.findall(r"AGI Rx << (.*)", tier.pbx.new_log())
+    pairs = list(itertools.pairwise(commands))
+    assert not any("StartMusicOnHold" in a and "StopMusicOnHold" in b for a, b in pairs), commands
+    wait_until(
+        "the end is logged",
+        lambda: True if f"call {call.uniqueid} ended" in tier.output else None,
+        10,
+    )
+    lines = [line for line in tier.output.splitlines() if f"call {call.uniqueid} " in line]
+    assert any("started: from 777123456 to DID 222111001" in line for line in lines), lines
+    assert any("ended: callback (DID 222111001, queue SUPPORT)" in line for line in lines), lines

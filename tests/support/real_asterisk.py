@@ -44,8 +44,8 @@ AMI_USER, AMI_SECRET = "hotline", "tier-secret"
 T = TypeVar("T")
 
 # Phones: `talk-R-T` rings R s, answers, talks T s (music, so a recording has sound) and
-# hangs up; `never` rings until the caller gives up; `busy` is busy. The trunk answers any
-# number after a second and talks 3 s.
+# hangs up; `never` rings until the caller gives up; `busy` is busy. The trunk answers a
+# Czech (420) number after a second and talks 3 s; it has no way to any other number.
 TEST_CONTEXTS = """
 [hotline-test-phones]
 exten => _talk-X.,1,Wait(${CUT(EXTEN,-,2)})
@@ -60,7 +60,8 @@ exten => fallback,1,Answer()
  same => n,Hangup()
 
 [hotline-test-trunk]
-exten => _X.,1,NoOp(TIER: trunk dialled ${EXTEN})
+; Czech numbers only: any other number cannot be dialled (CHANUNAVAIL).
+exten => _420X.,1,NoOp(TIER: trunk dialled ${EXTEN})
  same => n,Wait(1)
  same => n,Answer()
  same => n,Wait(3)
