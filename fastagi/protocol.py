@@ -285,6 +285,15 @@ class ReplyAssembler:
 # The environment block
 
 
+def wire_text(value: str) -> str:
+    """A value from the wire as text that can be stored and shown (R-7.2): bytes that are
+    not UTF-8 (kept by the reader as surrogate escapes) become U+FFFD, NUL is dropped (no
+    database column takes it). The request's ``env`` keeps the value as sent."""
+    if value.isascii() and "\x00" not in value:
+        return value
+    return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace").replace("\x00", "")
+
+
 @dataclass(frozen=True, slots=True)
 class AGIRequest:
     """The environment Asterisk sends when a FastAGI session opens.
@@ -330,6 +339,9 @@ class AGIRequest:
     def _get(self, key: str) -> str:
         return self.env.get(key, "")
 
+    def _text(self, key: str) -> str:
+        return wire_text(self._get(key))
+
     @property
     def uniqueid(self) -> str:
         """Asterisk's unique id of the channel (the call record's key)."""
@@ -343,12 +355,12 @@ class AGIRequest:
     @property
     def callerid(self) -> str:
         """The caller's number as sent (``unknown`` when Asterisk has none)."""
-        return self._get("agi_callerid")
+        return self._text("agi_callerid")
 
     @property
     def calleridname(self) -> str:
         """The caller's name as sent (``unknown`` when Asterisk has none)."""
-        return self._get("agi_calleridname")
+        return self._text("agi_calleridname")
 
     @property
     def context(self) -> str:

@@ -23,6 +23,7 @@ from agent_desktop import agent_state as agent_core
 from agent_desktop.store import agent_sessions
 from callbacks.store import resolve_by_contact
 from db.events import emit
+from db.fit import fit
 from db.models import Call, IvrKeyPress, PhoneSeat, Queue, Recording, RingAttempt
 from dialplan.matching import FreeAgent, WaitingCall, match
 from domain.enums import (
@@ -136,10 +137,10 @@ def open_call(
         linkedid=linkedid or uniqueid,
         channel=channel,
         direction=direction,
-        did=did,
-        caller_number=caller_number,
-        caller_name=caller_name,
-        callee_number=callee_number,
+        did=fit(Call, "did", did),
+        caller_number=fit(Call, "caller_number", caller_number),
+        caller_name=fit(Call, "caller_name", caller_name),
+        callee_number=fit(Call, "callee_number", callee_number),
         state=CallState.IVR,
         started_at=now,
         ivr_entered_at=now,

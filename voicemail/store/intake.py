@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.events import emit
+from db.fit import fit
 from db.models import (
     Call,
     ContactPerson,
@@ -105,7 +106,8 @@ def create_item(session: Session, request: SpooledRequest) -> ItemView | None:
         kind=ItemKind(request.kind),
         call_id=call_id,
         customer_id=_customer_for(session, request.caller_digits, call, request.box_id),
-        caller_number=request.caller_number,
+        # As the caller's side sent it, cut to the column: a trunk may send any length.
+        caller_number=fit(VoicemailItem, "caller_number", request.caller_number),
         created_at=request.created,
         recording_path=request.recording_path,
         duration_s=request.duration_s,
