@@ -24,7 +24,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
+from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 
 from callbacks.intake import take_callback_request
@@ -52,6 +54,7 @@ from fastagi.channel import AGIChannel, HangupKind
 from fastagi.errors import ChannelHungUp, ChannelRedirected
 from voicemail.intake import Caller, take_message, wav_seconds
 
+T = TypeVar("T")
 _log = Logger()
 
 ALL_KEYS = "0123456789*#"
@@ -96,6 +99,9 @@ class Where:
     music: bool = False
     # Its end is written (and logged).
     ended: bool = False
+    # When the conversation ended, as Dial returned: the end written even if the database
+    # can only take it later (issue 11, item 1).
+    talk_ended_at: datetime | None = None
 
     def abandoned_state(self) -> CallState:
         if self.phase == "ringing":
@@ -642,12 +648,17 @@ async def _ring(
         return status, None
     now = ctx.now()
     if dial_status == "ANSWER":
-        answered_at = await _answered_at(ctx, where, offer)
+        # The conversation took place, whatever the database says now: never a waiting
+        # caller again, and its end is the moment Dial returned (issue 11, item 1).
+        where.phase = "talking"
+        where.talk_ended_at = now
+        answered_at = await _when_written(ctx, where, lambda: _answered_at(ctx, where, offer))
         # The answer was recorded (and the agent told, R-2.5) by calls.answered at the moment
         # of answer; here only the machine moves on.
         status, _ = esc.transition(status, esc.Answered(), cfg.policy, now)
-        where.phase = "talking"
-        await _conversation_over(channel, ctx, where, answered_at)
+        await _when_written(
+            ctx, where, lambda: _conversation_over(channel, ctx, where, answered_at)
+        )
         if await _redirected(channel):
             # The agent transferred the call (R-1.12): Dial ended because the caller's channel
             # was redirected out of the bridge; the transfer session takes the call over.
@@ -695,7 +706,7 @@ async def _conversation_over(
     is from the answer to now, which the recording of the leg gets (R-1.14). Asterisk 22's
     ANSWEREDTIME is the caller channel's up time, IVR and waiting included, and empty after
     a redirect: not the talk time (issue 10, defect 6)."""
-    talked_s = max(0, int((ctx.now() - answered_at).total_seconds()))
+    talked_s = max(0, int(((where.talk_ended_at or ctx.now()) - answered_at).total_seconds()))
     if where.recording is None:
         # A resumed session: the recorder the dead one started runs on the channel.
         running = await channel.get_variable(MIXMONITOR_VARIABLE)
@@ -1087,6 +1098,7 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
     follows a call across Asterisk's log and Hotline's by its uniqueid). With the database
     down the caller is still served to the end; the spooled request closes the call when it
     is imported."""
+    talked = where.phase == "talking"
     where.phase = "done"
     if where.ended:
         return
@@ -1099,8 +1111,16 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
         queue=where.queue or "-",
         cause=f": {cause}" if cause else "",
     )
+    when = where.talk_ended_at or ctx.now()
+
+    async def write() -> None:
+        await ctx.db.run(calls.close_call, where.call_id, state, when, cause=cause)
+
+    if talked:  # an answered call's end frees its agent: never dropped, only delayed
+        await _when_written(ctx, where, write)
+        return
     try:
-        await ctx.db.run(calls.close_call, where.call_id, state, ctx.now(), cause=cause)
+        await write()
     except DatabaseError as exc:
         _log.warn(
             "call {call}: could not record its end ({state}), database unavailable: {error}",
@@ -1108,6 +1128,41 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
             state=state.value,
             error=str(exc).splitlines()[0],
         )
+
+
+# How long an answered call's end keeps being retried while the database is down, and the
+# longest pause between two tries.
+_WRITE_RETRY_FOR_S = 3600.0
+_WRITE_RETRY_MAX_PAUSE_S = 30.0
+
+
+async def _when_written(ctx: FlowContext, where: Where, write: Callable[[], Awaitable[T]]) -> T:
+    """``write`` once the database takes it: what a conversation left (its answer, its
+    recording, its end, which frees the agent) is written late rather than lost or turned
+    into a re-queue (issue 11, item 1). Gives up (raising) only when the server stops or
+    after an hour; the janitor then closes the call."""
+    pause, waited = 1.0, 0.0
+    while True:
+        try:
+            return await write()
+        except UNREACHABLE as exc:
+            if ctx.stopping() or waited >= _WRITE_RETRY_FOR_S:
+                raise
+            _log.warn(
+                "call {uniqueid}: the conversation is over; writing it when the database is "
+                "back: {error}",
+                uniqueid=where.uniqueid,
+                error=str(exc).splitlines()[0],
+            )
+        await _pause(ctx, pause)
+        waited += pause
+        pause = min(pause * 2, _WRITE_RETRY_MAX_PAUSE_S)
+
+
+def _pause(ctx: FlowContext, seconds: float) -> Deferred[None]:
+    paused: Deferred[None] = Deferred()
+    ctx.clock.callLater(seconds, paused.callback, None)
+    return paused
 
 
 async def hand_to_fallback(channel: AGIChannel) -> None:
@@ -1131,6 +1186,7 @@ async def _mark_done(channel: AGIChannel) -> None:
 async def finish_session(channel: AGIChannel) -> None:
     """Tell the dialplan the call is dealt with (no resume), then hang up."""
     if channel.hung_up:
+        await _mark_done(channel)  # no resume from the hang-up handler either
         return
     await channel.set_variable(DONE_VARIABLE, DONE)
     await channel.hangup()

@@ -105,3 +105,34 @@ def test_the_database_going_down_while_an_agent_rings_puts_the_caller_back_in_th
     assert record is not None
     assert [run.url.rsplit("/", 1)[-1] for run in record.agi_runs] == ["inbound", "answered"]
     assert not any("hotline-fallback" in step for step in record.steps)
+
+
+def test_a_database_outage_as_a_conversation_ends_writes_its_end_when_back(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Issue 11, item 1: Dial returned ANSWER while the database was down. The call used to
+    go back to the queue and end 'abandoned' with the agent stuck in a call for good; it is
+    an answered call, with its real end time, and the agent is freed once the database is
+    back."""
+    world = make_e2e_world(
+        db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=10)}
+    )
+    world.log_in("eva")
+    sim_call = world.call(CallerScript(did=SUPPORT, talk_s=None))
+    world.run(8)
+    [call] = world.calls()
+    assert call["state"] == "talking"
+    world.db.go_down(tmp_path)
+    world.run(60)  # the agent hangs up at about 12 s: Dial returns ANSWER, nothing written
+    world.db.come_back()
+    world.run(40)
+    [call] = world.calls()
+    assert call["state"] == "answered"
+    assert call["ended_at"] is not None and call["answered_at"] is not None
+    talked_s = (call["ended_at"] - call["answered_at"]).total_seconds()
+    assert 9 <= talked_s <= 11  # the ten seconds they talked, not until it could be written
+    assert world.agent_state("eva")[1] != "in_call"  # freed for the next caller
+    record = sim_call.record
+    assert record is not None
+    assert not any("StartMusicOnHold" in line.text for line in record.lines[-20:])
+    assert not any("hotline-fallback" in step for step in record.steps)
