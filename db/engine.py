@@ -3,6 +3,8 @@ through psycopg2 (production, several processes on one database) (R-7.1)."""
 
 from __future__ import annotations
 
+import sqlite3
+import urllib.parse
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -47,14 +49,33 @@ def with_driver(url: str) -> str:
     return url
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> Engine:
-    """Create the engine for ``url`` with the settings Hotline needs on that database."""
+def _open_existing(path: str) -> Any:
+    """A connection to the SQLite file at ``path`` that never creates it (``mode=rw``)."""
+    uri = "file:" + urllib.parse.quote(path) + "?mode=rw"
+
+    def connect() -> Any:
+        return sqlite3.connect(
+            uri, uri=True, check_same_thread=False, isolation_level=None, timeout=10
+        )
+
+    return connect
+
+
+def make_engine(url: str, *, pool_size: int = 10, must_exist: bool = False) -> Engine:
+    """Create the engine for ``url`` with the settings Hotline needs on that database.
+
+    ``must_exist`` (a serving process): an SQLite file that is gone is an unreachable
+    database, never silently made again empty (issue 11, item 4): the calls ride it out as
+    an outage, the spool keeps their requests and the health check says why."""
     url = with_driver(url)
     if is_sqlite(url):
+        database = make_url(url).database or ""
+        file_backed = database not in ("", ":memory:") and not database.startswith("file:")
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 10},
             poolclass=NullPool if ":memory:" not in url else None,
+            **({"creator": _open_existing(database)} if must_exist and file_backed else {}),
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)

@@ -28,6 +28,7 @@ from twisted.web.server import Site
 import hotline
 from ami.client import AMIClient, AMIClientService, ami_client
 from db.engine import make_engine
+from db.errors import UNREACHABLE
 from db.migrate import alembic_config, current_revision
 from db.runner import DBRunner
 from dialplan.channel_vars import TRANSFER_VARIABLE
@@ -54,8 +55,15 @@ def head_revision(url: str) -> str | None:
 
 
 def check_schema(engine: Engine, url: str) -> None:
-    """Refuse to serve a database that is not at the current schema."""
-    have, want = current_revision(engine), head_revision(url)
+    """Refuse to serve a database that cannot be opened or is not at the current schema."""
+    try:
+        have = current_revision(engine)
+    except UNREACHABLE as exc:
+        raise StartupError(
+            f"HOTLINE_DATABASE_URL: cannot open the database ({str(exc).splitlines()[0]}); "
+            "start the database, or create it with `hotline db upgrade`"
+        ) from None
+    want = head_revision(url)
     if have != want:
         raise StartupError(
             f"HOTLINE_DATABASE_URL: the database is at schema {have or 'none'}, "
@@ -110,7 +118,7 @@ class HotlineService(MultiService):
         super().__init__()
         self.settings = settings
         self.reactor = reactor
-        self.engine = make_engine(settings.database_url)
+        self.engine = make_engine(settings.database_url, must_exist=True)
         self.db = DBRunner(self.engine, reactor)
         # Set when the process begins to stop: the flows then leave their calls for resume.
         self.stopping = False
