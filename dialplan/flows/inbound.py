@@ -137,7 +137,17 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
         caller_name=request.calleridname if request.calleridname != "unknown" else "",
         driven_by=ctx.node,
         channel=request.channel,
+        only_new=not resume,
     )
+    if call is None:
+        # A second `inbound` session for a call that exists (Asterisk never starts one for
+        # the same channel twice): it must not drive the call another session drives
+        # (issue 11, item 6). Its channel goes to the plain fallback.
+        _log.warn(
+            "call {uniqueid}: a second inbound session for it refused", uniqueid=request.uniqueid
+        )
+        await hand_to_fallback(channel)
+        return
     where = Where(call.id, uniqueid=call.uniqueid, did=did, opened_at=call.started_at)
     _log.info(
         "call {uniqueid} {what}: from {caller} to DID {did}",

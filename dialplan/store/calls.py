@@ -121,12 +121,17 @@ def open_call(
     callee_number: str = "",
     driven_by: str = "",
     channel: str = "",
-) -> CallView:
+    only_new: bool = False,
+) -> CallView | None:
     """The call with this uniqueid, created when new (a resumed flow finds its own call).
+    ``only_new``: None when a call with this uniqueid exists already, which is left as it is
+    (a second ``inbound`` session for one channel must not take over its call).
 
     ``channel`` is the Asterisk channel name of the AGI request (``agi_channel``): what a
     transfer redirects (R-1.12)."""
     existing = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
+    if existing is not None and only_new:
+        return None
     if existing is not None:
         existing.driven_by = driven_by or existing.driven_by
         existing.channel = channel or existing.channel
@@ -153,6 +158,8 @@ def open_call(
             session.flush()
     except IntegrityError:
         # Another process opened it between our read and insert (a resume racing the flow).
+        if only_new:
+            return None
         found = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one()
         return _view(found)
     emit(session, "call.new", now, call_id=call.id, caller=caller_number, did=did)
