@@ -97,6 +97,14 @@ class EndWork:
 
 
 @dataclass(frozen=True)
+class CallBackEnded:
+    """A call back placed from a back-office item ended, connected or not (R-3.3): its
+    after-call work is the item's own (Done, Cancel, another call back), not the Active call
+    form, so the person goes back to working the item. Also ends the processing of a call
+    back that was left in it (before this rule, it stranded staff who have no call form)."""
+
+
+@dataclass(frozen=True)
 class LogOut:
     pass
 
@@ -111,6 +119,7 @@ Event = (
     | Saved
     | StartWork
     | EndWork
+    | CallBackEnded
     | LogOut
 )
 
@@ -194,6 +203,10 @@ def transition(status: AgentStatus, event: Event, now: datetime) -> AgentStatus 
         if activity not in (Activity.OUTBOUND, Activity.BACKOFFICE):
             raise AgentStateError("No work is in progress.")
         return replace(status, state=AgentState.OFF_AIR, activity=Activity.PAUSED, since=now)
+    if isinstance(event, CallBackEnded):
+        if activity not in (Activity.OUTBOUND, Activity.PROCESSING):
+            raise AgentStateError("No call back is in progress.")
+        return replace(status, state=AgentState.OFF_AIR, activity=Activity.BACKOFFICE, since=now)
     if isinstance(event, LogOut):
         if activity in BUSY_WITH_A_CALL or activity is Activity.OUTBOUND:
             raise AgentStateError(NO_LOGOUT_IN_CALL)

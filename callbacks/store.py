@@ -16,7 +16,6 @@ and its state machine ``voicemail.claims``); what is particular to it lives here
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
@@ -28,6 +27,7 @@ from domain.numbers import is_country_prefix
 from domain.refusals import CallNotFoundError
 from voicemail import claims
 from voicemail.claims import CLAIM_TTL_S
+from voicemail.store.call_backs import OUTBOUND_EVENT, item_named
 from voicemail.store.parties import centre_prefix, digits_of, known_prefixes, only_owner, party_of
 from voicemail.store.queue import (
     BoxAccessError,
@@ -42,7 +42,6 @@ from voicemail.store.queue import (
 )
 
 CALL_BACK_OUTCOMES = ("callback_connected", "callback_not_connected")
-OUTBOUND_EVENT = "call.outbound"  # names the item a call back was placed from
 
 
 def record_callback_attempt(
@@ -64,25 +63,6 @@ def record_callback_attempt(
     )
     item, status = apply_item_event(session, item_id, event, now, agent_id)
     return claim_view(item.id, status)
-
-
-def _item_named(payload: str) -> int | None:
-    """The item a ``call.outbound`` event's payload names, if any."""
-    try:
-        named = json.loads(payload).get("item_id")
-    except (ValueError, AttributeError):
-        return None
-    return named if isinstance(named, int) else None
-
-
-def call_back_item(session: Session, call_id: int) -> int | None:
-    """The back-office item an outbound call was placed from, if any (R-3.3)."""
-    payloads = session.scalars(
-        select(Event.payload)
-        .where(Event.kind == OUTBOUND_EVENT, Event.call_id == call_id)
-        .order_by(Event.id)
-    ).all()
-    return next((item for item in map(_item_named, payloads) if item is not None), None)
 
 
 def settle_call_back(session: Session, item_id: int, call_id: int, now: datetime) -> bool:
@@ -180,7 +160,7 @@ def _call_backs(session: Session, item_id: int) -> list[int]:
     ).all()
     found: list[int] = []
     for call_id, payload in rows:
-        if _item_named(payload) == item_id and call_id is not None and call_id not in found:
+        if item_named(payload) == item_id and call_id is not None and call_id not in found:
             found.append(call_id)
     return found
 

@@ -453,7 +453,8 @@ def _queues(today: date) -> list[dict[str, Any]]:
             support_turns_enabled=True,
             locations=["BRNO", "OSTRAVA"],
             hours=_weekdays("08:00", "17:00", _MON_FRI) + _weekdays("09:00", "12:00", ("sat",)),
-            # in the evening straight to the after-hours box, which e-mails the night shift
+            # In the evening straight to voicemail. A queue has one voicemail box, for `#` in
+            # open hours as for closed ones, so it is named for both.
             closed_rules=[{"starts": "17:00", "ends": "22:00", "action": "voicemail"}],
             holidays=[],
             reasons={"in": _TECH_REASONS_IN, "out": _TECH_REASONS_OUT},
@@ -654,10 +655,10 @@ def demo_catalog(
         "voicemail_boxes": [
             {
                 "code": "TECH-VM",
-                "name": "Technical support – after hours",
+                "name": "Technical support – messages",
                 "kind": "voicemail",
                 "max_message_s": 180,
-                "email_to": f"night-shift@{DEMO_DOMAIN}",
+                "email_to": f"tech-support@{DEMO_DOMAIN}",
             },
             {"code": "TECH-CB", "name": "Technical support – callbacks", "kind": "callback"},
             {"code": "BILLING", "name": "Billing – messages and callbacks", "kind": "combined"},

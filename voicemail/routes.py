@@ -11,7 +11,9 @@ it is about the action the person just tried (409):
 - ``POST .../claim`` opens the process form: it claims the item and takes a person who is
   logged in at a phone seat off-air (Activity BACKOFFICE, R-2.2). ``POST .../done`` and
   ``.../cancel`` end the work; ``.../release`` gives the item back without acting on it;
-  ``.../call-back`` places the outbound call of R-1.13.
+  ``.../call-back`` places the outbound call of R-1.13; when it ends the person is back on
+  the item (its Done or Cancel is the call's after-call work, ``agent_state.CallBackEnded``).
+- ``POST /backoffice/seat`` and ``.../seat/leave``: a phone seat for staff without a queue.
 - ``GET .../recording`` and ``.../calls/<call>/recordings/<n>`` stream a recording with
   HTTP Range requests (an ``<audio>`` element seeks with them), only to staff with the
   right to the item's box (R-3.2), a conversation only with the right to its call's queue
@@ -37,7 +39,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent_desktop import agent_state as core
 from agent_desktop.store import agent_sessions
 from callbacks import call_back as callbacks
 from callbacks.store import settle_call_backs
@@ -225,7 +226,7 @@ async def item_list(rc: RequestContext) -> bytes:
     # Back-office staff without a queue sit at a phone seat here (a call back rings it);
     # call-centre people do it on the desktop.
     seats = (
-        await rc.db(agent_sessions.seats_for, user.agent_id)
+        await rc.db(agent_sessions.seat_choices, user.agent_id)
         if not user.call_centre_user and user.desk is None
         else []
     )
@@ -263,7 +264,7 @@ async def log_in_at_seat(rc: RequestContext) -> bytes:
 @routes.route(LIST + "/seat/leave", methods=["POST"], access=SIGNED_IN)
 async def log_out_of_seat(rc: RequestContext) -> bytes:
     user = _require_backoffice(rc)
-    await rc.db(agent_sessions.apply_event, user.agent_id, core.LogOut(), rc.now(), "logout")
+    await rc.db(work.leave_seat, user.agent_id, rc.now())
     return _after_seat_change(rc)
 
 

@@ -4,7 +4,8 @@ of people who take no calls, the user's language (R-2.17) and the static files.
 Signing in checks the password (scrypt), rotates the session token and is throttled per
 login and address (five misses lock the login for 5 minutes); the sign-in form carries a
 double-submit token because it has no session yet (login CSRF). A call-centre user starts
-on the agent desktop, anyone else on the start page.
+on the agent desktop, anyone else on the start page. Signing out leaves the phone seat too,
+unless a call holds the person there.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from domain.refusals import NotFoundError
 from domain.texts import N_
+from voicemail.store import work
 from web import sessions as web_sessions
 from web.access import SIGNED_IN, RouteTable, public
 from web.i18n import LANGUAGES
@@ -116,6 +118,9 @@ def _sign_in_page(rc: RequestContext, target: str, *, error: str | None, status:
 
 @routes.route("/sign-out", methods=["POST"], access=SIGNED_IN)
 async def sign_out(rc: RequestContext) -> bytes:
+    # The phone seat is freed for a colleague too (R-2.1), unless a call holds the person
+    # there: a seat held by nobody at the desk would be offered calls, or block the seat.
+    await rc.db(work.leave_seat_at_sign_out, rc.signed_in.agent_id, rc.now())
     await rc.db(web_sessions.sign_out, rc.signed_in.web_session_id)
     clear_cookie(rc.request, SESSION_COOKIE)
     return rc.redirect("/sign-in")

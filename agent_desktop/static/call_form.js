@@ -6,6 +6,10 @@
    ends. Every form in the panel with data-fetch="<target>" is sent with fetch and the HTML
    fragment that comes back replaces the target ("panel": the whole panel; else the element
    of that id). A JSON answer is an error of the guard ({error}) and is shown at the top.
+   A message belongs to the moment it was true: when the call ends, a refusal of an earlier
+   Save ("still connected") and an earlier error go. What the agent chose and typed in the
+   form (the reason, the note, the RT number) is kept in the tab's sessionStorage until the
+   call is saved, so that a reload of the page brings it back.
    Plain JavaScript, no build step. */
 (function () {
   "use strict";
@@ -53,10 +57,65 @@
   function place(target, html) {
     if (target === "panel") {
       panel.innerHTML = html;
+      restoreDraft();
       return;
     }
     var node = panel.querySelector(target);
     if (node) { node.outerHTML = html; }
+  }
+
+  // ------------------------------------------------------------ the draft (survives reloads)
+  var DRAFT = "hotline.call-form.";
+
+  function storage() {
+    try { return window.sessionStorage; } catch (e) { return null; }
+  }
+
+  function saveDraft() {
+    var form = panel.querySelector("#cf-save");
+    var store = storage();
+    var callId = shownCallId();
+    if (!form || !store || !callId) { return; }
+    var reasons = [];
+    Array.prototype.forEach.call(form.querySelectorAll("select[data-level]"), function (s) {
+      if (s.value) { reasons.push([s.name, s.value]); }
+    });
+    var replace = form.querySelector("#cf-replace");
+    var draft = {
+      reasons: reasons,
+      note: (form.querySelector("#cf-note") || {}).value || "",
+      rt_number: (form.querySelector("#cf-rt") || {}).value || "",
+      replace_number: replace ? replace.checked : false
+    };
+    try { store.setItem(DRAFT + callId, JSON.stringify(draft)); } catch (e) { /* full */ }
+  }
+
+  // After the form was drawn: a saved call needs no draft; an editable one gets back what
+  // the agent had chosen and typed, where the page drew it empty (a reload).
+  function restoreDraft() {
+    var store = storage();
+    var callId = shownCallId();
+    if (!store || !callId) { return; }
+    var form = panel.querySelector("#cf-save");
+    if (!form) { store.removeItem(DRAFT + callId); return; }
+    var draft;
+    try { draft = JSON.parse(store.getItem(DRAFT + callId) || "null"); } catch (e) { draft = null; }
+    if (!draft) { return; }
+    var note = form.querySelector("#cf-note");
+    if (note && !note.value && draft.note) { note.value = draft.note; }
+    var rt = form.querySelector("#cf-rt");
+    if (rt && !rt.value && draft.rt_number) { rt.value = draft.rt_number; }
+    var replace = form.querySelector("#cf-replace");
+    if (replace && !replace.checked && draft.replace_number) { replace.checked = true; }
+    var section = form.querySelector("#cf-reasons");
+    var first = form.querySelector('select[data-level="0"]');
+    if (section && first && !first.value && draft.reasons && draft.reasons.length) {
+      var path = new URLSearchParams();
+      draft.reasons.forEach(function (pair) { path.append(pair[0], pair[1]); });
+      send("GET", section.getAttribute("data-url") + "?" + path.toString()).then(function (html) {
+        place("#cf-reasons", html);
+      }).catch(showError);
+    }
   }
 
   function busy(on) {
@@ -73,6 +132,12 @@
   }
 
   function markEnded() {
+    // What a Save was refused for while connected is no longer true.
+    Array.prototype.forEach.call(panel.querySelectorAll(".cf-form-problem"), function (node) {
+      node.parentNode.removeChild(node);
+    });
+    var error = panel.querySelector("#cf-error");
+    if (error) { error.hidden = true; error.textContent = ""; }
     var status = panel.querySelector("#cf-status");
     if (status) {
       status.textContent = status.getAttribute("data-ended-text") || "";
@@ -83,6 +148,9 @@
     var transfer = panel.querySelector("#cf-transfer");  // nothing left to transfer
     if (transfer) { transfer.parentNode.removeChild(transfer); }
   }
+
+  restoreDraft();  // a form the server drew with the page
+  panel.addEventListener("input", saveDraft);
 
   // A page that only holds an empty panel with data-src (e.g. /desktop) loads it once.
   if (panel.getAttribute("data-src") && !panel.children.length) {
@@ -124,6 +192,7 @@
 
   panel.addEventListener("change", function (event) {
     var field = event.target;
+    saveDraft();
     // choosing a level loads the next; a changed level clears every level below.
     if (field.matches("select[data-level]")) {
       var section = field.closest("[data-url]");
@@ -137,6 +206,7 @@
       busy(true);
       send("GET", section.getAttribute("data-url") + "?" + path.toString()).then(function (html) {
         place("#cf-reasons", html);
+        saveDraft();  // the levels below the changed one are cleared now
         var next = panel.querySelector('select[data-level="' + (level + 1) + '"]');
         if (next && field.value) { next.focus(); }
       }).catch(showError).then(function () { busy(false); });

@@ -95,6 +95,32 @@ def seats_for(session: Session, agent_id: int) -> list[tuple[int, str, bool]]:
     return [(s.id, s.name, s.id in taken) for s in seats if not s.restricted or s.id in allowed]
 
 
+@dataclass(frozen=True)
+class SeatChoice:
+    """A seat the person may pick; ``holder`` names who sits at a taken one, so that someone
+    who finds every seat taken knows whom to ask (R-2.1)."""
+
+    seat_id: int
+    name: str
+    taken: bool
+    holder: str = ""
+
+
+def seat_choices(session: Session, agent_id: int) -> tuple[SeatChoice, ...]:
+    """The seats of :func:`seats_for`, each taken one with the name of who holds it."""
+    holders = dict(
+        session.execute(
+            select(AgentSession.seat_id, Agent.name)
+            .join(Agent, Agent.id == AgentSession.agent_id)
+            .where(AgentSession.logged_out_at.is_(None))
+        ).all()
+    )
+    return tuple(
+        SeatChoice(seat_id, name, taken, holders.get(seat_id, "") if taken else "")
+        for seat_id, name, taken in seats_for(session, agent_id)
+    )
+
+
 def log_in(session: Session, agent_id: int, seat_id: int, now: datetime) -> AgentView:
     """Log the agent in at a seat, off-air (R-2.1)."""
     agent = session.get(Agent, agent_id)

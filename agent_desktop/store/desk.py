@@ -48,13 +48,6 @@ class UnknownLocationError(BadInputError):
 
 
 @dataclass(frozen=True)
-class SeatChoice:
-    seat_id: int
-    name: str
-    taken: bool
-
-
-@dataclass(frozen=True)
 class PauseTypeView:
     pause_type_id: int
     position: int
@@ -89,7 +82,7 @@ class LocationChoice:
 
 @dataclass(frozen=True)
 class DeskPage:
-    seats: tuple[SeatChoice, ...]
+    seats: tuple[agent_sessions.SeatChoice, ...]
     pause_types: tuple[PauseTypeView, ...]
     pauses: tuple[PauseTaken, ...]
     notifications: tuple[NotificationView, ...]
@@ -111,10 +104,7 @@ def pause_names(session: Session) -> dict[int, str]:
 
 
 def desk_page(session: Session, agent_id: int, now: datetime) -> DeskPage:
-    seats = tuple(
-        SeatChoice(seat_id, name, taken)
-        for seat_id, name, taken in agent_sessions.seats_for(session, agent_id)
-    )
+    seats = agent_sessions.seat_choices(session, agent_id)
     row = agent_sessions.open_session_row(session, agent_id, lock=False)
     pauses: tuple[PauseTaken, ...] = ()
     if row is not None:

@@ -9,8 +9,10 @@ the answer hook ``U()`` so that the exact answer time, the agent and R-3.6's res
 stored as for an inbound call, then store
 the outcome (answered / no_answer / busy / failed) and release the agent: processing after a
 conversation (the outbound reason tree, R-2.8), otherwise back off-air
-(``agent_state.EndWork``). It always ends with ``HOTLINE_DONE=1``: otherwise the dialplan
-would dial the number itself (its fallback for a Hotline that does not answer).
+(``agent_state.EndWork``); a call back placed from a back-office item goes back to that item
+either way, whose Done is its after-call work (``dialplan.store.outbound``, R-3.3). It
+always ends with ``HOTLINE_DONE=1``: otherwise the dialplan would dial the number itself
+(its fallback for a Hotline that does not answer).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ How an outbound call runs:
 2. The agent's phone rings. The ``VarSet`` event of that variable names the agent's channel,
    so that Cancel can hang it up while it rings; the ``OriginateResponse`` tells whether the
    agent answered: if not (no answer, busy, cancelled) the call ends here and the agent goes
-   back (``EndWork``).
+   back (``EndWork``; a call back from a back-office item back to the item,
+   ``CallBackEnded``).
 3. Once the agent answers, the ``outbound`` script (``dialplan.flows.outbound``) runs on the
    agent's channel: it dials the customer, records, and stores the outcome.
 

@@ -42,6 +42,7 @@ from domain.enums import FINAL_STATES, Activity, AgentState, CallState, Directio
 from domain.numbers import normalise_number
 from domain.refusals import ConflictError, NotFoundError
 from domain.texts import N_
+from voicemail.store.call_backs import call_back_item
 
 # How long the agent's own phone may ring before the Originate gives up.
 AGENT_RING_TIMEOUT_MS = 30_000
@@ -294,7 +295,9 @@ def note_agent_channel(session: Session, call_id: int, channel: str) -> None:
 
 def _release_agent(session: Session, call: Call, now: datetime, *, connected: bool) -> None:
     """The agent's outbound work on ``call`` is over: processing after a connected call
-    (the outbound reason tree, R-2.8), else back off-air (agent_state.EndWork)."""
+    (the outbound reason tree, R-2.8), else back off-air (agent_state.EndWork). A call back
+    placed from a back-office item goes back to that item either way (R-3.3): its after-call
+    work is the item's Done or Cancel, which people without a call form can do too."""
     if call.agent_id is None:
         return
     row = agent_sessions.open_session_row(session, call.agent_id)
@@ -302,7 +305,12 @@ def _release_agent(session: Session, call: Call, now: datetime, *, connected: bo
         return
     if row.current_call_id not in (None, call.id):
         return  # working on another call by now
-    if connected:
+    if call_back_item(session, call.id) is not None:
+        agent_sessions.apply_event(
+            session, call.agent_id, agent_core.CallBackEnded(), now, f"call back {call.id} ended"
+        )
+        row.current_call_id = None
+    elif connected:
         agent_sessions.apply_event(
             session, call.agent_id, agent_core.CallEnded(), now, f"call {call.id} ended"
         )
@@ -330,7 +338,7 @@ def end_agent_leg(session: Session, call_id: int, now: datetime, cause: str) -> 
 def _settle_call_back(session: Session, call_id: int, now: datetime) -> None:
     """A call back placed from a back-office item ended: the item's history says how (R-3.3),
     now rather than when someone next opens the item."""
-    item_id = callbacks_store.call_back_item(session, call_id)
+    item_id = call_back_item(session, call_id)
     if item_id is not None:
         callbacks_store.settle_call_back(session, item_id, call_id, now)
 

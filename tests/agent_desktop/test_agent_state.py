@@ -14,6 +14,7 @@ from agent_desktop.agent_state import (
     AgentStateError,
     AgentStatus,
     Answered,
+    CallBackEnded,
     CallEnded,
     EndWork,
     GoOnAir,
@@ -104,6 +105,21 @@ def test_pause_and_back_office_work_are_off_air() -> None:
     assert step(working, EndWork(), 7).state is AgentState.OFF_AIR
 
 
+def test_a_call_back_ends_in_back_office_work_not_processing() -> None:
+    """R-3.3, issue 16: the item's Done is a call back's after-call work; a call back left
+    processing (which back-office staff cannot save) is brought back to the item too."""
+    on_item = step(AgentStatus.logged_in(T0), StartWork(Activity.BACKOFFICE), 1)
+    working = step(on_item, StartWork(Activity.OUTBOUND), 2)
+    back = step(working, CallBackEnded(), 3)
+    assert (back.state, back.activity) == (AgentState.OFF_AIR, Activity.BACKOFFICE)
+    stranded = step(working, CallEnded(), 3)
+    assert stranded.activity is Activity.PROCESSING
+    assert step(stranded, CallBackEnded(), 4).activity is Activity.BACKOFFICE
+    assert transition(step(back, EndWork(), 5), LogOut(), t(6)) is None
+    with pytest.raises(AgentStateError):
+        step(on_air(), CallBackEnded(), 3)
+
+
 def test_an_off_air_agent_cannot_be_offered_a_call() -> None:
     with pytest.raises(AgentStateError):
         transition(AgentStatus.logged_in(T0), Offered(), t(1))
@@ -120,6 +136,7 @@ events = st.lists(
         st.just(Saved()),
         st.builds(StartWork, st.sampled_from([Activity.OUTBOUND, Activity.BACKOFFICE])),
         st.just(EndWork()),
+        st.just(CallBackEnded()),
     ),
     max_size=50,
 )

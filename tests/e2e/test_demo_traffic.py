@@ -19,11 +19,20 @@ from ami.client import AMIClient
 from db.catalog import load_catalog
 from db.demo_data import always_open_yaml, load_demo
 from db.engine import make_engine
-from db.models import Agent, Call, CustomerPhone, Queue, RingAttempt, SeatRight, VoicemailItem
+from db.models import (
+    Agent,
+    Call,
+    CustomerPhone,
+    Queue,
+    RingAttempt,
+    SeatRight,
+    VoicemailBox,
+    VoicemailItem,
+)
 from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
 from dialplan.services.outbound_calls import start_outbound_call
-from domain.enums import Direction
+from domain.enums import Direction, ItemKind
 from fastagi.server import FastAGIFactory
 from hotline.config import AmiUrl
 from simulator.demo_traffic import DemoTraffic, human_logins
@@ -185,3 +194,29 @@ def test_the_demo_serves_a_fake_ami_so_a_person_can_call_a_customer(
     demo.traffic.stop()
     client.stop()
     advance_to(demo.clock, demo.clock.seconds() + 5)
+
+
+def test_a_caller_pressing_hash_in_open_hours_reaches_the_daytime_box(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Issue 16, item 3: the demo's queues are open around the clock, so a Technical support
+    caller who presses `#` leaves a message in the queue's own box, never in a box named for
+    the hours it is closed (R-1.7, R-6.3)."""
+    demo = start_demo(db_url, tmp_path)
+    advance_to(demo.clock, demo.clock.seconds() + 10 * 60)
+    demo.traffic.stop()
+    advance_to(demo.clock, demo.clock.seconds() + 60)
+    with Session(demo.engine) as s:
+        boxes = (
+            s.execute(
+                select(VoicemailBox.name)
+                .join(VoicemailItem, VoicemailItem.box_id == VoicemailBox.id)
+                .join(Call, Call.id == VoicemailItem.call_id)
+                .join(Queue, Queue.id == Call.queue_id)
+                .where(Queue.code == "TECH", VoicemailItem.kind == ItemKind.MESSAGE)
+            )
+            .scalars()
+            .all()
+        )
+    assert boxes, "some Technical support callers pressed #"
+    assert set(boxes) == {"Technical support – messages"}

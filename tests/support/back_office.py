@@ -100,6 +100,7 @@ def inbound_call(
         now=at,
         caller_number=number,
     )
+    assert view is not None
     calls.enter_queue(session, view.id, office.queue, at, keep_waiting_start=False)
     if customer_id is not None:
         call = session.get(Call, view.id)

@@ -88,6 +88,7 @@ def answered_call(
         caller_number=caller,
         did="2200",
     )
+    assert view is not None
     calls.enter_queue(session, view.id, world.centre.support, at, keep_waiting_start=False)
     offer = calls.offer(session, view.id, world.centre.agents[login], at + timedelta(seconds=5))
     assert offer is not None

@@ -43,7 +43,7 @@ from db.models import (
 )
 from db.passwords import hash_password
 from dialplan.store.outbound import finish_outbound
-from domain.enums import CallState, Direction
+from domain.enums import Activity, CallState, Direction
 from hotline.web import WebRoot
 from tests.support.back_office import Office, answer, build_office, inbound_call, leave
 from tests.support.centre import PASSWORD
@@ -824,7 +824,7 @@ def test_back_office_staff_without_a_queue_sit_at_a_seat_from_the_back_office(
     assert "Phone seat 101: a call back rings this phone." in listing.text
     # The seat is taken for a colleague now.
     jan = w.browser("jan")
-    assert ">101 (taken)</option>" in jan.get("/backoffice").text
+    assert ">101 (taken by Eva)</option>" in jan.get("/backoffice").text
     refused = jan.post("/backoffice/seat", {"seat_id": str(w.seats["101"])})
     assert refused.status == 409
     # At the seat, the call back goes out.
@@ -987,6 +987,66 @@ def test_a_connected_call_back_enables_done_on_the_page(world: World) -> None:
     page = eva.get(f"/backoffice/items/{item}")
     assert history_actions(page)[-2:] == ["callback_not_connected", "callback_connected"]
     assert 'id="bo-done" disabled' not in page.text and 'id="bo-done-hint"' not in page.text
+
+
+def test_signing_out_frees_the_seat_unless_a_call_holds_it(world: World) -> None:
+    """R-2.1, issue 16: a seat left held by someone who signed out blocks a colleague; a call
+    going on keeps it (the call is real), and it is freed once the call ended."""
+    w = world
+    item = callback(w, "777123456")
+    at_seat(w, "eva")
+    eva = w.browser("eva")
+    eva.post(f"/backoffice/items/{item}/claim")
+    call = placed_call_id(eva.post(f"/backoffice/items/{item}/call-back"))
+    assert eva.post("/sign-out").status == 303
+    assert desk(w, "eva") == ("off_air", "outbound")  # she is on the phone
+    end_call(w, call, CallState.ANSWERED)
+    assert desk(w, "eva") == ("off_air", "backoffice")  # the item is her after-call work
+    eva = w.browser("eva")
+    assert eva.post("/sign-out").status == 303
+    assert desk(w, "eva") is None
+    jan = w.browser("jan")
+    assert jan.post("/backoffice/seat", {"seat_id": str(w.seats["101"])}).status == 303
+
+
+def test_someone_left_processing_a_call_back_gets_back_to_work(world: World) -> None:
+    """Issue 16: before call backs returned to their item, a connected one left its caller
+    "Processing a call", which back-office staff have no form to end. Done on the item, a
+    new claim, leaving the seat and signing out each end that processing."""
+    w = world
+    first, second = callback(w, "777123456"), callback(w, "731000111", at_s=1)
+    at_seat(w, "eva")
+    eva = w.browser("eva")
+
+    def strand(call_id: int) -> None:
+        """The desk as the old release left it: processing the call back."""
+
+        def write(session: Session) -> None:
+            row = agent_sessions.open_session_row(session, w.office.agents["eva"])
+            assert row is not None
+            row.activity, row.current_call_id = Activity.PROCESSING, call_id
+
+        w.run(write)
+
+    eva.post(f"/backoffice/items/{first}/claim")
+    call = placed_call_id(eva.post(f"/backoffice/items/{first}/call-back"))
+    end_call(w, call, CallState.ANSWERED)
+    strand(call)
+    assert "Processing a call" in eva.get("/backoffice").text
+    assert eva.post(f"/backoffice/items/{first}/done").status == 303
+    assert desk(w, "eva") == ("off_air", "paused")
+    # Stranded again after the item is done: the next claim, or leaving the seat, helps.
+    strand(call)
+    assert eva.post(f"/backoffice/items/{second}/claim").status == 303
+    assert desk(w, "eva") == ("off_air", "backoffice")
+    eva.post(f"/backoffice/items/{second}/release")
+    strand(call)
+    assert eva.post("/backoffice/seat/leave").status == 303
+    assert desk(w, "eva") is None
+    at_seat(w, "eva")
+    strand(call)
+    eva.post("/sign-out")
+    assert desk(w, "eva") is None
 
 
 # --------------------------------------------------------------------------- R-3.6

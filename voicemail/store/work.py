@@ -1,6 +1,13 @@
 """Working a back-office item from its page, one transaction per action (R-3.3, R-2.2):
 claiming it takes a person at a phone seat off-air for the back office, ending the work
-(Done, Release, Cancel) puts them back; the page's data beside the item's detail."""
+(Done, Release, Cancel) puts them back; leaving the seat; the page's data beside the item's
+detail.
+
+A call back placed from an item returns its caller to the item when it ends
+(``agent_state.CallBackEnded``): the item's Done or Cancel is its after-call work, not the
+Active call form, which back-office staff do not have. A person whom an older Hotline left
+processing a call back is brought back the same way by every action here, so that nobody
+stays stranded off-air at a held seat."""
 
 from __future__ import annotations
 
@@ -15,6 +22,7 @@ from agent_desktop.store import agent_sessions
 from db.models import Call, VoicemailBox, VoicemailItem
 from domain.enums import Activity
 from voicemail.store import queue
+from voicemail.store.call_backs import call_back_item
 
 
 @dataclass(frozen=True)
@@ -74,14 +82,32 @@ def item_page(session: Session, item_id: int, agent_id: int, now: datetime) -> I
     return ItemPageData(detail, playable, queue_id, desk.activity if desk else None, ())
 
 
+def _back_from_call_back(session: Session, agent_id: int, now: datetime) -> Activity | None:
+    """The person's activity at their seat (None at none), after ending the processing of a
+    call back they were left in (R-3.3: its after-call work is the item's)."""
+    desk = agent_sessions.open_session_row(session, agent_id)
+    if desk is None:
+        return None
+    call_id = desk.current_call_id
+    if (
+        desk.activity is Activity.PROCESSING
+        and call_id is not None
+        and call_back_item(session, call_id) is not None
+    ):
+        agent_sessions.apply_event(
+            session, agent_id, core.CallBackEnded(), now, f"call back {call_id} processed"
+        )
+        desk.current_call_id = None
+    return desk.activity
+
+
 def _start_backoffice_work(session: Session, agent_id: int, item_id: int, now: datetime) -> None:
     """R-2.2: working a back-office item takes a person logged in at a seat off-air.
 
     Only from idle or a pause: someone in a call, processing one, or calling out already is
     off-air, and their activity says why; one already working items stays as they are.
     """
-    desk = agent_sessions.open_session_row(session, agent_id, lock=False)
-    if desk is None or desk.activity not in (Activity.IDLE, Activity.PAUSED):
+    if _back_from_call_back(session, agent_id, now) not in (Activity.IDLE, Activity.PAUSED):
         return
     agent_sessions.apply_event(
         session,
@@ -93,12 +119,29 @@ def _start_backoffice_work(session: Session, agent_id: int, item_id: int, now: d
 
 
 def _end_backoffice_work(session: Session, agent_id: int, item_id: int, now: datetime) -> None:
-    desk = agent_sessions.open_session_row(session, agent_id, lock=False)
-    if desk is None or desk.activity is not Activity.BACKOFFICE:
+    if _back_from_call_back(session, agent_id, now) is not Activity.BACKOFFICE:
         return
     agent_sessions.apply_event(
         session, agent_id, core.EndWork(), now, f"back-office item {item_id} left"
     )
+
+
+def leave_seat(session: Session, agent_id: int, now: datetime, reason: str = "logout") -> None:
+    """Log out of the phone seat (R-2.1), the seat free for a colleague. Refused
+    (``agent_state.AgentStateError``) while a call is ringing, going on or waits for the
+    Active call form; a call back's processing is the item's, so it does not hold the seat."""
+    _back_from_call_back(session, agent_id, now)
+    agent_sessions.apply_event(session, agent_id, core.LogOut(), now, reason)
+
+
+def leave_seat_at_sign_out(session: Session, agent_id: int, now: datetime) -> bool:
+    """Signing out frees the person's seat unless a call holds them there (the call goes on,
+    and the Active call form waits for them); True if the seat was left."""
+    activity = _back_from_call_back(session, agent_id, now)
+    if activity is None or activity in core.BUSY_WITH_A_CALL or activity is Activity.OUTBOUND:
+        return False
+    agent_sessions.apply_event(session, agent_id, core.LogOut(), now, "signed out")
+    return True
 
 
 def open_for_work(session: Session, item_id: int, agent_id: int, now: datetime) -> queue.ClaimView:

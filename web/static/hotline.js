@@ -132,6 +132,9 @@
   function connect() {
     source = new EventSource("/events?last_id=" + encodeURIComponent(lastId));
     on("badge", function (data) {
+      // A refusal shown on the desk was about the state it was refused in, which is over.
+      var refusal = document.getElementById("refusal");
+      if (refusal) { refusal.parentNode.removeChild(refusal); }
       setBadge(data);
       setControls(data.controls);
       if (data.seat_changed && document.getElementById("state-heading")) {

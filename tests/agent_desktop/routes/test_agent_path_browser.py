@@ -145,9 +145,14 @@ def simulator() -> Iterator[list[subprocess.Popen[bytes]]]:
         stop(proc)
 
 
-def start_simulator(started: list[subprocess.Popen[bytes]], agi_port: int, tmp_path: Path) -> Path:
+def start_simulator(
+    started: list[subprocess.Popen[bytes]],
+    agi_port: int,
+    tmp_path: Path,
+    scenario_yaml: str = SCENARIO_YAML,
+) -> Path:
     scenario = tmp_path / "one-caller.yaml"
-    scenario.write_text(SCENARIO_YAML, encoding="utf-8")
+    scenario.write_text(scenario_yaml, encoding="utf-8")
     log = tmp_path / "simulate.log"
     args = [str(scenario), *switch_args(agi_port, tmp_path / "sim-spool")]
     started.append(simulate(args, tmp_path, log))
@@ -285,3 +290,57 @@ def test_an_agent_takes_a_call_fills_the_form_and_is_on_air_again(
             "1234",
             "No internet since the morning.",
         )
+
+
+def test_messages_follow_the_call_and_a_reload_keeps_the_form(
+    server: str,
+    chrome: webdriver.Chrome,
+    simulator: list[subprocess.Popen[bytes]],
+    ports: dict[str, int],
+    tmp_path: Path,
+) -> None:
+    """Issue 16, item 2: Save while connected is refused, and that refusal goes when the call
+    ends; "Go on air" is refused while the call waits to be saved, and that refusal goes when
+    the state changes; a reload keeps the picked reason and the typed note."""
+    wait = waiting(chrome, WAIT_S)
+    badge = (By.ID, "badge")
+    still_connected = "The call is still connected: save it when it has ended."
+    sign_in(chrome, server, "eva", PASSWORD, page="/desktop/call")
+    Select(chrome.find_element(By.ID, "seat_id")).select_by_visible_text("101")
+    chrome.find_element(By.ID, "seat-login").click()
+    wait.until(EC.text_to_be_present_in_element(badge, "Off air"))
+    chrome.find_element(By.ID, "go-on-air").click()
+    wait.until(EC.text_to_be_present_in_element(badge, "On air"))
+    start_simulator(
+        simulator, ports["agi"], tmp_path, SCENARIO_YAML.replace("talk_s: 8", "talk_s: 12")
+    )
+
+    wait.until(text_is((By.ID, "cf-name"), "Pekařství Novák s.r.o."))
+    choose(chrome, wait, 0, "Other (X-1)")
+    wait.until(text_is((By.ID, "cf-reason-code"), "Reason code: X-1"))
+    chrome.find_element(By.ID, "cf-note").send_keys("Asked about the invoice.")
+    chrome.find_element(By.ID, "cf-save-button").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "call-form-panel"), still_connected))
+
+    # The caller hangs up: the refusal of the moment before goes with it.
+    wait.until(text_is((By.ID, "cf-status"), "The call has ended."))
+    panel = chrome.find_element(By.ID, "call-form-panel")
+    assert still_connected not in panel.text
+    chrome.find_element(By.ID, "go-on-air").click()
+    wait.until(text_is((By.ID, "refusal"), "Finish processing the call with Save first."))
+
+    # A reload keeps what the agent chose and typed.
+    chrome.refresh()
+    wait.until(text_is((By.ID, "cf-reason-code"), "Reason code: X-1"))
+    assert chrome.find_element(By.ID, "cf-note").get_attribute("value") == (
+        "Asked about the invoice."
+    )
+    assert still_connected not in chrome.find_element(By.ID, "call-form-panel").text
+    chrome.find_element(By.ID, "go-on-air").click()
+    wait.until(text_is((By.ID, "refusal"), "Finish processing the call with Save first."))
+
+    # Saved: on air, and the refusal about processing is gone with the state it was about.
+    chrome.find_element(By.ID, "cf-save-button").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "cf-saved"), "The call was saved."))
+    wait.until(EC.text_to_be_present_in_element(badge, "On air"))
+    wait.until(EC.invisibility_of_element_located((By.ID, "refusal")))

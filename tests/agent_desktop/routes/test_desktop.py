@@ -56,7 +56,7 @@ def test_seat_list_hides_restricted_seats_without_a_right_and_marks_taken_ones(
     options = dict(re.findall(r'<option value="(\d+)"[^>]*>([^<]*)</option>', page.text))
     names = {v.split(" ")[0] for v in options.values()}
     assert names == {"101", "102", "103", "901"}  # 902 is restricted, eva has no right
-    assert "(taken)" in options[str(centre.seats["102"])]
+    assert "(taken by Jan Novák)" in options[str(centre.seats["102"])]
     assert re.search(rf'<option value="{centre.seats["102"]}" disabled>', page.text)
 
 
