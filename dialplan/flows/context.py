@@ -9,6 +9,7 @@ from pathlib import Path
 
 from db.runner import DBRunner
 from dialplan.channel_vars import ANSWERED_CONTEXT, EXIT_CONTEXT
+from dialplan.flows.offers import OfferPlanner
 from domain.clock import Clock
 from voicemail.spool import Spool
 
@@ -46,6 +47,11 @@ class FlowContext:
     # True once the process is shutting down: a flow that fails then leaves its call open
     # for the dialplan's resume on another (or the restarted) server.
     stopping: Callable[[], bool] = field(default=lambda: False)
+    # The matching every waiting caller of this process reads its offer from (issue 12).
+    offers: OfferPlanner = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "offers", OfferPlanner(self.db, self.clock))
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)

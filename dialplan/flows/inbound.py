@@ -597,7 +597,7 @@ async def _offer_next(ctx: FlowContext, where: Where) -> calls.OfferView | None:
     """The next offer, if any; while the database is down the caller keeps waiting (and can
     still press # or 0, which the spool takes) instead of being dropped."""
     try:
-        return await ctx.db.run(calls.offer_next, where.call_id, ctx.now())
+        return await ctx.offers.next_offer(where.call_id, ctx.now())
     except DatabaseError as exc:
         _log.warn(
             "call {call}: cannot look for an agent, database unavailable: {error}",

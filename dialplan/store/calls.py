@@ -480,29 +480,71 @@ def queue_by_code(session: Session, code: str) -> Queue | None:
     return session.scalars(select(Queue).where(Queue.code == code)).one_or_none()
 
 
-def offer_next(session: Session, call_id: int, now: datetime) -> OfferView | None:
-    """Offer ``call_id`` to the agent the first-come-first-served matching gives it, if any.
+@dataclass(frozen=True)
+class PlannedOffer:
+    """Whom the matching gives a waiting call to, and whether as an overflow (R-1.6)."""
+
+    agent_id: int
+    overflow: bool
+
+
+def offer_plan(session: Session, now: datetime) -> dict[int, PlannedOffer]:
+    """The first-come-first-served matching of every held waiting call with the free agents,
+    by call id (R-1.5): one computation serves every waiting caller of a process (issue 12).
 
     Every process computes the same matching from the same rows; the random choice for
-    overflowed calls is seeded from those rows so that processes agree on it too.
+    overflowed calls is seeded from those rows so that processes agree on it too. With
+    nobody free, the waiting calls are not even read.
     """
-    call = _call(session, call_id)
-    if call.state is not CallState.WAITING:
-        return None
-    if call.preferred_agent_id is not None:
-        preferred = agent_sessions.open_session_row(session, call.preferred_agent_id, lock=False)
-        if preferred is None or preferred.state is not AgentState.ON_AIR:
-            call.preferred_agent_id = None  # R-1.12: off-air meanwhile -> the queue, no preference
-    waiting = waiting_calls(session, now)
     free = free_agents(session, now)
+    if not free:
+        return {}
+    _forget_off_air_preferences(session)
+    waiting = waiting_calls(session, now)
+    if not waiting:
+        return {}
     seed = "|".join(
         [",".join(str(c.call_id) for c in waiting), ",".join(str(a.agent_id) for a in free)]
     )
-    agent_id = match(waiting, free, random.Random(seed)).get(call_id)
-    if agent_id is None:
+    pairs = match(waiting, free, random.Random(seed))
+    queues = {a.agent_id: a.queue_ids for a in free}
+    calls = {c.call_id: c for c in waiting}
+    return {
+        call_id: PlannedOffer(
+            agent_id, calls[call_id].overflowed and calls[call_id].queue_id not in queues[agent_id]
+        )
+        for call_id, agent_id in pairs.items()
+    }
+
+
+def _forget_off_air_preferences(session: Session) -> None:
+    """R-1.12: a transferred call whose chosen colleague went off air meanwhile goes to the
+    queue without the preference."""
+    preferring = session.scalars(
+        select(Call).where(Call.state == CallState.WAITING, Call.preferred_agent_id.is_not(None))
+    ).all()
+    for call in preferring:
+        assert call.preferred_agent_id is not None
+        preferred = agent_sessions.open_session_row(session, call.preferred_agent_id, lock=False)
+        if preferred is None or preferred.state is not AgentState.ON_AIR:
+            call.preferred_agent_id = None
+
+
+def offer_planned(
+    session: Session, call_id: int, planned: PlannedOffer, now: datetime
+) -> OfferView | None:
+    """The offer :func:`offer_plan` gave ``call_id``, if the agent and the call are still
+    free to take it."""
+    return offer(session, call_id, planned.agent_id, now, overflow=planned.overflow)
+
+
+def offer_next(session: Session, call_id: int, now: datetime) -> OfferView | None:
+    """Offer ``call_id`` to the agent the first-come-first-served matching gives it, if any."""
+    call = _call(session, call_id)
+    if call.state is not CallState.WAITING:
         return None
-    member = any(a.agent_id == agent_id and call.queue_id in a.queue_ids for a in free)
-    return offer(session, call_id, agent_id, now, overflow=call.overflowed and not member)
+    planned = offer_plan(session, now).get(call_id)
+    return None if planned is None else offer_planned(session, call_id, planned, now)
 
 
 def someone_free_for(session: Session, call_id: int, now: datetime) -> bool:

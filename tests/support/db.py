@@ -4,6 +4,7 @@ of a test's Clock and nothing happens between two steps that the test did not sc
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,8 +29,11 @@ class InlineDBRunner(DBRunner):
     def __init__(self, engine: Engine, reactor: Any = None) -> None:
         super().__init__(engine, reactor)
         self.broken: Engine | None = None
+        # How many transactions of each store function ran: what a path costs the database.
+        self.transactions: Counter[str] = Counter()
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        self.transactions[fn.__name__] += 1
         return maybeDeferred(self.run_sync, fn, *args, **kwargs)
 
     def go_down(self, tmp_path: Path) -> None:
