@@ -23,7 +23,6 @@ from twisted.application.service import MultiService, Service
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.endpoints import serverFromString
 from twisted.logger import Logger
-from twisted.web.server import Site
 
 import hotline
 from ami.client import AMIClient, AMIClientService, ami_client
@@ -144,7 +143,7 @@ class HotlineService(MultiService):
             ami=self.ami,
             recordings_dir=settings.recordings_dir,
         )
-        site = Site(self.web.resource())
+        site = self.web.site(reactor, trusted_proxies=settings.trusted_proxies)
         self._add(ListeningService(reactor, "HOTLINE_WEB_LISTEN", settings.web_listen, site))
         self.mailer = self.make_mailer(reactor)
         self.agi = self.agi_factory()

@@ -55,6 +55,9 @@ class Settings:
     resume_window_s: float = 15.0
     # Asterisk's sounds directory: ``hotline prompts`` writes <language>/<name>.wav there.
     sounds_dir: Path = Path("/var/lib/asterisk/sounds")
+    # The reverse proxies (TLS) in front of the web pages: only from these are
+    # X-Forwarded-For and X-Forwarded-Proto believed (web.server).
+    trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 # name in the environment -> key in the YAML file
@@ -71,6 +74,7 @@ _KEYS: dict[str, str] = {
     "HOTLINE_PUBLIC_URL": "public_url",
     "HOTLINE_RESUME_WINDOW_S": "resume_window_s",
     "HOTLINE_SOUNDS_DIR": "sounds_dir",
+    "HOTLINE_TRUSTED_PROXIES": "trusted_proxies",
 }
 
 _LOOPBACK = ("127.0.0.0/8", "::1/128")
@@ -121,18 +125,36 @@ def _check_ami(name: str, value: str) -> AmiUrl | None:
     return AmiUrl(parts.hostname, port, unquote(parts.username), unquote(parts.password))
 
 
-def _check_allow(name: str, value: str | list[str]) -> tuple:
+def _check_networks(
+    name: str, value: str | list[str], always: tuple[str, ...] = ()
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """Comma-separated (or a YAML list of) addresses and networks. A network written with
+    host bits set (10.9.9.9/8) is refused: taking it as 10.0.0.0/8 would silently let in
+    far more than its author meant."""
     items = value if isinstance(value, list) else [v for v in str(value).split(",")]
     nets = []
-    for raw in [*_LOOPBACK, *items]:
+    for raw in [*always, *items]:
         raw = str(raw).strip()
         if not raw:
             continue
         try:
-            nets.append(ipaddress.ip_network(raw, strict=False))
+            nets.append(ipaddress.ip_network(raw, strict=True))
         except ValueError:
-            raise ConfigError(f"{name}: {raw!r} is not an IP address or network") from None
+            try:
+                meant = ipaddress.ip_network(raw, strict=False)
+            except ValueError:
+                raise ConfigError(f"{name}: {raw!r} is not an IP address or network") from None
+            raise ConfigError(
+                f"{name}: {raw!r} has host bits set; write the network {str(meant)!r} "
+                "or the single address without a prefix"
+            ) from None
     return tuple(dict.fromkeys(nets))
+
+
+def _check_allow(
+    name: str, value: str | list[str]
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return _check_networks(name, value, always=_LOOPBACK)
 
 
 def _check_zone(name: str, value: str) -> str:
@@ -245,4 +267,8 @@ def load_settings(
             most=600,
         ),
         sounds_dir=cwd / get("sounds_dir", str(Settings.sounds_dir)),
+        trusted_proxies=_check_networks(
+            name_of("trusted_proxies"),
+            raw.get("trusted_proxies") or "",  # type: ignore[arg-type]
+        ),
     )

@@ -4,7 +4,8 @@
 polls the events table, the gettext catalogues) and mounts route tables behind the guard of
 ``web.guard`` (R-7.4: sign-in, CSRF, role and right on every route). The framework's own
 table (``web.routes``: signing in, static files) is always there; ``hotline.status_routes``
-adds the service status page.
+adds the service status page. :meth:`WebRoot.site` is what listens: the routes behind the
+limits of ``web.server`` (R-7.5).
 
 A capability plugs in with a ``RouteTable`` (see ``web.access``) added to
 :func:`default_route_tables`; its templates extend ``layout.html``. Routes that act on calls
@@ -41,11 +42,12 @@ from supervisor import routes as supervisor_routes
 from voicemail import routes as backoffice_pages
 from web import routes as account_routes
 from web.access import RouteTable
-from web.guard import check_declared, mount
+from web.guard import check_declared, early_page, mount
 from web.i18n import LOCALE_DIR, Catalogues
 from web.live_feed import EventFeed
 from web.rendering import Templates
 from web.request import ProcessInfo, WebServices
+from web.server import GuardedSite, Network
 from web.sign_in_throttle import SignInThrottle
 
 
@@ -104,6 +106,26 @@ class WebRoot:
         """The resource to serve; refuses an app with a route that skipped the guard."""
         check_declared(self.app, self.declared)
         return self.app.resource()
+
+    def site(
+        self,
+        reactor: Any,
+        *,
+        trusted_proxies: Sequence[Network | str] = (),
+        max_connections: int | None = None,
+        **limits: Any,
+    ) -> GuardedSite:
+        """The site to listen with (``web.server``: bounded bodies, deadlines, connection
+        caps, security headers); ``reactor`` times its deadlines. Refusals sent before a route
+        runs are pages in the browser's language."""
+        return GuardedSite(
+            self.resource(),
+            reactor=reactor,
+            early_page=lambda headers, path, error: early_page(self.services, headers, path, error),
+            trusted_proxies=trusted_proxies,
+            max_connections=max_connections,
+            **limits,
+        )
 
     def stop(self) -> None:
         """Close the live streams' feed (the process is stopping)."""

@@ -1,8 +1,8 @@
 """The web's own errors: no session, a method a page does not take, a database that is
-down, a forged request. Refusals of the rules (``domain.refusals``) are not here: the
-guard answers both, each with its status, in one place (``web.guard``). Titles and
-messages are gettext message ids; ``params`` fill their ``%(name)s`` placeholders after
-translation.
+down, a forged request, a request too large or too slow (``web.server``). Refusals of the
+rules (``domain.refusals``) are not here: the guard answers both, each with its status, in
+one place (``web.guard``). Titles and messages are gettext message ids; ``params`` fill
+their ``%(name)s`` placeholders after translation.
 """
 
 from __future__ import annotations
@@ -50,6 +50,20 @@ class GoneError(HTTPError):
     title = N_("Deleted")
 
 
+class RequestTooLargeError(HTTPError):
+    """A body over the limit of its route, refused before it is read (``web.server``)."""
+
+    status = 413
+    title = N_("Too much data")
+
+
+class RequestTimeoutError(HTTPError):
+    """A request whose headers or body did not arrive in time (``web.server``)."""
+
+    status = 408
+    title = N_("Too slow")
+
+
 class DatabaseDownError(HTTPError):
     status = 503
     title = N_("The database is not available")
@@ -65,3 +79,8 @@ DATABASE_DOWN = N_(
     "Hotline cannot reach its database at the moment. Nothing was changed; please try again"
     " in a minute."
 )
+TOO_LARGE = N_(
+    "This request carried more than %(kib)s KiB, more than any page of Hotline takes."
+    " Nothing was saved."
+)
+TOO_SLOW = N_("The request did not arrive in time. Please try again.")

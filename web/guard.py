@@ -32,6 +32,7 @@ from klein import Klein
 from twisted.internet.defer import CancelledError, Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from twisted.web.http_headers import Headers
 from twisted.web.server import Request
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 
@@ -261,6 +262,33 @@ def refusal_status(error: RefusedError) -> tuple[int, str]:
         if kind in REFUSAL_STATUS:
             return REFUSAL_STATUS[kind]
     return 409, N_("Not possible now")
+
+
+def early_page(
+    web: WebServices, headers: Headers, path: str, error: HTTPError
+) -> tuple[bytes, bytes]:
+    """(content type, body) of an error answered before any route ran (``web.server``: a
+    body too large, a request too slow): a page in the browser's language for a page load,
+    JSON for fetch, with no user (no session was looked up)."""
+    accept = b",".join(headers.getRawHeaders(b"accept", [])).decode("latin-1").lower()
+    wanted = b",".join(headers.getRawHeaders(b"accept-language", [])).decode("latin-1")
+    language = web.catalogues.language(negotiate(wanted or None))
+    message = language.refusal(error.message, error.params)
+    if "text/html" not in accept:
+        body = json.dumps({"error": message, "status": error.status}, ensure_ascii=False)
+        return b"application/json", body.encode("utf-8")
+    page = web.templates.render(
+        "error.html",
+        language,
+        user=None,
+        badge=None,
+        csrf_token="",
+        last_event_id=0,
+        path=path,
+        title=language.gettext(error.title),
+        message=message,
+    )
+    return b"text/html; charset=utf-8", page.encode("utf-8")
 
 
 def error_response(

@@ -62,11 +62,12 @@ def test_serve_answers_on_the_web_and_stops_cleanly_on_sigterm(
         wait_for_line(proc, "Hotline is serving")
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/healthz", timeout=10) as resp:
             health = json.load(resp)
-        assert health["status"] == "ok"
-        assert health["database"]["schema_revision"] == HEAD
-        assert health["telephony"] == "not configured"  # no HOTLINE_AMI_URL
+        # A stranger learns that it serves, nothing of what runs where.
+        assert health == {"status": "ok", "telephony": "not configured"}  # no HOTLINE_AMI_URL
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/status", timeout=10) as resp:
-            assert "Database reachable" in resp.read().decode()
+            page = resp.read().decode()
+        assert "Database reachable" in page
+        assert str(agi_port) not in page and str(web_port) not in page
         # FastAGI answers like a server: an unknown script is named on the Asterisk console
         # (VERBOSE) and refused with FAILURE, so the dialplan takes its fallback.
         with socket.create_connection(("127.0.0.1", agi_port), timeout=10) as agi:

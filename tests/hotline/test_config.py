@@ -70,6 +70,10 @@ def test_allow_list_adds_remote_asterisk_hosts_to_loopback(tmp_path: Path) -> No
         ("HOTLINE_AMI_URL", "ami://host:5038", "HOTLINE_AMI_URL: expected ami://user:secret@"),
         ("HOTLINE_AMI_URL", "ami://u:p@host:port", "HOTLINE_AMI_URL: "),
         ("HOTLINE_AGI_ALLOW", "10.0.0.300", "HOTLINE_AGI_ALLOW: '10.0.0.300' is not an IP"),
+        # Host bits set: never silently widened to 10.0.0.0/8 (R-7.4).
+        ("HOTLINE_AGI_ALLOW", "10.9.9.9/8", "HOTLINE_AGI_ALLOW: '10.9.9.9/8' has host bits set"),
+        ("HOTLINE_TRUSTED_PROXIES", "10.9.9.9/8", "HOTLINE_TRUSTED_PROXIES: '10.9.9.9/8' has"),
+        ("HOTLINE_TRUSTED_PROXIES", "proxy", "HOTLINE_TRUSTED_PROXIES: 'proxy' is not an IP"),
         ("HOTLINE_TIME_ZONE", "Mars/Olympus", "HOTLINE_TIME_ZONE: 'Mars/Olympus' is not a known"),
         ("HOTLINE_SMTP_URL", "mail.example", "HOTLINE_SMTP_URL: expected smtp://"),
     ],
@@ -105,3 +109,17 @@ def test_the_sounds_directory_is_asterisks_unless_set(tmp_path: Path) -> None:
     config.write_text("sounds_dir: /usr/share/asterisk/sounds\n", encoding="utf-8")
     from_file = load_settings(environ={}, config_file=config, cwd=tmp_path)
     assert from_file.sounds_dir == Path("/usr/share/asterisk/sounds")
+
+
+def test_trusted_proxies_are_none_unless_set(tmp_path: Path) -> None:
+    """Forwarded headers are believed only from these (web.server, R-7.4)."""
+    assert load_settings(environ={}, cwd=tmp_path).trusted_proxies == ()
+    settings = load_settings(
+        environ={"HOTLINE_TRUSTED_PROXIES": "10.0.0.5, 192.0.2.0/28"}, cwd=tmp_path
+    )
+    assert [str(n) for n in settings.trusted_proxies] == ["10.0.0.5/32", "192.0.2.0/28"]
+
+
+def test_a_network_with_host_bits_names_the_network_meant(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"write the network '10\.0\.0\.0/8'"):
+        load_settings(environ={"HOTLINE_AGI_ALLOW": "10.9.9.9/8"}, cwd=tmp_path)

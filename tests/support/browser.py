@@ -88,6 +88,8 @@ def chromium(tmp_path: Path, *extra_flags: str) -> Iterator[Any]:
         *extra_flags,
     ):
         options.add_argument(flag)
+    # The console (driver.get_log("browser")): where Chromium reports CSP violations.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
     try:
         yield driver
@@ -139,3 +141,13 @@ def sign_in(driver: Any, base: str, login: str, password: str, page: str = "/des
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.CSS_SELECTOR, "form button[type=submit].primary").click()
     waiting(driver, 30).until(lambda d: "/sign-in" not in d.current_url)
+
+
+def csp_violations(driver: Any) -> list[str]:
+    """The Content-Security-Policy violations Chromium logged on its console since the last
+    call (the log is read once)."""
+    return [
+        entry["message"]
+        for entry in driver.get_log("browser")
+        if "Content Security Policy" in entry.get("message", "")
+    ]

@@ -23,6 +23,7 @@ from tests.support.browser import (
     artifacts_dir,
     browser_tests,
     chromium,
+    csp_violations,
     sign_in,
     waiting,
 )
@@ -125,3 +126,29 @@ def test_an_agent_signs_in_goes_on_air_and_sees_live_events(
     badge = browser.find_element(By.ID, "badge")
     assert "On air" in badge.text and "Ringing" not in badge.text
     assert browser.execute_script("return window.hotlineSamePage === true;")
+
+
+def test_the_desktop_satisfies_its_content_security_policy(
+    server: str, browser: webdriver.Chrome, centre_db: StaffCentre
+) -> None:
+    """R-7.4: the pages carry a CSP that keeps out foreign origins and have nothing inline it
+    would block: the desktop with its seat, live stream and call form loads with no
+    violation on the console, while a foreign image put into it is refused."""
+    wait = waiting(browser, WAIT_S)
+    sign_in(browser, server, "eva", PASSWORD)
+    wait.until(EC.text_to_be_present_in_element((By.ID, "badge"), "Not logged in"))
+    Select(browser.find_element(By.ID, "seat_id")).select_by_visible_text("101")
+    browser.find_element(By.ID, "seat-login").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "badge"), "Off air"))
+    browser.find_element(By.ID, "go-on-air").click()
+    wait.until(EC.text_to_be_present_in_element((By.ID, "badge"), "On air"))
+    assert csp_violations(browser) == []
+
+    browser.execute_script(
+        "document.addEventListener('securitypolicyviolation',"
+        " e => { window.cspRefused = e.blockedURI; });"
+        "const img = document.createElement('img');"
+        "img.src = 'http://203.0.113.9/tracker.png'; document.body.append(img);"
+    )
+    wait.until(lambda d: d.execute_script("return window.cspRefused || null;"))
+    assert "203.0.113.9" in browser.execute_script("return window.cspRefused;")
