@@ -126,6 +126,24 @@ def test_hash_while_the_agent_rings_cancels_the_ring_and_takes_the_message(tier:
     assert item.kind.value == "message"
 
 
+def test_zero_while_the_agent_rings_cancels_the_ring_and_registers_a_callback(
+    tier: Tier,
+) -> None:
+    """R-1.8 with the Dial's exit keys: the key ends the ring at once, the agent is free."""
+    tier.seat_phone("101", "never")
+    caller = place_call(tier.ami, tier.pbx, SUPPORT_DID, number="777000005")
+    tier.on_air("eva", "101")
+    ringing = tier.call_where(lambda c: c.state.value == "ringing")
+    caller.press("0")
+    call = tier.call_where(lambda c: c.ended_at is not None)
+    assert call.state.value == "callback"
+    (attempt,) = _attempts(tier, ringing.id)
+    assert attempt.outcome.value == "cancelled"
+    (item,) = _items(tier)
+    assert item.kind.value == "callback" and item.caller_number == "777000005"
+    wait_until("the caller is let go", lambda: True if not caller.is_up() else None, 30)
+
+
 # Modules that read the shipped files; what they log about them must be clean (R-6.1).
 SHIPPED_READERS = (
     "pbx_config.c",
