@@ -1048,9 +1048,13 @@ def _opened(
     """The call's form if the agent may open it: the agent who took it, or an off-air
     colleague with the queue right who recovered it once it ended (R-2.2, R-2.13)."""
     view = load_call_form(session, call_id)  # CallNotFoundError
-    if view.agent_id != agent_id and (
-        view.queue_id not in queue_ids or not may_open_call(session, call_id, agent_id)
-    ):
+    if view.agent_id == agent_id:
+        return view
+    if view.queue_id not in queue_ids:
+        # Without the right to its queue, not even whether the call exists is told: the
+        # same answer as for an id that does not exist (issue 11, item 6).
+        raise CallNotFoundError()
+    if not may_open_call(session, call_id, agent_id):
         raise CallAccessError()
     return view
 

@@ -767,18 +767,23 @@ def test_state_changes_need_the_csrf_token(
     assert call_of(db, call_id).processing_state.value == "pending"
 
 
-def test_another_agents_live_call_and_a_call_of_a_queue_without_right_are_forbidden(
+def test_another_agents_live_call_is_forbidden_and_a_call_of_a_queue_without_right_unknown(
     eva: Browser, jan: Browser, db: InlineDBRunner, clock: Clock, desk: Desk
 ) -> None:
+    """A colleague's call in one's own queue is refused (403); a call of a queue one has no
+    right to answers as an id that does not exist (404): whether it exists is not told
+    (issue 11, item 6)."""
     live = a_call(db, clock, desk, "777123456", hang_up=False)
     assert jan.get(f"/call-form/{live}/form", accept=FETCH).status == 403
     assert jan.post(f"/call-form/{live}/save", {}, accept=FETCH).status == 403
     assert call_of(db, live).customer_id is None  # not even matched for a stranger
 
     billing = a_call(db, clock, desk, "605777888", login="jan", seat="102", queue="billing")
-    assert eva.get(f"/call-form/{billing}/form", accept=FETCH).status == 403
-    assert eva.post(f"/call-form/{billing}/save", {}, accept=FETCH).status == 403
-    assert eva.get("/call-form/999999/form", accept=FETCH).status == 404
+    unknown = eva.get("/call-form/999999/form", accept=FETCH)
+    assert unknown.status == 404
+    hidden = eva.get(f"/call-form/{billing}/form", accept=FETCH)
+    assert (hidden.status, hidden.text) == (unknown.status, unknown.text)
+    assert eva.post(f"/call-form/{billing}/save", {}, accept=FETCH).status == 404
 
 
 def test_someone_without_a_queue_right_has_no_call_form(browser: Browser, desk: Desk) -> None:
