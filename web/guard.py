@@ -214,11 +214,17 @@ def _refuse_foreign(request: Request) -> None:
     origin = header(request, "origin")
     if origin is None:
         return  # old browsers and non-browser clients: the CSRF token still protects
-    # A reverse proxy may rewrite Host and pass the browser's in X-Forwarded-Host. A page of
-    # another site cannot set that header (a form cannot; fetch would need CORS preflight).
-    hosts = {(header(request, name) or "").lower() for name in ("host", "x-forwarded-host")}
+    # A reverse proxy may rewrite Host and pass the browser's in X-Forwarded-Host: believed
+    # only from a trusted proxy (HOTLINE_TRUSTED_PROXIES, web.server), as X-Forwarded-For is.
+    names = ("host", "x-forwarded-host") if _from_trusted_proxy(request) else ("host",)
+    hosts = {(header(request, name) or "").lower() for name in names}
     if origin == "null" or urlsplit(origin).netloc.lower() not in hosts - {""}:
         raise ForgedError(FORGED)
+
+
+def _from_trusted_proxy(request: Request) -> bool:
+    trusted = getattr(request, "from_trusted_proxy", None)
+    return bool(trusted()) if callable(trusted) else False
 
 
 def _check_csrf(rc: RequestContext, access: Access) -> None:

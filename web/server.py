@@ -164,7 +164,7 @@ class GuardedRequest(Request):
             self.responseHeaders.setRawHeaders(name, [value])
         super().process()
 
-    def _from_trusted_proxy(self) -> bool:
+    def from_trusted_proxy(self) -> bool:
         host = str(getattr(self.client, "host", ""))
         return bool(host) and _in(host, self.channel.guarded_site.trusted_proxies)
 
@@ -172,7 +172,7 @@ class GuardedRequest(Request):
         """The connection's peer, or, from a trusted proxy, the nearest address in
         ``X-Forwarded-For`` that is not a trusted proxy itself."""
         peer = self.client
-        if not self._from_trusted_proxy():
+        if not self.from_trusted_proxy():
             return peer
         forwarded = b",".join(self.requestHeaders.getRawHeaders(b"x-forwarded-for", []))
         hops = [hop.strip() for hop in forwarded.decode("latin-1").split(",") if hop.strip()]
@@ -190,7 +190,7 @@ class GuardedRequest(Request):
         """TLS here, or at a trusted proxy that says so in ``X-Forwarded-Proto``."""
         if super().isSecure():
             return True
-        if not self._from_trusted_proxy():
+        if not self.from_trusted_proxy():
             return False
         values = self.requestHeaders.getRawHeaders(b"x-forwarded-proto", [])
         last = values[-1].split(b",")[-1].strip().lower() if values else b""

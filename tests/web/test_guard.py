@@ -316,9 +316,10 @@ def test_static_files_need_no_session_and_no_database(down: Browser) -> None:
         assert down.get(bad).status == 404, bad
 
 
-def test_behind_a_proxy_the_forwarded_host_is_the_origin_to_match(
+def test_a_forwarded_host_from_a_peer_that_is_no_trusted_proxy_is_not_the_origin(
     browser: Browser, centre: StaffCentre
 ) -> None:
+    """Behind a trusted proxy it is (tests/web/test_server.py, over real TCP)."""
     browser.signed_in("eva")
     page = browser.post(
         "/desktop/seat",
@@ -328,4 +329,4 @@ def test_behind_a_proxy_the_forwarded_host_is_the_origin_to_match(
             "X-Forwarded-Host": "hotline.example.org",
         },
     )
-    assert page.status == 303
+    assert page.status == 403

@@ -373,3 +373,34 @@ async def test_cookies_are_secure_behind_a_trusted_tls_proxy(
         assert ("; Secure" in headers["set-cookie"]) is secure
     finally:
         await served.stop()
+
+
+@pytest.mark.parametrize(
+    ("trusted", "status"), [((), 403), (("127.0.0.1",), 303)], ids=["stranger", "proxy"]
+)
+@pytest_twisted.ensureDeferred
+async def test_a_forwarded_host_is_believed_only_from_a_trusted_proxy(
+    web: WebRoot, clock: Clock, centre: StaffCentre, trusted: tuple[str, ...], status: int
+) -> None:
+    """The Origin check of a form post matches X-Forwarded-Host only when a trusted proxy
+    sent it: anyone else could name any host there (issue 11, item 11)."""
+    served = Served(web.site(clock, trusted_proxies=trusted))
+    try:
+        _, headers, _ = await served.request(get("/sign-in", "Accept: text/html"))
+        token = presign(headers)
+        fields = f"csrf_token={token}&login=eva&password={PASSWORD.replace(' ', '+')}".encode()
+        answer, _, _ = await served.request(
+            post_head(
+                "/sign-in",
+                "Content-Type: application/x-www-form-urlencoded",
+                f"Content-Length: {len(fields)}",
+                f"Cookie: hotline_presign={token}",
+                "Accept: text/html",
+                "Origin: https://elsewhere.example",
+                "X-Forwarded-Host: elsewhere.example",
+            )
+            + fields
+        )
+        assert answer == status
+    finally:
+        await served.stop()
