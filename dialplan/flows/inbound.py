@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from callbacks.intake import take_callback_request
 from db.errors import UNREACHABLE, DatabaseError
@@ -1131,13 +1132,28 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
         return
     try:
         await write()
-    except DatabaseError as exc:
+    except UNREACHABLE as exc:
+        # The caller is not kept waiting for it: the end is written in the background once
+        # the database is back, with its real time and state, not left for the janitor to
+        # call a "fallback" (issue 11, item 6).
         _log.warn(
-            "call {call}: could not record its end ({state}), database unavailable: {error}",
+            "call {call}: its end ({state}) is written when the database is back: {error}",
             call=where.call_id,
             state=state.value,
             error=str(exc).splitlines()[0],
         )
+        Deferred.fromCoroutine(_when_written(ctx, where, write)).addErrback(_not_written, where)
+    except DatabaseError as exc:
+        _log.warn(
+            "call {call}: could not record its end ({state}): {error}",
+            call=where.call_id,
+            state=state.value,
+            error=str(exc).splitlines()[0],
+        )
+
+
+def _not_written(failure: Failure, where: Where) -> None:
+    _log.failure("call {call}: its end was never written", failure, call=where.call_id)
 
 
 # How long an answered call's end keeps being retried while the database is down, and the

@@ -13,8 +13,7 @@ from sqlalchemy.orm import Session
 
 from db.events import emit
 from db.models import Call
-from dialplan.store.calls import close_call
-from dialplan.store.janitor import LOST
+from dialplan.store.calls import close_call, guessed_lost
 from domain.enums import CallState, ItemKind
 from reports.store.kpi import record_box_choice
 from voicemail.spool import SpooledRequest
@@ -36,7 +35,7 @@ def take_request(session: Session, request: SpooledRequest) -> ItemView | None:
     state = CallState.VOICEMAIL if view.kind == ItemKind.MESSAGE else CallState.CALLBACK
     if call.ended_at is None:
         close_call(session, call.id, state, request.created)
-    elif call.state is CallState.FALLBACK and call.hangup_cause == LOST:
+    elif guessed_lost(call):
         call.state, call.hangup_cause = state, ""
         call.ended_at = max(request.created, call.started_at)
         record_box_choice(session, call, call.ended_at)

@@ -426,12 +426,24 @@ def heartbeat(session: Session, call_id: int, now: datetime, step: str) -> None:
     call.flow_step = step
 
 
+# The cause the janitor gives a call it closes because no server holds it any more: a guess,
+# which what the call's own flow or request says later corrects.
+LOST = "hotline server lost"
+
+
+def guessed_lost(call: Call) -> bool:
+    return call.state is CallState.FALLBACK and call.hangup_cause == LOST
+
+
 def close_call(
     session: Session, call_id: int, state: CallState, now: datetime, *, cause: str = ""
 ) -> CallView:
-    """Give the call its final state (R-1.15); frees any agent still reserved for it."""
+    """Give the call its final state (R-1.15); frees any agent still reserved for it.
+
+    A final state stays, but for the janitor's guess (``fallback``, :data:`LOST`): the flow
+    that knows how the call ended writes it over that, late after an outage (issue 11)."""
     call = _call(session, call_id, lock=True)
-    if call.state in FINAL_STATES:
+    if call.state in FINAL_STATES and not guessed_lost(call):
         return _view(call)
     live = session.scalars(
         select(RingAttempt).where(

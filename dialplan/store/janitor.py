@@ -54,7 +54,7 @@ def orphan_after_s(resume_window_s: float = RESUME_WINDOW_S) -> float:
     return HEARTBEAT_INTERVAL_S + resume_window_s + _ORPHAN_MARGIN_S
 
 
-LOST = "hotline server lost"
+LOST = calls.LOST
 SWEEP_LIMIT = 200
 
 

@@ -136,3 +136,26 @@ def test_a_database_outage_as_a_conversation_ends_writes_its_end_when_back(
     assert record is not None
     assert not any("StartMusicOnHold" in line.text for line in record.lines[-20:])
     assert not any("hotline-fallback" in step for step in record.steps)
+
+
+def test_a_caller_hanging_up_during_an_outage_is_abandoned_with_the_real_time(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Issue 11, item 6: the end could not be written when the caller hung up; it used to be
+    left for the janitor, which stored a 'fallback'. It is written once the database is
+    back: abandoned in the queue, at the moment the caller left."""
+    world = make_e2e_world(db_url, tmp_path)
+    world.call(CallerScript(did=SUPPORT, talk_s=None, hangup_at_s=30))
+    world.run(20)
+    world.db.go_down(tmp_path)
+    world.run(120)  # the caller hangs up at 30 s, into the outage
+    world.db.come_back()
+    world.run(10)  # the janitor is first: no server holds the call, it guesses "fallback"
+    [call] = world.calls()
+    assert call["state"] == "fallback"
+    world.run(60)  # the flow's own end, retried all along, corrects the guess
+    [call] = world.calls()
+    assert call["state"] == "abandoned_queue"
+    assert call["ended_at"] is not None and call["queue_entered_at"] is not None
+    waited_s = (call["ended_at"] - call["queue_entered_at"]).total_seconds()
+    assert 25 <= waited_s <= 31  # hung up at 30 s, not when it could be written
