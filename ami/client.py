@@ -89,6 +89,8 @@ ORIGINATE_REASONS: dict[int, str] = {
     8: "congestion",
 }
 
+# How long after start a refused connection is only logged as info (see _connect_failed).
+STARTUP_GRACE_S = 5.0
 _VARIABLE_NAME = re.compile(r"^[A-Za-z0-9_]+(\([^()\r\n,=]*\))?$")
 _DTMF_DIGIT = re.compile(r"^[0-9*#A-Da-d]$")
 
@@ -275,6 +277,8 @@ class _AMIProtocol(Protocol):
 
 
 class _AMIProtocolFactory(Factory):
+    noisy = False  # one connection per reconnect: the client logs what matters
+
     def __init__(self, client: AMIClient) -> None:
         self._client = client
 
@@ -336,6 +340,7 @@ class AMIClient:
         self._greeting_call: DelayedCall | None = None
         self._keepalive_call: DelayedCall | None = None
         self._attempt = 0
+        self._started_at = 0.0
         self._stopping = False
         self._auth_error: AMIAuthError | None = None
         self._pending: dict[str, _Pending] = {}
@@ -371,6 +376,7 @@ class AMIClient:
         self._stopping = False
         self._auth_error = None
         self._attempt = 0
+        self._started_at = self._clock.seconds()
         self._connect()
 
     def stop(self) -> Deferred[None]:
@@ -424,7 +430,10 @@ class AMIClient:
         if failure.check(CancelledError) or self._stopping:
             self._state = AMIClientState.STOPPED
             return
-        self.log.warn(
+        # Asterisk (or the demo's simulated switch) starting beside Hotline is not there
+        # yet for the first moments: said quietly then, as a warning only when it lasts.
+        starting = self._clock.seconds() - self._started_at < STARTUP_GRACE_S
+        (self.log.info if starting else self.log.warn)(
             "AMI connection failed: {error}; retrying in {delay_s} s",
             error=failure.getErrorMessage(),
             delay_s=self.next_reconnect_delay_s,

@@ -430,6 +430,8 @@ class FastAGIFactory(ServerFactory):
     :meth:`AGIChannel.hangup_kind`).
     """
 
+    noisy = False  # no "Starting factory" lines: the log says what serves where
+
     def __init__(
         self,
         router: Router,

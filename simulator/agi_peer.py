@@ -228,6 +228,8 @@ class AGIClientProtocol(TwistedProtocol):
 
 
 class _AGIClientFactory(ClientFactory):
+    noisy = False  # one per simulated call: "Starting factory" would fill the demo's log
+
     def __init__(self, session: AGISession) -> None:
         self._session = session
 

@@ -404,6 +404,8 @@ class FakeAMIFactory(Factory):
     benchmark runs from holding every message in memory.
     """
 
+    noisy = False  # no "Starting factory" lines: the log says what serves where
+
     log = Logger()
 
     def __init__(

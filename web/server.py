@@ -328,6 +328,8 @@ class GuardedSite(Site):
     refusals sent before a route runs; ``trusted_proxies``: ``HOTLINE_TRUSTED_PROXIES``.
     """
 
+    noisy = False  # no "Starting factory" lines: the log says what serves where
+
     def __init__(
         self,
         resource: Any,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -163,3 +165,30 @@ def _get(port: int, path: str) -> tuple[int, str]:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+def test_the_demo_starts_with_a_clean_log(tmp_path: Path) -> None:
+    """Issue 16, first run: no "Starting factory" line per connection or simulated call, and
+    no alarming "AMI connection failed" because the demo's own switch starts a moment after
+    Hotline; the first simulated call is logged."""
+    env = hotline_env(
+        HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
+        HOTLINE_AGI_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
+        HOTLINE_SPOOL_DIR=str(tmp_path / "spool"),
+        HOTLINE_RECORDINGS_DIR=str(tmp_path / "recordings"),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotline", "demo", "--database", str(tmp_path / "demo.db")],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        log = wait_for_line(proc, " started: from ", timeout_s=90)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert "Hotline is serving" in log
+    assert "Starting factory" not in log
+    assert "#warn] AMI connection failed" not in log
