@@ -2,9 +2,20 @@
 name is not a Python name: asterisk-conf/, the Asterisk configuration an admin loads,
 shipped as ``asterisk_conf`` so that an installed Hotline (and its simulator) has it."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
+
+# Hotline's own top-level packages. Found as namespace packages, so that the folders of
+# templates, static files, translations and migrations are packages too and setuptools
+# ships their files without a warning for each folder.
+TOP = [
+    "hotline", "domain", "db", "web", "fastagi", "ami", "dialplan", "agent_desktop",
+    "voicemail", "callbacks", "reports", "supervisor", "simulator", "migrations",
+]  # fmt: skip
 
 setup(
-    packages=[*find_packages(exclude=["tests", "tests.*", "bench", "bench.*"]), "asterisk_conf"],
+    packages=[
+        *find_namespace_packages(include=[*TOP, *(f"{name}.*" for name in TOP)]),
+        "asterisk_conf",
+    ],
     package_dir={"asterisk_conf": "asterisk-conf"},
 )
