@@ -28,6 +28,7 @@ from db.models import Agent, Call, PhoneSeat
 from dialplan.store.prompts import catalog_prompts
 from domain.prompts import PROMPT_LANGUAGES
 from hotline.prompts import all_prompts, generate
+from tests.support.e2e_world import CENTRE_FRAME
 from tests.support.processes import ALL_WEEK_HOURS, hotline_env, start_serve, wait_for_line
 from tests.support.real_asterisk import (
     AMI_SECRET,
@@ -43,13 +44,8 @@ from tests.support.speech import require_speech
 
 PHONES = "hotline-test-phones"
 TIER_CENTRE = (
-    """
-settings: {time_zone: Europe/Prague, country_prefix: '420'}
-locations:
-  - {code: BRNO, name: Brno}
-pause_types:
-  - {position: 1, name: Personal}
-  - {position: 9, name: Missed call}
+    CENTRE_FRAME
+    + """
 voicemail_boxes:
   - {code: VM, name: Support voicemail, kind: voicemail, max_message_s: 30, silence_s: 3}
   - {code: CB, name: Support callbacks, kind: callback}

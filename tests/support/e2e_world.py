@@ -64,13 +64,20 @@ AMI_PORT = 5038
 NetworkKind = Literal["memory", "tcp"]
 NETWORKS: tuple[NetworkKind, ...] = ("memory", "tcp")
 
-CENTRE_YAML = """
+# The centre's frame: its settings, location and pause types (the real-Asterisk tier's
+# centre starts with it too).
+CENTRE_FRAME = """
 settings: {time_zone: Europe/Prague, country_prefix: '420'}
 locations:
   - {code: BRNO, name: Brno}
 pause_types:
   - {position: 1, name: Personal}
   - {position: 9, name: Missed call}
+"""
+
+CENTRE_YAML = (
+    CENTRE_FRAME
+    + """
 voicemail_boxes:
   - {code: VM, name: Support voicemail, kind: voicemail, max_message_s: 60, silence_s: 5}
   - {code: CB, name: Support callbacks, kind: callback}
@@ -136,6 +143,7 @@ dids:
   - {number: '222111002', name: Sales direct, queue: SALES}
   - {number: '222111003', name: Night line, queue: NIGHT}
 """
+)
 
 
 class RecordingFactory(FastAGIFactory):
