@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from klein import Klein
 from klein.resource import KleinResource
+from twisted.internet.interfaces import IReactorFromThreads
 
 from agent_desktop.routes import (
     call_form as call_form_routes,
@@ -45,6 +46,7 @@ from web.access import RouteTable
 from web.guard import check_declared, early_page, mount
 from web.i18n import LOCALE_DIR, Catalogues
 from web.live_feed import EventFeed
+from web.password_checks import PasswordChecks
 from web.rendering import Templates
 from web.request import ProcessInfo, WebServices
 from web.server import GuardedSite, Network
@@ -79,11 +81,20 @@ class WebRoot:
         locale_dir: Path = LOCALE_DIR,
         ami: AMIClient | None = None,
         recordings_dir: Path | None = None,
+        password_checks: PasswordChecks | None = None,
     ) -> None:
         tables = list(default_route_tables() if route_tables is None else route_tables)
         if account_routes.routes not in tables:
             tables.insert(0, account_routes.routes)  # signing in, the layout, static files
         catalogues = Catalogues(time_zone, locale_dir)
+        if password_checks is None:
+            # The running process's clock is its reactor: sign-ins' scrypt checks get a
+            # thread pool of their own (R-7.5). A test's Clock has no threads: inline.
+            if IReactorFromThreads.providedBy(clock):
+                password_checks = PasswordChecks.in_threads(cast(IReactorFromThreads, clock))
+            else:
+                password_checks = PasswordChecks.inline()
+        self.password_checks = password_checks
         self.feed = EventFeed(db, clock)
         self.services = WebServices(
             db=db,
@@ -93,6 +104,7 @@ class WebRoot:
             templates=Templates(catalogues, [t.templates for t in tables if t.templates]),
             time_zone=time_zone,
             sign_in_throttle=SignInThrottle(clock),
+            password_checks=password_checks,
             ami=ami,
             recordings_dir=recordings_dir,
             static_dirs=tuple(t.static for t in tables if t.static is not None),
@@ -128,8 +140,10 @@ class WebRoot:
         )
 
     def stop(self) -> None:
-        """Close the live streams' feed (the process is stopping)."""
+        """Close the live streams' feed and the password checks' threads (the process is
+        stopping)."""
         self.feed.stop()
+        self.password_checks.stop()
 
     def describe_routes(self) -> list[dict[str, Any]]:
         """Every route with its access rule, for docs and the route-table test."""

@@ -26,6 +26,7 @@ from web.errors import NotSignedInError
 from web.forms import FormData
 from web.i18n import Catalogues, Language
 from web.live_feed import EventFeed
+from web.password_checks import PasswordChecks
 from web.rendering import Templates
 from web.sessions import SignedInUser
 from web.sign_in_throttle import SignInThrottle
@@ -67,6 +68,7 @@ class WebServices:
     templates: Templates
     time_zone: str
     sign_in_throttle: SignInThrottle | None = None  # WebRoot always gives one
+    password_checks: PasswordChecks | None = None  # WebRoot always gives one
     ami: Any = None
     recordings_dir: Path | None = None
     static_dirs: tuple[Path, ...] = ()

@@ -1,8 +1,12 @@
 """The framework's own pages: the entry point, signing in and out (R-7.4), the start page
 of people who take no calls, the user's language (R-2.17) and the static files.
 
-Signing in checks the password (scrypt), rotates the session token and is throttled per
-login and address (five misses lock the login for 5 minutes); the sign-in form carries a
+Signing in checks the password (scrypt) between two short transactions, outside both and
+in a thread of its own, a few sign-ins at a time (``web.password_checks``; more than it
+queues are answered 503, try again: R-7.5, the calls keep the database's threads). It
+rotates the session token and is throttled (``web.sign_in_throttle``: a wait that grows
+with the misses of one login at one address, and per-minute limits per address and for
+the whole process); the refusal says how long to wait. The sign-in form carries a
 double-submit token because it has no session yet (login CSRF). A call-centre user starts
 on the agent desktop, anyone else on the start page. Signing out leaves the phone seat too,
 unless a call holds the person there.
@@ -20,6 +24,7 @@ from voicemail.store import work
 from web import sessions as web_sessions
 from web.access import SIGNED_IN, RouteTable, public
 from web.i18n import LANGUAGES
+from web.password_checks import PasswordChecks, SignInsBusyError
 from web.request import (
     PRESIGN_COOKIE,
     SESSION_COOKIE,
@@ -36,6 +41,9 @@ DESKTOP = "/desktop"  # the agent desktop (agent_desktop.routes.desktop)
 HOME = "/home"
 WRONG_PASSWORD = N_("Wrong login or password.")
 TOO_MANY_FAILURES = N_("Too many failed sign-ins. Try again in %(minutes)s min.")
+TOO_MANY_FAILURES_S = N_("Too many failed sign-ins. Try again in %(seconds)s s.")
+BUSY_SIGNING_IN = N_("Many people are signing in right now. Try again in a few seconds.")
+BUSY_RETRY_AFTER_S = 2
 PAGE_NOT_FOUND = N_("The page %(path)s does not exist.")
 PRESIGN_MAX_AGE_S = 2 * 3600
 _STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}\.(css|js|svg|png|ico)$")
@@ -84,10 +92,14 @@ async def sign_in(rc: RequestContext) -> bytes:
     wait_s = throttle.retry_after_s(login, address) if throttle else 0
     if wait_s:
         rc.request.setHeader(b"Retry-After", str(wait_s).encode())
-        minutes = max(1, -(-wait_s // 60))
-        error = rc.lang.gettext(TOO_MANY_FAILURES) % {"minutes": minutes}
-        return _sign_in_page(rc, target, error=error, status=429)
-    new = await rc.db(web_sessions.sign_in, login, password, rc.now(), previous_hash)
+        return _sign_in_page(rc, target, error=_wait_message(rc, wait_s), status=429)
+    checks = rc.web.password_checks or PasswordChecks.inline()
+    try:
+        new = await checks.take_turn(lambda: _sign_in(rc, checks, login, password, previous_hash))
+    except SignInsBusyError:
+        # R-7.5: a flood of sign-ins is told to come back rather than queued without end.
+        rc.request.setHeader(b"Retry-After", str(BUSY_RETRY_AFTER_S).encode())
+        return _sign_in_page(rc, target, error=rc.lang.gettext(BUSY_SIGNING_IN), status=503)
     if new is None:
         if throttle:
             throttle.failed(login, address)
@@ -97,6 +109,29 @@ async def sign_in(rc: RequestContext) -> bytes:
     set_cookie(rc.request, SESSION_COOKIE, new.token, max_age_s=web_sessions.LIFETIME_S)
     clear_cookie(rc.request, PRESIGN_COOKIE, path=b"/sign-in")
     return rc.redirect(target or start_page(new.call_centre_user))
+
+
+async def _sign_in(
+    rc: RequestContext,
+    checks: PasswordChecks,
+    login: str,
+    password: str,
+    previous_hash: str | None,
+) -> web_sessions.NewSession | None:
+    """One sign-in in its turn: read the hash, check the password outside any transaction
+    (issue 11, item 9: on SQLite not even the write lock is held meanwhile), open the
+    session. None for a wrong login or password, or an inactive account."""
+    found = await rc.db(web_sessions.credentials, login)
+    right = await checks.verify(password, web_sessions.hash_to_check(found))
+    if found is None or not right or not found.active:
+        return None
+    return await rc.db(web_sessions.open_session, found, rc.now(), previous_hash)
+
+
+def _wait_message(rc: RequestContext, wait_s: int) -> str:
+    if wait_s < 60:
+        return rc.lang.gettext(TOO_MANY_FAILURES_S) % {"seconds": wait_s}
+    return rc.lang.gettext(TOO_MANY_FAILURES) % {"minutes": -(-wait_s // 60)}
 
 
 def _client_address(rc: RequestContext) -> str:

@@ -1,6 +1,8 @@
 """Signed-in browsers (R-7.4): sign-in, the user behind a session cookie, sign-out.
 
 Database functions for ``DBRunner.run``; they return frozen dataclasses, never ORM objects.
+A sign-in is two short transactions with the password check between them, outside both
+(:func:`credentials`, then ``web.password_checks``, then :func:`open_session`).
 The browser holds a random token in an HttpOnly cookie; the ``web_sessions`` table holds only
 its SHA-256, so a leaked table gives no usable cookie. Every sign-in makes a new token (and
 drops the browser's previous session), which defeats session fixation. A session ends after
@@ -19,15 +21,14 @@ from sqlalchemy.orm import Session
 
 from db.events import newest_id
 from db.models import Agent, AgentSession, BoxRight, PauseType, PhoneSeat, QueueRight, WebSession
-from db.passwords import hash_password, verify_password
+from db.passwords import hash_password
 from domain.enums import Role
 
 IDLE_S = 4 * 3600
 LIFETIME_S = 16 * 3600
 # Sliding the expiry is a write; skip it when the stored one is this fresh.
 _SLIDE_STEP_S = 60
-# Verified against when the login is unknown, so that a wrong login costs as long as a wrong
-# password and response times do not tell which logins exist.
+# Checked against when the login is unknown (hash_to_check).
 _DUMMY_HASH = hash_password("not a password", n=2**14)
 
 
@@ -84,19 +85,45 @@ class NewSession:
     call_centre_user: bool
 
 
-def sign_in(
+@dataclass(frozen=True)
+class Credentials:
+    """What a sign-in checks the password against, read in a short transaction of its own."""
+
+    agent_id: int
+    password_hash: str
+    active: bool
+
+
+def credentials(session: Session, login: str) -> Credentials | None:
+    """The stored hash of ``login``'s password; None for an unknown login.
+
+    Step one of three of a sign-in (issue 11, item 9): the scrypt check itself runs after
+    this transaction, outside any (``web.password_checks``), and :func:`open_session` opens
+    the session in another short one, so no transaction (on SQLite: the write lock) is held
+    while the password is hashed."""
+    agent = session.scalars(select(Agent).where(Agent.login == login)).one_or_none()
+    if agent is None:
+        return None
+    return Credentials(agent.id, agent.password_hash, agent.active)
+
+
+def hash_to_check(found: Credentials | None) -> str:
+    """The hash to check a password against: the login's, or for an unknown login a dummy,
+    so that a wrong login costs as long as a wrong password and response times do not tell
+    which logins exist."""
+    return found.password_hash if found is not None else _DUMMY_HASH
+
+
+def open_session(
     session: Session,
-    login: str,
-    password: str,
+    checked: Credentials,
     now: datetime,
     previous_token_hash: str | None = None,
 ) -> NewSession | None:
-    """Check the password (scrypt) and open a new session; None for a wrong login/password."""
-    agent = session.scalars(select(Agent).where(Agent.login == login)).one_or_none()
-    if agent is None:
-        verify_password(password, _DUMMY_HASH)
-        return None
-    if not verify_password(password, agent.password_hash) or not agent.active:
+    """Open a new session for an account whose password was just checked; None when the
+    account was deactivated or deleted, or its password changed, since it was read."""
+    agent = session.get(Agent, checked.agent_id)
+    if agent is None or not agent.active or agent.password_hash != checked.password_hash:
         return None
     # Housekeeping: expired sessions of everyone, and this browser's old one (rotation).
     session.execute(delete(WebSession).where(WebSession.expires_at <= now))

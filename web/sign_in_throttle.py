@@ -1,31 +1,55 @@
 """Slowing down password guessing at the sign-in form (R-7.4), and with it the scrypt work a
-flood of sign-ins costs the server (R-7.5).
+flood of sign-ins costs the server (R-7.5), without letting a stranger lock anyone out.
 
-Failed sign-ins are counted per login (case-folded, known or not, so that the answer does
-not tell which logins exist) and per client address. After ``login_limit`` failures of one
-login within ``window_s``, that login is refused for ``lock_s`` without checking the
-password at all; an address is refused after ``address_limit`` failures (higher: a whole
-call centre may sit behind one address). A successful sign-in clears its login's count.
+Three counts of failed sign-ins, each answering with a wait that ends, never a lock:
+
+- per login *and* address (the login case-folded, known or not, so that the answer does not
+  tell which logins exist): the first ``free_misses`` misses cost nothing (typos), then each
+  further miss doubles the wait before the next try, from ``first_delay_s`` up to
+  ``max_delay_s``. Someone guessing "supervisor" from another address slows down only
+  themselves: the supervisor at her own address signs in as ever. A successful sign-in
+  clears its pair's count; a pair is forgotten ``forget_s`` after its last miss;
+- per address: at most ``address_limit`` failures a minute (``window_s``) from one address,
+  whatever the logins; more wait until the oldest of them is a minute old. The limit is high
+  because a whole call centre may sit behind one address;
+- for the whole process: at most ``global_limit`` failures a minute from everywhere, so an
+  attack that rotates addresses and logins is slowed too. This one does not hold up an
+  address someone signed in from successfully within ``trusted_s`` (the office), so a
+  rotating attack cannot keep the staff out.
+
+While a wait runs, a sign-in is refused without checking its password at all.
 
 Kept in the web process's memory on its clock: a restart forgets the counts, and with
 several web processes each counts its own. That is enough to turn an online guessing
 attack from thousands of tries a minute into a handful, which is the point; the scrypt
-hashes do the rest. Memory is bounded: old failures are forgotten, and at most
-``max_keys`` logins and addresses are tracked at once.
+hashes do the rest. Memory is bounded: each of the three tables holds at most ``max_keys``
+entries (the least recently used go first), an address's list at most ``address_limit``
+times and the process's at most ``global_limit``.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict, deque
+from dataclasses import dataclass
 
 from domain.clock import Clock
 
-LOGIN_LIMIT = 5
-ADDRESS_LIMIT = 50
-WINDOW_S = 15 * 60
-LOCK_S = 5 * 60
+FREE_MISSES = 3
+FIRST_DELAY_S = 5.0
+MAX_DELAY_S = 15 * 60.0
+FORGET_S = 3600.0
+ADDRESS_LIMIT = 30
+GLOBAL_LIMIT = 120
+WINDOW_S = 60.0
+TRUSTED_S = 12 * 3600.0
 MAX_KEYS = 10_000
+
+
+@dataclass
+class _Misses:
+    count: int
+    last_at: float
 
 
 class SignInThrottle:
@@ -33,60 +57,119 @@ class SignInThrottle:
         self,
         clock: Clock,
         *,
-        login_limit: int = LOGIN_LIMIT,
+        free_misses: int = FREE_MISSES,
+        first_delay_s: float = FIRST_DELAY_S,
+        max_delay_s: float = MAX_DELAY_S,
+        forget_s: float = FORGET_S,
         address_limit: int = ADDRESS_LIMIT,
+        global_limit: int = GLOBAL_LIMIT,
         window_s: float = WINDOW_S,
-        lock_s: float = LOCK_S,
+        trusted_s: float = TRUSTED_S,
         max_keys: int = MAX_KEYS,
     ) -> None:
         self._clock = clock
-        self._limits = {"login": login_limit, "address": address_limit}
+        self._free_misses = free_misses
+        self._first_delay_s = first_delay_s
+        self._max_delay_s = max_delay_s
+        # A pair is never forgotten while its wait still runs.
+        self._forget_s = max(forget_s, max_delay_s)
+        self._address_limit = address_limit
         self._window_s = window_s
-        self._lock_s = lock_s
+        self._trusted_s = trusted_s
         self._max_keys = max_keys
-        self._failures: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
-        self._locked_until: dict[tuple[str, str], float] = {}
+        self._pairs: OrderedDict[tuple[str, str], _Misses] = OrderedDict()
+        self._addresses: OrderedDict[str, deque[float]] = OrderedDict()
+        self._everywhere: deque[float] = deque(maxlen=global_limit)
+        self._trusted: OrderedDict[str, float] = OrderedDict()
 
     @staticmethod
-    def _keys(login: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
-        return ("login", login.strip().casefold()), ("address", address)
+    def _pair(login: str, address: str) -> tuple[str, str]:
+        return login.strip().casefold(), address
+
+    def delay_after_s(self, misses: int) -> float:
+        """The wait before the next try after ``misses`` misses of one login at one address."""
+        if misses <= self._free_misses:
+            return 0.0
+        doublings = misses - self._free_misses - 1
+        if doublings >= 64:
+            return self._max_delay_s
+        return min(self._max_delay_s, self._first_delay_s * 2**doublings)
 
     def retry_after_s(self, login: str, address: str) -> int:
         """0 when a sign-in may be tried now; else the whole seconds to wait."""
         now = self._clock.seconds()
-        wait = 0.0
-        for key in self._keys(login, address):
-            until = self._locked_until.get(key)
-            if until is None:
-                continue
-            if until <= now:
-                del self._locked_until[key]
-            else:
-                wait = max(wait, until - now)
-        return math.ceil(wait)
+        waits = [self._pair_wait(self._pair(login, address), now)]
+        times = self._addresses.get(address)
+        if times is not None:
+            waits.append(self._window_wait(times, self._address_limit, now))
+        if not self._is_trusted(address, now):
+            waits.append(self._window_wait(self._everywhere, self._everywhere.maxlen or 0, now))
+        return math.ceil(max(waits))
 
     def failed(self, login: str, address: str) -> None:
-        """A wrong login or password: count it, and lock what went over its limit."""
+        """A wrong login or password: count it in its pair, its address and everywhere."""
         now = self._clock.seconds()
-        for key in self._keys(login, address):
-            times = self._failures.pop(key, None) or deque()
-            while times and times[0] <= now - self._window_s:
-                times.popleft()
-            times.append(now)
-            self._failures[key] = times  # most recently failed last
-            if len(times) >= self._limits[key[0]]:
-                self._locked_until[key] = now + self._lock_s
-                times.clear()
-        while len(self._failures) > self._max_keys:
-            self._failures.popitem(last=False)
-        if len(self._locked_until) > self._max_keys:
-            self._locked_until = {k: t for k, t in self._locked_until.items() if t > now}
+        key = self._pair(login, address)
+        misses = self._pairs.pop(key, None)
+        if misses is None or now - misses.last_at >= self._forget_s:
+            misses = _Misses(0, now)
+        misses.count += 1
+        misses.last_at = now
+        self._pairs[key] = misses  # the most recent last
+        times = self._addresses.pop(address, None) or deque(maxlen=self._address_limit)
+        times.append(now)
+        self._addresses[address] = times
+        self._everywhere.append(now)
+        self._bound(now)
 
     def succeeded(self, login: str, address: str) -> None:
-        """The right password: the login's count starts again."""
-        login_key, _ = self._keys(login, address)
-        self._failures.pop(login_key, None)
+        """The right password: the pair's count starts again, and the address is one the
+        staff use (the process-wide limit does not hold it up)."""
+        now = self._clock.seconds()
+        self._pairs.pop(self._pair(login, address), None)
+        self._trusted.pop(address, None)
+        self._trusted[address] = now
+        self._bound(now)
 
     def tracked(self) -> int:
-        """How many logins and addresses have failures on record (for the memory bound)."""
-        return len(self._failures)
+        """How many pairs and addresses are on record (for the memory bound)."""
+        return len(self._pairs) + len(self._addresses) + len(self._trusted)
+
+    # ------------------------------------------------------------------ inside
+
+    def _pair_wait(self, key: tuple[str, str], now: float) -> float:
+        misses = self._pairs.get(key)
+        if misses is None:
+            return 0.0
+        return max(0.0, misses.last_at + self.delay_after_s(misses.count) - now)
+
+    def _window_wait(self, times: deque[float], limit: int, now: float) -> float:
+        """The wait until fewer than ``limit`` of ``times`` fall within the window."""
+        if limit <= 0 or len(times) < limit:
+            return 0.0
+        oldest = times[-limit]
+        return max(0.0, oldest + self._window_s - now)
+
+    def _is_trusted(self, address: str, now: float) -> bool:
+        since = self._trusted.get(address)
+        return since is not None and now - since < self._trusted_s
+
+    def _bound(self, now: float) -> None:
+        # Whatever is stale goes first (the oldest are first in each table), then, under a
+        # flood of new keys, the least recently used.
+        while self._pairs:
+            first = next(iter(self._pairs.values()))
+            if now - first.last_at < self._forget_s and len(self._pairs) <= self._max_keys:
+                break
+            self._pairs.popitem(last=False)
+        while self._addresses:
+            first_times = next(iter(self._addresses.values()))
+            fresh = bool(first_times) and now - first_times[-1] < self._window_s
+            if fresh and len(self._addresses) <= self._max_keys:
+                break
+            self._addresses.popitem(last=False)
+        while self._trusted:
+            first_at = next(iter(self._trusted.values()))
+            if now - first_at < self._trusted_s and len(self._trusted) <= self._max_keys:
+                break
+            self._trusted.popitem(last=False)

@@ -34,7 +34,6 @@ routes = RouteTable("desktop", templates=HERE / "templates", static=HERE / "stat
 DESKTOP = "/desktop"
 HOME = "/home"
 WRONG_PASSWORD = N_("Wrong login or password.")
-TOO_MANY_FAILURES = N_("Too many failed sign-ins. Try again in %(minutes)s min.")
 NO_SUCH_NOTIFICATION = N_("There is no such notification.")
 BAD_LAST_ID = N_("The last event id must be a whole number.")
 PRESIGN_MAX_AGE_S = 2 * 3600

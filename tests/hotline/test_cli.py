@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import re
 import signal
 import socket
 import subprocess
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -16,9 +19,12 @@ from sqlalchemy import Engine
 
 from db.engine import make_engine
 from db.migrate import current_revision, upgrade
+from db.runner import DBRunner
 from hotline.app import head_revision
 from hotline.cli import main
+from tests.support.centre import PASSWORD, build_staff_centre
 from tests.support.processes import free_port, hotline_env, serving, start_serve, wait_for_line
+from tests.support.time import T0
 
 # The newest revision of migrations/ (a new migration moves it on).
 HEAD = head_revision("sqlite://")
@@ -192,3 +198,58 @@ def test_the_demo_starts_with_a_clean_log(tmp_path: Path) -> None:
     assert "Hotline is serving" in log
     assert "Starting factory" not in log
     assert "#warn] AMI connection failed" not in log
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+def test_serve_signs_people_in_and_stops_cleanly(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """The running process checks sign-ins' passwords in threads of its own (R-7.4, R-7.5):
+    a right password opens a session, a wrong one is refused, and the process still stops
+    at once on SIGTERM."""
+    DBRunner(engine, None).run_sync(build_staff_centre, T0)
+    web_port = free_port()
+    env = hotline_env(
+        HOTLINE_DATABASE_URL=db_url,
+        HOTLINE_WEB_LISTEN=f"tcp:{web_port}:interface=127.0.0.1",
+        HOTLINE_AGI_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
+    )
+    proc = start_serve(env, tmp_path)
+    try:
+        wait_for_line(proc, "Hotline is serving")
+        answers = [_sign_in(web_port, "eva", password) for password in (PASSWORD, "wrong")]
+        assert answers[0][0] == 303 and answers[0][1] == "/desktop"
+        assert answers[0][2]  # the session cookie
+        assert answers[1][0] == 401 and not answers[1][2]
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0
+        assert "Main loop terminated" in output
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _sign_in(port: int, login: str, password: str) -> tuple[int, str, bool]:
+    """Sign in as a browser does: the form, then its post; the status, where it leads, and
+    whether a session cookie came."""
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirects())
+    base = f"http://127.0.0.1:{port}"
+    with browser.open(f"{base}/sign-in", timeout=30) as form:
+        found = re.search(r'name="csrf_token" value="([^"]+)"', form.read().decode())
+    assert found
+    body = urllib.parse.urlencode(
+        {"login": login, "password": password, "csrf_token": found.group(1)}
+    ).encode()
+    try:
+        with browser.open(f"{base}/sign-in", data=body, timeout=30) as answer:
+            status, location = answer.status, answer.headers.get("Location", "")
+    except urllib.error.HTTPError as error:
+        status, location = error.code, error.headers.get("Location", "")
+    return status, location, any(c.name == "hotline_session" for c in jar)

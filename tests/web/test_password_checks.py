@@ -1,0 +1,88 @@
+"""The gate of sign-ins and their password checks, driven by Deferreds the test fires
+(R-7.4, R-7.5): a bounded number at once, a bounded queue, "busy" beyond it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from twisted.internet.defer import Deferred
+
+from db.passwords import hash_password
+from tests.support.deferreds import failure_of, has_not_fired, result_of
+from web.password_checks import PasswordChecks, SignInsBusyError
+
+STORED = hash_password("correct horse", n=2**4)
+
+
+class Threads:
+    """Stands in for the check threads: each check waits until the test finishes it."""
+
+    def __init__(self) -> None:
+        self.running: list[tuple[Callable[[], bool], Deferred[bool]]] = []
+
+    def run(self, check: Callable[[], bool]) -> Deferred[bool]:
+        d: Deferred[bool] = Deferred()
+        self.running.append((check, d))
+        return d
+
+    def finish_one(self) -> None:
+        check, d = self.running.pop(0)
+        d.callback(check())
+
+
+def sign_in(checks: PasswordChecks, password: str) -> Deferred[bool]:
+    async def whole_sign_in() -> bool:
+        return await checks.verify(password, STORED)
+
+    return checks.take_turn(whole_sign_in)
+
+
+def test_at_most_two_checks_run_at_once_and_the_waiting_ones_follow_in_order() -> None:
+    threads = Threads()
+    checks = PasswordChecks(threads.run, at_once=2, waiting=3)
+    answers = [sign_in(checks, p) for p in ("correct horse", "wrong", "correct horse", "x", "y")]
+    assert len(threads.running) == 2
+    assert (checks.under_way, checks.queued) == (2, 3)
+    threads.finish_one()
+    assert not has_not_fired(answers[0]) and has_not_fired(answers[2])
+    assert len(threads.running) == 2  # the first waiting one took the free turn
+    while threads.running:
+        threads.finish_one()
+    assert [result_of(a) for a in answers] == [True, False, True, False, False]
+    assert (checks.under_way, checks.queued) == (0, 0)
+
+
+def test_beyond_the_queue_a_sign_in_is_refused_at_once_not_queued() -> None:
+    threads = Threads()
+    checks = PasswordChecks(threads.run, at_once=2, waiting=1)
+    held = [sign_in(checks, "correct horse") for _ in range(3)]
+    refused = sign_in(checks, "correct horse")
+    failure_of(refused, SignInsBusyError)
+    assert len(threads.running) == 2 and checks.queued == 1
+    threads.finish_one()
+    assert not has_not_fired(held[0])
+    later = sign_in(checks, "correct horse")  # room again in the queue
+    assert has_not_fired(later)
+    while threads.running:
+        threads.finish_one()
+    assert result_of(later) is True
+
+
+def test_a_sign_in_that_fails_gives_its_turn_back() -> None:
+    threads = Threads()
+    checks = PasswordChecks(threads.run, at_once=1, waiting=0)
+
+    async def broken() -> bool:
+        raise RuntimeError("the database is down")
+
+    failure_of(checks.take_turn(broken), RuntimeError)
+    assert checks.under_way == 0
+    d = sign_in(checks, "correct horse")
+    threads.finish_one()
+    assert result_of(d) is True
+
+
+@pytest.mark.parametrize(("password", "right"), [("correct horse", True), ("wrong", False)])
+def test_inline_checks_give_the_answer_at_once(password: str, right: bool) -> None:
+    assert result_of(sign_in(PasswordChecks.inline(), password)) is right
