@@ -15,12 +15,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from db.engine import make_engine, with_driver
 from db.migrate import upgrade
 from db.models import Base
+
+# Property tests assert behaviour, never speed: hypothesis's per-example deadline (200 ms)
+# made them fail on a loaded machine (a CI run beside other work).
+settings.register_profile("hotline", deadline=None)
+settings.load_profile("hotline")
 
 POSTGRES_URL = os.environ.get("HOTLINE_TEST_DATABASE_URL", "")
 
