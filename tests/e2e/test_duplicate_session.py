@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from db.catalog import load_catalog
 from db.models import Call
 from tests.support.e2e_world import CENTRE_YAML
-from tests.support.processes import free_port, hotline_env, serving
+from tests.support.processes import free_port, serve_env, serving
 
 
 def _session(port: int, uniqueid: str) -> socket.socket:
@@ -43,13 +43,7 @@ def test_a_second_inbound_session_for_a_call_does_not_take_it_over(
     with Session(engine) as s, s.begin():
         load_catalog(s, CENTRE_YAML, source="centre.yaml")
     agi_port = free_port()
-    env = hotline_env(
-        HOTLINE_DATABASE_URL=db_url,
-        HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
-        HOTLINE_AGI_LISTEN=f"tcp:{agi_port}:interface=127.0.0.1",
-        HOTLINE_SPOOL_DIR=str(tmp_path / "spool"),
-        HOTLINE_RECORDINGS_DIR=str(tmp_path / "recordings"),
-    )
+    env = serve_env(tmp_path, agi_port=agi_port, HOTLINE_DATABASE_URL=db_url)
     with serving(env, tmp_path):
         first = _session(agi_port, "1700000000.7")
         assert _command(first) == "ANSWER"  # the call is open and this session drives it

@@ -23,7 +23,14 @@ from db.runner import DBRunner
 from hotline.app import head_revision
 from hotline.cli import main
 from tests.support.centre import PASSWORD, build_staff_centre
-from tests.support.processes import free_port, hotline_env, serving, start_serve, wait_for_line
+from tests.support.processes import (
+    free_port,
+    hotline_env,
+    serve_env,
+    serving,
+    start_serve,
+    wait_for_line,
+)
 from tests.support.time import T0
 
 # The newest revision of migrations/ (a new migration moves it on).
@@ -149,12 +156,7 @@ def test_a_database_file_deleted_while_serving_is_reported_not_made_anew(
     db_url = f"sqlite:///{path}"
     upgrade(db_url)
     web_port = free_port()
-    env = hotline_env(
-        HOTLINE_DATABASE_URL=db_url,
-        HOTLINE_WEB_LISTEN=f"tcp:{web_port}:interface=127.0.0.1",
-        HOTLINE_AGI_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
-        HOTLINE_SPOOL_DIR=str(tmp_path / "spool"),
-    )
+    env = serve_env(tmp_path, web_port=web_port, HOTLINE_DATABASE_URL=db_url)
     with serving(env, tmp_path):
         assert _get(web_port, "/healthz")[0] == 200
         path.unlink()
@@ -177,12 +179,7 @@ def test_the_demo_starts_with_a_clean_log(tmp_path: Path) -> None:
     """Issue 16, first run: no "Starting factory" line per connection or simulated call, and
     no alarming "AMI connection failed" because the demo's own switch starts a moment after
     Hotline; the first simulated call is logged."""
-    env = hotline_env(
-        HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
-        HOTLINE_AGI_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
-        HOTLINE_SPOOL_DIR=str(tmp_path / "spool"),
-        HOTLINE_RECORDINGS_DIR=str(tmp_path / "recordings"),
-    )
+    env = serve_env(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "hotline", "demo", "--database", str(tmp_path / "demo.db")],
         cwd=tmp_path,

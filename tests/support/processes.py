@@ -42,6 +42,20 @@ def hotline_env(**values: str) -> dict[str, str]:
     return env
 
 
+def serve_env(
+    tmp_path: Path, *, web_port: int | None = None, agi_port: int | None = None, **values: str
+) -> dict[str, str]:
+    """:func:`hotline_env` for a ``hotline serve`` of a test: loopback web and FastAGI ports
+    (free ones unless given), spool and recordings under ``tmp_path``, plus ``values``."""
+    return hotline_env(
+        HOTLINE_WEB_LISTEN=f"tcp:{web_port or free_port()}:interface=127.0.0.1",
+        HOTLINE_AGI_LISTEN=f"tcp:{agi_port or free_port()}:interface=127.0.0.1",
+        HOTLINE_SPOOL_DIR=str(tmp_path / "spool"),
+        HOTLINE_RECORDINGS_DIR=str(tmp_path / "recordings"),
+        **values,
+    )
+
+
 def start_serve(env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
     """``hotline serve`` with ``env``, its output (text) on a pipe the test reads."""
     return subprocess.Popen(
