@@ -663,12 +663,17 @@ async def _ring(
         # caller again, and its end is the moment Dial returned (issue 11, item 1).
         where.phase = "talking"
         where.talk_ended_at = now
-        answered_at = await _when_written(ctx, where, lambda: _answered_at(ctx, where, offer))
+        answered_at = await _when_written(
+            ctx, where, lambda: _answered_at(ctx, where, offer), "the conversation's answer"
+        )
         # The answer was recorded (and the agent told, R-2.5) by calls.answered at the moment
         # of answer; here only the machine moves on.
         status, _ = esc.transition(status, esc.Answered(), cfg.policy, now)
         await _when_written(
-            ctx, where, lambda: _conversation_over(channel, ctx, where, answered_at)
+            ctx,
+            where,
+            lambda: _conversation_over(channel, ctx, where, answered_at),
+            "the conversation's recording",
         )
         if await _redirected(channel):
             # The agent transferred the call (R-1.12): Dial ended because the caller's channel
@@ -1128,7 +1133,7 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
         await ctx.db.run(calls.close_call, where.call_id, state, when, cause=cause)
 
     if talked:  # an answered call's end frees its agent: never dropped, only delayed
-        await _when_written(ctx, where, write)
+        await _when_written(ctx, where, write, "the conversation's end")
         return
     try:
         await write()
@@ -1142,7 +1147,8 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
             state=state.value,
             error=str(exc).splitlines()[0],
         )
-        Deferred.fromCoroutine(_when_written(ctx, where, write)).addErrback(_not_written, where)
+        later = _when_written(ctx, where, write, f"its end ({state.value})", tried=True)
+        Deferred.fromCoroutine(later).addErrback(_not_written, where)
     except DatabaseError as exc:
         _log.warn(
             "call {call}: could not record its end ({state}): {error}",
@@ -1162,24 +1168,34 @@ _WRITE_RETRY_FOR_S = 3600.0
 _WRITE_RETRY_MAX_PAUSE_S = 30.0
 
 
-async def _when_written(ctx: FlowContext, where: Where, write: Callable[[], Awaitable[T]]) -> T:
-    """``write`` once the database takes it: what a conversation left (its answer, its
-    recording, its end, which frees the agent) is written late rather than lost or turned
-    into a re-queue (issue 11, item 1). Gives up (raising) only when the server stops or
-    after an hour; the janitor then closes the call."""
+async def _when_written(
+    ctx: FlowContext,
+    where: Where,
+    write: Callable[[], Awaitable[T]],
+    what: str,
+    *,
+    tried: bool = False,
+) -> T:
+    """``write`` once the database takes it: what a call left (a conversation's answer,
+    recording and end, which frees the agent; a caller's hang-up) is written late rather
+    than lost or turned into a re-queue (issue 11, items 1 and 6). ``tried``: the first try
+    failed already, so this one waits first. Gives up (raising) only when the server stops
+    or after an hour; the janitor then closes the call."""
     pause, waited = 1.0, 0.0
     while True:
-        try:
-            return await write()
-        except UNREACHABLE as exc:
-            if ctx.stopping() or waited >= _WRITE_RETRY_FOR_S:
-                raise
-            _log.warn(
-                "call {uniqueid}: the conversation is over; writing it when the database is "
-                "back: {error}",
-                uniqueid=where.uniqueid,
-                error=str(exc).splitlines()[0],
-            )
+        if not tried:
+            try:
+                return await write()
+            except UNREACHABLE as exc:
+                if ctx.stopping() or waited >= _WRITE_RETRY_FOR_S:
+                    raise
+                _log.warn(
+                    "call {uniqueid}: {what} is written when the database is back: {error}",
+                    uniqueid=where.uniqueid,
+                    what=what,
+                    error=str(exc).splitlines()[0],
+                )
+        tried = False
         await _pause(ctx, pause)
         waited += pause
         pause = min(pause * 2, _WRITE_RETRY_MAX_PAUSE_S)
