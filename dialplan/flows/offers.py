@@ -48,8 +48,8 @@ class OfferPlanner:
         self._planned_at = None
 
     async def _current(self, now: datetime) -> dict[int, calls.PlannedOffer]:
-        fresh = self._planned_at is not None
-        if fresh and self._clock.seconds() - (self._planned_at or 0.0) < self._max_age_s:
+        planned_at = self._planned_at
+        if planned_at is not None and self._clock.seconds() - planned_at < self._max_age_s:
             return self._plan
         if self._waiters is not None:  # being computed: share that one
             waiting: Deferred[dict[int, calls.PlannedOffer]] = Deferred()
