@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
-import re
 import signal
 import socket
 import subprocess
@@ -24,6 +22,7 @@ from hotline.app import head_revision
 from hotline.cli import main
 from tests.support.centre import PASSWORD, build_staff_centre
 from tests.support.processes import (
+    WebUser,
     free_port,
     hotline_env,
     serve_env,
@@ -197,11 +196,6 @@ def test_the_demo_starts_with_a_clean_log(tmp_path: Path) -> None:
     assert "#warn] AMI connection failed" not in log
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: object, **kwargs: object) -> None:
-        return None
-
-
 def test_serve_signs_people_in_and_stops_cleanly(
     db_url: str, engine: Engine, tmp_path: Path
 ) -> None:
@@ -235,18 +229,6 @@ def test_serve_signs_people_in_and_stops_cleanly(
 def _sign_in(port: int, login: str, password: str) -> tuple[int, str, bool]:
     """Sign in as a browser does: the form, then its post; the status, where it leads, and
     whether a session cookie came."""
-    jar = http.cookiejar.CookieJar()
-    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirects())
-    base = f"http://127.0.0.1:{port}"
-    with browser.open(f"{base}/sign-in", timeout=30) as form:
-        found = re.search(r'name="csrf_token" value="([^"]+)"', form.read().decode())
-    assert found
-    body = urllib.parse.urlencode(
-        {"login": login, "password": password, "csrf_token": found.group(1)}
-    ).encode()
-    try:
-        with browser.open(f"{base}/sign-in", data=body, timeout=30) as answer:
-            status, location = answer.status, answer.headers.get("Location", "")
-    except urllib.error.HTTPError as error:
-        status, location = error.code, error.headers.get("Location", "")
-    return status, location, any(c.name == "hotline_session" for c in jar)
+    user = WebUser(f"http://127.0.0.1:{port}")
+    status, location = user.sign_in(login, password)
+    return status, location, user.has_session

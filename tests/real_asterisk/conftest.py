@@ -29,13 +29,18 @@ from dialplan.store.prompts import catalog_prompts
 from domain.prompts import PROMPT_LANGUAGES
 from hotline.prompts import all_prompts, generate
 from tests.support.e2e_world import CENTRE_FRAME
-from tests.support.processes import ALL_WEEK_HOURS, hotline_env, start_serve, wait_for_line
+from tests.support.processes import (
+    ALL_WEEK_HOURS,
+    WebUser,
+    hotline_env,
+    start_serve,
+    wait_for_line,
+)
 from tests.support.real_asterisk import (
     AMI_SECRET,
     AMI_USER,
     Ami,
     RealAsterisk,
-    WebUser,
     build_or_skip,
     free_port,
     wait_until,
@@ -203,7 +208,9 @@ class Tier:
 
     def web(self, login: str) -> WebUser:
         """``login`` signed in to the server's web pages."""
-        return WebUser(self.web_url, login, "x")
+        user = WebUser(self.web_url)
+        assert user.sign_in(login, "x")[0] == 303, f"{login} could not sign in"
+        return user
 
     def call(self) -> Call | None:
         with Session(self.engine, expire_on_commit=False) as s:

@@ -1,4 +1,5 @@
-"""``hotline serve`` and ``hotline simulate`` as real subprocesses on loopback ports: what the
+"""``hotline serve`` and ``hotline simulate`` as real subprocesses on loopback ports, and a
+person using the web pages over real HTTP (:class:`WebUser`): what the
 CLI, two-server, killed-server and real-browser tests share.
 
 The processes run on the real clock, so a centre they serve keeps its queues open around the
@@ -9,12 +10,17 @@ the environment a test gives them (:func:`hotline_env`), never from the develope
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
+import re
 import selectors
 import socket
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -150,3 +156,62 @@ def switch_args(agi_port: int, spool_dir: Path, ami_port: int | None = None) -> 
         args += ["--ami-listen", f"tcp:{ami_port}:interface=127.0.0.1"]
         args += ["--ami-user", AMI_USER, "--ami-secret", AMI_SECRET]
     return args
+
+
+class WebUser:
+    """A person using ``hotline serve``'s web pages over real HTTP, as a browser does: a
+    cookie jar, redirects not followed, the session's CSRF token; posts ask for JSON, as
+    the desktop's scripts do."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = base_url
+        self._jar = http.cookiejar.CookieJar()
+        self._opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self._jar), _NoRedirect()
+        )
+        self.token = ""
+
+    def sign_in(self, login: str, password: str) -> tuple[int, str]:
+        """The form, then its post: the status and where it leads."""
+        token = self._csrf(self._request("GET", "/sign-in")[1])
+        form = {"login": login, "password": password, "csrf_token": token}
+        status, _, location = self._request("POST", "/sign-in", form)
+        return status, location
+
+    @property
+    def has_session(self) -> bool:
+        return any(cookie.name == "hotline_session" for cookie in self._jar)
+
+    @staticmethod
+    def _csrf(page: str) -> str:
+        match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
+        assert match, f"no CSRF token on the page: {page[:300]}"
+        return match.group(1)
+
+    def _request(
+        self, method: str, path: str, form: dict[str, str] | None = None, accept: str = "text/html"
+    ) -> tuple[int, str, str]:
+        body = urllib.parse.urlencode(form).encode() if form is not None else None
+        request = urllib.request.Request(self.base + path, data=body, method=method)
+        request.add_header("Accept", accept)
+        if body is not None:
+            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        try:
+            with self._opener.open(request, timeout=30) as response:
+                return response.status, response.read().decode(), ""
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode(), error.headers.get("Location", "")
+
+    def post(self, path: str, form: dict[str, str]) -> tuple[int, str]:
+        """POST ``form`` (with the session's CSRF token), asking for JSON."""
+        if not self.token:
+            self.token = self._csrf(self._request("GET", "/desktop")[1])
+        status, body, _ = self._request(
+            "POST", path, {**form, "csrf_token": self.token}, accept="application/json"
+        )
+        return status, body
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None

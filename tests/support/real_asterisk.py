@@ -14,7 +14,6 @@ port of their own), the trunk and fallback pointed at test contexts, and the con
 
 from __future__ import annotations
 
-import http.cookiejar
 import os
 import re
 import shutil
@@ -22,13 +21,10 @@ import socket
 import subprocess
 import tarfile
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import pytest
 
@@ -346,51 +342,3 @@ def place_call(ami: Ami, pbx: RealAsterisk, did: str, number: str = "777123456")
         return next((c for c in new if c.startswith(f"Local/{did}@hotline-inbound")), None)
 
     return Caller(ami, pbx, wait_until("the caller's channel is up", caller_channel, 10))
-
-
-class WebUser:
-    """A person signed in to ``hotline serve``'s web pages over real HTTP (a cookie jar, the
-    session's CSRF token), acting as the desktop's scripts do (JSON answers)."""
-
-    def __init__(self, base_url: str, login: str, password: str) -> None:
-        self.base = base_url
-        self._opener = urllib.request.build_opener(
-            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()), _NoRedirect()
-        )
-        token = self._csrf(self._request("GET", "/sign-in")[1])
-        status, _ = self._request(
-            "POST", "/sign-in", {"login": login, "password": password, "csrf_token": token}
-        )
-        assert status == 303, f"{login} could not sign in ({status})"
-        self.token = self._csrf(self._request("GET", "/desktop")[1])
-
-    @staticmethod
-    def _csrf(page: str) -> str:
-        match = re.search(r'<meta name="csrf-token" content="([^"]+)"', page)
-        assert match, f"no CSRF token on the page: {page[:300]}"
-        return match.group(1)
-
-    def _request(
-        self, method: str, path: str, form: dict[str, str] | None = None, accept: str = "text/html"
-    ) -> tuple[int, str]:
-        body = urllib.parse.urlencode(form).encode() if form is not None else None
-        request = urllib.request.Request(self.base + path, data=body, method=method)
-        request.add_header("Accept", accept)
-        if body is not None:
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
-        try:
-            with self._opener.open(request, timeout=30) as response:
-                return response.status, response.read().decode()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read().decode()
-
-    def post(self, path: str, form: dict[str, str]) -> tuple[int, str]:
-        """POST ``form`` (with the CSRF token), asking for JSON."""
-        return self._request(
-            "POST", path, {**form, "csrf_token": self.token}, accept="application/json"
-        )
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
