@@ -6,8 +6,7 @@ imported when the database is back. Each entry carries a ``spool_key`` that the 
 keeps unique, so an entry imported twice (say the process died between commit and delete)
 creates one item only: exactly once.
 
-Files are written to a temporary name, flushed and fsynced, then renamed into place: a crash
-leaves either a whole entry or none.
+Files are written by ``db.durable``: a crash leaves either a whole entry or none.
 
 A message being recorded is a *pending* entry (``pending/``) from the moment the caller hears
 the beep until it is stored: if the server dies meanwhile (issue 10, defect 4), the entry is
@@ -19,13 +18,13 @@ flow and the import of a pending entry all name one item: it is created once.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
+
+from db.durable import quarantine, read_json_files, write_json
 
 
 @dataclass(frozen=True)
@@ -91,36 +90,16 @@ class Spool:
 
     def quarantine(self, path: Path) -> Path:
         """Move an unreadable entry aside for a human, never delete it."""
-        target = self.directory / "damaged"
-        target.mkdir(exist_ok=True)
-        moved = target / path.name
-        os.replace(path, moved)
-        return moved
+        return quarantine(path, self.directory / "damaged")
 
 
 def _write(directory: Path, request: SpooledRequest) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"{request.spool_key}.json"
-    temporary = directory / f".{request.spool_key}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(asdict(request), handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, final)
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return final
+    return write_json(directory, request.spool_key, asdict(request))
 
 
 def _entries(directory: Path) -> Iterator[tuple[Path, SpooledRequest | None]]:
-    if not directory.is_dir():
-        return
-    for path in sorted(directory.glob("*.json"), key=lambda p: p.stat().st_mtime):
+    for path, data in read_json_files(directory):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
             yield path, SpooledRequest(**data)
-        except (OSError, ValueError, TypeError):
+        except TypeError:  # not a mapping of the request's fields
             yield path, None
