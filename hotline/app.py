@@ -30,6 +30,7 @@ from db.engine import make_engine
 from db.errors import UNREACHABLE
 from db.migrate import alembic_config, current_revision
 from db.runner import DBRunner
+from dialplan.call_journal import JOURNAL_FOLDER, CallJournal
 from dialplan.channel_vars import TRANSFER_VARIABLE
 from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
@@ -154,6 +155,7 @@ class HotlineService(MultiService):
                 reactor,
                 self.agi.running_uniqueids,
                 resume_window_s=settings.resume_window_s,
+                journal=CallJournal(settings.spool_dir / JOURNAL_FOLDER),
             )
         )
         self._add(

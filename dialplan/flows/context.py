@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from db.runner import DBRunner
+from dialplan.call_journal import JOURNAL_FOLDER, CallJournal
 from dialplan.channel_vars import ANSWERED_CONTEXT, EXIT_CONTEXT
 from dialplan.flows.offers import OfferPlanner
 from domain.clock import Clock
@@ -33,6 +34,9 @@ class FlowSettings:
     closed_callback_prompt: str = "hotline/closed-press-0"
     message_saved_prompt: str = "hotline/message-saved"
     goodbye_prompt: str = "hotline/goodbye"
+    # How long a caller who arrives while the database is down waits with music for it
+    # to come back before the dialplan's fallback takes them (the resume chain's length).
+    outage_wait_s: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,12 @@ class FlowContext:
     stopping: Callable[[], bool] = field(default=lambda: False)
     # The matching every waiting caller of this process reads its offer from (issue 12).
     offers: OfferPlanner = field(init=False)
+    # The calls' state changes the database could not take (issue 11), in the spool.
+    journal: CallJournal = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "offers", OfferPlanner(self.db, self.clock))
+        object.__setattr__(self, "journal", CallJournal(self.spool.directory / JOURNAL_FOLDER))
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)

@@ -21,7 +21,7 @@ call; the flow then closes the call with the state of where it stood (R-1.15).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -34,6 +34,7 @@ from callbacks.intake import take_callback_request
 from db.errors import UNREACHABLE, DatabaseError
 from dialplan import channel_vars
 from dialplan import escalation as esc
+from dialplan.call_journal import CallArrival, CallEnd
 from dialplan.channel_vars import (
     DIAL_STATUS_VARIABLE,
     DONE,
@@ -127,19 +128,50 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
         await finish_session(channel)  # nothing left to do for this call
         return
     caller_number = request.callerid if request.callerid != "unknown" else ""
-    call = await ctx.db.run(
-        calls.open_call,
+    arrival = CallArrival(
         uniqueid=request.uniqueid,
+        at=now,
         linkedid=request.env.get("agi_linkedid", ""),
-        direction=Direction.INBOUND,
-        now=now,
         did=did,
         caller_number=caller_number,
         caller_name=request.calleridname if request.calleridname != "unknown" else "",
-        driven_by=ctx.node,
         channel=request.channel,
-        only_new=not resume,
     )
+    journalled = ctx.journal.entry(request.uniqueid) if resume else None
+    if journalled is not None and journalled.arrival is not None:
+        # It arrived while the database was down and its server went away: it started then.
+        arrival = replace(arrival, at=journalled.arrival.at)
+
+    def open_it() -> Deferred[calls.CallView | None]:
+        return ctx.db.run(
+            calls.open_call,
+            uniqueid=arrival.uniqueid,
+            linkedid=arrival.linkedid,
+            direction=Direction.INBOUND,
+            now=ctx.now(),
+            started_at=arrival.at,
+            did=did,
+            caller_number=caller_number,
+            caller_name=arrival.caller_name,
+            driven_by=ctx.node,
+            channel=arrival.channel,
+            only_new=not resume,
+        )
+
+    answered_already = False
+    call: calls.CallView | _Gone | None
+    try:
+        call = await open_it()
+    except UNREACHABLE as exc:
+        if resume:
+            raise  # the dialplan's resume chain tries again
+        call = await _open_through_outage(channel, ctx, arrival, open_it, exc)
+        answered_already = True
+    else:
+        if journalled is not None and call is not None:
+            ctx.journal.forget(request.uniqueid)  # the database has the arrival now
+    if isinstance(call, _Gone):
+        return
     if call is None:
         # A second `inbound` session for a call that exists (Asterisk never starts one for
         # the same channel twice): it must not drive the call another session drives
@@ -159,7 +191,7 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
     )
 
     async def serve() -> None:
-        if not resume:
+        if not resume and not answered_already:
             await channel.answer()
         cfg = await _queue_of_resumed(ctx, existing) if existing else None
         key: str | None = None
@@ -192,6 +224,80 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
         await serve_queue(channel, ctx, where, queue_code, resumed=existing is not None, key=key)
 
     await drive(channel, ctx, where, serve)
+
+
+# --------------------------------------------------------------------------- outage
+
+
+class _Gone:
+    """The call needs nothing more of this session (see :func:`_open_through_outage`)."""
+
+
+_GONE = _Gone()
+
+
+async def _open_through_outage(
+    channel: AGIChannel,
+    ctx: FlowContext,
+    arrival: CallArrival,
+    open_it: Callable[[], Deferred[calls.CallView | None]],
+    error: Exception,
+) -> calls.CallView | _Gone | None:
+    """A call arrived while the database is down (issue 11, item 3; R-7.3).
+
+    The arrival goes into the calls' journal at once, so the call is recorded even if the
+    database stays away or this server dies. The caller hears music while the call is
+    tried again at every poll; once the database takes it (with its real start) it goes on
+    as any call. If the caller hangs up meanwhile, or the database is still down after
+    ``outage_wait_s`` and the dialplan's fallback takes the caller, that end is journalled
+    too and the janitor writes both when the database is back."""
+    uniqueid = arrival.uniqueid
+    ctx.journal.arrived(arrival)
+    _log.warn(
+        "call {uniqueid}: database unavailable as it arrived; kept in the journal, the caller "
+        "waits with music: {error}",
+        uniqueid=uniqueid,
+        error=str(error).splitlines()[0],
+    )
+    try:
+        await channel.answer()
+        await channel.start_music_on_hold()
+        while True:
+            await channel.wait_for_digit(ctx.settings.poll_ms)  # no menu without the database
+            try:
+                call = await open_it()
+            except UNREACHABLE:
+                if (ctx.now() - arrival.at).total_seconds() < ctx.settings.outage_wait_s:
+                    continue
+                break
+            ctx.journal.forget(uniqueid)
+            await channel.stop_music_on_hold()
+            _log.info("call {uniqueid}: the database is back, the call goes on", uniqueid=uniqueid)
+            return call
+    except ChannelHungUp:
+        if channel.closed and not channel.hung_up:
+            raise  # this server is going away: the resume finds the journalled arrival
+        ctx.journal.ended(
+            CallEnd(uniqueid, CallState.ABANDONED_IVR.value, ctx.now(), "caller hung up")
+        )
+        _log.info(
+            "call {uniqueid} ended: {state} while the database was down (journalled)",
+            uniqueid=uniqueid,
+            state=CallState.ABANDONED_IVR.value,
+        )
+        await _mark_done(channel)
+        return _GONE
+    cause = "database unavailable"
+    ctx.journal.ended(CallEnd(uniqueid, CallState.FALLBACK.value, ctx.now(), cause))
+    _log.warn(
+        "call {uniqueid} ended: {state} ({cause}; journalled)",
+        uniqueid=uniqueid,
+        state=CallState.FALLBACK.value,
+        cause=cause,
+    )
+    await channel.stop_music_on_hold()
+    await hand_to_fallback(channel)
+    return _GONE
 
 
 # --------------------------------------------------------------------------- resume
@@ -357,6 +463,9 @@ async def _flow_failed(
             uniqueid=uniqueid,
             db_error=str(db_error).splitlines()[0] if str(db_error) else repr(db_error),
         )
+        if isinstance(db_error, UNREACHABLE):  # the journal keeps it until the database is back
+            state = CallState.ANSWERED if talking else CallState.FALLBACK
+            ctx.journal.ended(CallEnd(uniqueid, state.value, ctx.now(), cause))
         return
     # The channel may be what failed, so telling the dialplan is best effort: a resume
     # session that finds the call in ``fallback`` hands it on the same way.
@@ -1128,9 +1237,20 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
         cause=f": {cause}" if cause else "",
     )
     when = where.talk_ended_at or ctx.now()
+    end = CallEnd(where.uniqueid, state.value, when, cause)
+    journalled = False
 
     async def write() -> None:
-        await ctx.db.run(calls.close_call, where.call_id, state, when, cause=cause)
+        nonlocal journalled
+        try:
+            await ctx.db.run(calls.close_call, where.call_id, state, when, cause=cause)
+        except UNREACHABLE:
+            if not journalled:  # kept on disk first: a server killed meanwhile loses nothing
+                ctx.journal.ended(end)
+                journalled = True
+            raise
+        if journalled:
+            ctx.journal.forget(where.uniqueid)
 
     if talked:  # an answered call's end frees its agent: never dropped, only delayed
         await _when_written(ctx, where, write, "the conversation's end")
@@ -1140,7 +1260,7 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
     except UNREACHABLE as exc:
         # The caller is not kept waiting for it: the end is written in the background once
         # the database is back, with its real time and state, not left for the janitor to
-        # call a "fallback" (issue 11, item 6).
+        # call a "fallback" (issue 11, item 6); the journal has it meanwhile (item 3).
         _log.warn(
             "call {call}: its end ({state}) is written when the database is back: {error}",
             call=where.call_id,

@@ -5,6 +5,11 @@ closes the calls whose server is gone (``dialplan.store.janitor``), so that no a
 reserved by a call that is over. A database that is down only skips a beat; the beat after
 it touches without sweeping, so that every server has touched its calls again before any
 of them is taken for lost.
+
+Each beat first replays the calls' journal (``dialplan.call_journal``: calls that arrived or
+ended while the database was down, issue 11), so that the sweep sees them and no call is
+missing from the records. A call this server still runs an AGI session for is left to that
+session.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from twisted.logger import Logger
 
 from db.errors import DatabaseError
 from db.runner import DBRunner
+from dialplan.call_journal import CallJournal
 from dialplan.store import janitor
+from dialplan.store.journal import replay_entry
 from domain.clock import Clock
 
 _log = Logger()
@@ -36,12 +43,14 @@ class JanitorService(Service):
         running: Callable[[], Collection[str]],
         interval_s: float = janitor.HEARTBEAT_INTERVAL_S,
         resume_window_s: float = janitor.RESUME_WINDOW_S,
+        journal: CallJournal | None = None,
     ) -> None:
         self._db = db
         self._clock = clock
         self._running = running
         self._interval_s = interval_s
         self._resume_window_s = resume_window_s
+        self._journal = journal
         self._loop: LoopingCall | None = None
         self._last_beat_failed = False
 
@@ -61,6 +70,7 @@ class JanitorService(Service):
         ids of the calls closed."""
         now = datetime.fromtimestamp(self._clock.seconds(), UTC)
         try:
+            await self.replay_journal()
             await self._db.run(janitor.touch_calls, self._running(), now)
             if self._last_beat_failed:
                 self._last_beat_failed = False
@@ -75,3 +85,31 @@ class JanitorService(Service):
         if closed:
             _log.warn("closed calls whose Hotline server was lost: {ids}", ids=closed)
         return closed
+
+    async def replay_journal(self) -> int:
+        """Write what the journal keeps into the database, oldest call first; the number of
+        calls replayed. A database failure stops it (raised): the next beat goes on."""
+        if self._journal is None:
+            return 0
+        running = set(self._running())
+        replayed = 0
+        for path, entry in list(self._journal.entries()):
+            if entry is None:
+                moved = self._journal.quarantine(path)
+                _log.error("unreadable call journal entry moved to {path}", path=str(moved))
+                continue
+            if entry.uniqueid in running:
+                continue  # its own session writes it
+            done = await self._db.run(replay_entry, entry)
+            # Removed only after the commit, and only if no change was added meanwhile (the
+            # next beat replays the rest; what is there already is skipped).
+            if self._journal.entry(entry.uniqueid) == entry:
+                self._journal.remove(path)
+            replayed += 1
+            if done:
+                _log.warn(
+                    "call {uniqueid} from the journal: {done}",
+                    uniqueid=entry.uniqueid,
+                    done=", ".join(done),
+                )
+        return replayed

@@ -122,13 +122,15 @@ def open_call(
     driven_by: str = "",
     channel: str = "",
     only_new: bool = False,
+    started_at: datetime | None = None,
 ) -> CallView | None:
     """The call with this uniqueid, created when new (a resumed flow finds its own call).
     ``only_new``: None when a call with this uniqueid exists already, which is left as it is
     (a second ``inbound`` session for one channel must not take over its call).
 
     ``channel`` is the Asterisk channel name of the AGI request (``agi_channel``): what a
-    transfer redirects (R-1.12)."""
+    transfer redirects (R-1.12). ``started_at``: when the call really arrived, if that was
+    before ``now`` (it came while the database was down, issue 11)."""
     existing = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
     if existing is not None and only_new:
         return None
@@ -147,8 +149,8 @@ def open_call(
         caller_name=fit(Call, "caller_name", caller_name),
         callee_number=fit(Call, "callee_number", callee_number),
         state=CallState.IVR,
-        started_at=now,
-        ivr_entered_at=now,
+        started_at=started_at or now,
+        ivr_entered_at=started_at or now,
         driven_by=driven_by,
         heartbeat_at=now,
     )

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from twisted.internet.defer import Deferred
+
+from dialplan.call_journal import CallJournal
+from dialplan.services.janitor import JanitorService
 from simulator.switch import CallerScript, PhoneBehaviour
-from tests.support.e2e_world import make_e2e_world
+from tests.support.e2e_world import E2EWorld, make_e2e_world
 from voicemail.intake import SPOOL_IMPORT_INTERVAL_S, SpoolImportService
 from voicemail.spool import Spool
 
@@ -150,12 +154,109 @@ def test_a_caller_hanging_up_during_an_outage_is_abandoned_with_the_real_time(
     world.db.go_down(tmp_path)
     world.run(120)  # the caller hangs up at 30 s, into the outage
     world.db.come_back()
-    world.run(10)  # the janitor is first: no server holds the call, it guesses "fallback"
+    world.run(10)  # the janitor's beat replays the journal (item 3) before it sweeps
     [call] = world.calls()
-    assert call["state"] == "fallback"
-    world.run(60)  # the flow's own end, retried all along, corrects the guess
+    assert call["state"] == "abandoned_queue"  # not the janitor's guess, "fallback"
+    world.run(60)  # the flow's own end, retried all along, finds it written
     [call] = world.calls()
     assert call["state"] == "abandoned_queue"
     assert call["ended_at"] is not None and call["queue_entered_at"] is not None
     waited_s = (call["ended_at"] - call["queue_entered_at"]).total_seconds()
     assert 25 <= waited_s <= 31  # hung up at 30 s, not when it could be written
+
+
+# ----------------------------------------------------------------- issue 11, item 3
+
+
+def _journal(world: E2EWorld) -> CallJournal:
+    return world.servers[4573].ctx.journal
+
+
+def test_a_call_arriving_during_an_outage_is_served_when_the_database_is_back_in_time(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The caller hears music while the database is down and, once it is back within the
+    wait, goes on like any call: recorded with the moment it really arrived."""
+    world = make_e2e_world(db_url, tmp_path, {"PJSIP/101": PhoneBehaviour(answer_after_s=2)})
+    world.log_in("eva")
+    world.db.go_down(tmp_path)
+    arrived = world.now()
+    sim_call = world.call(CallerScript(did=SUPPORT, talk_s=20))
+    world.run(8)
+    assert world.calls() == [] and len(list(_journal(world).entries())) == 1
+    world.db.come_back()
+    world.run(60)
+    [call] = world.calls()
+    assert call["state"] == "answered" and call["started_at"] == arrived
+    assert list(_journal(world).entries()) == []  # the database has it: nothing to replay
+    record = sim_call.record
+    assert record is not None
+    assert any("StartMusicOnHold" in line.text for line in record.lines[:12])
+    assert not any("hotline-fallback" in step for step in record.steps)
+
+
+def test_a_caller_hanging_up_during_an_outage_is_recorded_once_the_database_is_back(
+    db_url: str, tmp_path: Path
+) -> None:
+    world = make_e2e_world(db_url, tmp_path)
+    world.db.go_down(tmp_path)
+    arrived = world.now()
+    world.call(CallerScript(did=SUPPORT, hangup_at_s=6))
+    world.run(120)  # the caller leaves at 6 s; the janitor's beats cannot write anything
+    assert len(list(_journal(world).entries())) == 1
+    world.db.come_back()
+    world.run(10)
+    [call] = world.calls()
+    assert (call["state"], call["started_at"]) == ("abandoned_ivr", arrived)
+    assert call["ended_at"] is not None
+    assert 5 <= (call["ended_at"] - arrived).total_seconds() <= 8  # when it happened
+    assert list(_journal(world).entries()) == []
+    world.run(30)
+    assert len(world.calls()) == 1  # replayed once
+
+
+def test_a_long_outage_hands_a_new_caller_to_the_fallback_and_records_the_call(
+    db_url: str, tmp_path: Path
+) -> None:
+    world = make_e2e_world(db_url, tmp_path)
+    world.db.go_down(tmp_path)
+    sim_call = world.call(CallerScript(did=SUPPORT, talk_s=5))
+    world.run(40)
+    record = sim_call.record
+    assert record is not None
+    assert any("hotline-fallback" in step for step in record.steps)  # not left in silence
+    world.db.come_back()
+    world.run(10)
+    [call] = world.calls()
+    assert (call["state"], call["cause"]) == ("fallback", "database unavailable")
+
+
+def test_a_journalled_call_is_replayed_by_a_restarted_server_exactly_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The server that journalled the call is gone; the next one to start on the same
+    spool replays the journal, and a replay cut between commit and removal (the file is
+    still there) changes nothing the second time."""
+    world = make_e2e_world(db_url, tmp_path)
+    world.db.go_down(tmp_path)
+    world.call(CallerScript(did=SUPPORT, hangup_at_s=3))
+    world.run(10)
+    [(path, _)] = list(_journal(world).entries())
+    kept = path.read_bytes()
+    world.servers[4573].kill()
+    world.db.come_back()
+
+    journal = CallJournal(path.parent)
+    janitor = JanitorService(world.db, world.clock, lambda: (), journal=journal)
+    assert _replay(janitor) == 1
+    path.write_bytes(kept)  # as if the server had died before removing the file
+    assert _replay(janitor) == 1
+    [call] = world.calls()
+    assert call["state"] == "abandoned_ivr"
+    assert list(journal.entries()) == []
+
+
+def _replay(janitor: JanitorService) -> int:
+    replayed: list[int] = []
+    Deferred.fromCoroutine(janitor.replay_journal()).addCallback(replayed.append)
+    return replayed[0]

@@ -201,7 +201,7 @@ def serve(
     )
     factory = RecordingFactory(build_router(ctx), clock=clock, transfer_variable=TRANSFER_VARIABLE)
     listening = net.listenTCP(port, factory)
-    janitor = JanitorService(db, clock, factory.running_uniqueids)
+    janitor = JanitorService(db, clock, factory.running_uniqueids, journal=ctx.journal)
     janitor.startService()
     spool_import = SpoolImportService(
         db, ctx.spool, clock, recordings_dir=ctx.settings.recordings_dir
@@ -338,6 +338,8 @@ class E2EWorld:
                     "id": c.id,
                     "uniqueid": c.uniqueid,
                     "state": c.state.value,
+                    "started_at": c.started_at,
+                    "cause": c.hangup_cause,
                     "queue_entered_at": c.queue_entered_at,
                     "answered_at": c.answered_at,
                     "ended_at": c.ended_at,

@@ -1,0 +1,144 @@
+"""The calls' own spool: state changes the database could not take, kept on disk (issue 11).
+
+R-7.3 asks that nothing is lost while the database is down; the voicemail spool
+(``voicemail.spool``) keeps messages and callback requests, and this journal keeps the calls
+themselves, so that reports and the supervisor's figures count every call:
+
+- a call that arrives while the database is down is journalled as it arrives
+  (:class:`CallArrival`: who called which DID, and when);
+- a call's end that cannot be written (:class:`CallEnd`: its final state, time and cause) is
+  journalled before the flow goes on, so that a server killed before the database is back
+  does not lose it.
+
+One file per call (its uniqueid's hash), holding the call's changes in the order they
+happened, written durably by ``db.durable``. The janitor replays the files in order
+(``dialplan.store.journal``) and removes each only after its transaction committed; replay
+is keyed by the uniqueid and skips what the database has already (a call that exists, an end
+already final), so a file replayed twice changes nothing the second time: exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from db.durable import quarantine, read_json, read_json_files, write_json
+
+# The journal's folder inside the spool directory (HOTLINE_SPOOL_DIR).
+JOURNAL_FOLDER = "calls"
+
+
+@dataclass(frozen=True)
+class CallArrival:
+    """An inbound call that reached Hotline while the database was down."""
+
+    uniqueid: str
+    at: datetime
+    linkedid: str = ""
+    did: str = ""
+    caller_number: str = ""
+    caller_name: str = ""
+    channel: str = ""
+
+
+@dataclass(frozen=True)
+class CallEnd:
+    """A call's final state (a ``domain.enums.CallState`` value), when and why."""
+
+    uniqueid: str
+    state: str
+    at: datetime
+    cause: str = ""
+
+
+Change = CallArrival | CallEnd
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """One call's journalled changes, oldest first."""
+
+    uniqueid: str
+    changes: tuple[Change, ...]
+
+    @property
+    def arrival(self) -> CallArrival | None:
+        return next((c for c in self.changes if isinstance(c, CallArrival)), None)
+
+
+class CallJournal:
+    """The journal in ``directory`` (shared by the flows and the janitor of one process)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def arrived(self, arrival: CallArrival) -> Path:
+        return self._append(arrival)
+
+    def ended(self, end: CallEnd) -> Path:
+        return self._append(end)
+
+    def entry(self, uniqueid: str) -> JournalEntry | None:
+        data = read_json(self._path(uniqueid))
+        return None if data is None else _entry(data)
+
+    def forget(self, uniqueid: str) -> None:
+        """The database has what was journalled for the call (or a flow wrote it itself)."""
+        self._path(uniqueid).unlink(missing_ok=True)
+
+    def entries(self) -> Iterator[tuple[Path, JournalEntry | None]]:
+        """Every call's entry, oldest file first (an unreadable one as ``None``)."""
+        for path, data in read_json_files(self.directory):
+            yield path, _entry(data)
+
+    def remove(self, path: Path) -> None:
+        path.unlink(missing_ok=True)
+
+    def quarantine(self, path: Path) -> Path:
+        return quarantine(path, self.directory / "damaged")
+
+    def _path(self, uniqueid: str) -> Path:
+        return self.directory / f"{_name(uniqueid)}.json"
+
+    def _append(self, change: Change) -> Path:
+        before = self.entry(change.uniqueid)
+        changes = (*(before.changes if before is not None else ()), change)
+        return write_json(
+            self.directory,
+            _name(change.uniqueid),
+            {"uniqueid": change.uniqueid, "changes": [_dump(c) for c in changes]},
+        )
+
+
+def _name(uniqueid: str) -> str:
+    # A uniqueid comes from the wire: hashed, it can never name a path outside the folder.
+    return hashlib.sha256(uniqueid.encode("utf-8", "replace")).hexdigest()[:40]
+
+
+def _dump(change: Change) -> dict[str, Any]:
+    data = asdict(change)
+    data["at"] = change.at.isoformat()
+    data["kind"] = "arrival" if isinstance(change, CallArrival) else "end"
+    return data
+
+
+def _entry(data: Any) -> JournalEntry | None:
+    try:
+        changes: list[Change] = []
+        for raw in data["changes"]:
+            fields = {k: v for k, v in raw.items() if k != "kind"}
+            fields["at"] = datetime.fromisoformat(fields["at"])
+            kind = raw["kind"]
+            if kind == "arrival":
+                changes.append(CallArrival(**fields))
+            elif kind == "end":
+                changes.append(CallEnd(**fields))
+            else:
+                return None
+        return JournalEntry(str(data["uniqueid"]), tuple(changes))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
