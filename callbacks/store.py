@@ -34,10 +34,10 @@ from voicemail.store.queue import (
     ClaimView,
     ItemNotFoundError,
     apply_item_event,
-    check_box_right,
     claim_view,
     item_status,
     load_item,
+    load_item_for,
     person_name,
 )
 
@@ -176,7 +176,7 @@ def settle_call_backs(
     (:func:`settle_call_back`); this safety net catches a call whose
     server stopped before it could, and is a no-op for calls known already.
     """
-    check_box_right(session, agent_id, load_item(session, item_id).box_id)
+    load_item_for(session, item_id, agent_id)
     placed = _call_backs(session, item_id)
     if not placed:
         return ()

@@ -259,8 +259,12 @@ def test_each_person_sees_only_the_boxes_they_have_a_right_to(world: World) -> N
     assert row_ids(w.browser("jan").get("/backoffice")) == [cb]  # callbacks only
     assert row_ids(w.browser("sue").get("/backoffice")) == [vm, cb]  # a supervisor: every box
     jan = w.browser("jan")
-    assert jan.get(f"/backoffice/items/{vm}").status == 403
-    assert jan.get(f"/backoffice/items/{vm}/recording", accept="*/*").status == 403
+    # An item of a box without the right is "not found", exactly as an id that does not
+    # exist: ids in URLs tell a stranger nothing (issue 11, item 6).
+    refused, missing = jan.get(f"/backoffice/items/{vm}"), jan.get("/backoffice/items/999999")
+    assert (refused.status, refused.text) == (missing.status, missing.text)
+    assert refused.status == 404
+    assert jan.get(f"/backoffice/items/{vm}/recording", accept="*/*").status == 404
     assert row_ids(jan.get(f"/backoffice?box={w.office.messages}")) == []  # no peeking
     ann = w.browser("ann")  # an agent with no box at all
     refused = ann.get("/backoffice")
@@ -327,7 +331,7 @@ def test_a_message_plays_in_the_browser_as_wav_for_staff_with_the_right(world: W
     assert response.length == len(wav)  # a Content-Length: no chunked encoding
     assert body == wav
     # jan works callbacks only; sue (supervisor) may listen to every box.
-    assert w.browser("jan").get(f"/backoffice/items/{item}/recording", accept="*/*").status == 403
+    assert w.browser("jan").get(f"/backoffice/items/{item}/recording", accept="*/*").status == 404
     assert _body(w.browser("sue"), f"/backoffice/items/{item}/recording") == wav
     anonymous = Browser(w.web.resource()).get(f"/backoffice/items/{item}/recording", accept="*/*")
     assert anonymous.status == 401
@@ -450,7 +454,7 @@ def test_a_recorded_conversation_plays_from_the_item_with_the_right_to_its_queue
         eva.get(f"/backoffice/items/{item}/calls/{call}/recordings/1", accept="*/*").status == 404
     )
     jan = w.browser("jan")
-    assert jan.get(url, accept="*/*").status == 403
+    assert jan.get(url, accept="*/*").status == 404  # an item of a box not his
     assert _body(w.browser("sue"), url) == wav  # a supervisor hears every queue
 
 

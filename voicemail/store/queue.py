@@ -212,6 +212,18 @@ def check_box_right(session: Session, agent_id: int, box_id: int) -> None:
         raise BoxAccessError(NO_BOX_RIGHT)
 
 
+def load_item_for(
+    session: Session, item_id: int, agent_id: int, *, lock: bool = False
+) -> VoicemailItem:
+    """The item, for someone with the right to its box (R-3.2, R-7.4). Without that right
+    it is "not found", as for an id that does not exist: an item id in a URL must not
+    tell a stranger which items exist (issue 11, item 6)."""
+    item = load_item(session, item_id, lock=lock)
+    if not may_work_box(session, agent_id, item.box_id):
+        raise ItemNotFoundError(NO_SUCH_ITEM)
+    return item
+
+
 def _playable_calls(session: Session, agent_id: int, calls: Collection[Call]) -> set[int]:
     """Of these calls, those whose recorded conversations this person may play (R-7.4).
 
@@ -406,8 +418,7 @@ def _customer_reached(session: Session, item_id: int) -> bool:
 
 def item_detail(session: Session, item_id: int, agent_id: int, *, now: datetime) -> ItemDetail:
     """The process form of one item: the customer, their calls, the history (R-3.2, R-3.3)."""
-    item = load_item(session, item_id)
-    check_box_right(session, agent_id, item.box_id)
+    item = load_item_for(session, item_id, agent_id)
     box = session.get(VoicemailBox, item.box_id)
     assert box is not None
     customer = session.get(Customer, item.customer_id) if item.customer_id is not None else None
@@ -509,8 +520,7 @@ def _history(session: Session, item_id: int) -> list[HistoryEntry]:
 def recording_for(session: Session, item_id: int, agent_id: int) -> str | None:
     """The message's recording, relative to HOTLINE_RECORDINGS_DIR, for someone with the right
     to its box (R-3.2); None for a callback request or a message without a file."""
-    item = load_item(session, item_id)
-    check_box_right(session, agent_id, item.box_id)
+    item = load_item_for(session, item_id, agent_id)
     if item.kind is not ItemKind.MESSAGE or not item.recording_path:
         return None
     return item.recording_path
@@ -528,8 +538,7 @@ def record_played(
     A browser's player fetches one recording in many range requests, and seeks with more:
     within ``PLAYED_EVERY_S`` of this person's last "played" row of the item, nothing new.
     """
-    item = load_item(session, item_id)
-    check_box_right(session, agent_id, item.box_id)
+    load_item_for(session, item_id, agent_id)
     recent = session.scalar(
         select(VoicemailItemHistory.id)
         .where(
@@ -589,9 +598,11 @@ def apply_item_event(
 ) -> tuple[VoicemailItem, claims.ItemStatus]:
     """Load and lock the item, run the state machine, write the result with a guard."""
     for _attempt in range(2):
-        item = load_item(session, item_id, lock=True)
-        if agent_id is not None:
-            check_box_right(session, agent_id, item.box_id)
+        item = (
+            load_item(session, item_id, lock=True)
+            if agent_id is None
+            else load_item_for(session, item_id, agent_id, lock=True)
+        )
         old = item_status(
             item,
             _holder_name(session, item),

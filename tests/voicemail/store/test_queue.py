@@ -198,12 +198,12 @@ def test_detail_and_recordings_need_the_right_to_the_box(engine: Engine, office:
         assert bq.recording_for(s, message, office.agents["eva"]) == "vm/2026/a.wav"
         assert bq.recording_for(s, message, office.agents["sue"]) == "vm/2026/a.wav"
         assert bq.recording_for(s, request, office.agents["jan"]) is None  # nothing recorded
-        for login in ("jan", "ann"):
-            with pytest.raises(bq.BoxAccessError):
+        for login in ("jan", "ann"):  # not found, as if it did not exist (issue 11, item 6)
+            with pytest.raises(bq.ItemNotFoundError):
                 bq.recording_for(s, message, office.agents[login])
-            with pytest.raises(bq.BoxAccessError):
+            with pytest.raises(bq.ItemNotFoundError):
                 bq.item_detail(s, message, office.agents[login], now=t(20))
-            with pytest.raises(bq.BoxAccessError):
+            with pytest.raises(bq.ItemNotFoundError):
                 bq.claim(s, message, office.agents[login], t(20))
         with pytest.raises(bq.ItemNotFoundError):
             bq.recording_for(s, 999_999, office.agents["eva"])
