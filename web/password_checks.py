@@ -14,6 +14,9 @@ transaction); and the whole sign-in passes this gate:
 - at most ``waiting`` more wait for their turn, first come first served; beyond that a
   sign-in is refused at once with :class:`SignInsBusyError` (the page answers 503, "try
   again in a few seconds") rather than queueing without end;
+- one address holds at most ``per_address`` of those places (under way or waiting), so a
+  burst from one address cannot fill the queue and turn everyone else away for a few
+  seconds (issue 11); beyond it that address is refused, the others still get in;
 - the scrypt check runs in a thread pool of its own (``at_once`` threads), never on the
   reactor's thread nor in the DB runner's pool.
 
@@ -23,6 +26,7 @@ transaction); and the whole sign-in passes this gate:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -37,6 +41,7 @@ T = TypeVar("T")
 
 AT_ONCE = 2
 WAITING = 32
+PER_ADDRESS = 4
 
 RunInThread = Callable[[Callable[[], bool]], "Deferred[bool]"]
 
@@ -74,12 +79,15 @@ class PasswordChecks:
         *,
         at_once: int = AT_ONCE,
         waiting: int = WAITING,
+        per_address: int = PER_ADDRESS,
         verify: Callable[[str, str], bool] = verify_password,
         on_stop: Callable[[], None] | None = None,
     ) -> None:
         self._run_in_thread = run_in_thread
         self._turns = DeferredSemaphore(at_once)
         self._waiting = waiting
+        self._per_address = per_address
+        self._by_address: Counter[str] = Counter()
         self._verify = verify
         self._on_stop = on_stop
 
@@ -96,12 +104,26 @@ class PasswordChecks:
         """Checks on the calling thread, done at once (tests that drive time with a Clock)."""
         return cls(maybeDeferred, verify=verify)
 
-    def take_turn(self, sign_in: Callable[[], Coroutine[Any, Any, T]]) -> Deferred[T]:
-        """Run one whole sign-in when its turn comes; :class:`SignInsBusyError` at once when
-        ``at_once`` are under way and ``waiting`` already wait."""
+    def take_turn(
+        self, sign_in: Callable[[], Coroutine[Any, Any, T]], address: str = ""
+    ) -> Deferred[T]:
+        """Run one whole sign-in from ``address`` when its turn comes;
+        :class:`SignInsBusyError` at once when ``at_once`` are under way and ``waiting``
+        already wait, or when ``address`` holds ``per_address`` places already (no limit
+        for an unknown address, "")."""
         if self._turns.tokens == 0 and len(self._turns.waiting) >= self._waiting:
             return fail(SignInsBusyError())
-        return self._turns.run(sign_in)
+        if address and self._by_address[address] >= self._per_address:
+            return fail(SignInsBusyError())
+        self._by_address[address] += 1
+
+        def give_back(result: object) -> object:
+            self._by_address[address] -= 1
+            if self._by_address[address] <= 0:
+                del self._by_address[address]
+            return result
+
+        return self._turns.run(sign_in).addBoth(give_back)
 
     def verify(self, password: str, stored_hash: str) -> Deferred[bool]:
         """Does ``password`` match ``stored_hash``? Checked in a thread, outside any

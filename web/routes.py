@@ -95,7 +95,9 @@ async def sign_in(rc: RequestContext) -> bytes:
         return _sign_in_page(rc, target, error=_wait_message(rc, wait_s), status=429)
     checks = rc.web.password_checks or PasswordChecks.inline()
     try:
-        new = await checks.take_turn(lambda: _sign_in(rc, checks, login, password, previous_hash))
+        new = await checks.take_turn(
+            lambda: _sign_in(rc, checks, login, password, previous_hash), address
+        )
     except SignInsBusyError:
         # a flood of sign-ins is told to come back rather than queued without end.
         rc.request.setHeader(b"Retry-After", str(BUSY_RETRY_AFTER_S).encode())

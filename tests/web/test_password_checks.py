@@ -31,11 +31,11 @@ class Threads:
         d.callback(check())
 
 
-def sign_in(checks: PasswordChecks, password: str) -> Deferred[bool]:
+def sign_in(checks: PasswordChecks, password: str, address: str = "") -> Deferred[bool]:
     async def whole_sign_in() -> bool:
         return await checks.verify(password, STORED)
 
-    return checks.take_turn(whole_sign_in)
+    return checks.take_turn(whole_sign_in, address)
 
 
 def test_at_most_two_checks_run_at_once_and_the_waiting_ones_follow_in_order() -> None:
@@ -86,3 +86,21 @@ def test_a_sign_in_that_fails_gives_its_turn_back() -> None:
 @pytest.mark.parametrize(("password", "right"), [("correct horse", True), ("wrong", False)])
 def test_inline_checks_give_the_answer_at_once(password: str, right: bool) -> None:
     assert result_of(sign_in(PasswordChecks.inline(), password)) is right
+
+
+def test_one_address_cannot_fill_the_queue_and_turn_the_others_away() -> None:
+    threads = Threads()
+    checks = PasswordChecks(threads.run, at_once=2, waiting=8, per_address=3)
+    burst = [sign_in(checks, "x", "203.0.113.9") for _ in range(3)]
+    refused = sign_in(checks, "x", "203.0.113.9")
+    failure_of(refused, SignInsBusyError)  # its fourth at once
+    colleague = sign_in(checks, "correct horse", "10.0.0.5")  # still gets a place
+    assert has_not_fired(colleague)
+    while threads.running:
+        threads.finish_one()
+    assert result_of(colleague) is True
+    assert [result_of(d) for d in burst] == [False, False, False]
+    again = sign_in(checks, "correct horse", "203.0.113.9")  # its places are given back
+    while threads.running:
+        threads.finish_one()
+    assert result_of(again) is True
