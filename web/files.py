@@ -149,6 +149,9 @@ class _FileStreamer:
 
     def stopProducing(self) -> None:
         if not self.done.called:
+            # Unregistered first: the request is finished after this, and a producer still
+            # registered then is an error in Twisted (seen on a loaded machine).
+            self._request.unregisterProducer()
             self.done.errback(ConnectionDone("the browser stopped reading"))
 
 
