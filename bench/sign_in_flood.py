@@ -103,14 +103,13 @@ def summary(times: list[float]) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--threads", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--database-url", default="")
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
-    url = args.database_url or f"sqlite:///{work / 'hotline.db'}"
+def percentile_ms(times: list[float], fraction: float) -> float:
+    ordered = sorted(times)
+    return ordered[int(fraction * (len(ordered) - 1))] * 1000
+
+
+def add_bench_account(url: str) -> None:
+    """A migrated database at ``url`` with the account the browsers sign in with."""
     upgrade(url)
     engine = make_engine(url)
     hashed = hash_password(PASSWORD)
@@ -120,7 +119,10 @@ def main() -> None:
 
     DBRunner(engine, None).run_sync(add_account)
     engine.dispose()
-    web_port, agi_port = free_port(), free_port()
+
+
+def start_serve(url: str, work: Path, web_port: int, agi_port: int) -> subprocess.Popen[str]:
+    """``hotline serve`` on ``url``, once it says it is serving (its output then drained)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     env.update(
         HOTLINE_DATABASE_URL=url,
@@ -137,12 +139,26 @@ def main() -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
+    assert server.stdout is not None
+    for line in server.stdout:
+        if "Hotline is serving" in line:
+            break
+    threading.Thread(target=server.stdout.read, daemon=True).start()
+    return server
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--database-url", default="")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="hotline-bench-"))
+    url = args.database_url or f"sqlite:///{work / 'hotline.db'}"
+    add_bench_account(url)
+    web_port, agi_port = free_port(), free_port()
+    server = start_serve(url, work, web_port, agi_port)
     try:
-        assert server.stdout is not None
-        for line in server.stdout:
-            if "Hotline is serving" in line:
-                break
-        threading.Thread(target=server.stdout.read, daemon=True).start()
         print("FastAGI, quiet:        ", summary(measure_agi(agi_port, 3)))
         answers: collections.Counter[str] = collections.Counter()
         stop = threading.Event()
