@@ -71,6 +71,23 @@ full => notice,warning,error,verbose,dtmf
 """
 
 
+# What a shell reports for a program killed by SIGILL (128 + 4).
+_SIGILL_EXIT = 132
+
+
+class BuildCannotRunHereError(Exception):
+    """The build's binary stopped on an illegal instruction: it was compiled for a CPU with
+    instructions this machine lacks (the shared build uses AVX-512), so no Asterisk can run
+    here at all."""
+
+
+def cannot_run_here_reason(error: BuildCannotRunHereError) -> str:
+    return (
+        "real Asterisk tier: the Asterisk build stops on an illegal instruction on this CPU "
+        f"(it was compiled for AVX-512, which this machine lacks): {error}"
+    )
+
+
 def build_or_skip() -> Path:
     """The Asterisk build folder; skip (or fail, when required) if it or its sounds are
     missing."""
@@ -207,8 +224,10 @@ class RealAsterisk:
             capture_output=True,
             text=True,
             timeout=60,
-            check=True,
         )
+        if out.returncode == _SIGILL_EXIT:
+            raise BuildCannotRunHereError(out.stderr.strip().splitlines()[-1] if out.stderr else "")
+        out.check_returncode()
         self.pid = int(out.stdout.split()[-1])
         self.cli("agi set debug on")  # every AGI command and reply in the full log
 
