@@ -16,8 +16,9 @@ import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, or_, select, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
@@ -173,6 +174,41 @@ def _conditions(
     return where
 
 
+_QUEUE = aliased(Queue)
+_AGENT = aliased(Agent)
+# Only the columns a record shows: loading whole ORM rows cost five times as much per row,
+# which a CSV export of a month pays ~100,000 times (bench/reports.py).
+_RECORD_COLUMNS: tuple[Any, ...] = (
+    Call.id,
+    Call.started_at,
+    Call.caller_number,
+    Call.callee_number,
+    Call.did,
+    Call.queue_id,
+    Call.agent_id,
+    Call.direction,
+    Call.state,
+    Call.answered_at,
+    Call.ended_at,
+    Call.hangup_cause,
+    Call.overflowed,
+    Call.transferred_from_queue_id,
+    Call.reason_node_id,
+    Call.rt_number,
+    _QUEUE.name.label("queue_name"),
+    _AGENT.name.label("agent_name"),
+)
+
+
+def _record_rows(*where: ColumnElement[bool]) -> Select[Any]:
+    return (
+        select(*_RECORD_COLUMNS)
+        .outerjoin(_QUEUE, _QUEUE.id == Call.queue_id)
+        .outerjoin(_AGENT, _AGENT.id == Call.agent_id)
+        .where(and_(*where))
+    )
+
+
 def list_calls(
     session: Session,
     viewer: Viewer,
@@ -187,19 +223,11 @@ def list_calls(
     where = [_visible(viewer), *_conditions(session, flt, nodes)]
     if after is not None:
         where.append(tuple_(Call.started_at, Call.id) < tuple_(after.started_at, after.call_id))
-    queue = aliased(Queue)
-    agent = aliased(Agent)
     rows = session.execute(
-        select(Call, queue.name, agent.name)
-        .outerjoin(queue, queue.id == Call.queue_id)
-        .outerjoin(agent, agent.id == Call.agent_id)
-        .where(and_(*where))
-        .order_by(Call.started_at.desc(), Call.id.desc())
-        .limit(limit + 1)
+        _record_rows(*where).order_by(Call.started_at.desc(), Call.id.desc()).limit(limit + 1)
     ).all()
     more = len(rows) > limit
-    rows = rows[:limit]
-    records = _records(session, [(c, q or "", a or "") for c, q, a in rows], nodes)
+    records = _records(session, rows[:limit], nodes)
     last = records[-1] if records else None
     return CallPage(
         rows=tuple(records),
@@ -209,10 +237,10 @@ def list_calls(
 
 def _records(
     session: Session,
-    rows: Sequence[tuple[Call, str, str]],
+    rows: Sequence[Row[Any]],
     nodes: dict[int, tuple[int | None, str]],
 ) -> list[CallRecord]:
-    ids = [call.id for call, _q, _a in rows]
+    ids = [row.id for row in rows]
     rings: dict[int, list[tuple[datetime, datetime | None]]] = {}
     kept: dict[int, int] = {}
     if ids:
@@ -231,29 +259,29 @@ def _records(
     paths = reason_paths(nodes)
     return [
         CallRecord(
-            id=call.id,
-            started_at=call.started_at,
-            from_number=call.caller_number,
-            to_number=call.callee_number,
-            did=call.did,
-            queue_id=call.queue_id,
-            queue_name=queue_name,
-            agent_id=call.agent_id,
-            agent_name=agent_name,
-            direction=call.direction.value,
-            state=call.state.value,
-            total_s=seconds_between(call.started_at, call.ended_at),
-            ringing_s=ringing_seconds(rings.get(call.id, ()), call.ended_at),
-            talking_s=seconds_between(call.answered_at, call.ended_at),
-            hangup_cause=call.hangup_cause,
-            overflowed=call.overflowed,
-            transferred_in=call.transferred_from_queue_id is not None,
-            transferred_out=call.state is CallState.TRANSFERRED,
-            reason_path=paths.get(call.reason_node_id, "") if call.reason_node_id else "",
-            rt_number=call.rt_number or "",
-            recordings=kept.get(call.id, 0),
+            id=row.id,
+            started_at=row.started_at,
+            from_number=row.caller_number,
+            to_number=row.callee_number,
+            did=row.did,
+            queue_id=row.queue_id,
+            queue_name=row.queue_name or "",
+            agent_id=row.agent_id,
+            agent_name=row.agent_name or "",
+            direction=row.direction.value,
+            state=row.state.value,
+            total_s=seconds_between(row.started_at, row.ended_at),
+            ringing_s=ringing_seconds(rings.get(row.id, ()), row.ended_at),
+            talking_s=seconds_between(row.answered_at, row.ended_at),
+            hangup_cause=row.hangup_cause,
+            overflowed=row.overflowed,
+            transferred_in=row.transferred_from_queue_id is not None,
+            transferred_out=row.state is CallState.TRANSFERRED,
+            reason_path=paths.get(row.reason_node_id, "") if row.reason_node_id else "",
+            rt_number=row.rt_number or "",
+            recordings=kept.get(row.id, 0),
         )
-        for call, queue_name, agent_name in rows
+        for row in rows
     ]
 
 
@@ -365,11 +393,7 @@ def call_detail(session: Session, viewer: Viewer, call_id: int) -> CallDetail:
         session,
         [call.agent_id, call.processed_by_id, call.transferred_by_agent_id],
     )
-    record = _records(
-        session,
-        [(call, _queue_name(session, call.queue_id), names.get(call.agent_id or 0, ""))],
-        nodes,
-    )[0]
+    record = _records(session, session.execute(_record_rows(Call.id == call.id)).all(), nodes)[0]
     events: list[TimelineEvent] = [TimelineEvent(call.started_at, "started")]
     for press, menu_name in session.execute(
         select(IvrKeyPress, IvrMenu.name)
@@ -530,17 +554,12 @@ def _legs(
     """The call's other legs (a transfer makes a new one, R-1.12), those the viewer may see."""
     if not call.linkedid:
         return []
-    queue = aliased(Queue)
-    agent = aliased(Agent)
     rows = session.execute(
-        select(Call, queue.name, agent.name)
-        .outerjoin(queue, queue.id == Call.queue_id)
-        .outerjoin(agent, agent.id == Call.agent_id)
-        .where(Call.linkedid == call.linkedid, Call.id != call.id, _visible(viewer))
+        _record_rows(Call.linkedid == call.linkedid, Call.id != call.id, _visible(viewer))
         .order_by(Call.started_at, Call.id)
         .limit(20)
     ).all()
-    return _records(session, [(c, q or "", a or "") for c, q, a in rows], nodes)
+    return _records(session, rows, nodes)
 
 
 def _recordings(session: Session, call_id: int) -> list[RecordingEntry]:
