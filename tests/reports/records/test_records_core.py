@@ -1,4 +1,5 @@
-"""The call records' pure core: the filter, the keyset cursor, times, reason paths, timeline."""
+"""The call records' pure core (R-5.1): the filter, the keyset cursor, times, reason paths,
+the timeline."""
 
 from __future__ import annotations
 
