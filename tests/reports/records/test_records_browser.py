@@ -1,14 +1,13 @@
-"""Call records (R-5.1) and recordings (R-5.2) in a real browser (headless Chromium) against ``hotline serve`` over real
-sockets: a caller played by ``hotline simulate`` leaves a message, and the call is in
-``/calls`` at once; the supervisor filters by the number in another format, opens the
-call's timeline, and plays a recorded conversation (the ``<audio>`` element loads it with
-a range request: the server's answer is 206). Screenshots go to HOTLINE_TEST_ARTIFACTS.
+"""Call records (R-5.1) and recordings (R-5.2) in a real browser (headless Chromium) against
+``hotline serve`` over real sockets: a caller played by ``hotline simulate`` leaves a
+message, and the call is in ``/calls`` at once; the supervisor filters by the number in
+another format, opens the call's timeline, and plays a recorded conversation (the
+``<audio>`` element loads it with a range request: the server's answer is 206).
+Screenshots go to HOTLINE_TEST_ARTIFACTS.
 """
 
 from __future__ import annotations
 
-import io
-import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 from db.catalog import load_catalog
 from db.models import Agent, Call, Queue, Recording
 from domain.enums import CallState, Direction, RingOutcome
-from tests.reports.records.calls import add_call
+from tests.reports.records.calls import add_call, write_wav
 from tests.support.browser import artifacts_dir, browser_tests, chromium, sign_in, waiting
 from tests.support.processes import (
     ALL_WEEK_HOURS,
@@ -86,17 +85,6 @@ class Servers:
     recordings: Path
 
 
-def _wav(path: Path, seconds: float) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(8000)
-        writer.writeframes(bytes(range(256)) * int(seconds * 8000 * 2 / 256))
-    path.write_bytes(buffer.getvalue())
-
-
 @pytest.fixture
 def recorded_call(engine: Engine, tmp_path: Path) -> int:
     """An earlier conversation of the support queue with its recording on disk."""
@@ -122,7 +110,7 @@ def recorded_call(engine: Engine, tmp_path: Path) -> int:
                 duration_s=3,
             )
         )
-    _wav(tmp_path / "recordings" / "calls" / "earlier.wav", 3.0)
+    write_wav(tmp_path / "recordings" / "calls" / "earlier.wav", 3.0)
     return call_id
 
 
