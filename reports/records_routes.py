@@ -40,7 +40,7 @@ from web.request import RequestContext
 HERE = Path(__file__).resolve().parent
 LIST = "/calls"
 PAGE_SIZE = 50
-CSV_BATCH = 2000
+CSV_BATCH = 5000
 NOT_AVAILABLE = N_("The recording of this call is not available")
 
 _log = Logger()
