@@ -564,6 +564,14 @@ class Call(Base):
             "rt_number IS NULL OR length(rt_number) BETWEEN 1 AND 10", name="rt_number_length"
         ),
         Index("ix_calls_waiting_order", "queue_id", "state", "queue_entered_at", "id"),
+        # The call records' keyset pages, newest first, whole or by queue or agent, and
+        # the number and RT filters (R-5.1; bench/reports.py measures them).
+        Index("ix_calls_records_order", "started_at", "id"),
+        Index("ix_calls_records_queue", "queue_id", "started_at", "id"),
+        Index("ix_calls_records_agent", "agent_id", "started_at", "id"),
+        Index("ix_calls_caller_number", "caller_number"),
+        Index("ix_calls_callee_number", "callee_number"),
+        Index("ix_calls_rt_number", "rt_number"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     uniqueid: Mapped[str] = mapped_column(String(64), unique=True)
@@ -810,6 +818,37 @@ class AuditLog(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str] = mapped_column(String(200), default="")
     detail: Mapped[str] = mapped_column(Text, default="")
+
+
+class ApiKey(Base):
+    """A key an integration (a CRM) reads the call records API with (R-5.6).
+
+    Only a hash of the key is stored; the key itself is shown once, when it is made.
+    ``prefix`` (its first characters) tells keys apart in the list. A revoked key stays,
+    so the list says who made it and when it was revoked.
+    """
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ApiKeyQueue(Base):
+    """The queues whose calls a key may read (R-5.6, R-7.4)."""
+
+    __tablename__ = "api_key_queues"
+    api_key_id: Mapped[int] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    queue_id: Mapped[int] = mapped_column(
+        ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    )
 
 
 class ReportSchedule(Base):

@@ -1,4 +1,4 @@
-"""The ``hotline`` command: serve, db upgrade, load/export, prompts, demo, simulate.
+"""The ``hotline`` command: serve, db upgrade, load/export, prompts, demo, simulate, api-key.
 
 Every failure the user can fix (a wrong setting, an unreachable database, a bad YAML file)
 ends with one line on stderr that names what is wrong, and a non-zero exit; never a
@@ -73,6 +73,17 @@ def _parser() -> argparse.ArgumentParser:
         help="keep the demo centre's opening hours (by default queues are open around the clock)",
     )
 
+    api_key = sub.add_parser("api-key", help="keys of the call records API (docs/api.md)")
+    key_sub = api_key.add_subparsers(dest="key_command", required=True, metavar="KEY_COMMAND")
+    create = key_sub.add_parser("create", help="make a key; it is printed once")
+    create.add_argument("--name", required=True, help="the integration that uses it")
+    create.add_argument(
+        "--queue", action="append", required=True, help="code of a queue it may read (repeat)"
+    )
+    key_sub.add_parser("list", help="list the keys")
+    revoke = key_sub.add_parser("revoke", help="revoke a key")
+    revoke.add_argument("id", type=int, help="the key's id (see list)")
+
     simulate = sub.add_parser(
         "simulate",
         help="play Asterisk against a running Hotline (see hotline simulate -h)",
@@ -133,6 +144,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             force=args.force,
         )
         print("\n".join(lines))
+        return 0
+    if args.command == "api-key":
+        print("\n".join(commands.api_key(settings, args)))
         return 0
     if args.command == "serve":
         return commands.serve(settings)

@@ -56,6 +56,35 @@ def export_text(settings: Settings) -> str:
         engine.dispose()
 
 
+def api_key(settings: Settings, args: Any) -> list[str]:
+    """``hotline api-key create|list|revoke`` (R-5.6): the lines to print."""
+    from datetime import UTC, datetime
+
+    from domain.refusals import RefusedError
+    from reports.store import api_keys
+
+    now = datetime.now(UTC)
+    engine = make_engine(settings.database_url)
+    try:
+        with Session(engine) as session, session.begin():
+            if args.key_command == "create":
+                queues = api_keys.queue_ids_by_code(session, args.queue)
+                made = api_keys.create_key(session, args.name, queues, None, now)
+                return [f"key {made.id} for {args.name}: {made.key}", "it is not shown again"]
+            if args.key_command == "revoke":
+                api_keys.revoke_key(session, args.id, None, now)
+                return [f"key {args.id} revoked"]
+            return [
+                f"{k.id}\t{k.name}\t{k.prefix}…\t{', '.join(k.queue_names)}\t"
+                + ("revoked " + k.revoked_at.isoformat() if k.revoked_at else "active")
+                for k in api_keys.list_keys(session)
+            ] or ["no API keys"]
+    except RefusedError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        engine.dispose()
+
+
 def prompts(
     settings: Settings,
     sounds_dir: Path,

@@ -39,6 +39,7 @@ from ami.client import AMIClient
 from db.runner import DBRunner
 from domain.clock import Clock
 from hotline import status_routes
+from reports import api_routes, records_routes
 from supervisor import routes as supervisor_routes
 from voicemail import routes as backoffice_pages
 from web import routes as account_routes
@@ -64,6 +65,8 @@ def default_route_tables() -> list[RouteTable]:
         transfer_routes.routes,
         outbound_routes.routes,
         supervisor_routes.routes,
+        records_routes.routes,
+        api_routes.routes,
     ]
 
 
