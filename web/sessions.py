@@ -60,7 +60,7 @@ class SignedInUser:
     login: str
     name: str
     role: Role
-    language: str
+    language: str | None  # the person's saved choice; None: the browser's (issue 16)
     web_session_id: int
     csrf_token: str
     expires_at: datetime
@@ -81,7 +81,7 @@ class NewSession:
     token: str
     csrf_token: str
     agent_id: int
-    language: str
+    language: str | None
     call_centre_user: bool
     back_office_user: bool  # has a box right: starts on the back office (issue 16)
 

@@ -193,6 +193,7 @@ class FormPage:
     query: str = ""
     hits: tuple[cp.CustomerHit, ...] | None = None
     search_hint: str = ""
+    search_more: str = ""  # the list was cut off: refine the search (issue 16)
 
     def context(self, rc: RequestContext) -> dict[str, Any]:
         view, match = self.state.view, self.state.match
@@ -225,6 +226,7 @@ class FormPage:
             "query": self.query,
             "hits": self.hits,
             "search_hint": self.search_hint,
+            "search_more": self.search_more,
         }
 
 
@@ -339,7 +341,11 @@ async def _search_into(rc: RequestContext, page: FormPage, call_id: int, form: F
         page.hits, page.search_hint = (), rc.lang.gettext(SEARCH_EMPTY)
         return
     agent_id, queue_ids = _user(rc)
-    page.hits = await rc.db(cp.search, call_id, agent_id, queue_ids, text)
+    hits = await rc.db(cp.search, call_id, agent_id, queue_ids, text)
+    # One more than is shown was asked for: its presence means the list was cut (issue 16).
+    page.hits = hits[: cp.SEARCH_LIMIT]
+    if len(hits) > cp.SEARCH_LIMIT:
+        page.search_more = rc.lang.gettext(cp.SEARCH_CUT_OFF) % {"shown": cp.SEARCH_LIMIT}
 
 
 @routes.route("/call-form/<int:call_id>/customers", methods=["GET"], access=CALL_CENTRE)

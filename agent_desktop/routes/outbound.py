@@ -81,7 +81,15 @@ async def _dialog(
         elif customer.phones:
             number = customer.phones[0].number  # the main number
     hits = (
-        await rc.db(call_form_store.search_customers, search, None, SEARCH_LIMIT) if search else []
+        await rc.db(call_form_store.search_customers, search, None, SEARCH_LIMIT + 1)
+        if search
+        else []
+    )
+    # One more than is shown was asked for: its presence means the list was cut (issue 16).
+    search_more = (
+        rc.lang.gettext(call_form_store.SEARCH_CUT_OFF) % {"shown": SEARCH_LIMIT}
+        if len(hits) > SEARCH_LIMIT
+        else ""
     )
     message = rc.lang.gettext(error) if error else None
     if not rc.wants_html and message:
@@ -94,7 +102,8 @@ async def _dialog(
         telephony=rc.web.ami is not None,
         desk=rc.signed_in.desk,
         search=search,
-        hits=hits,
+        hits=hits[:SEARCH_LIMIT],
+        search_more=search_more,
         customer=customer,
         contact_id=chosen["contact_id"],
         queue_id=chosen["queue_id"],

@@ -304,8 +304,8 @@ def test_messages_follow_the_call_and_a_reload_keeps_the_form(
     tmp_path: Path,
 ) -> None:
     """Issue 16, item 2: Save while connected is refused, and that refusal goes when the call
-    ends; "Go on air" is not offered, and refused, while the call waits to be saved, and that refusal goes when
-    the state changes; a reload keeps the picked reason and the typed note."""
+    ends; "Go on air" is not offered, and refused, while the call waits to be saved, and that
+    refusal goes when the state changes; a reload keeps the picked reason and the typed note."""
     wait = waiting(chrome, WAIT_S)
     badge = (By.ID, "badge")
     still_connected = "The call is still connected: save it when it has ended."

@@ -424,9 +424,26 @@ def test_the_sign_in_page_follows_the_browser_language(
     assert "Sign in to Hotline" in page.text
 
 
-def test_czech_dates_use_the_czech_format_in_the_centre_time_zone(
-    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
+def test_dates_look_alike_in_both_languages_in_the_centre_time_zone(
+    browser: Browser, other_browser: Browser, centre: StaffCentre
 ) -> None:
+    """Issue 16: a four-digit year and a 24-hour clock in Czech and in English."""
     at_seat(browser, centre, "jan")
-    page = browser.get("/desktop")
-    assert "Přihlášen(a) od 02.03.26 9:30" in page.text
+    assert "Přihlášen(a) od 02.03.2026 09:30" in browser.get("/desktop").text
+    other_browser.signed_in("eva")
+    other_browser.post("/desktop/seat", {"seat_id": centre.seats["102"]})
+    assert "Logged in at 02.03.2026 09:30" in other_browser.get("/desktop").text
+
+
+def test_a_saved_language_wins_else_the_browsers(browser: Browser, centre: StaffCentre) -> None:
+    """R-2.17, issue 16: someone who never chose a language gets the browser's; a choice
+    saved in the profile wins over any browser."""
+    czech_browser = {"Accept-Language": "cs-CZ,cs;q=0.9"}
+    english_browser = {"Accept-Language": "en-GB,en;q=0.9"}
+    browser.signed_in("eva")  # no saved choice
+    assert '<html lang="cs">' in browser.get("/desktop", headers=czech_browser).text
+    assert '<html lang="en">' in browser.get("/desktop", headers=english_browser).text
+    browser.post("/account/language", {"language": "en", "next": "/desktop"})
+    assert '<html lang="en">' in browser.get("/desktop", headers=czech_browser).text
+    browser.signed_in("jan")  # chose Czech
+    assert '<html lang="cs">' in browser.get("/desktop", headers=english_browser).text
