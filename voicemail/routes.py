@@ -67,6 +67,7 @@ STATE_FILTERS = ("open", "done", "resolved_by_contact", "all")
 
 # --------------------------------------------------------------------------- messages
 
+NUMBER_LABEL = N_("Number")  # the label errors name the call back's number by
 NOT_AVAILABLE = N_("The recording of this call is not available")  # the wording of R-3.2
 NO_QUEUE_RIGHT = N_("You have no right to the recordings of this call's queue.")
 NO_BACKOFFICE = N_("Your account has no access to the back office.")
@@ -410,7 +411,7 @@ async def release(rc: RequestContext, item_id: int) -> bytes:
 async def call_back(rc: RequestContext, item_id: int) -> bytes:
     """Call the customer back (R-3.3, R-1.13) from the item the person holds."""
     user = _require_backoffice(rc)
-    number = rc.form().text("number", required=False, max_len=40)
+    number = rc.form().text("number", required=False, max_len=40, label=NUMBER_LABEL)
     try:
         placed = await callbacks.call_back(
             rc.web.ami,

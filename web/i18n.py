@@ -103,6 +103,9 @@ class Language:
         translated = self.translations.gettext(message)
         if not params:
             return translated
+        if isinstance(params.get("field"), str):
+            # A field is named by its label's message id (web.forms): in the reader's language.
+            params = {**params, "field": self.translations.gettext(str(params["field"]))}
         try:
             return translated % params
         except (KeyError, ValueError, TypeError):

@@ -107,8 +107,8 @@ async def sign_in_form(rc: RequestContext) -> bytes:
 @routes.route("/sign-in", methods=["POST"], access=public("where people sign in"))
 async def sign_in(rc: RequestContext) -> bytes:
     form = rc.form()
-    login = form.text("login", max_len=64)
-    password = form.text("password", max_len=200, strip=False)
+    login = form.text("login", max_len=64, label=N_("Login"))
+    password = form.text("password", max_len=200, strip=False, label=N_("Password"))
     target = local_path(form.raw("next"), "")
     previous = rc.request.getCookie(SESSION_COOKIE)
     previous_hash = (
@@ -203,7 +203,7 @@ async def home(rc: RequestContext) -> bytes:
 @routes.route("/account/language", methods=["POST"], access=SIGNED_IN)
 async def choose_language(rc: RequestContext) -> bytes:
     form = rc.form()
-    language = form.choice("language", LANGUAGES)
+    language = form.choice("language", LANGUAGES, label=N_("Language"))
     await rc.db(web_sessions.set_language, rc.signed_in.agent_id, language)
     if not rc.wants_html:
         return rc.json({"ok": True, "language": language})
