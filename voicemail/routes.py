@@ -100,7 +100,7 @@ CALL_STATE_LABELS = {
     "failed": N_("Failed"),
 }
 HISTORY_LABELS = {
-    "created": N_("Taken"),
+    "created": N_("Received"),
     "claimed": N_("Opened for work"),
     "released": N_("Released"),
     "cancelled": N_("Cancelled"),

@@ -144,6 +144,10 @@ class CallFormView:
     note: str
     rt_number: str | None
     processing_state: str
+    # What tells two customers of one name apart (issue 16); empty without a customer.
+    customer_address: str = ""
+    customer_contract: str = ""
+    customer_location: str = ""
 
 
 @dataclass(frozen=True)
@@ -648,6 +652,8 @@ def load_call_form(session: Session, call_id: int) -> CallFormView:
     call = _call(session, call_id)
     queue = session.get(Queue, call.queue_id) if call.queue_id is not None else None
     tree = _reason_tree(session, call.queue_id, _reason_direction(call.direction))
+    customer = session.get(Customer, call.customer_id) if call.customer_id is not None else None
+    location = session.get(Location, customer.location_id) if customer is not None else None
     return CallFormView(
         call_id=call.id,
         direction=call.direction.value,
@@ -668,6 +674,9 @@ def load_call_form(session: Session, call_id: int) -> CallFormView:
         note=call.note,
         rt_number=call.rt_number,
         processing_state=call.processing_state.value,
+        customer_address=customer.address if customer is not None else "",
+        customer_contract=customer.contract_number if customer is not None else "",
+        customer_location=location.name if location is not None else "",
     )
 
 

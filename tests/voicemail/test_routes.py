@@ -240,6 +240,8 @@ def test_the_list_shows_box_customer_or_number_call_count_last_time_and_state(
     page = w.browser("eva").get("/backoffice")
     assert page.status == 200
     assert "Calls in voicemail" in page.text
+    # Issue 16: when the item came in is "Received"; "Taken" read like "claimed".
+    assert "<th>Received</th>" in page.text and "Taken" not in page.text
     assert row_ids(page) == [novak, novak + 1, stranger]  # oldest first, the order to work
     novak_row = page.text.split(f'<tr data-item="{novak}"', 1)[1].split("</tr>", 1)[0]
     assert "Support voicemail" in novak_row and "(Message)" in novak_row
