@@ -322,6 +322,9 @@ def test_a_message_plays_in_the_browser_as_wav_for_staff_with_the_right(world: W
         '<audio id="bo-audio" controls preload="metadata" src="/backoffice/items/{}/recording">'
     )
     assert player.format(item) in page.text
+    # Issue 16: the message has one player; its call's row points up to it.
+    assert page.text.count(f'src="/backoffice/items/{item}/recording"') == 1
+    assert 'href="#bo-audio">The message, played above</a>' in page.text
     response, body = _raw(eva, f"/backoffice/items/{item}/recording")
     assert response.code == 200
     assert response.headers.getRawHeaders(b"content-type") == [b"audio/wav"]

@@ -30,7 +30,7 @@ from tests.support.browser import artifacts_dir, browser_tests, chromium, sign_i
 from tests.support.call_form import add_reasons
 from tests.support.centre import PASSWORD, StaffCentre, build_staff_centre
 from tests.support.customers import add_customer
-from tests.support.processes import free_port, hotline_env, serving
+from tests.support.processes import free_port, serve_env, serving
 
 pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/support/browser.py)
 
@@ -88,12 +88,7 @@ def centre_db(engine: Engine) -> StaffCentre:
 @pytest.fixture
 def server(db_url: str, centre_db: StaffCentre, tmp_path: Path) -> Iterator[str]:
     port = free_port()
-    env = hotline_env(
-        HOTLINE_DATABASE_URL=db_url,
-        HOTLINE_WEB_LISTEN=f"tcp:{port}:interface=127.0.0.1",
-        HOTLINE_AGI_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
-    )
-    with serving(env, tmp_path):
+    with serving(serve_env(tmp_path, web_port=port, HOTLINE_DATABASE_URL=db_url), tmp_path):
         yield f"http://127.0.0.1:{port}"
 
 
