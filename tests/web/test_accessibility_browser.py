@@ -142,6 +142,9 @@ def test_the_main_pages_have_no_serious_accessibility_finding_and_work_by_keyboa
         sign_in(driver, server, "eva", PASSWORD)
         wait.until(EC.text_to_be_present_in_element((By.ID, "badge"), "Not logged in"))
         check(driver, "/desktop (seat choice)", report)
+        # The language switch is in the header, on screen without scrolling.
+        switch = driver.find_element(By.CSS_SELECTOR, "header #language")
+        assert switch.is_displayed() and switch.rect["y"] < 80, switch.rect
 
         # From the keyboard alone: the seat, then "Go on air".
         seat = driver.find_element(By.ID, "seat_id")
