@@ -132,6 +132,11 @@ class DeskControls:
     on_air: bool  # "Go on air" shows pressed
     pause_type_id: int | None  # the pause shown as current
     can_call_out: bool  # "Outbound call" offered: off-air and not busy with a call
+    # "Go on air" offered: off air and not busy with a call (on air already, or ringing,
+    # talking, processing, it would change nothing or be refused: FINISH_FIRST).
+    can_go_on_air: bool
+    # The pause buttons work: not busy with a call (transition refuses them then).
+    can_pause: bool
 
 
 def desk_controls(state: str, activity: str, pause_type_id: int | None = None) -> DeskControls:
@@ -144,6 +149,8 @@ def desk_controls(state: str, activity: str, pause_type_id: int | None = None) -
         # transition() refuses StartWork(OUTBOUND) while busy; on air, the dialog refuses
         # too ("Go off air before you place an outbound call.", R-2.15).
         can_call_out=AgentState(state) is AgentState.OFF_AIR and not busy,
+        can_go_on_air=AgentState(state) is AgentState.OFF_AIR and doing not in BUSY_WITH_A_CALL,
+        can_pause=doing not in BUSY_WITH_A_CALL,
     )
 
 

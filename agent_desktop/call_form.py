@@ -34,12 +34,12 @@ REASON_REQUIRED = N_("Choose the call reason and the reason code.")  # R-2.8, R-
 UNKNOWN_AND_OPERATOR = N_(
     'Either tick "customer is unknown" or assign the call to the location\'s operator, not both.'
 )
-NOTE_TOO_LONG = N_("The note is too long.")
+NOTE_TOO_LONG = N_("The note is too long: at most 4000 characters.")  # NOTE_MAX_CHARS
 NOTE_BAD_CHARACTERS = N_("The note contains characters that cannot be stored.")
 PICK_LIST_NOTICE = N_("Several customers have the caller's number: pick the one who is calling.")
 UNPROCESSED_NOTICE = "Showing unprocessed call from {when}"  # R-2.13, DD.MM.YYYY HH:MM
 PROCESS_TITLE_REQUIRED = N_("Give the process a title.")
-PROCESS_TITLE_TOO_LONG = N_("The process title is too long.")
+PROCESS_TITLE_TOO_LONG = N_("The process title is too long: at most 200 characters.")
 # Refusals of the store (agent_desktop.store.call_form).
 ALREADY_PROCESSED = N_("This call has been processed already.")
 NOTHING_TO_PROCESS = N_("This call has nothing to process.")

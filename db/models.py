@@ -28,6 +28,7 @@ from sqlalchemy import (
     Text,
     Time,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -51,6 +52,7 @@ from domain.enums import (
     Role,
     Severity,
 )
+from domain.search import searchable
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -122,12 +124,23 @@ class Customer(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     # The pseudo-customer "OUTBOUND CALL" through which unknown people are called.
     is_pseudo: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Name, address and contract number without accents and case (domain.search), kept by
+    # the listener below at every write: what the search compares (R-2.7, issue 16).
+    search_text: Mapped[str] = mapped_column(String(600), default="", server_default="")
 
     phones: Mapped[list[CustomerPhone]] = relationship(
         order_by="CustomerPhone.position", cascade="all, delete-orphan"
     )
     contacts: Mapped[list[ContactPerson]] = relationship(
         order_by="ContactPerson.position", cascade="all, delete-orphan"
+    )
+
+
+@event.listens_for(Customer, "before_insert")
+@event.listens_for(Customer, "before_update")
+def _keep_search_text(_mapper: object, _connection: object, customer: Customer) -> None:
+    customer.search_text = searchable(
+        customer.name or "", customer.address or "", customer.contract_number or ""
     )
 
 
@@ -181,7 +194,8 @@ class Agent(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.AGENT)
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"))
-    language: Mapped[str] = mapped_column(String(8), default="en")
+    # The person's own choice of UI language; None: the browser's (issue 16).
+    language: Mapped[str | None] = mapped_column(String(8))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # The location the agent works for; breaks ties in customer matching.
     selected_location_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"))

@@ -58,10 +58,18 @@ async def messages_page(rc: RequestContext) -> bytes:
 @routes.route(PAGE, methods=["POST"], access=SUPERVISORS)
 async def send_message(rc: RequestContext) -> bytes:
     form = rc.form()
-    agent_id = form.required_integer("agent_id", minimum=1)
-    severity = Severity(form.choice("severity", SEVERITIES))
-    minutes = form.required_integer("minutes", minimum=1, maximum=notes.MINUTES_MAX)
-    text = form.text("message", required=False, max_len=4 * notes.MESSAGE_MAX_CHARS, multiline=True)
+    agent_id = form.required_integer("agent_id", minimum=1, label=N_("To"))
+    severity = Severity(form.choice("severity", SEVERITIES, label=N_("Severity")))
+    minutes = form.required_integer(
+        "minutes", minimum=1, maximum=notes.MINUTES_MAX, label=N_("Show for (minutes)")
+    )
+    text = form.text(
+        "message",
+        required=False,
+        max_len=4 * notes.MESSAGE_MAX_CHARS,
+        multiline=True,
+        label=N_("Message"),
+    )
     try:
         await rc.db(notes.send, rc.signed_in.agent_id, agent_id, severity, text, minutes, rc.now())
     except notes.NotificationError as refusal:

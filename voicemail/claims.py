@@ -34,7 +34,7 @@ from domain.texts import N_
 CLAIM_TTL_S = 600
 
 NEEDS_CONNECTED_CALLBACK = N_(
-    "Call the customer back first. If you could not reach them, use Cancel: "
+    "Call the customer back first. If you could not reach them, use “Could not finish”: "
     "the request stays in the queue."
 )
 HELD_BY = N_(

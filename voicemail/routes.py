@@ -67,6 +67,7 @@ STATE_FILTERS = ("open", "done", "resolved_by_contact", "all")
 
 # --------------------------------------------------------------------------- messages
 
+NUMBER_LABEL = N_("Number")  # the label errors name the call back's number by
 NOT_AVAILABLE = N_("The recording of this call is not available")  # the wording of R-3.2
 NO_QUEUE_RIGHT = N_("You have no right to the recordings of this call's queue.")
 NO_BACKOFFICE = N_("Your account has no access to the back office.")
@@ -98,8 +99,17 @@ CALL_STATE_LABELS = {
     "busy": N_("Busy"),
     "failed": N_("Failed"),
 }
+# What the list says after Done, Cancel or Release on an item's page (issue 16).
+OUTCOMES = {
+    "done": N_("Item %(item)s is done and has left the queue."),
+    "cancelled": N_(
+        "You stopped working on item %(item)s: it stays in the queue, open for anyone, and its"
+        " history shows your attempt."
+    ),
+    "released": N_("You gave item %(item)s back untouched: it is free for anyone."),
+}
 HISTORY_LABELS = {
-    "created": N_("Taken"),
+    "created": N_("Received"),
     "claimed": N_("Opened for work"),
     "released": N_("Released"),
     "cancelled": N_("Cancelled"),
@@ -238,8 +248,11 @@ async def item_list(rc: RequestContext) -> bytes:
         parts.append(f"page={number}")
         return f"{LIST}?" + "&".join(parts)
 
+    outcome = OUTCOMES.get(query.raw("outcome") or "")
+    item_id = query.integer("item", required=False, minimum=1)
     return rc.render(
         "backoffice_list.html",
+        outcome=rc.lang.gettext(outcome) % {"item": item_id} if outcome and item_id else None,
         found=found,
         boxes=boxes,
         state=state,
@@ -392,25 +405,32 @@ async def claim(rc: RequestContext, item_id: int) -> bytes:
 async def done(rc: RequestContext, item_id: int) -> bytes:
     # A call back that just connected counts (R-3.3): its outcome is recorded first.
     await rc.db(settle_call_backs, item_id, rc.now(), agent_id=rc.signed_in.agent_id)
-    return await _act(rc, item_id, work.finish_item, LIST)
+    return await _act(rc, item_id, work.finish_item, _outcome_url("done", item_id))
 
 
 @routes.route(LIST + "/items/<int:item_id>/cancel", methods=["POST"], access=SIGNED_IN)
 async def cancel(rc: RequestContext, item_id: int) -> bytes:
-    return await _act(rc, item_id, work.cancel_item, LIST)
+    """Tried and could not finish (nobody answered the call back): it stays in the queue."""
+    return await _act(rc, item_id, work.cancel_item, _outcome_url("cancelled", item_id))
 
 
 @routes.route(LIST + "/items/<int:item_id>/release", methods=["POST"], access=SIGNED_IN)
 async def release(rc: RequestContext, item_id: int) -> bytes:
     """Give the item back untouched (opened by mistake, or for someone else to do)."""
-    return await _act(rc, item_id, work.release_item, LIST)
+    return await _act(rc, item_id, work.release_item, _outcome_url("released", item_id))
+
+
+def _outcome_url(outcome: str, item_id: int) -> str:
+    """The list, which then says what became of the item (issue 16: every action says what
+    happened)."""
+    return f"{LIST}?outcome={outcome}&item={item_id}"
 
 
 @routes.route(LIST + "/items/<int:item_id>/call-back", methods=["POST"], access=SIGNED_IN)
 async def call_back(rc: RequestContext, item_id: int) -> bytes:
     """Call the customer back (R-3.3, R-1.13) from the item the person holds."""
     user = _require_backoffice(rc)
-    number = rc.form().text("number", required=False, max_len=40)
+    number = rc.form().text("number", required=False, max_len=40, label=NUMBER_LABEL)
     try:
         placed = await callbacks.call_back(
             rc.web.ami,

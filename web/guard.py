@@ -146,7 +146,8 @@ def _guarded(web: WebServices, route: Route) -> Callable[..., Any]:
                 _refuse_foreign(request)
             if not route.access.anonymous:
                 user = await _current_user(web, request)
-            if user is not None:
+            if user is not None and user.language:
+                # issue 16: the person's saved choice wins, else the browser's.
                 language = web.catalogues.language(user.language)
             rc = RequestContext(request, web, language, user)
             if not route.access.public and user is None:

@@ -10,9 +10,9 @@ To refresh the catalogue after adding messages::
     pybabel extract --add-location=file --sort-output -F web/locale/babel.cfg -o /tmp/hotline.pot .
     pybabel update --ignore-obsolete -i /tmp/hotline.pot -d web/locale -D hotline
 
-Dates and times are shown in the contact centre's time zone (``HOTLINE_TIME_ZONE``) and in
-the user's locale format; English uses British conventions (day first, 24-hour clock), as a
-European contact centre expects.
+Dates and times are shown in the contact centre's time zone (``HOTLINE_TIME_ZONE``), the
+same way in both languages (issue 16): day first, a four-digit year and a 24-hour clock,
+``07.12.2026 13:05``, as R-2.13 writes them and a European contact centre expects.
 """
 
 from __future__ import annotations
@@ -39,6 +39,11 @@ DEFAULT_LANGUAGE = "en"
 LANGUAGES: dict[str, str] = {"en": "English", "cs": "Čeština"}
 # Babel locale used for formats, per language.
 _FORMAT_LOCALES = {"en": "en_GB", "cs": "cs_CZ"}
+# One pattern for both languages (Babel's short formats differ: "07/12/2026" against
+# "07.12.26"); a four-digit year everywhere.
+DATE_PATTERN = "dd.MM.yyyy"
+TIME_PATTERN = "HH:mm"
+DATETIME_PATTERN = f"{DATE_PATTERN} {TIME_PATTERN}"
 _ACCEPT_ITEM = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q=([0-9.]+))?\s*$")
 
 
@@ -98,26 +103,31 @@ class Language:
         translated = self.translations.gettext(message)
         if not params:
             return translated
+        if isinstance(params.get("field"), str):
+            # A field is named by its label's message id (web.forms): in the reader's language.
+            params = {**params, "field": self.translations.gettext(str(params["field"]))}
         try:
             return translated % params
         except (KeyError, ValueError, TypeError):
             return translated
 
-    def datetime_text(self, value: datetime | None, width: str = "short") -> str:
+    def datetime_text(self, value: datetime | None) -> str:
         if value is None:
             return ""
-        return format_datetime(value, width, tzinfo=self.time_zone, locale=self.format_locale)
+        return format_datetime(
+            value, DATETIME_PATTERN, tzinfo=self.time_zone, locale=self.format_locale
+        )
 
-    def time_text(self, value: datetime | None, width: str = "short") -> str:
+    def time_text(self, value: datetime | None) -> str:
         if value is None:
             return ""
-        return format_time(value, width, tzinfo=self.time_zone, locale=self.format_locale)
+        return format_time(value, TIME_PATTERN, tzinfo=self.time_zone, locale=self.format_locale)
 
-    def date_text(self, value: datetime | None, width: str = "medium") -> str:
+    def date_text(self, value: datetime | None) -> str:
         if value is None:
             return ""
         local = value.astimezone(self.time_zone)
-        return format_date(local.date(), width, locale=self.format_locale)
+        return format_date(local.date(), DATE_PATTERN, locale=self.format_locale)
 
 
 class Catalogues:

@@ -8,8 +8,9 @@ rotates the session token and is throttled (``web.sign_in_throttle``: a wait tha
 with the misses of one login at one address, and per-minute limits per address and for
 the whole process); the refusal says how long to wait. The sign-in form carries a
 double-submit token because it has no session yet (login CSRF). A call-centre user starts
-on the agent desktop, anyone else on the start page. Signing out leaves the phone seat too,
-unless a call holds the person there.
+on the agent desktop, back-office staff on the back office, anyone else on the start page.
+Signing out leaves the phone seat too, unless a call holds the person there, and the
+sign-in page then says which.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ routes = RouteTable("account", templates=HERE / "templates", static=HERE / "stat
 
 DESKTOP = "/desktop"  # the agent desktop (agent_desktop.routes.desktop)
 HOME = "/home"
+BACKOFFICE = "/backoffice"  # the back office (voicemail.routes)
 WRONG_PASSWORD = N_("Wrong login or password.")
 TOO_MANY_FAILURES = N_("Too many failed sign-ins. Try again in %(minutes)s min.")
 TOO_MANY_FAILURES_S = N_("Too many failed sign-ins. Try again in %(seconds)s s.")
@@ -46,6 +48,15 @@ BUSY_SIGNING_IN = N_("Many people are signing in right now. Try again in a few s
 BUSY_RETRY_AFTER_S = 2
 PAGE_NOT_FOUND = N_("The page %(path)s does not exist.")
 PRESIGN_MAX_AGE_S = 2 * 3600
+# What the sign-in page says after signing out (?signed_out=...), by what became of the seat.
+SIGNED_OUT = {
+    "yes": N_("You have signed out."),
+    "seat_left": N_("You have signed out and left your phone seat."),
+    "seat_kept": N_(
+        "You have signed out. Your phone seat stays yours while a call needs you: sign in"
+        " again to finish it."
+    ),
+}
 _STATIC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,80}\.(css|js|svg|png|ico)$")
 _CONTENT_TYPES = {
     "css": b"text/css; charset=utf-8",
@@ -56,8 +67,16 @@ _CONTENT_TYPES = {
 }
 
 
-def start_page(call_centre_user: bool) -> str:
-    return DESKTOP if call_centre_user else HOME
+def start_page(call_centre_user: bool, back_office_user: bool) -> str:
+    """Where a person lands: agents on the desktop, back-office staff without a queue on the
+    back office (issue 16: their work is there, not on an empty start page), others home."""
+    if call_centre_user:
+        return DESKTOP
+    return BACKOFFICE if back_office_user else HOME
+
+
+def _start_page_of(user: web_sessions.SignedInUser) -> str:
+    return start_page(user.call_centre_user, bool(user.box_ids))
 
 
 # --------------------------------------------------------------------------- signing in
@@ -67,21 +86,29 @@ def start_page(call_centre_user: bool) -> str:
 async def entry(rc: RequestContext) -> bytes:
     if rc.user is None:
         return rc.redirect("/sign-in")
-    return rc.redirect(start_page(rc.user.call_centre_user))
+    return rc.redirect(_start_page_of(rc.user))
 
 
 @routes.route("/sign-in", methods=["GET"], access=public("where people sign in"))
 async def sign_in_form(rc: RequestContext) -> bytes:
     # Also shown to someone signed in: signing in again switches the account (and rotates
     # the session token either way).
-    return _sign_in_page(rc, local_path(rc.query().raw("next"), ""), error=None, status=200)
+    query = rc.query()
+    notice = SIGNED_OUT.get(query.raw("signed_out") or "")
+    return _sign_in_page(
+        rc,
+        local_path(query.raw("next"), ""),
+        error=None,
+        status=200,
+        notice=rc.lang.gettext(notice) if notice else None,
+    )
 
 
 @routes.route("/sign-in", methods=["POST"], access=public("where people sign in"))
 async def sign_in(rc: RequestContext) -> bytes:
     form = rc.form()
-    login = form.text("login", max_len=64)
-    password = form.text("password", max_len=200, strip=False)
+    login = form.text("login", max_len=64, label=N_("Login"))
+    password = form.text("password", max_len=200, strip=False, label=N_("Password"))
     target = local_path(form.raw("next"), "")
     previous = rc.request.getCookie(SESSION_COOKIE)
     previous_hash = (
@@ -110,7 +137,7 @@ async def sign_in(rc: RequestContext) -> bytes:
         throttle.succeeded(login, address)
     set_cookie(rc.request, SESSION_COOKIE, new.token, max_age_s=web_sessions.LIFETIME_S)
     clear_cookie(rc.request, PRESIGN_COOKIE, path=b"/sign-in")
-    return rc.redirect(target or start_page(new.call_centre_user))
+    return rc.redirect(target or start_page(new.call_centre_user, new.back_office_user))
 
 
 async def _sign_in(
@@ -141,7 +168,9 @@ def _client_address(rc: RequestContext) -> str:
     return str(getattr(peer, "host", "") or "unknown")
 
 
-def _sign_in_page(rc: RequestContext, target: str, *, error: str | None, status: int) -> bytes:
+def _sign_in_page(
+    rc: RequestContext, target: str, *, error: str | None, status: int, notice: str | None = None
+) -> bytes:
     cookie = rc.request.getCookie(PRESIGN_COOKIE)
     token = cookie.decode("ascii", "replace") if cookie else ""
     if not token or not token.replace("-", "").replace("_", "").isalnum():
@@ -150,17 +179,22 @@ def _sign_in_page(rc: RequestContext, target: str, *, error: str | None, status:
     rc.presign_token = token
     current = rc.user.name if rc.user else None
     rc.user = None  # the form is about signing in: no header of the current account
-    return rc.render("sign_in.html", status=status, next=target, error=error, current=current)
+    return rc.render(
+        "sign_in.html", status=status, next=target, error=error, current=current, notice=notice
+    )
 
 
 @routes.route("/sign-out", methods=["POST"], access=SIGNED_IN)
 async def sign_out(rc: RequestContext) -> bytes:
     # The phone seat is freed for a colleague too (R-2.1), unless a call holds the person
     # there: a seat held by nobody at the desk would be offered calls, or block the seat.
-    await rc.db(work.leave_seat_at_sign_out, rc.signed_in.agent_id, rc.now())
+    had_seat = rc.signed_in.desk is not None
+    left = await rc.db(work.leave_seat_at_sign_out, rc.signed_in.agent_id, rc.now())
     await rc.db(web_sessions.sign_out, rc.signed_in.web_session_id)
     clear_cookie(rc.request, SESSION_COOKIE)
-    return rc.redirect("/sign-in")
+    # Issue 16: the sign-in page then says what happened to the person and their seat.
+    outcome = "seat_left" if left else "seat_kept" if had_seat else "yes"
+    return rc.redirect(f"/sign-in?signed_out={outcome}")
 
 
 @routes.route("/home", methods=["GET"], access=SIGNED_IN)
@@ -171,11 +205,11 @@ async def home(rc: RequestContext) -> bytes:
 @routes.route("/account/language", methods=["POST"], access=SIGNED_IN)
 async def choose_language(rc: RequestContext) -> bytes:
     form = rc.form()
-    language = form.choice("language", LANGUAGES)
+    language = form.choice("language", LANGUAGES, label=N_("Language"))
     await rc.db(web_sessions.set_language, rc.signed_in.agent_id, language)
     if not rc.wants_html:
         return rc.json({"ok": True, "language": language})
-    return rc.redirect(local_path(form.raw("next"), start_page(rc.signed_in.call_centre_user)))
+    return rc.redirect(local_path(form.raw("next"), _start_page_of(rc.signed_in)))
 
 
 # --------------------------------------------------------------------------- static files

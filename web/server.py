@@ -39,6 +39,7 @@ import io
 import ipaddress
 import resource
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any, cast
 
 from twisted.internet.address import IPv4Address, IPv6Address
@@ -46,7 +47,7 @@ from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
-from twisted.web.http import HTTPChannel
+from twisted.web.http import RESPONSES, HTTPChannel
 from twisted.web.http_headers import Headers
 from twisted.web.server import Request, Site
 
@@ -163,6 +164,16 @@ class GuardedRequest(Request):
         for name, value in SECURITY_HEADERS:
             self.responseHeaders.setRawHeaders(name, [value])
         super().process()
+
+    def setResponseCode(self, code: int, message: bytes | None = None) -> None:
+        # Twisted knows no phrase for 422 or 429 and sends "Unknown Status" (issue 16): the
+        # standard library's table has every registered one.
+        if message is None and code not in RESPONSES:
+            try:
+                message = HTTPStatus(code).phrase.encode("ascii")
+            except ValueError:
+                message = None
+        super().setResponseCode(code, message)
 
     def from_trusted_proxy(self) -> bool:
         host = str(getattr(self.client, "host", ""))

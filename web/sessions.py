@@ -60,7 +60,7 @@ class SignedInUser:
     login: str
     name: str
     role: Role
-    language: str
+    language: str | None  # the person's saved choice; None: the browser's (issue 16)
     web_session_id: int
     csrf_token: str
     expires_at: datetime
@@ -81,8 +81,9 @@ class NewSession:
     token: str
     csrf_token: str
     agent_id: int
-    language: str
+    language: str | None
     call_centre_user: bool
+    back_office_user: bool  # has a box right: starts on the back office (issue 16)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,10 @@ def open_session(
         )
     )
     has_queue = session.scalar(select(QueueRight.queue_id).where(QueueRight.agent_id == agent.id))
-    return NewSession(token, csrf, agent.id, agent.language, has_queue is not None)
+    has_box = session.scalar(select(BoxRight.box_id).where(BoxRight.agent_id == agent.id))
+    return NewSession(
+        token, csrf, agent.id, agent.language, has_queue is not None, has_box is not None
+    )
 
 
 def sign_out(session: Session, web_session_id: int) -> None:

@@ -50,6 +50,7 @@ PAGE_TEMPLATE = "call_form_desk.html"
 # reason_0 .. reason_N carry the chosen path, one select per level.
 MAX_REASON_LEVELS = 16
 SEARCH_MAX_CHARS = 100
+SEARCH_LABEL = N_("Search for the customer")  # the label errors name the field by
 # Activities in which the desk's current call has its form open (R-2.6: on answer, and
 # while it is processed afterwards); a ringing call has no form yet.
 _FORM_ACTIVITIES = frozenset({"in_call", "processing", "outbound"})
@@ -193,6 +194,7 @@ class FormPage:
     query: str = ""
     hits: tuple[cp.CustomerHit, ...] | None = None
     search_hint: str = ""
+    search_more: str = ""  # the list was cut off: refine the search (issue 16)
 
     def context(self, rc: RequestContext) -> dict[str, Any]:
         view, match = self.state.view, self.state.match
@@ -225,6 +227,9 @@ class FormPage:
             "query": self.query,
             "hits": self.hits,
             "search_hint": self.search_hint,
+            "note_max_chars": core.NOTE_MAX_CHARS,
+            "search_max_chars": SEARCH_MAX_CHARS,
+            "search_more": self.search_more,
         }
 
 
@@ -333,13 +338,17 @@ async def call_fragment(rc: RequestContext, call_id: int) -> bytes:
 
 
 async def _search_into(rc: RequestContext, page: FormPage, call_id: int, form: FormData) -> None:
-    text = form.text("q", required=False, max_len=SEARCH_MAX_CHARS)
+    text = form.text("q", required=False, max_len=SEARCH_MAX_CHARS, label=SEARCH_LABEL)
     page.query = text
     if not text:
         page.hits, page.search_hint = (), rc.lang.gettext(SEARCH_EMPTY)
         return
     agent_id, queue_ids = _user(rc)
-    page.hits = await rc.db(cp.search, call_id, agent_id, queue_ids, text)
+    hits = await rc.db(cp.search, call_id, agent_id, queue_ids, text)
+    # One more than is shown was asked for: its presence means the list was cut (issue 16).
+    page.hits = hits[: cp.SEARCH_LIMIT]
+    if len(hits) > cp.SEARCH_LIMIT:
+        page.search_more = rc.lang.gettext(cp.SEARCH_CUT_OFF) % {"shown": cp.SEARCH_LIMIT}
 
 
 @routes.route("/call-form/<int:call_id>/customers", methods=["GET"], access=CALL_CENTRE)

@@ -37,6 +37,7 @@ WRONG_PASSWORD = N_("Wrong login or password.")
 NO_SUCH_NOTIFICATION = N_("There is no such notification.")
 BAD_LAST_ID = N_("The last event id must be a whole number.")
 PRESIGN_MAX_AGE_S = 2 * 3600
+SEAT_LABEL = N_("Phone seat")  # the label errors name the field by
 
 
 # --------------------------------------------------------------------------- the desktop
@@ -74,7 +75,7 @@ def _done(rc: RequestContext, view: agent_sessions.AgentView | None) -> bytes:
 
 @routes.route("/desktop/seat", methods=["POST"], access=CALL_CENTRE)
 async def log_in_at_seat(rc: RequestContext) -> bytes:
-    seat_id = rc.form().required_integer("seat_id", minimum=1)
+    seat_id = rc.form().required_integer("seat_id", minimum=1, label=SEAT_LABEL)
     try:
         view = await rc.db(agent_sessions.log_in, rc.signed_in.agent_id, seat_id, rc.now())
     except ConflictError as refusal:

@@ -34,6 +34,8 @@ routes = RouteTable("outbound", templates=HERE / "templates")
 
 DIALOG = "/outbound"
 SEARCH_LIMIT = 20
+SEARCH_LABEL = N_("Search for the customer")  # the labels errors name the fields by
+NUMBER_LABEL = N_("Number to call")
 NUMBER_SAVED = N_("The number was saved.")
 # What the ringing dialog says, by the call's state (and step while it rings).
 PROGRESS = {
@@ -66,9 +68,9 @@ async def _dialog(
         "customer_id": query.integer("customer_id", required=False, minimum=1),
         "contact_id": query.integer("contact_id", required=False, minimum=1),
         "queue_id": query.integer("queue_id", required=False, minimum=1),
-        "number": query.text("number", required=False, max_len=40),
+        "number": query.text("number", required=False, max_len=40, label=NUMBER_LABEL),
     }
-    search = query.text("q", required=False, max_len=100)
+    search = query.text("q", required=False, max_len=100, label=SEARCH_LABEL)
     agent_id = rc.signed_in.agent_id
     customer = None
     if chosen["customer_id"] is not None:
@@ -81,7 +83,15 @@ async def _dialog(
         elif customer.phones:
             number = customer.phones[0].number  # the main number
     hits = (
-        await rc.db(call_form_store.search_customers, search, None, SEARCH_LIMIT) if search else []
+        await rc.db(call_form_store.search_customers, search, None, SEARCH_LIMIT + 1)
+        if search
+        else []
+    )
+    # One more than is shown was asked for: its presence means the list was cut (issue 16).
+    search_more = (
+        rc.lang.gettext(call_form_store.SEARCH_CUT_OFF) % {"shown": SEARCH_LIMIT}
+        if len(hits) > SEARCH_LIMIT
+        else ""
     )
     message = rc.lang.gettext(error) if error else None
     if not rc.wants_html and message:
@@ -94,7 +104,8 @@ async def _dialog(
         telephony=rc.web.ami is not None,
         desk=rc.signed_in.desk,
         search=search,
-        hits=hits,
+        hits=hits[:SEARCH_LIMIT],
+        search_more=search_more,
         customer=customer,
         contact_id=chosen["contact_id"],
         queue_id=chosen["queue_id"],
@@ -115,7 +126,7 @@ def _chosen(rc: RequestContext) -> dict[str, Any]:
         "customer_id": form.integer("customer_id", required=False, minimum=1),
         "contact_id": form.integer("contact_id", required=False, minimum=1),
         "queue_id": form.integer("queue_id", required=False, minimum=1),
-        "number": form.text("number", required=False, max_len=40),
+        "number": form.text("number", required=False, max_len=40, label=NUMBER_LABEL),
     }
 
 

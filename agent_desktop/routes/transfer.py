@@ -25,6 +25,7 @@ from web.request import RequestContext
 HERE = Path(__file__).resolve().parent.parent
 routes = RouteTable("transfer", templates=HERE / "templates")
 
+TARGET_LABEL = N_("Transfer to")  # the label errors name the field by
 NO_TELEPHONY = N_("Telephony is not configured: calls cannot be transferred or placed.")
 OFF_AIR_FALLBACK = N_(
     "%(agent)s is not on air any more: the call went to the queue %(queue)s, without preference."
@@ -77,7 +78,7 @@ async def transfer_dialog(rc: RequestContext, call_id: int) -> bytes:
 
 @routes.route("/calls/<int:call_id>/transfer", methods=["POST"], access=CALL_CENTRE)
 async def transfer_call(rc: RequestContext, call_id: int) -> bytes:
-    target = rc.form().text("target", max_len=40)
+    target = rc.form().text("target", max_len=40, label=TARGET_LABEL)
     ami = rc.web.ami
     if ami is None:
         return await _dialog(rc, call_id, error=NO_TELEPHONY, status=409)

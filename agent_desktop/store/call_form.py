@@ -13,7 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, and_, false, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, or_, select, update
 from sqlalchemy.orm import Session
 
 from agent_desktop import agent_state as agent_core
@@ -42,6 +42,8 @@ from domain.centre import DEFAULT_COUNTRY_PREFIX, DEFAULT_TIME_ZONE
 from domain.enums import Activity, AgentState, Direction, ProcessingState, ReasonDirection
 from domain.numbers import normalise_number
 from domain.refusals import CallNotFoundError, ConflictError, ForbiddenError
+from domain.search import fold
+from domain.texts import N_
 
 # The centre's defaults when the settings table says nothing (as the catalog loader's).
 SEARCH_LIMIT_MAX = 200
@@ -142,6 +144,10 @@ class CallFormView:
     note: str
     rt_number: str | None
     processing_state: str
+    # What tells two customers of one name apart (issue 16); empty without a customer.
+    customer_address: str = ""
+    customer_contract: str = ""
+    customer_location: str = ""
 
 
 @dataclass(frozen=True)
@@ -338,12 +344,11 @@ def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _contains(column: SQLColumnExpression[str], word: str) -> ColumnElement[bool]:
-    # ILIKE is case-blind on PostgreSQL; SQLite's lower() and LIKE fold ASCII only, so the
-    # usual spellings of a word (as typed, lower, upper, capitalised) are tried too: "černý"
-    # then finds "Černý" on SQLite as well.
-    variants = {word, word.lower(), word.upper(), word.capitalize()}
-    return or_(*(column.ilike(f"%{_like_escape(v)}%", escape="\\") for v in sorted(variants)))
+def _contains(word: str) -> ColumnElement[bool]:
+    """The customer's name, address or contract number holds ``word``, accents and case
+    aside (issue 16): the stored folded text against the folded word, alike on SQLite and
+    PostgreSQL."""
+    return Customer.search_text.like(f"%{_like_escape(fold(word))}%", escape="\\")
 
 
 def _phone_keys(digits: str, country_prefix: str) -> set[str]:
@@ -479,18 +484,11 @@ def search_customers(
     digits = "".join(ch for ch in query if "0" <= ch <= "9")
     condition: ColumnElement[bool]
     if _PHONE_TEXT.fullmatch(query) and len(digits) >= _PHONE_MIN_DIGITS:
-        condition = or_(
-            _phone_condition(_phone_keys(digits, prefix)),
-            _contains(Customer.contract_number, query),
-        )
+        condition = or_(_phone_condition(_phone_keys(digits, prefix)), _contains(query))
     else:
         per_word: list[ColumnElement[bool]] = []
         for word in query.split():
-            fields = [
-                _contains(Customer.name, word),
-                _contains(Customer.address, word),
-                _contains(Customer.contract_number, word),
-            ]
+            fields = [_contains(word)]
             word_digits = "".join(ch for ch in word if "0" <= ch <= "9")
             if len(word_digits) >= _PHONE_MIN_DIGITS and _PHONE_TEXT.fullmatch(word):
                 fields.append(_phone_condition(_phone_keys(word_digits, prefix)))
@@ -654,6 +652,8 @@ def load_call_form(session: Session, call_id: int) -> CallFormView:
     call = _call(session, call_id)
     queue = session.get(Queue, call.queue_id) if call.queue_id is not None else None
     tree = _reason_tree(session, call.queue_id, _reason_direction(call.direction))
+    customer = session.get(Customer, call.customer_id) if call.customer_id is not None else None
+    location = session.get(Location, customer.location_id) if customer is not None else None
     return CallFormView(
         call_id=call.id,
         direction=call.direction.value,
@@ -674,6 +674,9 @@ def load_call_form(session: Session, call_id: int) -> CallFormView:
         note=call.note,
         rt_number=call.rt_number,
         processing_state=call.processing_state.value,
+        customer_address=customer.address if customer is not None else "",
+        customer_contract=customer.contract_number if customer is not None else "",
+        customer_location=location.name if location is not None else "",
     )
 
 
@@ -1011,6 +1014,7 @@ def last_unprocessed_call(
 
 
 SEARCH_LIMIT = 30
+SEARCH_CUT_OFF = N_("The first %(shown)s customers are shown: refine the search to find others.")
 
 
 class CallAccessError(ForbiddenError):
@@ -1110,11 +1114,12 @@ def form_state(
 def search(
     session: Session, call_id: int, agent_id: int, queue_ids: Collection[int], text: str
 ) -> tuple[CustomerHit, ...]:
-    """Customers of the call's queue's locations by name, address, contract, phone (R-2.7)."""
+    """Customers of the call's queue's locations by name, address, contract, phone (R-2.7):
+    up to SEARCH_LIMIT + 1, so that the page knows when it shows only the first ones."""
     view = _opened(session, call_id, agent_id, queue_ids)
     # Matching and picking are limited to the queue's locations (R-1.2), so is the search.
     locations = queue_location_ids(session, view.queue_id)
-    return tuple(search_customers(session, text, locations, SEARCH_LIMIT))
+    return tuple(search_customers(session, text, locations, SEARCH_LIMIT + 1))
 
 
 def pick(

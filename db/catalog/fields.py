@@ -125,7 +125,7 @@ AGENT_FIELDS = (
     _name(Agent),
     Field("role", "role", read_enum(Role), enum_value),
     Field("department", "department_id", read_ref("department", 100), ref="department"),
-    Field("language", "language", read_key_text(column_length(Agent, "language"))),
+    Field("language", "language", read_language(nullable=True)),  # null: the browser's
     Field("active", "active", read_bool),
     Field("selected_location", "selected_location_id", read_ref("location", 32), ref="location"),
 )

@@ -28,6 +28,7 @@ from db.models import (
     Did,
     IvrMenu,
     IvrOption,
+    Location,
     PhoneSeat,
     Queue,
     QueueLocation,
@@ -477,6 +478,10 @@ class CustomerForDialog:
     active: bool
     phones: tuple[PhoneChoice, ...]
     contacts: tuple[ContactChoice, ...]
+    # What tells two customers of one name apart in the dialog (issue 16).
+    address: str = ""
+    contract_number: str = ""
+    location_name: str = ""
 
 
 def customer_for_dialog(session: Session, customer_id: int) -> CustomerForDialog | None:
@@ -494,6 +499,7 @@ def customer_for_dialog(session: Session, customer_id: int) -> CustomerForDialog
         .where(ContactPerson.customer_id == customer.id)
         .order_by(ContactPerson.position, ContactPerson.id)
     ).all()
+    location = session.get(Location, customer.location_id)
     return CustomerForDialog(
         customer.id,
         customer.name,
@@ -501,6 +507,9 @@ def customer_for_dialog(session: Session, customer_id: int) -> CustomerForDialog
         customer.active,
         tuple(PhoneChoice(p.id, p.position, p.number) for p in phones),
         tuple(ContactChoice(c.id, c.name, c.phone) for c in contacts),
+        address=customer.address,
+        contract_number=customer.contract_number,
+        location_name=location.name if location is not None else "",
     )
 
 

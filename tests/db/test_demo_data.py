@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -272,3 +273,32 @@ def test_thirteen_czech_public_holidays_a_year(year: int) -> None:
     assert names["Velký pátek"].weekday() == 4
     assert names["Velikonoční pondělí"].weekday() == 0
     assert names["Velikonoční pondělí"] - names["Velký pátek"] == timedelta(days=3)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_the_readme_names_every_demo_login_by_role_and_its_language(demo: Engine) -> None:
+    """Issue 16: a first user finds every demo login, with its role, in the README; only
+    the people whose profile says Czech open in Czech whatever the browser says."""
+    with Session(demo) as session:
+        people = session.execute(select(Agent.login, Agent.role, Agent.language)).all()
+    readme = README.read_text(encoding="utf-8")
+    logins = readme.split("**Demo logins.**", 1)[1].split("**Languages.**", 1)[0]
+    rows = {line.split("|")[1].strip(): line for line in logins.splitlines() if "|" in line}
+    role_rows = {"agent": "agent", "backoffice": "back office", "supervisor": "supervisor"}
+    for login, role, _ in people:
+        assert f"`{login}`" in rows[role_rows.get(role.value, role.value)], login
+    assert [login for login, _, language in people if language] == ["petra.horakova"]
+    assert "`petra.horakova` has chosen Czech" in readme
+
+
+def test_the_docs_point_nowhere_outside_the_repository() -> None:
+    """Issue 16: the README and docs stand alone (no ../shared, no machine paths) and say how
+    to run the command from the virtualenv."""
+    docs = [README, *sorted(README.parent.joinpath("docs").glob("*.md"))]
+    for doc in docs:
+        text = doc.read_text(encoding="utf-8")
+        for outside in ("../shared", "/work/", "SPEC.md", "ARCHITECTURE.md", "beside the clone"):
+            assert outside not in text, (doc.name, outside)
+    assert ".venv/bin/hotline" in README.read_text(encoding="utf-8")

@@ -270,7 +270,7 @@ def test_migrations_build_exactly_the_models(empty_url: str) -> None:
     try:
         assert current_revision(engine) is None
         upgrade(empty_url)
-        assert current_revision(engine) == "0007"
+        assert current_revision(engine) == "0010"
         assert schema_drift(engine) == []
         upgrade(empty_url)  # upgrading an up-to-date database changes nothing
         assert schema_drift(engine) == []
@@ -469,5 +469,55 @@ def test_revision_0005_adds_prompt_texts_and_a_did_language_and_goes_back(
         assert "prompt_texts" not in sa.inspect(engine).get_table_names()
         with engine.connect() as conn:
             assert conn.execute(text("SELECT number FROM dids")).scalars().all() == ["100"]
+    finally:
+        engine.dispose()
+
+
+def test_revision_0010_folds_stored_customers_and_lets_a_language_be_unset(
+    empty_url: str,
+) -> None:
+    """Issue 16: customers stored before the revision are found without accents at once
+    (their search text is filled); a person's language may be null (the browser's), stored
+    choices stay; a downgrade puts English where none was chosen."""
+    upgrade(empty_url, "0005")
+    engine = make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            insert(conn, "locations", id=1, code="BRNO", name="Brno")
+            insert(
+                conn,
+                "customers",
+                id=1,
+                location_id=1,
+                name="Jiří Kolář",
+                address="Kotlářská 12",
+                contract_number="K-1",
+                active=True,
+                note="",
+                is_pseudo=False,
+            )
+            insert(
+                conn,
+                "agents",
+                id=1,
+                login="jan",
+                name="Jan",
+                password_hash="x",
+                role="agent",
+                language="cs",
+                active=True,
+            )
+        upgrade(empty_url)
+        with engine.begin() as conn:
+            stored = conn.execute(text("SELECT search_text FROM customers")).scalar_one()
+            assert stored == "jiri kolar\nkotlarska 12\nk-1"
+            assert conn.execute(text("SELECT language FROM agents")).scalar_one() == "cs"
+            insert(conn, "agents", id=2, login="eva", name="Eva", password_hash="x", role="agent",
+                   active=True)  # fmt: skip
+        downgrade(empty_url, "0005")
+        assert "search_text" not in {c["name"] for c in sa.inspect(engine).get_columns("customers")}
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT login, language FROM agents ORDER BY id")).all()
+            assert [tuple(r) for r in rows] == [("jan", "cs"), ("eva", "en")]
     finally:
         engine.dispose()

@@ -139,7 +139,7 @@ def test_a_back_office_call_back_leaves_the_worker_free_to_go_on(
 
         # Done ends her work on the item; leaving the seat frees it for a colleague.
         done = marie.post(f"/backoffice/items/{item}/done")
-        assert (done.status, done.location) == (303, "/backoffice"), done.text
+        assert done.status == 303 and done.location == f"/backoffice?outcome=done&item={item}"
         assert desk(world, "marie") == ("off_air", "paused")
         listing = marie.get("/backoffice")
         assert "Processing a call" not in listing.text

@@ -212,11 +212,17 @@ def test_a_voicemail_arrives_live_is_played_called_back_and_done(
     history = (By.ID, "bo-history")
     waiting(browser, 60).until(EC.text_to_be_present_in_element(history, "Called back, connected"))
     assert not browser.find_elements(By.ID, "bo-calling")
+    # Issue 16: the page keeps its promise that the outcome shows here when the call ends.
+    wait.until(
+        EC.text_to_be_present_in_element((By.ID, "bo-call-back-outcome"), "reached the customer")
+    )
     browser.save_screenshot(str(artifacts_dir(tmp_path) / "backoffice-called-back.png"))
 
     click(browser, (By.ID, "bo-done"))  # the page may still be refreshing live
     wait.until(EC.presence_of_element_located((By.ID, "bo-empty")))
-    assert browser.current_url.endswith("/backoffice")
+    assert browser.current_url.endswith(f"/backoffice?outcome=done&item={item_id}")
+    outcome = browser.find_element(By.ID, "bo-outcome").text
+    assert outcome == f"Item {item_id} is done and has left the queue."
     with Session(engine) as session:
         done = session.get(VoicemailItem, item_id)
         assert done is not None and done.state.value == "done"

@@ -98,7 +98,7 @@ def test_a_message_may_be_done_after_listening() -> None:
 
 def test_a_callback_request_is_done_only_after_a_call_back_connected() -> None:
     held, _ = transition(fresh(ItemKind.CALLBACK), Claim(EVA, "Eva"), t(0))
-    with pytest.raises(ItemActionError, match="use Cancel"):
+    with pytest.raises(ItemActionError, match="use “Could not finish”"):
         transition(held, MarkDone(EVA), t(5))
     missed, _ = transition(held, CallbackAttempt(EVA, 7, connected=False), t(40))
     assert missed.phase is ItemState.OPEN and missed.holder_id == EVA  # stays claimed

@@ -240,12 +240,14 @@ def test_the_list_shows_box_customer_or_number_call_count_last_time_and_state(
     page = w.browser("eva").get("/backoffice")
     assert page.status == 200
     assert "Calls in voicemail" in page.text
+    # Issue 16: when the item came in is "Received"; "Taken" read like "claimed".
+    assert "<th>Received</th>" in page.text and "Taken" not in page.text
     assert row_ids(page) == [novak, novak + 1, stranger]  # oldest first, the order to work
     novak_row = page.text.split(f'<tr data-item="{novak}"', 1)[1].split("</tr>", 1)[0]
     assert "Support voicemail" in novak_row and "(Message)" in novak_row
     assert "Jan Novák" in novak_row and "777123456" in novak_row
     assert '<td class="bo-count">2</td>' in novak_row  # both numbers count (R-3.1)
-    assert "23/11/2026, 10:01" in novak_row  # the last call, in Prague time
+    assert "23.11.2026 10:01" in novak_row  # the last call, in Prague time
     stranger_row = page.text.split(f'<tr data-item="{stranger}"', 1)[1].split("</tr>", 1)[0]
     assert "Support callbacks" in stranger_row and "(Callback request)" in stranger_row
     assert "605999888" in stranger_row and '<td class="bo-count">1</td>' in stranger_row
@@ -324,6 +326,9 @@ def test_a_message_plays_in_the_browser_as_wav_for_staff_with_the_right(world: W
         '<audio id="bo-audio" controls preload="metadata" src="/backoffice/items/{}/recording">'
     )
     assert player.format(item) in page.text
+    # Issue 16: the message has one player; its call's row points up to it.
+    assert page.text.count(f'src="/backoffice/items/{item}/recording"') == 1
+    assert 'href="#bo-audio">The message, played above</a>' in page.text
     response, body = _raw(eva, f"/backoffice/items/{item}/recording")
     assert response.code == 200
     assert response.headers.getRawHeaders(b"content-type") == [b"audio/wav"]
@@ -615,14 +620,15 @@ def test_cancel_leaves_the_item_in_the_queue_and_done_closes_it_both_in_the_hist
     eva = w.browser("eva")
     eva.post(f"/backoffice/items/{item}/claim")
     cancelled = eva.post(f"/backoffice/items/{item}/cancel")
-    assert (cancelled.status, cancelled.location) == (303, "/backoffice")
+    assert cancelled.status == 303
+    assert cancelled.location == f"/backoffice?outcome=cancelled&item={item}"
     assert item_state(w, item) == ("open", None)
     assert row_ids(eva.get("/backoffice")) == [item]
     jan_free = w.browser("sue").get(f"/backoffice/items/{item}")
     assert 'id="bo-claim"' in jan_free.text
     eva.post(f"/backoffice/items/{item}/claim")
     done = eva.post(f"/backoffice/items/{item}/done")
-    assert (done.status, done.location) == (303, "/backoffice")
+    assert (done.status, done.location) == (303, f"/backoffice?outcome=done&item={item}")
     assert item_state(w, item) == ("done", None)
     assert row_ids(eva.get("/backoffice")) == []
     page = eva.get(f"/backoffice/items/{item}")
@@ -644,7 +650,7 @@ def test_the_form_shows_the_warning_number_name_date_and_duration(world: World) 
     )
     facts = page.text.split('id="bo-facts"', 1)[1].split("</table>", 1)[0]
     assert "C-1001" in facts and "Jan Novák" in facts and "777123456" in facts
-    assert "23/11/2026, 10:00" in facts and "1:05" in facts
+    assert "23.11.2026 10:00" in facts and "1:05" in facts
     alone = message(w, "605000111", at_s=300)
     assert 'id="bo-warning"' not in w.browser("eva").get(f"/backoffice/items/{alone}").text
 
@@ -740,10 +746,15 @@ def test_release_gives_the_item_back_without_acting_and_the_history_keeps_it(
     assert refused.status == 409 and "Eva is working on this item" in refused.text
     assert item_state(w, item) == ("open", eva_id)
     released = eva.post(f"/backoffice/items/{item}/release")
-    assert (released.status, released.location) == (303, "/backoffice")
+    assert (released.status, released.location) == (
+        303,
+        f"/backoffice?outcome=released&item={item}",
+    )
     assert item_state(w, item) == ("open", None)  # still in the queue, held by nobody
     assert desk(w, "eva") == ("off_air", "paused")  # the back-office work ended
-    assert row_ids(eva.get("/backoffice")) == [item]
+    listed = eva.get(released.location)
+    assert row_ids(listed) == [item]
+    assert f"You gave item {item} back untouched: it is free for anyone." in listed.text
     assert sue.post(f"/backoffice/items/{item}/claim").status == 303  # free for anyone
     page = sue.get(f"/backoffice/items/{item}")
     assert history_actions(page) == ["created", "claimed", "released", "claimed"]
@@ -933,6 +944,12 @@ def test_a_refusal_of_the_outbound_service_is_shown_on_the_item(world: World) ->
     assert as_json.status == 409 and "could not be placed" in json.loads(as_json.text)["error"]
 
 
+def outcome_text(page: Page) -> str:
+    found = re.search(r'id="bo-call-back-outcome">([^<]*)<', page.text)
+    assert found, "no call back outcome on the page"
+    return found.group(1)
+
+
 def test_a_call_back_that_did_not_connect_keeps_the_request_open(world: World) -> None:
     w = world
     item = callback(w, "777123456")
@@ -946,16 +963,23 @@ def test_a_call_back_that_did_not_connect_keeps_the_request_open(world: World) -
     end_call(w, call, CallState.NO_ANSWER)  # nobody answered
     page = eva.get(f"/backoffice/items/{item}")
     assert 'id="bo-calling"' not in page.text
+    # Issue 16: "the outcome shows here when the call ends" holds.
+    assert "did not reach the customer." in outcome_text(page)
     assert history_actions(page)[-1] == "callback_not_connected"
     assert "Called back, not reached" in page.text
     assert f'<a href="#call-{call}">call {call}</a>' in page.text
     refused = eva.post(f"/backoffice/items/{item}/done")
     assert refused.status == 409
-    assert "Call the customer back first. If you could not reach them, use Cancel" in refused.text
+    assert (
+        "Call the customer back first. If you could not reach them, use “Could not finish”"
+        in refused.text
+    )
     assert item_state(w, item)[0] == "open"
-    eva.post(f"/backoffice/items/{item}/cancel")
+    cancelled = eva.post(f"/backoffice/items/{item}/cancel")
     assert item_state(w, item) == ("open", None)  # stays in the queue for later
-    assert row_ids(eva.get("/backoffice")) == [item]
+    listed = eva.get(cancelled.location or "")
+    assert row_ids(listed) == [item]
+    assert f"You stopped working on item {item}: it stays in the queue" in listed.text
     # Looking again records nothing twice.
     again = eva.get(f"/backoffice/items/{item}")
     assert history_actions(again).count("callback_not_connected") == 1
@@ -991,6 +1015,10 @@ def test_a_connected_call_back_enables_done_on_the_page(world: World) -> None:
     page = eva.get(f"/backoffice/items/{item}")
     assert history_actions(page)[-2:] == ["callback_not_connected", "callback_connected"]
     assert 'id="bo-done" disabled' not in page.text and 'id="bo-done-hint"' not in page.text
+    assert "reached the customer." in outcome_text(page)  # the last one counts
+    assert "did not" not in outcome_text(page)
+    done = eva.post(f"/backoffice/items/{item}/done")
+    assert f"Item {item} is done and has left the queue." in eva.get(done.location or "").text
 
 
 def test_signing_out_frees_the_seat_unless_a_call_holds_it(world: World) -> None:

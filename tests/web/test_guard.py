@@ -227,14 +227,14 @@ def test_a_right_on_an_argument_the_url_lacks_is_refused_at_start(
 @pytest.mark.parametrize(
     ("path", "fields", "expected"),
     [
-        ("/desktop/seat", {"seat_id": "abc"}, "seat_id must be a whole number"),
+        ("/desktop/seat", {"seat_id": "abc"}, "“Phone seat” must be a whole number"),
         ("/desktop/seat", {"seat_id": ["1", "2"]}, "seat_id was sent more than once"),
-        ("/desktop/seat", {}, "seat_id is missing"),
-        ("/desktop/seat", {"seat_id": "99999999999999999999"}, "seat_id must be a whole number"),
-        ("/desktop/state", {"action": "fly"}, "action has a value that is not offered"),
-        ("/desktop/state", {"action": "pause"}, "pause_type_id is missing"),
+        ("/desktop/seat", {}, "Please fill in “Phone seat”."),
+        ("/desktop/seat", {"seat_id": "99999999999999999999"}, "“Phone seat” must be a whole"),
+        ("/desktop/state", {"action": "fly"}, "“action” has a value that is not offered"),
+        ("/desktop/state", {"action": "pause"}, "Please fill in “pause_type_id”."),
         ("/desktop/state", {"action": "pause", "pause_type_id": "-3"}, "out of range"),
-        ("/account/language", {"language": "tlh"}, "language has a value that is not offered"),
+        ("/account/language", {"language": "tlh"}, "“Language” has a value that is not offered"),
     ],
 )
 def test_wrong_form_fields_get_400_with_a_message(
@@ -245,6 +245,31 @@ def test_wrong_form_fields_get_400_with_a_message(
     assert page.status == 400, page.text
     assert expected in page.text
     assert "Traceback" not in page.text
+
+
+def test_a_wrong_field_is_named_by_its_label_with_its_limits_in_the_layout(
+    browser: Browser, centre: StaffCentre
+) -> None:
+    """Issue 16: no raw field name ("minutes") on a bare page: the label the form shows and
+    the bounds, with the page's header (the layout)."""
+    browser.signed_in("sue")
+    page = browser.post(
+        "/supervisor/messages",
+        {"agent_id": centre.agents["eva"], "severity": "info", "minutes": "0", "message": "Hi"},
+    )
+    assert page.status == 400
+    assert "“Show for (minutes)” must be a whole number from 1 to 1440." in page.text
+    assert '<header class="top">' in page.text and "Sue Visor" in page.text
+
+
+def test_a_wrong_field_is_named_in_czech_for_a_czech_reader(
+    browser: Browser, centre: StaffCentre
+) -> None:
+    browser.signed_in("jan")
+    page = browser.get("/outbound?q=" + "x" * 101)
+    assert page.status == 400
+    assert "„Vyhledat zákazníka“ smí mít nejvýše 100 znaků." in page.text
+    assert '<header class="top">' in page.text and "Jan Novák" in page.text
 
 
 def test_a_body_that_is_not_utf8_gets_400(browser: Browser, centre: StaffCentre) -> None:

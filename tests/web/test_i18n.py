@@ -89,15 +89,17 @@ def test_the_browser_language_is_negotiated(header: str | None, language: str) -
     assert negotiate(header) == language
 
 
-def test_times_are_in_the_centre_zone_and_the_users_format() -> None:
+def test_times_are_in_the_centre_zone_and_alike_in_both_languages() -> None:
+    """Issue 16: a date and time looks the same in English and Czech, with a four-digit
+    year (Babel's own short formats gave "15/01/2026, 08:05" and "15.01.26 8:05")."""
     catalogues = Catalogues("Europe/Prague")
     winter = datetime(2026, 1, 15, 7, 5, tzinfo=UTC)
     summer = datetime(2026, 7, 15, 7, 5, tzinfo=UTC)
     cs, en = catalogues.language("cs"), catalogues.language("en")
-    assert cs.time_text(winter) == "8:05" and cs.time_text(summer) == "9:05"
+    assert cs.time_text(winter) == "08:05" and cs.time_text(summer) == "09:05"
     assert en.time_text(winter) == "08:05"
-    assert cs.datetime_text(winter) == "15.01.26 8:05"
-    assert en.datetime_text(winter) == "15/01/2026, 08:05"
+    assert cs.datetime_text(winter) == en.datetime_text(winter) == "15.01.2026 08:05"
+    assert cs.date_text(summer) == en.date_text(summer) == "15.07.2026"
     assert Catalogues("America/New_York").language("en").time_text(winter) == "02:05"
 
 

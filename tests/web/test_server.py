@@ -9,6 +9,7 @@ on the test's ``Clock``, so 30 s pass in no time and always the same way.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from http import HTTPStatus
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from web.server import (
     IDLE_TIMEOUT_S,
     MAX_BODY_BYTES,
     SECURITY_HEADERS,
+    GuardedRequest,
     GuardedSite,
 )
 
@@ -404,3 +406,17 @@ async def test_a_forwarded_host_is_believed_only_from_a_trusted_proxy(
         assert answer == status
     finally:
         await served.stop()
+
+
+@pytest.mark.parametrize("status", [422, 429])
+def test_every_status_has_its_reason_phrase(status: int) -> None:
+    """Issue 16: Twisted knows no phrase for 422 and 429 and wrote "Unknown Status" in the
+    status line the browser shows; the standard table names them."""
+    from twisted.web.test.requesthelper import DummyChannel
+
+    request = GuardedRequest(DummyChannel(), False)
+    request.setResponseCode(status)
+    assert request.code_message == HTTPStatus(status).phrase.encode()
+    assert request.code_message != b"Unknown Status"
+    request.setResponseCode(409)
+    assert request.code_message == b"Conflict"

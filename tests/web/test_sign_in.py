@@ -100,9 +100,30 @@ def test_sign_out_deletes_the_session(
 ) -> None:
     browser.signed_in("eva")
     done = browser.post("/sign-out")
-    assert done.status == 303 and done.location == "/sign-in"
+    assert done.status == 303 and done.location == "/sign-in?signed_out=yes"
     assert session_rows(db) == []
     assert browser.get("/desktop").status == 303
+    # Issue 16: the page after signing out says so.
+    assert "You have signed out." in browser.get(done.location).text
+
+
+def test_signing_out_says_what_became_of_the_seat(
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
+) -> None:
+    browser.signed_in("eva")
+    browser.post("/desktop/seat", {"seat_id": centre.seats["101"]})
+    done = browser.post("/sign-out")
+    assert done.location == "/sign-in?signed_out=seat_left"
+    assert "You have signed out and left your phone seat." in browser.get(done.location).text
+    assert "signed out" not in browser.get("/sign-in").text  # only right after signing out
+
+
+def test_each_person_starts_where_their_work_is(browser: Browser, centre: StaffCentre) -> None:
+    """Issue 16: an agent on the desktop, back-office staff on the back office, others on
+    the start page; the entry point sends them the same way."""
+    for login, start in (("eva", "/desktop"), ("bob", "/backoffice"), ("sue", "/home")):
+        assert browser.sign_in(login).location == start, login
+        assert browser.get("/").location == start, login
 
 
 def test_a_session_expires_when_idle_and_slides_while_used(
@@ -166,10 +187,10 @@ def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(
 def test_people_without_a_queue_right_start_on_the_home_page(
     browser: Browser, centre: StaffCentre
 ) -> None:
-    done = browser.sign_in("bob")
+    done = browser.sign_in("sue")
     assert done.location == "/home"
     page = browser.get("/home")
-    assert "Bob Office" in page.text
+    assert "Sue Visor" in page.text
     assert 'id="badge"' not in page.text  # R-2.3: no badge for people who take no calls
 
 

@@ -35,16 +35,20 @@
   }
 
   // The desktop's state controls follow the live state: "Go on air" is
-  // pressed only on air, the current pause is marked, "Outbound call" is offered only where
-  // the dialog can place a call (off air, not busy with a call).
+  // offered only off air and not in a call, the pauses work only where they would not be
+  // refused, the current pause is marked, "Outbound call" is offered only where the dialog
+  // can place a call (off air, not busy with a call).
   function setControls(controls) {
     if (!controls) { return; }
     var onAir = document.getElementById("go-on-air");
-    if (onAir) { onAir.setAttribute("aria-pressed", controls.on_air ? "true" : "false"); }
+    if (onAir) { onAir.hidden = !controls.can_go_on_air; }
     Array.prototype.forEach.call(document.querySelectorAll("button.pause[data-pause-type]"),
       function (button) {
         var current = String(controls.pause_type_id) === button.dataset.pauseType;
         button.classList.toggle("current", current);
+        if (current) { button.setAttribute("aria-current", "true"); }
+        else { button.removeAttribute("aria-current"); }
+        button.disabled = !controls.can_pause;
       });
     var outbound = document.getElementById("outbound-call");
     if (outbound) { outbound.hidden = !controls.can_call_out; }

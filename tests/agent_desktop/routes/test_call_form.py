@@ -193,7 +193,11 @@ def test_the_call_desk_opens_the_form_of_the_connected_call_with_the_matched_cus
     assert page.status == 200
     text = text_of(page.text)
     assert f'data-call-id="{call_id}"' in page.text
-    assert "Name Pekařství Novák Queue Technical support Caller 777123456" in text
+    # Issue 16: what tells two customers of one name apart comes with the name.
+    assert (
+        "Name Pekařství Novák Address Masarykova 5, Brno Contract BR-10042 Location North"
+        " Queue Technical support Caller 777123456"
+    ) in text
     assert "Connected since" in text and "Save when the call has ended." in text
     assert '<script src="/static/call_form.js"' in page.text
     # The match is stored on the call, so a recovery opens with it as well (R-2.13).

@@ -144,33 +144,44 @@ def test_going_on_air_and_pausing_changes_state_and_badge(
     assert (row.state.value, row.activity.value) == ("off_air", "paused")
 
 
-def controls_of(html: str) -> tuple[str, bool, list[str]]:
-    """("Go on air" aria-pressed, "Outbound call" offered, the pauses marked current)."""
-    pressed = re.search(r'id="go-on-air" aria-pressed="(true|false)"', html)
+def controls_of(html: str) -> tuple[bool, bool, list[str], bool]:
+    """("Go on air" offered, "Outbound call" offered, the pauses marked current, the pause
+    buttons disabled)."""
+    on_air = re.search(r'<button [^>]*id="go-on-air"[^>]*>', html)
     outbound = re.search(r'<a [^>]*id="outbound-call"[^>]*>', html)
-    assert pressed and outbound, html
+    assert on_air and outbound, html
     current = re.findall(r'class="pause current"[^>]*>([^<]+)<', html)
-    return pressed.group(1), " hidden" not in outbound.group(0), [c.strip() for c in current]
+    pauses = re.findall(r'<button [^>]*class="pause[^"]*"[^>]*>', html)
+    disabled = {" disabled" in button for button in pauses}
+    assert len(disabled) == 1, pauses  # all pause buttons alike
+    return (
+        " hidden" not in on_air.group(0),
+        " hidden" not in outbound.group(0),
+        [c.strip() for c in current],
+        disabled.pop(),
+    )
 
 
 def test_the_controls_follow_the_state_on_air_paused_and_in_a_call(
     browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
 ) -> None:
-    """R-2.2/R-2.15: "Go on air" is pressed only on air; "Outbound call" is offered only
-    off air and not busy with a call (the dialog would refuse), whoever changed the state."""
+    """R-2.2/R-2.15, issue 16: "Go on air" is offered only off air and not in a call; the
+    pauses are disabled where the state machine would refuse them; "Outbound call" is
+    offered only off air and not busy with a call (the dialog would refuse), whoever changed
+    the state."""
     at_seat(browser, centre)
-    assert controls_of(browser.get("/desktop").text) == ("false", True, [])  # fresh: off air
+    assert controls_of(browser.get("/desktop").text) == (True, True, [], False)  # off air
     browser.post("/desktop/state", {"action": "on_air"})
-    assert controls_of(browser.get("/desktop").text) == ("true", False, [])
+    assert controls_of(browser.get("/desktop").text) == (False, False, [], False)
     browser.post("/desktop/state", {"action": "pause", "pause_type_id": centre.pauses["meeting"]})
-    assert controls_of(browser.get("/desktop").text) == ("false", True, ["Meeting"])
+    assert controls_of(browser.get("/desktop").text) == (True, True, ["Meeting"], False)
     eva = centre.agents["eva"]
     db.run_sync(agent_sessions.apply_event, eva, core.GoOnAir(), now_of(clock))
     db.run_sync(agent_sessions.apply_event, eva, core.Offered(), now_of(clock))
-    assert controls_of(browser.get("/desktop").text) == ("true", False, [])  # ringing
+    assert controls_of(browser.get("/desktop").text) == (False, False, [], True)  # ringing
     for event in (core.Answered(), core.CallEnded()):  # in a call, then processing it
         db.run_sync(agent_sessions.apply_event, eva, event, now_of(clock))
-        assert controls_of(browser.get("/desktop").text) == ("false", False, [])
+        assert controls_of(browser.get("/desktop").text) == (False, False, [], True)
 
 
 def location_options(html: str) -> list[tuple[str, bool, str]]:
@@ -413,9 +424,26 @@ def test_the_sign_in_page_follows_the_browser_language(
     assert "Sign in to Hotline" in page.text
 
 
-def test_czech_dates_use_the_czech_format_in_the_centre_time_zone(
-    browser: Browser, centre: StaffCentre, db: InlineDBRunner, clock: Clock
+def test_dates_look_alike_in_both_languages_in_the_centre_time_zone(
+    browser: Browser, other_browser: Browser, centre: StaffCentre
 ) -> None:
+    """Issue 16: a four-digit year and a 24-hour clock in Czech and in English."""
     at_seat(browser, centre, "jan")
-    page = browser.get("/desktop")
-    assert "Přihlášen(a) od 02.03.26 9:30" in page.text
+    assert "Přihlášen(a) od 02.03.2026 09:30" in browser.get("/desktop").text
+    other_browser.signed_in("eva")
+    other_browser.post("/desktop/seat", {"seat_id": centre.seats["102"]})
+    assert "Logged in at 02.03.2026 09:30" in other_browser.get("/desktop").text
+
+
+def test_a_saved_language_wins_else_the_browsers(browser: Browser, centre: StaffCentre) -> None:
+    """R-2.17, issue 16: someone who never chose a language gets the browser's; a choice
+    saved in the profile wins over any browser."""
+    czech_browser = {"Accept-Language": "cs-CZ,cs;q=0.9"}
+    english_browser = {"Accept-Language": "en-GB,en;q=0.9"}
+    browser.signed_in("eva")  # no saved choice
+    assert '<html lang="cs">' in browser.get("/desktop", headers=czech_browser).text
+    assert '<html lang="en">' in browser.get("/desktop", headers=english_browser).text
+    browser.post("/account/language", {"language": "en", "next": "/desktop"})
+    assert '<html lang="en">' in browser.get("/desktop", headers=czech_browser).text
+    browser.signed_in("jan")  # chose Czech
+    assert '<html lang="cs">' in browser.get("/desktop", headers=english_browser).text

@@ -135,13 +135,22 @@ def test_the_badge_follows_state_changes_made_elsewhere(
     ]
     assert not any(b["seat_changed"] for b in badges)
     assert badges[0]["since"] == "since 09:30"  # Prague time of the change
-    # The desktop's buttons follow: "Go on air" pressed on air, no outbound call while on
-    # air or in a call.
+    # The desktop's buttons follow: "Go on air" only off air, no outbound call while on
+    # air or in a call, no pause while ringing or in a call.
     assert [b["controls"] for b in badges] == [
-        {"on_air": True, "pause_type_id": None, "can_call_out": False},
-        {"on_air": True, "pause_type_id": None, "can_call_out": False},
-        {"on_air": False, "pause_type_id": None, "can_call_out": False},
+        {**OFFERED_NONE, "on_air": True, "can_pause": True},
+        {**OFFERED_NONE, "on_air": True},
+        OFFERED_NONE,
     ]
+
+
+OFFERED_NONE = {
+    "on_air": False,
+    "pause_type_id": None,
+    "can_call_out": False,
+    "can_go_on_air": False,
+    "can_pause": False,
+}
 
 
 def test_a_pause_and_a_logout_elsewhere_reach_the_desktops_controls(
@@ -157,8 +166,14 @@ def test_a_pause_and_a_logout_elsewhere_reach_the_desktops_controls(
     tick(browser, clock)
     badges = [json.loads(m["data"]) for m in stream.messages() if m["event"] == "badge"]
     assert [b["controls"] for b in badges] == [
-        {"on_air": True, "pause_type_id": None, "can_call_out": False},
-        {"on_air": False, "pause_type_id": meeting, "can_call_out": True},
+        {**OFFERED_NONE, "on_air": True, "can_pause": True},
+        {
+            **OFFERED_NONE,
+            "pause_type_id": meeting,
+            "can_call_out": True,
+            "can_go_on_air": True,
+            "can_pause": True,
+        },
         None,  # logged out: the page reloads with the seat choice
     ]
     assert badges[-1]["seat_changed"] is True

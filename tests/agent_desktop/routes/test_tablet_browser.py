@@ -6,7 +6,8 @@ changes made "elsewhere" are written into the database as the call flows write t
 reach the page over Server-Sent Events. At each size the page must not scroll sideways
 (``scrollWidth <= innerWidth``) and the main controls must be on screen, unhidden by
 anything else, and clickable. The desktop's state controls follow the live state (R-2.2,
-R-2.15): "Go on air" pressed only on air, "Outbound call" offered only off air and not
+R-2.15): "Go on air" offered only off air and not in a call, the pauses disabled (and
+looking it) while a call would make them refused, "Outbound call" offered only off air and not
 busy with a call. Screenshots go to HOTLINE_TEST_ARTIFACTS. No sleeping: WebDriverWait
 polls the page.
 """
@@ -118,13 +119,23 @@ def assert_usable(driver: webdriver.Chrome, wait: WebDriverWait[Any], element_id
 CONTROLS = """
 const onAir = document.getElementById("go-on-air");
 const outbound = document.getElementById("outbound-call");
-return [onAir ? onAir.getAttribute("aria-pressed") : null,
+return [!!onAir && !onAir.hidden && onAir.getClientRects().length > 0,
         !!outbound && !outbound.hidden && outbound.getClientRects().length > 0];
 """
 
 
-def pressed(driver: webdriver.Chrome) -> str:
-    return str(driver.execute_script(CONTROLS)[0])
+PAUSES_DISABLED = """
+const pauses = document.querySelectorAll("button.pause");
+return pauses.length > 0 && Array.prototype.every.call(pauses, function (b) { return b.disabled; });
+"""
+DISABLED_LOOK = """
+const style = getComputedStyle(document.querySelector("button.pause"));
+return {cursor: style.cursor, opacity: style.opacity};
+"""
+
+
+def on_air_offered(driver: webdriver.Chrome) -> bool:
+    return bool(driver.execute_script(CONTROLS)[0])
 
 
 def outbound_offered(driver: webdriver.Chrome) -> bool:
@@ -162,23 +173,23 @@ def test_desktop_and_call_form_fit_and_work_and_controls_follow_the_live_state(
             "badge",
         ):
             assert_usable(driver, wait, control)
-        assert (pressed(driver), outbound_offered(driver)) == ("false", True)
+        assert (on_air_offered(driver), outbound_offered(driver)) == (True, True)
         driver.save_screenshot(str(shots / f"desktop-{size}-off-air.png"))
 
         driver.find_element(By.ID, "go-on-air").click()
         wait.until(EC.text_to_be_present_in_element((By.ID, "badge"), "On air"))
-        assert (pressed(driver), outbound_offered(driver)) == ("true", False)
+        assert (on_air_offered(driver), outbound_offered(driver)) == (False, False)
 
         # From here on, no reload: state changes made elsewhere arrive live.
         driver.execute_script("window.hotlineSamePage = true;")
         eva = centre_db.agents["eva"]
         meeting = centre_db.pauses["meeting"]
         write(engine, lambda s: agent_sessions.apply_event(s, eva, core.Pause(meeting), now()))
-        wait.until(lambda d: pressed(d) == "false" and outbound_offered(d))
+        wait.until(lambda d: on_air_offered(d) and outbound_offered(d))
         current = driver.find_elements(By.CSS_SELECTOR, "button.pause.current")
         assert [b.text.split()[0] for b in current] == ["Meeting"]
         write(engine, lambda s: agent_sessions.apply_event(s, eva, core.GoOnAir(), now()))
-        wait.until(lambda d: pressed(d) == "true" and not outbound_offered(d))
+        wait.until(lambda d: not on_air_offered(d) and not outbound_offered(d))
         assert not driver.find_elements(By.CSS_SELECTOR, "button.pause.current")
 
         # A call rings and connects: the Active call form opens by itself.
@@ -200,7 +211,11 @@ def test_desktop_and_call_form_fit_and_work_and_controls_follow_the_live_state(
         call_id = write(engine, ring)
         wait.until(EC.text_to_be_present_in_element((By.ID, "cf-name"), CUSTOMER))
         wait.until(EC.text_to_be_present_in_element((By.ID, "badge"), "In a call"))
-        assert (pressed(driver), outbound_offered(driver)) == ("false", False)
+        assert (on_air_offered(driver), outbound_offered(driver)) == (False, False)
+        wait.until(lambda d: d.execute_script(PAUSES_DISABLED))
+        # A disabled button looks disabled (issue 16: the stylesheet had no :disabled rule).
+        looks = driver.execute_script(DISABLED_LOOK)
+        assert looks["cursor"] == "not-allowed" and float(looks["opacity"]) < 1, looks
         assert_fits(driver, "Active call form, connected")
         for control in ("cf-q", "cf-search-button", "cf-reason-0", "cf-note", "cf-rt"):
             assert_usable(driver, wait, control)
@@ -220,7 +235,7 @@ def test_desktop_and_call_form_fit_and_work_and_controls_follow_the_live_state(
         driver.save_screenshot(str(shots / f"call-form-{size}-processing.png"))
         driver.find_element(By.ID, "cf-save-button").click()
         wait.until(EC.text_to_be_present_in_element((By.ID, "cf-saved"), "The call was saved."))
-        wait.until(lambda d: pressed(d) == "true" and not outbound_offered(d))  # on air again
+        wait.until(lambda d: not on_air_offered(d) and not outbound_offered(d))  # on air again
         assert driver.execute_script("return window.hotlineSamePage === true;")
 
 

@@ -117,7 +117,9 @@ def customers(db: InlineDBRunner, centre: StaffCentre) -> dict[str, int]:
         session.add(brno)
         session.flush()
         session.add(QueueLocation(queue_id=centre.support, location_id=brno.id))
-        jan = Customer(location_id=brno.id, name="Jan Zakaznik", contract_number="C-1")
+        jan = Customer(
+            location_id=brno.id, name="Jan Zakaznik", contract_number="C-1", address="Kotlářská 12"
+        )
         pseudo = Customer(
             location_id=brno.id, name="OUTBOUND CALL", contract_number="OUT", is_pseudo=True
         )
@@ -136,6 +138,9 @@ def customers(db: InlineDBRunner, centre: StaffCentre) -> dict[str, int]:
         return {"jan": jan.id, "pseudo": pseudo.id, "petra": contact.id}
 
     return db.run_sync(go)
+
+
+CUSTOMER_DETAILS = "Kotlářská 12 · contract C-1 · Brno"
 
 
 def the_call(db: InlineDBRunner, call_id: int) -> Call:
@@ -396,8 +401,14 @@ def test_the_outbound_dialog_searches_picks_and_prefills_the_main_number(
     assert page.status == 200 and "First search for the customer" in page.text
     found = agent.get("/outbound?q=Zakaznik")
     assert f'href="/outbound?customer_id={customers["jan"]}"' in found.text
+    # Issue 16: under the results the hint is about them, no longer "First search".
+    assert "Pick the customer from the list above." in found.text
+    assert "First search for the customer" not in found.text
     picked = agent.get(f"/outbound?customer_id={customers['jan']}")
     assert re.search(r'id="number" name="number" type="tel" value="777 123 456"', picked.text)
+    # What tells two customers of one name apart: address, contract, location.
+    details = re.search(r'id="picked-customer-details">([^<]*)<', picked.text)
+    assert details and details.group(1) == CUSTOMER_DETAILS, details
     assert "Petra Zakaznikova" in picked.text and 'id="save-number"' in picked.text
     contact = agent.get(f"/outbound?customer_id={customers['jan']}&contact_id={customers['petra']}")
     assert 'value="+421 905 111 222"' in contact.text  # the contact person's own number

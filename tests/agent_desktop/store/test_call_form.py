@@ -21,7 +21,16 @@ from agent_desktop.store import agent_sessions
 from agent_desktop.store import call_form as cp
 from agent_desktop.store.call_form import CallFormError
 from db.events import events_after
-from db.models import Agent, AuditLog, Call, ContactPerson, CustomerPhone, Location, QueueRight
+from db.models import (
+    Agent,
+    AuditLog,
+    Call,
+    ContactPerson,
+    Customer,
+    CustomerPhone,
+    Location,
+    QueueRight,
+)
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
 from tests.support.call_form import CallFormWorld, add_reasons, answered_call, build_call_form_world
@@ -241,6 +250,31 @@ def test_search_by_name_ignoring_case_also_beyond_ascii(
     assert set(everywhere[:2]) == {"Petr Černý", "Petr Východní"}
     assert everywhere[2:] == ["Petr Starý"]
     assert search(engine, "petr", both, limit=1) == ["Petr Černý"]
+
+
+def test_search_ignores_accents_and_case_on_either_side(
+    engine: Engine, world: CallFormWorld, directory: dict[str, int]
+) -> None:
+    """Issue 16: "kotlarska" finds "Kotlářská", "cerny" finds "Černý", and the other way
+    round, on SQLite and PostgreSQL alike (a stored folded text, no database extension)."""
+    both = [world.north, world.south]
+    with tx(engine) as s:
+        add_customer(s, "Jiří Kolář", world.north, address="Kotlářská 12, Brno", contract="K-1")
+    assert search(engine, "kotlarska", both) == ["Jiří Kolář"]
+    assert search(engine, "KOTLÁŘSKÁ 12", both) == ["Jiří Kolář"]
+    assert search(engine, "jiri kolar", both) == ["Jiří Kolář"]
+    assert search(engine, "cerny", both) == ["Petr Černý"]
+    assert search(engine, "čérný", both) == ["Petr Černý"]  # accents typed where none are
+    assert search(engine, "k-1", both) == ["Jiří Kolář"]
+
+
+def test_a_renamed_customer_is_found_by_the_new_name_only(
+    engine: Engine, world: CallFormWorld, directory: dict[str, int]
+) -> None:
+    with tx(engine) as s:
+        s.get(Customer, directory["cerny"]).name = "Pavla Šťastná"  # type: ignore[union-attr]
+    assert search(engine, "stastna", None) == ["Pavla Šťastná"]
+    assert search(engine, "cerny", None) == []
 
 
 def test_search_by_address_contract_and_several_words(

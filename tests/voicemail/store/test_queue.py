@@ -256,7 +256,7 @@ def test_a_callback_that_did_not_connect_leaves_the_request_open(
         bq.claim(s, item, eva, t(10))
         missed = callbacks_store.record_callback_attempt(s, item, eva, outbound, False, t(50))
         assert (missed.state, missed.claimed_by_id, missed.customer_reached) == ("open", eva, False)
-        with pytest.raises(ItemActionError, match="use Cancel"):
+        with pytest.raises(ItemActionError, match="use “Could not finish”"):
             bq.mark_done(s, item, eva, t(55))
         bq.cancel(s, item, eva, t(56))
         [row] = bq.list_items(s, eva, now=t(57)).rows
