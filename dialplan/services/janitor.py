@@ -6,7 +6,7 @@ reserved by a call that is over. A database that is down only skips a beat; the 
 it touches without sweeping, so that every server has touched its calls again before any
 of them is taken for lost.
 
-Each beat first replays the calls' journal (``dialplan.call_journal``: calls that arrived or
+Each beat first replays the calls' journal (``dialplan.call_journal``, R-7.3: calls that arrived or
 ended while the database was down, issue 11), so that the sweep sees them and no call is
 missing from the records. A call this server still runs an AGI session for is left to that
 session.
