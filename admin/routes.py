@@ -203,7 +203,9 @@ async def record_page(rc: RequestContext, name: str) -> bytes:
     if not key:
         if not may_write(rc.signed_in.role):
             raise NotFoundError(NO_RECORD)
-        return await _record_page(rc, section, key="", values={})
+        return await _record_page(
+            rc, section, key="", values=form_values(name, store.new_record(name))
+        )
     record = await rc.db(store.find_record, name, key)
     departments = await _departments(rc)
     hidden = name == "agents" and departments is not None and record is not None

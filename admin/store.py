@@ -13,6 +13,7 @@ database, so a change is seen at once by every ``hotline serve`` sharing it.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from db.catalog import (
 from db.catalog import preview_catalog as catalog_preview
 from db.catalog.exporter import Exporter
 from db.catalog.records import (
+    SECTION_SLOTS,
     SETTING_LINES,
     key_lines,
     page_record,
@@ -56,8 +58,13 @@ from db.models import (
     Department,
     Did,
     Holiday,
+    IvrMenu,
+    PauseType,
+    PhoneSeat,
+    Queue,
     ReportSchedule,
     SupervisorDepartment,
+    VoicemailBox,
 )
 from domain.enums import ReportFormat, ReportPeriod
 from domain.texts import N_
@@ -182,6 +189,34 @@ def find_record(session: Session, name: str, key: str) -> dict[str, Any] | None:
         if record_key(section, _plain(record)) == key:
             return dict(_plain(record))
     return None
+
+
+_MODELS: dict[str, Any] = {
+    "queues": Queue,
+    "agents": Agent,
+    "phone_seats": PhoneSeat,
+    "ivr_menus": IvrMenu,
+    "dids": Did,
+    "voicemail_boxes": VoicemailBox,
+    "pause_types": PauseType,
+    "customers": Customer,
+}
+
+
+def new_record(name: str) -> dict[str, Any]:
+    """A new record's form as the loader would default it (the columns' defaults: a new
+    queue overflows and records unless told otherwise)."""
+    model = _MODELS.get(name)
+    record: dict[str, Any] = {}
+    if model is None:
+        return record
+    for slot in SECTION_SLOTS[name]:
+        column = model.__table__.c.get(slot.field.attr) if slot.field is not None else None
+        default = column.default if column is not None else None
+        if default is not None and default.is_scalar:
+            value = default.arg
+            record[slot.key] = value.value if isinstance(value, enum.Enum) else value
+    return record
 
 
 def settings(session: Session) -> dict[str, str]:
