@@ -1,4 +1,4 @@
-"""An admin manages the centre in a real browser (headless Chromium, 1366x768) against a
+"""R-6.2: an admin manages the centre in a real browser (headless Chromium, 1366x768) against a
 running ``hotline serve``: a queue with hours and a reason tree (a refused value first,
 shown next to its field), a DID to it, an agent with a seat and the right to the queue;
 the audit trail shows each change. Screenshots go to HOTLINE_TEST_ARTIFACTS."""
