@@ -35,6 +35,7 @@ from admin.sections import (
     SECTIONS,
     SETTINGS_TITLE,
     Section,
+    duration_text,
     may_write,
     page_count,
     record_key,
@@ -331,6 +332,34 @@ async def audit_page(rc: RequestContext) -> bytes:
         pages=page_count(total),
         page_link=lambda n: "/admin/audit?" + urlencode({**filters, "page": n}),
         shown=lambda value: _text(value) if not isinstance(value, list | dict) else _yaml(value),
+        **_common(rc),
+    )
+
+
+# ------------------------------------------------------------------- pause and login history
+
+
+@routes.route("/admin/history", methods=["GET"], access=READERS)
+async def history_page(rc: RequestContext) -> bytes:
+    """Who paused (which type, how long, paid) and who logged in at which seat, per period;
+    a supervisor sees his departments' agents (R-4.6)."""
+    query = rc.query()
+    kind = query.choice("kind", ("pauses", "logins"), required=False) or "pauses"
+    zone = ZoneInfo(rc.web.time_zone)
+    today = rc.now().astimezone(zone).date()
+    since = _day(rc, "since") or datetime.combine(today - timedelta(days=6), time(0), zone)
+    until = _day(rc, "until") or datetime.combine(today, time(0), zone)
+    departments = await _departments(rc)
+    reader = store.pause_history if kind == "pauses" else store.login_history
+    rows = await rc.db(reader, since, until + timedelta(days=1), departments)
+    return rc.render(
+        "admin_history.html",
+        kind=kind,
+        rows=rows,
+        since=since.date().isoformat(),
+        until=until.date().isoformat(),
+        limit=store.HISTORY_LIMIT,
+        duration=duration_text,
         **_common(rc),
     )
 

@@ -190,3 +190,11 @@ KEY_LABELS: Mapping[str, str] = {
     "centre_name": N_("Centre name"),
 }
 """How a page names each key of the catalog (the YAML key is shown beside it)."""
+
+
+def duration_text(seconds: int | None) -> str:
+    """``1:02:03`` for a duration in seconds; "" while it goes on (no end yet)."""
+    if seconds is None:
+        return ""
+    hours, rest = divmod(max(0, seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"

@@ -52,6 +52,7 @@ from db.catalog.records import (
 )
 from db.models import (
     Agent,
+    AgentSession,
     AuditLog,
     Customer,
     CustomerPhone,
@@ -59,6 +60,7 @@ from db.models import (
     Did,
     Holiday,
     IvrMenu,
+    PauseRecord,
     PauseType,
     PhoneSeat,
     Queue,
@@ -368,6 +370,99 @@ def _at_line(line: int, reason: Reason) -> Reason:
 def export_yaml(session: Session) -> str:
     """The same YAML as ``hotline export``."""
     return export_catalog(session)
+
+
+# ------------------------------------------------------------------- pause and login history
+
+
+@dataclass(frozen=True)
+class PauseEntry:
+    """One pause taken (R-2.4): who, which type, when, how long, paid as it was then."""
+
+    agent: str
+    department: str
+    pause_type: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: int | None
+    paid: bool
+
+
+@dataclass(frozen=True)
+class LoginEntry:
+    """One seat login of an agent (R-2.1): where, from when to when."""
+
+    agent: str
+    department: str
+    seat: str
+    logged_in_at: datetime
+    logged_out_at: datetime | None
+    duration_s: int | None
+
+
+def _seconds(start: datetime, end: datetime | None) -> int | None:
+    return None if end is None else int((end - start).total_seconds())
+
+
+def pause_history(
+    session: Session, since: datetime, until: datetime, departments: frozenset[str] | None
+) -> tuple[PauseEntry, ...]:
+    """The pauses begun in [since, until), newest first; ``departments``: only their agents
+    (a supervisor's view, R-4.6)."""
+    query = (
+        select(PauseRecord, Agent.name, Department.name, PauseType.name)
+        .join(Agent, Agent.id == PauseRecord.agent_id)
+        .outerjoin(Department, Department.id == Agent.department_id)
+        .join(PauseType, PauseType.id == PauseRecord.pause_type_id)
+        .where(PauseRecord.started_at >= since, PauseRecord.started_at < until)
+        .order_by(PauseRecord.started_at.desc(), PauseRecord.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    if departments is not None:
+        query = query.where(Department.name.in_(departments))
+    return tuple(
+        PauseEntry(
+            agent,
+            department or "",
+            pause_type,
+            record.started_at,
+            record.ended_at,
+            _seconds(record.started_at, record.ended_at),
+            record.paid,
+        )
+        for record, agent, department, pause_type in session.execute(query)
+    )
+
+
+def login_history(
+    session: Session, since: datetime, until: datetime, departments: frozenset[str] | None
+) -> tuple[LoginEntry, ...]:
+    """The seat logins begun in [since, until), newest first; ``departments`` as above."""
+    query = (
+        select(AgentSession, Agent.name, Department.name, PhoneSeat.name)
+        .join(Agent, Agent.id == AgentSession.agent_id)
+        .outerjoin(Department, Department.id == Agent.department_id)
+        .join(PhoneSeat, PhoneSeat.id == AgentSession.seat_id)
+        .where(AgentSession.logged_in_at >= since, AgentSession.logged_in_at < until)
+        .order_by(AgentSession.logged_in_at.desc(), AgentSession.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    if departments is not None:
+        query = query.where(Department.name.in_(departments))
+    return tuple(
+        LoginEntry(
+            agent,
+            department or "",
+            seat,
+            row.logged_in_at,
+            row.logged_out_at,
+            _seconds(row.logged_in_at, row.logged_out_at),
+        )
+        for row, agent, department, seat in session.execute(query)
+    )
+
+
+HISTORY_LIMIT = 2000  # rows a history page shows at most; a narrower period shows the rest
 
 
 # --------------------------------------------------------------------------- the audit trail
