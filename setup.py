@@ -9,7 +9,7 @@ from setuptools import find_namespace_packages, setup
 # ships their files without a warning for each folder.
 TOP = [
     "hotline", "domain", "db", "web", "fastagi", "ami", "dialplan", "agent_desktop",
-    "voicemail", "callbacks", "reports", "supervisor", "simulator", "migrations",
+    "voicemail", "callbacks", "reports", "supervisor", "admin", "simulator", "migrations",
 ]  # fmt: skip
 
 setup(

@@ -17,6 +17,9 @@ Separators people write (spaces, ``-``, ``/``, ``.``, brackets) are ignored.
 from __future__ import annotations
 
 import re
+from typing import Any
+
+from domain.texts import N_
 
 # The longest national significant number without a country prefix: nine digits in the
 # Czech and Slovak plans; anything longer is taken to carry its country prefix already.
@@ -25,6 +28,16 @@ NATIONAL_DIGITS_MAX = 9
 INTERNATIONAL_DIGITS_MAX = 15
 
 _COUNTRY_PREFIX = re.compile(r"[1-9][0-9]{0,2}")
+
+
+class NumberError(ValueError):
+    """A number that cannot be read: ``template`` (marked with ``N_``) and its ``params``, so
+    that a page can say it in the reader's language (R-2.17)."""
+
+    def __init__(self, template: str, **params: Any) -> None:
+        super().__init__(template % params)
+        self.template = template
+        self.params = params
 
 
 def is_country_prefix(value: str) -> bool:
@@ -39,11 +52,11 @@ def normalise_number(raw: str, country_prefix: str) -> str:
     ``country_prefix`` that is not a calling code, and a result longer than E.164 allows.
     """
     if not is_country_prefix(country_prefix):
-        raise ValueError(f"country prefix {country_prefix!r} is not 1-3 digits")
+        raise NumberError(N_("country prefix %(value)r is not 1-3 digits"), value=country_prefix)
     text = raw.strip()
     digits = "".join(ch for ch in text if "0" <= ch <= "9")
     if not digits:
-        raise ValueError(f"phone number {raw!r} has no digits")
+        raise NumberError(N_("phone number %(value)r has no digits"), value=raw)
     if text.startswith("+"):
         international = digits
     elif digits.startswith("00"):
@@ -55,7 +68,11 @@ def normalise_number(raw: str, country_prefix: str) -> str:
     else:
         international = country_prefix + digits
     if not international:
-        raise ValueError(f"phone number {raw!r} has no digits after its prefix")
+        raise NumberError(N_("phone number %(value)r has no digits after its prefix"), value=raw)
     if len(international) > INTERNATIONAL_DIGITS_MAX:
-        raise ValueError(f"phone number {raw!r} has more than {INTERNATIONAL_DIGITS_MAX} digits")
+        raise NumberError(
+            N_("phone number %(value)r has more than %(max)s digits"),
+            value=raw,
+            max=INTERNATIONAL_DIGITS_MAX,
+        )
     return international

@@ -23,6 +23,7 @@ from klein import Klein
 from klein.resource import KleinResource
 from twisted.internet.interfaces import IReactorFromThreads
 
+from admin import routes as admin_routes
 from agent_desktop.routes import (
     call_form as call_form_routes,
 )
@@ -67,6 +68,7 @@ def default_route_tables() -> list[RouteTable]:
         supervisor_routes.routes,
         records_routes.routes,
         api_routes.routes,
+        admin_routes.routes,
     ]
 
 

@@ -35,13 +35,22 @@ PACKAGES = (
     "callbacks",
     "reports",
     "supervisor",
+    "admin",
     "fastagi",
     "ami",
     "db",
     "domain",
 )
 # A capability package's own __init__ holds only its docstring.
-CAPABILITIES = ("agent_desktop", "dialplan", "voicemail", "callbacks", "reports", "supervisor")
+CAPABILITIES = (
+    "agent_desktop",
+    "dialplan",
+    "voicemail",
+    "callbacks",
+    "reports",
+    "supervisor",
+    "admin",
+)
 
 
 def product_modules() -> Iterator[str]:

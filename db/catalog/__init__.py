@@ -29,6 +29,8 @@ This module is the public API only.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import yaml
 from sqlalchemy.orm import Session
 
@@ -36,10 +38,11 @@ from db.catalog.checker import Checker
 from db.catalog.exporter import Dumper, Exporter
 from db.catalog.fields import KINDS
 from db.catalog.keys import MAX_PAUSE_TYPES
-from db.catalog.problems import CatalogError
+from db.catalog.problems import CatalogError, Node, Reason
 from db.catalog.reader import (
     DEFAULT_COUNTRY_PREFIX,
     MAX_REASON_DEPTH,
+    Catalog,
     Reader,
     centre_country_prefix,
     compose,
@@ -55,8 +58,13 @@ __all__ = [
     "WEEKDAYS",
     "CatalogError",
     "LoadSummary",
+    "Reason",
+    "SectionPlan",
     "export_catalog",
+    "import_catalog",
     "load_catalog",
+    "load_nodes",
+    "preview_catalog",
 ]
 
 
@@ -66,7 +74,17 @@ def load_catalog(session: Session, text: str, source: str = "<string>") -> LoadS
     Raises :class:`CatalogError` before writing anything when the file is bad. The caller
     owns the transaction; this function flushes but never commits.
     """
-    root = compose(text, source)
+    return load_nodes(session, compose(text, source), source)
+
+
+def load_nodes(session: Session, root: Node | None, source: str) -> LoadSummary:
+    """:func:`load_catalog` of a document already composed: a file's, or a record typed into
+    an administration page (:mod:`db.catalog.records`). The same reader, checker and writer,
+    so the pages refuse exactly what a file would (R-6.2)."""
+    return _load(session, root, source)[0].summary()
+
+
+def _load(session: Session, root: Node | None, source: str) -> tuple[Counts, Catalog]:
     country_prefix = centre_country_prefix(session, root, source)
     reader = Reader(source, country_prefix)
     catalog = reader.read(root)
@@ -76,7 +94,43 @@ def load_catalog(session: Session, text: str, source: str = "<string>") -> LoadS
     counts = Counts()
     Writer(session, catalog, counts).write()
     session.flush()
-    return counts.summary()
+    return counts, catalog
+
+
+@dataclass(frozen=True)
+class SectionPlan:
+    """What a load does to one section: records created, updated, and named but untouched."""
+
+    created: int
+    updated: int
+    untouched: int
+
+
+def preview_catalog(session: Session, text: str, source: str) -> dict[str, SectionPlan]:
+    """What :func:`load_catalog` of ``text`` would change, per section named in the file,
+    without changing anything: the very load, in a savepoint that is rolled back. So the
+    preview is what applying does (the same writer counts it). Raises :class:`CatalogError`
+    as the load would."""
+    savepoint = session.begin_nested()
+    try:
+        counts, catalog = _load(session, compose(text, source), source)
+    finally:
+        savepoint.rollback()
+    return _plans(counts, catalog)
+
+
+def import_catalog(session: Session, text: str, source: str) -> dict[str, SectionPlan]:
+    """:func:`load_catalog`, telling per section what it did as :func:`preview_catalog`
+    tells what it would do."""
+    return _plans(*_load(session, compose(text, source), source))
+
+
+def _plans(counts: Counts, catalog: Catalog) -> dict[str, SectionPlan]:
+    plans: dict[str, SectionPlan] = {}
+    for kind, named in catalog.sizes().items():
+        created, updated = len(counts.created[kind]), len(counts.changed[kind])
+        plans[kind] = SectionPlan(created, updated, max(0, named - created - updated))
+    return plans
 
 
 def export_catalog(session: Session) -> str:

@@ -14,9 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.catalog.keys import KEY_COLUMNS, KIND_NOUN, Ref, chunks
+from db.catalog.problems import why
 from db.catalog.reader import Catalog, Reader, Row
 from db.models import Agent, Customer, Location, PauseType, VoicemailBox
 from domain.enums import BoxKind, Role
+from domain.texts import N_
 
 
 class Checker:
@@ -49,8 +51,11 @@ class Checker:
             if ref.key not in self.known[ref.kind]:
                 self.reader.problem(
                     ref.line,
-                    f"unknown {KIND_NOUN[ref.kind]} {ref.key!r} "
-                    "(neither in this file nor in the database)",
+                    why(
+                        N_("unknown %(noun)s %(value)r (neither in this file nor in the database)"),
+                        noun=KIND_NOUN[ref.kind],
+                        value=ref.key,
+                    ),
                 )
         self._customers()
         self._operators()
@@ -90,8 +95,14 @@ class Checker:
             if counts[spec.item.key] > 1:
                 self.reader.problem(
                     spec.item.line,
-                    f"contract number {spec.item.key!r} matches {counts[spec.item.key]} "
-                    "customers in the database; it cannot be updated by contract number",
+                    why(
+                        N_(
+                            "contract number %(value)r matches %(count)s customers in the "
+                            "database; it cannot be updated by contract number"
+                        ),
+                        value=spec.item.key,
+                        count=counts[spec.item.key],
+                    ),
                 )
 
     def _operators(self) -> None:
@@ -114,8 +125,15 @@ class Checker:
             if owner is not None and owner != location.key:
                 self.reader.problem(
                     ref.line,
-                    f"operator {ref.key!r} is a customer of location {owner!r}, "
-                    f"not of {location.key!r}",
+                    why(
+                        N_(
+                            "operator %(value)r is a customer of location %(owner)r, "
+                            "not of %(here)r"
+                        ),
+                        value=ref.key,
+                        owner=owner,
+                        here=location.key,
+                    ),
                 )
 
     def _pause_types(self) -> None:
@@ -130,8 +148,14 @@ class Checker:
             if other is not None:
                 self.reader.problem(
                     item.line,
-                    f"pause type name {item.values['name']!r} is already used by position "
-                    f"{other} in the database",
+                    why(
+                        N_(
+                            "pause type name %(value)r is already used by position "
+                            "%(other)s in the database"
+                        ),
+                        value=item.values["name"],
+                        other=other,
+                    ),
                 )
 
     def _boxes(self) -> None:
@@ -154,8 +178,15 @@ class Checker:
                 if kind not in (None, needed, BoxKind.COMBINED):
                     self.reader.problem(
                         ref.line,
-                        f"box {ref.key!r} is a {kind} box; a queue's {noun} box must be of "
-                        f"kind {noun} or combined (R-1.7, R-1.8)",
+                        why(
+                            N_(
+                                "box %(value)r is a %(kind)s box; a queue's %(noun)s box must "
+                                "be of kind %(noun)s or combined (R-1.7, R-1.8)"
+                            ),
+                            value=ref.key,
+                            kind=str(kind),
+                            noun=noun,
+                        ),
                     )
 
     def _agents(self) -> None:
@@ -167,11 +198,19 @@ class Checker:
         for spec in self.catalog.agents:
             item = spec.item
             if item.key not in stored and spec.password is None and spec.password_hash is None:
-                self.reader.problem(item.line, "a new agent needs password or password_hash")
+                self.reader.problem(
+                    item.line, why(N_("a new agent needs password or password_hash"))
+                )
             role = item.values.get("role", stored.get(item.key, Role.AGENT))
             if spec.supervises and role not in (Role.SUPERVISOR, Role.ADMIN):
                 self.reader.problem(
                     spec.supervises[0].line,
-                    f"only a supervisor or an admin supervises departments; {item.key!r} is "
-                    f"{role.value!r} (R-4.6)",
+                    why(
+                        N_(
+                            "only a supervisor or an admin supervises departments; %(value)r "
+                            "is %(role)r (R-4.6)"
+                        ),
+                        value=item.key,
+                        role=role.value,
+                    ),
                 )

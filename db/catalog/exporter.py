@@ -22,6 +22,7 @@ from db.catalog.fields import (
     DID_FIELDS,
     HOLIDAY_FIELDS,
     HOURS_FIELDS,
+    KINDS,
     LOCATION_FIELDS,
     MEMBER_FIELDS,
     MENU_FIELDS,
@@ -129,10 +130,17 @@ class Exporter:
         return sorted(self.session.scalars(select(model)), key=key)
 
     def _grouped(
-        self, model: type[Any], column: str, key: Callable[[Any], Any]
+        self,
+        model: type[Any],
+        column: str,
+        key: Callable[[Any], Any],
+        only: Sequence[int] | None = None,
     ) -> dict[int, list[Any]]:
         groups: dict[int, list[Any]] = defaultdict(list)
-        for obj in self._all(model, key):
+        query = select(model)
+        if only is not None:
+            query = query.where(getattr(model, column).in_(only))
+        for obj in sorted(self.session.scalars(query), key=key):
             groups[getattr(obj, column)].append(obj)
         return groups
 
@@ -144,33 +152,46 @@ class Exporter:
         return {k: _FlowList(sorted(v)) for k, v in groups.items()}
 
     def export(self) -> dict[str, Any]:
+        return {kind: self.section(kind) for kind in KINDS}
+
+    def section(self, kind: str) -> Any:
+        """One section of the document (``queues``: every queue), as :meth:`export` has it."""
         flow = self._flow
-        data: dict[str, Any] = {}
-        data["settings"] = {s.key: s.value for s in self._all(Setting, _by("key"))}
-        data["departments"] = flow(Department, DEPARTMENT_FIELDS, _by("name"))
-        data["locations"] = [
-            self._fields(x, LOCATION_FIELDS) for x in self._all(Location, _by("code"))
-        ]
-        data["pause_types"] = flow(PauseType, PAUSE_TYPE_FIELDS, _by("position"))
-        data["voicemail_boxes"] = [
-            self._fields(b, BOX_FIELDS) for b in self._all(VoicemailBox, _by("code"))
-        ]
-        data["phone_seats"] = flow(PhoneSeat, SEAT_FIELDS, _by("name"))
-        data["agents"] = self._agents()
-        data["queues"] = self._queues()
-        data["holidays"] = [
-            _FlowMap(self._fields(h, HOLIDAY_FIELDS))
-            for h in self._all(Holiday, _by("day", "name", "id"))
-            if h.queue_id is None
-        ]
-        data["ivr_menus"] = self._menus()
-        data["dids"] = flow(Did, DID_FIELDS, _by("number"))
-        data["prompts"] = self._prompts()
-        data["report_schedules"] = flow(
-            ReportSchedule, REPORT_FIELDS, _by("report", "period", "format", "email_to")
-        )
-        data["customers"] = self._customers()
-        return data
+        if kind == "settings":
+            return {s.key: s.value for s in self._all(Setting, _by("key"))}
+        if kind == "departments":
+            return flow(Department, DEPARTMENT_FIELDS, _by("name"))
+        if kind == "locations":
+            return [self._fields(x, LOCATION_FIELDS) for x in self._all(Location, _by("code"))]
+        if kind == "pause_types":
+            return flow(PauseType, PAUSE_TYPE_FIELDS, _by("position"))
+        if kind == "voicemail_boxes":
+            return [self._fields(b, BOX_FIELDS) for b in self._all(VoicemailBox, _by("code"))]
+        if kind == "phone_seats":
+            return flow(PhoneSeat, SEAT_FIELDS, _by("name"))
+        if kind == "agents":
+            return self._agents()
+        if kind == "queues":
+            return self._queues()
+        if kind == "holidays":
+            return [
+                _FlowMap(self._fields(h, HOLIDAY_FIELDS))
+                for h in self._all(Holiday, _by("day", "name", "id"))
+                if h.queue_id is None
+            ]
+        if kind == "ivr_menus":
+            return self._menus()
+        if kind == "dids":
+            return flow(Did, DID_FIELDS, _by("number"))
+        if kind == "prompts":
+            return self._prompts()
+        if kind == "report_schedules":
+            return flow(
+                ReportSchedule, REPORT_FIELDS, _by("report", "period", "format", "email_to")
+            )
+        if kind == "customers":
+            return self._customers()
+        raise KeyError(kind)
 
     def _flow(
         self, model: type[Any], fields: Sequence[Field], key: Callable[[Any], Any]
@@ -272,8 +293,16 @@ class Exporter:
             for name, by_language in sorted(texts.items())
         ]
 
-    def _customers(self) -> list[dict[str, Any]]:
-        customers = self._all(Customer, _by("contract_number", "id"))
+    def customers(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The customers with these ids, as the ``customers`` section has them."""
+        return self._customers(list(ids))
+
+    def _customers(self, only: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        if only is None:
+            customers = self._all(Customer, _by("contract_number", "id"))
+        else:  # a page of customers (the administration pages, tens of thousands in all)
+            query = select(Customer).where(Customer.id.in_(only))
+            customers = sorted(self.session.scalars(query), key=_by("contract_number", "id"))
         first: dict[str, int] = {}
         for customer in customers:
             number = customer.contract_number
@@ -292,8 +321,8 @@ class Exporter:
                     f"{number!r}, the customer's key in the catalog; make them unique first",
                 )
             first[number] = customer.id
-        phones = self._grouped(CustomerPhone, "customer_id", _by("position", "id"))
-        contacts = self._grouped(ContactPerson, "customer_id", _by("position", "id"))
+        phones = self._grouped(CustomerPhone, "customer_id", _by("position", "id"), only)
+        contacts = self._grouped(ContactPerson, "customer_id", _by("position", "id"), only)
         out = []
         for customer in customers:
             record = self._fields(customer, CUSTOMER_FIELDS)

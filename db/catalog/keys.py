@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from db.catalog.problems import Bad, Node, line_of
+from db.catalog.problems import Bad, Node, line_of, why
 from db.catalog.values import Read, describe, read_int, scalar
 from db.models import (
     Agent,
@@ -24,21 +24,22 @@ from db.models import (
     Queue,
     VoicemailBox,
 )
+from domain.texts import N_
 
 MAX_PAUSE_TYPES = 9  # a pause type's key is its position 1..9
 _CHUNK = 500  # keys per IN (...) list
 
 
 KIND_NOUN = {
-    "location": "location code",
-    "customer": "customer contract number",
-    "department": "department name",
-    "pause_type": "pause type position",
-    "box": "voicemail box code",
-    "seat": "phone seat name",
-    "agent": "agent login",
-    "queue": "queue code",
-    "menu": "IVR menu code",
+    "location": why(N_("location code")),
+    "customer": why(N_("customer contract number")),
+    "department": why(N_("department name")),
+    "pause_type": why(N_("pause type position")),
+    "box": why(N_("voicemail box code")),
+    "seat": why(N_("phone seat name")),
+    "agent": why(N_("agent login")),
+    "queue": why(N_("queue code")),
+    "menu": why(N_("IVR menu code")),
 }
 
 
@@ -70,9 +71,14 @@ def read_ref(kind: str, max_len: int, *, nullable: bool = True) -> Read:
         if value is None and nullable:
             return None
         if not isinstance(value, str) or not value:
-            raise Bad(node, f"expected the {KIND_NOUN[kind]} (text), got {describe(value)}")
+            raise Bad(
+                node,
+                N_("expected the %(noun)s (text), got %(value)s"),
+                noun=KIND_NOUN[kind],
+                value=describe(value),
+            )
         if len(value) > max_len:
-            raise Bad(node, f"longer than {max_len} characters")
+            raise Bad(node, N_("longer than %(max_len)s characters"), max_len=max_len)
         return Ref(kind, value, line_of(node))
 
     return read

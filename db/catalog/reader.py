@@ -48,7 +48,7 @@ from db.catalog.fields import (
     Field,
 )
 from db.catalog.keys import MAX_PAUSE_TYPES, Ref, read_ref
-from db.catalog.problems import Bad, CatalogError, Node, line_of
+from db.catalog.problems import Bad, CatalogError, Node, Reason, field_reason, line_of, why
 from db.catalog.values import (
     TAG,
     WEEKDAYS,
@@ -67,8 +67,9 @@ from db.models import Agent, CustomerPhone, ReasonNode, Setting
 from db.passwords import is_password_hash
 from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import ReasonDirection
-from domain.numbers import is_country_prefix, normalise_number
+from domain.numbers import NumberError, is_country_prefix, normalise_number
 from domain.prompts import MAX_PROMPT_TEXT, PROMPT_LANGUAGE_SETTING, PROMPT_LANGUAGES
+from domain.texts import N_
 
 MAX_REASON_DEPTH = 10
 
@@ -92,20 +93,27 @@ class _CatalogLoader(_BaseLoader):  # type: ignore[misc]
     yaml_implicit_resolvers: dict[Any, Any] = {}
 
 
-_CatalogLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]
+# The implicit types: (tag, pattern, first characters). A page's typed-in value is read with
+# the same ones (implicit_tag), so that "20" is the integer a file's 20 is.
+IMPLICIT_TYPES: tuple[tuple[str, re.Pattern[str], list[str]], ...] = (
+    (TAG + "null", re.compile(r"^(?:~|null|Null|NULL|)$"), ["~", "n", "N", ""]),
+    (TAG + "bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")),
+    (TAG + "int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")),
+    (TAG + "timestamp", re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), list("0123456789")),
 )
-_CatalogLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-    list("tTfF"),
-)
-_CatalogLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:int", re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789")
-)
-_CatalogLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:timestamp", re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"), list("0123456789")
-)
+for _tag, _pattern, _first in IMPLICIT_TYPES:
+    _CatalogLoader.add_implicit_resolver(_tag, _pattern, _first)
+
+
+def implicit_tag(text: str) -> str:
+    """The tag a plain (unquoted) YAML scalar ``text`` gets from the catalog's resolvers."""
+    for tag, pattern, _ in IMPLICIT_TYPES:
+        if pattern.match(text):
+            return tag
+    return TAG + "str"
+
+
+SYNTAX_ERROR = N_("YAML syntax error: %(reason)s")
 
 
 def compose(text: str, source: str) -> Node | None:
@@ -116,9 +124,9 @@ def compose(text: str, source: str) -> Node | None:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
         reason = exc.problem or exc.context or "unreadable YAML"
-        raise CatalogError(source, line, f"YAML syntax error: {reason}") from None
+        raise CatalogError(source, line, why(SYNTAX_ERROR, reason=reason)) from None
     except yaml.YAMLError as exc:  # e.g. a control character the reader refuses
-        raise CatalogError(source, 1, f"YAML syntax error: {exc}") from None
+        raise CatalogError(source, 1, why(SYNTAX_ERROR, reason=str(exc))) from None
 
 
 # --------------------------------------------------------------------------- records
@@ -219,6 +227,26 @@ class Catalog:
     reports: list[Item] = field(default_factory=list)
     customers: list[CustomerSpec] = field(default_factory=list)
 
+    def sizes(self) -> dict[str, int]:
+        """Records per section of the document, for the sections the file names."""
+        sizes = {
+            "settings": len(self.settings),
+            "departments": len(self.departments),
+            "locations": len(self.locations),
+            "pause_types": len(self.pause_types),
+            "voicemail_boxes": len(self.boxes),
+            "phone_seats": len(self.seats),
+            "agents": len(self.agents),
+            "queues": len(self.queues),
+            "holidays": len(self.holidays),
+            "ivr_menus": len(self.menus),
+            "dids": len(self.dids),
+            "prompts": len(self.prompts),
+            "report_schedules": len(self.reports),
+            "customers": len(self.customers),
+        }
+        return {kind: n for kind, n in sizes.items() if n}
+
 
 # --------------------------------------------------------------------------- read
 
@@ -226,30 +254,57 @@ class Catalog:
 def _mapping(node: Node, what: str, keys: Sequence[str], required: Sequence[str]) -> dict:
     """The keys of a mapping node: unknown, duplicate and missing keys refused."""
     if not isinstance(node, yaml.MappingNode):
-        raise Bad(node, f"expected {what} as a mapping (key: value), got {_shape(node)}")
+        raise Bad(
+            node,
+            N_("expected %(what)s as a mapping (key: value), got %(shape)s"),
+            what=why(what),
+            shape=_shape(node),
+        )
     found: dict[str, Node] = {}
     for key_node, value_node in node.value:
         key = scalar(key_node)
         if not isinstance(key, str):
-            raise Bad(key_node, f"{what}: a key must be text, got {describe(key)}")
+            raise Bad(
+                key_node,
+                N_("%(what)s: a key must be text, got %(value)s"),
+                what=why(what),
+                value=describe(key),
+            )
         if key in found:
             first = line_of(found[key][0])
-            raise Bad(key_node, f"duplicate key {key!r} in {what} (first at line {first})")
+            raise Bad(
+                key_node,
+                N_("duplicate key %(key)r in %(what)s (first at line %(first)s)"),
+                key=key,
+                what=why(what),
+                first=first,
+            )
         if key not in keys:
             allowed = ", ".join(keys)
-            raise Bad(key_node, f"unknown key {key!r} in {what}; allowed keys: {allowed}")
+            raise Bad(
+                key_node,
+                N_("unknown key %(key)r in %(what)s; allowed keys: %(allowed)s"),
+                key=key,
+                what=why(what),
+                allowed=allowed,
+            )
         found[key] = (key_node, value_node)
     missing = [k for k in required if k not in found]
     if missing:
-        raise Bad(node, f"{what} needs {' and '.join(repr(k) for k in missing)}")
+        raise Bad(
+            node,
+            N_("%(what)s needs %(keys)s"),
+            what=why(what),
+            keys=" and ".join(repr(k) for k in missing),
+        )
     return {k: v for k, (_, v) in found.items()}
 
 
-def _shape(node: Node) -> str:
+def _shape(node: Node) -> Reason:
     if isinstance(node, yaml.SequenceNode):
-        return "a list"
+        return why(N_(N_("a list")))
     if isinstance(node, yaml.MappingNode):
-        return "a mapping"
+        return why(N_(N_("a mapping")))
     return describe(scalar(node))
 
 
@@ -257,7 +312,12 @@ def _sequence(node: Node, what: str) -> list[Node]:
     if isinstance(node, yaml.ScalarNode) and node.tag == TAG + "null":
         return []  # "hours:" with nothing after it is an empty list
     if not isinstance(node, yaml.SequenceNode):
-        raise Bad(node, f"expected {what} as a list, got {_shape(node)}")
+        raise Bad(
+            node,
+            N_("expected %(what)s as a list, got %(shape)s"),
+            what=why(what),
+            shape=_shape(node),
+        )
     return list(node.value)
 
 
@@ -271,7 +331,7 @@ def _row(node: Node, what: str, fields: Sequence[Field], extra: Sequence[str] = 
         try:
             value = f.read(found[f.key])
         except Bad as bad:
-            raise Bad(bad.line, f"{f.key}: {bad.reason}") from None
+            raise Bad(bad.line, field_reason(f.key, bad.why)) from None
         if f.ref is not None:
             row.refs[f.attr] = value
         else:
@@ -291,14 +351,15 @@ class Reader:
     def __init__(self, source: str, country_prefix: str) -> None:
         self.source = source
         self.country_prefix = country_prefix
-        self.problems: list[tuple[int, str]] = []
+        self.problems: list[tuple[int, Reason]] = []
 
-    def problem(self, line: int, reason: str) -> None:
+    def problem(self, line: int, reason: Reason) -> None:
         self.problems.append((line, reason))
 
     def raise_problems(self) -> None:
         if self.problems:
-            ordered = sorted(set(self.problems))
+            unique = {(line, str(reason)): (line, reason) for line, reason in self.problems}
+            ordered = [unique[k] for k in sorted(unique)]
             line, reason = ordered[0]
             raise CatalogError(self.source, line, reason, ordered)
 
@@ -307,27 +368,30 @@ class Reader:
         if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == TAG + "null"):
             return catalog
         try:
-            sections = _mapping(root, "the catalog", KINDS, ())
+            sections = _mapping(root, N_("the catalog"), KINDS, ())
         except Bad as bad:
-            self.problem(bad.line, bad.reason)
+            self.problem(bad.line, bad.why)
             return catalog
         if "settings" in sections:
             self._settings(sections["settings"], catalog)
         simple: list[tuple[str, str, Sequence[Field], list[Item]]] = [
-            ("departments", "a department", DEPARTMENT_FIELDS, catalog.departments),
-            ("locations", "a location", LOCATION_FIELDS, catalog.locations),
-            ("pause_types", "a pause type", PAUSE_TYPE_FIELDS, catalog.pause_types),
-            ("voicemail_boxes", "a voicemail box", BOX_FIELDS, catalog.boxes),
-            ("phone_seats", "a phone seat", SEAT_FIELDS, catalog.seats),
-            ("holidays", "a holiday", HOLIDAY_FIELDS, catalog.holidays),
-            ("dids", "a DID", DID_FIELDS, catalog.dids),
-            ("report_schedules", "a report schedule", REPORT_FIELDS, catalog.reports),
+            ("departments", N_("a department"), DEPARTMENT_FIELDS, catalog.departments),
+            ("locations", N_("a location"), LOCATION_FIELDS, catalog.locations),
+            ("pause_types", N_("a pause type"), PAUSE_TYPE_FIELDS, catalog.pause_types),
+            ("voicemail_boxes", N_("a voicemail box"), BOX_FIELDS, catalog.boxes),
+            ("phone_seats", N_("a phone seat"), SEAT_FIELDS, catalog.seats),
+            ("holidays", N_("a holiday"), HOLIDAY_FIELDS, catalog.holidays),
+            ("dids", N_("a DID"), DID_FIELDS, catalog.dids),
+            ("report_schedules", N_("a report schedule"), REPORT_FIELDS, catalog.reports),
         ]
         for section, what, fields, items in simple:
             nodes = self._records(sections[section], section) if section in sections else []
             for index, node in enumerate(nodes):
                 if section == "pause_types" and index == MAX_PAUSE_TYPES:
-                    self.problem(line_of(node), f"more than {MAX_PAUSE_TYPES} pause types (R-2.4)")
+                    self.problem(
+                        line_of(node),
+                        why(N_("more than %(max)s pause types (R-2.4)"), max=MAX_PAUSE_TYPES),
+                    )
                     break
                 self._attempt(items, self._simple, node, what, fields)
         readers: list[tuple[str, Callable[[Node], Any], list[Any]]] = [
@@ -349,30 +413,43 @@ class Reader:
         try:
             into.append(read(*args))
         except Bad as bad:
-            self.problem(bad.line, bad.reason)
+            self.problem(bad.line, bad.why)
 
     def _records(self, node: Node, section: str) -> list[Node]:
         try:
             return _sequence(node, section)
         except Bad as bad:
-            self.problem(bad.line, bad.reason)
+            self.problem(bad.line, bad.why)
             return []
 
     def _settings(self, node: Node, catalog: Catalog) -> None:
         if isinstance(node, yaml.ScalarNode) and node.tag == TAG + "null":
             return
         if not isinstance(node, yaml.MappingNode):
-            self.problem(line_of(node), f"expected settings as a mapping, got {_shape(node)}")
+            self.problem(
+                line_of(node),
+                why(N_("expected settings as a mapping, got %(shape)s"), shape=_shape(node)),
+            )
             return
         for key_node, value_node in node.value:
             try:
                 key = read_text(column_length(Setting, "key"), empty=False)(key_node)
                 if key in catalog.settings:
                     first = catalog.settings[key][1]
-                    raise Bad(key_node, f"duplicate setting {key!r} (first at line {first})")
+                    raise Bad(
+                        key_node,
+                        N_("duplicate setting %(key)r (first at line %(first)s)"),
+                        key=key,
+                        first=first,
+                    )
                 value = scalar(value_node)
                 if value is None or isinstance(value, date):
-                    raise Bad(value_node, f"setting {key}: expected text, got {describe(value)}")
+                    raise Bad(
+                        value_node,
+                        field_reason(
+                            key, why(N_("expected text, got %(value)s"), value=describe(value))
+                        ),
+                    )
                 text = str(value).lower() if isinstance(value, bool) else str(value)
                 if key == "country_prefix":
                     read_country_prefix(value_node)
@@ -382,10 +459,12 @@ class Reader:
                     try:
                         ZoneInfo(text)
                     except (ZoneInfoNotFoundError, ValueError):
-                        raise Bad(value_node, f"unknown time zone {text!r}") from None
+                        raise Bad(
+                            value_node, N_("unknown time zone %(value)r"), value=text
+                        ) from None
                 catalog.settings[key] = (text, line_of(key_node))
             except Bad as bad:
-                self.problem(bad.line, bad.reason)
+                self.problem(bad.line, bad.why)
 
     def _simple(self, node: Node, what: str, fields: Sequence[Field]) -> Item:
         item = _item(node, what, fields)
@@ -403,10 +482,10 @@ class Reader:
     # ---- agents
 
     def _agent(self, node: Node) -> AgentSpec:
-        item = _item(node, "an agent", AGENT_FIELDS, AGENT_EXTRA)
+        item = _item(node, N_("an agent"), AGENT_FIELDS, AGENT_EXTRA)
         password = password_hash = None
         if "password" in item.extra and "password_hash" in item.extra:
-            raise Bad(item.extra["password_hash"], "give password or password_hash, not both")
+            raise Bad(item.extra["password_hash"], N_("give password or password_hash, not both"))
         if "password" in item.extra:
             password = read_text(200, empty=False)(item.extra["password"])
         if "password_hash" in item.extra:
@@ -416,7 +495,9 @@ class Reader:
             if not is_password_hash(password_hash):
                 raise Bad(
                     item.extra["password_hash"],
-                    "password_hash is not a Hotline scrypt hash (give a plain one as password:)",
+                    N_(
+                        "password_hash is not a Hotline scrypt hash (give a plain one as password:)"
+                    ),
                 )
         return AgentSpec(
             item,
@@ -437,7 +518,11 @@ class Reader:
             assert ref is not None
             if ref.key in seen:
                 raise Bad(
-                    node, f"{key}: {ref.key!r} is listed twice (first at line {seen[ref.key]})"
+                    node,
+                    N_("%(key)s: %(value)r is listed twice (first at line %(first)s)"),
+                    key=key,
+                    value=ref.key,
+                    first=seen[ref.key],
                 )
             seen[ref.key] = ref.line
             refs.append(ref)
@@ -446,42 +531,48 @@ class Reader:
     # ---- queues
 
     def _queue(self, node: Node) -> QueueSpec:
-        item = _item(node, "a queue", QUEUE_FIELDS, QUEUE_EXTRA)
+        item = _item(node, N_("a queue"), QUEUE_FIELDS, QUEUE_EXTRA)
         extra = item.extra
-        hours = self._rows(extra, "hours", "an opening window", HOURS_FIELDS)
+        hours = self._rows(extra, "hours", N_("an opening window"), HOURS_FIELDS)
         if hours is not None:
             for row in hours:
                 _opens_before_closes(row, "opens", "closes")
             _no_overlaps(hours)
-        closed = self._rows(extra, "closed_rules", "a closed rule", CLOSED_RULE_FIELDS)
+        closed = self._rows(extra, "closed_rules", N_("a closed rule"), CLOSED_RULE_FIELDS)
         for row in closed or ():
             if row.values["starts"] == row.values["ends"]:
                 # a window may wrap midnight (20:00-06:00), but an empty one is a mistake
-                raise Bad(row.line, "a closed rule must not start when it ends")
-        holidays = self._rows(extra, "holidays", "a holiday", HOLIDAY_FIELDS)
+                raise Bad(row.line, N_(N_("a closed rule must not start when it ends")))
+        holidays = self._rows(extra, "holidays", N_("a holiday"), HOLIDAY_FIELDS)
         if holidays is not None:
-            _unique(holidays, lambda r: r.values["day"], "holiday")
+            _unique(holidays, lambda r: r.values["day"], N_("holiday"))
         turns: list[TurnDaySpec] | None = None
         if "support_turns" in extra:
             turns = []
             for day_node in _sequence(extra["support_turns"], "support_turns"):
-                row = _row(day_node, "a support-turn day", TURN_DAY_FIELDS, ("members",))
+                row = _row(day_node, N_("a support-turn day"), TURN_DAY_FIELDS, ("members",))
                 _opens_before_closes(row, "opens", "closes")
-                members = self._rows(row.extra, "members", "a support-turn member", MEMBER_FIELDS)
+                members = self._rows(
+                    row.extra, "members", N_("a support-turn member"), MEMBER_FIELDS
+                )
                 for member in members or ():
                     agent, number = (
                         member.refs.get("agent_id"),
                         member.values.get("external_number", ""),
                     )
                     if (agent is None) == (number == ""):
-                        raise Bad(member.line, "a support-turn member needs agent or number, one")
+                        raise Bad(
+                            member.line, N_("a support-turn member needs agent or number, one")
+                        )
                 _unique(
                     [m for m in members or () if m.refs.get("agent_id")],
                     lambda m: m.refs["agent_id"].key,
-                    "support-turn agent",
+                    N_("support-turn agent"),
                 )
                 turns.append(TurnDaySpec(row, members or []))
-            _unique([t.row for t in turns], lambda r: r.values["weekday"], "support-turn weekday")
+            _unique(
+                [t.row for t in turns], lambda r: r.values["weekday"], N_("support-turn weekday")
+            )
         reasons: dict[ReasonDirection, list[ReasonSpec]] = {}
         if "reasons" in extra:
             tree = extra["reasons"]
@@ -513,8 +604,12 @@ class Reader:
         specs: list[ReasonSpec] = []
         for child in _sequence(node, "reasons"):
             if depth > MAX_REASON_DEPTH:
-                raise Bad(child, f"a reason tree deeper than {MAX_REASON_DEPTH} levels")
-            found = _mapping(child, "a reason", REASON_KEYS, ("label",))
+                raise Bad(
+                    child,
+                    N_("a reason tree deeper than %(max)s levels"),
+                    max=MAX_REASON_DEPTH,
+                )
+            found = _mapping(child, N_("a reason"), REASON_KEYS, ("label",))
             label = _field_value(
                 found, "label", read_text(column_length(ReasonNode, "label"), empty=False)
             )
@@ -522,26 +617,28 @@ class Reader:
             children = self._reasons(found["children"], depth + 1) if "children" in found else []
             if not children and not code:
                 # R-2.8: the last level is the reason code the agent must pick to save
-                raise Bad(child, f"reason {label!r} has no children, so it needs a code")
+                raise Bad(
+                    child, N_("reason %(label)r has no children, so it needs a code"), label=label
+                )
             specs.append(ReasonSpec(line_of(child), label, code, children))
-        _unique(specs, lambda s: s.label, "reason label at this level")
+        _unique(specs, lambda s: s.label, N_("reason label at this level"))
         return specs
 
     # ---- IVR menus and customers
 
     def _menu(self, node: Node) -> MenuSpec:
-        item = _item(node, "an IVR menu", MENU_FIELDS, ("options",))
+        item = _item(node, N_("an IVR menu"), MENU_FIELDS, ("options",))
         if item.refs.get("default_queue_id") and item.refs.get("default_menu_id"):
-            raise Bad(item.line, "an IVR menu has one default: default_queue or default_menu")
-        options = self._rows(item.extra, "options", "an IVR option", OPTION_FIELDS)
+            raise Bad(item.line, N_("an IVR menu has one default: default_queue or default_menu"))
+        options = self._rows(item.extra, "options", N_("an IVR option"), OPTION_FIELDS)
         for option in options or ():
-            _exactly_one_target(option, "an IVR option")
+            _exactly_one_target(option, N_("an IVR option"))
         if options is not None:
-            _unique(options, lambda r: r.values["digit"], "option digit")
+            _unique(options, lambda r: r.values["digit"], N_("option digit"))
         return MenuSpec(item, options)
 
     def _prompt(self, node: Node) -> PromptSpec:
-        found = _mapping(node, "a prompt", PROMPT_KEYS, ("name",))
+        found = _mapping(node, N_("a prompt"), PROMPT_KEYS, ("name",))
         name = _field_value(found, "name", read_prompt_name)
         text = read_text(MAX_PROMPT_TEXT, empty=False)
         texts = {
@@ -550,11 +647,15 @@ class Reader:
             if language in found
         }
         if not texts:
-            raise Bad(node, f"a prompt needs its text in {' or '.join(PROMPT_LANGUAGES)}")
+            raise Bad(
+                node,
+                N_("a prompt needs its text in %(languages)s"),
+                languages=" or ".join(PROMPT_LANGUAGES),
+            )
         return PromptSpec(line_of(node), name, texts)
 
     def _customer(self, node: Node) -> CustomerSpec:
-        item = _item(node, "a customer", CUSTOMER_FIELDS, ("phones", "contacts"))
+        item = _item(node, N_("a customer"), CUSTOMER_FIELDS, ("phones", "contacts"))
         phones: list[tuple[str, str]] | None = None
         if "phones" in item.extra:
             phones = []
@@ -563,10 +664,15 @@ class Reader:
                 number = read_phone(column_length(CustomerPhone, "number"))(phone_node)
                 digits = self._digits(phone_node, number)
                 if digits in seen:
-                    raise Bad(phone_node, f"{number!r} is listed twice (line {seen[digits]})")
+                    raise Bad(
+                        phone_node,
+                        N_("%(value)r is listed twice (line %(first)s)"),
+                        value=number,
+                        first=seen[digits],
+                    )
                 seen[digits] = line_of(phone_node)
                 phones.append((number, digits))
-        contacts = self._rows(item.extra, "contacts", "a contact person", CONTACT_FIELDS)
+        contacts = self._rows(item.extra, "contacts", N_("a contact person"), CONTACT_FIELDS)
         for contact in contacts or ():
             # Absent keys of a child row mean the default: the row is replaced as a whole.
             phone = contact.values.setdefault("phone", "")
@@ -574,42 +680,42 @@ class Reader:
             digits = self._digits(contact.nodes["phone"], phone) if phone else ""
             contact.values["phone_digits"] = digits
         if contacts is not None:
-            _unique(contacts, lambda r: r.values["name"], "contact person name")
+            _unique(contacts, lambda r: r.values["name"], N_("contact person name"))
         return CustomerSpec(item, phones, contacts)
 
     def _digits(self, node: Node, number: str) -> str:
         try:
             return normalise_number(number, self.country_prefix)
-        except ValueError as exc:
-            raise Bad(node, str(exc)) from None
+        except NumberError as exc:
+            raise Bad(node, exc.template, **exc.params) from None
 
     # ---- duplicates across a section
 
     def _duplicates(self, catalog: Catalog) -> None:
         sections: list[tuple[str, Iterable[Item | PromptSpec]]] = [
-            ("department", catalog.departments),
-            ("location code", catalog.locations),
-            ("pause type position", catalog.pause_types),
-            ("voicemail box code", catalog.boxes),
-            ("phone seat name", catalog.seats),
-            ("agent login", (a.item for a in catalog.agents)),
-            ("queue code", (q.item for q in catalog.queues)),
-            ("holiday", catalog.holidays),
-            ("IVR menu code", (m.item for m in catalog.menus)),
-            ("DID number", catalog.dids),
-            ("prompt", catalog.prompts),
-            ("report schedule", catalog.reports),
-            ("customer contract number", (c.item for c in catalog.customers)),
+            (N_("department"), catalog.departments),
+            (N_("location code"), catalog.locations),
+            (N_("pause type position"), catalog.pause_types),
+            (N_("voicemail box code"), catalog.boxes),
+            (N_("phone seat name"), catalog.seats),
+            (N_("agent login"), (a.item for a in catalog.agents)),
+            (N_("queue code"), (q.item for q in catalog.queues)),
+            (N_("holiday"), catalog.holidays),
+            (N_("IVR menu code"), (m.item for m in catalog.menus)),
+            (N_("DID number"), catalog.dids),
+            (N_("prompt"), catalog.prompts),
+            (N_("report schedule"), catalog.reports),
+            (N_("customer contract number"), (c.item for c in catalog.customers)),
         ]
         for what, items in sections:
             try:
                 _unique(list(items), lambda i: i.key, what)
             except Bad as bad:
-                self.problem(bad.line, bad.reason)
+                self.problem(bad.line, bad.why)
         try:
-            _unique(catalog.pause_types, lambda i: i.values["name"], "pause type name")
+            _unique(catalog.pause_types, lambda i: i.values["name"], N_("pause type name"))
         except Bad as bad:
-            self.problem(bad.line, bad.reason)
+            self.problem(bad.line, bad.why)
 
 
 def _field_value(found: Mapping[str, Node], key: str, read: Read, default: Any = ...) -> Any:
@@ -618,7 +724,7 @@ def _field_value(found: Mapping[str, Node], key: str, read: Read, default: Any =
     try:
         return read(found[key])
     except Bad as bad:
-        raise Bad(bad.line, f"{key}: {bad.reason}") from None
+        raise Bad(bad.line, field_reason(key, bad.why)) from None
 
 
 def _unique(rows: Sequence[Any], key: Callable[[Any], Any], what: str) -> None:
@@ -629,7 +735,13 @@ def _unique(rows: Sequence[Any], key: Callable[[Any], Any], what: str) -> None:
             shown = value.isoformat() if isinstance(value, date) else value
             if isinstance(shown, tuple):
                 shown = " ".join(str(getattr(v, "value", v)) for v in shown)
-            raise Bad(row.line, f"duplicate {what} {shown!r} (first at line {first[value]})")
+            raise Bad(
+                row.line,
+                N_("duplicate %(what)s %(value)r (first at line %(first)s)"),
+                what=why(what),
+                value=shown,
+                first=first[value],
+            )
         first[value] = row.line
 
 
@@ -637,8 +749,11 @@ def _opens_before_closes(row: Row, opens: str, closes: str) -> None:
     if row.values[opens] >= row.values[closes]:
         raise Bad(
             row.line,
-            f"{opens} {time_text(row.values[opens])} is not before "
-            f"{closes} {time_text(row.values[closes])}",
+            N_("%(opens)s %(opens_at)s is not before %(closes)s %(closes_at)s"),
+            opens=opens,
+            opens_at=time_text(row.values[opens]),
+            closes=closes,
+            closes_at=time_text(row.values[closes]),
         )
 
 
@@ -651,14 +766,16 @@ def _no_overlaps(rows: Sequence[Row]) -> None:
         for before, after in itertools.pairwise(day_rows):
             if after.values["opens"] < before.values["closes"]:
                 raise Bad(
-                    after.line, f"opening windows overlap on {WEEKDAYS[after.values['weekday']]}"
+                    after.line,
+                    N_("opening windows overlap on %(weekday)s"),
+                    weekday=WEEKDAYS[after.values["weekday"]],
                 )
 
 
 def _exactly_one_target(row: Row, what: str) -> None:
     targets = [attr for attr, ref in row.refs.items() if ref is not None]
     if len(targets) != 1:
-        raise Bad(row.line, f"{what} leads to exactly one of menu or queue")
+        raise Bad(row.line, N_("%(what)s leads to exactly one of menu or queue"), what=why(what))
 
 
 def centre_country_prefix(session: Session, root: Node | None, source: str) -> str:

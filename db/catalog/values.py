@@ -15,10 +15,11 @@ from typing import Any, TypeAlias
 
 import yaml
 
-from db.catalog.problems import Bad, Node
+from db.catalog.problems import Bad, Node, Reason, why
 from db.models import PhoneSeat
 from domain.numbers import is_country_prefix
 from domain.prompts import MAX_PROMPT_NAME, PROMPT_LANGUAGES, is_prompt_name
+from domain.texts import N_
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Monday = 0, as date.weekday()
 _WEEKDAY_NAMES = {
@@ -39,9 +40,9 @@ TAG = "tag:yaml.org,2002:"
 def scalar(node: Node) -> Any:
     """The Python value of a scalar node; ``Bad`` for a list, a mapping or an odd tag."""
     if isinstance(node, yaml.SequenceNode):
-        raise Bad(node, "expected a single value, got a list")
+        raise Bad(node, N_("expected a single value, got a list"))
     if isinstance(node, yaml.MappingNode):
-        raise Bad(node, "expected a single value, got a mapping")
+        raise Bad(node, N_("expected a single value, got a mapping"))
     tag, value = node.tag, node.value
     if tag == TAG + "str":
         return value
@@ -53,26 +54,26 @@ def scalar(node: Node) -> Any:
         try:
             return int(value)
         except ValueError:
-            raise Bad(node, f"{value!r} is not an integer") from None
+            raise Bad(node, N_("%(value)r is not an integer"), value=value) from None
     if tag == TAG + "timestamp":
         try:
             return date.fromisoformat(value)
         except ValueError:
-            raise Bad(node, f"{value!r} is not a valid date (YYYY-MM-DD)") from None
-    raise Bad(node, f"unsupported YAML tag {tag}")
+            raise Bad(node, N_("%(value)r is not a valid date (YYYY-MM-DD)"), value=value) from None
+    raise Bad(node, N_("unsupported YAML tag %(tag)s"), tag=tag)
 
 
-def describe(value: Any) -> str:
+def describe(value: Any) -> Reason:
     """A value as a message names it: ``the integer 5``, ``the text 'x'``, ``null``."""
     if value is None:
-        return "null"
+        return why(N_("null"))
     if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
+        return why(N_("the boolean %(value)s"), value=str(value).lower())
     if isinstance(value, int):
-        return f"the integer {value}"
+        return why(N_("the integer %(value)s"), value=value)
     if isinstance(value, date):
-        return f"the date {value.isoformat()}"
-    return f"the text {value!r}"
+        return why(N_("the date %(value)s"), value=value.isoformat())
+    return why(N_("the text %(value)r"), value=value)
 
 
 # --------------------------------------------------------------------------- readers
@@ -80,23 +81,28 @@ def describe(value: Any) -> str:
 Read: TypeAlias = Callable[[Node], Any]
 
 
-def read_text(max_len: int | None = None, *, empty: bool = True, nul: str = "text") -> Read:
+TEXT = why(N_("text"))
+
+
+def read_text(max_len: int | None = None, *, empty: bool = True, nul: Reason = TEXT) -> Read:
     def read(node: Node) -> str:
         value = scalar(node)
         if isinstance(value, int | date) and not isinstance(value, bool):
             # Show it as written: YAML turned +420777123456 into 420777123456.
-            what = "a date" if isinstance(value, date) else "a number"
-            raise Bad(
-                node, f"expected {nul}, got {node.value} which YAML reads as {what} (quote it)"
+            template = (
+                N_("expected %(nul)s, got %(value)s which YAML reads as a date (quote it)")
+                if isinstance(value, date)
+                else N_("expected %(nul)s, got %(value)s which YAML reads as a number (quote it)")
             )
+            raise Bad(node, template, nul=nul, value=node.value)
         if not isinstance(value, str):
-            raise Bad(node, f"expected {nul}, got {describe(value)}")
+            raise Bad(node, N_("expected %(nul)s, got %(value)s"), nul=nul, value=describe(value))
         if not empty and not value.strip():
-            raise Bad(node, "must not be empty")
+            raise Bad(node, N_("must not be empty"))
         if max_len is not None and len(value) > max_len:
-            raise Bad(node, f"longer than {max_len} characters")
+            raise Bad(node, N_("longer than %(max_len)s characters"), max_len=max_len)
         if "\x00" in value:
-            raise Bad(node, "contains a NUL character")
+            raise Bad(node, N_("contains a NUL character"))
         return value
 
     return read
@@ -109,7 +115,7 @@ def read_key_text(max_len: int) -> Read:
     def read(node: Node) -> str:
         value = base(node)
         if any(ch.isspace() for ch in value):
-            raise Bad(node, f"{value!r} must not contain spaces")
+            raise Bad(node, N_("%(value)r must not contain spaces"), value=value)
         return value
 
     return read
@@ -121,10 +127,13 @@ def read_int(minimum: int, maximum: int = _INT_MAX, *, nullable: bool = False) -
         if value is None and nullable:
             return None
         if not isinstance(value, int) or isinstance(value, bool):
-            raise Bad(node, f"expected an integer, got {describe(value)}")
+            raise Bad(node, N_("expected an integer, got %(value)s"), value=describe(value))
         if not minimum <= value <= maximum:
-            limit = f"at least {minimum}" if maximum == _INT_MAX else f"{minimum}..{maximum}"
-            raise Bad(node, f"{value} is out of range (must be {limit})")
+            if maximum == _INT_MAX:
+                template = N_("%(value)s is out of range (must be at least %(minimum)s)")
+            else:
+                template = N_("%(value)s is out of range (must be %(minimum)s..%(maximum)s)")
+            raise Bad(node, template, value=value, minimum=minimum, maximum=maximum)
         return value
 
     return read
@@ -133,7 +142,7 @@ def read_int(minimum: int, maximum: int = _INT_MAX, *, nullable: bool = False) -
 def read_bool(node: Node) -> bool:
     value = scalar(node)
     if not isinstance(value, bool):
-        raise Bad(node, f"expected true or false, got {describe(value)}")
+        raise Bad(node, N_("expected true or false, got %(value)s"), value=describe(value))
     return value
 
 
@@ -143,7 +152,12 @@ def read_enum(cls: type[Any]) -> Read:
     def read(node: Node) -> Any:
         value = scalar(node)
         if value not in allowed:
-            raise Bad(node, f"{describe(value)} is not one of {', '.join(allowed)}")
+            raise Bad(
+                node,
+                N_("%(value)s is not one of %(allowed)s"),
+                value=describe(value),
+                allowed=", ".join(allowed),
+            )
         return cls(value)
 
     return read
@@ -156,7 +170,9 @@ def read_time(node: Node) -> time:
     value = scalar(node)
     match = _TIME.fullmatch(value) if isinstance(value, str) else None
     if match is None:
-        raise Bad(node, f"expected a time HH:MM (00:00..23:59), got {describe(value)}")
+        raise Bad(
+            node, N_("expected a time HH:MM (00:00..23:59), got %(value)s"), value=describe(value)
+        )
     return time(int(match[1]), int(match[2]), int(match[3] or 0))
 
 
@@ -169,7 +185,7 @@ def read_date(node: Node) -> date:
             pass
     elif isinstance(value, date):
         return value
-    raise Bad(node, f"expected a date YYYY-MM-DD, got {describe(value)}")
+    raise Bad(node, N_("expected a date YYYY-MM-DD, got %(value)s"), value=describe(value))
 
 
 def read_weekday(*, nullable: bool = False) -> Read:
@@ -181,20 +197,22 @@ def read_weekday(*, nullable: bool = False) -> Read:
             return value
         if isinstance(value, str) and value.lower() in _WEEKDAY_NAMES:
             return _WEEKDAY_NAMES[value.lower()]
-        raise Bad(node, f"must be 0-6 (Monday = 0) or mon..sun, got {describe(value)}")
+        raise Bad(
+            node, N_("must be 0-6 (Monday = 0) or mon..sun, got %(value)s"), value=describe(value)
+        )
 
     return read
 
 
 def read_phone(max_len: int, *, empty: bool = False) -> Read:
-    base = read_text(max_len, nul="a quoted phone number")
+    base = read_text(max_len, nul=why(N_("a quoted phone number")))
 
     def read(node: Node) -> str:
         value = base(node)
         if empty and value == "":
             return value
         if not any("0" <= ch <= "9" for ch in value):
-            raise Bad(node, f"phone number {value!r} has no digits")
+            raise Bad(node, N_("phone number %(value)r has no digits"), value=value)
         return value
 
     return read
@@ -210,7 +228,7 @@ def read_emails(max_len: int, *, empty: bool = True) -> Read:
         value = base(node)
         for address in filter(None, (a.strip() for a in value.split(","))):
             if not _EMAIL.fullmatch(address):
-                raise Bad(node, f"{address!r} is not an e-mail address")
+                raise Bad(node, N_("%(value)r is not an e-mail address"), value=address)
         return value
 
     return read
@@ -220,14 +238,18 @@ def read_country_prefix(node: Node) -> str:
     value = scalar(node)
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(text, str) or not is_country_prefix(text):
-        raise Bad(node, f"a country prefix is 1-3 digits like 420, got {describe(value)}")
+        raise Bad(
+            node,
+            N_("a country prefix is 1-3 digits like 420, got %(value)s"),
+            value=describe(value),
+        )
     return text
 
 
 def read_dial_string(node: Node) -> str:
     value = read_text(column_length(PhoneSeat, "dial_string"), empty=False)(node)
     if not re.fullmatch(r"[A-Za-z0-9_-]+/\S+", value):
-        raise Bad(node, f"{value!r} is not a dial string like PJSIP/101")
+        raise Bad(node, N_("%(value)r is not a dial string like PJSIP/101"), value=value)
     return value
 
 
@@ -235,7 +257,9 @@ def read_digit(node: Node) -> str:
     value = scalar(node)
     text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
     if not isinstance(text, str) or len(text) != 1 or text not in "0123456789*#":
-        raise Bad(node, f"a menu option is one key 0-9, * or #, got {describe(value)}")
+        raise Bad(
+            node, N_("a menu option is one key 0-9, * or #, got %(value)s"), value=describe(value)
+        )
     return text
 
 
@@ -245,8 +269,11 @@ def read_prompt_name(node: Node) -> str:
     if not is_prompt_name(value):
         raise Bad(
             node,
-            f"{value!r} is not a prompt name: a-z, 0-9, _ and - in parts separated by / "
-            "(like hotline/goodbye)",
+            N_(
+                "%(value)r is not a prompt name: a-z, 0-9, _ and - in parts separated by / "
+                "(like hotline/goodbye)"
+            ),
+            value=value,
         )
     return value
 
@@ -260,7 +287,12 @@ def read_language(*, nullable: bool = False) -> Read:
             return None
         if value not in PROMPT_LANGUAGES:
             allowed = ", ".join(PROMPT_LANGUAGES)
-            raise Bad(node, f"{describe(value)} is not a prompt language ({allowed})")
+            raise Bad(
+                node,
+                N_("%(value)s is not a prompt language (%(allowed)s)"),
+                value=describe(value),
+                allowed=allowed,
+            )
         return str(value)
 
     return read

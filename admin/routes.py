@@ -1,0 +1,412 @@
+"""The administration pages, ``/admin`` (R-6.2, R-7.4): the catalog managed in the browser.
+
+- ``GET /admin``: the sections, the centre's settings, the audit trail, import and export;
+- ``GET /admin/s/<section>``: a section's records (customers: searched, a page at a time);
+- ``GET /admin/s/<section>/edit?key=K`` (no key: a new record): one record's form;
+- ``POST /admin/s/<section>/save``: create or update; a refusal shows the form again with
+  each reason next to its key, in the user's language, and nothing saved (409);
+- ``POST /admin/s/<section>/delete``: a DID, a holiday, a report schedule;
+- ``GET|POST /admin/settings``: the centre's settings;
+- ``GET /admin/audit``: every change, per period, actor and record;
+- ``GET|POST /admin/import``: upload a catalog, see what it would change, apply it;
+- ``GET /admin/export``: the YAML ``hotline export`` writes.
+
+Admins change; supervisors read (agents: of their departments only); nobody else sees any
+of it. Every POST carries the session's CSRF token (``web.guard``). The rules are the
+catalog's (``admin.store`` loads each record through ``db.catalog``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from admin import store
+from admin.sections import (
+    BY_NAME,
+    KEY_LABELS,
+    PAGE_SIZE,
+    SECTIONS,
+    SETTINGS_TITLE,
+    Section,
+    duration_text,
+    may_write,
+    page_count,
+    record_key,
+)
+from db.catalog import Reason
+from db.catalog.records import SECTION_SLOTS, SETTING_KEYS, Slot
+from domain.enums import Role
+from domain.refusals import BadInputError, NotFoundError
+from domain.texts import N_
+from web.access import RouteTable, roles
+from web.request import RequestContext
+
+HERE = Path(__file__).resolve().parent
+routes = RouteTable("admin", templates=HERE / "templates")
+READERS = roles(Role.ADMIN, Role.SUPERVISOR)
+ADMINS = roles(Role.ADMIN)
+
+NO_SECTION = N_("There is no such section.")
+NO_RECORD = N_("There is no such record (any more).")
+BAD_DATE = N_("A date is YYYY-MM-DD.")
+SAVED = N_("Saved.")
+UNCHANGED = N_("Saved: nothing changed.")
+DELETED = N_("Deleted.")
+IMPORTED = N_("Imported.")
+MAX_IMPORT_CHARS = 20_000_000
+
+
+def _section(name: str) -> Section:
+    section = BY_NAME.get(name)
+    if section is None:
+        raise NotFoundError(NO_SECTION)
+    return section
+
+
+def _translate(rc: RequestContext, problems: Mapping[str, list[Reason]]) -> dict[str, list[str]]:
+    return {key: [r.render(rc.lang.gettext) for r in reasons] for key, reasons in problems.items()}
+
+
+def _text(value: Any) -> str:
+    """A record's single value as a form shows it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _yaml(value: Any) -> str:
+    """A list of children as the form's YAML text (as a file writes it)."""
+    if value in (None, [], {}):
+        return ""
+    return str(yaml.safe_dump(value, allow_unicode=True, default_flow_style=None, sort_keys=False))
+
+
+def form_values(section: str, record: Mapping[str, Any]) -> dict[str, str]:
+    """A stored record as the text its form shows, key by key."""
+    values: dict[str, str] = {}
+    for slot in SECTION_SLOTS[section]:
+        if slot.optional and slot.key == "password":
+            values[slot.key] = ""
+        elif slot.nested:
+            values[slot.key] = _yaml(record.get(slot.key))
+        else:
+            values[slot.key] = _text(record.get(slot.key))
+    return values
+
+
+def _entered(rc: RequestContext, section: str) -> dict[str, str]:
+    """What was typed into a record's form: every key of the section (a check box left
+    empty is false)."""
+    form = rc.form()
+    entered: dict[str, str] = {}
+    for slot in SECTION_SLOTS[section]:
+        if slot.is_bool:
+            entered[slot.key] = "true" if form.raw(slot.key) == "true" else "false"
+            continue
+        text = form.text(slot.key, required=False, max_len=1_000_000, multiline=True, strip=False)
+        entered[slot.key] = text if slot.nested else text.strip()
+    return entered
+
+
+async def _departments(rc: RequestContext) -> frozenset[str] | None:
+    """A supervisor's departments (he sees their agents only); None: an admin sees all."""
+    if rc.signed_in.role is Role.ADMIN:
+        return None
+    return await rc.db(store.supervised_departments, rc.signed_in.agent_id)
+
+
+def _common(rc: RequestContext) -> dict[str, Any]:
+    return {
+        "sections": SECTIONS,
+        "label": lambda key: rc.lang.gettext(KEY_LABELS[key]) if key in KEY_LABELS else key,
+        "writer": may_write(rc.signed_in.role),
+        "settings_title": SETTINGS_TITLE,
+    }
+
+
+# --------------------------------------------------------------------------- index, sections
+
+
+@routes.route("/admin", methods=["GET"], access=READERS)
+async def admin_index(rc: RequestContext) -> bytes:
+    return rc.render("admin_index.html", **_common(rc))
+
+
+@routes.route("/admin/s/<name>", methods=["GET"], access=READERS)
+async def section_page(rc: RequestContext, name: str) -> bytes:
+    section = _section(name)
+    query = rc.query()
+    search = query.text("q", required=False, max_len=200)
+    page = query.integer("page", required=False, minimum=1, maximum=1_000_000) or 1
+    listing = await rc.db(
+        store.section_records, name, search=search, page=page, departments=await _departments(rc)
+    )
+    pages = page_count(listing.total) if section.searchable else 1
+    return rc.render(
+        "admin_section.html",
+        section=section,
+        records=[(record_key(section, r), r) for r in listing.records],
+        total=listing.total,
+        search=search,
+        page=page,
+        pages=pages,
+        page_size=PAGE_SIZE,
+        page_link=lambda n: f"/admin/s/{name}?" + urlencode({"q": search, "page": n}),
+        edit_link=lambda key: f"/admin/s/{name}/edit?key={quote(key, safe='')}",
+        cell=_text,
+        notice=_notice(rc),
+        **_common(rc),
+    )
+
+
+def _notice(rc: RequestContext) -> str:
+    notices = {"saved": SAVED, "unchanged": UNCHANGED, "deleted": DELETED, "imported": IMPORTED}
+    done = rc.query().raw("done") or ""
+    return rc.lang.gettext(notices[done]) if done in notices else ""
+
+
+async def _record_page(
+    rc: RequestContext,
+    section: Section,
+    *,
+    key: str,
+    values: Mapping[str, str],
+    problems: Mapping[str, list[str]] | None = None,
+    status: int = 200,
+) -> bytes:
+    slots: tuple[Slot, ...] = SECTION_SLOTS[section.name]
+    return rc.render(
+        "admin_record.html",
+        status=status,
+        section=section,
+        key=key,
+        slots=slots,
+        values=values,
+        problems=problems or {},
+        notice=_notice(rc),
+        **_common(rc),
+    )
+
+
+@routes.route("/admin/s/<name>/edit", methods=["GET"], access=READERS)
+async def record_page(rc: RequestContext, name: str) -> bytes:
+    section = _section(name)
+    key = rc.query().text("key", required=False, max_len=1000)
+    if not key:
+        if not may_write(rc.signed_in.role):
+            raise NotFoundError(NO_RECORD)
+        return await _record_page(
+            rc, section, key="", values=form_values(name, store.new_record(name))
+        )
+    record = await rc.db(store.find_record, name, key)
+    departments = await _departments(rc)
+    hidden = name == "agents" and departments is not None and record is not None
+    if record is None or (hidden and record.get("department") not in (departments or ())):
+        raise NotFoundError(NO_RECORD)
+    return await _record_page(rc, section, key=key, values=form_values(name, record))
+
+
+@routes.route("/admin/s/<name>/save", methods=["POST"], access=ADMINS)
+async def save_record(rc: RequestContext, name: str) -> bytes:
+    section = _section(name)
+    entered = _entered(rc, name)
+    key = rc.form().text("key", required=False, max_len=1000)
+    try:
+        saved = await rc.db(store.save_record, rc.signed_in.agent_id, name, entered, rc.now())
+    except store.RecordRefusedError as refusal:
+        return await _record_page(
+            rc,
+            section,
+            key=key,
+            values=entered,
+            problems=_translate(rc, refusal.problems),
+            status=409,
+        )
+    done = "saved" if saved.changed else "unchanged"
+    return rc.redirect(f"/admin/s/{name}/edit?key={quote(saved.key, safe='')}&done={done}")
+
+
+@routes.route("/admin/s/<name>/delete", methods=["POST"], access=ADMINS)
+async def delete_record(rc: RequestContext, name: str) -> bytes:
+    section = _section(name)
+    key = rc.form().text("key", max_len=1000)
+    try:
+        await rc.db(store.delete_record, rc.signed_in.agent_id, name, key, rc.now())
+    except store.RecordRefusedError as refusal:
+        record = await rc.db(store.find_record, name, key)
+        values = form_values(name, record) if record is not None else {}
+        problems = _translate(rc, refusal.problems)
+        return await _record_page(
+            rc, section, key=key, values=values, problems=problems, status=409
+        )
+    return rc.redirect(f"/admin/s/{name}?done=deleted")
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@routes.route("/admin/settings", methods=["GET"], access=READERS)
+async def settings_page(rc: RequestContext) -> bytes:
+    stored = await rc.db(store.settings)
+    return _settings(rc, {k: stored.get(k, "") for k in SETTING_KEYS})
+
+
+def _settings(
+    rc: RequestContext,
+    values: Mapping[str, str],
+    problems: Mapping[str, list[str]] | None = None,
+    status: int = 200,
+) -> bytes:
+    return rc.render(
+        "admin_settings.html",
+        status=status,
+        keys=SETTING_KEYS,
+        values=values,
+        problems=problems or {},
+        notice=_notice(rc),
+        **_common(rc),
+    )
+
+
+@routes.route("/admin/settings", methods=["POST"], access=ADMINS)
+async def save_settings(rc: RequestContext) -> bytes:
+    form = rc.form()
+    entered = {k: form.text(k, required=False, max_len=1000) for k in SETTING_KEYS}
+    try:
+        changed = await rc.db(store.save_settings, rc.signed_in.agent_id, entered, rc.now())
+    except store.RecordRefusedError as refusal:
+        return _settings(rc, entered, _translate(rc, refusal.problems), status=409)
+    return rc.redirect("/admin/settings?done=" + ("saved" if changed else "unchanged"))
+
+
+# --------------------------------------------------------------------------- audit trail
+
+
+def _day(rc: RequestContext, name: str) -> datetime | None:
+    text = rc.query().text(name, required=False, max_len=10)
+    if not text:
+        return None
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        raise BadInputError(BAD_DATE) from None
+    return datetime.combine(day, time(0), ZoneInfo(rc.web.time_zone))
+
+
+@routes.route("/admin/audit", methods=["GET"], access=READERS)
+async def audit_page(rc: RequestContext) -> bytes:
+    query = rc.query()
+    since, until = _day(rc, "since"), _day(rc, "until")
+    actor = query.text("actor", required=False, max_len=64)
+    target = query.text("target", required=False, max_len=200)
+    page = query.integer("page", required=False, minimum=1, maximum=1_000_000) or 1
+    entries, total = await rc.db(
+        store.audit_entries,
+        since=since,
+        until=until + timedelta(days=1) if until else None,
+        actor=actor,
+        target=target,
+        page=page,
+    )
+    filters = {
+        "since": query.raw("since") or "",
+        "until": query.raw("until") or "",
+        "actor": actor,
+        "target": target,
+    }
+    return rc.render(
+        "admin_audit.html",
+        entries=entries,
+        total=total,
+        filters=filters,
+        page=page,
+        pages=page_count(total),
+        page_link=lambda n: "/admin/audit?" + urlencode({**filters, "page": n}),
+        shown=lambda value: _text(value) if not isinstance(value, list | dict) else _yaml(value),
+        **_common(rc),
+    )
+
+
+# ------------------------------------------------------------------- pause and login history
+
+
+@routes.route("/admin/history", methods=["GET"], access=READERS)
+async def history_page(rc: RequestContext) -> bytes:
+    """Who paused (which type, how long, paid) and who logged in at which seat, per period;
+    a supervisor sees his departments' agents (R-4.6)."""
+    query = rc.query()
+    kind = query.choice("kind", ("pauses", "logins"), required=False) or "pauses"
+    zone = ZoneInfo(rc.web.time_zone)
+    today = rc.now().astimezone(zone).date()
+    since = _day(rc, "since") or datetime.combine(today - timedelta(days=6), time(0), zone)
+    until = _day(rc, "until") or datetime.combine(today, time(0), zone)
+    departments = await _departments(rc)
+    reader = store.pause_history if kind == "pauses" else store.login_history
+    rows = await rc.db(reader, since, until + timedelta(days=1), departments)
+    return rc.render(
+        "admin_history.html",
+        kind=kind,
+        rows=rows,
+        since=since.date().isoformat(),
+        until=until.date().isoformat(),
+        limit=store.HISTORY_LIMIT,
+        duration=duration_text,
+        **_common(rc),
+    )
+
+
+# --------------------------------------------------------------------------- import, export
+
+
+@routes.route("/admin/import", methods=["GET"], access=ADMINS)
+async def import_page(rc: RequestContext) -> bytes:
+    return rc.render("admin_import.html", text="", plans=None, problems=[], **_common(rc))
+
+
+@routes.route("/admin/import", methods=["POST"], access=ADMINS)
+async def import_catalog(rc: RequestContext) -> bytes:
+    form = rc.form()
+    text = form.text("text", required=False, max_len=MAX_IMPORT_CHARS, multiline=True, strip=False)
+    uploaded = rc.request.args.get(b"file") or []
+    if not text.strip() and uploaded and uploaded[0]:
+        try:
+            text = uploaded[0].decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadInputError(N_("The file is not UTF-8 text.")) from None
+    apply = form.raw("apply") == "1"
+    try:
+        if apply:
+            plans = await rc.db(store.apply_import, rc.signed_in.agent_id, text, rc.now())
+        else:
+            plans = await rc.db(store.preview_import, text)
+    except store.RecordRefusedError as refusal:
+        problems = _translate(rc, refusal.problems).get("", [])
+        return rc.render(
+            "admin_import.html", status=409, text=text, plans=None, problems=problems, **_common(rc)
+        )
+    return rc.render(
+        "admin_import.html",
+        text=text,
+        plans=plans,
+        applied=apply,
+        problems=[],
+        **_common(rc),
+    )
+
+
+@routes.route("/admin/export", methods=["GET"], access=ADMINS)
+async def export_catalog(rc: RequestContext) -> bytes:
+    text = await rc.db(store.export_yaml)
+    rc.request.setHeader(b"Content-Type", b"application/yaml; charset=utf-8")
+    rc.request.setHeader(b"Content-Disposition", b'attachment; filename="centre.yaml"')
+    rc.request.setHeader(b"Cache-Control", b"no-store")
+    return text.encode("utf-8")

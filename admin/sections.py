@@ -1,0 +1,200 @@
+"""The administration pages' sections and rules, pure (R-6.2, R-7.4).
+
+Each section of ``/admin`` is a section of the catalog (``docs/catalog-yaml.md``): the
+pages edit the same records, keyed the same way, checked by the same reader and checker as
+``hotline load``. This module says which sections there are, in which order, what their
+key is, which keys a list shows, and who may do what:
+
+- an admin reads and changes everything;
+- a supervisor reads (never changes), and sees only the agents of the departments he
+  supervises (R-4.6);
+- agents and back-office staff see nothing of ``/admin``.
+
+It also says what an audit entry records of a change: the record before and after, each
+key that differs (:func:`changed_keys`); a password hash is never written there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from domain.enums import Role
+from domain.texts import N_
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section of ``/admin``: a catalog section, its title and how a list shows it."""
+
+    name: str  # the catalog's section (``queues``)
+    title: str  # N_-marked
+    key: str  # the natural key's YAML key (``code``); a report schedule: all four
+    columns: tuple[str, ...]  # the keys a list shows
+    deletable: bool = False  # a record may be deleted (nothing refers to it by id)
+    searchable: bool = False  # tens of thousands of records: search and pages
+
+
+SECTIONS: tuple[Section, ...] = (
+    Section("queues", N_("Queues"), "code", ("code", "name", "active", "ring_timeout_s")),
+    Section("agents", N_("Agents"), "login", ("login", "name", "role", "department", "active")),
+    Section("phone_seats", N_("Seats"), "name", ("name", "dial_string", "restricted")),
+    Section("ivr_menus", N_("IVR menus"), "code", ("code", "name", "prompt")),
+    Section("dids", N_("DIDs"), "number", ("number", "name", "menu", "queue"), deletable=True),
+    Section(
+        "voicemail_boxes", N_("Voicemail and callback boxes"), "code", ("code", "name", "kind")
+    ),
+    Section("pause_types", N_("Pause types"), "position", ("position", "name", "paid", "active")),
+    Section("departments", N_("Departments"), "name", ("name",)),
+    Section("locations", N_("Locations"), "code", ("code", "name", "operator")),
+    Section(
+        "customers",
+        N_("Customers"),
+        "contract_number",
+        ("contract_number", "name", "location", "active"),
+        searchable=True,
+    ),
+    Section("holidays", N_("Holidays"), "day", ("day", "name"), deletable=True),
+    Section("prompts", N_("Prompts' words"), "name", ("name", "en", "cs")),
+    Section(
+        "report_schedules",
+        N_("Report schedules"),
+        "report",
+        ("report", "period", "format", "email_to"),
+        deletable=True,
+    ),
+)
+"""In the order of the ``/admin`` page (the issue's order: queues first)."""
+
+BY_NAME: Mapping[str, Section] = {s.name: s for s in SECTIONS}
+SETTINGS_TITLE = N_("Centre settings")
+REPORT_KEYS = ("report", "period", "format", "email_to")  # a report schedule's key: all four
+SECRET_KEYS = frozenset({"password", "password_hash"})
+CHANGED_SECRET = "(changed)"
+
+PAGE_SIZE = 50  # records per page of a searchable section
+
+
+def may_read(role: Role) -> bool:
+    return role in (Role.ADMIN, Role.SUPERVISOR)
+
+
+def may_write(role: Role) -> bool:
+    """Only an admin changes the centre (R-7.4); a supervisor reads."""
+    return role is Role.ADMIN
+
+
+def record_key(section: Section, record: Mapping[str, Any]) -> str:
+    """The natural key of a record as text: what the page's URL and the audit name it by."""
+    if section.name == "report_schedules":
+        return " ".join(str(record.get(k, "")) for k in REPORT_KEYS)
+    return str(record.get(section.key, ""))
+
+
+def audit_target(section: Section, key: str) -> str:
+    """``queue:TECH``-like: the section without its plural, and the key."""
+    return f"{section.name}:{key}"
+
+
+def without_secrets(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The record as an audit entry may keep it: a password hash never is."""
+    if record is None:
+        return None
+    return {k: (CHANGED_SECRET if k in SECRET_KEYS else v) for k, v in record.items()}
+
+
+def changed_keys(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> list[str]:
+    """The keys whose value differs between ``before`` and ``after`` (all of them for a new
+    or deleted record), in the record's order."""
+    keys = list(after or {}) + [k for k in before or {} if k not in (after or {})]
+    return [k for k in keys if (before or {}).get(k) != (after or {}).get(k)]
+
+
+def page_count(total: int, size: int = PAGE_SIZE) -> int:
+    return max(1, -(-total // size))
+
+
+KEY_LABELS: Mapping[str, str] = {
+    "name": N_("Name"),
+    "code": N_("Code"),
+    "operator": N_("Operator (customer's contract number)"),
+    "position": N_("Position (1-9)"),
+    "paid": N_("Paid"),
+    "active": N_("Active"),
+    "kind": N_("Kind"),
+    "greeting_prompt": N_("Greeting prompt"),
+    "max_message_s": N_("Longest message (s)"),
+    "silence_s": N_("Silence that ends a message (s)"),
+    "email_to": N_("E-mail recipients"),
+    "dial_string": N_("Dial string"),
+    "restricted": N_("Restricted (offered only with a seat right)"),
+    "login": N_("Login"),
+    "role": N_("Role"),
+    "department": N_("Department"),
+    "language": N_("Language"),
+    "selected_location": N_("Selected location"),
+    "password": N_("New password (empty: unchanged)"),
+    "seats": N_("Rights to seats"),
+    "boxes": N_("Rights to boxes"),
+    "supervises": N_("Supervised departments"),
+    "ring_timeout_s": N_("Ring timeout (s)"),
+    "overflow_enabled": N_("Overflow to all agents"),
+    "overflow_after_s": N_("Overflow after (s)"),
+    "callback_offer_after_s": N_("Offer a callback after (s; empty: never)"),
+    "callback_offer_repeat_s": N_("Repeat the offer every (s)"),
+    "voicemail_box": N_("Voicemail box"),
+    "callback_box": N_("Callback box"),
+    "country_prefix": N_("Country prefix"),
+    "caller_id_number": N_("Caller ID for outbound calls"),
+    "closed_on_weekends": N_("Closed on weekends"),
+    "closed_action": N_("When closed"),
+    "hours_prompt": N_("Opening-hours prompt"),
+    "moh_class": N_("Music on hold"),
+    "recording_enabled": N_("Record calls"),
+    "missed_call_pause_type": N_("Pause after a missed call (position)"),
+    "support_turns_enabled": N_("Support-turn rota in use"),
+    "locations": N_("Locations"),
+    "agents": N_("Member agents"),
+    "hours": N_("Opening hours"),
+    "closed_rules": N_("Closed rules"),
+    "holidays": N_("Holidays"),
+    "reasons": N_("Reason trees"),
+    "support_turns": N_("Support-turn rota"),
+    "day": N_("Day"),
+    "prompt": N_("Prompt"),
+    "invalid_prompt": N_("Prompt after a wrong key"),
+    "timeout_s": N_("Wait for a key (s)"),
+    "max_retries": N_("Retries"),
+    "default_queue": N_("Default queue"),
+    "default_menu": N_("Default menu"),
+    "options": N_("Options"),
+    "number": N_("Number"),
+    "menu": N_("IVR menu"),
+    "queue": N_("Queue"),
+    "en": N_("Words in English"),
+    "cs": N_("Words in Czech"),
+    "report": N_("Report"),
+    "period": N_("Period"),
+    "format": N_("Format"),
+    "contract_number": N_("Contract number"),
+    "location": N_("Location"),
+    "address": N_("Address"),
+    "pseudo": N_("Pseudo-customer (outbound calls)"),
+    "note": N_("Note"),
+    "phones": N_("Phone numbers"),
+    "contacts": N_("Contact persons"),
+    "time_zone": N_("Time zone"),
+    "prompt_language": N_("Language callers hear"),
+    "service_level_s": N_("Service-level threshold (s)"),
+    "centre_name": N_("Centre name"),
+}
+"""How a page names each key of the catalog (the YAML key is shown beside it)."""
+
+
+def duration_text(seconds: int | None) -> str:
+    """``1:02:03`` for a duration in seconds; "" while it goes on (no end yet)."""
+    if seconds is None:
+        return ""
+    hours, rest = divmod(max(0, seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}"

@@ -1,0 +1,512 @@
+"""The administration pages' database side (R-6.2): read and change the catalog's records,
+audited, through the catalog's own loader.
+
+A change made on a page is a one-record document loaded by :func:`db.catalog.load_nodes`,
+so it is checked by the very reader and checker ``hotline load`` uses, and a refused record
+writes nothing (:class:`RecordRefusedError`, its problems by key). Every change is written
+to ``audit_log`` in the same transaction: who, when, the action (``admin.queues.update``),
+the record (``queues:TECH``) and ``{"before": ..., "after": ..., "changed": [...]}``.
+
+Nothing is kept in a process between two calls: every page and every call flow reads the
+database, so a change is seen at once by every ``hotline serve`` sharing it.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select
+from sqlalchemy.orm import Session
+
+from admin.sections import (
+    BY_NAME,
+    PAGE_SIZE,
+    Section,
+    audit_target,
+    changed_keys,
+    record_key,
+    without_secrets,
+)
+from db.catalog import (
+    CatalogError,
+    Reason,
+    SectionPlan,
+    export_catalog,
+    import_catalog,
+    load_nodes,
+)
+from db.catalog import preview_catalog as catalog_preview
+from db.catalog.exporter import Exporter
+from db.catalog.records import (
+    SECTION_SLOTS,
+    SETTING_LINES,
+    key_lines,
+    page_record,
+    page_settings,
+    problems_by_key,
+)
+from db.models import (
+    Agent,
+    AgentSession,
+    AuditLog,
+    Customer,
+    CustomerPhone,
+    Department,
+    Did,
+    Holiday,
+    IvrMenu,
+    PauseRecord,
+    PauseType,
+    PhoneSeat,
+    Queue,
+    ReportSchedule,
+    SupervisorDepartment,
+    VoicemailBox,
+)
+from domain.enums import ReportFormat, ReportPeriod
+from domain.texts import N_
+
+NOT_FOUND = N_("There is no such record (any more).")
+IN_USE = N_("This record is in use and cannot be deleted.")
+
+
+class RecordRefusedError(Exception):
+    """A record the catalog's rules refuse: the reasons by key (``""``: the whole record)."""
+
+    def __init__(self, problems: Mapping[str, list[Reason]]) -> None:
+        super().__init__("; ".join(str(r) for rs in problems.values() for r in rs))
+        self.problems = dict(problems)
+
+
+@dataclass(frozen=True)
+class RecordList:
+    records: tuple[Mapping[str, Any], ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class Saved:
+    key: str
+    created: bool
+    changed: tuple[str, ...]  # the keys that changed (none: the record was as typed)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor: str  # the actor's login ("" when unknown)
+    action: str
+    target: str
+    before: Mapping[str, Any] | None
+    after: Mapping[str, Any] | None
+    changed: tuple[str, ...]
+    detail: str  # the detail as stored when it is not a before/after record
+
+
+def _plain(value: Any) -> Any:
+    """A record's value as JSON and the pages keep it (dates as ISO text)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def supervised_departments(session: Session, agent_id: int) -> frozenset[str]:
+    """The names of the departments ``agent_id`` supervises (R-4.6)."""
+    query = (
+        select(Department.name)
+        .join(SupervisorDepartment, SupervisorDepartment.department_id == Department.id)
+        .where(SupervisorDepartment.agent_id == agent_id)
+    )
+    return frozenset(session.scalars(query))
+
+
+def section_records(
+    session: Session,
+    name: str,
+    *,
+    search: str = "",
+    page: int = 1,
+    departments: frozenset[str] | None = None,
+) -> RecordList:
+    """The records of a section as the catalog has them. ``departments``: only the agents
+    of these (a supervisor's view). Customers come a page at a time, found by contract
+    number, name or phone number (``search``)."""
+    section = BY_NAME[name]
+    exporter = Exporter(session)
+    if section.searchable:
+        return _customers(session, exporter, search, page)
+    records = [_plain(r) for r in exporter.section(name)]
+    if departments is not None and name == "agents":
+        records = [r for r in records if r.get("department") in departments]
+    if search:
+        needle = search.casefold()
+        records = [r for r in records if needle in json.dumps(r, ensure_ascii=False).casefold()]
+    return RecordList(tuple(records), len(records))
+
+
+def _customers(session: Session, exporter: Exporter, search: str, page: int) -> RecordList:
+    query = select(Customer.id)
+    if search:
+        pattern = f"%{search.strip().lower()}%"
+        digits = "".join(ch for ch in search if ch.isdigit())
+        matches = [
+            func.lower(Customer.contract_number).like(pattern),
+            func.lower(Customer.name).like(pattern),
+        ]
+        if len(digits) >= 3:
+            phones = select(CustomerPhone.customer_id).where(
+                CustomerPhone.digits.like(f"%{digits}%")
+            )
+            matches.append(Customer.id.in_(phones))
+        query = query.where(or_(*matches))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    ids = session.scalars(
+        query.order_by(Customer.contract_number, Customer.id)
+        .limit(PAGE_SIZE)
+        .offset((max(page, 1) - 1) * PAGE_SIZE)
+    ).all()
+    return RecordList(tuple(_plain(r) for r in exporter.customers(ids)), total)
+
+
+def find_record(session: Session, name: str, key: str) -> dict[str, Any] | None:
+    """One record of a section by its natural key as text, or None."""
+    section = BY_NAME[name]
+    if section.searchable:
+        ids = session.scalars(select(Customer.id).where(Customer.contract_number == key)).all()
+        found = Exporter(session).customers(ids)
+        return _plain(found[0]) if len(found) == 1 else None
+    for record in Exporter(session).section(name):
+        if record_key(section, _plain(record)) == key:
+            return dict(_plain(record))
+    return None
+
+
+_MODELS: dict[str, Any] = {
+    "queues": Queue,
+    "agents": Agent,
+    "phone_seats": PhoneSeat,
+    "ivr_menus": IvrMenu,
+    "dids": Did,
+    "voicemail_boxes": VoicemailBox,
+    "pause_types": PauseType,
+    "customers": Customer,
+}
+
+
+def new_record(name: str) -> dict[str, Any]:
+    """A new record's form as the loader would default it (the columns' defaults: a new
+    queue overflows and records unless told otherwise)."""
+    model = _MODELS.get(name)
+    record: dict[str, Any] = {}
+    if model is None:
+        return record
+    for slot in SECTION_SLOTS[name]:
+        column = model.__table__.c.get(slot.field.attr) if slot.field is not None else None
+        default = column.default if column is not None else None
+        if default is not None and default.is_scalar:
+            value = default.arg
+            record[slot.key] = value.value if isinstance(value, enum.Enum) else value
+    return record
+
+
+def settings(session: Session) -> dict[str, str]:
+    return dict(Exporter(session).section("settings"))
+
+
+# --------------------------------------------------------------------------- changing
+
+
+def _audit(
+    session: Session,
+    actor_id: int,
+    now: datetime,
+    action: str,
+    target: str,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+) -> tuple[str, ...]:
+    """Write one audit entry of a change (nothing when nothing changed); the changed keys."""
+    before, after = without_secrets(before), without_secrets(after)
+    changed = tuple(changed_keys(before, after))
+    if changed:
+        detail = json.dumps(
+            {"before": before, "after": after, "changed": list(changed)},
+            ensure_ascii=False,
+            sort_keys=False,
+        )
+        session.add(
+            AuditLog(at=now, actor_id=actor_id, action=action, target=target[:200], detail=detail)
+        )
+    return changed
+
+
+def save_record(
+    session: Session, actor_id: int, name: str, entered: Mapping[str, str], now: datetime
+) -> Saved:
+    """Create or update one record of section ``name`` from what was typed (key -> text).
+
+    Refused (:class:`RecordRefusedError`) exactly as a file with this record would be; the
+    caller's transaction then writes nothing.
+    """
+    section = BY_NAME[name]
+    typed_key = record_key(section, entered)
+    before = find_record(session, name, typed_key)
+    try:
+        load_nodes(session, page_record(name, entered), "page")
+    except CatalogError as error:
+        raise RecordRefusedError(problems_by_key(error, key_lines(name))) from None
+    after = find_record(session, name, typed_key)
+    verb = "create" if before is None else "update"
+    changed = _audit(
+        session,
+        actor_id,
+        now,
+        f"admin.{name}.{verb}",
+        audit_target(section, typed_key),
+        before,
+        after,
+    )
+    return Saved(typed_key, before is None, changed)
+
+
+def save_settings(
+    session: Session, actor_id: int, entered: Mapping[str, str], now: datetime
+) -> tuple[str, ...]:
+    """Change the centre's settings (R-6.2), checked as a file's ``settings`` section."""
+    before = settings(session)
+    try:
+        load_nodes(session, page_settings(entered), "page")
+    except CatalogError as error:
+        raise RecordRefusedError(problems_by_key(error, SETTING_LINES)) from None
+    return _audit(
+        session, actor_id, now, "admin.settings.update", "settings", before, settings(session)
+    )
+
+
+_DELETABLE: dict[str, Any] = {"dids": Did, "holidays": Holiday, "report_schedules": ReportSchedule}
+
+
+def delete_record(session: Session, actor_id: int, name: str, key: str, now: datetime) -> None:
+    """Delete a record nothing refers to by id (a DID, a centre-wide holiday, a report
+    schedule); the others are retired (``active: false``) instead, as the loader never
+    deletes them."""
+    section: Section = BY_NAME[name]
+    if not section.deletable:
+        raise RecordRefusedError({"": [Reason(IN_USE)]})
+    before = find_record(session, name, key)
+    if before is None:
+        raise RecordRefusedError({"": [Reason(NOT_FOUND)]})
+    model = _DELETABLE[name]
+    if name == "dids":
+        where: Sequence[Any] = [Did.number == key]
+    elif name == "holidays":
+        where = [Holiday.queue_id.is_(None), Holiday.day == date.fromisoformat(key)]
+    else:
+        where = [
+            ReportSchedule.report == before["report"],
+            ReportSchedule.period == ReportPeriod(before["period"]),
+            ReportSchedule.format == ReportFormat(before["format"]),
+            ReportSchedule.email_to == before["email_to"],
+        ]
+    session.execute(delete(model).where(*where))
+    _audit(session, actor_id, now, f"admin.{name}.delete", audit_target(section, key), before, None)
+
+
+# --------------------------------------------------------------------------- import, export
+
+
+def preview_import(session: Session, text: str) -> dict[str, SectionPlan]:
+    """What importing ``text`` would change per section; nothing is written. Refused
+    (:class:`RecordRefusedError`, problems under ``""`` with their lines) as the load is."""
+    try:
+        return catalog_preview(session, text, "upload.yaml")
+    except CatalogError as error:
+        raise RecordRefusedError({"": [_at_line(line, r) for line, r in error.reasons]}) from None
+
+
+def apply_import(
+    session: Session, actor_id: int, text: str, now: datetime
+) -> dict[str, SectionPlan]:
+    """Import ``text`` in the caller's one transaction, audited with what it changed."""
+    try:
+        plans = import_catalog(session, text, "upload.yaml")
+    except CatalogError as error:
+        raise RecordRefusedError({"": [_at_line(line, r) for line, r in error.reasons]}) from None
+    summary = {
+        kind: {"created": p.created, "updated": p.updated, "untouched": p.untouched}
+        for kind, p in plans.items()
+    }
+    session.add(
+        AuditLog(
+            at=now,
+            actor_id=actor_id,
+            action="admin.import",
+            target="catalog",
+            detail=json.dumps({"after": summary}, ensure_ascii=False),
+        )
+    )
+    return plans
+
+
+LINE_REASON = N_("line %(line)s: %(reason)s")
+
+
+def _at_line(line: int, reason: Reason) -> Reason:
+    return Reason(LINE_REASON, (("line", line), ("reason", reason)))
+
+
+def export_yaml(session: Session) -> str:
+    """The same YAML as ``hotline export``."""
+    return export_catalog(session)
+
+
+# ------------------------------------------------------------------- pause and login history
+
+
+@dataclass(frozen=True)
+class PauseEntry:
+    """One pause taken (R-2.4): who, which type, when, how long, paid as it was then."""
+
+    agent: str
+    department: str
+    pause_type: str
+    started_at: datetime
+    ended_at: datetime | None
+    duration_s: int | None
+    paid: bool
+
+
+@dataclass(frozen=True)
+class LoginEntry:
+    """One seat login of an agent (R-2.1): where, from when to when."""
+
+    agent: str
+    department: str
+    seat: str
+    logged_in_at: datetime
+    logged_out_at: datetime | None
+    duration_s: int | None
+
+
+def _seconds(start: datetime, end: datetime | None) -> int | None:
+    return None if end is None else int((end - start).total_seconds())
+
+
+def pause_history(
+    session: Session, since: datetime, until: datetime, departments: frozenset[str] | None
+) -> tuple[PauseEntry, ...]:
+    """The pauses begun in [since, until), newest first; ``departments``: only their agents
+    (a supervisor's view, R-4.6)."""
+    query = (
+        select(PauseRecord, Agent.name, Department.name, PauseType.name)
+        .join(Agent, Agent.id == PauseRecord.agent_id)
+        .outerjoin(Department, Department.id == Agent.department_id)
+        .join(PauseType, PauseType.id == PauseRecord.pause_type_id)
+        .where(PauseRecord.started_at >= since, PauseRecord.started_at < until)
+        .order_by(PauseRecord.started_at.desc(), PauseRecord.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    if departments is not None:
+        query = query.where(Department.name.in_(departments))
+    return tuple(
+        PauseEntry(
+            agent,
+            department or "",
+            pause_type,
+            record.started_at,
+            record.ended_at,
+            _seconds(record.started_at, record.ended_at),
+            record.paid,
+        )
+        for record, agent, department, pause_type in session.execute(query)
+    )
+
+
+def login_history(
+    session: Session, since: datetime, until: datetime, departments: frozenset[str] | None
+) -> tuple[LoginEntry, ...]:
+    """The seat logins begun in [since, until), newest first; ``departments`` as above."""
+    query = (
+        select(AgentSession, Agent.name, Department.name, PhoneSeat.name)
+        .join(Agent, Agent.id == AgentSession.agent_id)
+        .outerjoin(Department, Department.id == Agent.department_id)
+        .join(PhoneSeat, PhoneSeat.id == AgentSession.seat_id)
+        .where(AgentSession.logged_in_at >= since, AgentSession.logged_in_at < until)
+        .order_by(AgentSession.logged_in_at.desc(), AgentSession.id.desc())
+        .limit(HISTORY_LIMIT)
+    )
+    if departments is not None:
+        query = query.where(Department.name.in_(departments))
+    return tuple(
+        LoginEntry(
+            agent,
+            department or "",
+            seat,
+            row.logged_in_at,
+            row.logged_out_at,
+            _seconds(row.logged_in_at, row.logged_out_at),
+        )
+        for row, agent, department, seat in session.execute(query)
+    )
+
+
+HISTORY_LIMIT = 2000  # rows a history page shows at most; a narrower period shows the rest
+
+
+# --------------------------------------------------------------------------- the audit trail
+
+
+def audit_entries(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    actor: str = "",
+    target: str = "",
+    page: int = 1,
+) -> tuple[tuple[AuditEntry, ...], int]:
+    """The audit trail, newest first, a page at a time: per period, actor login, and
+    target (``queues:TECH``, or part of it); with the total found."""
+    query = select(AuditLog, Agent.login).outerjoin(Agent, Agent.id == AuditLog.actor_id)
+    if since is not None:
+        query = query.where(AuditLog.at >= since)
+    if until is not None:
+        query = query.where(AuditLog.at < until)
+    if actor:
+        query = query.where(Agent.login == actor)
+    if target:
+        query = query.where(func.lower(AuditLog.target).like(f"%{target.lower()}%"))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.execute(
+        query.order_by(AuditLog.at.desc(), AuditLog.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((max(page, 1) - 1) * PAGE_SIZE)
+    ).all()
+    return tuple(_entry(log, login) for log, login in rows), total
+
+
+def _entry(log: AuditLog, login: str | None) -> AuditEntry:
+    before = after = None
+    changed: tuple[str, ...] = ()
+    detail = log.detail
+    try:
+        data = json.loads(log.detail) if log.detail.startswith("{") else None
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and ("before" in data or "after" in data):
+        before, after = data.get("before"), data.get("after")
+        changed = tuple(data.get("changed") or changed_keys(before, after))
+        detail = ""
+    return AuditEntry(log.at, login or "", log.action, log.target, before, after, changed, detail)
