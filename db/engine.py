@@ -1,15 +1,23 @@
 """Engine creation: SQLite with WAL and foreign keys on (the embedded default), or PostgreSQL
-through psycopg2 (production, several processes on one database) (R-7.1)."""
+through psycopg2 (production, several processes on one database) (R-7.1).
+
+On SQLite a write transaction takes the single write lock up front (``BEGIN IMMEDIATE``);
+a transaction run with the execution option :data:`READ_ONLY` (``DBRunner.read``) starts
+with a plain ``BEGIN`` instead, reads a WAL snapshot beside the writer and never waits for
+it, and ``PRAGMA query_only`` makes a write slipped into it fail at once (issue 12).
+Connections are pooled on both databases: WAL lets any number of readers share the file.
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import urllib.parse
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import DisconnectionError
 
 
 class DatabaseUnavailableError(Exception):
@@ -31,11 +39,45 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# The execution option that marks a transaction as one that only reads (DBRunner.read).
+READ_ONLY = "hotline_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # pysqlite's own transaction handling defers BEGIN and never takes the write lock up
     # front; BEGIN IMMEDIATE makes SQLite's single writer serialise whole transactions, which
-    # is what the agent reservation relies on (docs/architecture.md, decision 2).
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # is what the agent reservation relies on (docs/architecture.md, decision 2). A read
+    # needs no lock: WAL gives it a snapshot while the writer goes on (issue 12).
+    read_only = bool(conn.get_execution_options().get(READ_ONLY, False))
+    info = conn.info  # the pooled connection's own: the pragma's current value lives there
+    if info.get(READ_ONLY, False) != read_only:
+        conn.exec_driver_sql(f"PRAGMA query_only={int(read_only)}")
+        info[READ_ONLY] = read_only
+    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def _file_identity(path: str) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
+def _watch_file(engine: Engine, path: str) -> None:
+    """A pooled connection keeps an SQLite file open after it was deleted or replaced: on
+    each checkout, one whose file is no longer the one at ``path`` is dropped, so a deleted
+    file is an outage (issue 11, item 4) and a restored one is used again."""
+
+    def connected(_dbapi_connection: Any, record: Any) -> None:
+        record.info["file_identity"] = _file_identity(path)
+
+    def checked_out(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if record.info.get("file_identity") != _file_identity(path):
+            raise DisconnectionError(f"the SQLite file {path} was deleted or replaced")
+
+    event.listen(engine, "connect", connected)
+    event.listen(engine, "checkout", checked_out)
 
 
 def with_driver(url: str) -> str:
@@ -71,13 +113,19 @@ def make_engine(url: str, *, pool_size: int = 10, must_exist: bool = False) -> E
     if is_sqlite(url):
         database = make_url(url).database or ""
         file_backed = database not in ("", ":memory:") and not database.startswith("file:")
+        pooling: dict[str, Any] = {}
+        if file_backed:
+            pooling = {"pool_size": pool_size, "max_overflow": pool_size}
+            if must_exist:
+                pooling["creator"] = _open_existing(database)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 10},
-            poolclass=NullPool if ":memory:" not in url else None,
-            **({"creator": _open_existing(database)} if must_exist and file_backed else {}),
+            **pooling,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
+        if file_backed:
+            _watch_file(engine, os.path.abspath(database))
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

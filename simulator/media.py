@@ -9,11 +9,13 @@ recording pages have something playable of the right length.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import wave
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 SAMPLE_RATE_HZ = 8000
@@ -76,14 +78,27 @@ def wav_duration_s(path: Path) -> float | None:
 
 
 def pcm_samples(duration_s: float, speech_s: float = 0.0, rate_hz: int = SAMPLE_RATE_HZ) -> bytes:
-    """16-bit little-endian mono PCM: a quiet tone for ``speech_s``, then silence."""
+    """16-bit little-endian mono PCM: a quiet tone for ``speech_s``, then silence.
+
+    The tone repeats after a whole number of samples (:func:`_tone_cycle`): it is that
+    cycle repeated, not a sine computed sample by sample, so that writing a recording costs
+    the simulator next to nothing and a load test is never limited by it (issue 12)."""
     total = max(0, round(duration_s * rate_hz))
     voiced = min(total, max(0, round(speech_s * rate_hz)))
+    cycle = _tone_cycle(rate_hz)
+    repeats = -(-2 * voiced // len(cycle))  # rounded up
+    return (cycle * repeats)[: 2 * voiced] + b"\x00\x00" * (total - voiced)
+
+
+@functools.lru_cache(maxsize=8)
+def _tone_cycle(rate_hz: int) -> bytes:
+    """The tone's samples up to where they start over: ``n`` samples with ``n`` times the
+    tone's frequency a whole number of ``rate_hz`` (320 samples for 425 Hz at 8 kHz)."""
+    samples = (Fraction(_TONE_HZ) / rate_hz).denominator
     step = 2 * math.pi * _TONE_HZ / rate_hz
-    tone = b"".join(
-        struct.pack("<h", round(_TONE_AMPLITUDE * math.sin(step * n))) for n in range(voiced)
+    return struct.pack(
+        f"<{samples}h", *(round(_TONE_AMPLITUDE * math.sin(step * n)) for n in range(samples))
     )
-    return tone + b"\x00\x00" * (total - voiced)
 
 
 # Formats RECORD FILE / MixMonitor can write. Others are refused the way Asterisk refuses a

@@ -5,7 +5,7 @@ the same checks, in this order:
 
 1. a state-changing request (not GET/HEAD/OPTIONS) from another site is refused (Origin,
    Sec-Fetch-Site) with 403;
-2. the session cookie is looked up (``web_sessions.load_user``); a stale cookie is cleared;
+2. the session cookie is looked up (``web_sessions.look_up_user``); a stale cookie is cleared;
 3. a non-public route without a user: a page load is redirected to the sign-in page,
    fetch and Server-Sent Events get 401;
 4. a state-changing request needs the session's CSRF token (form field ``csrf_token`` or
@@ -69,7 +69,7 @@ from web.request import (
     header,
     wants_html,
 )
-from web.sessions import SignedInUser, load_user, token_hash
+from web.sessions import SignedInUser, look_up_user, token_hash, touch_session
 
 _log = Logger()
 
@@ -202,7 +202,14 @@ async def _current_user(web: WebServices, request: Request) -> SignedInUser | No
         token = cookie.decode("ascii")
     except UnicodeDecodeError:
         token = ""
-    user = await web.db.run(load_user, token_hash(token), web.now()) if token else None
+    user = None
+    if token:
+        found = await web.db.read(look_up_user, token_hash(token), web.now())
+        user = found.user
+        if found.write_due is not None and not await web.db.run(
+            touch_session, found.write_due, web.now()
+        ):
+            user = None
     if user is None:
         clear_cookie(request, SESSION_COOKIE)
     return user

@@ -152,6 +152,11 @@ class RequestContext:
         """Run ``fn(session, *args)`` in one transaction (DBRunner); errors map to 503/500."""
         return self.web.db.run(fn, *args, **kwargs)
 
+    def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        """Run ``fn(session, *args)``, which only reads, in one transaction that takes no
+        write lock on SQLite (``DBRunner.read``, issue 12)."""
+        return self.web.db.read(fn, *args, **kwargs)
+
     # ------------------------------------------------------------------ answering
 
     def badge(self) -> Badge | None:

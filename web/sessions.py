@@ -15,12 +15,21 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, bindparam, delete, func, literal, select
 from sqlalchemy.orm import Session
 
-from db.events import newest_id
-from db.models import Agent, AgentSession, BoxRight, PauseType, PhoneSeat, QueueRight, WebSession
+from db.models import (
+    Agent,
+    AgentSession,
+    BoxRight,
+    Event,
+    PauseType,
+    PhoneSeat,
+    QueueRight,
+    WebSession,
+)
 from db.passwords import hash_password
 from domain.enums import Role
 
@@ -151,59 +160,122 @@ def sign_out(session: Session, web_session_id: int) -> None:
     session.execute(delete(WebSession).where(WebSession.id == web_session_id))
 
 
-def load_user(session: Session, hashed: str, now: datetime) -> SignedInUser | None:
-    """The user of a session token hash, or None when unknown, expired or deactivated."""
-    row = session.scalars(select(WebSession).where(WebSession.token_hash == hashed)).one_or_none()
-    if row is None:
-        return None
-    if not touch_session(session, row.id, now):
-        return None
-    agent = session.get(Agent, row.agent_id)
-    assert agent is not None
-    queue_ids = frozenset(
-        session.scalars(select(QueueRight.queue_id).where(QueueRight.agent_id == agent.id))
-    )
-    box_ids = frozenset(
-        session.scalars(select(BoxRight.box_id).where(BoxRight.agent_id == agent.id))
-    )
-    return SignedInUser(
-        agent_id=agent.id,
-        login=agent.login,
-        name=agent.name,
-        role=agent.role,
-        language=agent.language,
-        web_session_id=row.id,
-        csrf_token=row.csrf_token,
-        expires_at=row.expires_at,
-        queue_ids=queue_ids,
-        box_ids=box_ids,
-        desk=desk_view(session, agent.id),
-        newest_event_id=newest_id(session),
-    )
+@dataclass(frozen=True)
+class UserLookup:
+    """What :func:`look_up_user` found: the user (None: unknown, expired or deactivated),
+    and the session row's id when that row needs a write (:func:`touch_session`): its
+    expiry slid on, at most once a minute, or the ended row deleted."""
+
+    user: SignedInUser | None
+    write_due: int | None = None
 
 
-def desk_view(session: Session, agent_id: int) -> DeskView | None:
-    row = session.scalars(
-        select(AgentSession).where(
-            AgentSession.agent_id == agent_id, AgentSession.logged_out_at.is_(None)
-        )
-    ).one_or_none()
-    if row is None:
-        return None
-    seat = session.get(PhoneSeat, row.seat_id)
-    pause = session.get(PauseType, row.pause_type_id) if row.pause_type_id else None
+# The statements of every request, built once (issue 12): building a select costs more
+# CPU than SQLite takes to run it.
+_OPEN_DESK = and_(AgentSession.agent_id == Agent.id, AgentSession.logged_out_at.is_(None))
+_USER = (
+    select(
+        WebSession.id,
+        WebSession.csrf_token,
+        WebSession.expires_at,
+        WebSession.created_at,
+        Agent.id,
+        Agent.login,
+        Agent.name,
+        Agent.role,
+        Agent.language,
+        Agent.active,
+        AgentSession.id,
+        AgentSession.seat_id,
+        PhoneSeat.name,
+        AgentSession.state,
+        AgentSession.activity,
+        AgentSession.pause_type_id,
+        PauseType.name,
+        AgentSession.state_since,
+        AgentSession.logged_in_at,
+        AgentSession.current_call_id,
+        select(func.max(Event.id)).scalar_subquery(),
+    )
+    .join(Agent, Agent.id == WebSession.agent_id)
+    .outerjoin(AgentSession, _OPEN_DESK)
+    .outerjoin(PhoneSeat, PhoneSeat.id == AgentSession.seat_id)
+    .outerjoin(PauseType, PauseType.id == AgentSession.pause_type_id)
+    .where(WebSession.token_hash == bindparam("hashed"))
+)
+_RIGHTS = (
+    select(QueueRight.queue_id, literal("queue"))
+    .where(QueueRight.agent_id == bindparam("agent_id"))
+    .union_all(
+        select(BoxRight.box_id, literal("box")).where(BoxRight.agent_id == bindparam("agent_id"))
+    )
+)
+
+
+def look_up_user(session: Session, hashed: str, now: datetime) -> UserLookup:
+    """The user of a session token hash, in one read-only transaction of two queries
+    (``DBRunner.read``, issue 12): the session, its agent, their seat and the newest live
+    event in one, the rights in the other. Every request of every page starts here, so it
+    takes no write lock; the expiry is slid on by a write of its own only when a minute is
+    due."""
+    found = session.execute(_USER, {"hashed": hashed}).one_or_none()
+    if found is None:
+        return UserLookup(None)
+    (web_session_id, csrf, expires_at, created_at, agent_id, login, name, role, language) = found[
+        :9
+    ]
+    if expires_at <= now or not found[9]:  # expired, or the account deactivated
+        return UserLookup(None, web_session_id)  # touch_session deletes it
+    rights = session.execute(_RIGHTS, {"agent_id": agent_id}).all()
+    user = SignedInUser(
+        agent_id=agent_id,
+        login=login,
+        name=name,
+        role=role,
+        language=language,
+        web_session_id=web_session_id,
+        csrf_token=csrf,
+        expires_at=expires_at,
+        queue_ids=frozenset(i for i, kind in rights if kind == "queue"),
+        box_ids=frozenset(i for i, kind in rights if kind == "box"),
+        desk=None if found[10] is None else _desk(tuple(found[10:20])),
+        newest_event_id=int(found[20] or 0),
+    )
+    due = _slid_expiry(created_at, now) - expires_at >= timedelta(seconds=_SLIDE_STEP_S)
+    return UserLookup(user, web_session_id if due else None)
+
+
+def _desk(row: tuple[Any, ...]) -> DeskView:
+    """The seat part of the :data:`_USER` row."""
+    (
+        session_id,
+        seat_id,
+        seat_name,
+        state,
+        activity,
+        pause_type_id,
+        pause_name,
+        since,
+        logged_in_at,
+        call_id,
+    ) = row
     return DeskView(
-        agent_session_id=row.id,
-        seat_id=row.seat_id,
-        seat_name=seat.name if seat else str(row.seat_id),
-        state=row.state.value,
-        activity=row.activity.value,
-        pause_type_id=row.pause_type_id,
-        pause_name=pause.name if pause else None,
-        since=row.state_since,
-        logged_in_at=row.logged_in_at,
-        current_call_id=row.current_call_id,
+        agent_session_id=session_id,
+        seat_id=seat_id,
+        seat_name=seat_name if seat_name is not None else str(seat_id),
+        state=state.value,
+        activity=activity.value,
+        pause_type_id=pause_type_id,
+        pause_name=pause_name,
+        since=since,
+        logged_in_at=logged_in_at,
+        current_call_id=call_id,
     )
+
+
+def _slid_expiry(created_at: datetime, now: datetime) -> datetime:
+    """The expiry a request at ``now`` gives a session: idle time on, within its lifetime."""
+    return min(now + timedelta(seconds=IDLE_S), created_at + timedelta(seconds=LIFETIME_S))
 
 
 def set_language(session: Session, agent_id: int, language: str) -> None:
@@ -221,7 +293,7 @@ def touch_session(session: Session, web_session_id: int, now: datetime) -> bool:
     if row.expires_at <= now or agent is None or not agent.active:
         session.delete(row)
         return False
-    wanted = min(now + timedelta(seconds=IDLE_S), row.created_at + timedelta(seconds=LIFETIME_S))
+    wanted = _slid_expiry(row.created_at, now)
     if (wanted - row.expires_at).total_seconds() >= _SLIDE_STEP_S:
         row.expires_at = wanted
     return True

@@ -45,7 +45,7 @@ SEAT_LABEL = N_("Phone seat")  # the label errors name the field by
 
 async def desktop_context(rc: RequestContext) -> dict[str, Any]:
     """What ``desktop.html`` needs; a page that extends it (the Active call form) adds to it."""
-    page = await rc.db(desk.desk_page, rc.signed_in.agent_id, rc.now())
+    page = await rc.read(desk.desk_page, rc.signed_in.agent_id, rc.now())
     seat = rc.signed_in.desk
     controls = core.desk_controls(seat.state, seat.activity, seat.pause_type_id) if seat else None
     return {"desk": seat, "controls": controls, "page": page, "error": None, "now": rc.now()}

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import Session
 
 from agent_desktop import agent_state as core
@@ -18,6 +18,7 @@ from agent_desktop.store import agent_sessions
 from agent_desktop.store.agent_sessions import AgentView
 from db.models import (
     Agent,
+    AgentSession,
     Location,
     Notification,
     PauseRecord,
@@ -103,44 +104,79 @@ def pause_names(session: Session) -> dict[int, str]:
     return {p.id: p.name for p in session.scalars(select(PauseType)).all()}
 
 
+# The desktop's statements, built once (issue 12): building a select costs more CPU than
+# SQLite takes to run it.
+_DESK_AGENT = (
+    select(Agent.selected_location_id, AgentSession.id)
+    .outerjoin(
+        AgentSession,
+        and_(AgentSession.agent_id == Agent.id, AgentSession.logged_out_at.is_(None)),
+    )
+    .where(Agent.id == bindparam("agent_id"))
+)
+_PAUSE_TYPES = select(
+    PauseType.id, PauseType.position, PauseType.name, PauseType.paid, PauseType.active
+).order_by(PauseType.position, PauseType.id)
+_PAUSES_TAKEN = (
+    select(
+        PauseRecord.pause_type_id, PauseRecord.paid, PauseRecord.started_at, PauseRecord.ended_at
+    )
+    .where(PauseRecord.session_id == bindparam("session_id"))
+    .order_by(PauseRecord.started_at.desc(), PauseRecord.id.desc())
+    .limit(20)
+)
+_NOTIFICATIONS = (
+    select(Notification, Agent.name)
+    .join(Agent, Agent.id == Notification.sender_id)
+    .where(
+        Notification.agent_id == bindparam("agent_id"),
+        Notification.read_at.is_(None),
+        Notification.shown_from <= bindparam("now"),
+        Notification.shown_until > bindparam("now"),
+    )
+    .order_by(Notification.created_at.desc(), Notification.id.desc())
+    .limit(20)
+)
+_LOCATIONS = (
+    select(Location.id, Location.name)
+    .join(QueueLocation, QueueLocation.location_id == Location.id)
+    .join(QueueRight, QueueRight.queue_id == QueueLocation.queue_id)
+    .where(QueueRight.agent_id == bindparam("agent_id"))
+    .distinct()
+    .order_by(Location.name, Location.id)
+)
+
+
 def desk_page(session: Session, agent_id: int, now: datetime) -> DeskPage:
-    seats = agent_sessions.seat_choices(session, agent_id)
-    row = agent_sessions.open_session_row(session, agent_id, lock=False)
+    """What the desktop shows besides the signed-in user (``DBRunner.read``): five short
+    queries, and the seat choices only for an agent at no seat (issue 12)."""
+    found = session.execute(_DESK_AGENT, {"agent_id": agent_id}).first()
+    selected, open_id = found if found is not None else (None, None)
+    seats = agent_sessions.seat_choices(session, agent_id) if open_id is None else ()
+    every_type = session.execute(_PAUSE_TYPES).all()  # the names and the offered ones
     pauses: tuple[PauseTaken, ...] = ()
-    if row is not None:
-        names = pause_names(session)
-        records = session.scalars(
-            select(PauseRecord)
-            .where(PauseRecord.session_id == row.id)
-            .order_by(PauseRecord.started_at.desc(), PauseRecord.id.desc())
-            .limit(20)
-        ).all()
+    if open_id is not None:
+        names = {t.id: t.name for t in every_type}
         pauses = tuple(
-            PauseTaken(names.get(r.pause_type_id, "?"), r.paid, r.started_at, r.ended_at)
-            for r in records
+            PauseTaken(names.get(type_id, "?"), paid, started_at, ended_at)
+            for type_id, paid, started_at, ended_at in session.execute(
+                _PAUSES_TAKEN, {"session_id": open_id}
+            )
         )
-    agent = session.get(Agent, agent_id)
     return DeskPage(
         seats,
-        pause_types(session),
+        tuple(PauseTypeView(t.id, t.position, t.name, t.paid) for t in every_type if t.active),
         pauses,
         notifications_for(session, agent_id, now),
         location_choices(session, agent_id),
-        agent.selected_location_id if agent is not None else None,
+        selected,
     )
 
 
 def location_choices(session: Session, agent_id: int) -> tuple[LocationChoice, ...]:
     """The locations of the queues the agent has a right to: the ones whose customers their
     calls can match, so the ones a selected location can decide between (R-2.6)."""
-    rows = session.execute(
-        select(Location.id, Location.name)
-        .join(QueueLocation, QueueLocation.location_id == Location.id)
-        .join(QueueRight, QueueRight.queue_id == QueueLocation.queue_id)
-        .where(QueueRight.agent_id == agent_id)
-        .distinct()
-        .order_by(Location.name, Location.id)
-    ).all()
+    rows = session.execute(_LOCATIONS, {"agent_id": agent_id}).all()
     return tuple(LocationChoice(location_id, name) for location_id, name in rows)
 
 
@@ -171,18 +207,7 @@ def notifications_for(
     session: Session, agent_id: int, now: datetime
 ) -> tuple[NotificationView, ...]:
     """Unread notifications whose display window includes ``now`` (R-2.16), newest first."""
-    rows = session.execute(
-        select(Notification, Agent.name)
-        .join(Agent, Agent.id == Notification.sender_id)
-        .where(
-            Notification.agent_id == agent_id,
-            Notification.read_at.is_(None),
-            Notification.shown_from <= now,
-            Notification.shown_until > now,
-        )
-        .order_by(Notification.created_at.desc(), Notification.id.desc())
-        .limit(20)
-    ).all()
+    rows = session.execute(_NOTIFICATIONS, {"agent_id": agent_id, "now": now}).all()
     return tuple(_notification_view(n, sender) for n, sender in rows)
 
 

@@ -800,7 +800,7 @@ async def _ring(
     if dial_status == "BUSY":
         event: esc.Event = esc.AgentBusy()
     else:  # NOANSWER, CHANUNAVAIL, CONGESTION: the desk did not pick up; stop bouncing there
-        someone = await ctx.db.run(calls.someone_free_for, where.call_id, ctx.now())
+        someone = await ctx.db.read(calls.someone_free_for, where.call_id, ctx.now())
         event = esc.RangOut(someone_else_free=someone)
     status, effects = esc.transition(status, event, cfg.policy, now)
     await _apply(channel, ctx, where, cfg, effects)

@@ -57,7 +57,9 @@ class OfferPlanner:
             return await waiting
         self._waiters = []
         try:
-            plan = await self._db.run(calls.offer_plan, now)
+            # A read (no write lock on SQLite); the write only when a preference must go.
+            read = await self._db.read(calls.read_offer_plan, now)
+            plan = read if read is not None else await self._db.run(calls.offer_plan, now)
         except Exception as error:
             waiters, self._waiters = self._waiters, None
             for waiter in waiters:

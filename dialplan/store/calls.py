@@ -514,6 +514,23 @@ def offer_plan(session: Session, now: datetime) -> dict[int, PlannedOffer]:
     if not free:
         return {}
     _forget_off_air_preferences(session)
+    return _matching(session, now, free)
+
+
+def read_offer_plan(session: Session, now: datetime) -> dict[int, PlannedOffer] | None:
+    """:func:`offer_plan` for ``DBRunner.read``: the same matching without a write, or None
+    when a preference for a colleague gone off air must be forgotten first (R-1.12), which
+    is a write (:func:`offer_plan` then). Waiting callers plan through this, so on SQLite
+    their matching never takes the write lock (issue 12)."""
+    free = free_agents(session, now)
+    if not free:
+        return {}
+    if _off_air_preferences(session):
+        return None
+    return _matching(session, now, free)
+
+
+def _matching(session: Session, now: datetime, free: list[FreeAgent]) -> dict[int, PlannedOffer]:
     waiting = waiting_calls(session, now)
     if not waiting:
         return {}
@@ -531,17 +548,25 @@ def offer_plan(session: Session, now: datetime) -> dict[int, PlannedOffer]:
     }
 
 
-def _forget_off_air_preferences(session: Session) -> None:
-    """R-1.12: a transferred call whose chosen colleague went off air meanwhile goes to the
-    queue without the preference."""
+def _off_air_preferences(session: Session) -> list[Call]:
+    """The waiting calls that prefer a colleague who is no longer on air (R-1.12)."""
     preferring = session.scalars(
         select(Call).where(Call.state == CallState.WAITING, Call.preferred_agent_id.is_not(None))
     ).all()
+    stale = []
     for call in preferring:
         assert call.preferred_agent_id is not None
         preferred = agent_sessions.open_session_row(session, call.preferred_agent_id, lock=False)
         if preferred is None or preferred.state is not AgentState.ON_AIR:
-            call.preferred_agent_id = None
+            stale.append(call)
+    return stale
+
+
+def _forget_off_air_preferences(session: Session) -> None:
+    """R-1.12: a transferred call whose chosen colleague went off air meanwhile goes to the
+    queue without the preference."""
+    for call in _off_air_preferences(session):
+        call.preferred_agent_id = None
 
 
 def offer_planned(

@@ -42,6 +42,10 @@ class CountingRunner(DBRunner):
         self.transactions[fn.__name__] += 1
         return super().run(fn, *args, **kwargs)
 
+    def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        self.transactions[fn.__name__] += 1
+        return super().read(fn, *args, **kwargs)
+
 
 def _waiting_calls(engine: Engine, count: int) -> list[int]:
     ids = []
@@ -82,7 +86,7 @@ async def test_a_tick_of_callers_costs_one_matching_and_the_first_caller_gets_th
         )
     finally:
         db.stop()
-    assert db.transactions["offer_plan"] == 1  # ten callers asking at once: one matching
+    assert db.transactions["read_offer_plan"] == 1  # ten callers asking at once: one matching
     made = [offer for offer in offers if offer is not None]
     assert [offer.call_id for offer in made] == [ids[0]]  # first come, first served
     assert db.transactions["offer_planned"] == 1  # the nine without a pair cost nothing

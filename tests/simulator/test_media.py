@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import struct
 import wave
 from pathlib import Path
 
@@ -58,3 +60,16 @@ def test_raw_formats_and_refusals(tmp_path: Path) -> None:
     with pytest.raises(OSError):
         write_recording(tmp_path / "missing" / "a.wav", "wav", 1.0)
     assert pcm_samples(0.001) == b"\x00\x00" * 8
+
+
+@pytest.mark.parametrize("rate_hz", [8000, 16000])
+def test_the_recorded_tone_is_a_425_hz_sine_sample_for_sample(rate_hz: int) -> None:
+    """The tone is built from one repeated cycle (issue 12); it is still exactly the quiet
+    425 Hz sine a sample-by-sample computation gives, then silence."""
+    samples = pcm_samples(3.7, 2.3, rate_hz)
+    voiced = round(2.3 * rate_hz)
+    values = struct.unpack(f"<{len(samples) // 2}h", samples)
+    step = 2 * math.pi * 425.0 / rate_hz
+    assert len(values) == round(3.7 * rate_hz)
+    assert list(values[:voiced]) == [round(600 * math.sin(step * n)) for n in range(voiced)]
+    assert set(values[voiced:]) == {0}

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
 from twisted.internet.defer import Deferred, maybeDeferred
 
 from db.engine import make_engine
@@ -31,15 +30,22 @@ class InlineDBRunner(DBRunner):
         self.broken: Engine | None = None
         # How many transactions of each store function ran: what a path costs the database.
         self.transactions: Counter[str] = Counter()
+        # Of those, the ones that could write (``run``; ``read`` takes no write lock).
+        self.writes: Counter[str] = Counter()
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
         self.transactions[fn.__name__] += 1
+        self.writes[fn.__name__] += 1
         return maybeDeferred(self.run_sync, fn, *args, **kwargs)
+
+    def read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        self.transactions[fn.__name__] += 1
+        return maybeDeferred(self.read_sync, fn, *args, **kwargs)
 
     def go_down(self, tmp_path: Path) -> None:
         """Point at a database that cannot be opened: the driver's own error, not a fake."""
         self.broken = make_engine(f"sqlite:///{tmp_path / 'gone' / 'down.db'}")
-        self._sessions = sessionmaker(self.broken, expire_on_commit=False)
+        self.bind(self.broken)
 
     def come_back(self) -> None:
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.bind(self.engine)
