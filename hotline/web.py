@@ -39,6 +39,7 @@ from ami.client import AMIClient
 from db.runner import DBRunner
 from domain.clock import Clock
 from hotline import status_routes
+from reports import report_routes
 from supervisor import routes as supervisor_routes
 from voicemail import routes as backoffice_pages
 from web import routes as account_routes
@@ -64,6 +65,7 @@ def default_route_tables() -> list[RouteTable]:
         transfer_routes.routes,
         outbound_routes.routes,
         supervisor_routes.routes,
+        report_routes.routes,
     ]
 
 
