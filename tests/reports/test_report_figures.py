@@ -581,7 +581,9 @@ def test_each_report_matches_a_recount_of_the_history(
                 "processing_s": r.processing_s,
                 "missed_rings": r.missed_rings,
                 "login_s": r.login_s,
-                **{f"pause:{k}": v for k, v in zip(report.pause_types, r.pause_s) if v},
+                **{
+                    f"pause:{k}": v for k, v in zip(report.pause_types, r.pause_s, strict=True) if v
+                },
             }
             for r in report.rows
         }
