@@ -162,7 +162,6 @@ REPORTS: dict[str, str] = {
 
 OUTCOME_TERMS = {"option": N_("option"), "invalid": N_("invalid key"), "timeout": N_("no key")}
 DIRECTION_TERMS = {"in": N_("inbound"), "out": N_("outbound"), "internal": N_("internal")}
-WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 
 
 def queue_table(rows: Sequence[QueueRow]) -> ReportTable:

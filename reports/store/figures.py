@@ -4,7 +4,8 @@ Every function takes a :class:`Scope`: the queues the reader may see (R-7.4). A 
 counts only when its queue is in scope; calls that never reached a queue (left in the IVR,
 a DID without a queue) belong to the centre, not to a queue, and only a scope of the whole
 centre (``queue_ids=None``, an admin without a queue filter) holds them. The definitions
-are in ``docs/kpi.md``; ``reports.report_tables`` turns the rows into tables.
+are in ``docs/kpi.md`` (R-5.4 publishes them); ``reports.report_tables`` turns the rows
+into tables.
 """
 
 from __future__ import annotations

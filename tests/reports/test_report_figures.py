@@ -1,4 +1,5 @@
-"""Every report's numbers (R-5.3) against a brute-force recount of generated histories.
+"""Every report's numbers (R-5.3, as R-5.4's docs/kpi.md defines them) against a brute-force
+recount of generated histories.
 
 Hypothesis draws a few days of call records around a period that holds the spring clock
 change in Prague (29 March 2026): inbound and outbound calls in two queues and none,
