@@ -22,7 +22,7 @@ from domain.enums import Role
 from domain.refusals import BadInputError, ForbiddenError
 from domain.texts import N_
 from reports import exports
-from reports.charts import svg_chart
+from reports.charts import chart_css, svg_chart
 from reports.report_period import Period, month_so_far, parse_period
 from reports.report_tables import REPORTS, Kind, ReportTable
 from reports.store import figures
@@ -35,6 +35,7 @@ routes = RouteTable("reports", templates=HERE / "templates")
 READERS = roles(Role.SUPERVISOR, Role.ADMIN)
 NOT_YOUR_QUEUE = N_("You have no right to this queue.")
 NO_SUCH_FORMAT = N_("There is no such export format.")
+CHART_CSS = chart_css().encode("utf-8")  # the same for every chart: made once
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,15 @@ async def _table(rc: RequestContext, asked: Asked) -> ReportTable:
     )
 
 
-def _context(rc: RequestContext, asked: Asked, table: ReportTable) -> dict[str, Any]:
+def _context(rc: RequestContext, asked: Asked, table: ReportTable, *, page: bool) -> dict[str, Any]:
     gettext = rc.lang.gettext
     locale = rc.lang.format_locale
     return {
         "asked": asked,
         "table": table,
-        "chart": svg_chart(table, gettext),
+        # The page takes the chart's styles from /reports/chart.css (the site's CSP refuses
+        # inline styles); a PDF has no such rule and keeps them in the SVG.
+        "chart": svg_chart(table, gettext, inline_style=not page),
         "cell": lambda value, kind: exports.display(value, kind, gettext, locale),
         "numeric": (Kind.COUNT, Kind.SECONDS, Kind.RATIO),
         "reports": REPORTS,
@@ -122,8 +125,15 @@ async def report_page(rc: RequestContext) -> bytes:
         queues=await rc.db(figures.visible_queues, scope),
         error=None,
         typed=None,
-        **_context(rc, asked, table),
+        **_context(rc, asked, table, page=True),
     )
+
+
+@routes.route(PAGE + "/chart.css", methods=["GET"], access=READERS)
+async def chart_stylesheet(rc: RequestContext) -> bytes:
+    rc.request.setHeader(b"Content-Type", b"text/css; charset=utf-8")
+    rc.request.setHeader(b"Cache-Control", b"private, max-age=3600")
+    return CHART_CSS
 
 
 @routes.route(PAGE + "/export/<fmt>", methods=["GET"], access=READERS)
@@ -143,7 +153,7 @@ async def report_export(rc: RequestContext, fmt: str) -> bytes:
             "reports/report_document.html",
             rc.lang,
             title=title,
-            **_context(rc, asked, table),
+            **_context(rc, asked, table, page=False),
         )
         body = exports.pdf_bytes(html)
     period = asked.period
