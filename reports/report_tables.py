@@ -164,6 +164,18 @@ OUTCOME_TERMS = {"option": N_("option"), "invalid": N_("invalid key"), "timeout"
 DIRECTION_TERMS = {"in": N_("inbound"), "out": N_("outbound"), "internal": N_("internal")}
 
 
+def _by_field(
+    key: str,
+    columns: tuple[Column, ...],
+    rows: Sequence[object],
+    chart: Chart,
+    notes: tuple[str, ...] = (),
+) -> ReportTable:
+    """A table whose column keys are the rows' field names."""
+    cells = tuple(tuple(getattr(r, c.key) for c in columns) for r in rows)
+    return ReportTable(key, REPORTS[key], columns, cells, chart, notes)
+
+
 def queue_table(rows: Sequence[QueueRow]) -> ReportTable:
     columns = (
         Column("queue", N_("Queue"), Kind.TEXT),
@@ -180,11 +192,10 @@ def queue_table(rows: Sequence[QueueRow]) -> ReportTable:
         Column("closed", N_("Closed"), Kind.COUNT),
         Column("lost_not_recovered", N_("Lost, not recovered"), Kind.COUNT),
     )
-    return ReportTable(
+    return _by_field(
         "queues",
-        REPORTS["queues"],
         columns,
-        tuple(tuple(getattr(r, c.key) for c in columns) for r in rows),
+        rows,
         Chart(ChartKind.STACKED, ("answered", "voicemail", "callback", "abandoned", "closed")),
         notes=(N_("Service level and reachability as defined in the KPI definitions."),),
     )
@@ -276,12 +287,8 @@ def did_table(rows: Sequence[DidRow]) -> ReportTable:
         Column("abandoned", N_("Abandoned"), Kind.COUNT),
         Column("other", N_("Other"), Kind.COUNT),
     )
-    return ReportTable(
-        "dids",
-        REPORTS["dids"],
-        columns,
-        tuple(tuple(getattr(r, c.key) for c in columns) for r in rows),
-        Chart(ChartKind.STACKED, ("answered", "boxes", "abandoned", "other")),
+    return _by_field(
+        "dids", columns, rows, Chart(ChartKind.STACKED, ("answered", "boxes", "abandoned", "other"))
     )
 
 
