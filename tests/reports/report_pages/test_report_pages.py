@@ -99,6 +99,7 @@ def test_a_supervisor_sees_the_queue_report_of_their_queues_with_a_chart(
     page = browser.get("/reports")
     assert page.status == 200, page.text
     assert "Technical support" in page.text and "Billing" not in page.text
+    assert 'id="reports-no-queue"' not in page.text
     assert (
         'id="report-chart"><svg' in page.text
         and "<script" not in page.text.split("report-chart")[1].split("</figure>")[0]
@@ -211,3 +212,14 @@ def pdf_text(pdf: bytes) -> str:
     assert tool, "pdftotext (Debian poppler-utils) is needed"
     done = subprocess.run([tool, "-layout", "-", "-"], input=pdf, capture_output=True, check=True)
     return done.stdout.decode("utf-8")
+
+
+def test_a_supervisor_without_a_queue_is_told_why_the_reports_are_empty(
+    browser: Browser, db: InlineDBRunner, centre: StaffCentre
+) -> None:
+    browser.signed_in("sue")  # sue has no queue right here
+    page = browser.get("/reports?report=dids")
+    assert page.status == 200
+    assert 'id="reports-no-queue"' in page.text and 'id="report-empty"' in page.text
+    browser.post("/account/language", {"language": "cs", "next": "/reports"})
+    assert "nemáte právo k žádné frontě" in browser.get("/reports").text
