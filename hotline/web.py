@@ -40,7 +40,7 @@ from ami.client import AMIClient
 from db.runner import DBRunner
 from domain.clock import Clock
 from hotline import status_routes
-from reports import api_routes, records_routes
+from reports import api_routes, records_routes, report_routes
 from supervisor import routes as supervisor_routes
 from voicemail import routes as backoffice_pages
 from web import routes as account_routes
@@ -69,6 +69,7 @@ def default_route_tables() -> list[RouteTable]:
         records_routes.routes,
         api_routes.routes,
         admin_routes.routes,
+        report_routes.routes,
     ]
 
 

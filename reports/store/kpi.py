@@ -43,6 +43,22 @@ class KpiSummary:
     in_progress: int  # not counted: still live
     transferred: int  # not counted: the call carries on as another leg
     fallback: int  # not counted: handed to the dialplan's fallback, outcome unknown
+    # Summed over the answered calls, for the queue report's averages (docs/kpi.md):
+    # queue_entered_at to answered_at, and answered_at to ended_at.
+    answered_wait_s: float = 0.0
+    answered_talk_s: float = 0.0
+
+    @property
+    def average_wait_s(self) -> float | None:
+        return self.answered_wait_s / self.answered if self.answered else None
+
+    @property
+    def average_talk_s(self) -> float | None:
+        return self.answered_talk_s / self.answered if self.answered else None
+
+    @property
+    def abandonment(self) -> float | None:
+        return self.abandoned / self.calls if self.calls else None
 
     @property
     def reachability(self) -> float | None:
@@ -131,12 +147,16 @@ def kpi_for_calls(
     )
     answered = voicemail = callback = abandoned = closed = other = 0
     reached = within = 0
+    wait_s = talk_s = 0.0
     lost_calls = []
     for call in counted:
         waited_from = call.queue_entered_at
         assert waited_from is not None
         if call.answered_at is not None:
             answered += 1
+            wait_s += (call.answered_at - waited_from).total_seconds()
+            if call.ended_at is not None:
+                talk_s += (call.ended_at - call.answered_at).total_seconds()
             if call.within_service_level if stored else call.answered_at - waited_from <= limit:
                 within += 1
         elif call.state in _BOX_STATES:
@@ -179,6 +199,8 @@ def kpi_for_calls(
         in_progress=in_progress,
         transferred=transferred,
         fallback=fallback,
+        answered_wait_s=wait_s,
+        answered_talk_s=talk_s,
     )
 
 
