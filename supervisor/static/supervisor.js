@@ -28,7 +28,17 @@
   function tick() {
     var now = Date.now() / 1000 + skew;
     Array.prototype.forEach.call(root.querySelectorAll(".js-timer[data-since]"), function (node) {
-      node.textContent = mmss(now - parseFloat(node.dataset.since));
+      var waited = now - parseFloat(node.dataset.since);
+      node.textContent = mmss(waited);
+      // the queue's row turns red the moment its longest wait passes the threshold,
+      // not at the next event.
+      if (node.dataset.overS) {
+        var over = waited > parseFloat(node.dataset.overS);
+        var row = node.closest("tr");
+        if (row) { row.classList.toggle("sv-over", over); }
+        var mark = node.parentNode.querySelector(".sv-over-mark");
+        if (mark) { mark.hidden = !over; }
+      }
     });
   }
 
