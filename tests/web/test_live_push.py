@@ -10,7 +10,8 @@ at a bounded buffer while another stream on the same feed gets every event.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest_twisted
@@ -27,6 +28,7 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 from db.events import EventView, emit
 from db.runner import DBRunner
 from tests.support.web_fixtures import START
+from tests.web.test_live_feed import Inbox
 from web.live_feed import EventFeed
 from web.sse import EventStream, sse_frame
 
@@ -62,47 +64,42 @@ async def until(predicate: Callable[[], bool], what: str) -> None:
         waited_s += 0.02
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.events: list[EventView] = []
-
-    def deliver(self, events: Sequence[EventView]) -> None:
-        self.events.extend(events)
-
-    @property
-    def notices(self) -> list[str]:
-        return [e.payload["notice"] for e in self.events]
+def notices(inbox: Inbox) -> list[str]:
+    return [e.payload["notice"] for e in inbox.events]
 
 
-@pytest_twisted.ensureDeferred
-async def test_a_commit_in_another_process_reaches_the_stream_without_a_poll(
-    engine: Engine, db_url: str
-) -> None:
+@asynccontextmanager
+async def following(engine: Engine) -> AsyncIterator[tuple[EventFeed, Inbox]]:
+    """A feed on the real reactor (safety poll out of the way) and one subscriber."""
     db = DBRunner(engine, reactor)
     feed = EventFeed(db, reactor, interval_s=NO_POLL_S)
     inbox = Inbox()
     try:
         await feed.subscribe(None, lambda e: True, inbox.deliver)
-        if feed.listener is not None:
-            await until(feed.listener.listening.is_set, "LISTEN in force")
-        await write_in_another_process(db_url, "incoming")
-        await until(lambda: inbox.notices == ["incoming"], "the other process's event")
-        await write_in_another_process(db_url, "connected")
-        await until(lambda: inbox.notices == ["incoming", "connected"], "the second event")
+        yield feed, inbox
     finally:
         feed.stop()
         db.stop()
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_commit_in_another_process_reaches_the_stream_without_a_poll(
+    engine: Engine, db_url: str
+) -> None:
+    async with following(engine) as (feed, inbox):
+        if feed.listener is not None:
+            await until(feed.listener.listening.is_set, "LISTEN in force")
+        await write_in_another_process(db_url, "incoming")
+        await until(lambda: notices(inbox) == ["incoming"], "the other process's event")
+        await write_in_another_process(db_url, "connected")
+        await until(lambda: notices(inbox) == ["incoming", "connected"], "the second event")
+
+
+@pytest_twisted.ensureDeferred
 async def test_a_listen_connection_that_dies_is_made_again_and_hears_the_next_commit(
     engine: Engine, db_url: str
 ) -> None:
-    db = DBRunner(engine, reactor)
-    feed = EventFeed(db, reactor, interval_s=NO_POLL_S)
-    inbox = Inbox()
-    try:
-        await feed.subscribe(None, lambda e: True, inbox.deliver)
+    async with following(engine) as (feed, inbox):
         listener = feed.listener
         if engine.dialect.name != "postgresql":
             assert listener is None  # SQLite: nothing to listen to; its files are watched
@@ -117,10 +114,7 @@ async def test_a_listen_connection_that_dies_is_made_again_and_hears_the_next_co
             "LISTEN on a new connection",
         )
         await write_in_another_process(db_url, "after the cut")
-        await until(lambda: inbox.notices == ["after the cut"], "the event after the cut")
-    finally:
-        feed.stop()
-        db.stop()
+        await until(lambda: notices(inbox) == ["after the cut"], "the event after the cut")
 
 
 BIG_FRAME_BYTES = 32 * 1024
