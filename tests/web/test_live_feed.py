@@ -1,5 +1,6 @@
-"""The events-table poller behind every live stream: one query per tick, fan-out, resume,
-late events of transactions that commit out of id order (PostgreSQL), failures."""
+"""The events-table reader behind every live stream (R-4.8, R-7.1): woken by commits, one
+query per wake-up, fan-out, resume, late events of transactions that commit out of id order
+(PostgreSQL), failures, and the slow safety poll."""
 
 from __future__ import annotations
 
