@@ -3,20 +3,40 @@
 Written in the same transaction as the change itself, so a view never sees a change without
 its event or an event without its change. Ids increase; a Server-Sent Events stream resumes
 from the last id a browser saw.
+
+Push, not poll (R-4.8, R-7.1): a transaction that wrote an event tells who follows the feed
+once it has committed. In the writing process, :func:`on_commit` callbacks of the engine run
+right after the commit (on the committing thread); on PostgreSQL the transaction also sends
+``NOTIFY hotline_events``, which PostgreSQL delivers to every listening process only when
+the transaction commits (``db.notify_listener`` listens). The payload stays empty: a woken
+feed reads the table, which is the truth, so a lost or doubled wake-up costs nothing but a
+read.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.orm import Session
+from twisted.logger import Logger
 
 from db.models import Event
+
+_log = Logger()
+
+NOTIFY_CHANNEL = "hotline_events"
+# session.info key: this transaction wrote at least one event (its NOTIFY is already queued).
+_EMITTED = "hotline.events_emitted"
+
+Committed = Callable[[], None]
+_commit_callbacks: dict[int, tuple[Engine, list[Committed]]] = {}
+_callbacks_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -50,6 +70,51 @@ def emit(
             payload=json.dumps(payload, default=str, sort_keys=True),
         )
     )
+    if not session.info.get(_EMITTED):
+        session.info[_EMITTED] = True
+        if session.get_bind().dialect.name == "postgresql":
+            # Transactional: PostgreSQL sends it at COMMIT and drops it on ROLLBACK, so a
+            # listener never wakes for an event it cannot read yet.
+            session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+def on_commit(engine: Engine, callback: Committed) -> Callable[[], None]:
+    """Call ``callback`` after each commit on ``engine`` that wrote an event; returns the
+    function that stops it. The callback runs on the committing thread (a DB pool thread in
+    a serving process) and must hand its work to the reactor itself."""
+    with _callbacks_lock:
+        _commit_callbacks.setdefault(id(engine), (engine, []))[1].append(callback)
+
+    def remove() -> None:
+        with _callbacks_lock:
+            entry = _commit_callbacks.get(id(engine))
+            if entry is not None and callback in entry[1]:
+                entry[1].remove(callback)
+                if not entry[1]:
+                    del _commit_callbacks[id(engine)]
+
+    return remove
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if not session.info.pop(_EMITTED, False):
+        return
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with _callbacks_lock:
+        entry = _commit_callbacks.get(id(engine))
+        callbacks = list(entry[1]) if entry is not None and entry[0] is engine else []
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # the commit stands; a lost wake-up is caught by the safety poll
+            _log.failure("events: a commit callback failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_EMITTED, None)  # nothing was written: nobody to wake
 
 
 def events_after(session: Session, last_id: int, limit: int = 500) -> list[EventView]:

@@ -1,7 +1,7 @@
 """The web root of one Hotline process: the guarded routes of every capability on one Klein app.
 
-``WebRoot`` builds the web services once (templates per language, the live event feed that
-polls the events table, the gettext catalogues) and mounts route tables behind the guard of
+``WebRoot`` builds the web services once (templates per language, the live event feed woken
+by each committed event, the gettext catalogues) and mounts route tables behind the guard of
 ``web.guard`` (R-7.4: sign-in, CSRF, role and right on every route). The framework's own
 table (``web.routes``: signing in, static files) is always there; ``hotline.status_routes``
 adds the service status page. :meth:`WebRoot.site` is what listens: the routes behind the

@@ -11,6 +11,13 @@ what it sends for them (:meth:`EventStream.deliver`, writing frames with
 :meth:`EventStream.write`). A comment line every ``KEEPALIVE_S`` keeps proxies from closing an
 idle stream and tells the server when the browser went away; every ``REVALIDATE_S`` the
 session is checked again, and a stream whose session ended sends ``signed_out`` and closes.
+
+A browser that stops reading (a laptop lid closed mid-stream, a stuck proxy) must not make
+the server hold its events without end: the stream is a push producer on the connection,
+and while Twisted says the connection's buffer is full, frames wait in the stream's own
+buffer; past ``MAX_PENDING_BYTES`` the connection is cut (the browser, if it comes back,
+reconnects with ``Last-Event-ID`` and is caught up from the table). Other streams are not
+slowed: nothing waits on the slow one.
 """
 
 from __future__ import annotations
@@ -21,9 +28,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IPushProducer
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.web.server import Request
+from zope.interface import implementer
 
 from db.events import EventView
 from domain.clock import Clock
@@ -34,6 +43,9 @@ _log = Logger()
 RETRY_MS = 3000
 KEEPALIVE_S = 15.0
 REVALIDATE_S = 60.0
+# What a stream keeps for a browser that does not read, beyond the connection's own buffer
+# (Twisted's, 64 KiB, and the kernel's); a busy minute of a supervisor's screen is far less.
+MAX_PENDING_BYTES = 256 * 1024
 
 StillSignedIn = Callable[[], Awaitable[bool]]
 
@@ -72,10 +84,18 @@ def parse_last_id(header: str | None, query: str | None) -> int | None:
     return None
 
 
+@implementer(IPushProducer)
 class EventStream:
     """One browser's stream; lives until the browser goes or the session ends."""
 
-    def __init__(self, request: Request, *, clock: Clock, still_signed_in: StillSignedIn) -> None:
+    def __init__(
+        self,
+        request: Request,
+        *,
+        clock: Clock,
+        still_signed_in: StillSignedIn,
+        max_pending_bytes: int = MAX_PENDING_BYTES,
+    ) -> None:
         self._request = request
         self._clock = clock
         self._still_signed_in = still_signed_in
@@ -83,6 +103,11 @@ class EventStream:
         self._keepalive: LoopingCall | None = None
         self._since_check_s = 0.0
         self._finished = False
+        self._paused = False
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._max_pending_bytes = max_pending_bytes
+        self.cut_off = False  # the browser stopped reading and the buffer ran full
         self.done: Deferred[None] = Deferred(lambda _d: self._close())
 
     def now(self) -> datetime:
@@ -107,6 +132,7 @@ class EventStream:
         if self._finished:  # the browser left while we subscribed
             self._finish()
             return
+        request.registerProducer(self, True)
         self.write(f"retry: {RETRY_MS}\n\n".encode() + sse_comment("hotline live events"))
         self._keepalive = LoopingCall(self._tick)
         self._keepalive.clock = self._clock  # type: ignore[assignment]
@@ -129,11 +155,47 @@ class EventStream:
             self._finish()
 
     def write(self, data: bytes) -> None:
-        if not self._finished:
+        if self._finished:
+            return
+        if not self._paused:
             self._request.write(data)
+            return
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        if self._pending_bytes > self._max_pending_bytes:
+            self._cut()
+
+    # IPushProducer: Twisted pauses us while the connection's buffer is full.
+    def pauseProducing(self) -> None:
+        self._paused = True
+
+    def resumeProducing(self) -> None:
+        self._paused = False
+        pending, self._pending, self._pending_bytes = self._pending, [], 0
+        if pending and not self._finished:
+            self._request.write(b"".join(pending))
+
+    def stopProducing(self) -> None:
+        self._close()
+
+    def _cut(self) -> None:
+        """The browser stopped reading: drop the connection rather than buffer without end."""
+        _log.info("live stream: the browser stopped reading; closing its stream")
+        self.cut_off = True
+        self._pending, self._pending_bytes = [], 0
+        transport = getattr(getattr(self._request, "channel", None), "transport", None)
+        abort = getattr(transport, "abortConnection", None)
+        self._close()
+        if abort is not None:
+            abort()  # a graceful close would wait for the unread bytes to drain
+        else:
+            self._request.finish()
+        if not self.done.called:
+            self.done.callback(None)
 
     def _finish(self) -> None:
         if not self._finished:
+            self._request.unregisterProducer()
             self._request.finish()  # notifyFinish fires -> _close
         self._close()
         if not self.done.called:

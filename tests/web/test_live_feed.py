@@ -1,5 +1,6 @@
-"""The events-table poller behind every live stream: one query per tick, fan-out, resume,
-late events of transactions that commit out of id order (PostgreSQL), failures."""
+"""The events-table reader behind every live stream (R-4.8, R-7.1): woken by commits, one
+query per wake-up, fan-out, resume, late events of transactions that commit out of id order
+(PostgreSQL), failures, and the slow safety poll."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from sqlalchemy.orm import Session
 from twisted.internet.defer import Deferred, fail
 from twisted.internet.task import Clock
 
+from db.engine import make_engine
 from db.events import EventView, emit
 from db.models import Event
 from tests.support.db import InlineDBRunner
 from tests.support.deferreds import result_of
 from tests.support.web_fixtures import START
-from web.live_feed import EventFeed, Subscription
+from web.live_feed import RETRY_S, EventFeed, Subscription, sqlite_file
 
 AT = START  # the web tests' clock starts there
 
@@ -110,7 +112,8 @@ def test_an_event_committed_late_below_a_read_id_is_still_delivered(
     db: InlineDBRunner, clock: Clock
 ) -> None:
     put_with_id(db, 1)
-    feed = EventFeed(db, clock)
+    # Rows put without a wake-up, as another process's would be: the poll finds them.
+    feed = EventFeed(db, clock, interval_s=0.5, watch_s=0)
     inbox, _ = subscribe(feed, None)
     put_with_id(db, 2)
     put_with_id(db, 4)  # 3 is still in an open transaction elsewhere
@@ -127,7 +130,7 @@ def test_a_gap_that_never_fills_is_forgotten_after_the_grace(
     db: InlineDBRunner, clock: Clock
 ) -> None:
     put_with_id(db, 1)
-    feed = EventFeed(db, clock, gap_grace_s=2.0)
+    feed = EventFeed(db, clock, gap_grace_s=2.0, interval_s=0.5, watch_s=0)
     inbox, _ = subscribe(feed, None)
     put_with_id(db, 3)
     clock.advance(0.5)
@@ -166,14 +169,15 @@ class FlakyRunner(InlineDBRunner):
 
 def test_a_database_outage_delays_events_but_loses_none(engine: Any, clock: Clock) -> None:
     db = FlakyRunner(engine, clock)
-    feed = EventFeed(db, clock)
+    feed = EventFeed(db, clock, watch_s=0)  # only the commit's own wake-up and the retries
     inbox, _ = subscribe(feed, None)
     db.failures = 3
-    put(db, notice="incoming")
-    for _ in range(3):
-        clock.advance(0.5)
-    assert inbox.events == []
-    clock.advance(0.5)
+    put(db, notice="incoming")  # wakes the feed: its read fails, and so do two retries
+    clock.advance(0)
+    for _ in range(2):
+        clock.advance(RETRY_S)
+    assert inbox.events == [] and db.failures == 0
+    clock.advance(RETRY_S)  # not the slow safety poll: a failed read is tried again soon
     assert [e.payload["notice"] for e in inbox.events] == ["incoming"]
     assert json.dumps(inbox.events[0].payload)
 
@@ -217,3 +221,82 @@ def test_a_stream_resuming_while_a_read_is_in_flight_misses_nothing(
     clock.advance(0)
     assert live.ids == [4]
     assert resumed.ids == [2, 3, 4]
+
+
+def test_a_commit_in_this_process_wakes_the_streams_at_once(
+    db: InlineDBRunner, clock: Clock
+) -> None:
+    feed = EventFeed(db, clock, watch_s=0)
+    inbox, _ = subscribe(feed, None)
+    put(db, notice="incoming")
+    clock.advance(0)  # no tick has come: the commit itself woke the feed
+    assert [e.payload["notice"] for e in inbox.events] == ["incoming"]
+
+
+def test_a_transaction_without_events_wakes_nobody(db: InlineDBRunner, clock: Clock) -> None:
+    feed = EventFeed(db, clock, watch_s=0)
+    subscribe(feed, None)
+    db.transactions.clear()
+    db.run_sync(lambda s: None)
+    clock.advance(0)
+    assert db.transactions["read_events"] == 0
+
+
+def test_a_rolled_back_event_wakes_nobody(db: InlineDBRunner, clock: Clock) -> None:
+    feed = EventFeed(db, clock, watch_s=0)
+    subscribe(feed, None)
+
+    def fail_after_emit(session: Session) -> None:
+        emit(session, "agent.notice", AT, agent_id=1)
+        raise RuntimeError("the change failed")
+
+    db.transactions.clear()
+    try:
+        db.run_sync(fail_after_emit)
+    except RuntimeError:
+        pass
+    clock.advance(0)
+    assert db.transactions["read_events"] == 0
+
+
+def test_a_wake_during_a_read_is_not_lost(engine: Any, clock: Clock) -> None:
+    db = SlowRunner(engine, clock)
+    feed = EventFeed(db, clock, watch_s=0)
+    inbox, _ = subscribe(feed, None)
+    db.hold = True
+    put(db, n=1)
+    clock.advance(0)  # the read of n=1 is on its way ...
+    db.hold = False
+    put(db, n=2)  # ... when n=2 commits: its wake-up comes while the feed reads
+    db.release()
+    clock.advance(0)
+    assert [e.payload["n"] for e in inbox.events] == [1, 2]
+
+
+def test_another_process_commit_on_sqlite_is_seen_by_its_files_without_a_query(
+    db: InlineDBRunner, clock: Clock, db_url: str
+) -> None:
+    """On SQLite nothing is sent between processes: the feed looks at the database's files
+    (PostgreSQL: tests/web/test_live_push.py)."""
+    if db.engine.dialect.name != "sqlite":
+        assert sqlite_file(db_url) is None  # PostgreSQL: NOTIFY, not files
+        return
+    other = make_engine(db_url)  # another process's engine: no callback of this feed on it
+    feed = EventFeed(db, clock, interval_s=3600)
+    inbox, _ = subscribe(feed, None)
+    with Session(other) as s, s.begin():
+        s.add(Event(at=AT, kind="agent.notice", agent_id=1, payload='{"n": 1}'))
+    other.dispose()
+    clock.advance(0.1)
+    clock.advance(0)
+    assert [e.payload["n"] for e in inbox.events] == [1]
+
+
+def test_the_safety_poll_finds_what_no_wake_up_announced(db: InlineDBRunner, clock: Clock) -> None:
+    feed = EventFeed(db, clock, watch_s=0, interval_s=2.0)
+    inbox, _ = subscribe(feed, None)
+    put_with_id(db, 1)  # written without emit(): no wake-up
+    clock.advance(1.9)
+    assert inbox.ids == []
+    clock.advance(0.1)
+    assert inbox.ids == [1]
