@@ -66,12 +66,15 @@ def chart_css() -> str:
     so the rules are the same for all; they are collected from one chart of each kind."""
     rules: list[str] = []
     for kind in ChartKind:
+        # As many series as there are colours: pygal writes the rule of a series' colour
+        # only when a chart has that series, and a page's chart may have all of them.
+        series = tuple(f"y{i}" for i in range(len(STYLE.colors)))
         probe = ReportTable(
             "css",
             "",
-            (Column("x", "", Kind.TEXT), Column("y", "", Kind.COUNT)),
-            (("a", 1),),
-            Chart(kind, ("y",)),
+            (Column("x", "", Kind.TEXT), *(Column(key, "", Kind.COUNT) for key in series)),
+            (("a", *(1 for _ in series)),),
+            Chart(kind, series),
         )
         for escaped in _STYLE_TEXT.findall(_render(probe, lambda m: m, 900)):
             found = html.unescape(escaped)  # the SVG's text escapes ">" in child selectors

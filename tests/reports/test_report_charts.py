@@ -42,6 +42,10 @@ def test_the_page_chart_leaves_its_styles_to_the_sites_stylesheet() -> None:
     css = chart_css()
     assert f"#{CHART_ID} .plot > .background" in css and "&gt;" not in css
     assert "#2f855a" in css.lower() or "47, 133, 90" in css  # Hotline's green, first series
+    # Every series has its own colour on the page, not only the first (voicemail, callback,
+    # abandoned and closed all looked the same grey).
+    assert all(f".color-{i}" in css for i in range(6))
+    assert "#c53030" in css.lower() or "197, 48, 48" in css  # abandoned, in red
 
 
 def test_the_chart_speaks_czech() -> None:
