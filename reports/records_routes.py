@@ -29,6 +29,7 @@ from twisted.internet.interfaces import IPushProducer
 from twisted.logger import Logger
 from zope.interface import implementer
 
+from domain.call_labels import CALL_STATE_LABELS, DIRECTION_LABELS
 from domain.enums import CallState, Direction, Role
 from domain.texts import N_
 from reports import records as core
@@ -72,8 +73,8 @@ def _labels(rc: RequestContext) -> dict[str, Any]:
         return lambda v: rc.lang.gettext(table[v]) if v in table else v
 
     return {
-        "direction_label": label(core.DIRECTION_LABELS),
-        "state_label": label(core.CALL_STATE_LABELS),
+        "direction_label": label(DIRECTION_LABELS),
+        "state_label": label(CALL_STATE_LABELS),
         "ring_label": label(core.RING_OUTCOME_LABELS),
         "ivr_label": label(core.IVR_OUTCOME_LABELS),
     }

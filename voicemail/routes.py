@@ -43,6 +43,7 @@ from agent_desktop.store import agent_sessions
 from callbacks import call_back as callbacks
 from callbacks.store import settle_call_backs
 from dialplan.store.outbound import OutboundError
+from domain.call_labels import CALL_STATE_LABELS, DIRECTION_LABELS
 from domain.enums import Role
 from domain.refusals import (
     ConflictError,
@@ -80,25 +81,6 @@ STATE_LABELS = {
     "all": N_("All"),
 }
 KIND_LABELS = {"message": N_("Message"), "callback": N_("Callback request")}
-DIRECTION_LABELS = {"in": N_("Inbound"), "out": N_("Outbound"), "internal": N_("Internal")}
-CALL_STATE_LABELS = {
-    "ivr": N_("In the IVR"),
-    "waiting": N_("Waiting"),
-    "ringing": N_("Ringing"),
-    "talking": N_("Talking"),
-    "answered": N_("Answered"),
-    "voicemail": N_("Left a message"),
-    "callback": N_("Asked for a callback"),
-    "abandoned_ivr": N_("Hung up in the IVR"),
-    "abandoned_queue": N_("Hung up while waiting"),
-    "abandoned_ringing": N_("Hung up while ringing"),
-    "closed": N_("Outside business hours"),
-    "transferred": N_("Transferred"),
-    "fallback": N_("Fallback"),
-    "no_answer": N_("Not answered"),
-    "busy": N_("Busy"),
-    "failed": N_("Failed"),
-}
 # What the list says after Done, Cancel or Release on an item's page (issue 16).
 OUTCOMES = {
     "done": N_("Item %(item)s is done and has left the queue."),

@@ -43,6 +43,8 @@ _FORMAT_LOCALES = {"en": "en_GB", "cs": "cs_CZ"}
 # "07.12.26"); a four-digit year everywhere.
 DATE_PATTERN = "dd.MM.yyyy"
 TIME_PATTERN = "HH:mm"
+# A call's timeline tells its steps apart by the second (R-5.1).
+TIME_WITH_SECONDS_PATTERN = "HH:mm:ss"
 DATETIME_PATTERN = f"{DATE_PATTERN} {TIME_PATTERN}"
 _ACCEPT_ITEM = re.compile(r"^\s*([A-Za-z]{1,8})(?:-[A-Za-z0-9]{1,8})*\s*(?:;\s*q=([0-9.]+))?\s*$")
 
@@ -118,10 +120,12 @@ class Language:
             value, DATETIME_PATTERN, tzinfo=self.time_zone, locale=self.format_locale
         )
 
-    def time_text(self, value: datetime | None) -> str:
+    def time_text(self, value: datetime | None, precision: str = "minutes") -> str:
+        """The time of day; ``precision`` "seconds" adds the seconds (a call's timeline)."""
         if value is None:
             return ""
-        return format_time(value, TIME_PATTERN, tzinfo=self.time_zone, locale=self.format_locale)
+        pattern = TIME_WITH_SECONDS_PATTERN if precision == "seconds" else TIME_PATTERN
+        return format_time(value, pattern, tzinfo=self.time_zone, locale=self.format_locale)
 
     def date_text(self, value: datetime | None) -> str:
         if value is None:
