@@ -95,9 +95,6 @@ class CallJournal:
         for path, data in read_json_files(self.directory):
             yield path, _entry(data)
 
-    def remove(self, path: Path) -> None:
-        path.unlink(missing_ok=True)
-
     def quarantine(self, path: Path) -> Path:
         return quarantine(path, self.directory / "damaged")
 

@@ -104,7 +104,7 @@ class JanitorService(Service):
             # Removed only after the commit, and only if no change was added meanwhile (the
             # next beat replays the rest; what is there already is skipped).
             if self._journal.entry(entry.uniqueid) == entry:
-                self._journal.remove(path)
+                self._journal.forget(entry.uniqueid)
             replayed += 1
             if done:
                 _log.warn(
