@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import os
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from alembic.script import ScriptDirectory
@@ -28,6 +29,7 @@ import hotline
 from ami.client import AMIClient, AMIClientService, ami_client
 from db.engine import make_engine
 from db.errors import UNREACHABLE
+from db.events import on_commit
 from db.migrate import alembic_config, current_revision
 from db.runner import DBRunner
 from dialplan.call_journal import JOURNAL_FOLDER, CallJournal
@@ -69,6 +71,26 @@ def check_schema(engine: Engine, url: str) -> None:
             f"HOTLINE_DATABASE_URL: the database is at schema {have or 'none'}, "
             f"this Hotline needs {want}; run `hotline db upgrade`"
         )
+
+
+class CommitHook(Service):
+    """Calls ``callback`` after each commit of this process that wrote an event
+    (``db.events.on_commit``), while the service runs."""
+
+    def __init__(self, engine: Engine, callback: Callable[[], None]) -> None:
+        self._engine = engine
+        self._callback = callback
+        self._remove: Callable[[], None] | None = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._remove = on_commit(self._engine, self._callback)
+
+    def stopService(self) -> None:
+        super().stopService()
+        if self._remove is not None:
+            self._remove()
+            self._remove = None
 
 
 class DatabaseService(Service):
@@ -147,7 +169,10 @@ class HotlineService(MultiService):
         site = self.web.site(reactor, trusted_proxies=settings.trusted_proxies)
         self._add(ListeningService(reactor, "HOTLINE_WEB_LISTEN", settings.web_listen, site))
         self.mailer = self.make_mailer(reactor)
+        self.flows = self.flow_context()
         self.agi = self.agi_factory()
+        # Every committed change wakes the waiting callers' matching (issue 12).
+        self._add(CommitHook(self.engine, self.flows.offers.changed))
         self._add(ListeningService(reactor, "HOTLINE_AGI_LISTEN", settings.agi_listen, self.agi))
         self._add(
             JanitorService(
@@ -238,7 +263,7 @@ class HotlineService(MultiService):
 
     def agi_factory(self) -> FastAGIFactory:
         return FastAGIFactory(
-            build_router(self.flow_context()),
+            build_router(self.flows),
             clock=self.reactor,
             allow=self.settings.agi_allow or LOOPBACK,
             transfer_variable=TRANSFER_VARIABLE,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,3 +90,13 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _unhook_e2e_worlds() -> Iterator[None]:
+    """The e2e worlds' servers hook their matching to their engine's commits, as `hotline
+    serve` does; a world is never closed, so the hooks go after each test."""
+    yield
+    world = sys.modules.get("tests.support.e2e_world")
+    if world is not None:
+        world.unhook_worlds()

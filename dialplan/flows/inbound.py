@@ -602,6 +602,7 @@ async def wait_and_offer(
     if view.state != CallState.WAITING.value:
         await finish_session(channel)
         return
+    ctx.offers.forget()  # a new caller in the queue: plan afresh, so a free agent rings now
     where.phase = "queue"
     status = esc.CallStatus(
         phase=esc.Phase.WAITING,
@@ -626,6 +627,7 @@ async def wait_and_offer(
                     calls.enter_queue, where.call_id, cfg.id, ctx.now(), keep_waiting_start=True
                 )
                 requeue = False
+                ctx.offers.forget()
             except UNREACHABLE as exc:
                 _db_unavailable(channel, exc)
                 digit = await channel.wait_for_digit(ctx.settings.poll_ms)

@@ -12,7 +12,7 @@ from twisted.internet.task import Clock
 
 from ami.client import AMIClientService
 from dialplan.services.janitor import JanitorService
-from hotline.app import DatabaseService, HotlineService, ListeningService
+from hotline.app import CommitHook, DatabaseService, HotlineService, ListeningService
 from hotline.config import AmiUrl, Settings
 from voicemail.intake import SpoolImportService
 from voicemail.mailer import VoicemailMailer
@@ -42,6 +42,7 @@ def test_the_services_start_in_this_order(tmp_path: Path) -> None:
             DatabaseService,
             AMIClientService,
             ListeningService,  # the web pages
+            CommitHook,  # before any call: committed changes wake the waiting callers
             ListeningService,  # FastAGI
             JanitorService,
             SpoolImportService,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import wave
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from agent_desktop.store import agent_sessions
 from ami.client import AMIClient
 from db.catalog import load_catalog
 from db.engine import make_engine
+from db.events import on_commit
 from db.models import (
     Agent,
     AgentSession,
@@ -170,6 +172,7 @@ class Server:
     janitor: JanitorService
     # Its spool import, as `hotline serve` runs it (R-7.3, and messages of a dead server).
     spool_import: SpoolImportService
+    unhook: Callable[[], None]
 
     def kill(self) -> Deferred[None]:
         """Like SIGKILL: stop listening and cut every connection without a word (on TCP an
@@ -177,6 +180,7 @@ class Server:
         port is closed for good."""
         self.janitor.stopService()
         self.spool_import.stopService()
+        self.unhook()
         stopped = self.port.stopListening()
         for protocol in self.factory.protocols:
             transport: Any = protocol.transport
@@ -207,7 +211,12 @@ def serve(
         db, ctx.spool, clock, recordings_dir=ctx.settings.recordings_dir
     )
     spool_import.startService()
-    return Server(factory, listening, ctx, int(listening.getHost().port), janitor, spool_import)
+    # As `hotline serve` (hotline.app.CommitHook): committed changes wake the matching.
+    unhook = on_commit(db.engine, ctx.offers.changed)
+    _hooks.append(unhook)
+    return Server(
+        factory, listening, ctx, int(listening.getHost().port), janitor, spool_import, unhook
+    )
 
 
 @dataclass
@@ -433,6 +442,14 @@ def make_e2e_world(
 
 
 _open_loopbacks: list[LoopbackNetwork] = []
+# The commit hooks of the worlds' servers: a world is never closed, so the test session
+# removes them after each test (tests/conftest.py), letting its engine go.
+_hooks: list[Callable[[], None]] = []
+
+
+def unhook_worlds() -> None:
+    while _hooks:
+        _hooks.pop()()
 
 
 async def close_loopbacks() -> None:
