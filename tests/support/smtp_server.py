@@ -43,7 +43,7 @@ class _Session(socketserver.StreamRequestHandler):
             if refusing:
                 self.server.refusals -= 1
         self._say("220 mx.example.test ESMTP ready")
-        sender, recipients = "", []
+        sender, recipients = "", list[str]()
         while True:
             raw = self.rfile.readline()
             if not raw:
@@ -81,7 +81,7 @@ class _Session(socketserver.StreamRequestHandler):
                     )
                 self._say("250 OK: queued")
             elif verb == "RSET":
-                sender, recipients = "", []
+                sender, recipients = "", list[str]()
                 self._say("250 OK")
             elif verb == "NOOP":
                 self._say("250 OK")
