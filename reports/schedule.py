@@ -103,7 +103,7 @@ def due_periods(timing: Timing, sent: frozenset[date], now: datetime) -> list[Pe
 
 MAX_RECIPIENTS = 10  # R-5.5
 RECIPIENTS_MAX_CHARS = 300  # the stored list, ", "-joined (report_schedules.email_to)
-NOT_AN_ADDRESS = N_("“%(field)s”: %(value)s is not an e-mail address.")
+NOT_AN_ADDRESS = N_("“%(field)s”: “%(value)s” is not an e-mail address.")
 TOO_MANY_RECIPIENTS = N_("“%(field)s” takes at most %(limit)s addresses.")
 RECIPIENTS_TOO_LONG = N_("“%(field)s” may be at most %(limit)s characters long.")
 NO_RECIPIENT = N_("Please fill in “%(field)s”.")
@@ -111,10 +111,11 @@ _ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z
 
 
 def parse_recipients(text: str, label: str) -> tuple[str, ...]:
-    """The addresses of a recipients' field (commas, semicolons, spaces or lines between
+    """The addresses of a recipients' field (one a line, or commas or semicolons between
     them), each once; a clear refusal naming the field by ``label``."""
     found: list[str] = []
-    for address in re.split(r"[\s,;]+", text.strip()):
+    for part in re.split(r"[,;\r\n]+", text):
+        address = part.strip()
         if not address:
             continue
         if not _ADDRESS.fullmatch(address):

@@ -122,7 +122,7 @@ def test_wrong_fields_are_said_by_their_labels_and_what_was_typed_is_kept(
     )
     assert bad.status == 400 and stored(db) == []
     assert "“Sent at” must be a time of day such as 06:30." in bad.text
-    assert "“Recipients”: not-an-address is not an e-mail address." in bad.text
+    assert "“Recipients”: “not-an-address” is not an e-mail address." in bad.text
     assert "“Queue” has a value that is not offered." in bad.text
     assert 'id="s-send-at"' in bad.text and 'value="25:00"' in bad.text
     assert "boss@example.test, not-an-address</textarea>" in bad.text
@@ -133,7 +133,7 @@ def test_wrong_fields_are_said_by_their_labels_and_what_was_typed_is_kept(
     cs = browser.post(PAGE, form(send_at="", recipients="nikdo"))
     assert cs.status == 400
     assert "Vyplňte prosím „Čas odeslání“." in cs.text
-    assert "„Příjemci“: nikdo není e-mailová adresa." in cs.text
+    assert "„Příjemci“: „nikdo“ není e-mailová adresa." in cs.text
     assert ">Nový rozvrh</h1>" in cs.text
 
 
