@@ -103,6 +103,7 @@ class ScheduledReports(Service):
         self._lease_s = lease_s
         self._timeout_s = timeout_s
         self._loop: LoopingCall | None = None
+        self._beaten = False
         self.sent: list[tuple[int, Period]] = []  # (schedule id, period), for the tests
 
     def startService(self) -> None:
@@ -128,7 +129,9 @@ class ScheduledReports(Service):
         except Exception:
             _log.failure("scheduled reports: the beat failed")
             return
-        _log.info("scheduled reports: beat done, {count} sent", count=count)
+        if count or not self._beaten:  # the first beat says it ran; later ones if they sent
+            _log.info("scheduled reports: beat done, {count} sent", count=count)
+        self._beaten = True
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self._clock.seconds(), UTC)

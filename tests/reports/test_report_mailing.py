@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 
 import openpyxl
@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
-from twisted.internet.task import Clock
+from twisted.internet.task import Clock, deferLater
 
 from db.engine import make_engine
 from db.models import Agent, Call, ReportSchedule, Setting
@@ -293,6 +293,35 @@ async def test_two_schedulers_sharing_the_database_send_each_period_once(
     sent = [p.first_day for s in services for _, p in s.sent]
     assert sorted(sent) == [date(2026, 2, 27), date(2026, 2, 28), date(2026, 3, 1)]
     assert all(g.state == "sent" and g.attempts == 1 for g in log_of(engine, sid))
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_service_beats_on_its_clock_from_its_start_until_it_stops(
+    engine: Engine, centre: StaffCentre, smtp: LoopbackSmtp
+) -> None:
+    sid = schedule(engine, centre.agents["sue"])
+    clock = clock_at(DUE - timedelta(seconds=30))
+    service = scheduler(InlineDBRunner(engine), clock, smtp, "one")
+    service.startService()  # a beat at once: 05:59:30 in Prague, nothing due
+    try:
+        assert log_of(engine, sid) == []
+        clock.advance(60)  # the next beat, at 06:00:30: the period is claimed, the mail goes
+        assert [g.state for g in log_of(engine, sid)] == ["sending"]
+        await turns_until(lambda: len(service.sent) == 1)
+        assert len(smtp.received) == 1 and log_of(engine, sid)[0].state == "sent"
+    finally:
+        service.stopService()
+    clock.advance(86400)  # stopped: no beat, the next day's report waits for a process
+    assert len(log_of(engine, sid)) == 1
+
+
+async def turns_until(done: Callable[[], bool], turns: int = 5000) -> None:
+    """Let the real reactor carry the loopback SMTP exchange until ``done()``."""
+    for _ in range(turns):
+        if done():
+            return
+        await deferLater(reactor, 0, lambda: None)
+    raise AssertionError("the loopback exchange did not happen")
 
 
 # --------------------------------------------------------------------------- the store
