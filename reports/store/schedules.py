@@ -26,7 +26,7 @@ from db.models import Agent, Queue, QueueRight, ReportSchedule, ReportSending, S
 from domain.enums import ReportFormat, ReportPeriod, Role
 from domain.refusals import ForbiddenError, NotFoundError
 from domain.texts import N_
-from reports.schedule import Cadence, first_period_day, stored_recipients
+from reports.schedule import MAX_CATCH_UP, Cadence, first_period_day, stored_recipients
 
 NO_SUCH_SCHEDULE = N_("There is no such report schedule.")
 NOT_YOUR_QUEUE = N_("You have no right to this queue.")
@@ -284,8 +284,13 @@ def scheduler_view(session: Session, now: datetime, default_zone: str) -> Schedu
     today = now.astimezone(ZoneInfo(zone)).date()
     schedules = list(session.scalars(select(ReportSchedule).order_by(ReportSchedule.id)))
     logged: dict[int, set[tuple[date, date]]] = defaultdict(set)
+    # Older periods are past any catch-up (reports.schedule.MAX_CATCH_UP months at most):
+    # the log's rows beyond it need not be read every beat.
+    horizon = today - timedelta(days=31 * (MAX_CATCH_UP + 2))
     for schedule_id, first, last in session.execute(
-        select(ReportSending.schedule_id, ReportSending.first_day, ReportSending.last_day)
+        select(ReportSending.schedule_id, ReportSending.first_day, ReportSending.last_day).where(
+            ReportSending.first_day >= horizon
+        )
     ):
         logged[schedule_id].add((first, last))
     owners = {

@@ -315,12 +315,13 @@ async def test_the_service_beats_on_its_clock_from_its_start_until_it_stops(
     assert len(log_of(engine, sid)) == 1
 
 
-async def turns_until(done: Callable[[], bool], turns: int = 5000) -> None:
-    """Let the real reactor carry the loopback SMTP exchange until ``done()``."""
+async def turns_until(done: Callable[[], bool], turns: int = 3000) -> None:
+    """Let the real reactor carry the loopback SMTP exchange until ``done()``: polled every
+    few milliseconds (the server is a thread that needs the CPU too), at most half a minute."""
     for _ in range(turns):
         if done():
             return
-        await deferLater(reactor, 0, lambda: None)
+        await deferLater(reactor, 0.01, lambda: None)
     raise AssertionError("the loopback exchange did not happen")
 
 
