@@ -234,7 +234,7 @@ async def _save(rc: RequestContext, schedule: store.ScheduleView | None) -> byte
                     rc.web.time_zone,
                 )
         except (ForbiddenError, NotFoundError) as refused:
-            if refused.message != store.NOT_YOUR_QUEUE:
+            if refused.message not in (store.NOT_YOUR_QUEUE, store.NOT_THE_OWNERS_QUEUE):
                 raise
             errors = {"queue": refused}
         else:

@@ -30,6 +30,7 @@ from reports.schedule import MAX_CATCH_UP, Cadence, first_period_day, stored_rec
 
 NO_SUCH_SCHEDULE = N_("There is no such report schedule.")
 NOT_YOUR_QUEUE = N_("You have no right to this queue.")
+NOT_THE_OWNERS_QUEUE = N_("The schedule's owner has no right to this queue.")
 # How many sendings of each schedule the page shows.
 SHOWN_SENDINGS = 5
 ERROR_MAX = 500  # report_sendings.error
@@ -169,7 +170,9 @@ def get_schedule(session: Session, manager: Manager, schedule_id: int) -> Schedu
     return _views(session, [_managed(session, manager, schedule_id)])[0]
 
 
-def _check_queue(session: Session, manager: Manager, queue_id: int | None) -> None:
+def _check_queue(
+    session: Session, manager: Manager, queue_id: int | None, refusal: str = NOT_YOUR_QUEUE
+) -> None:
     """A supervisor schedules only the queues they have a right to (R-7.4)."""
     if queue_id is None:
         return
@@ -179,7 +182,7 @@ def _check_queue(session: Session, manager: Manager, queue_id: int | None) -> No
         return
     right = session.get(QueueRight, (manager.agent_id, queue_id))
     if right is None:
-        raise ForbiddenError(NOT_YOUR_QUEUE)
+        raise ForbiddenError(refusal)
 
 
 def _assign(schedule: ReportSchedule, draft: Draft) -> None:
@@ -218,7 +221,13 @@ def update_schedule(
     """Change a schedule; a new period (daily → weekly) starts with the one running today,
     so no old periods of the new kind are caught up."""
     schedule = _managed(session, manager, schedule_id)
-    _check_queue(session, manager, draft.queue_id)
+    # The report is made with its owner's rights: an admin changing a supervisor's schedule
+    # picks among the supervisor's queues, or the report would come out empty.
+    owner = session.get(Agent, schedule.owner_id) if schedule.owner_id else None
+    if owner is None or owner.id == manager.agent_id:
+        _check_queue(session, manager, draft.queue_id)
+    else:
+        _check_queue(session, Manager(owner.id, owner.role), draft.queue_id, NOT_THE_OWNERS_QUEUE)
     if schedule.period is not draft.period:
         zone = centre_time_zone(session, default_zone)
         today = now.astimezone(ZoneInfo(zone)).date()

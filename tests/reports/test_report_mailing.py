@@ -397,6 +397,8 @@ def test_supervisors_manage_their_own_schedules_of_their_queues_and_admins_all(
         db.run_sync(store.get_schedule, sue, theirs)
     with pytest.raises(NotFoundError):
         db.run_sync(store.delete_schedule, sue, theirs)
+    with pytest.raises(ForbiddenError):  # sue's report is made with sue's rights
+        db.run_sync(store.update_schedule, ada, mine, draft(centre.billing), DUE, ZONE)
     view = db.run_sync(store.get_schedule, ada, mine)
     assert view.owner_name == "Sue Visor" and view.queue_name == "Technical support"
     assert view.send_at == time(7, 30) and view.recipients == ("boss@example.test",)

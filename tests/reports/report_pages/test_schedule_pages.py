@@ -180,6 +180,9 @@ def test_an_admin_manages_every_schedule_and_agents_and_back_office_are_refused(
     assert f'id="schedule-{sid}"' in admin.text and "Sue Visor" in admin.text
     assert other_browser.post(f"{PAGE}/{sid}", form(recipients="ada@example.test")).status == 303
     assert stored(db)[0]["owner_id"] == centre.agents["sue"]  # still sue's, with her rights
+    not_hers = other_browser.post(f"{PAGE}/{sid}", form(queue=str(centre.billing)))
+    assert not_hers.status == 400
+    assert "The schedule&#39;s owner has no right to this queue." in not_hers.text
     # sue sees no schedule of another; a supervisor cannot open the admin's
     other_browser.post(PAGE, form())
     theirs = db.run_sync(
