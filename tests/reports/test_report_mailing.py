@@ -11,6 +11,7 @@ import io
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 
 import openpyxl
 import pytest
@@ -21,8 +22,9 @@ from twisted.internet import reactor
 from twisted.internet.defer import Deferred, gatherResults
 from twisted.internet.task import Clock, deferLater
 
+import reports
 from db.engine import make_engine
-from db.models import Agent, Call, ReportSchedule, Setting
+from db.models import Agent, Call, QueueRight, ReportSchedule, Setting
 from db.runner import DBRunner
 from domain.enums import CallState, Direction, ReportFormat, ReportPeriod, Role
 from domain.refusals import ForbiddenError, NotFoundError
@@ -39,16 +41,7 @@ from web.rendering import Templates
 SUNDAY = date(2026, 3, 1)
 DUE = datetime(2026, 3, 2, 5, 0, tzinfo=UTC)
 ZONE = "Europe/Prague"
-TEMPLATES = Templates(Catalogues(ZONE), [])
-
-
-def report_templates() -> Templates:
-    from pathlib import Path
-
-    import reports
-
-    folder = Path(reports.__file__).resolve().parent / "templates"
-    return Templates(Catalogues(ZONE), [folder])
+REPORT_TEMPLATES = Path(reports.__file__).resolve().parent / "templates"
 
 
 @pytest.fixture
@@ -79,8 +72,6 @@ def centre(engine: Engine) -> StaffCentre:
                     within_service_level=True,
                 )
             )
-        from db.models import QueueRight
-
         s.add(QueueRight(agent_id=centre.agents["sue"], queue_id=centre.support))
     return centre
 
@@ -123,7 +114,7 @@ def scheduler(db: DBRunner, clock: Clock, smtp: LoopbackSmtp, node: str) -> Sche
         parse_smtp_url(smtp.url),
         reactor=reactor,  # type: ignore[arg-type]
         clock=clock,
-        templates=report_templates(),
+        templates=Templates(Catalogues(ZONE), [REPORT_TEMPLATES]),
         catalogues=Catalogues(ZONE),
         time_zone=ZONE,
         node=node,
