@@ -875,3 +875,33 @@ class ReportSchedule(Base):
     format: Mapped[ReportFormat] = mapped_column(_enum(ReportFormat, "report_format"))
     email_to: Mapped[str] = mapped_column(String(300))
     last_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Whose rights the report is made with (R-7.4); None: loaded from the catalog, which is
+    # the admins' (the whole centre).
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    # The report's queue filter; None: every queue the owner may see.
+    queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id", ondelete="CASCADE"))
+    # The local time of the centre's time zone it is sent at, the day after its period.
+    send_at: Mapped[time] = mapped_column(Time, default=time(6, 0), server_default="06:00:00")
+    language: Mapped[str | None] = mapped_column(String(8))  # None: the default language
+    # The first day whose period may be sent; None until the scheduler first sees the
+    # schedule (one loaded from the catalog): no flood of old periods.
+    starts_on: Mapped[date | None] = mapped_column(Date)
+
+
+class ReportSending(Base):
+    """One period of one schedule, claimed by the process that inserts it (R-5.5): the
+    unique key makes two processes send a period once. ``retry_at`` is when another attempt
+    may begin (a failed send, or a process that died sending); None once sent or given up."""
+
+    __tablename__ = "report_sendings"
+    __table_args__ = (UniqueConstraint("schedule_id", "first_day", "last_day"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("report_schedules.id", ondelete="CASCADE"))
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_by: Mapped[str] = mapped_column(String(100))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    error: Mapped[str | None] = mapped_column(String(500))

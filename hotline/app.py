@@ -4,7 +4,8 @@ tree, started and stopped the standard way (``startService`` / ``stopService``).
 :class:`HotlineService` is a ``MultiService`` whose children start in this order and stop in
 the reverse one: the database (its thread pool), the AMI client (when configured), the web
 pages, the FastAGI server, the heartbeat (``dialplan.services.janitor``), the spool import
-(``voicemail.intake``) and the e-mail reports (``voicemail.mailer``, when configured). This
+(``voicemail.intake``), the e-mail reports (``voicemail.mailer``) and the scheduled reports
+(``reports.report_mailing``), both when SMTP is configured. This
 is the only place that holds the real reactor; everything below gets it (or a clock) passed
 in (docs/architecture.md).
 """
@@ -40,6 +41,7 @@ from dialplan.services.janitor import JanitorService
 from fastagi.server import LOOPBACK, FastAGIFactory, with_backlog
 from hotline.config import Settings
 from hotline.web import WebRoot
+from reports.report_mailing import ScheduledReports
 from voicemail.intake import SpoolImportService
 from voicemail.mailer import VoicemailMailer, item_link_template, parse_smtp_url
 from voicemail.spool import Spool
@@ -194,6 +196,9 @@ class HotlineService(MultiService):
         )
         if self.mailer is not None:
             self._add(self.mailer)
+        self.scheduled_reports = self.make_scheduled_reports(reactor)
+        if self.scheduled_reports is not None:
+            self._add(self.scheduled_reports)
 
     def _add(self, service: Service) -> None:
         service.setServiceParent(self)
@@ -242,6 +247,22 @@ class HotlineService(MultiService):
             recordings_dir=self.settings.recordings_dir,
             time_zone=self.settings.time_zone,
             recording_link=item_link_template(self.settings.public_url),
+        )
+
+    def make_scheduled_reports(self, connector: Any) -> ScheduledReports | None:
+        """The scheduled reports of R-5.5 when ``HOTLINE_SMTP_URL`` is set: every process
+        runs them, the sendings log makes each period go once."""
+        if not self.settings.smtp_url:
+            return None
+        return ScheduledReports(
+            self.db,
+            parse_smtp_url(self.settings.smtp_url),
+            reactor=connector,
+            clock=self.reactor,
+            templates=self.web.services.templates,
+            catalogues=self.web.services.catalogues,
+            time_zone=self.settings.time_zone,
+            node=f"{socket.gethostname()}:{os.getpid()}",
         )
 
     def flow_context(self) -> FlowContext:

@@ -40,7 +40,7 @@ from ami.client import AMIClient
 from db.runner import DBRunner
 from domain.clock import Clock
 from hotline import status_routes
-from reports import api_routes, records_routes, report_routes
+from reports import api_routes, records_routes, report_routes, schedule_routes
 from supervisor import routes as supervisor_routes
 from voicemail import routes as backoffice_pages
 from web import routes as account_routes
@@ -70,6 +70,7 @@ def default_route_tables() -> list[RouteTable]:
         api_routes.routes,
         admin_routes.routes,
         report_routes.routes,
+        schedule_routes.routes,
     ]
 
 

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 from domain.enums import Role
 from domain.refusals import BadInputError, ForbiddenError
 from domain.texts import N_
-from reports import exports
-from reports.charts import chart_css, svg_chart
+from reports import exports, report_files
+from reports.charts import chart_css
 from reports.report_period import Period, month_so_far, parse_period
-from reports.report_tables import REPORTS, Kind, ReportTable
+from reports.report_tables import REPORTS, ReportTable
 from reports.store import figures
 from web.access import RouteTable, roles
 from web.request import RequestContext
@@ -86,19 +86,7 @@ async def _table(rc: RequestContext, asked: Asked) -> ReportTable:
 
 
 def _context(rc: RequestContext, asked: Asked, table: ReportTable, *, page: bool) -> dict[str, Any]:
-    gettext = rc.lang.gettext
-    locale = rc.lang.format_locale
-    return {
-        "asked": asked,
-        "table": table,
-        # The page takes the chart's styles from /reports/chart.css (the site's CSP refuses
-        # inline styles); a PDF has no such rule and keeps them in the SVG.
-        "chart": svg_chart(table, gettext, inline_style=not page),
-        "cell": lambda value, kind: exports.display(value, kind, gettext, locale),
-        "numeric": (Kind.COUNT, Kind.SECONDS, Kind.RATIO),
-        "reports": REPORTS,
-        "generated_at": rc.now(),
-    }
+    return report_files.report_context(rc.lang, asked, table, rc.now(), page=page)
 
 
 @routes.route(PAGE, methods=["GET"], access=READERS)
@@ -142,37 +130,11 @@ async def report_export(rc: RequestContext, fmt: str) -> bytes:
         raise BadInputError(NO_SUCH_FORMAT)
     asked = _asked(rc)
     table = await _table(rc, asked)
-    gettext = rc.lang.gettext
-    title = document_title(rc, asked)
-    if fmt == "csv":
-        body = exports.csv_bytes(table, gettext)
-    elif fmt == "xlsx":
-        body = exports.xlsx_bytes(table, gettext, title)
-    else:
-        html = rc.web.templates.render(
-            "reports/report_document.html",
-            rc.lang,
-            title=title,
-            **_context(rc, asked, table, page=False),
-        )
-        body = exports.pdf_bytes(html)
-    period = asked.period
-    name = f"{asked.report}-{period.first_day.isoformat()}-{period.last_day.isoformat()}"
-    rc.request.setHeader(b"Content-Type", exports.CONTENT_TYPES[fmt].encode("ascii"))
-    rc.request.setHeader(
-        b"Content-Disposition", f'attachment; filename="{name}.{fmt}"'.encode("ascii")
+    body = report_files.report_bytes(
+        fmt, table, lang=rc.lang, templates=rc.web.templates, asked=asked, now=rc.now()
     )
+    name = report_files.file_name(asked.report, asked.period, fmt)
+    rc.request.setHeader(b"Content-Type", exports.CONTENT_TYPES[fmt].encode("ascii"))
+    rc.request.setHeader(b"Content-Disposition", f'attachment; filename="{name}"'.encode("ascii"))
     rc.request.setHeader(b"Cache-Control", b"no-store")
     return body
-
-
-def document_title(rc: RequestContext, asked: Asked) -> str:
-    """``Queues, 2026-03-01 – 2026-03-31`` in the reader's language."""
-    return rc.lang.refusal(
-        N_("%(report)s, %(first)s – %(last)s"),
-        {
-            "report": rc.lang.gettext(REPORTS[asked.report]),
-            "first": asked.period.first_day.isoformat(),
-            "last": asked.period.last_day.isoformat(),
-        },
-    )

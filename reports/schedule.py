@@ -17,11 +17,15 @@ period under a unique key before mailing.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from domain.refusals import BadInputError
+from domain.texts import N_
 from reports.report_period import Period
 
 # After a long outage, send at most this many missed periods per schedule (a month of
@@ -93,3 +97,58 @@ def due_periods(timing: Timing, sent: frozenset[date], now: datetime) -> list[Pe
             timing.cadence, period.last_day + timedelta(days=1), timing.time_zone
         )
     return found[-MAX_CATCH_UP:]
+
+
+# --------------------------------------------------------------------------- the schedules
+
+MAX_RECIPIENTS = 10  # R-5.5
+RECIPIENTS_MAX_CHARS = 300  # the stored list, ", "-joined (report_schedules.email_to)
+NOT_AN_ADDRESS = N_("“%(field)s”: “%(value)s” is not an e-mail address.")
+TOO_MANY_RECIPIENTS = N_("“%(field)s” takes at most %(limit)s addresses.")
+RECIPIENTS_TOO_LONG = N_("“%(field)s” may be at most %(limit)s characters long.")
+NO_RECIPIENT = N_("Please fill in “%(field)s”.")
+_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
+
+
+def parse_recipients(text: str, label: str) -> tuple[str, ...]:
+    """The addresses of a recipients' field (one a line, or commas or semicolons between
+    them), each once; a clear refusal naming the field by ``label``."""
+    found: list[str] = []
+    for part in re.split(r"[,;\r\n]+", text):
+        address = part.strip()
+        if not address:
+            continue
+        if not _ADDRESS.fullmatch(address):
+            raise BadInputError(NOT_AN_ADDRESS, {"field": label, "value": address[:80]})
+        if address.lower() not in (a.lower() for a in found):
+            found.append(address)
+    if not found:
+        raise BadInputError(NO_RECIPIENT, {"field": label})
+    if len(found) > MAX_RECIPIENTS:
+        raise BadInputError(TOO_MANY_RECIPIENTS, {"field": label, "limit": MAX_RECIPIENTS})
+    if len(", ".join(found)) > RECIPIENTS_MAX_CHARS:
+        raise BadInputError(RECIPIENTS_TOO_LONG, {"field": label, "limit": RECIPIENTS_MAX_CHARS})
+    return tuple(found)
+
+
+def stored_recipients(email_to: str) -> tuple[str, ...]:
+    """The addresses of a stored ``email_to`` (the catalog writes them comma-separated)."""
+    return tuple(a for a in (part.strip() for part in re.split(r"[,;\s]+", email_to)) if a)
+
+
+def first_period_day(cadence: Cadence, today: date, time_zone: str) -> date:
+    """A new schedule's first day: the period running today is the first one sent."""
+    return period_containing(cadence, today, time_zone).first_day
+
+
+def sent_first_days(
+    cadence: Cadence, logged: Iterable[tuple[date, date]], time_zone: str
+) -> frozenset[date]:
+    """The first days of the logged periods that are periods of ``cadence``: a schedule
+    changed from daily to weekly does not take a sent Monday for a sent week."""
+    return frozenset(
+        first
+        for first, last in logged
+        if (p := period_containing(cadence, first, time_zone)).first_day == first
+        and p.last_day == last
+    )

@@ -235,7 +235,7 @@ def build_message(
     return message
 
 
-def _wire_bytes(message: EmailMessage) -> bytes:
+def wire_bytes(message: EmailMessage) -> bytes:
     # Twisted's client turns LF into CRLF and dot-stuffs; give it LF line ends.
     return message.as_bytes(policy=SMTP_POLICY.clone(linesep="\n"))
 
@@ -262,11 +262,19 @@ class _ClockedSenderFactory(ESMTPSenderFactory):
     def __init__(self, clock: Clock, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._clock = clock
+        self.built: list[Any] = []
 
     def buildProtocol(self, addr: Any) -> Any:
         protocol = super().buildProtocol(addr)
         protocol.callLater = self._clock.callLater
+        self.built.append(protocol)
         return protocol
+
+    def stop_timeouts(self) -> None:
+        """The message is taken: the silence timer of the connection's goodbye (QUIT) is
+        off, so it cannot fire into a finished send when the clock moves on."""
+        for protocol in self.built:
+            protocol.setTimeout(None)
 
 
 # At start, the reports of the last day that a restart may have missed are sent (R-3.5).
@@ -410,7 +418,7 @@ class VoicemailMailer(Service):
                     recording_link=self._link,
                     now=self._now(),
                 )
-                refused = await self._send(recipients, _wire_bytes(message))
+                refused = await self._send(recipients, wire_bytes(message))
                 if refused:
                     job.remaining = refused
                     _log.warn(
@@ -479,39 +487,63 @@ class VoicemailMailer(Service):
 
     async def _send(self, recipients: tuple[str, ...], data: bytes) -> tuple[str, ...]:
         """Send once; the recipients the server refused (empty: all took it)."""
-        smtp = self._smtp
-        result: Deferred[Any] = Deferred()
-        factory = _ClockedSenderFactory(
-            self._clock,
-            smtp.username.encode() if smtp.username else None,
-            smtp.password.encode() if smtp.password is not None else None,
-            smtp.sender,
-            list(recipients),
-            BytesIO(data),
-            result,
-            retries=0,  # the retries are ours, with back-off on the injected clock
-            timeout=self._timeout_s,
-            heloFallback=True,
-            requireAuthentication=bool(smtp.username),
-            requireTransportSecurity=smtp.starttls is True,
-            # Without a host name Twisted builds no TLS context, so never tries STARTTLS.
-            hostname=None if smtp.starttls is False else smtp.host,
+        return await send_mail(
+            self._smtp,
+            recipients,
+            data,
+            reactor=self._reactor,
+            clock=self._clock,
+            timeout_s=self._timeout_s,
         )
-        if smtp.implicit_tls:
-            from twisted.internet.ssl import optionsForClientTLS
-            from twisted.protocols.tls import TLSMemoryBIOFactory
 
-            wrapped = TLSMemoryBIOFactory(
-                optionsForClientTLS(smtp.host),
-                True,
-                factory,  # type: ignore[arg-type]
-            )
-            self._reactor.connectTCP(smtp.host, smtp.port, wrapped, timeout=self._timeout_s)
-        else:
-            self._reactor.connectTCP(smtp.host, smtp.port, factory, timeout=self._timeout_s)
-        _accepted, addresses = await result
-        return tuple(
-            address.decode("ascii", "replace") if isinstance(address, bytes) else str(address)
-            for address, code, _resp in addresses
-            if not 200 <= code < 300
+
+async def send_mail(
+    smtp: SmtpSettings,
+    recipients: Sequence[str],
+    data: bytes,
+    *,
+    reactor: TcpConnector,
+    clock: Clock,
+    timeout_s: int = 60,
+) -> tuple[str, ...]:
+    """Send one message (its bytes, LF line ends: :func:`wire_bytes`) once over SMTP; the
+    recipients the server refused (empty: all took it). Raises when the server cannot be
+    reached or refuses the message; retrying is the caller's."""
+    result: Deferred[Any] = Deferred()
+    factory = _ClockedSenderFactory(
+        clock,
+        smtp.username.encode() if smtp.username else None,
+        smtp.password.encode() if smtp.password is not None else None,
+        smtp.sender,
+        list(recipients),
+        BytesIO(data),
+        result,
+        retries=0,  # the retries are the caller's, with back-off on the injected clock
+        timeout=timeout_s,
+        heloFallback=True,
+        requireAuthentication=bool(smtp.username),
+        requireTransportSecurity=smtp.starttls is True,
+        # Without a host name Twisted builds no TLS context, so never tries STARTTLS.
+        hostname=None if smtp.starttls is False else smtp.host,
+    )
+    if smtp.implicit_tls:
+        from twisted.internet.ssl import optionsForClientTLS
+        from twisted.protocols.tls import TLSMemoryBIOFactory
+
+        wrapped = TLSMemoryBIOFactory(
+            optionsForClientTLS(smtp.host),
+            True,
+            factory,  # type: ignore[arg-type]
         )
+        reactor.connectTCP(smtp.host, smtp.port, wrapped, timeout=timeout_s)
+    else:
+        reactor.connectTCP(smtp.host, smtp.port, factory, timeout=timeout_s)
+    try:
+        _accepted, addresses = await result
+    finally:
+        factory.stop_timeouts()
+    return tuple(
+        address.decode("ascii", "replace") if isinstance(address, bytes) else str(address)
+        for address, code, _resp in addresses
+        if not 200 <= code < 300
+    )

@@ -14,6 +14,7 @@ from ami.client import AMIClientService
 from dialplan.services.janitor import JanitorService
 from hotline.app import CommitHook, DatabaseService, HotlineService, ListeningService
 from hotline.config import AmiUrl, Settings
+from reports.report_mailing import ScheduledReports
 from voicemail.intake import SpoolImportService
 from voicemail.mailer import VoicemailMailer
 
@@ -47,6 +48,7 @@ def test_the_services_start_in_this_order(tmp_path: Path) -> None:
             JanitorService,
             SpoolImportService,
             VoicemailMailer,
+            ScheduledReports,
         ]
         web, agi = [c for c in service if isinstance(c, ListeningService)]
         assert web.factory is not agi.factory and agi.factory is service.agi
@@ -59,6 +61,7 @@ def test_without_ami_and_smtp_there_is_no_telephony_and_no_mailer(tmp_path: Path
     try:
         kinds = {type(child) for child in service}
         assert AMIClientService not in kinds and VoicemailMailer not in kinds
+        assert ScheduledReports not in kinds
         assert service.ami is None and service.mailer is None
         assert service.process.ami == "not configured"
     finally:

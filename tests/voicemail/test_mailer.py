@@ -386,7 +386,7 @@ def report(**changes: object) -> VoicemailReport:
 def render(rep: VoicemailReport, recordings: Path, **kw: object) -> EmailMessage:
     from zoneinfo import ZoneInfo
 
-    from voicemail.mailer import _wire_bytes  # the bytes that go on the wire
+    from voicemail.mailer import wire_bytes  # the bytes that go on the wire
 
     built = build_message(
         rep,
@@ -395,7 +395,7 @@ def render(rep: VoicemailReport, recordings: Path, **kw: object) -> EmailMessage
         recordings_dir=recordings,
         **kw,  # type: ignore[arg-type]
     )
-    raw = _wire_bytes(built)
+    raw = wire_bytes(built)
     assert b"\r" not in raw  # Twisted's client adds the CRs
     return email.message_from_bytes(raw, policy=default_policy)  # type: ignore[return-value]
 
