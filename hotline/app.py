@@ -32,6 +32,7 @@ from db.engine import make_engine
 from db.errors import UNREACHABLE
 from db.events import on_commit
 from db.migrate import alembic_config, current_revision
+from db.notify_listener import NotifyListener
 from db.runner import DBRunner
 from dialplan.call_journal import JOURNAL_FOLDER, CallJournal
 from dialplan.channel_vars import TRANSFER_VARIABLE
@@ -76,23 +77,32 @@ def check_schema(engine: Engine, url: str) -> None:
 
 
 class CommitHook(Service):
-    """Calls ``callback`` after each commit of this process that wrote an event
-    (``db.events.on_commit``), while the service runs."""
+    """Calls ``callback`` after each commit that wrote an event, while the service runs: this
+    process's own (``db.events.on_commit``) and, on PostgreSQL, every other process's too
+    (their NOTIFY, heard by a LISTEN connection of its own). ``callback`` runs on the
+    committing or listening thread."""
 
     def __init__(self, engine: Engine, callback: Callable[[], None]) -> None:
         self._engine = engine
         self._callback = callback
         self._remove: Callable[[], None] | None = None
+        self.listener: NotifyListener | None = None
 
     def startService(self) -> None:
         super().startService()
         self._remove = on_commit(self._engine, self._callback)
+        if self._engine.dialect.name == "postgresql":
+            self.listener = NotifyListener(self._engine, self._callback)
+            self.listener.start()
 
     def stopService(self) -> None:
         super().stopService()
         if self._remove is not None:
             self._remove()
             self._remove = None
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
 
 
 class DatabaseService(Service):
