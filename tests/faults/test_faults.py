@@ -5,7 +5,8 @@ nobody stuck (``tests.support.faults``).
 Steps: as the call arrives, in the IVR, waiting, ringing, at the answer, at the
 conversation's end, while a message is recorded, as a callback is asked for. Faults: the
 database unreachable for 30 s from that moment; the server driving the call killed
-(SIGKILL: no goodbye on the wire) with a second server left to resume it.
+(SIGKILL: no goodbye on the wire) or stopped (SIGTERM: the flows are told, every connection
+closed with a goodbye), with a second server left to resume it.
 ``scripts/faults`` prints the table of every case.
 """
 
@@ -103,10 +104,16 @@ def _kill(world: E2EWorld, tmp_path: Path) -> Callable[[], None]:
     return lambda: None
 
 
+def _terminate(world: E2EWorld, tmp_path: Path) -> Callable[[], None]:
+    world.servers[4573].terminate()  # stopped as by SIGTERM; 4574 resumes the call
+    return lambda: None
+
+
 FAULTS: dict[str, tuple[Callable[[E2EWorld, Path], Callable[[], None]], float]] = {
     # the fault, and how long it lasts
     "database down 30 s": (_outage, 30.0),
     "server killed": (_kill, 0.0),
+    "server stopped (SIGTERM)": (_terminate, 0.0),
 }
 
 

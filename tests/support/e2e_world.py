@@ -173,6 +173,21 @@ class Server:
     # Its spool import, as `hotline serve` runs it (R-7.3, and messages of a dead server).
     spool_import: SpoolImportService
     unhook: Callable[[], None]
+    stopping: list[bool]  # [True] once stopped: the flows then leave their calls for resume
+
+    def terminate(self) -> Deferred[None]:
+        """Like SIGTERM (``hotline serve``'s stop): the flows are told the process stops, it
+        beats and imports no more, stops listening and closes every connection with a
+        goodbye (on TCP a FIN), so the dialplan goes on to the next server."""
+        self.stopping[0] = True
+        self.janitor.stopService()
+        self.spool_import.stopService()
+        self.unhook()
+        stopped = self.port.stopListening()
+        for protocol in self.factory.protocols:
+            if protocol.transport is not None:
+                protocol.transport.loseConnection()
+        return stopped if isinstance(stopped, Deferred) else succeed(None)
 
     def kill(self) -> Deferred[None]:
         """Like SIGKILL: stop listening and cut every connection without a word (on TCP an
@@ -196,12 +211,14 @@ def serve(
     db: InlineDBRunner, clock: Clock, net: Network, tmp: Path, port: int, node: str
 ) -> Server:
     """Hotline's FastAGI server and flows listening on ``port`` of ``net``."""
+    stopping = [False]
     ctx = FlowContext(
         db=db,
         clock=clock,
         spool=Spool(tmp / "spool"),
         settings=FlowSettings(recordings_dir=tmp / "recordings", poll_ms=1000),
         node=node,
+        stopping=lambda: stopping[0],
     )
     factory = RecordingFactory(build_router(ctx), clock=clock, transfer_variable=TRANSFER_VARIABLE)
     listening = net.listenTCP(port, factory)
@@ -215,7 +232,14 @@ def serve(
     unhook = on_commit(db.engine, ctx.offers.changed)
     _hooks.append(unhook)
     return Server(
-        factory, listening, ctx, int(listening.getHost().port), janitor, spool_import, unhook
+        factory,
+        listening,
+        ctx,
+        int(listening.getHost().port),
+        janitor,
+        spool_import,
+        unhook,
+        stopping,
     )
 
 
