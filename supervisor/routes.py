@@ -30,9 +30,9 @@ from twisted.web.server import Request
 from db.events import EventView
 from domain.clock import Clock
 from domain.enums import Role, Severity
-from domain.refusals import BadInputError
+from domain.refusals import BadInputError, NotFoundError
 from domain.texts import N_
-from supervisor.store import live
+from supervisor.store import actions, live
 from supervisor.store import messages as notes
 from web import sessions as web_sessions
 from web.access import RouteTable, roles
@@ -44,6 +44,7 @@ HERE = Path(__file__).resolve().parent
 PAGE = "/supervisor/messages"
 SCREEN = "/supervisor"
 WALLBOARD = "/supervisor/wallboard"
+NO_SUCH_CALL = N_("This call is over or is not one you supervise.")
 BAD_LAST_ID = N_("The live view's position is not valid. Reload the page.")
 routes = RouteTable("supervisor", templates=HERE / "templates", static=HERE / "static")
 SUPERVISORS = roles(Role.SUPERVISOR, Role.ADMIN)
@@ -78,7 +79,13 @@ async def _page(
 
 @routes.route(PAGE, methods=["GET"], access=SUPERVISORS)
 async def messages_page(rc: RequestContext) -> bytes:
-    return await _page(rc, sent=rc.query().raw("sent") == "1")
+    """``?agent=``: that agent chosen already ("notify the agent" from the live screen)."""
+    query = rc.query()
+    chosen = query.integer("agent", required=False, minimum=1)
+    entered: dict[str, Any] = {"severity": "info", "minutes": notes.DEFAULT_MINUTES}
+    if chosen is not None:
+        entered["agent_id"] = chosen
+    return await _page(rc, sent=query.raw("sent") == "1", entered=entered)
 
 
 @routes.route(PAGE, methods=["POST"], access=SUPERVISORS)
@@ -109,12 +116,45 @@ async def send_message(rc: RequestContext) -> bytes:
 
 # --------------------------------------------------------------------------- live screen
 
+# The words of the Activities and Agents panels (R-4.1, R-4.2), one place for both.
+LABELS = {
+    "ivr": N_("In IVR"),
+    "waiting": N_("Waiting"),
+    "ringing": N_("Ringing"),
+    "in_box": N_("Leaving a message"),
+    "talking": N_("Talking"),
+    "processing": N_("Processing"),
+    "in": N_("Incoming"),
+    "out": N_("Outgoing"),
+    "internal": N_("Internal"),
+    "free": N_("Free"),
+    "in_call": N_("In a call"),
+    "outbound": N_("On an outbound call"),
+    "backoffice": N_("Back-office work"),
+    "paused": N_("Paused"),
+    "off_air": N_("Off air"),
+    "logged_out": N_("Logged out"),
+    "answered": N_("Answered"),
+    "no_answer": N_("No answer"),
+    "busy": N_("Busy"),
+    "cancelled": N_("Cancelled"),
+    "caller_hung_up": N_("Caller hung up"),
+    "failed": N_("Failed"),
+}
+ACTION_LABELS = {
+    "on_air": N_("On air"),
+    "off_air": N_("Off air"),
+    "pause": N_("Pause"),
+    "log_out": N_("Log out of the seat"),
+}
+
 
 def _filters(rc: RequestContext) -> live.Filters:
     query = rc.query()
     return live.Filters(
         queue_id=query.integer("queue", required=False, minimum=1),
         department_id=query.integer("department", required=False, minimum=1),
+        agent_id=query.integer("agent", required=False, minimum=1),
     )
 
 
@@ -124,8 +164,22 @@ def _day_start(now: datetime, time_zone: str) -> datetime:
     return datetime.combine(now.astimezone(zone).date(), time(0), zone)
 
 
-def _panels_context(found: live.LiveScreen, now: datetime) -> dict[str, Any]:
-    return {"screen": found, "server_now": now.timestamp(), "epoch": _epoch}
+def _panels_context(found: live.LiveScreen, now: datetime, wallboard: bool) -> dict[str, Any]:
+    return {
+        "screen": found,
+        "server_now": now.timestamp(),
+        "epoch": _epoch,
+        "wallboard": wallboard,
+        "mmss": _mmss,
+        "labels": LABELS,
+    }
+
+
+def _mmss(seconds: int) -> str:
+    hours, rest = divmod(max(0, seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{minutes}:{secs:02d}"
+    return f"{hours}:{text.zfill(5)}" if hours else text
 
 
 def _epoch(moment: datetime | None) -> str:
@@ -136,13 +190,18 @@ async def _screen_page(rc: RequestContext, *, wallboard: bool) -> bytes:
     filters = _filters(rc)
     now = rc.now()
     found = await rc.db(
-        live.screen, rc.signed_in.agent_id, filters, now, _day_start(now, rc.web.time_zone)
+        live.screen,
+        rc.signed_in.agent_id,
+        filters,
+        now,
+        _day_start(now, rc.web.time_zone),
+        details=not wallboard,
     )
     return rc.render(
         "supervisor_live.html",
-        wallboard=wallboard,
         filters=filters,
-        **_panels_context(found, now),
+        actions=ACTION_LABELS,
+        **_panels_context(found, now, wallboard),
     )
 
 
@@ -164,17 +223,23 @@ async def screen_events(rc: RequestContext) -> bytes:
     except ValueError:
         raise BadInputError(BAD_LAST_ID) from None
     filters, viewer, web, language = _filters(rc), rc.signed_in, rc.web, rc.lang
+    board = rc.query().raw("board") == "1"
 
     def load() -> Deferred[live.LiveScreen]:
         now = web.now()
         return web.db.run(
-            live.screen, viewer.agent_id, filters, now, _day_start(now, web.time_zone)
+            live.screen,
+            viewer.agent_id,
+            filters,
+            now,
+            _day_start(now, web.time_zone),
+            details=not board,
         )
 
     def render(found: live.LiveScreen) -> str:
         now = web.now()
         return web.templates.render(
-            "supervisor_panels.html", language, **_panels_context(found, now)
+            "supervisor_panels.html", language, **_panels_context(found, now, board)
         )
 
     async def still_signed_in() -> bool:
@@ -242,3 +307,36 @@ class ScreenStream(EventStream):
                 event_id=event_id,
             )
         )
+
+
+# --------------------------------------------------------------------------- detail, actions
+
+
+@routes.route("/supervisor/calls/<int:call_id>", methods=["GET"], access=SUPERVISORS)
+async def call_detail(rc: RequestContext, call_id: int) -> bytes:
+    """An open call with its ring attempts so far (R-4.1); ``?part=1``: only the part the
+    live screen shows in its dialog. A call that is over or not the viewer's: 404."""
+    now = rc.now()
+    found = await rc.db(live.call_detail, rc.signed_in.agent_id, call_id, now)
+    if found is None:
+        raise NotFoundError(NO_SUCH_CALL)
+    context: dict[str, Any] = {"detail": found, "server_now": now.timestamp(), "epoch": _epoch}
+    context.update(mmss=_mmss, labels=LABELS)
+    part = rc.query().raw("part") == "1"
+    return rc.render("supervisor_call.html" if part else "supervisor_call_page.html", **context)
+
+
+@routes.route("/supervisor/agent-state", methods=["POST"], access=SUPERVISORS)
+async def set_agent_state(rc: RequestContext) -> bytes:
+    """Set an agent's state (R-4.7) by the agent's own rules; audited. Refusals are the
+    guard's (404 not theirs, 409 the agent's rules refuse it now, 400 a bad field)."""
+    form = rc.form()
+    agent_id = form.required_integer("agent_id", minimum=1, label=N_("Agent"))
+    action = form.choice("action", actions.ACTIONS, label=N_("State"))
+    pause_type_id = form.integer("pause_type_id", required=False, minimum=1, label=N_("Pause"))
+    await rc.db(
+        actions.set_agent_state, rc.signed_in.agent_id, agent_id, action, pause_type_id, rc.now()
+    )
+    if not rc.wants_html:
+        return rc.json({"ok": True})
+    return rc.redirect(SCREEN)
