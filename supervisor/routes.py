@@ -145,7 +145,7 @@ ACTION_LABELS = {
     "on_air": N_("On air"),
     "off_air": N_("Off air"),
     "pause": N_("Pause"),
-    "log_out": N_("Log out of the seat"),
+    "log_out": N_("Log the agent out of the seat"),
 }
 
 

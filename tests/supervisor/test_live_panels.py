@@ -24,12 +24,12 @@ from db.models import (
     PauseRecord,
     RingAttempt,
 )
-from domain.enums import Activity, AgentState, CallState, Direction, RingOutcome
+from domain.enums import Activity, AgentState, CallState, RingOutcome
+from tests.supervisor.test_live_screen import agent_id, on_air, organise, waiting_call
 from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
 from tests.support.web import Browser, open_desktop_stream, tick
 from tests.support.web_fixtures import START
-from tests.supervisor.test_live_screen import agent_id, on_air, organise, waiting_call
 
 JSON = "application/json"
 
@@ -322,7 +322,7 @@ def test_actions_are_refused_for_agents_and_outside_the_departments(
         "/supervisor/agent-state", {"agent_id": str(jan), "action": "off_air"}, accept=JSON
     )
     assert as_agent.status == 403
-    assert browser.get(f"/supervisor/calls/1").status == 403
+    assert browser.get("/supervisor/calls/1").status == 403
     browser.signed_in("sue")
     browser.get("/supervisor")
     foreign = browser.post(
@@ -349,5 +349,5 @@ def test_the_new_panels_speak_czech(
     db.run_sync(lambda s: setattr(s.get(Agent, centre.agents["sue"]), "language", "cs"))
     browser.signed_in("sue")
     page = browser.get("/supervisor")
-    for word in ("Aktivity", "Agenti", "Pauzy", "Volný", "Čeká"):
+    for word in ("Aktivity", "Operátoři", "Pauzy", "Volný", "Čeká"):
         assert word in page.text, word
