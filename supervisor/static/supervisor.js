@@ -140,7 +140,8 @@
     });
     stateForm.addEventListener("submit", function (event) {
       event.preventDefault();
-      fetch(stateForm.action, {
+      // getAttribute: the radio buttons named "action" hide the form's own .action
+      fetch(stateForm.getAttribute("action"), {
         method: "POST",
         credentials: "same-origin",
         headers: { "X-CSRF-Token": csrfMeta ? csrfMeta.content : "", "Accept": "application/json" },
