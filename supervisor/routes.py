@@ -27,12 +27,13 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web.server import Request
 
+from ami.protocol import AMIError
 from db.events import EventView
 from domain.clock import Clock
 from domain.enums import Role, Severity
-from domain.refusals import BadInputError, NotFoundError
+from domain.refusals import BadInputError, ConflictError, NotFoundError
 from domain.texts import N_
-from supervisor.store import actions, live
+from supervisor.store import actions, live, spy
 from supervisor.store import messages as notes
 from web import sessions as web_sessions
 from web.access import RouteTable, roles
@@ -141,6 +142,14 @@ LABELS = {
     "caller_hung_up": N_("Caller hung up"),
     "failed": N_("Failed"),
 }
+SPY_MODES = {
+    "listen": N_("Listening"),
+    "whisper": N_("Whispering to the agent"),
+    "barge": N_("Barging in"),
+}
+NO_TELEPHONY = N_("Telephony is not configured: calls cannot be listened to.")
+SPY_FAILED = N_("The phone system did not take the request. Try again.")
+SPY_NO_ANSWER = N_("Your phone did not answer.")
 ACTION_LABELS = {
     "on_air": N_("On air"),
     "off_air": N_("Off air"),
@@ -321,7 +330,9 @@ async def call_detail(rc: RequestContext, call_id: int) -> bytes:
     if found is None:
         raise NotFoundError(NO_SUCH_CALL)
     context: dict[str, Any] = {"detail": found, "server_now": now.timestamp(), "epoch": _epoch}
-    context.update(mmss=_mmss, labels=LABELS)
+    context.update(mmss=_mmss, labels=LABELS, spy_modes=SPY_MODES)
+    context["telephony"] = rc.web.ami is not None
+    context["spy_seats"] = await rc.db(spy.seats, rc.signed_in.agent_id)
     part = rc.query().raw("part") == "1"
     return rc.render("supervisor_call.html" if part else "supervisor_call_page.html", **context)
 
@@ -337,6 +348,50 @@ async def set_agent_state(rc: RequestContext) -> bytes:
     await rc.db(
         actions.set_agent_state, rc.signed_in.agent_id, agent_id, action, pause_type_id, rc.now()
     )
+    if not rc.wants_html:
+        return rc.json({"ok": True})
+    return rc.redirect(SCREEN)
+
+
+@routes.route("/supervisor/calls/<int:call_id>/spy", methods=["POST"], access=SUPERVISORS)
+async def start_spy(rc: RequestContext, call_id: int) -> bytes:
+    """Listen, whisper or barge (R-4.7): ChanSpy originated to the supervisor's seat. The
+    answer comes when that phone answers (or does not), with the channel to stop."""
+    form = rc.form()
+    mode = form.choice("mode", spy.MODES, label=N_("Mode"))
+    seat_id = form.required_integer("seat_id", minimum=1, label=N_("Your phone"))
+    ami = rc.web.ami
+    if ami is None:
+        raise ConflictError(NO_TELEPHONY)
+    plan = await rc.db(spy.start, rc.signed_in.agent_id, call_id, mode, seat_id, rc.now())
+    try:
+        originated = await ami.spy(
+            plan.seat_dial_string, plan.target_prefix, plan.mode, plan.caller_id
+        )
+        outcome = await originated.outcome()
+    except AMIError as error:
+        _log.warn("supervisor spy: {e}", e=error)
+        raise ConflictError(SPY_FAILED) from None
+    if not outcome.success:
+        raise ConflictError(SPY_NO_ANSWER)
+    label = rc.lang.gettext(SPY_MODES[mode])
+    if not rc.wants_html:
+        return rc.json({"ok": True, "mode": mode, "label": label, "channel": outcome.channel})
+    return rc.redirect(f"/supervisor/calls/{call_id}")
+
+
+@routes.route("/supervisor/spy/stop", methods=["POST"], access=SUPERVISORS)
+async def stop_spy(rc: RequestContext) -> bytes:
+    """Stop listening: hang up the supervisor's own phone (only a channel of their seats)."""
+    channel = rc.form().text("channel", max_len=200, label=N_("Channel"))
+    ami = rc.web.ami
+    if ami is None:
+        raise ConflictError(NO_TELEPHONY)
+    await rc.db(spy.stop, rc.signed_in.agent_id, channel, rc.now())
+    try:
+        await ami.hangup(channel)
+    except AMIError as error:
+        _log.info("supervisor spy stop: {e}", e=error)  # already gone: stopped all the same
     if not rc.wants_html:
         return rc.json({"ok": True})
     return rc.redirect(SCREEN)

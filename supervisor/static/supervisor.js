@@ -156,6 +156,49 @@
     });
   }
 
+  // Listen, whisper, barge: the mode is shown in a bar outside the panels, with
+  // Stop, until stopped; the answer comes when the supervisor's phone answers.
+  var spyBar = document.getElementById("sv-spy-bar");
+  var spyMode = document.getElementById("sv-spy-mode");
+  var spyStop = document.getElementById("sv-spy-stop");
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrfMeta ? csrfMeta.content : "", "Accept": "application/json" },
+      body: body
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    });
+  }
+  if (spyBar && callDialog) {
+    callDialog.addEventListener("submit", function (event) {
+      var spyForm = event.target.closest("#sv-spy-form");
+      if (!spyForm) { return; }
+      event.preventDefault();
+      spyBar.hidden = false;
+      spyStop.hidden = true;
+      spyMode.textContent = spyBar.dataset.calling;
+      callDialog.close();
+      post(spyForm.getAttribute("action"), new URLSearchParams(new FormData(spyForm)))
+        .then(function (answer) {
+          if (!answer.ok) { spyMode.textContent = answer.data.error; return; }
+          spyMode.textContent = answer.data.label;
+          spyBar.dataset.mode = answer.data.mode;
+          spyStop.dataset.channel = answer.data.channel;
+          spyStop.hidden = false;
+        });
+    });
+    spyStop.addEventListener("click", function () {
+      var body = new URLSearchParams({ channel: spyStop.dataset.channel || "" });
+      post("/supervisor/spy/stop", body).then(function (answer) {
+        spyMode.textContent = answer.ok ? spyBar.dataset.stopped : answer.data.error;
+        spyStop.hidden = answer.ok;
+        if (answer.ok) { delete spyBar.dataset.mode; }
+      });
+    });
+  }
+
   setSkew(root.dataset.serverNow);
   tick();
   setInterval(tick, 1000);
