@@ -147,6 +147,11 @@ SPY_MODES = {
     "whisper": N_("Whispering to the agent"),
     "barge": N_("Barging in"),
 }
+SPY_CHOICES = {
+    "listen": N_("Listen"),
+    "whisper": N_("Whisper to the agent"),
+    "barge": N_("Barge in"),
+}
 NO_TELEPHONY = N_("Telephony is not configured: calls cannot be listened to.")
 SPY_FAILED = N_("The phone system did not take the request. Try again.")
 SPY_NO_ANSWER = N_("Your phone did not answer.")
@@ -330,7 +335,7 @@ async def call_detail(rc: RequestContext, call_id: int) -> bytes:
     if found is None:
         raise NotFoundError(NO_SUCH_CALL)
     context: dict[str, Any] = {"detail": found, "server_now": now.timestamp(), "epoch": _epoch}
-    context.update(mmss=_mmss, labels=LABELS, spy_modes=SPY_MODES)
+    context.update(mmss=_mmss, labels=LABELS, spy_modes=SPY_CHOICES)
     context["telephony"] = rc.web.ami is not None
     context["spy_seats"] = await rc.db(spy.seats, rc.signed_in.agent_id)
     part = rc.query().raw("part") == "1"

@@ -1,17 +1,22 @@
-"""The supervisor's Activities and Agents panels and the "Set state" action in a real
-browser (headless Chromium), over real sockets, nothing faked (R-4.1, R-4.2, R-4.7, R-4.8).
+"""The supervisor's Activities and Agents panels and the actions in a real browser
+(headless Chromium), over real sockets, nothing faked (R-4.1, R-4.2, R-4.7, R-4.8).
 
-``hotline serve`` runs in a subprocess; ``hotline simulate`` plays a caller and Eva's phone
-over real FastAGI. Two browsers: Pavel the supervisor on ``/supervisor``, Eva the agent on
-her desktop. Pavel puts Eva on a pause from his screen, and her desktop follows; a caller
-comes and waits (nobody is on air); Pavel sets Eva on air; Pavel's screen, never reloaded,
-shows the call ringing Eva, talking, then processing after the caller hangs up, until Eva
-saves the form and the call leaves the Activities panel. Screenshots of both screens go to
-HOTLINE_TEST_ARTIFACTS. No sleeping: WebDriverWait polls the pages.
-"""
+``hotline serve`` runs in a subprocess with its AMI client pointed at ``hotline simulate``,
+which plays the switch: a caller, Eva's phone and Pavel's, over real FastAGI and AMI. Two
+browsers: Pavel the supervisor on ``/supervisor``, Eva the agent on her desktop. The caller
+waits (nobody is on air); Pavel puts Eva on a pause from his screen and her desktop
+follows; Pavel sets her on air; his screen, never reloaded, shows the call ringing Eva,
+then talking; from the call's detail (its ring attempts) Pavel listens from seat 109, and
+the switch runs ChanSpy on Eva's leg, until he stops; the caller hangs up and the call is
+processing until Eva saves the form, when it leaves the Activities panel. Every action is
+in the audit trail. Screenshots of both screens go to HOTLINE_TEST_ARTIFACTS. No sleeping:
+WebDriverWait polls the pages."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +29,7 @@ from db.models import AuditLog, Call
 from tests.support.browser import artifacts_dir, browser_tests, chromium, sign_in, waiting
 from tests.support.processes import (
     ALL_WEEK_HOURS,
+    ami_url,
     free_port,
     hotline_env,
     serving,
@@ -58,6 +64,7 @@ pause_types:
   - {{position: 9, name: Missed call}}
 phone_seats:
   - {{name: '101', dial_string: PJSIP/101}}
+  - {{name: '109', dial_string: PJSIP/109}}
 agents:
   - {{login: eva, name: Eva Agent, password: '{PASSWORD}', department: Support, seats: ['101']}}
   - {{login: pavel, name: Pavel Supervisor, password: '{PASSWORD}', role: supervisor,
@@ -79,13 +86,15 @@ dids:
   - {{number: '222111001', name: Support direct, queue: SUPPORT}}
 """
 
-# Eva's phone answers after ringing 4 s; the caller talks 6 s once connected.
+# Eva's phone answers after ringing 4 s; the caller talks 20 s once connected; Pavel's
+# phone (seat 109) answers the listening call after 1 s.
 CALLER = """
 duration_s: 300
 phones:
   PJSIP/101: {answer_after_s: 4, talk_s: null}
+  PJSIP/109: {answer_after_s: 1, talk_s: null}
 callers:
-  - {did: '222111001', caller_id_num: '777123456', start_at_s: 0, talk_s: 6}
+  - {did: '222111001', caller_id_num: '777123456', start_at_s: 0, talk_s: 20}
 sounds:
   default_duration_s: 1.0
 """
@@ -106,17 +115,18 @@ note();
 
 
 @pytest.fixture
-def web(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[str, int]]:
+def web(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[str, int, int]]:
     with Session(engine) as session, session.begin():
         load_catalog(session, CENTRE, source="supervisor-actions.yaml")
-    web_port, agi_port = free_port(), free_port()
+    web_port, agi_port, ami_port = free_port(), free_port(), free_port()
     env = hotline_env(
         HOTLINE_DATABASE_URL=db_url,
         HOTLINE_WEB_LISTEN=f"tcp:{web_port}:interface=127.0.0.1",
         HOTLINE_AGI_LISTEN=f"tcp:{agi_port}:interface=127.0.0.1",
+        HOTLINE_AMI_URL=ami_url(ami_port),
     )
     with serving(env, tmp_path):
-        yield f"http://127.0.0.1:{web_port}", agi_port
+        yield f"http://127.0.0.1:{web_port}", agi_port, ami_port
 
 
 @pytest.fixture
@@ -131,6 +141,12 @@ def eva(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     (tmp_path / "eva").mkdir()
     with chromium(tmp_path / "eva") as driver:
         yield driver
+
+
+def telephony_ready(base: str) -> bool:
+    """The status page (public) says Hotline's AMI client is logged in."""
+    with urllib.request.urlopen(base + "/status") as answer:
+        return '<td id="telephony">ready</td>' in answer.read().decode()
 
 
 def phases(driver: webdriver.Chrome) -> list[str]:
@@ -163,13 +179,13 @@ def agent_status(driver: webdriver.Chrome) -> str:
 
 
 def test_a_supervisor_watches_a_call_through_and_sets_the_agents_state(
-    web: tuple[str, int],
+    web: tuple[str, int, int],
     pavel: webdriver.Chrome,
     eva: webdriver.Chrome,
     engine: Engine,
     tmp_path: Path,
 ) -> None:
-    base, agi_port = web
+    base, agi_port, ami_port = web
     shots = artifacts_dir(tmp_path)
     wait_eva, wait_pavel = waiting(eva, WAIT_S), waiting(pavel, WAIT_S)
 
@@ -180,6 +196,18 @@ def test_a_supervisor_watches_a_call_through_and_sets_the_agents_state(
     badge = (By.ID, "badge")
     wait_eva.until(EC.text_to_be_present_in_element(badge, "Off air"))
     eva.execute_script("window.hotlineSamePage = true;")
+
+    # The switch starts, its AMI serves Hotline, and a caller comes: nobody is on air.
+    scenario = tmp_path / "caller.yaml"
+    scenario.write_text(CALLER, encoding="utf-8")
+    switch_log = tmp_path / "switch.log"
+    caller = simulate(
+        [str(scenario), *switch_args(agi_port, tmp_path / "sim", ami_port)],
+        tmp_path,
+        switch_log,
+        hotline_env(),
+    )
+    waiting(eva, WAIT_S).until(lambda _: telephony_ready(base))
 
     # Pavel watches; from here on his page is never reloaded.
     sign_in(pavel, base, "pavel", PASSWORD, page="/supervisor")
@@ -193,14 +221,6 @@ def test_a_supervisor_watches_a_call_through_and_sets_the_agents_state(
     wait_pavel.until(lambda d: "Personal" in d.find_element(By.ID, "sv-pause-table").text)
     eva.save_screenshot(str(shots / "agent-paused-by-supervisor.png"))
 
-    scenario = tmp_path / "caller.yaml"
-    scenario.write_text(CALLER, encoding="utf-8")
-    caller = simulate(
-        [str(scenario), *switch_args(agi_port, tmp_path / "sim")],
-        tmp_path,
-        tmp_path / "caller.log",
-        hotline_env(),
-    )
     try:
         # Nobody is on air: the caller waits, with the waiting time ticking.
         wait_pavel.until(lambda d: phases(d)[-1:] == ["waiting"])
@@ -222,6 +242,25 @@ def test_a_supervisor_watches_a_call_through_and_sets_the_agents_state(
         wait_pavel.until(lambda d: "talking" in phases(d))
         wait_pavel.until(lambda d: agent_status(d) == "In a call")
         pavel.save_screenshot(str(shots / "supervisor-activities-talking.png"))
+
+        # Pavel listens from seat 109: the switch's AMI gets ChanSpy on Eva's leg.
+        pavel.execute_script("document.querySelector('#sv-activity-table a.sv-detail').click();")
+        wait_pavel.until(EC.element_to_be_clickable((By.ID, "sv-spy-start")))
+        assert "Pekařství Novák" in pavel.find_element(By.ID, "sv-call-detail").text
+        rings = pavel.find_elements(By.CSS_SELECTOR, "#sv-ring-table tbody tr")
+        assert [r.get_attribute("data-outcome") for r in rings] == ["answered"]
+        pavel.save_screenshot(str(shots / "supervisor-call-detail.png"))
+        pavel.find_element(By.ID, "sv-spy-start").click()
+        wait_pavel.until(EC.visibility_of_element_located((By.ID, "sv-spy-stop")))
+        assert pavel.find_element(By.ID, "sv-spy-mode").text == "Listening"
+        pavel.save_screenshot(str(shots / "supervisor-listening.png"))
+        pavel.find_element(By.ID, "sv-spy-stop").click()
+        wait_pavel.until(EC.text_to_be_present_in_element((By.ID, "sv-spy-mode"), "Stopped."))
+        # The switch ran ChanSpy on Pavel's answered phone, found Eva's live leg, and hung
+        # Pavel's phone up at Stop (the switch writes a call's record when it is over).
+        spying = re.compile(r"PJSIP/109-\S+ +spy +spying on PJSIP/101-\w+")
+        wait_pavel.until(lambda _: spying.search(switch_log.read_text(errors="replace")))
+        assert phases(pavel)[-1] == "talking"  # stopped while the call went on
         # The customer Eva's form matched shows on Pavel's row.
         wait_pavel.until(
             lambda d: (
@@ -247,10 +286,13 @@ def test_a_supervisor_watches_a_call_through_and_sets_the_agents_state(
         wait_pavel.until(lambda d: agent_status(d) == "Free")
     finally:
         stop(caller)
+        shutil.copy(switch_log, shots / "supervisor-switch.log")
 
     shown = phases(pavel)
     seen = [p for i, p in enumerate(shown) if i == 0 or p != shown[i - 1]]
-    assert seen == ["", "waiting", "ringing", "talking", "processing", ""]
+    if seen[0] == "":
+        seen = seen[1:]  # the caller came after the page was up
+    assert seen == ["waiting", "ringing", "talking", "processing", ""]
     assert pavel.execute_script("return window.hotlineSamePage === true;")  # no reload
     assert eva.execute_script("return window.hotlineSamePage === true;")
     pavel.save_screenshot(str(shots / "supervisor-activities-saved.png"))
@@ -259,4 +301,9 @@ def test_a_supervisor_watches_a_call_through_and_sets_the_agents_state(
         [call] = session.scalars(select(Call)).all()
         assert (call.state.value, call.processing_state.value) == ("answered", "done")
         audited = session.scalars(select(AuditLog.action)).all()
-        assert audited == ["supervisor.agent_state", "supervisor.agent_state"]
+        assert audited == [
+            "supervisor.agent_state",
+            "supervisor.agent_state",
+            "supervisor.listen",
+            "supervisor.spy_stop",
+        ]

@@ -59,7 +59,7 @@ def test_a_supervisor_listens_from_their_seat_and_stops(
     call = talking_call(db, centre, "eva", "101")
     sup.signed_in("sue")
     detail = sup.get(f"/supervisor/calls/{call}?part=1")
-    assert 'id="sv-spy-form"' in detail.text and "Listening" in detail.text
+    assert 'id="sv-spy-form"' in detail.text and "Whisper to the agent" in detail.text
     assert 'value="101"' not in detail.text.split('id="sv-spy-seat"')[1]  # Eva sits there
     started = sup.post(
         f"/supervisor/calls/{call}/spy",
