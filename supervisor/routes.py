@@ -141,6 +141,9 @@ LABELS = {
     "cancelled": N_("Cancelled"),
     "caller_hung_up": N_("Caller hung up"),
     "failed": N_("Failed"),
+    # A phone's device state through the AMI (R-4.2).
+    "online": N_("Online"),
+    "unavailable": N_("Unavailable"),
 }
 SPY_MODES = {
     "listen": N_("Listening"),
@@ -178,8 +181,11 @@ def _day_start(now: datetime, time_zone: str) -> datetime:
     return datetime.combine(now.astimezone(zone).date(), time(0), zone)
 
 
-def _panels_context(found: live.LiveScreen, now: datetime, wallboard: bool) -> dict[str, Any]:
+def _panels_context(
+    found: live.LiveScreen, now: datetime, wallboard: bool, device_states: Any = None
+) -> dict[str, Any]:
     return {
+        "phone": device_states.phone if device_states is not None else None,
         "screen": found,
         "server_now": now.timestamp(),
         "epoch": _epoch,
@@ -215,7 +221,7 @@ async def _screen_page(rc: RequestContext, *, wallboard: bool) -> bytes:
         "supervisor_live.html",
         filters=filters,
         actions=ACTION_LABELS,
-        **_panels_context(found, now, wallboard),
+        **_panels_context(found, now, wallboard, rc.web.device_states),
     )
 
 
@@ -253,7 +259,9 @@ async def screen_events(rc: RequestContext) -> bytes:
     def render(found: live.LiveScreen) -> str:
         now = web.now()
         return web.templates.render(
-            "supervisor_panels.html", language, **_panels_context(found, now, board)
+            "supervisor_panels.html",
+            language,
+            **_panels_context(found, now, board, web.device_states),
         )
 
     async def still_signed_in() -> bool:
@@ -264,7 +272,13 @@ async def screen_events(rc: RequestContext) -> bytes:
     )
     await stream.start(web.feed, after)
     stream.refresh()  # the whole picture at once: a resume needs nothing replayed
-    await stream.done
+    # A phone's device state (R-4.2) is no database event: the AMI's changes refresh too.
+    stop_phones = web.device_states.listen(stream.phone_changed) if web.device_states else None
+    try:
+        await stream.done
+    finally:
+        if stop_phones is not None:
+            stop_phones()
     return b""
 
 
@@ -287,9 +301,16 @@ class ScreenStream(EventStream):
         self._reading = False
         self._again = False
         self._sent_id = -1
+        self._extensions: frozenset[str] = frozenset()
 
     def accept(self, event: EventView) -> bool:
         return event.kind.startswith(("call.", "agent.")) and event.kind != "agent.notification"
+
+    def phone_changed(self, device: str) -> None:
+        """A phone's device state changed: the Agents panel shows it if it is one of its
+        agents' (the wall-board shows no phones)."""
+        if device.lower() in self._extensions:
+            self.refresh()
 
     def deliver(self, events: Sequence[EventView]) -> None:
         self.refresh()
@@ -311,6 +332,7 @@ class ScreenStream(EventStream):
 
     async def _send(self) -> None:
         found = await self._load()
+        self._extensions = frozenset(a.extension.lower() for a in found.agents if a.extension)
         # Ids only grow: a snapshot read before a newer one that was already sent says less.
         event_id = max(found.newest_event_id, self._sent_id)
         self._sent_id = event_id

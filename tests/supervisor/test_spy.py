@@ -1,7 +1,8 @@
-"""Listen, whisper and barge (R-4.7) over the real routes and Hotline's AMI client talking
-to the simulator's AMI on an in-memory network: ChanSpy is originated to the supervisor's
-seat on the agent's leg, the answer names the channel to stop, every start and stop is
-audited, and what is not the supervisor's is refused."""
+"""What the supervisor's screen does through the AMI, over the real routes and Hotline's
+AMI client talking to the simulator's AMI on an in-memory network: listen, whisper and
+barge (R-4.7: ChanSpy originated to the supervisor's seat on the agent's leg, the answer
+naming the channel to stop, every start and stop audited, what is not the supervisor's
+refused), and each agent's phone state from Asterisk's device states (R-4.2)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,20 @@ from datetime import timedelta
 import pytest
 from twisted.internet.task import Clock
 
+from ami.device_states import phone_state
 from db.models import AuditLog
 from hotline.web import WebRoot
-from tests.supervisor.test_live_panels import answer, ring
-from tests.supervisor.test_live_screen import agent_id, on_air, organise, waiting_call
+from tests.supervisor.test_live_panels import answer, cell, ring, table_row
+from tests.supervisor.test_live_screen import (
+    agent_id,
+    on_air,
+    organise,
+    screens,
+    waiting_call,
+)
 from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
-from tests.support.web import PumpingBrowser, Telephony
+from tests.support.web import PumpingBrowser, Telephony, tick
 from tests.support.web_fixtures import START
 from web.request import ProcessInfo
 
@@ -136,3 +144,46 @@ def test_listening_is_refused_where_it_is_not_the_supervisors(
     assert eva_leg.status == 400  # only a call on a seat of her own
     assert telephony.actions("originate") == [] and telephony.actions("hangup") == []
     assert db.run_sync(lambda s: s.query(AuditLog).count()) == 0
+
+
+def test_the_agents_panel_shows_each_phones_device_state_live(
+    sup: PumpingBrowser,
+    centre: StaffCentre,
+    db: InlineDBRunner,
+    telephony: Telephony,
+    clock: Clock,
+) -> None:
+    """R-4.2: the phone state is Asterisk's device state of the agent's seat, as the AMI
+    reports it (``DeviceStateChange``), and a change re-sends the panels at once."""
+    organise(db, centre)
+    eva = agent_id(db, "eva")
+    on_air(db, centre, "eva", "101", START)
+    sup.signed_in("sue")
+    page = sup.get("/supervisor")
+    assert cell(table_row(page.text, f"sv-agent-{eva}"), "phone") == "–"  # nothing heard yet
+    last = page.text.split('data-last-id="', 1)[1].split('"', 1)[0]
+    stream = sup.open_stream(f"/supervisor/events?last_id={last}")
+    tick(sup, clock, 0)
+    before = len(screens(stream))
+
+    def device(name: str, state: str) -> None:
+        telephony.backend.emit({"Event": "DeviceStateChange", "Device": name, "State": state})
+        tick(sup, clock, 0)
+
+    device("PJSIP/999", "INUSE")  # nobody's phone on this screen: nothing re-sent
+    assert len(screens(stream)) == before
+    for state, shown in (("INUSE", "Busy"), ("RINGING", "Ringing"), ("NOT_INUSE", "Online")):
+        device("PJSIP/101", state)
+        html = json.loads(screens(stream)[-1]["data"])["html"]
+        assert cell(table_row(html, f"sv-agent-{eva}"), "phone") == shown, state
+    device("PJSIP/101", "UNAVAILABLE")
+    page = sup.get("/supervisor")
+    assert cell(table_row(page.text, f"sv-agent-{eva}"), "phone") == "Unavailable"
+
+
+def test_phone_states_are_said_in_four_words() -> None:
+    assert [
+        phone_state(s)
+        for s in ("NOT_INUSE", "INUSE", "BUSY", "ONHOLD", "RINGING", "RINGINUSE", "UNAVAILABLE")
+    ] == ["online", "busy", "busy", "busy", "ringing", "ringing", "unavailable"]
+    assert phone_state("UNKNOWN") == "" and phone_state(None) == ""
