@@ -1,13 +1,18 @@
-"""The rows behind the supervisor's live screen, within what the viewer may see (R-4.4,
-R-4.5, R-4.6).
+"""The rows behind the supervisor's live screen (R-4.1 .. R-4.6), within what the viewer
+may see.
 
-One transaction reads a consistent snapshot: the open agent sessions, the open inbound
-calls and today's finished calls; ``supervisor.live_figures`` counts them. Scope is applied
+One transaction reads a consistent snapshot: the open agent sessions, the open calls, the
+agents' seats, queues and pauses, and today's finished calls; ``supervisor.live_figures``
+counts them and names calls' phases and agents' states. The Activities panel (R-4.1) shows
+the open calls of the shown queues and of the shown agents (outbound, ringing one of them,
+or in processing: the form still open); the Agents panel (R-4.2) every shown agent with a
+queue right or at a seat; the Pauses panel (R-4.3) the pause types those agents are on. Scope is applied
 in every query here, never in a page: an admin sees everything; a supervisor the agents of
 the departments they supervise and the queues those agents work (a queue right of an
 active agent of theirs); anyone else nothing. Filters (queue, department) only narrow that.
 Calls still in the IVR belong to no queue yet: only a viewer who sees everything, without
-a filter, counts them.
+a filter, counts them. The agent filter narrows the people to one (of theirs, or nobody)
+and the Activities to that agent's calls.
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""The live screen's figures against a brute-force recount (R-4.4, R-4.5, R-4.6).
+"""The live screen's figures against a brute-force recount (R-4.1 .. R-4.6).
 
-Hypothesis writes random agent sessions and call histories into the real database and
-picks a random moment; every figure of ``supervisor.store.live.screen`` (Queues and Today,
-for an admin and for a supervisor of one department) must equal a plain recount of the rows
-it wrote, done here without the code under test.
+Hypothesis writes random agent sessions (with pause types) and call histories into the real
+database and picks a random moment; every figure of ``supervisor.store.live.screen``
+(Queues and Today; the Activities' calls by phase, each agent's state on the Agents panel,
+the Pauses panel's agents per type; for an admin and for a supervisor of one department)
+must equal a plain recount of the rows it wrote, done here without the code under test.
 """
 
 from __future__ import annotations
