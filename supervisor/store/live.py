@@ -6,13 +6,13 @@ agents' seats, queues and pauses, and today's finished calls; ``supervisor.live_
 counts them and names calls' phases and agents' states. The Activities panel (R-4.1) shows
 the open calls of the shown queues and of the shown agents (outbound, ringing one of them,
 or in processing: the form still open); the Agents panel (R-4.2) every shown agent with a
-queue right or at a seat; the Pauses panel (R-4.3) the pause types those agents are on. Scope is applied
-in every query here, never in a page: an admin sees everything; a supervisor the agents of
-the departments they supervise and the queues those agents work (a queue right of an
-active agent of theirs); anyone else nothing. Filters (queue, department) only narrow that.
-Calls still in the IVR belong to no queue yet: only a viewer who sees everything, without
-a filter, counts them. The agent filter narrows the people to one (of theirs, or nobody)
-and the Activities to that agent's calls.
+queue right or at a seat; the Pauses panel (R-4.3) the pause types those agents are on.
+Scope is applied in every query here, never in a page: an admin sees everything; a
+supervisor the agents of the departments they supervise and the queues those agents work (a
+queue right of an active agent of theirs); anyone else nothing. Filters (queue, department,
+agent) only narrow that: the agent filter to one of theirs (or nobody), and the Activities
+to that agent's calls. Calls still in the IVR belong to no queue yet: only a viewer who sees
+everything, without a filter, counts them.
 """
 
 from __future__ import annotations

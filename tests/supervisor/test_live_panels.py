@@ -351,3 +351,16 @@ def test_the_new_panels_speak_czech(
     page = browser.get("/supervisor")
     for word in ("Aktivity", "Operátoři", "Pauzy", "Volný", "Čeká"):
         assert word in page.text, word
+
+
+def test_notify_the_agent_opens_the_message_with_that_agent_chosen(
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
+) -> None:
+    """R-4.1: "Notify the agent" from a row is the R-2.16 message, its recipient chosen."""
+    organise(db, centre)
+    jan = agent_id(db, "jan")
+    browser.signed_in("sue")
+    page = browser.get(f"/supervisor/messages?agent={jan}")
+    assert page.status == 200
+    assert re.search(rf'<option value="{jan}" selected>Jan Novák', page.text)
+    assert browser.get("/supervisor/messages?agent=x").status == 400
