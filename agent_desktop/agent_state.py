@@ -56,6 +56,12 @@ class Pause:
 
 
 @dataclass(frozen=True)
+class GoOffAir:
+    """Off air without a pause type, as after a login (a supervisor's action, R-4.7): the
+    same rule as a pause, refused while a call is handled."""
+
+
+@dataclass(frozen=True)
 class Offered:
     pass
 
@@ -112,6 +118,7 @@ class LogOut:
 Event = (
     GoOnAir
     | Pause
+    | GoOffAir
     | Offered
     | RingEnded
     | Answered
@@ -157,13 +164,18 @@ def desk_controls(state: str, activity: str, pause_type_id: int | None = None) -
 def transition(status: AgentStatus, event: Event, now: datetime) -> AgentStatus | None:
     """The agent's next status; None after a logout. Raises AgentStateError when refused."""
     activity = status.activity
-    if isinstance(event, GoOnAir | Pause):
+    if isinstance(event, GoOnAir | Pause | GoOffAir):
         if activity in BUSY_WITH_A_CALL:
             raise AgentStateError(FINISH_FIRST)
         if isinstance(event, GoOnAir):
             if status.can_take_calls:
                 return status
             return AgentStatus(AgentState.ON_AIR, Activity.IDLE, now, now)
+        if isinstance(event, GoOffAir):
+            off = (AgentState.OFF_AIR, Activity.PAUSED, None)
+            if (status.state, status.activity, status.pause_type_id) == off:
+                return status
+            return replace(status, state=off[0], activity=off[1], since=now, pause_type_id=None)
         return replace(
             status,
             state=AgentState.OFF_AIR,

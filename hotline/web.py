@@ -37,6 +37,7 @@ from agent_desktop.routes import (
     transfer as transfer_routes,
 )
 from ami.client import AMIClient
+from ami.device_states import DeviceStates
 from db.runner import DBRunner
 from domain.clock import Clock
 from hotline import status_routes
@@ -113,6 +114,7 @@ class WebRoot:
             sign_in_throttle=SignInThrottle(clock),
             password_checks=password_checks,
             ami=ami,
+            device_states=None if ami is None else DeviceStates(ami),
             recordings_dir=recordings_dir,
             static_dirs=tuple(t.static for t in tables if t.static is not None),
             process=process,

@@ -179,3 +179,124 @@ def today_figures(
         agents_ringing=sum(1 for a in agents if a.activity == RINGING),
         agents_outbound=sum(1 for a in agents if a.activity == OUTBOUND),
     )
+
+
+# --------------------------------------------------------------------------- activities
+
+# A call's phase on the Activities panel (R-4.1), from its stored state; ``processing``:
+# the call is over and its agent still has the Active call form open (after-call work).
+LIVE_CALL_STATES = ("ivr", "waiting", "ringing", "in_box", "talking")
+PHASES = (*LIVE_CALL_STATES, "processing")
+
+
+def activity_phase(call_state: str, in_processing: bool) -> str | None:
+    """The phase of a call on the Activities panel, None when the call is not open."""
+    if call_state in LIVE_CALL_STATES:
+        return call_state
+    return "processing" if in_processing else None
+
+
+@dataclass(frozen=True)
+class Span:
+    """One of a call's times: running (``until`` None, the browser ticks it) or done."""
+
+    since: datetime
+    until: datetime | None
+
+    @property
+    def seconds(self) -> int:
+        return max(0, int((self.until - self.since).total_seconds())) if self.until else 0
+
+
+@dataclass(frozen=True)
+class CallTimes:
+    waiting: Span | None
+    talking: Span | None
+    processing: Span | None
+
+
+def call_times(
+    phase: str,
+    started_at: datetime,
+    queue_entered_at: datetime | None,
+    answered_at: datetime | None,
+    ended_at: datetime | None,
+    processing_since: datetime | None,
+) -> CallTimes:
+    """Waiting (from the queue, or the start of a call that never queued, to the answer),
+    talking (answer to end) and processing (the form left open after the end), R-4.1."""
+    waiting = talking = processing = None
+    wait_from = queue_entered_at or started_at
+    if phase in ("waiting", "ringing", "in_box"):
+        waiting = Span(wait_from, None)
+    elif answered_at is not None:
+        waiting = Span(wait_from, answered_at) if queue_entered_at else None
+        talking = Span(answered_at, None if phase == "talking" else (ended_at or answered_at))
+    if phase == "processing":
+        processing = Span(processing_since or ended_at or started_at, None)
+    return CallTimes(waiting, talking, processing)
+
+
+# --------------------------------------------------------------------------- agents
+
+AGENT_STATUSES = (
+    "free",
+    "ringing",
+    "in_call",
+    "processing",
+    "outbound",
+    "backoffice",
+    "paused",
+    "off_air",
+    "logged_out",
+)
+
+
+def agent_status(logged_in: bool, state: str, activity: str, pause_type_id: int | None) -> str:
+    """What the Agents panel says an agent is doing (R-4.2): free (on air and idle), busy
+    with a call (ringing, in a call, processing, outbound), back-office work, paused with a
+    pause type, off air (no pause type), or logged out."""
+    if not logged_in:
+        return "logged_out"
+    if activity == PAUSED:
+        return "paused" if pause_type_id is not None else "off_air"
+    if activity == FREE:
+        return "free" if state == ON_AIR else "off_air"
+    return activity
+
+
+@dataclass(frozen=True)
+class PausedAgent:
+    agent_id: int
+    name: str
+    pause_type_id: int
+    since: datetime
+
+
+@dataclass(frozen=True)
+class PauseUse:
+    """One pause type in use now (R-4.3): paid or not, who, since when."""
+
+    pause_type_id: int
+    name: str
+    paid: bool
+    agents: tuple[PausedAgent, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.agents)
+
+
+def pause_uses(
+    pause_types: Sequence[tuple[int, str, bool]], paused: Iterable[PausedAgent]
+) -> list[PauseUse]:
+    """The pause types (id, name, paid), in their order, that at least one agent is on;
+    each with its agents, the longest paused first."""
+    by_type: dict[int, list[PausedAgent]] = {}
+    for agent in paused:
+        by_type.setdefault(agent.pause_type_id, []).append(agent)
+    return [
+        PauseUse(type_id, name, paid, tuple(sorted(by_type[type_id], key=lambda a: a.since)))
+        for type_id, name, paid in pause_types
+        if by_type.get(type_id)
+    ]

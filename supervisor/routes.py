@@ -27,12 +27,13 @@ from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.web.server import Request
 
+from ami.protocol import AMIError
 from db.events import EventView
 from domain.clock import Clock
 from domain.enums import Role, Severity
-from domain.refusals import BadInputError
+from domain.refusals import BadInputError, ConflictError, NotFoundError
 from domain.texts import N_
-from supervisor.store import live
+from supervisor.store import actions, live, spy
 from supervisor.store import messages as notes
 from web import sessions as web_sessions
 from web.access import RouteTable, roles
@@ -44,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 PAGE = "/supervisor/messages"
 SCREEN = "/supervisor"
 WALLBOARD = "/supervisor/wallboard"
+NO_SUCH_CALL = N_("This call is over or is not one you supervise.")
 BAD_LAST_ID = N_("The live view's position is not valid. Reload the page.")
 routes = RouteTable("supervisor", templates=HERE / "templates", static=HERE / "static")
 SUPERVISORS = roles(Role.SUPERVISOR, Role.ADMIN)
@@ -78,7 +80,13 @@ async def _page(
 
 @routes.route(PAGE, methods=["GET"], access=SUPERVISORS)
 async def messages_page(rc: RequestContext) -> bytes:
-    return await _page(rc, sent=rc.query().raw("sent") == "1")
+    """``?agent=``: that agent chosen already ("notify the agent" from the live screen)."""
+    query = rc.query()
+    chosen = query.integer("agent", required=False, minimum=1)
+    entered: dict[str, Any] = {"severity": "info", "minutes": notes.DEFAULT_MINUTES}
+    if chosen is not None:
+        entered["agent_id"] = chosen
+    return await _page(rc, sent=query.raw("sent") == "1", entered=entered)
 
 
 @routes.route(PAGE, methods=["POST"], access=SUPERVISORS)
@@ -109,12 +117,61 @@ async def send_message(rc: RequestContext) -> bytes:
 
 # --------------------------------------------------------------------------- live screen
 
+# The words of the Activities and Agents panels (R-4.1, R-4.2), one place for both.
+LABELS = {
+    "ivr": N_("In IVR"),
+    "waiting": N_("Waiting"),
+    "ringing": N_("Ringing"),
+    "in_box": N_("Leaving a message"),
+    "talking": N_("Talking"),
+    "processing": N_("Processing"),
+    "in": N_("Incoming"),
+    "out": N_("Outgoing"),
+    "internal": N_("Internal"),
+    "free": N_("Free"),
+    "in_call": N_("In a call"),
+    "outbound": N_("On an outbound call"),
+    "backoffice": N_("Back-office work"),
+    "paused": N_("Paused"),
+    "off_air": N_("Off air"),
+    "logged_out": N_("Logged out"),
+    "answered": N_("Answered"),
+    "no_answer": N_("No answer"),
+    "busy": N_("Busy"),
+    "cancelled": N_("Cancelled"),
+    "caller_hung_up": N_("Caller hung up"),
+    "failed": N_("Failed"),
+    # A phone's device state through the AMI (R-4.2).
+    "online": N_("Online"),
+    "unavailable": N_("Unavailable"),
+}
+SPY_MODES = {
+    "listen": N_("Listening"),
+    "whisper": N_("Whispering to the agent"),
+    "barge": N_("Barging in"),
+}
+SPY_CHOICES = {
+    "listen": N_("Listen"),
+    "whisper": N_("Whisper to the agent"),
+    "barge": N_("Barge in"),
+}
+NO_TELEPHONY = N_("Telephony is not configured: calls cannot be listened to.")
+SPY_FAILED = N_("The phone system did not take the request. Try again.")
+SPY_NO_ANSWER = N_("Your phone did not answer.")
+ACTION_LABELS = {
+    "on_air": N_("On air"),
+    "off_air": N_("Off air"),
+    "pause": N_("Pause"),
+    "log_out": N_("Log the agent out of the seat"),
+}
+
 
 def _filters(rc: RequestContext) -> live.Filters:
     query = rc.query()
     return live.Filters(
         queue_id=query.integer("queue", required=False, minimum=1),
         department_id=query.integer("department", required=False, minimum=1),
+        agent_id=query.integer("agent", required=False, minimum=1),
     )
 
 
@@ -124,8 +181,25 @@ def _day_start(now: datetime, time_zone: str) -> datetime:
     return datetime.combine(now.astimezone(zone).date(), time(0), zone)
 
 
-def _panels_context(found: live.LiveScreen, now: datetime) -> dict[str, Any]:
-    return {"screen": found, "server_now": now.timestamp(), "epoch": _epoch}
+def _panels_context(
+    found: live.LiveScreen, now: datetime, wallboard: bool, device_states: Any = None
+) -> dict[str, Any]:
+    return {
+        "phone": device_states.phone if device_states is not None else None,
+        "screen": found,
+        "server_now": now.timestamp(),
+        "epoch": _epoch,
+        "wallboard": wallboard,
+        "mmss": _mmss,
+        "labels": LABELS,
+    }
+
+
+def _mmss(seconds: int) -> str:
+    hours, rest = divmod(max(0, seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{minutes}:{secs:02d}"
+    return f"{hours}:{text.zfill(5)}" if hours else text
 
 
 def _epoch(moment: datetime | None) -> str:
@@ -136,13 +210,18 @@ async def _screen_page(rc: RequestContext, *, wallboard: bool) -> bytes:
     filters = _filters(rc)
     now = rc.now()
     found = await rc.db(
-        live.screen, rc.signed_in.agent_id, filters, now, _day_start(now, rc.web.time_zone)
+        live.screen,
+        rc.signed_in.agent_id,
+        filters,
+        now,
+        _day_start(now, rc.web.time_zone),
+        details=not wallboard,
     )
     return rc.render(
         "supervisor_live.html",
-        wallboard=wallboard,
         filters=filters,
-        **_panels_context(found, now),
+        actions=ACTION_LABELS,
+        **_panels_context(found, now, wallboard, rc.web.device_states),
     )
 
 
@@ -164,17 +243,25 @@ async def screen_events(rc: RequestContext) -> bytes:
     except ValueError:
         raise BadInputError(BAD_LAST_ID) from None
     filters, viewer, web, language = _filters(rc), rc.signed_in, rc.web, rc.lang
+    board = rc.query().raw("board") == "1"
 
     def load() -> Deferred[live.LiveScreen]:
         now = web.now()
         return web.db.run(
-            live.screen, viewer.agent_id, filters, now, _day_start(now, web.time_zone)
+            live.screen,
+            viewer.agent_id,
+            filters,
+            now,
+            _day_start(now, web.time_zone),
+            details=not board,
         )
 
     def render(found: live.LiveScreen) -> str:
         now = web.now()
         return web.templates.render(
-            "supervisor_panels.html", language, **_panels_context(found, now)
+            "supervisor_panels.html",
+            language,
+            **_panels_context(found, now, board, web.device_states),
         )
 
     async def still_signed_in() -> bool:
@@ -185,7 +272,13 @@ async def screen_events(rc: RequestContext) -> bytes:
     )
     await stream.start(web.feed, after)
     stream.refresh()  # the whole picture at once: a resume needs nothing replayed
-    await stream.done
+    # A phone's device state (R-4.2) is no database event: the AMI's changes refresh too.
+    stop_phones = web.device_states.listen(stream.phone_changed) if web.device_states else None
+    try:
+        await stream.done
+    finally:
+        if stop_phones is not None:
+            stop_phones()
     return b""
 
 
@@ -208,9 +301,16 @@ class ScreenStream(EventStream):
         self._reading = False
         self._again = False
         self._sent_id = -1
+        self._extensions: frozenset[str] = frozenset()
 
     def accept(self, event: EventView) -> bool:
         return event.kind.startswith(("call.", "agent.")) and event.kind != "agent.notification"
+
+    def phone_changed(self, device: str) -> None:
+        """A phone's device state changed: the Agents panel shows it if it is one of its
+        agents' (the wall-board shows no phones)."""
+        if device.lower() in self._extensions:
+            self.refresh()
 
     def deliver(self, events: Sequence[EventView]) -> None:
         self.refresh()
@@ -232,6 +332,7 @@ class ScreenStream(EventStream):
 
     async def _send(self) -> None:
         found = await self._load()
+        self._extensions = frozenset(a.extension.lower() for a in found.agents if a.extension)
         # Ids only grow: a snapshot read before a newer one that was already sent says less.
         event_id = max(found.newest_event_id, self._sent_id)
         self._sent_id = event_id
@@ -242,3 +343,82 @@ class ScreenStream(EventStream):
                 event_id=event_id,
             )
         )
+
+
+# --------------------------------------------------------------------------- detail, actions
+
+
+@routes.route("/supervisor/calls/<int:call_id>", methods=["GET"], access=SUPERVISORS)
+async def call_detail(rc: RequestContext, call_id: int) -> bytes:
+    """An open call with its ring attempts so far (R-4.1); ``?part=1``: only the part the
+    live screen shows in its dialog. A call that is over or not the viewer's: 404."""
+    now = rc.now()
+    found = await rc.db(live.call_detail, rc.signed_in.agent_id, call_id, now)
+    if found is None:
+        raise NotFoundError(NO_SUCH_CALL)
+    context: dict[str, Any] = {"detail": found, "server_now": now.timestamp(), "epoch": _epoch}
+    context.update(mmss=_mmss, labels=LABELS, spy_modes=SPY_CHOICES)
+    context["telephony"] = rc.web.ami is not None
+    context["spy_seats"] = await rc.db(spy.seats, rc.signed_in.agent_id)
+    part = rc.query().raw("part") == "1"
+    return rc.render("supervisor_call.html" if part else "supervisor_call_page.html", **context)
+
+
+@routes.route("/supervisor/agent-state", methods=["POST"], access=SUPERVISORS)
+async def set_agent_state(rc: RequestContext) -> bytes:
+    """Set an agent's state (R-4.7) by the agent's own rules; audited. Refusals are the
+    guard's (404 not theirs, 409 the agent's rules refuse it now, 400 a bad field)."""
+    form = rc.form()
+    agent_id = form.required_integer("agent_id", minimum=1, label=N_("Agent"))
+    action = form.choice("action", actions.ACTIONS, label=N_("State"))
+    pause_type_id = form.integer("pause_type_id", required=False, minimum=1, label=N_("Pause"))
+    await rc.db(
+        actions.set_agent_state, rc.signed_in.agent_id, agent_id, action, pause_type_id, rc.now()
+    )
+    if not rc.wants_html:
+        return rc.json({"ok": True})
+    return rc.redirect(SCREEN)
+
+
+@routes.route("/supervisor/calls/<int:call_id>/spy", methods=["POST"], access=SUPERVISORS)
+async def start_spy(rc: RequestContext, call_id: int) -> bytes:
+    """Listen, whisper or barge (R-4.7): ChanSpy originated to the supervisor's seat. The
+    answer comes when that phone answers (or does not), with the channel to stop."""
+    form = rc.form()
+    mode = form.choice("mode", spy.MODES, label=N_("Mode"))
+    seat_id = form.required_integer("seat_id", minimum=1, label=N_("Your phone"))
+    ami = rc.web.ami
+    if ami is None:
+        raise ConflictError(NO_TELEPHONY)
+    plan = await rc.db(spy.start, rc.signed_in.agent_id, call_id, mode, seat_id, rc.now())
+    try:
+        originated = await ami.spy(
+            plan.seat_dial_string, plan.target_prefix, plan.mode, plan.caller_id
+        )
+        outcome = await originated.outcome()
+    except AMIError as error:
+        _log.warn("supervisor spy: {e}", e=error)
+        raise ConflictError(SPY_FAILED) from None
+    if not outcome.success:
+        raise ConflictError(SPY_NO_ANSWER)
+    label = rc.lang.gettext(SPY_MODES[mode])
+    if not rc.wants_html:
+        return rc.json({"ok": True, "mode": mode, "label": label, "channel": outcome.channel})
+    return rc.redirect(f"/supervisor/calls/{call_id}")
+
+
+@routes.route("/supervisor/spy/stop", methods=["POST"], access=SUPERVISORS)
+async def stop_spy(rc: RequestContext) -> bytes:
+    """Stop listening: hang up the supervisor's own phone (only a channel of their seats)."""
+    channel = rc.form().text("channel", max_len=200, label=N_("Channel"))
+    ami = rc.web.ami
+    if ami is None:
+        raise ConflictError(NO_TELEPHONY)
+    await rc.db(spy.stop, rc.signed_in.agent_id, channel, rc.now())
+    try:
+        await ami.hangup(channel)
+    except AMIError as error:
+        _log.info("supervisor spy stop: {e}", e=error)  # already gone: stopped all the same
+    if not rc.wants_html:
+        return rc.json({"ok": True})
+    return rc.redirect(SCREEN)

@@ -70,6 +70,7 @@ class WebServices:
     sign_in_throttle: SignInThrottle | None = None  # WebRoot always gives one
     password_checks: PasswordChecks | None = None  # WebRoot always gives one
     ami: Any = None
+    device_states: Any = None  # ami.device_states.DeviceStates of ``ami``
     recordings_dir: Path | None = None
     static_dirs: tuple[Path, ...] = ()
     process: ProcessInfo = field(default_factory=ProcessInfo)

@@ -2,11 +2,13 @@
    /supervisor/events and replace the old ones; the page never reloads. Timers tick here
    from the server's timestamps (data-since, in seconds), corrected by the difference
    between the server's clock and this one. A lost connection is shown, and EventSource's
-   reconnect sends Last-Event-ID: the server answers with the whole current picture. */
+   reconnect sends Last-Event-ID: the server answers with the whole current picture.
+   A call's detail (R-4.1) and "Set state" (R-4.7) are dialogs outside the panels: a
+   refresh of the panels does not close them. */
 (function () {
   "use strict";
   var root = document.querySelector(".sv-live");
-  if (!root || !window.EventSource) { return; }
+  if (!root) { return; }
   var panels = document.getElementById("sv-panels");
   var offline = document.getElementById("sv-offline");
   var skew = 0; // server clock minus this clock, in seconds
@@ -48,12 +50,14 @@
     if (root.dataset.department) {
       params.push("department=" + encodeURIComponent(root.dataset.department));
     }
+    if (root.dataset.agent) { params.push("agent=" + encodeURIComponent(root.dataset.agent)); }
     return params;
   }
 
   function connect() {
     if (source) { source.close(); }
     var params = query().concat(["last_id=" + encodeURIComponent(lastId)]);
+    if (root.dataset.board) { params.push("board=1"); }
     source = new EventSource(root.dataset.stream + "?" + params.join("&"));
     source.addEventListener("screen", function (event) {
       var data = JSON.parse(event.data);
@@ -78,6 +82,7 @@
     form.addEventListener("change", function () {
       root.dataset.queue = form.elements.queue.value;
       root.dataset.department = form.elements.department.value;
+      root.dataset.agent = form.elements.agent.value;
       var params = query();
       window.history.replaceState(null, "", "/supervisor" + (params.length ? "?" + params.join("&") : ""));
       connect();
@@ -85,8 +90,117 @@
     form.addEventListener("submit", function (event) { event.preventDefault(); connect(); });
   }
 
+  // The detail of a call: its part of the page, fetched into the dialog.
+  var callDialog = document.getElementById("sv-call-dialog");
+  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
+  root.addEventListener("click", function (event) {
+    var link = event.target.closest("a.sv-detail");
+    if (!link || !callDialog) { return; }
+    event.preventDefault();
+    fetch(link.getAttribute("href") + "?part=1", { credentials: "same-origin" })
+      .then(function (response) { return response.text().then(function (text) {
+        return { ok: response.ok, text: text };
+      }); })
+      .then(function (answer) {
+        var body = document.getElementById("sv-call-body");
+        if (answer.ok) { body.innerHTML = answer.text; } else {
+          var problem = document.createElement("p");
+          problem.className = "alert alert-error";
+          try { problem.textContent = JSON.parse(answer.text).error; } catch (e) {
+            problem.textContent = answer.text;
+          }
+          body.replaceChildren(problem);
+        }
+        if (!callDialog.open) { callDialog.showModal(); }
+        tick();
+      });
+  });
+
+  // Set an agent's state: the agent's own rules decide; a refusal is shown here.
+  var stateDialog = document.getElementById("sv-state-dialog");
+  var stateForm = document.getElementById("sv-state-form");
+  var stateError = document.getElementById("sv-state-error");
+  if (stateDialog && stateForm) {
+    var pauseSelect = stateForm.elements.pause_type_id;
+    var followAction = function () {
+      pauseSelect.disabled = stateForm.elements.action.value !== "pause";
+    };
+    stateForm.addEventListener("change", followAction);
+    root.addEventListener("click", function (event) {
+      var button = event.target.closest("button.sv-set-state");
+      if (!button) { return; }
+      stateForm.elements.agent_id.value = button.dataset.agentId;
+      document.getElementById("sv-state-name").textContent = button.dataset.agentName;
+      stateError.hidden = true;
+      followAction();
+      stateDialog.showModal();
+    });
+    document.getElementById("sv-state-cancel").addEventListener("click", function () {
+      stateDialog.close();
+    });
+    stateForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      // getAttribute: the radio buttons named "action" hide the form's own .action
+      fetch(stateForm.getAttribute("action"), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrfMeta ? csrfMeta.content : "", "Accept": "application/json" },
+        body: new URLSearchParams(new FormData(stateForm))
+      }).then(function (response) {
+        return response.json().then(function (data) {
+          if (response.ok) { stateDialog.close(); return; }
+          stateError.textContent = data.error || response.statusText;
+          stateError.hidden = false;
+        });
+      });
+    });
+  }
+
+  // Listen, whisper, barge: the mode is shown in a bar outside the panels, with
+  // Stop, until stopped; the answer comes when the supervisor's phone answers.
+  var spyBar = document.getElementById("sv-spy-bar");
+  var spyMode = document.getElementById("sv-spy-mode");
+  var spyStop = document.getElementById("sv-spy-stop");
+  function post(url, body) {
+    return fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRF-Token": csrfMeta ? csrfMeta.content : "", "Accept": "application/json" },
+      body: body
+    }).then(function (response) {
+      return response.json().then(function (data) { return { ok: response.ok, data: data }; });
+    });
+  }
+  if (spyBar && callDialog) {
+    callDialog.addEventListener("submit", function (event) {
+      var spyForm = event.target.closest("#sv-spy-form");
+      if (!spyForm) { return; }
+      event.preventDefault();
+      spyBar.hidden = false;
+      spyStop.hidden = true;
+      spyMode.textContent = spyBar.dataset.calling;
+      callDialog.close();
+      post(spyForm.getAttribute("action"), new URLSearchParams(new FormData(spyForm)))
+        .then(function (answer) {
+          if (!answer.ok) { spyMode.textContent = answer.data.error; return; }
+          spyMode.textContent = answer.data.label;
+          spyBar.dataset.mode = answer.data.mode;
+          spyStop.dataset.channel = answer.data.channel;
+          spyStop.hidden = false;
+        });
+    });
+    spyStop.addEventListener("click", function () {
+      var body = new URLSearchParams({ channel: spyStop.dataset.channel || "" });
+      post("/supervisor/spy/stop", body).then(function (answer) {
+        spyMode.textContent = answer.ok ? spyBar.dataset.stopped : answer.data.error;
+        spyStop.hidden = answer.ok;
+        if (answer.ok) { delete spyBar.dataset.mode; }
+      });
+    });
+  }
+
   setSkew(root.dataset.serverNow);
   tick();
   setInterval(tick, 1000);
-  connect();
+  if (root.dataset.stream && window.EventSource) { connect(); }
 }());

@@ -1,13 +1,18 @@
-"""The rows behind the supervisor's live screen, within what the viewer may see (R-4.4,
-R-4.5, R-4.6).
+"""The rows behind the supervisor's live screen (R-4.1 .. R-4.6), within what the viewer
+may see.
 
-One transaction reads a consistent snapshot: the open agent sessions, the open inbound
-calls and today's finished calls; ``supervisor.live_figures`` counts them. Scope is applied
-in every query here, never in a page: an admin sees everything; a supervisor the agents of
-the departments they supervise and the queues those agents work (a queue right of an
-active agent of theirs); anyone else nothing. Filters (queue, department) only narrow that.
-Calls still in the IVR belong to no queue yet: only a viewer who sees everything, without
-a filter, counts them.
+One transaction reads a consistent snapshot: the open agent sessions, the open calls, the
+agents' seats, queues and pauses, and today's finished calls; ``supervisor.live_figures``
+counts them and names calls' phases and agents' states. The Activities panel (R-4.1) shows
+the open calls of the shown queues and of the shown agents (outbound, ringing one of them,
+or in processing: the form still open); the Agents panel (R-4.2) every shown agent with a
+queue right or at a seat; the Pauses panel (R-4.3) the pause types those agents are on.
+Scope is applied in every query here, never in a page: an admin sees everything; a
+supervisor the agents of the departments they supervise and the queues those agents work (a
+queue right of an active agent of theirs); anyone else nothing. Filters (queue, department,
+agent) only narrow that: the agent filter to one of theirs (or nobody), and the Activities
+to that agent's calls. Calls still in the IVR belong to no queue yet: only a viewer who sees
+everything, without a filter, counts them.
 """
 
 from __future__ import annotations
@@ -15,21 +20,42 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from db.events import newest_id
-from db.models import Agent, AgentSession, Call, Department, Queue, QueueRight, SupervisorDepartment
-from domain.enums import CallState, Direction, Role
+from db.models import (
+    Agent,
+    AgentSession,
+    Call,
+    Customer,
+    Department,
+    PauseType,
+    PhoneSeat,
+    Queue,
+    QueueRight,
+    RingAttempt,
+    SupervisorDepartment,
+)
+from domain.enums import Activity, CallState, Direction, RingOutcome, Role
 from reports.store.kpi import kpi_for_calls, service_level_threshold_s
 from supervisor.live_figures import (
     IN_PROGRESS_STATES,
+    LIVE_CALL_STATES,
     AgentFact,
     CallFact,
+    CallTimes,
+    PausedAgent,
+    PauseUse,
     QueueFigures,
     QueueToday,
     TodayFigures,
+    activity_phase,
+    agent_status,
+    call_times,
+    pause_uses,
     queue_figures,
     today_figures,
 )
@@ -39,6 +65,7 @@ from supervisor.live_figures import (
 class Filters:
     queue_id: int | None = None
     department_id: int | None = None
+    agent_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +85,65 @@ class LiveScreen:
     queue_choices: tuple[Choice, ...]
     department_choices: tuple[Choice, ...]
     sees_everything: bool
+    activities: tuple[ActivityRow, ...] = ()
+    agents: tuple[AgentRow, ...] = ()
+    pauses: tuple[PauseUse, ...] = ()
+    agent_choices: tuple[Choice, ...] = ()
+    pause_choices: tuple[Choice, ...] = ()
+
+
+@dataclass(frozen=True)
+class ActivityRow:
+    """An open call on the Activities panel (R-4.1)."""
+
+    call_id: int
+    phase: str
+    direction: str
+    queue: str
+    did: str
+    caller: str
+    customer: str
+    agent_id: int | None
+    agent: str
+    ringing: tuple[str, ...]  # the agents it rings right now
+    overflowed: bool
+    transferred: bool
+    started_at: datetime
+    times: CallTimes
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """An agent on the Agents panel (R-4.2)."""
+
+    agent_id: int
+    name: str
+    status: str
+    pause: str
+    since: datetime | None  # in this state since; None: never logged in
+    logged_in_at: datetime | None
+    seat: str
+    extension: str
+    queues: tuple[str, ...]
+    pause_type_id: int | None = None  # the pause type, when paused
+
+
+@dataclass(frozen=True)
+class RingRow:
+    agent: str
+    dial_string: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str
+    overflow: bool
+
+
+@dataclass(frozen=True)
+class CallDetail:
+    """The detail view of an open call: its row and its ring attempts so far (R-4.1)."""
+
+    row: ActivityRow
+    rings: tuple[RingRow, ...]
 
 
 def _departments(session: Session, viewer_id: int) -> tuple[list[Choice], bool]:
@@ -77,28 +163,56 @@ def _departments(session: Session, viewer_id: int) -> tuple[list[Choice], bool]:
     return [Choice(d.id, d.name) for d in rows], False
 
 
-def screen(
-    session: Session, viewer_id: int, filters: Filters, now: datetime, day_start: datetime
-) -> LiveScreen:
-    """The live screen for ``viewer_id``; ``day_start``: the centre's midnight today."""
-    newest = newest_id(session)  # first: a change after it is sent again, never missed
+def _people(session: Session, viewer_id: int) -> tuple[Select[int], list[Choice], bool]:
+    """The active agents the viewer may see (a query of ids), their departments, and
+    whether they see everything."""
     departments, everything = _departments(session, viewer_id)
-    allowed = {d.id for d in departments}
     people = select(Agent.id).where(Agent.active.is_(True))
     if not everything:
-        people = people.where(Agent.department_id.in_(allowed))
+        people = people.where(Agent.department_id.in_([d.id for d in departments]))
+    return people, departments, everything
+
+
+def may_see_agent(session: Session, viewer_id: int, agent_id: int) -> bool:
+    """Whether ``agent_id`` is one of the agents the viewer supervises (R-4.6)."""
+    people, _, _ = _people(session, viewer_id)
+    return session.scalar(people.where(Agent.id == agent_id)) is not None
+
+
+def screen(
+    session: Session,
+    viewer_id: int,
+    filters: Filters,
+    now: datetime,
+    day_start: datetime,
+    *,
+    details: bool = True,
+) -> LiveScreen:
+    """The live screen for ``viewer_id``; ``day_start``: the centre's midnight today.
+    ``details``: also the Activities, Agents and Pauses panels (the wall-board has none)."""
+    newest = newest_id(session)  # first: a change after it is sent again, never missed
+    people, departments, everything = _people(session, viewer_id)
+    allowed = {d.id for d in departments}
     queues_query = select(Queue).where(Queue.active.is_(True)).order_by(Queue.name, Queue.id)
     if not everything:
         worked = select(QueueRight.queue_id).where(QueueRight.agent_id.in_(people))
         queues_query = queues_query.where(Queue.id.in_(worked))
     visible_queues = list(session.scalars(queues_query))
     queue_choices = tuple(Choice(q.id, q.name) for q in visible_queues)
+    agent_choices = tuple(
+        Choice(a.id, a.name)
+        for a in session.execute(
+            select(Agent.id, Agent.name).where(Agent.id.in_(people)).order_by(Agent.name)
+        )
+    )
 
     shown_queues = [q for q in visible_queues if filters.queue_id in (None, q.id)]
     if filters.department_id is not None:
         people = people.where(Agent.department_id == filters.department_id)
-        if filters.department_id not in allowed:
+        if filters.department_id not in allowed and not everything:
             people = people.where(Agent.id.is_(None))  # not theirs to see: nobody
+    if filters.agent_id is not None:
+        people = people.where(Agent.id == filters.agent_id)  # within theirs: else nobody
     agents = _agents(session, people)
     queue_ids = [q.id for q in shown_queues]
     calls = [
@@ -123,6 +237,29 @@ def screen(
             ).all()
         )
     threshold_s = service_level_threshold_s(session)
+    panels: dict[str, Any] = {}
+    if details:
+        by_agent = filters.agent_id is not None
+        activity_rows = _activities(
+            session,
+            people,
+            [] if by_agent else queue_ids,
+            with_ivr=everything and unfiltered,
+            now=now,
+        )
+        agent_rows = _agent_rows(session, people)
+        pause_types = list(session.scalars(select(PauseType).order_by(PauseType.position)))
+        paused = [
+            PausedAgent(a.agent_id, a.name, a.pause_type_id, a.since)
+            for a in agent_rows
+            if a.pause_type_id is not None and a.since is not None
+        ]
+        panels = {
+            "activities": tuple(activity_rows),
+            "agents": tuple(agent_rows),
+            "pauses": tuple(pause_uses([(p.id, p.name, p.paid) for p in pause_types], paused)),
+            "pause_choices": tuple(Choice(p.id, p.name) for p in pause_types if p.active),
+        }
     return LiveScreen(
         newest_event_id=newest,
         queues=tuple(
@@ -135,7 +272,196 @@ def screen(
         queue_choices=queue_choices,
         department_choices=tuple(departments),
         sees_everything=everything,
+        agent_choices=agent_choices,
+        **panels,
     )
+
+
+def _activities(
+    session: Session,
+    people: Select[int],
+    queue_ids: list[int],
+    *,
+    with_ivr: bool,
+    now: datetime,
+    call_id: int | None = None,
+) -> list[ActivityRow]:
+    """The open calls of the shown queues, of the shown agents (outbound, processing, or
+    ringing one of them) and, for a viewer who sees everything unfiltered, in the IVR."""
+    # The calls whose form is still open: after-call work (R-4.1 "processing").
+    processing = dict(
+        session.execute(
+            select(AgentSession.current_call_id, AgentSession.state_since).where(
+                AgentSession.logged_out_at.is_(None),
+                AgentSession.activity == Activity.PROCESSING,
+                AgentSession.current_call_id.is_not(None),
+            )
+        ).all()
+    )
+    ringing_people = select(RingAttempt.call_id).where(
+        RingAttempt.outcome == RingOutcome.RINGING, RingAttempt.agent_id.in_(people)
+    )
+    live = Call.state.in_([CallState(s) for s in LIVE_CALL_STATES])
+    mine = Call.agent_id.in_(people) | Call.id.in_(ringing_people)
+    where = (Call.queue_id.in_(queue_ids) & live) | (mine & (live | Call.id.in_(processing)))
+    if with_ivr:
+        where = where | (Call.state == CallState.IVR)
+    query = (
+        select(Call, Queue.name, Agent.name, Customer.name)
+        .outerjoin(Queue, Queue.id == Call.queue_id)
+        .outerjoin(Agent, Agent.id == Call.agent_id)
+        .outerjoin(Customer, Customer.id == Call.customer_id)
+        .where(where)
+        .order_by(Call.started_at, Call.id)
+    )
+    if call_id is not None:
+        query = query.where(Call.id == call_id)
+    found = session.execute(query).all()
+    ringing: dict[int, list[str]] = defaultdict(list)
+    if found:
+        for rung_call, name in session.execute(
+            select(RingAttempt.call_id, Agent.name)
+            .join(Agent, Agent.id == RingAttempt.agent_id)
+            .where(
+                RingAttempt.outcome == RingOutcome.RINGING,
+                RingAttempt.call_id.in_([c.id for c, *_ in found]),
+            )
+        ):
+            ringing[rung_call].append(name)
+    rows = []
+    for call, queue, agent, customer in found:
+        phase = activity_phase(call.state.value, call.id in processing)
+        if phase is None:
+            continue
+        times = call_times(
+            phase,
+            call.started_at,
+            call.queue_entered_at,
+            call.answered_at,
+            call.ended_at,
+            processing.get(call.id),
+        )
+        rows.append(
+            ActivityRow(
+                call_id=call.id,
+                phase=phase,
+                direction=call.direction.value,
+                queue=queue or "",
+                did=call.did,
+                caller=call.caller_number
+                if call.direction is not Direction.OUTBOUND
+                else call.callee_number,
+                customer=customer or "",
+                agent_id=call.agent_id,
+                agent=agent or "",
+                ringing=tuple(sorted(ringing[call.id])),
+                overflowed=call.overflowed,
+                transferred=call.transferred_from_queue_id is not None
+                or call.transferred_by_agent_id is not None,
+                started_at=call.started_at,
+                times=times,
+            )
+        )
+    return rows
+
+
+def call_detail(session: Session, viewer_id: int, call_id: int, now: datetime) -> CallDetail | None:
+    """One open call the viewer may see, with its ring attempts; None otherwise."""
+    people, _, everything = _people(session, viewer_id)
+    queue_ids = list(
+        session.scalars(select(QueueRight.queue_id).where(QueueRight.agent_id.in_(people)))
+    )
+    if everything:
+        queue_ids = list(session.scalars(select(Queue.id)))
+    rows = _activities(session, people, queue_ids, with_ivr=everything, now=now, call_id=call_id)
+    if not rows:
+        return None
+    rings = session.execute(
+        select(RingAttempt, Agent.name)
+        .outerjoin(Agent, Agent.id == RingAttempt.agent_id)
+        .where(RingAttempt.call_id == call_id)
+        .order_by(RingAttempt.started_at, RingAttempt.id)
+    ).all()
+    return CallDetail(
+        rows[0],
+        tuple(
+            RingRow(
+                name or "",
+                r.dial_string,
+                r.started_at,
+                r.ended_at,
+                r.outcome.value,
+                r.overflow,
+            )
+            for r, name in rings
+        ),
+    )
+
+
+def _agent_rows(session: Session, people: Select[int]) -> list[AgentRow]:
+    """Every shown agent who takes calls (a queue right) or is logged in at a seat now."""
+    open_sessions = {
+        row.AgentSession.agent_id: row
+        for row in session.execute(
+            select(AgentSession, PhoneSeat.name, PhoneSeat.dial_string, PauseType.name)
+            .join(PhoneSeat, PhoneSeat.id == AgentSession.seat_id)
+            .outerjoin(PauseType, PauseType.id == AgentSession.pause_type_id)
+            .where(AgentSession.logged_out_at.is_(None), AgentSession.agent_id.in_(people))
+        )
+    }
+    rights: dict[int, list[str]] = defaultdict(list)
+    for agent_id, queue in session.execute(
+        select(QueueRight.agent_id, Queue.name)
+        .join(Queue, Queue.id == QueueRight.queue_id)
+        .where(QueueRight.agent_id.in_(people), Queue.active.is_(True))
+        .order_by(Queue.name)
+    ):
+        rights[agent_id].append(queue)
+    shown = set(open_sessions) | set(rights)
+    last_out = dict(
+        session.execute(
+            select(AgentSession.agent_id, func.max(AgentSession.logged_out_at))
+            .where(AgentSession.agent_id.in_(shown), AgentSession.logged_out_at.is_not(None))
+            .group_by(AgentSession.agent_id)
+        ).all()
+    )
+    rows = []
+    for agent_id, name in session.execute(
+        select(Agent.id, Agent.name).where(Agent.id.in_(shown)).order_by(Agent.name, Agent.id)
+    ):
+        found = open_sessions.get(agent_id)
+        if found is None:
+            rows.append(
+                AgentRow(
+                    agent_id,
+                    name,
+                    "logged_out",
+                    "",
+                    last_out.get(agent_id),
+                    None,
+                    "",
+                    "",
+                    tuple(rights[agent_id]),
+                )
+            )
+            continue
+        row, seat, dial_string, pause = found
+        status = agent_status(True, row.state.value, row.activity.value, row.pause_type_id)
+        rows.append(
+            AgentRow(
+                agent_id,
+                name,
+                status,
+                pause or "",
+                row.state_since,
+                row.logged_in_at,
+                seat,
+                dial_string,
+                tuple(rights[agent_id]),
+                row.pause_type_id if status == "paused" else None,
+            )
+        )
+    return rows
 
 
 def _agents(session: Session, people: Select[int]) -> list[AgentFact]:

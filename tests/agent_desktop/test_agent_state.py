@@ -17,6 +17,7 @@ from agent_desktop.agent_state import (
     CallBackEnded,
     CallEnded,
     EndWork,
+    GoOffAir,
     GoOnAir,
     LogOut,
     Offered,
@@ -68,7 +69,7 @@ def test_a_whole_call_returns_the_agent_on_air_after_save() -> None:
     assert status.can_take_calls and status.idle_since == t(260)
 
 
-@pytest.mark.parametrize("event", [GoOnAir(), Pause(3), StartWork(Activity.OUTBOUND)])
+@pytest.mark.parametrize("event", [GoOnAir(), Pause(3), GoOffAir(), StartWork(Activity.OUTBOUND)])
 def test_no_state_change_while_processing(event: object) -> None:
     processing = step(step(step(on_air(), Offered(), 1), Answered(), 2), CallEnded(), 3)
     with pytest.raises(AgentStateError, match=FINISH_FIRST):
@@ -95,6 +96,20 @@ def test_a_caller_who_hangs_up_does_not_cost_the_agent_their_place() -> None:
     before = on_air()
     status = step(step(before, Offered(), 5), RingEnded(), 9)
     assert status.can_take_calls and status.idle_since == before.idle_since
+
+
+def test_off_air_without_a_pause_type_ends_a_pause_and_keeps_the_idle_place() -> None:
+    paused = step(on_air(), Pause(2), 5)
+    off = step(paused, GoOffAir(), 6)
+    assert (off.state, off.activity, off.pause_type_id) == (
+        AgentState.OFF_AIR,
+        Activity.PAUSED,
+        None,
+    )
+    assert off.since == t(6) and off.idle_since == t(1)
+    assert step(off, GoOffAir(), 9) == off  # already off air: nothing changes
+    with pytest.raises(AgentStateError, match=FINISH_FIRST):
+        transition(step(step(off, GoOnAir(), 10), Offered(), 11), GoOffAir(), t(12))
 
 
 def test_pause_and_back_office_work_are_off_air() -> None:
@@ -129,6 +144,7 @@ events = st.lists(
     st.one_of(
         st.just(GoOnAir()),
         st.builds(Pause, st.integers(1, 9)),
+        st.just(GoOffAir()),
         st.just(Offered()),
         st.builds(RingEnded, st.booleans(), st.none() | st.integers(1, 9)),
         st.just(Answered()),

@@ -1,9 +1,10 @@
-"""The live screen's figures against a brute-force recount (R-4.4, R-4.5, R-4.6).
+"""The live screen's figures against a brute-force recount (R-4.1 .. R-4.6).
 
-Hypothesis writes random agent sessions and call histories into the real database and
-picks a random moment; every figure of ``supervisor.store.live.screen`` (Queues and Today,
-for an admin and for a supervisor of one department) must equal a plain recount of the rows
-it wrote, done here without the code under test.
+Hypothesis writes random agent sessions (with pause types) and call histories into the real
+database and picks a random moment; every figure of ``supervisor.store.live.screen``
+(Queues and Today; the Activities' calls by phase, each agent's state on the Agents panel,
+the Pauses panel's agents per type; for an admin and for a supervisor of one department)
+must equal a plain recount of the rows it wrote, done here without the code under test.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from db.models import (
     AgentSession,
     Call,
     Department,
+    PauseType,
     PhoneSeat,
     Queue,
     QueueRight,
@@ -28,7 +30,15 @@ from db.models import (
     SupervisorDepartment,
 )
 from domain.enums import Activity, AgentState, CallState, Direction, Role
-from supervisor.live_figures import AgentFact, CallFact, queue_figures
+from supervisor.live_figures import (
+    AgentFact,
+    CallFact,
+    Span,
+    activity_phase,
+    agent_status,
+    call_times,
+    queue_figures,
+)
 from supervisor.store.live import Filters, screen
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)  # midnight of "today"
@@ -63,6 +73,7 @@ agent_rows = st.lists(
         st.booleans(),  # logged in
         st.sampled_from(list(AgentState)),
         st.sampled_from(list(Activity)),
+        st.sampled_from([None, 0, 1]),  # which pause type, if any
     ),
     min_size=4,
     max_size=4,
@@ -85,6 +96,11 @@ def build(session: Session) -> dict[str, Any]:
     support, sales = Department(name="Support"), Department(name="Sales")
     q1, q2 = Queue(code="q1", name="Alpha"), Queue(code="q2", name="Beta")
     session.add_all([support, sales, q1, q2, Setting(key="service_level_s", value="20")])
+    pauses = [
+        PauseType(position=1, name="Lunch", paid=False),
+        PauseType(position=2, name="Training", paid=True),
+    ]
+    session.add_all(pauses)
     session.flush()
     agents = []
     for i in range(4):
@@ -102,11 +118,17 @@ def build(session: Session) -> dict[str, Any]:
     session.add_all([sue, ada])
     session.flush()
     session.add(SupervisorDepartment(agent_id=sue.id, department_id=support.id))
-    return {"queues": [q1.id, q2.id], "agents": agents, "sue": sue.id, "ada": ada.id}
+    return {
+        "queues": [q1.id, q2.id],
+        "agents": agents,
+        "sue": sue.id,
+        "ada": ada.id,
+        "pauses": [p.id for p in pauses],
+    }
 
 
 def recount(
-    agents: list[tuple[bool, AgentState, Activity]],
+    agents: list[tuple[bool, AgentState, Activity, int | None]],
     calls: list[dict[str, Any]],
     visible_agents: set[int],
     queues: list[int],
@@ -116,7 +138,7 @@ def recount(
     rights = {0: {0}, 1: {0, 1}, 2: {1}, 3: {1}}
     logged = [
         (i, state, activity)
-        for i, (on, state, activity) in enumerate(agents)
+        for i, (on, state, activity, _) in enumerate(agents)
         if on and i in visible_agents
     ]
     rows = []
@@ -181,7 +203,37 @@ def recount(
         "agents_talking": sum(1 for _, _, a in logged if a is Activity.IN_CALL),
         "agents_ringing": sum(1 for _, _, a in logged if a is Activity.RINGING),
         "agents_outbound": sum(1 for _, _, a in logged if a is Activity.OUTBOUND),
+        # R-4.1: every open call the viewer may see, by phase (IVR only for an admin).
+        "phases": sorted(c["state"] for c in visible_open),
+        # R-4.2: what each visible agent is doing, said the long way round.
+        "statuses": [_status_by_hand(agents[i]) for i in sorted(visible_agents)],
+        # R-4.3: per pause type index, how many visible agents are on it.
+        "pauses": {
+            p: sum(
+                1
+                for i in visible_agents
+                if agents[i][0] and agents[i][2] is Activity.PAUSED and agents[i][3] == p
+            )
+            for p in (0, 1)
+        },
     }
+
+
+def _status_by_hand(agent: tuple[bool, AgentState, Activity, int | None]) -> str:
+    on, state, activity, pause = agent
+    if not on:
+        return "logged_out"
+    if activity is Activity.PAUSED:
+        return "off_air" if pause is None else "paused"
+    if activity is Activity.IDLE:
+        return "free" if state is AgentState.ON_AIR else "off_air"
+    return {
+        Activity.RINGING: "ringing",
+        Activity.IN_CALL: "in_call",
+        Activity.PROCESSING: "processing",
+        Activity.OUTBOUND: "outbound",
+        Activity.BACKOFFICE: "backoffice",
+    }[activity]
 
 
 @settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -193,11 +245,11 @@ def test_every_figure_equals_a_recount_of_the_rows(
     with Session(engine) as session, session.begin():
         for table in (Call, AgentSession, SupervisorDepartment, QueueRight):
             session.execute(delete(table))
-        for table in (Agent, PhoneSeat, Queue, Department, Setting):
+        for table in (Agent, PhoneSeat, Queue, Department, Setting, PauseType):
             session.execute(delete(table))
     with Session(engine) as session, session.begin():
         centre = build(session)
-        for i, (on, state, activity) in enumerate(agents):
+        for i, (on, state, activity, pause) in enumerate(agents):
             if on:
                 agent_id, seat_id = centre["agents"][i]
                 session.add(
@@ -209,6 +261,7 @@ def test_every_figure_equals_a_recount_of_the_rows(
                         activity=activity,
                         state_since=now - timedelta(minutes=5),
                         idle_since=now - timedelta(minutes=5),
+                        pause_type_id=None if pause is None else centre["pauses"][pause],
                     )
                 )
         written = []
@@ -293,3 +346,28 @@ def test_every_figure_equals_a_recount_of_the_rows(
             assert getattr(t, name) == expected[name], (viewer, name)
         ivr = sum(1 for c in written if c["state"] == "ivr")
         assert t.in_ivr == (ivr if viewer == "ada" else 0)
+        phases = expected["phases"] + (["ivr"] * ivr if viewer == "ada" else [])
+        assert sorted(a.phase for a in found.activities) == sorted(phases), viewer
+        assert [a.status for a in found.agents] == expected["statuses"], viewer
+        in_use = {p.pause_type_id: p.count for p in found.pauses}
+        for index, count in expected["pauses"].items():
+            assert in_use.get(centre["pauses"][index], 0) == count, (viewer, index)
+        assert sum(in_use.values()) == sum(expected["pauses"].values())
+
+
+def test_a_calls_times_run_in_its_phase_and_stop_after_it() -> None:
+    t0 = DAY + timedelta(hours=9)
+    entered, answered, ended = (t0 + timedelta(seconds=s) for s in (5, 35, 95))
+    waiting = call_times("waiting", t0, entered, None, None, None)
+    assert waiting.waiting == Span(entered, None) and waiting.talking is None
+    talking = call_times("talking", t0, entered, answered, None, None)
+    assert talking.waiting is not None and talking.waiting.seconds == 30
+    assert talking.talking == Span(answered, None) and talking.processing is None
+    after = call_times("processing", t0, entered, answered, ended, ended)
+    assert after.talking is not None and after.talking.seconds == 60
+    assert after.processing == Span(ended, None)
+    assert activity_phase("answered", in_processing=False) is None  # over and saved
+    assert activity_phase("answered", in_processing=True) == "processing"
+    assert agent_status(True, "off_air", "paused", None) == "off_air"
+    assert agent_status(True, "off_air", "paused", 3) == "paused"
+    assert agent_status(False, "on_air", "idle", None) == "logged_out"

@@ -193,12 +193,12 @@ class PumpingBrowser(Browser):
 
 
 class Telephony:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, ring_s: float = 20) -> None:
         self.clock = clock
         net = MemoryNetwork(clock)
-        # The agent's phone rings 20 s before it answers an Originate.
+        # The agent's phone rings ``ring_s`` (20 s) before it answers an Originate.
         self.factory, self.backend = recording_server(
-            "hotline", "s3cret", clock=clock, ring_s=20, talk_s=None
+            "hotline", "s3cret", clock=clock, ring_s=ring_s, talk_s=None
         )
         net.listenTCP(5038, self.factory)
         endpoint = TCP4ClientEndpoint(net, "127.0.0.1", 5038)  # type: ignore[arg-type]

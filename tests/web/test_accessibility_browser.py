@@ -22,7 +22,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from db.models import Location, QueueLocation
+from db.models import Agent, Department, Location, QueueLocation, SupervisorDepartment
 from dialplan.store import calls
 from domain.enums import Direction, ReasonDirection
 from tests.support.back_office import leave
@@ -194,9 +194,32 @@ def test_the_main_pages_have_no_serious_accessibility_finding_and_work_by_keyboa
         check(driver, "/backoffice/items/<id>", report)
         driver.save_screenshot(str(shots / "usability-backoffice-item-1366.png"))
 
+    with Session(engine) as session, session.begin():  # sue supervises eva's department
+        support = Department(name="Support")
+        session.add(support)
+        session.flush()
+        eva = session.get(Agent, centre_db.agents["eva"])
+        assert eva is not None
+        eva.department_id = support.id
+        session.add(
+            SupervisorDepartment(agent_id=centre_db.agents["sue"], department_id=support.id)
+        )
     with chromium(tmp_path / "sue") as driver:
         sign_in(driver, server, "sue", PASSWORD, page="/supervisor/messages")
         check(driver, "/supervisor/messages", report)
+        driver.get(server + "/supervisor")
+        waiting(driver, WAIT_S).until(
+            EC.presence_of_element_located((By.CSS_SELECTOR, "#sv-panels .sv-agents"))
+        )
+        check(driver, "/supervisor", report)
+        # The live screen's dialogs: a call's detail and "Set state…".
+        assert driver.find_elements(By.CSS_SELECTOR, "a.sv-detail")  # eva's call
+        driver.execute_script("document.querySelector('a.sv-detail').click();")
+        waiting(driver, WAIT_S).until(EC.presence_of_element_located((By.ID, "sv-call-detail")))
+        check(driver, "/supervisor (call detail)", report)
+        driver.execute_script("document.getElementById('sv-call-dialog').close();")
+        driver.execute_script("document.querySelector('button.sv-set-state').click();")
+        check(driver, "/supervisor (set state)", report)
         driver.get(server + "/home")
         check(driver, "/home", report)
 
