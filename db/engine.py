@@ -28,15 +28,31 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    # WAL lets the web process read while the FastAGI process writes; foreign keys are off
-    # by default in SQLite; the busy timeout makes a second writer wait instead of failing.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+# How long a transaction waits for a lock another holds before it fails as an outage
+# (issue 11: a slow database, locks held): SQLite's busy timeout, PostgreSQL's lock_timeout.
+# A flow rides the failure out like a database that is down (the caller keeps the music and
+# the write is retried) instead of holding a database thread for as long as the lock lasts.
+LOCK_TIMEOUT_S = 10.0
+# PostgreSQL: how long a connection attempt may take, and TCP keepalives, so a database host
+# that vanished without a word (no reset) is an outage within seconds, not a thread stuck
+# for the kernel's two hours.
+CONNECT_TIMEOUT_S = 5
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5}
+
+
+def _sqlite_pragmas(lock_timeout_s: float) -> Any:
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        # WAL lets the web process read while the FastAGI process writes; foreign keys are
+        # off by default in SQLite; the busy timeout makes a second writer wait (up to the
+        # lock timeout) instead of failing at once.
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={round(lock_timeout_s * 1000)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return pragmas
 
 
 # The execution option that marks a transaction as one that only reads (DBRunner.read).
@@ -91,24 +107,31 @@ def with_driver(url: str) -> str:
     return url
 
 
-def _open_existing(path: str) -> Any:
+def _open_existing(path: str, lock_timeout_s: float) -> Any:
     """A connection to the SQLite file at ``path`` that never creates it (``mode=rw``)."""
     uri = "file:" + urllib.parse.quote(path) + "?mode=rw"
 
     def connect() -> Any:
         return sqlite3.connect(
-            uri, uri=True, check_same_thread=False, isolation_level=None, timeout=10
+            uri, uri=True, check_same_thread=False, isolation_level=None, timeout=lock_timeout_s
         )
 
     return connect
 
 
-def make_engine(url: str, *, pool_size: int = 10, must_exist: bool = False) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    must_exist: bool = False,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
+) -> Engine:
     """Create the engine for ``url`` with the settings Hotline needs on that database.
 
     ``must_exist`` (a serving process): an SQLite file that is gone is an unreachable
     database, never silently made again empty (issue 11, item 4): the calls ride it out as
-    an outage, the spool keeps their requests and the health check says why."""
+    an outage, the spool keeps their requests and the health check says why.
+    ``lock_timeout_s``: see :data:`LOCK_TIMEOUT_S`."""
     url = with_driver(url)
     if is_sqlite(url):
         database = make_url(url).database or ""
@@ -117,15 +140,30 @@ def make_engine(url: str, *, pool_size: int = 10, must_exist: bool = False) -> E
         if file_backed:
             pooling = {"pool_size": pool_size, "max_overflow": pool_size}
             if must_exist:
-                pooling["creator"] = _open_existing(database)
+                pooling["creator"] = _open_existing(database, lock_timeout_s)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 10},
+            connect_args={
+                "check_same_thread": False,
+                "isolation_level": None,
+                "timeout": lock_timeout_s,
+            },
             **pooling,
         )
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(lock_timeout_s))
         event.listen(engine, "begin", _sqlite_begin)
         if file_backed:
             _watch_file(engine, os.path.abspath(database))
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT_S, **_KEEPALIVES}
+    # Beside any options the URL carries (a search_path, say), which these would replace.
+    given = make_url(url).query.get("options", "")
+    given = " ".join(given) if isinstance(given, tuple) else given
+    connect_args["options"] = f"{given} -c lock_timeout={round(lock_timeout_s * 1000)}".strip()
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_args,
+    )
