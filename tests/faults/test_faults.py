@@ -4,7 +4,9 @@ nobody stuck (``tests.support.faults``).
 
 Steps: as the call arrives, in the IVR, waiting, ringing, at the answer, at the
 conversation's end, while a message is recorded, as a callback is asked for. Faults: the
-database unreachable for 30 s from that moment; the server driving the call killed
+database unreachable for 30 s from that moment; its write locks held by another client
+for 30 s (a slow database: writes give up after the lock timeout); the server driving the
+call killed
 (SIGKILL: no goodbye on the wire) or stopped (SIGTERM: the flows are told, every connection
 closed with a goodbye), with a second server left to resume it.
 ``scripts/faults`` prints the table of every case.
@@ -19,8 +21,10 @@ from pathlib import Path
 import pytest
 import pytest_twisted
 
+from db.engine import make_engine
 from simulator.switch import CallerScript, PhoneBehaviour
 from tests.conftest import POSTGRES_URL
+from tests.support.db import hold_write_locks
 from tests.support.e2e_world import E2EWorld, make_e2e_world
 from tests.support.faults import tally
 
@@ -104,6 +108,23 @@ def _kill(world: E2EWorld, tmp_path: Path) -> Callable[[], None]:
     return lambda: None
 
 
+def _locked(world: E2EWorld, tmp_path: Path) -> Callable[[], None]:
+    """Another client holds every write lock; the servers' writes give up after a short
+    lock timeout (10 s in production: here short, as this world's database calls block
+    for real) and are ridden out as an outage. Reads go on."""
+    url = world.engine.url.render_as_string(hide_password=False)
+    impatient = make_engine(url, lock_timeout_s=0.05)
+    release = hold_write_locks(world.engine)
+    world.db.bind(impatient)
+
+    def end() -> None:
+        release()
+        world.db.come_back()
+        impatient.dispose()
+
+    return end
+
+
 def _terminate(world: E2EWorld, tmp_path: Path) -> Callable[[], None]:
     world.servers[4573].terminate()  # stopped as by SIGTERM; 4574 resumes the call
     return lambda: None
@@ -112,6 +133,7 @@ def _terminate(world: E2EWorld, tmp_path: Path) -> Callable[[], None]:
 FAULTS: dict[str, tuple[Callable[[E2EWorld, Path], Callable[[], None]], float]] = {
     # the fault, and how long it lasts
     "database down 30 s": (_outage, 30.0),
+    "database locked 30 s": (_locked, 30.0),
     "server killed": (_kill, 0.0),
     "server stopped (SIGTERM)": (_terminate, 0.0),
 }
