@@ -9,23 +9,28 @@ calls at once, first come first served within the queue, and no caller stranded.
 
 from __future__ import annotations
 
+import random
 import signal
 import sys
-from datetime import timedelta
-from itertools import combinations
+from datetime import UTC, datetime, timedelta
+from itertools import combinations, pairwise
 from pathlib import Path
 
 import pytest_twisted
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 from twisted.internet import reactor
-from twisted.internet.defer import gatherResults
+from twisted.internet.defer import Deferred, gatherResults
+from twisted.internet.task import LoopingCall
 from twisted.internet.utils import getProcessOutputAndValue
 
+from agent_desktop.agent_state import AgentStateError, GoOnAir, Pause
+from agent_desktop.store import agent_sessions
 from db.catalog import load_catalog
 from db.engine import make_engine
-from db.models import Call, RingAttempt
+from db.models import Agent, AgentSession, Call, PauseType, RingAttempt
 from db.runner import DBRunner
+from domain.enums import Activity
 from simulator.desk_robot import DeskRobot, RobotDesk
 from tests.support.e2e_world import CENTRE_YAML
 from tests.support.processes import (
@@ -158,3 +163,157 @@ async def test_two_servers_never_ring_an_agent_twice_and_serve_in_order(
         for early, late in combinations(calls, 2):
             if late.queue_entered_at - early.queue_entered_at > timedelta(seconds=0.5):
                 assert first_offer[early.id] <= first_offer[late.id], (early.id, late.id)
+
+
+RACE_AGENTS = 10
+SLOW_PHONES = 3  # their rings always time out: 30 % of the agents, about as many offers
+RACE_CALLERS = 100
+RACE_CENTRE = (
+    "phone_seats:\n"
+    + "".join(
+        f"  - {{name: '2{i:02d}', dial_string: PJSIP/2{i:02d}}}\n" for i in range(RACE_AGENTS)
+    )
+    + "agents:\n"
+    + "".join(
+        f"  - {{login: r{i}, name: Racer {i}, password: x, seats: ['2{i:02d}']}}\n"
+        for i in range(RACE_AGENTS)
+    )
+    + """queues:
+  - code: SUPPORT
+    name: Technical support
+    ring_timeout_s: 3
+    overflow_after_s: 600
+    closed_on_weekends: false
+    agents: ["""
+    + ", ".join(f"r{i}" for i in range(RACE_AGENTS))
+    + """]
+    hours:
+"""
+    + ALL_WEEK_HOURS
+)
+
+
+def _race_scenario(path: Path, first_number: int) -> Path:
+    """Half of a burst of 100 callers in 100 ms; the slow phones never answer in time."""
+    lines = ["phones:", "  default: {answer_after_s: 0.5, talk_s: 1}"]
+    lines += [f"  PJSIP/2{i:02d}: {{answer_after_s: 30, talk_s: 1}}" for i in range(SLOW_PHONES)]
+    lines.append("callers:")
+    for i in range(RACE_CALLERS // 2):
+        lines.append(
+            f"  - {{did: '222111001', caller_id_num: '77710{first_number + i:04d}',"
+            f" start_at_s: {i * 0.002:.3f}, talk_s: null}}"
+        )
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _pause_or_resume(session: Session, login: str, pause: bool, now: datetime) -> None:
+    """An agent pausing (perhaps while rung) or coming back on air; refused moves are the
+    agent's own rules at work, not a failure."""
+    agent_id = session.scalars(select(Agent.id).where(Agent.login == login)).one()
+    personal = session.scalars(select(PauseType.id).where(PauseType.position == 1)).one()
+    event: object = Pause(personal) if pause else GoOnAir()
+    try:
+        agent_sessions.apply_event(session, agent_id, event, now, "race")  # type: ignore[arg-type]
+    except AgentStateError:
+        pass
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_burst_on_two_servers_with_missed_rings_and_pausing_agents_never_doubles_an_offer(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    """Issue 11's race: 100 callers in 100 ms split over two servers, 30 % of the agents'
+    rings timing out (each missed ring pauses the agent), agents pausing and coming back on
+    air at random moments, mid-offer too. Never two live offers for one agent or one call,
+    every caller served, nobody left reserved."""
+    with Session(engine) as s, s.begin():
+        load_catalog(s, CENTRE_YAML, source="centre.yaml")
+        load_catalog(s, RACE_CENTRE, source="race.yaml")
+    agi_ports = (free_port(), free_port())
+    servers = []
+    for i, port in enumerate(agi_ports):
+        env = hotline_env(
+            HOTLINE_DATABASE_URL=db_url,
+            HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
+            HOTLINE_AGI_LISTEN=f"tcp:{port}:interface=127.0.0.1",
+            HOTLINE_SPOOL_DIR=str(tmp_path / f"spool{i}"),
+        )
+        servers.append(start_serve(env, tmp_path))
+    robot_db = DBRunner(make_engine(db_url), reactor)
+    logins = [f"r{i}" for i in range(RACE_AGENTS)]
+    robot = DeskRobot(
+        robot_db, reactor, [RobotDesk(login, after_call_s=0.2) for login in logins], tick_s=0.2
+    )
+    rng = random.Random(11)
+
+    def shake() -> Deferred[None]:
+        """Every 0.25 s one agent pauses and another comes back on air (a missed ring's
+        pause included), so agents change state while they are being offered calls."""
+        now = datetime.now(UTC)
+        pausing, returning = rng.sample(logins, 2)
+        return robot_db.run(_pause_or_resume, pausing, True, now).addCallback(
+            lambda _: robot_db.run(_pause_or_resume, returning, False, now)
+        )
+
+    shaker = LoopingCall(shake)
+    try:
+        for server in servers:
+            wait_for_line(server, "Hotline is serving")
+        await robot.start()
+        shaker.start(0.25, now=False)
+        runs = []
+        for i, port in enumerate(agi_ports):
+            scenario = _race_scenario(tmp_path / f"race{i}.yaml", i * RACE_CALLERS)
+            runs.append(
+                getProcessOutputAndValue(
+                    sys.executable,
+                    [
+                        "-m", "hotline", "simulate", str(scenario), "--quiet",
+                        "--agi", f"tcp:127.0.0.1:{port}",
+                        "--agi", f"tcp:127.0.0.1:{agi_ports[1 - i]}",
+                        "--spool-dir", str(tmp_path / f"sim{i}"),
+                        "--system-name", f"pbx{i}",
+                    ],
+                    env=hotline_env(),
+                    path=str(tmp_path),
+                    reactor=reactor,
+                )
+            )  # fmt: skip
+        results = await gatherResults(runs)
+    finally:
+        if shaker.running:
+            shaker.stop()
+        robot.stop()
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        for server in servers:
+            server.communicate(timeout=30)
+        robot_db.stop()
+        robot_db.engine.dispose()
+    for out, err, code in results:
+        assert code == 0, (out + err).decode()
+        assert b"violations: 0" in out, out.decode()  # the simulator's own R-1.3 check
+
+    with Session(engine) as s:
+        calls = s.scalars(select(Call)).all()
+        attempts = s.scalars(select(RingAttempt).order_by(RingAttempt.started_at)).all()
+        stuck = s.scalars(
+            select(AgentSession).where(
+                AgentSession.logged_out_at.is_(None),
+                AgentSession.activity.in_((Activity.RINGING, Activity.IN_CALL)),
+            )
+        ).all()
+    assert len(calls) == RACE_CALLERS
+    assert {c.state.value for c in calls} == {"answered"}, sorted(c.state.value for c in calls)
+    assert all(a.ended_at is not None for a in attempts), "an offer left live"
+    missed = [a for a in attempts if a.outcome.value != "answered"]
+    assert len(missed) >= 10  # the slow phones were offered calls and timed out
+    for key in ("agent_id", "call_id"):
+        live: dict[int, list[RingAttempt]] = {}
+        for a in attempts:
+            live.setdefault(getattr(a, key), []).append(a)
+        for offers in live.values():
+            for first, second in pairwise(sorted(offers, key=lambda a: a.started_at)):
+                assert first.ended_at <= second.started_at, (key, first.id, second.id)
+    assert stuck == []
