@@ -172,12 +172,17 @@ class ProcessCallText:
     caller: str
     callee: str
     duration: str  # mm:ss for a connected call, "" otherwise
+    outbound: bool = False  # the callee is then the international digits dialled
 
 
 def _process_rows(entry: cp.ProcessEntry) -> list[ProcessCallText]:
     return [
         ProcessCallText(
-            c.at, c.caller, c.callee, mm_ss(c.duration_s) if c.duration_s is not None else ""
+            c.at,
+            c.caller,
+            c.callee,
+            mm_ss(c.duration_s) if c.duration_s is not None else "",
+            outbound=c.direction == "out",
         )
         for c in entry.calls
     ]
