@@ -92,6 +92,30 @@ for (const e of all) {
 }
 return Object.fromEntries(seen);
 """
+# Buttons side by side share a height (issue 16): the rows of buttons whose heights differ.
+UNEVEN_BUTTON_ROWS = """
+const rows = document.querySelectorAll("main .row, main .controls, main .pauses-choice");
+const uneven = [];
+for (const row of rows) {
+  const heights = Array.from(row.querySelectorAll("button, a.button"))
+    .filter(b => b.getClientRects().length)
+    .map(b => Math.round(b.getBoundingClientRect().height));
+  if (heights.length > 1 && Math.max(...heights) - Math.min(...heights) > 2)
+    uneven.push((row.id || row.className) + ": " + heights.join(", "));
+}
+return uneven;
+"""
+UNEVEN_ROW = """
+const row = document.createElement("div");
+row.className = "row";
+for (const px of [60, 20]) {  // styled through the DOM: the CSP refuses style attributes
+  const b = document.createElement("button");
+  b.textContent = "B";
+  b.style.height = px + "px";
+  row.appendChild(b);
+}
+document.querySelector("main").appendChild(row);
+"""
 MOUSE_ONLY_BUTTON = """
 const b = document.createElement("button");
 b.id = "mouse-only"; b.tabIndex = -1; b.textContent = "Mouse only";
@@ -161,6 +185,9 @@ def check(driver: webdriver.Chrome, page: str, report: dict[str, list[dict[str, 
         lambda d: d.execute_script("return document.readyState") == "complete"
     )
     report[page] = findings(driver)
+    uneven = driver.execute_script(UNEVEN_BUTTON_ROWS)
+    if uneven:
+        report[page].append({"id": "buttons of a row differ in height", "nodes": uneven})
 
 
 def ring_and_answer(engine: Engine, centre: StaffCentre) -> int:
@@ -203,6 +230,9 @@ def test_the_main_pages_have_no_serious_accessibility_finding_and_work_by_keyboa
         driver.get(server + "/sign-in")
         driver.execute_script(MOUSE_ONLY_BUTTON)
         assert unreachable_by_tab(driver) == ["#mouse-only Mouse only"]
+        # ...and the height check sees a row of buttons of two heights.
+        driver.execute_script(UNEVEN_ROW)
+        assert [r.split(":")[0] for r in driver.execute_script(UNEVEN_BUTTON_ROWS)] == ["row"]
         driver.get(server + "/sign-in")
         check(driver, "/sign-in", report)
         sign_in(driver, server, "eva", PASSWORD)

@@ -243,7 +243,7 @@ def test_an_agent_takes_a_call_fills_the_form_and_is_on_air_again(
     chrome.find_element(By.ID, "cf-title").send_keys("Technician visit")
     chrome.find_element(By.ID, "cf-create-process").click()
     wait.until(EC.text_to_be_present_in_element((By.ID, "cf-processes"), "Technician visit"))
-    assert "777123456" in chrome.find_element(By.ID, "cf-processes").text
+    assert "777 123 456" in chrome.find_element(By.ID, "cf-processes").text
 
     # The reason, level by level down to the code (each level loads the next).
     choose(chrome, wait, 0, "Internet")
