@@ -432,12 +432,17 @@ class AMIClient:
             return
         # Asterisk (or the demo's simulated switch) starting beside Hotline is not there
         # yet for the first moments: said quietly then, as a warning only when it lasts.
-        starting = self._clock.seconds() - self._started_at < STARTUP_GRACE_S
-        (self.log.info if starting else self.log.warn)(
-            "AMI connection failed: {error}; retrying in {delay_s} s",
-            error=failure.getErrorMessage(),
-            delay_s=self.next_reconnect_delay_s,
-        )
+        if self._clock.seconds() - self._started_at < STARTUP_GRACE_S:
+            self.log.info(
+                "AMI not answering yet, still starting? Connecting again in {delay_s} s",
+                delay_s=self.next_reconnect_delay_s,
+            )
+        else:
+            self.log.warn(
+                "AMI connection failed: {error}; retrying in {delay_s} s",
+                error=failure.getErrorMessage(),
+                delay_s=self.next_reconnect_delay_s,
+            )
         self._schedule_reconnect()
 
     def _schedule_reconnect(self) -> None:

@@ -140,11 +140,11 @@ _MOBILE_PREFIXES = (
     "736", "737", "739", "773", "774", "775", "776", "777", "778", "792", "793", "797",
 )  # fmt: skip
 _NOTES = (
-    "Prefers contact by e-mail.",
-    "Asked not to be called before 10:00.",
-    "Disputed an invoice last year; resolved.",
-    "Long-standing customer, fibre since 2015.",
-    "Deaf household member: prefer SMS follow-up.",
+    "Preferuje kontakt e-mailem.",
+    "Nevolat před 10:00.",
+    "Loni reklamoval fakturu; vyřešeno.",
+    "Dlouholetý zákazník, optika od roku 2015.",
+    "Neslyšící člen domácnosti: další kontakt raději SMS.",
 )
 
 
@@ -257,7 +257,7 @@ def _customers(rng: random.Random, count: int) -> list[dict[str, Any]]:
                 "contract_number": contract(city),
                 "name": _person(rng)[2],
                 "active": False,
-                "note": f"Contract passed to {old['name']}.",
+                "note": f"Smlouva převedena na: {old['name']}.",
                 "phones": [old["phones"][0]],
                 "contacts": [],
             }
@@ -331,81 +331,85 @@ _TECH_REASONS_IN = [
     _branch(
         "Internet",
         _branch(
-            "No connection",
-            _leaf("Outage in the area", "T-101"),
-            _leaf("Router or modem fault", "T-102"),
-            _leaf("Cable damaged", "T-103"),
+            "Nefunkční připojení",
+            _leaf("Výpadek v lokalitě", "T-101"),
+            _leaf("Porucha routeru nebo modemu", "T-102"),
+            _leaf("Poškozený kabel", "T-103"),
         ),
         _branch(
-            "Slow connection",
-            _leaf("Wi-Fi coverage", "T-111"),
-            _leaf("Speed below the contract", "T-112"),
+            "Pomalé připojení",
+            _leaf("Pokrytí Wi-Fi", "T-111"),
+            _leaf("Rychlost pod smlouvou", "T-112"),
         ),
-        _leaf("Wi-Fi set-up", "T-121"),
+        _leaf("Nastavení Wi-Fi", "T-121"),
     ),
     _branch(
-        "Television",
+        "Televize",
         _branch(
-            "No signal", _leaf("Set-top box fault", "T-201"), _leaf("Channel missing", "T-202")
+            "Bez signálu", _leaf("Porucha set-top boxu", "T-201"), _leaf("Chybí kanál", "T-202")
         ),
-        _leaf("Picture freezes", "T-211"),
+        _leaf("Zamrzající obraz", "T-211"),
     ),
-    _branch("Phone line", _leaf("No dial tone", "T-301"), _leaf("Number porting", "T-302")),
+    _branch("Pevná linka", _leaf("Bez oznamovacího tónu", "T-301"), _leaf("Přenos čísla", "T-302")),
 ]
 _TECH_REASONS_OUT = [
     _branch(
-        "Follow-up on a fault",
-        _leaf("Fault fixed, confirmed", "TO-01"),
-        _leaf("Technician visit arranged", "TO-02"),
-        _leaf("Customer not reached", "TO-03"),
+        "Kontrola po poruše",
+        _leaf("Porucha odstraněna, potvrzeno", "TO-01"),
+        _leaf("Domluvena návštěva technika", "TO-02"),
+        _leaf("Zákazník nezastižen", "TO-03"),
     ),
-    _branch("Planned maintenance", _leaf("Customer informed", "TO-10")),
+    _branch("Plánovaná údržba", _leaf("Zákazník informován", "TO-10")),
 ]
 _BILLING_REASONS_IN = [
     _branch(
-        "Invoice",
-        _leaf("Wrong amount", "B-101"),
-        _leaf("Copy of an invoice", "B-102"),
-        _leaf("Invoice not received", "B-103"),
+        "Faktura",
+        _leaf("Chybná částka", "B-101"),
+        _leaf("Kopie faktury", "B-102"),
+        _leaf("Faktura nedorazila", "B-103"),
     ),
     _branch(
-        "Payment",
-        _leaf("Payment not matched", "B-201"),
-        _leaf("Change of payment method", "B-202"),
-        _leaf("Payment reminder", "B-203"),
+        "Platba",
+        _leaf("Nespárovaná platba", "B-201"),
+        _leaf("Změna způsobu platby", "B-202"),
+        _leaf("Upomínka", "B-203"),
     ),
     _branch(
-        "Contract",
-        _leaf("Change of address", "B-301"),
-        _leaf("Termination", "B-302"),
-        _leaf("Transfer to another person", "B-303"),
+        "Smlouva",
+        _leaf("Změna adresy", "B-301"),
+        _leaf("Výpověď", "B-302"),
+        _leaf("Převod na jinou osobu", "B-303"),
     ),
 ]
 _SALES_REASONS_IN = [
     _branch(
-        "New service",
+        "Nová služba",
         _branch(
-            "Internet", _leaf("Fibre 1 Gbit/s", "S-101"), _leaf("Wireless 100 Mbit/s", "S-102")
+            "Internet", _leaf("Optika 1 Gbit/s", "S-101"), _leaf("Bezdrát 100 Mbit/s", "S-102")
         ),
-        _branch("Television", _leaf("Basic package", "S-111"), _leaf("Sport package", "S-112")),
+        _branch(
+            "Televize", _leaf("Základní balíček", "S-111"), _leaf("Sportovní balíček", "S-112")
+        ),
     ),
-    _branch("Upgrade", _leaf("Faster internet", "S-201"), _leaf("More TV channels", "S-202")),
-    _branch("Price enquiry", _leaf("Price list sent", "S-301")),
+    _branch(
+        "Navýšení služby", _leaf("Rychlejší internet", "S-201"), _leaf("Více TV kanálů", "S-202")
+    ),
+    _branch("Dotaz na cenu", _leaf("Zaslán ceník", "S-301")),
 ]
 
 # (login, name, department, location, seat number, queues, language). Language None: the
 # browser's (R-2.17, issue 16); only Petra chose Czech in her profile.
 _AGENTS = (
-    ("eva.novakova", "Eva Nováková", "Support Brno", "BRNO", 101, ("TECH", "SALES"), None),
-    ("tomas.dvorak", "Tomáš Dvořák", "Support Brno", "BRNO", 102, ("TECH",), None),
-    ("lucie.prochazkova", "Lucie Procházková", "Support Brno", "BRNO", 103, ("TECH", "BILLING"),
+    ("eva.novakova", "Eva Nováková", "Podpora Brno", "BRNO", 101, ("TECH", "SALES"), None),
+    ("tomas.dvorak", "Tomáš Dvořák", "Podpora Brno", "BRNO", 102, ("TECH",), None),
+    ("lucie.prochazkova", "Lucie Procházková", "Podpora Brno", "BRNO", 103, ("TECH", "BILLING"),
      None),
-    ("martin.kral", "Martin Král", "Support Brno", "BRNO", 104, ("SALES",), None),
-    ("petra.horakova", "Petra Horáková", "Support Ostrava", "OSTRAVA", 105, ("BILLING",), "cs"),
-    ("jakub.marek", "Jakub Marek", "Support Ostrava", "OSTRAVA", 106, ("TECH", "BILLING"), None),
-    ("veronika.fialova", "Veronika Fialová", "Support Ostrava", "OSTRAVA", 107, ("BILLING",),
+    ("martin.kral", "Martin Král", "Podpora Brno", "BRNO", 104, ("SALES",), None),
+    ("petra.horakova", "Petra Horáková", "Podpora Ostrava", "OSTRAVA", 105, ("BILLING",), "cs"),
+    ("jakub.marek", "Jakub Marek", "Podpora Ostrava", "OSTRAVA", 106, ("TECH", "BILLING"), None),
+    ("veronika.fialova", "Veronika Fialová", "Podpora Ostrava", "OSTRAVA", 107, ("BILLING",),
      None),
-    ("ondrej.zeman", "Ondřej Zeman", "Support Ostrava", "OSTRAVA", 108, ("TECH", "SALES"), None),
+    ("ondrej.zeman", "Ondřej Zeman", "Podpora Ostrava", "OSTRAVA", 108, ("TECH", "SALES"), None),
 )  # fmt: skip
 _RESTRICTED_SEATS = (107, 108)  # the team leaders' desks: offered only with a seat right
 
@@ -437,7 +441,7 @@ def _queues(today: date) -> list[dict[str, Any]]:
     return [
         _queue(
             "TECH",
-            "Technical support",
+            "Technická podpora",
             ring_timeout_s=20,
             overflow_enabled=True,
             overflow_after_s=90,
@@ -471,7 +475,7 @@ def _queues(today: date) -> list[dict[str, Any]]:
         ),
         _queue(
             "BILLING",
-            "Billing",
+            "Vyúčtování",
             ring_timeout_s=25,
             overflow_enabled=True,
             overflow_after_s=180,
@@ -492,7 +496,7 @@ def _queues(today: date) -> list[dict[str, Any]]:
         ),
         _queue(
             "SALES",
-            "Sales",
+            "Obchod",
             ring_timeout_s=15,
             overflow_enabled=False,
             overflow_after_s=120,
@@ -506,7 +510,7 @@ def _queues(today: date) -> list[dict[str, Any]]:
             locations=["BRNO"],  # sales serves Brno only: matching is limited to it (R-1.2)
             hours=_weekdays("08:00", "17:00", _MON_FRI),
             closed_rules=[],
-            holidays=[{"day": training_day, "name": "Sales team training"}],
+            holidays=[{"day": training_day, "name": "Školení obchodního týmu"}],
             reasons={"in": _SALES_REASONS_IN, "out": []},
         ),
     ]
@@ -554,7 +558,7 @@ def _agents() -> list[dict[str, Any]]:
             "language": language,
             "selected_location": location,
             "password": DEMO_PASSWORD,
-            "seats": [f"Desk {seat}"],
+            "seats": [f"Pracoviště {seat}"],
         }
         for login, name, department, location, seat, _queues, language in _AGENTS
     ]
@@ -573,17 +577,17 @@ def _agents() -> list[dict[str, Any]]:
             "login": "pavel.cerny",
             "name": "Pavel Černý",
             "role": "supervisor",
-            "department": "Management",
+            "department": "Vedení",
             "language": None,
             "selected_location": "BRNO",
             "password": DEMO_PASSWORD,
-            "supervises": ["Support Brno"],
+            "supervises": ["Podpora Brno"],
         },
         {
             "login": "admin",
-            "name": "Administrator",
+            "name": "Administrátor",
             "role": "admin",
-            "department": "Management",
+            "department": "Vedení",
             "language": None,
             "password": DEMO_PASSWORD,
         },
@@ -609,7 +613,7 @@ def demo_catalog(
             "address": _address(rng, city),
             "active": True,
             "pseudo": False,
-            "note": "The location's operator: calls of unknown callers can be assigned here.",
+            "note": "Provozovatel lokality: sem lze přiřadit hovory neznámých volajících.",
             "phones": [f"+420 {city.landline_prefixes[0]} 100 100"],
             "contacts": [],
         }
@@ -629,7 +633,7 @@ def demo_catalog(
     ]
     return {
         "settings": {
-            "centre_name": "NetMorava contact centre",
+            "centre_name": "Kontaktní centrum NetMorava",
             "country_prefix": "420",
             "time_zone": "Europe/Prague",
             "missed_call_pause_type": "7",
@@ -637,37 +641,36 @@ def demo_catalog(
             "prompt_language": "cs",  # callers hear Czech unless their DID says otherwise
         },
         "departments": [
-            {"name": name}
-            for name in ("Support Brno", "Support Ostrava", "Back office", "Management")
+            {"name": name} for name in ("Podpora Brno", "Podpora Ostrava", "Back office", "Vedení")
         ],
         "locations": [
             {"code": city.code, "name": city.name, "operator": f"OP-{city.code}"}
             for city in _CITIES
         ],
         "pause_types": [
-            {"position": 1, "name": "Personal", "paid": False},
-            {"position": 2, "name": "Lunch", "paid": False},
-            {"position": 3, "name": "Task", "paid": True},
-            {"position": 4, "name": "Meeting", "paid": True},
-            {"position": 5, "name": "Training", "paid": True},
-            {"position": 6, "name": "Fault", "paid": True},
-            {"position": 7, "name": "Missed call", "paid": True},  # R-1.4
+            {"position": 1, "name": "Osobní", "paid": False},
+            {"position": 2, "name": "Oběd", "paid": False},
+            {"position": 3, "name": "Úkol", "paid": True},
+            {"position": 4, "name": "Porada", "paid": True},
+            {"position": 5, "name": "Školení", "paid": True},
+            {"position": 6, "name": "Porucha", "paid": True},
+            {"position": 7, "name": "Zmeškaný hovor", "paid": True},  # R-1.4
         ],
         "voicemail_boxes": [
             {
                 "code": "TECH-VM",
-                "name": "Technical support – messages",
+                "name": "Technická podpora – vzkazy",
                 "kind": "voicemail",
                 "max_message_s": 180,
                 "email_to": f"tech-support@{DEMO_DOMAIN}",  # R-3.5
             },
-            {"code": "TECH-CB", "name": "Technical support – callbacks", "kind": "callback"},
-            {"code": "BILLING", "name": "Billing – messages and callbacks", "kind": "combined"},
-            {"code": "SALES-CB", "name": "Sales – callbacks", "kind": "callback"},
+            {"code": "TECH-CB", "name": "Technická podpora – zpětná volání", "kind": "callback"},
+            {"code": "BILLING", "name": "Vyúčtování – vzkazy a zpětná volání", "kind": "combined"},
+            {"code": "SALES-CB", "name": "Obchod – zpětná volání", "kind": "callback"},
         ],
         "phone_seats": [
             {
-                "name": f"Desk {seat}",
+                "name": f"Pracoviště {seat}",
                 "dial_string": f"PJSIP/{seat}",
                 "restricted": seat in _RESTRICTED_SEATS,
             }
@@ -683,7 +686,7 @@ def demo_catalog(
         "ivr_menus": [
             {
                 "code": "MAIN",
-                "name": "Main menu",
+                "name": "Hlavní nabídka",
                 "prompt": "demo/main-menu",
                 "timeout_s": 5,
                 "max_retries": 2,
@@ -696,7 +699,7 @@ def demo_catalog(
             },
             {
                 "code": "SALES-MENU",
-                "name": "Sales menu",
+                "name": "Nabídka obchodu",
                 "prompt": "demo/sales-menu",
                 "default_queue": "SALES",
                 "options": [
@@ -707,12 +710,12 @@ def demo_catalog(
             },
         ],
         "dids": [
-            {"number": "542100100", "name": "Main line Brno", "menu": "MAIN"},
-            {"number": "596100100", "name": "Main line Ostrava", "menu": "MAIN"},
+            {"number": "542100100", "name": "Hlavní linka Brno", "menu": "MAIN"},
+            {"number": "596100100", "name": "Hlavní linka Ostrava", "menu": "MAIN"},
             # the line printed on the English leaflet: its callers hear English (R-6.4)
             {
                 "number": "542100200",
-                "name": "Technical support direct",
+                "name": "Přímá linka technické podpory",
                 "queue": "TECH",
                 "language": "en",
             },

@@ -37,6 +37,7 @@ from supervisor.store import actions, live, spy
 from supervisor.store import messages as notes
 from web import sessions as web_sessions
 from web.access import RouteTable, roles
+from web.forms import FormData
 from web.request import RequestContext
 from web.sse import EventStream, StillSignedIn, parse_last_id, sse_frame
 
@@ -61,6 +62,7 @@ async def _page(
     entered: dict[str, Any] | None = None,
     sent: bool = False,
 ) -> bytes:
+    """The form page; ``error`` is already in the reader's language."""
     sender = rc.signed_in.agent_id
     people = await rc.db(notes.recipients, sender)
     latest = await rc.db(notes.sent_by, sender)
@@ -69,7 +71,7 @@ async def _page(
         status=status,
         people=people,
         latest=latest,
-        error=rc.lang.gettext(error) if error else None,
+        error=error,
         entered=entered or {"severity": "info", "minutes": notes.DEFAULT_MINUTES},
         sent=sent,
         severities=SEVERITIES,
@@ -89,27 +91,49 @@ async def messages_page(rc: RequestContext) -> bytes:
     return await _page(rc, sent=query.raw("sent") == "1", entered=entered)
 
 
+def _typed(form: FormData) -> dict[str, Any]:
+    """What the supervisor typed, as typed, for the form shown again after a refusal."""
+
+    def raw(name: str) -> str:
+        try:
+            return form.raw(name) or ""
+        except BadInputError:  # sent twice: nothing to keep
+            return ""
+
+    agent = raw("agent_id").strip()
+    return {
+        "agent_id": int(agent) if agent.isascii() and agent.isdigit() and len(agent) < 16 else None,
+        "severity": raw("severity") or "info",
+        "minutes": raw("minutes"),
+        "message": raw("message"),
+    }
+
+
 @routes.route(PAGE, methods=["POST"], access=SUPERVISORS)
 async def send_message(rc: RequestContext) -> bytes:
+    """Send; a refusal, of a field as of the message itself, shows the form again with the
+    reason and everything typed (issue 16)."""
     form = rc.form()
-    agent_id = form.required_integer("agent_id", minimum=1, label=N_("To"))
-    severity = Severity(form.choice("severity", SEVERITIES, label=N_("Severity")))
-    minutes = form.required_integer(
-        "minutes", minimum=1, maximum=notes.MINUTES_MAX, label=N_("Show for (minutes)")
-    )
-    text = form.text(
-        "message",
-        required=False,
-        max_len=4 * notes.MESSAGE_MAX_CHARS,
-        multiline=True,
-        label=N_("Message"),
-    )
     try:
+        agent_id = form.required_integer("agent_id", minimum=1, label=N_("To"))
+        severity = Severity(form.choice("severity", SEVERITIES, label=N_("Severity")))
+        minutes = form.required_integer(
+            "minutes", minimum=1, maximum=notes.MINUTES_MAX, label=N_("Show for (minutes)")
+        )
+        text = form.text(
+            "message",
+            required=False,
+            max_len=4 * notes.MESSAGE_MAX_CHARS,
+            multiline=True,
+            label=N_("Message"),
+        )
         await rc.db(notes.send, rc.signed_in.agent_id, agent_id, severity, text, minutes, rc.now())
-    except notes.NotificationError as refusal:
-        entered = {"agent_id": agent_id, "severity": severity.value, "minutes": minutes}
-        entered["message"] = text
-        return await _page(rc, status=409, error=refusal.message, entered=entered)
+    except (BadInputError, notes.NotificationError) as refusal:
+        status = 400 if isinstance(refusal, BadInputError) else 409
+        reason = rc.lang.refusal(refusal.message, refusal.params)
+        if not rc.wants_html:
+            return rc.json({"error": reason}, status=status)
+        return await _page(rc, status=status, error=reason, entered=_typed(form))
     if not rc.wants_html:
         return rc.json({"ok": True})
     return rc.redirect(PAGE + "?sent=1")

@@ -12,11 +12,34 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
 
+from domain.centre import DEFAULT_COUNTRY_PREFIX
+from domain.numbers import display_number
 from web.i18n import LANGUAGES, Catalogues, Language
 
 SHARED_TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@pass_context
+def phone_text(context: Context, value: str | None, digits: bool = False) -> str:
+    """``{{ number|phone }}``: a phone number shown one way (issue 16), by the centre's
+    country that the page's context names (``country_prefix``, see ``RequestContext``).
+    ``digits=True``: the value is stored international digits without ``+`` (the number an
+    outbound call dialled), not a number as someone wrote it."""
+    prefix = context.get("country_prefix") or DEFAULT_COUNTRY_PREFIX
+    text = value or ""
+    if digits and text.isdigit():
+        text = "+" + text
+    return display_number(text, str(prefix))
 
 
 class Templates:
@@ -44,6 +67,7 @@ class Templates:
             env.filters["datetime"] = language.datetime_text
             env.filters["time"] = language.time_text
             env.filters["date"] = language.date_text
+            env.filters["phone"] = phone_text
             self._environments[code] = env
 
     def render(self, name: str, language: Language, **context: Any) -> str:

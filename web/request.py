@@ -20,6 +20,7 @@ from twisted.internet.defer import Deferred
 from twisted.web.server import Request
 
 from db.runner import DBRunner
+from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.clock import Clock
 from web.badge import Badge, badge_for
 from web.errors import NotSignedInError
@@ -184,6 +185,7 @@ class RequestContext:
             "csrf_token": self.user.csrf_token if self.user else (self.presign_token or ""),
             "last_event_id": self.user.newest_event_id if self.user else 0,
             "path": self.path,
+            "country_prefix": self.user.country_prefix if self.user else DEFAULT_COUNTRY_PREFIX,
         }
         base.update(context)
         return self.web.templates.render(template, self.lang, **base).encode("utf-8")

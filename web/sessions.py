@@ -28,10 +28,13 @@ from db.models import (
     PauseType,
     PhoneSeat,
     QueueRight,
+    Setting,
     WebSession,
 )
 from db.passwords import hash_password
+from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import Role
+from domain.numbers import is_country_prefix
 
 IDLE_S = 4 * 3600
 LIFETIME_S = 16 * 3600
@@ -78,6 +81,8 @@ class SignedInUser:
     desk: DeskView | None
     # The newest live event when the page was made: its stream starts after it.
     newest_event_id: int
+    # The centre's country (its calling code): pages show phone numbers by it (issue 16).
+    country_prefix: str = DEFAULT_COUNTRY_PREFIX
 
     @property
     def call_centre_user(self) -> bool:
@@ -196,6 +201,7 @@ _USER = (
         AgentSession.logged_in_at,
         AgentSession.current_call_id,
         select(func.max(Event.id)).scalar_subquery(),
+        select(Setting.value).where(Setting.key == "country_prefix").scalar_subquery(),
     )
     .join(Agent, Agent.id == WebSession.agent_id)
     .outerjoin(AgentSession, _OPEN_DESK)
@@ -240,6 +246,9 @@ def look_up_user(session: Session, hashed: str, now: datetime) -> UserLookup:
         box_ids=frozenset(i for i, kind in rights if kind == "box"),
         desk=None if found[10] is None else _desk(tuple(found[10:20])),
         newest_event_id=int(found[20] or 0),
+        country_prefix=found[21]
+        if found[21] and is_country_prefix(found[21])
+        else DEFAULT_COUNTRY_PREFIX,
     )
     due = _slid_expiry(created_at, now) - expires_at >= timedelta(seconds=_SLIDE_STEP_S)
     return UserLookup(user, web_session_id if due else None)

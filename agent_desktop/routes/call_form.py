@@ -32,6 +32,7 @@ from agent_desktop.routes import desktop as desktop_routes
 from agent_desktop.status_line import mm_ss
 from agent_desktop.store import call_form as cp
 from agent_desktop.store.call_form import CallFormError
+from dialplan.store import transfers as transfer_store
 from domain.refusals import NotFoundError
 from domain.texts import N_
 from web.access import CALL_CENTRE, RouteTable
@@ -57,6 +58,15 @@ _FORM_ACTIVITIES = frozenset({"in_call", "processing", "outbound"})
 
 NO_UNPROCESSED = N_("There is no unprocessed call in your queues.")
 SHOWING_UNPROCESSED = N_("Showing unprocessed call from %(when)s")  # R-2.13
+# Issue 16: after a transfer the form says where the call went and what is left to do.
+TRANSFERRED_TO_QUEUE = N_(
+    "The call was transferred to the queue %(queue)s, where the caller waits for an agent. "
+    "Save the form to finish the call."
+)
+TRANSFERRED_TO_AGENT = N_(
+    "The call was transferred to %(agent)s, who is offered it first. "
+    "Save the form to finish the call."
+)
 OVERFLOWED_QUEUE = N_("%(queue)s (overflowed call)")  # R-1.6
 INACTIVE_ONE = N_(
     "The caller's number belongs to the inactive customer %(name)s. Re-activate them to work"
@@ -172,12 +182,17 @@ class ProcessCallText:
     caller: str
     callee: str
     duration: str  # mm:ss for a connected call, "" otherwise (R-2.11)
+    outbound: bool = False  # the callee is then the international digits dialled
 
 
 def _process_rows(entry: cp.ProcessEntry) -> list[ProcessCallText]:
     return [
         ProcessCallText(
-            c.at, c.caller, c.callee, mm_ss(c.duration_s) if c.duration_s is not None else ""
+            c.at,
+            c.caller,
+            c.callee,
+            mm_ss(c.duration_s) if c.duration_s is not None else "",
+            outbound=c.direction == "out",
         )
         for c in entry.calls
     ]
@@ -299,10 +314,30 @@ async def _current_panel(rc: RequestContext) -> dict[str, Any]:
 
 @routes.route(CALL_DESK, methods=["GET"], access=CALL_CENTRE)
 async def call_desk(rc: RequestContext) -> bytes:
-    """The desktop with the Active call form of the agent's current call (R-2.6)."""
+    """The desktop with the Active call form of the agent's current call (R-2.6).
+
+    ``transferred=<target>`` (where the transfer dialog lands, issue 16): the form says
+    where the call went and what is left to do."""
     context = await desktop_routes.desktop_context(rc)
     context.update(await _current_panel(rc))
+    transferred = rc.query().raw("transferred")
+    if transferred:
+        notice = await _transferred_notice(rc, transferred[:40])
+        if notice and context["form"] is not None:
+            context["form"]["notice"] = notice
+        elif notice:
+            context["panel_message"] = notice
     return rc.render(PAGE_TEMPLATE, **context)
+
+
+async def _transferred_notice(rc: RequestContext, target: str) -> str | None:
+    found = await rc.read(transfer_store.target_name, target)
+    if found is None:
+        return None
+    kind, name = found
+    if kind == "queue":
+        return rc.lang.gettext(TRANSFERRED_TO_QUEUE) % {"queue": name}
+    return rc.lang.gettext(TRANSFERRED_TO_AGENT) % {"agent": name}
 
 
 @routes.route("/call-form/panel", methods=["GET"], access=CALL_CENTRE)

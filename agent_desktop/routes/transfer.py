@@ -96,7 +96,8 @@ async def transfer_call(rc: RequestContext, call_id: int) -> bytes:
     if not plan.off_air_agent:
         if not rc.wants_html:
             return rc.json({"ok": True, "call_id": call_id, "target": plan.exten})
-        return rc.redirect("/desktop")
+        # Issue 16: the call's form, saying where the call went (see call_form.call_desk).
+        return rc.redirect(f"/desktop/call?transferred={target}")
     # the colleague went off-air meanwhile; the call went to their queue without
     # preference, and the agent must know it did not reach that person.
     notice = rc.lang.translations.gettext(OFF_AIR_FALLBACK) % {

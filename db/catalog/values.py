@@ -240,7 +240,7 @@ def read_country_prefix(node: Node) -> str:
     if not isinstance(text, str) or not is_country_prefix(text):
         raise Bad(
             node,
-            N_("a country prefix is 1-3 digits like 420, got %(value)s"),
+            N_("a country prefix is a calling code in use like 420, got %(value)s"),
             value=describe(value),
         )
     return text

@@ -173,6 +173,21 @@ def plan_transfer(session: Session, agent_id: int, call_id: int, target: str) ->
     return TransferPlan(call.id, call.channel, f"agent-{target_id}")
 
 
+def target_name(session: Session, target: str) -> tuple[str, str] | None:
+    """The kind (``queue``, ``agent``) and name of a dialog's ``target`` value, for the
+    desktop to say where a transfer went (issue 16); None for a value that names nothing."""
+    kind, _, number = target.partition("-")
+    if not number.isdigit() or len(number) > 12:
+        return None
+    if kind == "queue":
+        queue = session.get(Queue, int(number))
+        return ("queue", queue.name) if queue is not None else None
+    if kind == "agent":
+        agent = session.get(Agent, int(number))
+        return ("agent", agent.name) if agent is not None else None
+    return None
+
+
 def settle_transfer(session: Session, call_id: int, now: datetime, state: CallState) -> bool:
     """The safety net when no transfer session took the call over: the redirected caller
     hung up on the way (``transferred``), or a refused redirect left an ended call open

@@ -28,6 +28,7 @@ from db.models import (
     ContactPerson,
     Customer,
     CustomerPhone,
+    Department,
     Did,
     Holiday,
     IvrMenu,
@@ -91,7 +92,7 @@ def test_the_demo_has_the_centre_the_issue_asks_for(demo: Engine) -> None:
             _count(session, SupervisorDepartment, SupervisorDepartment.agent_id == supervisor.id)
             == 1
         )
-        personal = session.scalars(select(PauseType).where(PauseType.name == "Personal")).one()
+        personal = session.scalars(select(PauseType).where(PauseType.name == "Osobní")).one()
         assert personal.paid is False
 
 
@@ -291,6 +292,39 @@ def test_the_readme_names_every_demo_login_by_role_and_its_language(demo: Engine
         assert f"`{login}`" in rows[role_rows.get(role.value, role.value)], login
     assert [login for login, _, language in people if language] == ["petra.horakova"]
     assert "`petra.horakova` has chosen Czech" in readme
+
+
+def test_a_czech_centres_own_names_are_czech_and_the_readme_says_so(demo: Engine) -> None:
+    """Issue 16: the demo centre is Czech, so what its administrators typed (queues, pause
+    types, call reasons, boxes, departments, seats) is Czech, in either page language; the
+    README says which languages the demo speaks."""
+    with Session(demo) as session:
+        queues = dict(session.execute(select(Queue.code, Queue.name)).tuples().all())
+        pauses = list(session.scalars(select(PauseType.name).order_by(PauseType.position)))
+        reasons = set(session.scalars(select(ReasonNode.label)))
+        boxes = set(session.scalars(select(VoicemailBox.name)))
+        seats = set(session.scalars(select(PhoneSeat.name)))
+        departments = set(session.scalars(select(Department.name)))
+    assert queues == {"TECH": "Technická podpora", "BILLING": "Vyúčtování", "SALES": "Obchod"}
+    assert pauses == ["Osobní", "Oběd", "Úkol", "Porada", "Školení", "Porucha", "Zmeškaný hovor"]
+    assert {"Výpadek v lokalitě", "Faktura", "Nová služba", "Zaslán ceník"} <= reasons
+    english = {"No connection", "Invoice", "Payment", "Contract", "New service", "Television"}
+    assert not reasons & english
+    assert boxes == {
+        "Technická podpora – vzkazy",
+        "Technická podpora – zpětná volání",
+        "Vyúčtování – vzkazy a zpětná volání",
+        "Obchod – zpětná volání",
+    }
+    assert seats == {f"Pracoviště {n}" for n in range(101, 109)}
+    assert {"Podpora Brno", "Podpora Ostrava", "Vedení"} <= departments
+    languages = README.read_text(encoding="utf-8").split("**Languages.**", 1)[1]
+    languages = " ".join(languages.split("\n## ", 1)[0].split())
+    assert "The pages are in English or Czech" in languages
+    assert "in Czech in either page language" in languages
+    for name in ("Technická podpora", "Oběd", "Podpora Brno", "Pracoviště 101"):
+        assert name in languages, name
+    assert "hear English" in languages
 
 
 def test_the_docs_point_nowhere_outside_the_repository() -> None:

@@ -5,7 +5,6 @@ in a context that does not exist."""
 from __future__ import annotations
 
 import asterisk_conf
-
 from dialplan import channel_vars
 from dialplan.flows.router import FLOWS
 from simulator.dialplan import load_hotline_dialplan

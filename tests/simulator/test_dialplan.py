@@ -6,9 +6,9 @@ from __future__ import annotations
 import wave
 from pathlib import Path
 
-import asterisk_conf
 import pytest
 
+import asterisk_conf
 from simulator.dialplan import (
     Agi,
     App,

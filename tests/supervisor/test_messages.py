@@ -144,6 +144,41 @@ def test_bad_input_is_refused_with_a_reason_and_keeps_what_was_typed(
     assert stored(db) == 0
 
 
+def test_a_refused_field_shows_the_form_again_with_everything_typed(
+    browser: Browser, centre: StaffCentre, db: InlineDBRunner
+) -> None:
+    """Issue 16: a refusal of a field (here the minutes) shows the message form again, in
+    the page's layout, with the reason naming the field by its label and its bounds, and
+    what the supervisor wrote still there; so does a refusal in the reader's language."""
+    departments(db, centre)
+    browser.signed_in("sue")
+    jan = centre.agents["jan"]
+    typed = "Please call the customer <Novák> back\nbefore noon."
+    page = browser.post(
+        "/supervisor/messages",
+        {"agent_id": str(jan), "severity": "warning", "message": typed, "minutes": "0"},
+    )
+    assert page.status == 400
+    assert 'id="sv-form"' in page.text and 'id="sv-heading"' in page.text
+    error = page.text.split('id="sv-error">', 1)[1].split("</p>", 1)[0]
+    assert error == "“Show for (minutes)” must be a whole number from 1 to 1440."
+    kept = page.text.split('id="sv-message"', 1)[1].split("</textarea>", 1)[0]
+    assert kept.endswith(">Please call the customer &lt;Novák&gt; back\nbefore noon.")
+    assert f'<option value="{jan}" selected>' in page.text
+    assert '<option value="warning" selected>' in page.text
+    assert 'id="sv-minutes" name="minutes" type="number" min="1" max="1440" value="0"' in (
+        page.text
+    )
+    assert stored(db) == 0
+    db.run_sync(lambda s: setattr(s.get(Agent, centre.agents["sue"]), "language", "cs"))
+    czech = browser.post("/supervisor/messages", {**message_to(jan), "minutes": "abc"})
+    assert czech.status == 400
+    assert "„Zobrazit po dobu (minut)“ musí být celé číslo." in czech.text
+    assert ">x</textarea>" in czech.text
+    sent = browser.post("/supervisor/messages", message_to(jan, message=typed))
+    assert sent.status == 303 and stored(db) == 1
+
+
 def test_an_admin_may_message_anyone_active(
     browser: Browser, centre: StaffCentre, db: InlineDBRunner
 ) -> None:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from db.models import Call, CustomerPhone, Queue, Setting, VoicemailItem
 from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import Direction
-from domain.numbers import NATIONAL_DIGITS_MAX, is_country_prefix, normalise_number
+from domain.numbers import is_country_prefix, national_forms, normalise_number
 
 
 def centre_prefix(session: Session) -> str:
@@ -47,16 +47,15 @@ def digits_of(raw: str, prefix: str) -> str:
 
 
 def written_forms(digits: Iterable[str], prefixes: Collection[str]) -> set[str]:
-    """Every way a caller ID may write these numbers that normalises back to them."""
+    """Every way a caller ID may write these numbers that normalises back to them: the
+    international forms, and the national ones on a line of the number's own country."""
     forms: set[str] = set()
     for d in digits:
         if not d:
             continue
         forms.update((d, "+" + d, "00" + d))
-        for prefix in prefixes:
-            national = d[len(prefix) :]
-            if d.startswith(prefix) and national and len(national) <= NATIONAL_DIGITS_MAX:
-                forms.update((national, "0" + national))
+        if any(d.startswith(prefix) for prefix in prefixes):
+            forms.update(national_forms(d))
     return forms
 
 

@@ -185,6 +185,37 @@ def save(browser: Browser, call_id: int, **fields: object) -> Page:
 # --------------------------------------------------------------------------- opening R-2.6
 
 
+@pytest.mark.parametrize(
+    ("caller", "shown", "customer"),
+    [
+        ("00420777123456", "777 123 456", "Pekařství Novák"),  # the centre's own: national
+        ("+420 777 123 456", "777 123 456", "Pekařství Novák"),
+        ("421903123456", "+421 903 123 456", None),  # abroad: international, with "+"
+        ("0049301234567", "+49 30 1234567", None),
+        ("+44 20 7946 0958", "+44 20 7946 0958", None),
+    ],
+)
+def test_the_caller_is_shown_in_one_format_and_still_matched(
+    eva: Browser,
+    db: InlineDBRunner,
+    clock: Clock,
+    desk: Desk,
+    caller: str,
+    shown: str,
+    customer: str | None,
+) -> None:
+    """Issue 16: however the caller ID writes the number, the form shows it one way, by the
+    centre's country (the Czech Republic here); a Czech number written internationally
+    still finds its customer."""
+    a_call(db, clock, desk, caller, hang_up=False)
+    text = text_of(eva.get("/desktop/call").text)
+    assert f"Caller {shown} " in text
+    if customer is not None:
+        assert f"Name {customer} " in text
+    else:
+        assert "Name ????? " in text
+
+
 def test_the_call_desk_opens_the_form_of_the_connected_call_with_the_matched_customer(
     eva: Browser, db: InlineDBRunner, clock: Clock, desk: Desk
 ) -> None:
@@ -196,7 +227,7 @@ def test_the_call_desk_opens_the_form_of_the_connected_call_with_the_matched_cus
     # Issue 16: what tells two customers of one name apart comes with the name.
     assert (
         "Name Pekařství Novák Address Masarykova 5, Brno Contract BR-10042 Location North"
-        " Queue Technical support Caller 777123456"
+        " Queue Technical support Caller 777 123 456"
     ) in text
     assert "Connected since" in text and "Save when the call has ended." in text
     assert '<script src="/static/call_form.js"' in page.text
@@ -591,7 +622,7 @@ def test_replace_number_makes_the_callers_number_the_customers_main_one(
 ) -> None:
     call_id = a_call(db, clock, desk, "731000999")
     form = eva.get(f"/call-form/{call_id}/form", accept=FETCH).text
-    assert "Replace number: 731000999 becomes the customer's main number" in text_of(form)
+    assert "Replace number: 731 000 999 becomes the customer's main number" in text_of(form)
     eva.post(
         f"/call-form/{call_id}/customer", {"customer_id": desk.customers["alice"]}, accept=FETCH
     )
@@ -621,7 +652,7 @@ def test_processes_are_created_from_the_call_and_list_their_calls(
     text = text_of(made.text)
     assert "Send a technician" in text
     # time, caller, callee (the DID), and the talk time of the connected call
-    assert re.search(r"Time Caller Called number Duration \S+ \S+ 777123456 2200 01:00", text)
+    assert re.search(r"Time Caller Called number Duration \S+ \S+ 777 123 456 2200 01:00", text)
     assert db.run_sync(lambda s: len(s.scalars(select(FollowUpProcess)).all())) == 1
     refused = eva.post(f"/call-form/{call_id}/processes", {"title": "  "}, accept=FETCH)
     assert refused.status == 409 and "Give the process a title." in refused.text
@@ -644,7 +675,7 @@ def test_a_later_call_of_the_customer_joins_an_open_process(
         f"/call-form/{later}/processes/join", {"process_id": str(process_id)}, accept=FETCH
     )
     assert joined.status == 200
-    rows = re.findall(r"<tr><td>[^<]+</td><td>777123456</td>", joined.text)
+    rows = re.findall(r"<tr><td>[^<]+</td><td>777 123 456</td>", joined.text)
     assert len(rows) == 2  # the first call and this one, each with its time
     assert 'id="cf-join"' not in joined.text  # nothing left to join
     assert save(eva, later, reason_0=desk.reasons["Other"]).status == 200

@@ -192,15 +192,15 @@ def test_an_outbound_call_rings_then_the_call_form_takes_over(
     wait.until(EC.text_to_be_present_in_element((By.ID, "picked-customer"), "Pekařství Novák"))
     # The main number is filled in; picking another of the customer's numbers fills that.
     assert browser.find_element(By.ID, "number").get_attribute("value") == "+420 777 123 456"
-    Select(browser.find_element(By.ID, "phone_id")).select_by_visible_text("+420 603 999 888")
+    # The list shows the numbers one way, the centre's own nationally (issue 16); the field
+    # to call takes the number as stored.
+    Select(browser.find_element(By.ID, "phone_id")).select_by_visible_text("603 999 888")
     assert browser.find_element(By.ID, "number").get_attribute("value") == "+420 603 999 888"
-    Select(browser.find_element(By.ID, "phone_id")).select_by_visible_text(
-        "+420 777 123 456 (main)"
-    )
+    Select(browser.find_element(By.ID, "phone_id")).select_by_visible_text("777 123 456 (main)")
     browser.find_element(By.ID, "place-call").click()
 
     # The ringing dialog, then - without the agent doing anything - the Active call form.
-    wait.until(EC.text_to_be_present_in_element((By.ID, "ringing-heading"), "420777123456"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "ringing-heading"), "777 123 456"))
     browser.save_screenshot(str(artifacts_dir(tmp_path) / "outbound-ringing.png"))
     wait.until(EC.url_matches(r"/desktop$"))
     wait.until(EC.text_to_be_present_in_element((By.ID, "cf-name"), "Pekařství Novák s.r.o."))
@@ -228,7 +228,7 @@ def test_a_transfer_sends_the_caller_to_another_queue(
     assert "In a call" in browser.find_element(By.ID, "badge").text
     transfer.click()
     dialog = wait.until(EC.presence_of_element_located((By.ID, "transfer-form")))
-    assert "Caller 777123456, queue Technical support" in browser.page_source
+    assert "Caller 777 123 456, queue Technical support" in browser.page_source
     assert "No other agent is on air." in dialog.text
     assert not browser.find_elements(By.ID, "no-telephony")
     with Session(engine) as session:
@@ -237,9 +237,13 @@ def test_a_transfer_sends_the_caller_to_another_queue(
     browser.save_screenshot(str(artifacts_dir(tmp_path) / "transfer-dialog.png"))
     browser.find_element(By.ID, "transfer-submit").click()
 
-    # Back at the desktop, processing the first leg; the caller waits in Sales.
-    wait.until(EC.url_matches(r"/desktop$"))
+    # Back at the desktop on the call's form, processing the first leg; the form says the
+    # caller waits in Sales (issue 16: every action says what happened).
+    wait.until(EC.url_contains("/desktop/call?transferred="))
+    notice = wait.until(EC.visibility_of_element_located((By.ID, "cf-notice")))
+    assert notice.text.startswith("The call was transferred to the queue Sales, where"), notice.text
     wait.until(EC.text_to_be_present_in_element((By.ID, "badge"), "Processing a call"))
+    browser.save_screenshot(str(artifacts_dir(tmp_path) / "transfer-done.png"))
 
     def legs() -> list[tuple[str, int | None]]:
         with Session(engine) as session:

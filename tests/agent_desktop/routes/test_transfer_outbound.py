@@ -201,29 +201,43 @@ def test_transferring_to_a_queue_marks_and_redirects_the_callers_channel(
     agent.signed_in("eva")
     agent.get(f"/calls/{call_id}/transfer")
     done = agent.post(f"/calls/{call_id}/transfer", {"target": f"queue-{centre.billing}"})
-    assert (done.status, done.location) == (303, "/desktop")
+    target = f"queue-{centre.billing}"
+    assert (done.status, done.location) == (303, f"/desktop/call?transferred={target}")
     assert telephony.actions("setvar") == [(CALLER_CHANNEL, "HOTLINE_TRANSFER", "1")]
     assert telephony.actions("redirect") == [(CALLER_CHANNEL, "hotline-transfer", "billing", "1")]
+    # Issue 16: the agent lands on the call's form, which says where the call went and
+    # what is left to do.
+    page = agent.get(done.location)
+    assert page.status == 200 and f'data-call-id="{call_id}"' in page.text
+    notice = page.text.split('id="cf-notice">', 1)[1].split("</p>", 1)[0]
+    assert notice == (
+        "The call was transferred to the queue Billing, where the caller waits for an agent. "
+        "Save the form to finish the call."
+    )
 
 
-def test_transferring_to_an_agent_names_the_agent_as_the_extension(
-    agent: PumpingBrowser,
+def test_after_a_transfer_to_a_colleague_the_form_names_them_in_the_agents_language(
+    colleague: PumpingBrowser,
     db: InlineDBRunner,
     centre: StaffCentre,
     clock: Clock,
     telephony: Telephony,
 ) -> None:
-    call_id = talking(db, centre, clock)
-    at_seat(db, centre, clock, "jan", "102", on_air=True)
+    """Issue 16: every action says what happened, a transfer too, in the reader's language;
+    a target that names nothing adds no notice."""
+    call_id = talking(db, centre, clock, "jan")  # Jan reads Czech
+    at_seat(db, centre, clock, "eva", "102", on_air=True)
     telephony.backend.add_channel(CALLER_CHANNEL)
-    agent.signed_in("eva")
-    jan = centre.agents["jan"]
-    done = agent.post(f"/calls/{call_id}/transfer", {"target": f"agent-{jan}"}, accept=JSON)
-    assert done.status == 200, done.text
-    assert json.loads(done.text) == {"ok": True, "call_id": call_id, "target": f"agent-{jan}"}
-    assert telephony.actions("redirect") == [
-        (CALLER_CHANNEL, "hotline-transfer", f"agent-{jan}", "1")
-    ]
+    colleague.signed_in("jan")
+    eva = centre.agents["eva"]
+    done = colleague.post(f"/calls/{call_id}/transfer", {"target": f"agent-{eva}"})
+    assert (done.status, done.location) == (303, f"/desktop/call?transferred=agent-{eva}")
+    page = colleague.get(done.location)
+    notice = page.text.split('id="cf-notice">', 1)[1].split("</p>", 1)[0]
+    assert notice.startswith("Hovor byl přepojen na operátora Eva Dvořák, kterému se nabídne")
+    for nothing in ("queue-999", "agent-x", "elsewhere"):
+        page = colleague.get(f"/desktop/call?transferred={nothing}")
+        assert page.status == 200 and 'id="cf-notice"' not in page.text
 
 
 @pytest.mark.parametrize(

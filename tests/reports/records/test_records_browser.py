@@ -158,7 +158,7 @@ def test_a_supervisor_filters_calls_opens_a_timeline_and_plays_a_recording(
         waiting(browser, 60).until(shown)
     finally:
         stop(caller)
-    assert "777123456" in browser.find_element(*voicemail_row).text
+    assert "777 123 456" in browser.find_element(*voicemail_row).text
     browser.save_screenshot(str(shots / "records-list.png"))
 
     # Filter by the number as a person types it: the earlier, recorded call only.
