@@ -17,6 +17,7 @@ from db.catalog.fields import KINDS
 from db.catalog.keys import KEY_COLUMNS, Ref, chunks
 from db.catalog.reader import Catalog, Item, ReasonSpec, Row, TurnDaySpec
 from db.models import (
+    RETIRED_POSITION,
     Agent,
     BoxRight,
     BusinessHours,
@@ -37,7 +38,6 @@ from db.models import (
     Queue,
     QueueLocation,
     QueueRight,
-    RETIRED_POSITION,
     ReasonNode,
     ReportSchedule,
     SeatRight,

@@ -22,6 +22,7 @@ from agent_desktop.store import call_form as cp
 from agent_desktop.store.call_form import CallFormError
 from db.events import events_after
 from db.models import (
+    RETIRED_POSITION,
     Agent,
     AuditLog,
     Call,
@@ -30,7 +31,6 @@ from db.models import (
     CustomerPhone,
     Location,
     QueueRight,
-    RETIRED_POSITION,
     ReasonNode,
 )
 from dialplan.store import calls
