@@ -9,7 +9,9 @@
 - ``GET|POST /admin/settings``: the centre's settings;
 - ``GET /admin/audit``: every change, per period, actor and record;
 - ``GET|POST /admin/import``: upload a catalog, see what it would change, apply it;
-- ``GET /admin/export``: the YAML ``hotline export`` writes.
+- ``GET /admin/export``: the YAML ``hotline export`` writes;
+- ``GET /admin/reasons?queue=Q``: a queue's reason trees, and ``POST
+  /admin/reasons/<action>`` to add, rename, move (up, down, below another) or retire a node.
 
 Admins change; supervisors read (agents: of their departments only); nobody else sees any
 of it. Every POST carries the session's CSRF token (``web.guard``). The rules are the
@@ -42,7 +44,7 @@ from admin.sections import (
 )
 from db.catalog import Reason
 from db.catalog.records import SECTION_SLOTS, SETTING_KEYS, Slot
-from domain.enums import Role
+from domain.enums import ReasonDirection, Role
 from domain.refusals import BadInputError, NotFoundError
 from domain.texts import N_
 from web.access import RouteTable, roles
@@ -60,6 +62,12 @@ SAVED = N_("Saved.")
 UNCHANGED = N_("Saved: nothing changed.")
 DELETED = N_("Deleted.")
 IMPORTED = N_("Imported.")
+RETIRED = N_("Retired: a call chose it, so it is kept for that call but offered no more.")
+REASON_DELETED = N_("Deleted: no call chose it.")
+DIRECTIONS = (
+    (ReasonDirection.INBOUND, N_("Inbound calls")),
+    (ReasonDirection.OUTBOUND, N_("Outbound calls")),
+)
 MAX_IMPORT_CHARS = 20_000_000
 
 
@@ -169,7 +177,14 @@ async def section_page(rc: RequestContext, name: str) -> bytes:
 
 
 def _notice(rc: RequestContext) -> str:
-    notices = {"saved": SAVED, "unchanged": UNCHANGED, "deleted": DELETED, "imported": IMPORTED}
+    notices = {
+        "saved": SAVED,
+        "unchanged": UNCHANGED,
+        "deleted": DELETED,
+        "imported": IMPORTED,
+        "retired": RETIRED,
+        "reason_deleted": REASON_DELETED,
+    }
     done = rc.query().raw("done") or ""
     return rc.lang.gettext(notices[done]) if done in notices else ""
 
@@ -410,3 +425,103 @@ async def export_catalog(rc: RequestContext) -> bytes:
     rc.request.setHeader(b"Content-Disposition", b'attachment; filename="centre.yaml"')
     rc.request.setHeader(b"Cache-Control", b"no-store")
     return text.encode("utf-8")
+
+
+# --------------------------------------------------------------------------- reason trees
+
+
+def _reason_page(
+    rc: RequestContext,
+    queue: str,
+    trees: Mapping[ReasonDirection, tuple[store.TreeNode, ...]],
+    *,
+    failed: str = "",
+    entered: Mapping[str, str] | None = None,
+    problems: list[str] | None = None,
+    status: int = 200,
+) -> bytes:
+    """The editor: each direction's tree nested, each live node with its forms; a refused
+    change shows its reasons under the form it came from (``failed``), as typed."""
+    children: dict[str, dict[int | None, list[store.TreeNode]]] = {}
+    targets: dict[int, list[tuple[int, str]]] = {}
+    for direction, nodes in trees.items():
+        below: dict[int | None, list[store.TreeNode]] = {}
+        paths: dict[int, str] = {}
+        for node in nodes:
+            below.setdefault(node.parent_id, []).append(node)
+            parent = paths.get(node.parent_id) if node.parent_id is not None else None
+            paths[node.id] = f"{parent} › {node.label}" if parent else node.label
+        children[direction.value] = below
+        live = [n for n in nodes if not n.retired]
+        for node in live:
+            inside = {node.id}
+            for other in live:  # depth first: a descendant comes after its parent
+                if other.parent_id in inside:
+                    inside.add(other.id)
+            targets[node.id] = [(n.id, paths[n.id]) for n in live if n.id not in inside]
+    return rc.render(
+        "admin_reasons.html",
+        status=status,
+        queue=queue,
+        directions=DIRECTIONS,
+        children=children,
+        targets=targets,
+        failed=failed,
+        entered=entered or {},
+        problems=problems or [],
+        notice=_notice(rc),
+        **_common(rc),
+    )
+
+
+async def _trees(
+    rc: RequestContext, queue: str
+) -> dict[ReasonDirection, tuple[store.TreeNode, ...]]:
+    try:
+        return await rc.db(store.reason_trees, queue)
+    except store.RecordRefusedError:
+        raise NotFoundError(NO_RECORD) from None
+
+
+@routes.route("/admin/reasons", methods=["GET"], access=READERS)
+async def reasons_page(rc: RequestContext) -> bytes:
+    queue = rc.query().text("queue", max_len=200)
+    return _reason_page(rc, queue, await _trees(rc, queue))
+
+
+@routes.route("/admin/reasons/<action>", methods=["POST"], access=ADMINS)
+async def edit_reasons(rc: RequestContext, action: str) -> bytes:
+    if action not in store.REASON_ACTIONS:
+        raise NotFoundError(NO_RECORD)
+    form = rc.form()
+    queue = form.text("queue", max_len=200)
+    direction = ReasonDirection(form.choice("direction", [d.value for d in ReasonDirection]))
+    node = form.integer("node", required=False, minimum=1)
+    parent = form.integer("parent", required=False, minimum=1)
+    label = form.text("label", required=False, max_len=1000)
+    code = form.text("code", required=False, max_len=1000)
+    try:
+        outcome = await rc.db(
+            store.edit_reason_tree,
+            rc.signed_in.agent_id,
+            queue,
+            direction,
+            action,
+            rc.now(),
+            node_id=node,
+            parent_id=parent,
+            label=label,
+            code=code,
+        )
+    except store.RecordRefusedError as refusal:
+        where = node if action != "add" else parent
+        failed = f"{action}:{direction.value}:{where or 'top'}"
+        problems = [p for ps in _translate(rc, refusal.problems).values() for p in ps]
+        entered = {"label": label, "code": code}
+        trees = await _trees(rc, queue)
+        return _reason_page(
+            rc, queue, trees, failed=failed, entered=entered, problems=problems, status=409
+        )
+    done = {"retired": "retired", "deleted": "reason_deleted"}.get(outcome, "saved")
+    anchor = f"#node-{node}" if node and outcome == "saved" else f"#reasons-{direction.value}"
+    return rc.redirect(f"/admin/reasons?queue={quote(queue, safe='')}&done={done}{anchor}")

@@ -5,10 +5,11 @@ One ``hotline serve`` runs against a centre with nothing but its admin. In a rea
 (headless Chromium), working in Czech, the admin creates a seat, an agent with the right to
 it, a queue with opening hours, a reason tree and the agent as member, an IVR menu whose
 key 1 leads to the queue, and a DID to the menu (one value refused first, in Czech, next to
-its field). Then the agent signs in on the same server, in English, takes the seat, goes
-on air; ``hotline simulate`` calls the new DID over real FastAGI and presses 1: the agent's
-phone rings, answers, and the desktop shows the call connected with the new reason tree.
-Screenshots go to HOTLINE_TEST_ARTIFACTS. No sleeping: WebDriverWait polls the page.
+its field), and adds a second reason with the tree editor. Then the agent signs in on the
+same server, in English, takes the seat, goes on air; ``hotline simulate`` calls the new
+DID over real FastAGI and presses 1: the agent's phone rings, answers, and the desktop
+shows the call connected with the new reason tree. Screenshots go to
+HOTLINE_TEST_ARTIFACTS. No sleeping: WebDriverWait polls the page.
 """
 
 from __future__ import annotations
@@ -149,6 +150,20 @@ def test_an_admin_opens_a_new_line_and_its_first_call_reaches_the_new_agent(
     click(browser, (By.ID, "admin-save"))
     wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Uloženo."))
 
+    # The tree editor: a second reason below Internet.
+    click(browser, (By.ID, "admin-reasons"))
+    internet = wait.until(
+        EC.presence_of_element_located((By.CSS_SELECTOR, "li[data-label=Internet]"))
+    )
+    node = internet.get_attribute("id").removeprefix("node-")  # type: ignore[union-attr]
+    click(browser, (By.ID, f"edit-{node}"))
+    browser.find_element(By.ID, f"add-label-in-{node}").send_keys("Slow line")
+    browser.find_element(By.ID, f"add-code-in-{node}").send_keys("I-2")
+    click(browser, (By.ID, f"add-in-{node}"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Uloženo."))
+    assert browser.find_elements(By.CSS_SELECTOR, "li[data-label='Slow line']")
+    browser.save_screenshot(str(shots / "new-line-reason-tree.png"))
+
     _create(
         browser,
         base,
@@ -182,8 +197,11 @@ def test_an_admin_opens_a_new_line_and_its_first_call_reaches_the_new_agent(
     try:
         connected = (By.CSS_SELECTOR, "#cf-status.cf-connected")
         waiting(browser, 60).until(EC.presence_of_element_located(connected))
-        reasons = browser.find_element(By.ID, "cf-reason-0")
-        assert "Internet" in [o.text for o in Select(reasons).options]
+        Select(browser.find_element(By.ID, "cf-reason-0")).select_by_visible_text("Internet")
+        detail = wait.until(EC.presence_of_element_located((By.ID, "cf-reason-1")))
+        wait.until(lambda d: len(Select(detail).options) == 3)
+        offered = [o.text for o in Select(detail).options][1:]
+        assert offered == ["No connection (I-1)", "Slow line (I-2)"]
         browser.save_screenshot(str(shots / "new-line-call-connected.png"))
     finally:
         stop(caller)
