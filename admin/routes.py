@@ -197,6 +197,7 @@ async def _record_page(
     values: Mapping[str, str],
     problems: Mapping[str, list[str]] | None = None,
     status: int = 200,
+    deleting: bool = False,
 ) -> bytes:
     slots: tuple[Slot, ...] = SECTION_SLOTS[section.name]
     return rc.render(
@@ -207,6 +208,7 @@ async def _record_page(
         slots=slots,
         values=values,
         problems=problems or {},
+        deleting=deleting,
         notice=_notice(rc),
         **_common(rc),
     )
@@ -261,7 +263,7 @@ async def delete_record(rc: RequestContext, name: str) -> bytes:
         values = form_values(name, record) if record is not None else {}
         problems = _translate(rc, refusal.problems)
         return await _record_page(
-            rc, section, key=key, values=values, problems=problems, status=409
+            rc, section, key=key, values=values, problems=problems, status=409, deleting=True
         )
     return rc.redirect(f"/admin/s/{name}?done=deleted")
 

@@ -32,22 +32,28 @@ class Section:
     title: str  # N_-marked
     key: str  # the natural key's YAML key (``code``); a report schedule: all four
     columns: tuple[str, ...]  # the keys a list shows
-    deletable: bool = False  # a record may be deleted (nothing refers to it by id)
+    deletable: bool = False  # a record may be deleted (when nothing refers to it by id)
     searchable: bool = False  # tens of thousands of records: search and pages
 
 
 SECTIONS: tuple[Section, ...] = (
     Section("queues", N_("Queues"), "code", ("code", "name", "active", "ring_timeout_s")),
     Section("agents", N_("Agents"), "login", ("login", "name", "role", "department", "active")),
-    Section("phone_seats", N_("Seats"), "name", ("name", "dial_string", "restricted")),
-    Section("ivr_menus", N_("IVR menus"), "code", ("code", "name", "prompt")),
+    Section(
+        "phone_seats", N_("Seats"), "name", ("name", "dial_string", "restricted"), deletable=True
+    ),
+    Section("ivr_menus", N_("IVR menus"), "code", ("code", "name", "prompt"), deletable=True),
     Section("dids", N_("DIDs"), "number", ("number", "name", "menu", "queue"), deletable=True),
     Section(
-        "voicemail_boxes", N_("Voicemail and callback boxes"), "code", ("code", "name", "kind")
+        "voicemail_boxes",
+        N_("Voicemail and callback boxes"),
+        "code",
+        ("code", "name", "kind"),
+        deletable=True,
     ),
     Section("pause_types", N_("Pause types"), "position", ("position", "name", "paid", "active")),
-    Section("departments", N_("Departments"), "name", ("name",)),
-    Section("locations", N_("Locations"), "code", ("code", "name", "operator")),
+    Section("departments", N_("Departments"), "name", ("name",), deletable=True),
+    Section("locations", N_("Locations"), "code", ("code", "name", "operator"), deletable=True),
     Section(
         "customers",
         N_("Customers"),

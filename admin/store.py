@@ -56,21 +56,28 @@ from db.models import (
     Agent,
     AgentSession,
     AuditLog,
+    BoxRight,
     Call,
     Customer,
     CustomerPhone,
     Department,
     Did,
     Holiday,
+    IvrKeyPress,
     IvrMenu,
+    IvrOption,
+    Location,
     PauseRecord,
     PauseType,
     PhoneSeat,
     Queue,
+    QueueLocation,
     ReasonNode,
     ReportSchedule,
+    SeatRight,
     SupervisorDepartment,
     VoicemailBox,
+    VoicemailItem,
 )
 from domain.enums import ReasonDirection, ReportFormat, ReportPeriod
 from domain.texts import N_
@@ -299,13 +306,73 @@ def save_settings(
     )
 
 
-_DELETABLE: dict[str, Any] = {"dids": Did, "holidays": Holiday, "report_schedules": ReportSchedule}
+_DELETABLE: dict[str, Any] = {
+    "dids": Did,
+    "holidays": Holiday,
+    "report_schedules": ReportSchedule,
+    "phone_seats": PhoneSeat,
+    "voicemail_boxes": VoicemailBox,
+    "departments": Department,
+    "locations": Location,
+    "ivr_menus": IvrMenu,
+}
+_KEY_COLUMN: dict[str, Any] = {
+    "phone_seats": PhoneSeat.name,
+    "voicemail_boxes": VoicemailBox.code,
+    "departments": Department.name,
+    "locations": Location.code,
+    "ivr_menus": IvrMenu.code,
+}
+IN_USE_BY = N_("Still in use, so not deleted: %(what)s (%(count)s).")
+_USERS: dict[str, tuple[tuple[Any, str], ...]] = {
+    # What refers to a record by its id, and how the refusal names it (R-6.2): a record
+    # something needs or history keeps is never deleted under it.
+    "phone_seats": (
+        (SeatRight.seat_id, N_("agents with a right to this seat")),
+        (AgentSession.seat_id, N_("logins at this seat, kept in the login history")),
+    ),
+    "voicemail_boxes": (
+        (Queue.voicemail_box_id, N_("queues whose voicemail box it is")),
+        (Queue.callback_box_id, N_("queues whose callback box it is")),
+        (BoxRight.box_id, N_("agents with a right to this box")),
+        (VoicemailItem.box_id, N_("messages and callback requests in this box")),
+    ),
+    "departments": (
+        (Agent.department_id, N_("agents in this department")),
+        (SupervisorDepartment.department_id, N_("supervisors of this department")),
+    ),
+    "locations": (
+        (Customer.location_id, N_("customers at this location")),
+        (QueueLocation.location_id, N_("queues serving this location")),
+        (Agent.selected_location_id, N_("agents who selected this location")),
+    ),
+    "ivr_menus": (
+        (Did.ivr_menu_id, N_("DIDs leading to this menu")),
+        (IvrOption.submenu_id, N_("options of other menus leading to it")),
+        (IvrMenu.default_menu_id, N_("menus that fall back to it")),
+        (IvrKeyPress.menu_id, N_("keys pressed in it, kept for the IVR report")),
+    ),
+}
+
+
+def _in_use(session: Session, name: str, record_id: int) -> list[Reason]:
+    """Why the record ``record_id`` of section ``name`` cannot be deleted (nothing: it can)."""
+    reasons = []
+    for column, what in _USERS.get(name, ()):
+        query = select(func.count()).where(column == record_id)
+        if column is IvrMenu.default_menu_id:  # a menu falling back to itself does not count
+            query = query.where(IvrMenu.id != record_id)
+        count = session.scalar(query) or 0
+        if count:
+            reasons.append(Reason(IN_USE_BY, (("what", Reason(what)), ("count", count))))
+    return reasons
 
 
 def delete_record(session: Session, actor_id: int, name: str, key: str, now: datetime) -> None:
-    """Delete a record nothing refers to by id (a DID, a centre-wide holiday, a report
-    schedule); the others are retired (``active: false``) instead, as the loader never
-    deletes them."""
+    """Delete a record: a DID, a centre-wide holiday, a report schedule; a seat, a box, a
+    department, a location or an IVR menu only when nothing refers to it (the refusal says
+    what still does, :data:`IN_USE_BY`). Queues, agents, pause types and customers are
+    retired (``active: false``) instead: calls and history refer to them."""
     section: Section = BY_NAME[name]
     if not section.deletable:
         raise RecordRefusedError({"": [Reason(IN_USE)]})
@@ -313,8 +380,16 @@ def delete_record(session: Session, actor_id: int, name: str, key: str, now: dat
     if before is None:
         raise RecordRefusedError({"": [Reason(NOT_FOUND)]})
     model = _DELETABLE[name]
-    if name == "dids":
-        where: Sequence[Any] = [Did.number == key]
+    if name in _KEY_COLUMN:
+        record_id: int = session.scalars(select(model.id).where(_KEY_COLUMN[name] == key)).one()
+        reasons = _in_use(session, name, record_id)
+        if reasons:
+            raise RecordRefusedError({"": reasons})
+        if name == "ivr_menus":  # its own options go with it
+            session.execute(delete(IvrOption).where(IvrOption.menu_id == record_id))
+        where: Sequence[Any] = [model.id == record_id]
+    elif name == "dids":
+        where = [Did.number == key]
     elif name == "holidays":
         where = [Holiday.queue_id.is_(None), Holiday.day == date.fromisoformat(key)]
     else:
