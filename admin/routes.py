@@ -5,7 +5,10 @@
 - ``GET /admin/s/<section>/edit?key=K`` (no key: a new record): one record's form;
 - ``POST /admin/s/<section>/save``: create or update; a refusal shows the form again with
   each reason next to its key, in the user's language, and nothing saved (409);
-- ``POST /admin/s/<section>/delete``: a DID, a holiday, a report schedule;
+- ``POST /admin/s/<section>/delete``: a DID, a holiday, a report schedule; a seat, a box, a
+  department, a location, an IVR menu when nothing refers to it;
+- ``POST /admin/agents/unlock``: forgive an agent the wrong passwords holding back his
+  sign-ins;
 - ``GET|POST /admin/settings``: the centre's settings;
 - ``GET /admin/audit``: every change, per period, actor and record;
 - ``GET|POST /admin/import``: upload a catalog, see what it would change, apply it;
@@ -64,6 +67,7 @@ DELETED = N_("Deleted.")
 IMPORTED = N_("Imported.")
 RETIRED = N_("Retired: a call chose it, so it is kept for that call but offered no more.")
 REASON_DELETED = N_("Deleted: no call chose it.")
+UNLOCKED = N_("Unlocked: the next sign-in is tried at once.")
 DIRECTIONS = (
     (ReasonDirection.INBOUND, N_("Inbound calls")),
     (ReasonDirection.OUTBOUND, N_("Outbound calls")),
@@ -184,6 +188,7 @@ def _notice(rc: RequestContext) -> str:
         "imported": IMPORTED,
         "retired": RETIRED,
         "reason_deleted": REASON_DELETED,
+        "unlocked": UNLOCKED,
     }
     done = rc.query().raw("done") or ""
     return rc.lang.gettext(notices[done]) if done in notices else ""
@@ -200,6 +205,8 @@ async def _record_page(
     deleting: bool = False,
 ) -> bytes:
     slots: tuple[Slot, ...] = SECTION_SLOTS[section.name]
+    throttle = rc.web.sign_in_throttle
+    held_back_s = throttle.held_back_s(key) if throttle and key and section.name == "agents" else 0
     return rc.render(
         "admin_record.html",
         status=status,
@@ -209,6 +216,7 @@ async def _record_page(
         values=values,
         problems=problems or {},
         deleting=deleting,
+        held_back_s=held_back_s,
         notice=_notice(rc),
         **_common(rc),
     )
@@ -266,6 +274,21 @@ async def delete_record(rc: RequestContext, name: str) -> bytes:
             rc, section, key=key, values=values, problems=problems, status=409, deleting=True
         )
     return rc.redirect(f"/admin/s/{name}?done=deleted")
+
+
+@routes.route("/admin/agents/unlock", methods=["POST"], access=ADMINS)
+async def unlock_agent(rc: RequestContext) -> bytes:
+    """Forgive an agent the wrong passwords that hold back the sign-ins of his login
+    (``web.sign_in_throttle``), audited. The throttle lives in each web process's memory:
+    this unlocks the login in the process that serves the page (with several, each
+    counts, and forgets after the wait, on its own)."""
+    login = rc.form().text("key", max_len=64)
+    if await rc.db(store.find_record, "agents", login) is None:
+        raise NotFoundError(NO_RECORD)
+    throttle = rc.web.sign_in_throttle
+    forgiven = throttle.forgive(login) if throttle else 0
+    await rc.db(store.audit_unlock, rc.signed_in.agent_id, login, forgiven, rc.now())
+    return rc.redirect(f"/admin/s/agents/edit?key={quote(login, safe='')}&done=unlocked")
 
 
 # --------------------------------------------------------------------------- settings

@@ -403,6 +403,20 @@ def delete_record(session: Session, actor_id: int, name: str, key: str, now: dat
     _audit(session, actor_id, now, f"admin.{name}.delete", audit_target(section, key), before, None)
 
 
+def audit_unlock(session: Session, actor_id: int, login: str, forgiven: int, now: datetime) -> None:
+    """The audit entry of an agent unlocked (his sign-in misses forgiven at ``forgiven``
+    addresses)."""
+    session.add(
+        AuditLog(
+            at=now,
+            actor_id=actor_id,
+            action="admin.agents.unlock",
+            target=audit_target(BY_NAME["agents"], login)[:200],
+            detail=json.dumps({"addresses": forgiven}),
+        )
+    )
+
+
 # --------------------------------------------------------------------------- import, export
 
 

@@ -317,3 +317,42 @@ def test_a_change_is_seen_by_another_process_and_the_next_call_at_once(
         assert queue is not None and queue.policy.ring_timeout_s == 7
     finally:
         other.stop()
+
+
+def test_an_admin_unlocks_an_agent_held_back_by_wrong_passwords_audited(
+    browser: Browser, other_browser: Browser, db: InlineDBRunner, centre: StaffCentre, admin: int
+) -> None:
+    browser.signed_in("ada")
+    assert 'id="admin-not-locked"' in browser.get("/admin/s/agents/edit?key=eva").text
+    for _ in range(5):
+        assert other_browser.sign_in("eva", password="guess").status in (401, 429)
+    assert other_browser.sign_in("eva").status == 429  # held back, even with her password
+    page = browser.get("/admin/s/agents/edit?key=eva").text
+    assert "Sign-ins as eva are held back for" in page and 'id="admin-unlock"' in page
+    assert browser.post("/admin/agents/unlock", {"key": "eva"}, csrf=False).status == 403
+    done = browser.post("/admin/agents/unlock", {"key": "eva"})
+    assert done.location == "/admin/s/agents/edit?key=eva&done=unlocked"
+    assert "Unlocked: the next sign-in is tried at once." in browser.get(done.location).text
+    assert other_browser.sign_in("eva").status == 303
+    assert [(a, t) for a, t, _ in _audit(db)] == [("admin.agents.unlock", "agents:eva")]
+    assert browser.post("/admin/agents/unlock", {"key": "nobody"}).status == 404
+
+
+def test_a_supervisor_sees_a_lock_but_cannot_unlock(
+    browser: Browser, other_browser: Browser, db: InlineDBRunner, centre: StaffCentre
+) -> None:
+    def eva_in_sues_department(session: Session) -> None:
+        support = Department(name="Support")
+        session.add(support)
+        session.flush()
+        session.get(Agent, centre.agents["eva"]).department_id = support.id  # type: ignore[union-attr]
+        session.add(SupervisorDepartment(agent_id=centre.agents["sue"], department_id=support.id))
+
+    db.run_sync(eva_in_sues_department)
+    for _ in range(5):
+        other_browser.sign_in("eva", password="guess")
+    browser.signed_in("sue")
+    page = browser.get("/admin/s/agents/edit?key=eva").text
+    assert 'id="admin-locked"' in page and 'id="admin-unlock"' not in page
+    assert browser.post("/admin/agents/unlock", {"key": "eva"}).status == 403
+    assert other_browser.sign_in("eva").status == 429
