@@ -37,12 +37,15 @@ from admin.sections import (
     BY_NAME,
     KEY_LABELS,
     PAGE_SIZE,
+    PICKERS,
     SECTIONS,
     SETTINGS_TITLE,
+    SUGGESTED,
     Section,
     duration_text,
     may_write,
     page_count,
+    picked_yaml,
     record_key,
 )
 from db.catalog import Reason
@@ -102,6 +105,19 @@ def _yaml(value: Any) -> str:
     return str(yaml.safe_dump(value, allow_unicode=True, default_flow_style=None, sort_keys=False))
 
 
+PICKED = ".picked"  # a hidden field's suffix: this list key was picked from check boxes
+
+
+def _chosen(text: str) -> list[str]:
+    """The values of a list key's YAML text (a picker ticks them); none when it is not a
+    list of plain values."""
+    try:
+        value = yaml.safe_load(text or "[]")
+    except yaml.YAMLError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 def form_values(section: str, record: Mapping[str, Any]) -> dict[str, str]:
     """A stored record as the text its form shows, key by key."""
     values: dict[str, str] = {}
@@ -123,6 +139,9 @@ def _entered(rc: RequestContext, section: str) -> dict[str, str]:
     for slot in SECTION_SLOTS[section]:
         if slot.is_bool:
             entered[slot.key] = "true" if form.raw(slot.key) == "true" else "false"
+            continue
+        if slot.key in PICKERS and form.raw(slot.key + PICKED) == "1":
+            entered[slot.key] = picked_yaml(form.many(slot.key))
             continue
         text = form.text(slot.key, required=False, max_len=1_000_000, multiline=True, strip=False)
         entered[slot.key] = text if slot.nested else text.strip()
@@ -205,6 +224,9 @@ async def _record_page(
     deleting: bool = False,
 ) -> bytes:
     slots: tuple[Slot, ...] = SECTION_SLOTS[section.name]
+    kinds = {PICKERS[s.key] for s in slots if s.nested and s.key in PICKERS}
+    kinds |= {s.field.ref for s in slots if s.field and s.field.ref in SUGGESTED}
+    choices = await rc.db(store.ref_choices, sorted(k for k in kinds if k))
     throttle = rc.web.sign_in_throttle
     held_back_s = throttle.held_back_s(key) if throttle and key and section.name == "agents" else 0
     return rc.render(
@@ -217,6 +239,11 @@ async def _record_page(
         problems=problems or {},
         deleting=deleting,
         held_back_s=held_back_s,
+        pickers=PICKERS,
+        picked=PICKED,
+        suggested=SUGGESTED,
+        choices=choices,
+        chosen=_chosen,
         notice=_notice(rc),
         **_common(rc),
     )

@@ -16,6 +16,7 @@ key that differs (:func:`changed_keys`); a password hash is never written there.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -80,6 +81,24 @@ SECRET_KEYS = frozenset({"password", "password_hash"})
 CHANGED_SECRET = "(changed)"
 
 PAGE_SIZE = 50  # records per page of a searchable section
+
+PICKERS: Mapping[str, str] = {
+    "seats": "seat",
+    "boxes": "box",
+    "supervises": "department",
+    "locations": "location",
+    "agents": "agent",
+}
+"""The list keys a page picks from check boxes (key -> the kind of record listed), instead
+of typing YAML: an agent's rights to seats and boxes and supervised departments, a queue's
+locations and member agents."""
+SUGGESTED = frozenset({"department", "location", "box", "pause_type", "queue", "menu"})
+"""The kinds of a single reference whose input suggests the existing records."""
+
+
+def picked_yaml(values: list[str]) -> str:
+    """The check boxes ticked as the YAML list a file would have (``["101", "Desk 7"]``)."""
+    return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in values) + "]"
 
 
 def may_read(role: Role) -> bool:

@@ -232,6 +232,38 @@ def new_record(name: str) -> dict[str, Any]:
     return record
 
 
+_CHOICES: dict[str, tuple[Any, Any, Any]] = {
+    # kind: (the model, the value a record names it by, what a person recognises it by)
+    "seat": (PhoneSeat, PhoneSeat.name, PhoneSeat.dial_string),
+    "box": (VoicemailBox, VoicemailBox.code, VoicemailBox.name),
+    "department": (Department, Department.name, Department.name),
+    "location": (Location, Location.code, Location.name),
+    "agent": (Agent, Agent.login, Agent.name),
+    "queue": (Queue, Queue.code, Queue.name),
+    "menu": (IvrMenu, IvrMenu.code, IvrMenu.name),
+    "pause_type": (PauseType, PauseType.position, PauseType.name),
+}
+
+
+def ref_choices(session: Session, kinds: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """The records of each kind a form picks from: (the value, a label), in the value's
+    order; the label is the value with what a person knows it by."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for kind in kinds:
+        _model, value, shown = _CHOICES[kind]
+        rows = session.execute(select(value, shown).order_by(value)).all()
+        out[kind] = [(str(v), _choice_label(kind, str(v), str(s))) for v, s in rows]
+    return out
+
+
+def _choice_label(kind: str, value: str, shown: str) -> str:
+    if value == shown:
+        return value
+    if kind == "seat":  # a seat is known by its name, its dial string beside it
+        return f"{value} ({shown})"
+    return f"{shown} ({value})"
+
+
 def settings(session: Session) -> dict[str, str]:
     return dict(Exporter(session).section("settings"))
 

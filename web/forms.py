@@ -55,6 +55,23 @@ class FormData:
             raise BadInputError(TWICE, {"field": name})
         return values[0] if values else None
 
+    def many(self, name: str, *, max_len: int = 200, max_count: int = 10_000) -> list[str]:
+        """Every value of ``name`` (a list of check boxes), each one line of at most
+        ``max_len`` characters, stripped; empty ones left out."""
+        values = self._fields.get(name) or []
+        if len(values) > max_count:
+            raise BadInputError(OUT_OF_RANGE, {"field": name})
+        out = []
+        for value in values:
+            text = value.strip()
+            if len(text) > max_len:
+                raise BadInputError(TOO_LONG, {"field": name, "limit": max_len})
+            if "\n" in text or "\r" in text:
+                raise BadInputError(ONE_LINE, {"field": name})
+            if text:
+                out.append(text)
+        return out
+
     def text(
         self,
         name: str,

@@ -94,11 +94,24 @@ def _fill(driver: webdriver.Chrome, values: dict[str, str]) -> None:
         field.send_keys(text)
 
 
-def _create(driver: webdriver.Chrome, base: str, section: str, values: dict[str, str]) -> None:
+def _tick(driver: webdriver.Chrome, key: str, value: str) -> None:
+    """Tick ``value`` in the check boxes of the list key ``key`` (a picker)."""
+    click(driver, (By.CSS_SELECTOR, f"#f-{key} input[type=checkbox][value='{value}']"))
+
+
+def _create(
+    driver: webdriver.Chrome,
+    base: str,
+    section: str,
+    values: dict[str, str],
+    ticks: dict[str, str] | None = None,
+) -> None:
     """A new record of ``section``, typed into its form and saved (the notice in Czech)."""
     driver.get(f"{base}/admin/s/{section}/edit")
     waiting(driver, WAIT_S).until(EC.presence_of_element_located((By.ID, "admin-form")))
     _fill(driver, values)
+    for key, value in (ticks or {}).items():
+        _tick(driver, key, value)
     click(driver, (By.ID, "admin-save"))
     notice = (By.ID, "admin-notice")
     waiting(driver, WAIT_S).until(EC.text_to_be_present_in_element(notice, "Uloženo."))
@@ -115,7 +128,6 @@ QUEUE = {
     "ring_timeout_s": "0",
     "hours": "".join(line[4:] + "\n" for line in ALL_WEEK_HOURS.splitlines()),
     "reasons": "in:\n  - label: Internet\n    children:\n      - {label: No connection, code: I-1}",
-    "agents": "[nina]",
 }
 
 
@@ -135,13 +147,15 @@ def test_an_admin_opens_a_new_line_and_its_first_call_reaches_the_new_agent(
         browser,
         base,
         "agents",
-        {"login": "nina", "name": "Nina Nová", "password": AGENT_PASSWORD, "seats": "[Desk 7]"},
+        {"login": "nina", "name": "Nina Nová", "password": AGENT_PASSWORD},
+        {"seats": "Desk 7"},
     )
 
     # A refused value is told in Czech next to its field, and nothing is saved.
     browser.get(base + "/admin/s/queues/edit")
     wait.until(EC.presence_of_element_located((By.ID, "f-code")))
     _fill(browser, QUEUE)
+    _tick(browser, "agents", "nina")
     click(browser, (By.ID, "admin-save"))
     error = wait.until(EC.presence_of_element_located((By.ID, "f-ring_timeout_s-error")))
     assert error.text == "0 je mimo rozsah (musí být nejméně 1)"

@@ -356,3 +356,31 @@ def test_a_supervisor_sees_a_lock_but_cannot_unlock(
     assert 'id="admin-locked"' in page and 'id="admin-unlock"' not in page
     assert browser.post("/admin/agents/unlock", {"key": "eva"}).status == 403
     assert other_browser.sign_in("eva").status == 429
+
+
+def test_rights_and_members_are_picked_from_labelled_check_boxes(
+    browser: Browser, db: InlineDBRunner, centre: StaffCentre, admin: int
+) -> None:
+    """Issue 15: an agent's seats and boxes, a queue's member agents are check boxes with
+    labels; ticking none clears the list; a single reference suggests what exists."""
+    browser.signed_in("ada")
+    page = browser.get("/admin/s/agents/edit?key=eva").text
+    assert re.search(r'name="seats" value="901" checked>\s*901 \(PJSIP/901\)', page)
+    assert re.search(r'name="seats" value="101">\s*101 \(PJSIP/101\)', page)
+    assert re.search(r'name="boxes" value="vm">\s*Support voicemail \(vm\)', page)
+    assert 'list="dl-department"' in page
+    record = db.run_sync(find_record, "agents", "eva")
+    values = {k: v for k, v in form_values("agents", record).items() if v != "false"}  # type: ignore[arg-type]
+    values.update({"seats.picked": "1", "boxes.picked": "1"})
+    form: dict[str, object] = {**values, "seats": ["101", "102"], "boxes": ["vm"]}
+    assert browser.post("/admin/s/agents/save", form).status == 303
+    saved = db.run_sync(find_record, "agents", "eva")
+    assert (saved["seats"], saved["boxes"]) == (["101", "102"], ["vm"])  # type: ignore[index]
+    # Nothing ticked: no rights. A value that is no record is refused as a file's would be.
+    form = {k: v for k, v in form.items() if k not in ("seats", "boxes")}
+    assert browser.post("/admin/s/agents/save", form).status == 303
+    assert db.run_sync(find_record, "agents", "eva")["seats"] == []  # type: ignore[index]
+    refused = browser.post("/admin/s/agents/save", {**form, "seats": ["999"]})
+    assert refused.status == 409 and 'id="f-seats-error"' in refused.text
+    queue = browser.get("/admin/s/queues/edit?key=support").text
+    assert re.search(r'name="agents" value="eva" checked>\s*Eva Dvořák \(eva\)', queue)
