@@ -13,6 +13,9 @@
 - ``GET /admin/audit``: every change, per period, actor and record;
 - ``GET|POST /admin/import``: upload a catalog, see what it would change, apply it;
 - ``GET /admin/export``: the YAML ``hotline export`` writes;
+- ``GET /admin/prompts``: every prompt in each language, who names it, its words, whether
+  its file is there; ``/admin/prompts/play`` plays it, ``POST /admin/prompts/upload``
+  replaces it with an admin's recording;
 - ``GET /admin/reasons?queue=Q``: a queue's reason trees, and ``POST
   /admin/reasons/<action>`` to add, rename, move (up, down, below another) or retire a node.
 
@@ -32,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from admin import store
+from admin import prompt_files, store
 from admin.sections import (
     BY_NAME,
     KEY_LABELS,
@@ -51,9 +54,11 @@ from admin.sections import (
 from db.catalog import Reason
 from db.catalog.records import SECTION_SLOTS, SETTING_KEYS, Slot
 from domain.enums import ReasonDirection, Role
+from domain.prompts import MAX_PROMPT_NAME, PRODUCT_PROMPTS, PROMPT_LANGUAGES
 from domain.refusals import BadInputError, NotFoundError
 from domain.texts import N_
 from web.access import RouteTable, roles
+from web.files import send_file
 from web.request import RequestContext
 
 HERE = Path(__file__).resolve().parent
@@ -71,6 +76,8 @@ IMPORTED = N_("Imported.")
 RETIRED = N_("Retired: a call chose it, so it is kept for that call but offered no more.")
 REASON_DELETED = N_("Deleted: no call chose it.")
 UNLOCKED = N_("Unlocked: the next sign-in is tried at once.")
+RECORDED = N_("The recording replaces the prompt from the next call on.")
+NO_PROMPT_FILE = N_("This prompt has no sound file yet.")
 DIRECTIONS = (
     (ReasonDirection.INBOUND, N_("Inbound calls")),
     (ReasonDirection.OUTBOUND, N_("Outbound calls")),
@@ -208,6 +215,7 @@ def _notice(rc: RequestContext) -> str:
         "retired": RETIRED,
         "reason_deleted": REASON_DELETED,
         "unlocked": UNLOCKED,
+        "recorded": RECORDED,
     }
     done = rc.query().raw("done") or ""
     return rc.lang.gettext(notices[done]) if done in notices else ""
@@ -577,3 +585,105 @@ async def edit_reasons(rc: RequestContext, action: str) -> bytes:
     done = {"retired": "retired", "deleted": "reason_deleted"}.get(outcome, "saved")
     anchor = f"#node-{node}" if node and outcome == "saved" else f"#reasons-{direction.value}"
     return rc.redirect(f"/admin/reasons?queue={quote(queue, safe='')}&done={done}{anchor}")
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def _prompt_rows(rc: RequestContext, uses: tuple[store.PromptUse, ...]) -> list[dict[str, Any]]:
+    """One row per prompt and language: its words (the catalog's, else Hotline's own in that
+    language), who names it, and whether its sound file is there."""
+    rows = []
+    for use in uses:
+        for language in PROMPT_LANGUAGES:
+            words = use.texts.get(language)
+            if words is None and use.product:
+                translated = rc.web.catalogues.language(language)
+                words = translated.gettext(PRODUCT_PROMPTS[use.name])
+            try:
+                path = prompt_files.prompt_path(rc.web.sounds_dir, language, use.name)
+                exists = path.is_file()
+            except prompt_files.PromptFileError:
+                exists = False
+            rows.append(
+                {
+                    "name": use.name,
+                    "language": language,
+                    "used_by": use.used_by,
+                    "product": use.product,
+                    "words": words,
+                    "exists": exists,
+                    "id": f"{use.name.replace('/', '--')}-{language}",
+                }
+            )
+    return rows
+
+
+async def _prompts_page(
+    rc: RequestContext, *, failed: str = "", problem: str = "", status: int = 200
+) -> bytes:
+    rows = _prompt_rows(rc, await rc.db(store.prompt_uses))
+    missing_only = rc.query().raw("missing") == "1"
+    shown = [r for r in rows if not r["exists"]] if missing_only else rows
+    return rc.render(
+        "admin_prompts.html",
+        status=status,
+        rows=shown,
+        missing=sum(1 for r in rows if not r["exists"]),
+        total=len(rows),
+        missing_only=missing_only,
+        has_sounds=rc.web.sounds_dir is not None,
+        failed=failed,
+        problem=problem,
+        play_link=lambda r: (
+            "/admin/prompts/play?" + urlencode({"name": r["name"], "language": r["language"]})
+        ),
+        notice=_notice(rc),
+        **_common(rc),
+    )
+
+
+@routes.route("/admin/prompts", methods=["GET"], access=READERS)
+async def prompts_page(rc: RequestContext) -> bytes:
+    """Every prompt callers may hear, in each language: its words, who names it, whether
+    its file is there (missing ones first to see with ``?missing=1``), to play or replace."""
+    return await _prompts_page(rc)
+
+
+@routes.route("/admin/prompts/play", methods=["GET"], access=READERS)
+async def play_prompt(rc: RequestContext) -> bytes:
+    query = rc.query()
+    name = query.text("name", max_len=MAX_PROMPT_NAME)
+    language = query.choice("language", PROMPT_LANGUAGES)
+    try:
+        path = prompt_files.prompt_path(rc.web.sounds_dir, language, name)
+    except prompt_files.PromptFileError:
+        raise NotFoundError(NO_PROMPT_FILE) from None
+    return await send_file(rc, path, missing=NO_PROMPT_FILE)
+
+
+@routes.route("/admin/prompts/upload", methods=["POST"], access=ADMINS)
+async def upload_prompt(rc: RequestContext) -> bytes:
+    """An admin's recording replaces a prompt's file in one language, converted by sox to
+    what Asterisk plays; audited."""
+    form = rc.form()
+    name = form.text("name", max_len=MAX_PROMPT_NAME)
+    language = form.choice("language", PROMPT_LANGUAGES)
+    uploaded = rc.request.args.get(b"file") or []
+    data = uploaded[0] if uploaded else b""
+    try:
+        target = prompt_files.prompt_path(rc.web.sounds_dir, language, name)
+        await prompt_files.save_recording(rc.web.clock, data, target)
+    except prompt_files.PromptFileError as refusal:
+        failed = f"{name}:{language}"
+        problem = (
+            rc.lang.gettext(refusal.message) % refusal.params
+            if refusal.params
+            else rc.lang.gettext(refusal.message)
+        )
+        return await _prompts_page(rc, failed=failed, problem=problem, status=409)
+    await rc.db(
+        store.audit_prompt_recording, rc.signed_in.agent_id, name, language, len(data), rc.now()
+    )
+    anchor = f"#prompt-{name.replace('/', '--')}-{language}"
+    return rc.redirect(f"/admin/prompts?done=recorded{anchor}")

@@ -70,6 +70,7 @@ from db.models import (
     PauseRecord,
     PauseType,
     PhoneSeat,
+    PromptText,
     Queue,
     QueueLocation,
     ReasonNode,
@@ -80,6 +81,7 @@ from db.models import (
     VoicemailItem,
 )
 from domain.enums import ReasonDirection, ReportFormat, ReportPeriod
+from domain.prompts import PRODUCT_PROMPTS, is_prompt_name
 from domain.texts import N_
 
 NOT_FOUND = N_("There is no such record (any more).")
@@ -851,3 +853,56 @@ def edit_reason_tree(
         after,
     )
     return outcome
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+@dataclass(frozen=True)
+class PromptUse:
+    """A prompt callers may hear (R-6.4): who names it, and the words the catalog gives it."""
+
+    name: str
+    used_by: tuple[str, ...]  # "queues:HELP hours_prompt", ...
+    texts: Mapping[str, str]  # language -> the catalog's words
+    product: bool  # one of Hotline's own (its words: the translations')
+
+
+def prompt_uses(session: Session) -> tuple[PromptUse, ...]:
+    """Every prompt by name: Hotline's own, each one a queue, a menu or a box names, each
+    one the catalog gives words; with what names it."""
+    named: dict[str, list[str]] = {}
+    sources = (
+        ("queues", Queue.code, Queue.hours_prompt, "hours_prompt"),
+        ("ivr_menus", IvrMenu.code, IvrMenu.prompt, "prompt"),
+        ("ivr_menus", IvrMenu.code, IvrMenu.invalid_prompt, "invalid_prompt"),
+        ("voicemail_boxes", VoicemailBox.code, VoicemailBox.greeting_prompt, "greeting_prompt"),
+    )
+    for section, key, column, slot in sources:
+        for code, name in session.execute(select(key, column).order_by(key)):
+            if name:
+                named.setdefault(name, []).append(f"{section}:{code} {slot}")
+    texts: dict[str, dict[str, str]] = {}
+    for row in session.scalars(select(PromptText)):
+        texts.setdefault(row.name, {})[row.language] = row.text
+    names = sorted(set(PRODUCT_PROMPTS) | set(named) | set(texts))
+    return tuple(
+        PromptUse(n, tuple(named.get(n, ())), texts.get(n, {}), n in PRODUCT_PROMPTS)
+        for n in names
+        if is_prompt_name(n)
+    )
+
+
+def audit_prompt_recording(
+    session: Session, actor_id: int, name: str, language: str, size: int, now: datetime
+) -> None:
+    """The audit entry of a prompt recorded by an admin (the file replaced)."""
+    session.add(
+        AuditLog(
+            at=now,
+            actor_id=actor_id,
+            action="admin.prompts.record",
+            target=f"prompts:{name}"[:200],
+            detail=json.dumps({"language": language, "bytes": size}),
+        )
+    )

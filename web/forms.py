@@ -22,6 +22,7 @@ OUT_OF_RANGE = N_("“%(field)s” is out of range.")
 OUT_OF_BOUNDS = N_("“%(field)s” must be a whole number from %(low)s to %(high)s.")
 TOO_LONG = N_("“%(field)s” may be at most %(limit)s characters long.")
 ONE_LINE = N_("“%(field)s” must be a single line.")
+FILE_FIELD = b"file"  # the name of a form's file input
 NOT_A_CHOICE = N_("“%(field)s” has a value that is not offered.")
 NOT_UTF8 = N_("The request is not valid UTF-8 text.")
 
@@ -37,9 +38,13 @@ class FormData:
 
     @classmethod
     def from_twisted(cls, args: Mapping[bytes, list[bytes]] | None) -> FormData:
+        """The text fields; a file input (named ``file``) is bytes, which its route reads
+        from the request itself (a recording is no UTF-8 text)."""
         decoded: dict[str, list[str]] = {}
         try:
             for key, values in (args or {}).items():
+                if key == FILE_FIELD:
+                    continue
                 decoded[key.decode("utf-8")] = [v.decode("utf-8") for v in values]
         except UnicodeDecodeError:
             raise BadInputError(NOT_UTF8) from None

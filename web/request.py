@@ -71,6 +71,7 @@ class WebServices:
     password_checks: PasswordChecks | None = None  # WebRoot always gives one
     ami: Any = None
     recordings_dir: Path | None = None
+    sounds_dir: Path | None = None  # Asterisk's sounds (HOTLINE_SOUNDS_DIR): the prompts
     static_dirs: tuple[Path, ...] = ()
     process: ProcessInfo = field(default_factory=ProcessInfo)
 

@@ -5,15 +5,16 @@ One ``hotline serve`` runs against a centre with nothing but its admin. In a rea
 (headless Chromium), working in Czech, the admin creates a seat, an agent with the right to
 it, a queue with opening hours, a reason tree and the agent as member, an IVR menu whose
 key 1 leads to the queue, and a DID to the menu (one value refused first, in Czech, next to
-its field), and adds a second reason with the tree editor. Then the agent signs in on the
-same server, in English, takes the seat, goes on air; ``hotline simulate`` calls the new
-DID over real FastAGI and presses 1: the agent's phone rings, answers, and the desktop
-shows the call connected with the new reason tree. Screenshots go to
-HOTLINE_TEST_ARTIFACTS. No sleeping: WebDriverWait polls the page.
+its field), adds a second reason with the tree editor and records the menu's prompt. Then
+the agent signs in on the same server, in English, takes the seat, goes on air; ``hotline
+simulate`` calls the new DID over real FastAGI and presses 1: the agent's phone rings,
+answers, and the desktop shows the call connected with the new reason tree. Screenshots go
+to HOTLINE_TEST_ARTIFACTS. No sleeping: WebDriverWait polls the page.
 """
 
 from __future__ import annotations
 
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,6 +77,7 @@ def web(db_url: str, engine: Engine, tmp_path: Path) -> Iterator[tuple[str, int]
         HOTLINE_DATABASE_URL=db_url,
         HOTLINE_WEB_LISTEN=f"tcp:{web_port}:interface=127.0.0.1",
         HOTLINE_AGI_LISTEN=f"tcp:{agi_port}:interface=127.0.0.1",
+        HOTLINE_SOUNDS_DIR=str(tmp_path / "sounds"),
     )
     with serving(env, tmp_path):
         yield f"http://127.0.0.1:{web_port}", agi_port
@@ -191,6 +193,22 @@ def test_an_admin_opens_a_new_line_and_its_first_call_reaches_the_new_agent(
     )
     _create(browser, base, "dids", {"number": "5550001", "name": "Help line", "menu": "HELPMENU"})
     browser.save_screenshot(str(shots / "new-line-did-saved.png"))
+
+    # The new menu's prompt is missing; the admin records it (a WAV of a tone here).
+    browser.get(base + "/admin/prompts?missing=1")
+    row = wait.until(EC.presence_of_element_located((By.ID, "prompt-hotline--main-menu-en")))
+    assert "ivr_menus:HELPMENU prompt" in row.text
+    recording = tmp_path / "main-menu.wav"
+    with wave.open(str(recording), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes(b"\x00\x10" * 16000)
+    browser.find_element(By.ID, "file-hotline--main-menu-en").send_keys(str(recording))
+    click(browser, (By.ID, "upload-hotline--main-menu-en"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Nahrávka nahrazuje"))
+    assert (tmp_path / "sounds" / "en" / "hotline" / "main-menu.wav").is_file()
+    browser.save_screenshot(str(shots / "new-line-prompt-recorded.png"))
     _sign_out(browser)
 
     # The new agent, in English, on the same server: a seat, then on air.
