@@ -1,4 +1,4 @@
-"""Prompts on ``/admin/prompts`` (issue 15, R-6.4): every prompt callers may hear, per
+"""Prompts on ``/admin/prompts`` (issue 15, R-6.2, R-6.4): every prompt callers may hear, per
 language, with who names it (queues, menus, boxes, Hotline), its words and whether its file
 is there; an admin plays one and replaces it with a recording in a common format, which sox
 turns into what Asterisk plays (8 kHz mono 16-bit WAV); anything else is refused, in the
