@@ -38,6 +38,7 @@ import yaml
 from admin import prompt_files, store
 from admin.sections import (
     BY_NAME,
+    CHOICES,
     KEY_LABELS,
     PAGE_SIZE,
     PICKERS,
@@ -247,6 +248,7 @@ async def _record_page(
         problems=problems or {},
         deleting=deleting,
         held_back_s=held_back_s,
+        options=lambda key: CHOICES.get((section.name, key)),
         pickers=PICKERS,
         picked=PICKED,
         suggested=SUGGESTED,

@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from domain.enums import Role
+from domain.enums import BoxKind, ClosedAction, ReportFormat, ReportPeriod, Role
+from domain.prompts import PROMPT_LANGUAGES
 from domain.texts import N_
 
 
@@ -92,6 +93,17 @@ PICKERS: Mapping[str, str] = {
 """The list keys a page picks from check boxes (key -> the kind of record listed), instead
 of typing YAML: an agent's rights to seats and boxes and supervised departments, a queue's
 locations and member agents."""
+CHOICES: Mapping[tuple[str, str], tuple[str, ...]] = {
+    ("voicemail_boxes", "kind"): tuple(k.value for k in BoxKind),
+    ("agents", "role"): tuple(r.value for r in Role),
+    ("agents", "language"): ("", *PROMPT_LANGUAGES),
+    ("queues", "closed_action"): tuple(a.value for a in ClosedAction),
+    ("dids", "language"): ("", *PROMPT_LANGUAGES),
+    ("report_schedules", "period"): tuple(p.value for p in ReportPeriod),
+    ("report_schedules", "format"): tuple(f.value for f in ReportFormat),
+}
+"""The single keys a page offers as a list of the values the format allows (section, key)
+-> values; "" is the default (the browser's or the centre's language)."""
 SUGGESTED = frozenset({"department", "location", "box", "pause_type", "queue", "menu"})
 """The kinds of a single reference whose input suggests the existing records."""
 

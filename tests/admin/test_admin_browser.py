@@ -22,6 +22,7 @@ pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/sup
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 WAIT_S = 30
 PASSWORD = "admin pass"
@@ -52,6 +53,9 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
 def _fill(driver: webdriver.Chrome, values: dict[str, str]) -> None:
     for key, text in values.items():
         field = driver.find_element(By.ID, f"f-{key}")
+        if field.tag_name == "select":  # a key with the values the format allows
+            Select(field).select_by_value(text)
+            continue
         field.clear()
         field.send_keys(text)
 

@@ -384,3 +384,18 @@ def test_rights_and_members_are_picked_from_labelled_check_boxes(
     assert refused.status == 409 and 'id="f-seats-error"' in refused.text
     queue = browser.get("/admin/s/queues/edit?key=support").text
     assert re.search(r'name="agents" value="eva" checked>\s*Eva Dvořák \(eva\)', queue)
+
+
+def test_a_key_with_a_few_allowed_values_is_a_list_of_them(
+    browser: Browser, centre: StaffCentre, admin: int
+) -> None:
+    browser.signed_in("ada")
+    agent = browser.get("/admin/s/agents/edit?key=jan").text
+    assert re.search(
+        r'<select id="f-role" name="role"[^>]*>\s*<option value="agent" selected>', agent
+    )
+    assert '<option value="supervisor">supervisor</option>' in agent
+    assert '<option value="cs" selected>cs</option>' in agent  # Jan's language
+    assert '<option value="">(the default)</option>' in agent
+    queue = browser.get("/admin/s/queues/edit?key=support").text
+    assert '<select id="f-closed_action" name="closed_action"' in queue
