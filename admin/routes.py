@@ -40,8 +40,11 @@ from admin.sections import (
     BY_NAME,
     CHOICES,
     KEY_LABELS,
+    NEW_ROWS,
     PAGE_SIZE,
     PICKERS,
+    ROW_CHOICES,
+    ROWS,
     SECTIONS,
     SETTINGS_TITLE,
     SUGGESTED,
@@ -51,6 +54,7 @@ from admin.sections import (
     page_count,
     picked_yaml,
     record_key,
+    rows_yaml,
 )
 from db.catalog import Reason
 from db.catalog.records import SECTION_SLOTS, SETTING_KEYS, Slot
@@ -114,6 +118,27 @@ def _yaml(value: Any) -> str:
 
 
 PICKED = ".picked"  # a hidden field's suffix: this list key was picked from check boxes
+ROWS_SENT = ".rows"  # a hidden field's suffix: this list key came as a table of N rows
+MAX_ROWS = 500
+
+
+def _table(text: str) -> list[dict[str, str]] | None:
+    """A list of flat children's YAML text as a table's rows (cells as text); None when it
+    is no such list (the form then shows the YAML text)."""
+    try:
+        value = yaml.safe_load(text or "[]")
+    except yaml.YAMLError:
+        return None
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        return None
+    rows = []
+    for child in value:
+        if any(isinstance(v, list | dict) for v in child.values()):
+            return None
+        rows.append({str(k): "" if v is None else str(v) for k, v in child.items()})
+    return rows
 
 
 def _chosen(text: str) -> list[str]:
@@ -147,6 +172,15 @@ def _entered(rc: RequestContext, section: str) -> dict[str, str]:
     for slot in SECTION_SLOTS[section]:
         if slot.is_bool:
             entered[slot.key] = "true" if form.raw(slot.key) == "true" else "false"
+            continue
+        columns = ROWS.get((section, slot.key))
+        count = form.integer(slot.key + ROWS_SENT, required=False, minimum=0, maximum=MAX_ROWS)
+        if columns and count is not None:
+            rows = [
+                {c: form.text(f"{slot.key}.{i}.{c}", required=False) for c in columns}
+                for i in range(count)
+            ]
+            entered[slot.key] = rows_yaml(rows)
             continue
         if slot.key in PICKERS and form.raw(slot.key + PICKED) == "1":
             entered[slot.key] = picked_yaml(form.many(slot.key))
@@ -235,6 +269,8 @@ async def _record_page(
     slots: tuple[Slot, ...] = SECTION_SLOTS[section.name]
     kinds = {PICKERS[s.key] for s in slots if s.nested and s.key in PICKERS}
     kinds |= {s.field.ref for s in slots if s.field and s.field.ref in SUGGESTED}
+    if section.name == "ivr_menus":  # an option leads to a queue or a menu
+        kinds |= {"queue", "menu"}
     choices = await rc.db(store.ref_choices, sorted(k for k in kinds if k))
     throttle = rc.web.sign_in_throttle
     held_back_s = throttle.held_back_s(key) if throttle and key and section.name == "agents" else 0
@@ -249,6 +285,11 @@ async def _record_page(
         deleting=deleting,
         held_back_s=held_back_s,
         options=lambda key: CHOICES.get((section.name, key)),
+        table_columns=lambda key: ROWS.get((section.name, key)),
+        table=_table,
+        new_rows=lambda key, have: NEW_ROWS.get(key, 3) if not have else 3,
+        rows_sent=ROWS_SENT,
+        row_choices=ROW_CHOICES,
         pickers=PICKERS,
         picked=PICKED,
         suggested=SUGGESTED,

@@ -104,6 +104,36 @@ CHOICES: Mapping[tuple[str, str], tuple[str, ...]] = {
 }
 """The single keys a page offers as a list of the values the format allows (section, key)
 -> values; "" is the default (the browser's or the centre's language)."""
+ROWS: Mapping[tuple[str, str], tuple[str, ...]] = {
+    ("queues", "hours"): ("weekday", "opens", "closes"),
+    ("queues", "closed_rules"): ("weekday", "starts", "ends", "action"),
+    ("queues", "holidays"): ("day", "name"),
+    ("ivr_menus", "options"): ("digit", "queue", "menu"),
+}
+"""The lists of flat children a page edits as a table, a row per child (section, key) ->
+the children's keys, instead of YAML text."""
+NEW_ROWS: Mapping[str, int] = {"hours": 7, "options": 5}
+"""Empty rows an empty table offers for new children (a week of hours); otherwise three."""
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ROW_CHOICES: Mapping[str, tuple[str, ...]] = {
+    "weekday": ("", *WEEKDAYS),  # "": none (a closed rule: every day)
+    "action": ("", *(a.value for a in ClosedAction)),
+}
+
+
+def rows_yaml(rows: list[dict[str, str]]) -> str:
+    """A table's rows as the YAML list a file would have; an empty cell is left out, a row
+    whose typed cells are empty is no child (whatever its lists still say), no rows at all
+    is ``[]`` (the list cleared)."""
+    lines = []
+    for row in rows:
+        if not any(v for k, v in row.items() if k not in ROW_CHOICES):
+            continue
+        items = [f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in row.items() if v]
+        lines.append("- {" + ", ".join(items) + "}")
+    return "\n".join(lines) + "\n" if lines else "[]"
+
+
 SUGGESTED = frozenset({"department", "location", "box", "pause_type", "queue", "menu"})
 """The kinds of a single reference whose input suggests the existing records."""
 
@@ -199,6 +229,13 @@ KEY_LABELS: Mapping[str, str] = {
     "reasons": N_("Reason trees"),
     "support_turns": N_("Support-turn rota"),
     "day": N_("Day"),
+    "weekday": N_("Weekday"),
+    "opens": N_("Opens"),
+    "closes": N_("Closes"),
+    "starts": N_("Starts"),
+    "ends": N_("Ends"),
+    "action": N_("Action"),
+    "digit": N_("Key"),
     "prompt": N_("Prompt"),
     "invalid_prompt": N_("Prompt after a wrong key"),
     "timeout_s": N_("Wait for a key (s)"),

@@ -1,8 +1,8 @@
 """The administration pages issue 15 added pass axe-core with no serious or critical finding
 (R-6.2, as issue 16 asks of every main page): an agent's form with its check-box pickers,
-lists of allowed values and sign-in state, a queue's form, the reason-tree editor and the
-prompts page, each with its forms open. Headless Chromium against ``hotline serve``;
-screenshots go to HOTLINE_TEST_ARTIFACTS."""
+lists of allowed values and sign-in state, a queue's form with its tables of rows, the
+reason-tree editor and the prompts page, each with its forms open. Headless Chromium
+against ``hotline serve``; screenshots go to HOTLINE_TEST_ARTIFACTS."""
 
 from __future__ import annotations
 
@@ -75,6 +75,8 @@ def test_the_new_admin_pages_have_no_serious_accessibility_finding(
         driver.save_screenshot(str(shots / "admin-agent-form.png"))
         driver.get(server + "/admin/s/queues/edit?key=SUPPORT")
         check(driver, "/admin/s/queues/edit", report)
+        driver.execute_script("document.getElementById('f-hours').scrollIntoView();")
+        driver.save_screenshot(str(shots / "admin-queue-hours.png"))
         driver.get(server + "/admin/reasons?queue=SUPPORT")
         internet = driver.find_element(By.CSS_SELECTOR, "li[data-label=Internet]")
         click(driver, (By.ID, f"edit-{internet.get_attribute('id').removeprefix('node-')}"))

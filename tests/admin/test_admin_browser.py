@@ -83,12 +83,13 @@ def test_an_admin_builds_a_queue_a_did_and_an_agent_in_the_browser(
             "closed_action": "announce",
             "hours_prompt": "hotline/opening-hours",
             "moh_class": "default",
-            "hours": "- {weekday: mon, opens: '08:00', closes: '17:00'}\n"
-            "- {weekday: tue, opens: '08:00', closes: '17:00'}",
             "reasons": "in:\n  - label: Internet\n    children:\n"
             "      - {label: No connection, code: I-1}",
         },
     )
+    for row, day in enumerate(("mon", "tue")):  # the hours' table, a row a day
+        _fill(browser, {f"hours-{row}-weekday": day, f"hours-{row}-opens": "08:00"})
+        _fill(browser, {f"hours-{row}-closes": "17:00"})
     click(browser, (By.ID, "admin-save"))
     error = wait.until(EC.presence_of_element_located((By.ID, "f-ring_timeout_s-error")))
     assert error.text == "0 is out of range (must be at least 1)"
@@ -100,6 +101,7 @@ def test_an_admin_builds_a_queue_a_did_and_an_agent_in_the_browser(
     browser.save_screenshot(str(shots / "admin-queue-saved.png"))
     queue = find_record_in(engine, "queues", "HELP")
     assert queue is not None and queue["reasons"]["in"][0]["label"] == "Internet"
+    assert queue["hours"][1] == {"weekday": "tue", "opens": "08:00", "closes": "17:00"}
 
     browser.get(web + "/admin/s/dids/edit")
     wait.until(EC.presence_of_element_located((By.ID, "f-number")))

@@ -26,7 +26,6 @@ from db.catalog import load_catalog
 from db.models import Agent, Call
 from tests.support.browser import artifacts_dir, browser_tests, chromium, click, sign_in, waiting
 from tests.support.processes import (
-    ALL_WEEK_HOURS,
     free_port,
     hotline_env,
     serving,
@@ -128,7 +127,6 @@ QUEUE = {
     "code": "HELP",
     "name": "Help desk",
     "ring_timeout_s": "0",
-    "hours": "".join(line[4:] + "\n" for line in ALL_WEEK_HOURS.splitlines()),
     "reasons": "in:\n  - label: Internet\n    children:\n      - {label: No connection, code: I-1}",
 }
 
@@ -157,6 +155,9 @@ def test_an_admin_opens_a_new_line_and_its_first_call_reaches_the_new_agent(
     browser.get(base + "/admin/s/queues/edit")
     wait.until(EC.presence_of_element_located((By.ID, "f-code")))
     _fill(browser, QUEUE)
+    for row, day in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun")):  # all week
+        Select(browser.find_element(By.ID, f"f-hours-{row}-weekday")).select_by_value(day)
+        _fill(browser, {f"hours-{row}-opens": "00:00", f"hours-{row}-closes": "23:59:59"})
     _tick(browser, "agents", "nina")
     click(browser, (By.ID, "admin-save"))
     error = wait.until(EC.presence_of_element_located((By.ID, "f-ring_timeout_s-error")))
@@ -188,7 +189,8 @@ def test_an_admin_opens_a_new_line_and_its_first_call_reaches_the_new_agent(
             "code": "HELPMENU",
             "name": "Help menu",
             "prompt": "hotline/main-menu",
-            "options": "- {digit: '1', queue: HELP}",
+            "options-0-digit": "1",  # the options' table: key 1 leads to the queue
+            "options-0-queue": "HELP",
         },
     )
     _create(browser, base, "dids", {"number": "5550001", "name": "Help line", "menu": "HELPMENU"})

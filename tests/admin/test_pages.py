@@ -4,6 +4,7 @@ search and page, import with a preview that is what applying does, and export.""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import textwrap
@@ -132,7 +133,7 @@ def test_an_admin_creates_and_edits_a_queue_with_hours_and_a_reason_tree_audited
         ),
     }
     saved = browser.post("/admin/s/queues/save", form)
-    assert saved.status == 303, saved.text
+    assert saved.status == 303, re.findall(r"field-error[^<]*<|alert-error[^<]*<", saved.text)
     assert saved.location == "/admin/s/queues/edit?key=SALES&done=saved"
     shown = browser.get(saved.location)
     assert "Saved." in shown.text and "Outage" in shown.text
@@ -399,3 +400,61 @@ def test_a_key_with_a_few_allowed_values_is_a_list_of_them(
     assert '<option value="">(the default)</option>' in agent
     queue = browser.get("/admin/s/queues/edit?key=support").text
     assert '<select id="f-closed_action" name="closed_action"' in queue
+
+
+def test_hours_rules_holidays_and_options_are_tables_of_rows(
+    browser: Browser, db: InlineDBRunner, admin: int
+) -> None:
+    """Issue 15: a list of flat children is a table, a row per child, with empty rows for
+    new ones; what it sends goes through the same loader (a wrong time is refused with the
+    file's reason, next to the table) and an emptied row is removed."""
+    db.run_sync(
+        lambda s: load_catalog(
+            s,
+            "queues:\n  - code: TECH\n    name: Tech\n    hours:\n"
+            "      - {weekday: mon, opens: '08:00', closes: '17:00'}\n"
+            "ivr_menus:\n  - {code: M, name: M, prompt: demo/m,\n"
+            "     options: [{digit: '1', queue: TECH}]}\n",
+        )
+    )
+    browser.signed_in("ada")
+    page = browser.get("/admin/s/queues/edit?key=TECH").text
+    assert '<table class="admin-rows" id="f-hours"' in page
+    assert 'name="hours.0.opens" id="f-hours-0-opens" value="08:00"' in page
+    assert 'name="hours.rows" value="4"' in page  # a row, and three empty ones
+    record = db.run_sync(find_record, "queues", "TECH")
+    values = {k: v for k, v in form_values("queues", record).items() if v != "false"}  # type: ignore[arg-type]
+    table = {
+        "hours.rows": "3",
+        "hours.0.weekday": "mon",
+        "hours.0.opens": "",  # emptied: removed
+        "hours.0.closes": "",
+        "hours.1.weekday": "tue",
+        "hours.1.opens": "09:00",
+        "hours.1.closes": "12:00",
+        "hours.2.weekday": "",
+        "closed_rules.rows": "1",
+        "closed_rules.0.weekday": "",  # every day
+        "closed_rules.0.starts": "20:00",
+        "closed_rules.0.ends": "06:00",
+        "closed_rules.0.action": "voicemail",
+    }
+    saved = browser.post("/admin/s/queues/save", {**values, **table})
+    assert saved.status == 303, re.findall(r"field-error[^<]*<|alert-error[^<]*<", saved.text)
+    record = db.run_sync(find_record, "queues", "TECH")
+    assert record["hours"] == [{"weekday": "tue", "opens": "09:00", "closes": "12:00"}]  # type: ignore[index]
+    assert record["closed_rules"] == [  # type: ignore[index]
+        {"starts": "20:00", "ends": "06:00", "action": "voicemail"}
+    ]
+    refused = browser.post("/admin/s/queues/save", {**values, **table, "hours.1.opens": "25:00"})
+    assert refused.status == 409
+    assert "opens: expected a time HH:MM (00:00..23:59), got the text '25:00'" in html.unescape(
+        refused.text
+    )
+    assert 'id="f-hours-error"' in refused.text
+    # kept as typed (the emptied row is gone, so Tuesday is the first)
+    assert 'name="hours.0.opens" id="f-hours-0-opens" value="25:00"' in refused.text
+    menu = browser.get("/admin/s/ivr_menus/edit?key=M").text
+    option = 'id="f-options-0-queue" value="TECH" aria-label="Queue 1" list="dl-queue"'
+    assert option in menu
+    assert '<datalist id="dl-queue"><option value="TECH">Tech (TECH)</option>' in menu
