@@ -109,6 +109,7 @@ ROWS: Mapping[tuple[str, str], tuple[str, ...]] = {
     ("queues", "closed_rules"): ("weekday", "starts", "ends", "action"),
     ("queues", "holidays"): ("day", "name"),
     ("ivr_menus", "options"): ("digit", "queue", "menu"),
+    ("customers", "contacts"): ("name", "phone", "email"),
 }
 """The lists of flat children a page edits as a table, a row per child (section, key) ->
 the children's keys, instead of YAML text."""
@@ -236,6 +237,8 @@ KEY_LABELS: Mapping[str, str] = {
     "ends": N_("Ends"),
     "action": N_("Action"),
     "digit": N_("Key"),
+    "phone": N_("Phone number"),
+    "email": N_("E-mail address"),
     "prompt": N_("Prompt"),
     "invalid_prompt": N_("Prompt after a wrong key"),
     "timeout_s": N_("Wait for a key (s)"),

@@ -458,3 +458,32 @@ def test_hours_rules_holidays_and_options_are_tables_of_rows(
     option = 'id="f-options-0-queue" value="TECH" aria-label="Queue 1" list="dl-queue"'
     assert option in menu
     assert '<datalist id="dl-queue"><option value="TECH">Tech (TECH)</option>' in menu
+
+
+def test_a_customers_contact_persons_are_a_table(
+    browser: Browser, db: InlineDBRunner, admin: int
+) -> None:
+    db.run_sync(
+        lambda s: load_catalog(
+            s,
+            "locations: [{code: BRNO, name: Brno}]\n"
+            "customers:\n  - {contract_number: C-1, name: First, location: BRNO,\n"
+            "     contacts: [{name: Petr Novák, phone: '777 111 222'}]}\n",
+        )
+    )
+    browser.signed_in("ada")
+    page = browser.get("/admin/s/customers/edit?key=C-1").text
+    assert 'id="f-contacts-0-name" value="Petr Novák"' in page
+    record = db.run_sync(find_record, "customers", "C-1")
+    values = {k: v for k, v in form_values("customers", record).items() if v != "false"}  # type: ignore[arg-type]
+    contacts = {
+        "contacts.rows": "2",
+        "contacts.0.name": "Petr Novák",
+        "contacts.0.phone": "777 111 222",
+        "contacts.1.name": "Jana Malá",
+        "contacts.1.email": "jana@example.com",
+    }
+    assert browser.post("/admin/s/customers/save", {**values, **contacts}).status == 303
+    saved = db.run_sync(find_record, "customers", "C-1")
+    assert [c["name"] for c in saved["contacts"]] == ["Petr Novák", "Jana Malá"]  # type: ignore[index]
+    assert saved["contacts"][1]["email"] == "jana@example.com"  # type: ignore[index]
