@@ -48,6 +48,7 @@ from admin.sections import (
     SECTIONS,
     SETTINGS_TITLE,
     SUGGESTED,
+    VALUE_ROWS,
     Section,
     duration_text,
     may_write,
@@ -122,15 +123,20 @@ ROWS_SENT = ".rows"  # a hidden field's suffix: this list key came as a table of
 MAX_ROWS = 500
 
 
-def _table(text: str) -> list[dict[str, str]] | None:
-    """A list of flat children's YAML text as a table's rows (cells as text); None when it
-    is no such list (the form then shows the YAML text)."""
+def _table(text: str, column: str = "") -> list[dict[str, str]] | None:
+    """A list of flat children's YAML text as a table's rows (cells as text); with
+    ``column``, a list of plain values, each the row's one cell. None when it is no such
+    list (the form then shows the YAML text)."""
     try:
         value = yaml.safe_load(text or "[]")
     except yaml.YAMLError:
         return None
     if value is None:
         return []
+    if column:
+        if not isinstance(value, list) or any(isinstance(v, list | dict) for v in value):
+            return None
+        return [{column: "" if v is None else str(v)} for v in value]
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         return None
     rows = []
@@ -180,7 +186,7 @@ def _entered(rc: RequestContext, section: str) -> dict[str, str]:
                 {c: form.text(f"{slot.key}.{i}.{c}", required=False) for c in columns}
                 for i in range(count)
             ]
-            entered[slot.key] = rows_yaml(rows)
+            entered[slot.key] = rows_yaml(rows, plain=(section, slot.key) in VALUE_ROWS)
             continue
         if slot.key in PICKERS and form.raw(slot.key + PICKED) == "1":
             entered[slot.key] = picked_yaml(form.many(slot.key))
@@ -286,7 +292,9 @@ async def _record_page(
         held_back_s=held_back_s,
         options=lambda key: CHOICES.get((section.name, key)),
         table_columns=lambda key: ROWS.get((section.name, key)),
-        table=_table,
+        table=lambda key, text: _table(
+            text, ROWS[(section.name, key)][0] if (section.name, key) in VALUE_ROWS else ""
+        ),
         new_rows=lambda key, have: NEW_ROWS.get(key, 3) if not have else 3,
         rows_sent=ROWS_SENT,
         row_choices=ROW_CHOICES,

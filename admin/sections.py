@@ -110,9 +110,12 @@ ROWS: Mapping[tuple[str, str], tuple[str, ...]] = {
     ("queues", "holidays"): ("day", "name"),
     ("ivr_menus", "options"): ("digit", "queue", "menu"),
     ("customers", "contacts"): ("name", "phone", "email"),
+    ("customers", "phones"): ("number",),
 }
 """The lists of flat children a page edits as a table, a row per child (section, key) ->
 the children's keys, instead of YAML text."""
+VALUE_ROWS = frozenset({("customers", "phones")})
+"""Tables whose rows are plain values (a customer's numbers), not mappings."""
 NEW_ROWS: Mapping[str, int] = {"hours": 7, "options": 5}
 """Empty rows an empty table offers for new children (a week of hours); otherwise three."""
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -122,13 +125,16 @@ ROW_CHOICES: Mapping[str, tuple[str, ...]] = {
 }
 
 
-def rows_yaml(rows: list[dict[str, str]]) -> str:
+def rows_yaml(rows: list[dict[str, str]], *, plain: bool = False) -> str:
     """A table's rows as the YAML list a file would have; an empty cell is left out, a row
     whose typed cells are empty is no child (whatever its lists still say), no rows at all
     is ``[]`` (the list cleared)."""
     lines = []
     for row in rows:
         if not any(v for k, v in row.items() if k not in ROW_CHOICES):
+            continue
+        if plain:  # a list of values: the row's one cell
+            lines.append("- " + json.dumps(next(iter(row.values())), ensure_ascii=False))
             continue
         items = [f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in row.items() if v]
         lines.append("- {" + ", ".join(items) + "}")

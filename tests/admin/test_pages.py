@@ -460,14 +460,16 @@ def test_hours_rules_holidays_and_options_are_tables_of_rows(
     assert '<datalist id="dl-queue"><option value="TECH">Tech (TECH)</option>' in menu
 
 
-def test_a_customers_contact_persons_are_a_table(
+def test_a_customers_numbers_and_contact_persons_are_tables(
     browser: Browser, db: InlineDBRunner, admin: int
 ) -> None:
     db.run_sync(
         lambda s: load_catalog(
             s,
             "locations: [{code: BRNO, name: Brno}]\n"
+            "settings: {country_prefix: '420'}\n"
             "customers:\n  - {contract_number: C-1, name: First, location: BRNO,\n"
+            "     phones: ['777 000 111'],\n"
             "     contacts: [{name: Petr Novák, phone: '777 111 222'}]}\n",
         )
     )
@@ -476,7 +478,12 @@ def test_a_customers_contact_persons_are_a_table(
     assert 'id="f-contacts-0-name" value="Petr Novák"' in page
     record = db.run_sync(find_record, "customers", "C-1")
     values = {k: v for k, v in form_values("customers", record).items() if v != "false"}  # type: ignore[arg-type]
+    assert 'id="f-phones-0-number" value="777 000 111"' in page
     contacts = {
+        "phones.rows": "3",
+        "phones.0.number": "",  # emptied: removed
+        "phones.1.number": "777 999 888",
+        "phones.2.number": "",
         "contacts.rows": "2",
         "contacts.0.name": "Petr Novák",
         "contacts.0.phone": "777 111 222",
@@ -487,3 +494,4 @@ def test_a_customers_contact_persons_are_a_table(
     saved = db.run_sync(find_record, "customers", "C-1")
     assert [c["name"] for c in saved["contacts"]] == ["Petr Novák", "Jana Malá"]  # type: ignore[index]
     assert saved["contacts"][1]["email"] == "jana@example.com"  # type: ignore[index]
+    assert saved["phones"] == ["777 999 888"]  # type: ignore[index]
