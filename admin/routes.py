@@ -5,11 +5,19 @@
 - ``GET /admin/s/<section>/edit?key=K`` (no key: a new record): one record's form;
 - ``POST /admin/s/<section>/save``: create or update; a refusal shows the form again with
   each reason next to its key, in the user's language, and nothing saved (409);
-- ``POST /admin/s/<section>/delete``: a DID, a holiday, a report schedule;
+- ``POST /admin/s/<section>/delete``: a DID, a holiday, a report schedule; a seat, a box, a
+  department, a location, an IVR menu when nothing refers to it;
+- ``POST /admin/agents/unlock``: forgive an agent the wrong passwords holding back his
+  sign-ins;
 - ``GET|POST /admin/settings``: the centre's settings;
 - ``GET /admin/audit``: every change, per period, actor and record;
 - ``GET|POST /admin/import``: upload a catalog, see what it would change, apply it;
-- ``GET /admin/export``: the YAML ``hotline export`` writes.
+- ``GET /admin/export``: the YAML ``hotline export`` writes;
+- ``GET /admin/prompts``: every prompt in each language, who names it, its words, whether
+  its file is there; ``/admin/prompts/play`` plays it, ``POST /admin/prompts/upload``
+  replaces it with an admin's recording;
+- ``GET /admin/reasons?queue=Q``: a queue's reason trees, and ``POST
+  /admin/reasons/<action>`` to add, rename, move (up, down, below another) or retire a node.
 
 Admins change; supervisors read (agents: of their departments only); nobody else sees any
 of it. Every POST carries the session's CSRF token (``web.guard``). The rules are the
@@ -27,25 +35,36 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from admin import store
+from admin import prompt_files, store
 from admin.sections import (
     BY_NAME,
+    CHOICES,
     KEY_LABELS,
+    NEW_ROWS,
     PAGE_SIZE,
+    PICKERS,
+    ROW_CHOICES,
+    ROWS,
     SECTIONS,
     SETTINGS_TITLE,
+    SUGGESTED,
+    VALUE_ROWS,
     Section,
     duration_text,
     may_write,
     page_count,
+    picked_yaml,
     record_key,
+    rows_yaml,
 )
 from db.catalog import Reason
 from db.catalog.records import SECTION_SLOTS, SETTING_KEYS, Slot
-from domain.enums import Role
+from domain.enums import ReasonDirection, Role
+from domain.prompts import MAX_PROMPT_NAME, PRODUCT_PROMPTS, PROMPT_LANGUAGES
 from domain.refusals import BadInputError, NotFoundError
 from domain.texts import N_
 from web.access import RouteTable, roles
+from web.files import send_file
 from web.request import RequestContext
 
 HERE = Path(__file__).resolve().parent
@@ -60,6 +79,15 @@ SAVED = N_("Saved.")
 UNCHANGED = N_("Saved: nothing changed.")
 DELETED = N_("Deleted.")
 IMPORTED = N_("Imported.")
+RETIRED = N_("Retired: a call chose it, so it is kept for that call but offered no more.")
+REASON_DELETED = N_("Deleted: no call chose it.")
+UNLOCKED = N_("Unlocked: the next sign-in is tried at once.")
+RECORDED = N_("The recording replaces the prompt from the next call on.")
+NO_PROMPT_FILE = N_("This prompt has no sound file yet.")
+DIRECTIONS = (
+    (ReasonDirection.INBOUND, N_("Inbound calls")),
+    (ReasonDirection.OUTBOUND, N_("Outbound calls")),
+)
 MAX_IMPORT_CHARS = 20_000_000
 
 
@@ -90,6 +118,45 @@ def _yaml(value: Any) -> str:
     return str(yaml.safe_dump(value, allow_unicode=True, default_flow_style=None, sort_keys=False))
 
 
+PICKED = ".picked"  # a hidden field's suffix: this list key was picked from check boxes
+ROWS_SENT = ".rows"  # a hidden field's suffix: this list key came as a table of N rows
+MAX_ROWS = 500
+
+
+def _table(text: str, column: str = "") -> list[dict[str, str]] | None:
+    """A list of flat children's YAML text as a table's rows (cells as text); with
+    ``column``, a list of plain values, each the row's one cell. None when it is no such
+    list (the form then shows the YAML text)."""
+    try:
+        value = yaml.safe_load(text or "[]")
+    except yaml.YAMLError:
+        return None
+    if value is None:
+        return []
+    if column:
+        if not isinstance(value, list) or any(isinstance(v, list | dict) for v in value):
+            return None
+        return [{column: "" if v is None else str(v)} for v in value]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        return None
+    rows = []
+    for child in value:
+        if any(isinstance(v, list | dict) for v in child.values()):
+            return None
+        rows.append({str(k): "" if v is None else str(v) for k, v in child.items()})
+    return rows
+
+
+def _chosen(text: str) -> list[str]:
+    """The values of a list key's YAML text (a picker ticks them); none when it is not a
+    list of plain values."""
+    try:
+        value = yaml.safe_load(text or "[]")
+    except yaml.YAMLError:
+        return []
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
 def form_values(section: str, record: Mapping[str, Any]) -> dict[str, str]:
     """A stored record as the text its form shows, key by key."""
     values: dict[str, str] = {}
@@ -111,6 +178,18 @@ def _entered(rc: RequestContext, section: str) -> dict[str, str]:
     for slot in SECTION_SLOTS[section]:
         if slot.is_bool:
             entered[slot.key] = "true" if form.raw(slot.key) == "true" else "false"
+            continue
+        columns = ROWS.get((section, slot.key))
+        count = form.integer(slot.key + ROWS_SENT, required=False, minimum=0, maximum=MAX_ROWS)
+        if columns and count is not None:
+            rows = [
+                {c: form.text(f"{slot.key}.{i}.{c}", required=False) for c in columns}
+                for i in range(count)
+            ]
+            entered[slot.key] = rows_yaml(rows, plain=(section, slot.key) in VALUE_ROWS)
+            continue
+        if slot.key in PICKERS and form.raw(slot.key + PICKED) == "1":
+            entered[slot.key] = picked_yaml(form.many(slot.key))
             continue
         text = form.text(slot.key, required=False, max_len=1_000_000, multiline=True, strip=False)
         entered[slot.key] = text if slot.nested else text.strip()
@@ -169,7 +248,16 @@ async def section_page(rc: RequestContext, name: str) -> bytes:
 
 
 def _notice(rc: RequestContext) -> str:
-    notices = {"saved": SAVED, "unchanged": UNCHANGED, "deleted": DELETED, "imported": IMPORTED}
+    notices = {
+        "saved": SAVED,
+        "unchanged": UNCHANGED,
+        "deleted": DELETED,
+        "imported": IMPORTED,
+        "retired": RETIRED,
+        "reason_deleted": REASON_DELETED,
+        "unlocked": UNLOCKED,
+        "recorded": RECORDED,
+    }
     done = rc.query().raw("done") or ""
     return rc.lang.gettext(notices[done]) if done in notices else ""
 
@@ -182,8 +270,16 @@ async def _record_page(
     values: Mapping[str, str],
     problems: Mapping[str, list[str]] | None = None,
     status: int = 200,
+    deleting: bool = False,
 ) -> bytes:
     slots: tuple[Slot, ...] = SECTION_SLOTS[section.name]
+    kinds = {PICKERS[s.key] for s in slots if s.nested and s.key in PICKERS}
+    kinds |= {s.field.ref for s in slots if s.field and s.field.ref in SUGGESTED}
+    if section.name == "ivr_menus":  # an option leads to a queue or a menu
+        kinds |= {"queue", "menu"}
+    choices = await rc.db(store.ref_choices, sorted(k for k in kinds if k))
+    throttle = rc.web.sign_in_throttle
+    held_back_s = throttle.held_back_s(key) if throttle and key and section.name == "agents" else 0
     return rc.render(
         "admin_record.html",
         status=status,
@@ -192,6 +288,21 @@ async def _record_page(
         slots=slots,
         values=values,
         problems=problems or {},
+        deleting=deleting,
+        held_back_s=held_back_s,
+        options=lambda key: CHOICES.get((section.name, key)),
+        table_columns=lambda key: ROWS.get((section.name, key)),
+        table=lambda key, text: _table(
+            text, ROWS[(section.name, key)][0] if (section.name, key) in VALUE_ROWS else ""
+        ),
+        new_rows=lambda key, have: NEW_ROWS.get(key, 3) if not have else 3,
+        rows_sent=ROWS_SENT,
+        row_choices=ROW_CHOICES,
+        pickers=PICKERS,
+        picked=PICKED,
+        suggested=SUGGESTED,
+        choices=choices,
+        chosen=_chosen,
         notice=_notice(rc),
         **_common(rc),
     )
@@ -246,9 +357,24 @@ async def delete_record(rc: RequestContext, name: str) -> bytes:
         values = form_values(name, record) if record is not None else {}
         problems = _translate(rc, refusal.problems)
         return await _record_page(
-            rc, section, key=key, values=values, problems=problems, status=409
+            rc, section, key=key, values=values, problems=problems, status=409, deleting=True
         )
     return rc.redirect(f"/admin/s/{name}?done=deleted")
+
+
+@routes.route("/admin/agents/unlock", methods=["POST"], access=ADMINS)
+async def unlock_agent(rc: RequestContext) -> bytes:
+    """Forgive an agent the wrong passwords that hold back the sign-ins of his login
+    (``web.sign_in_throttle``), audited. The throttle lives in each web process's memory:
+    this unlocks the login in the process that serves the page (with several, each
+    counts, and forgets after the wait, on its own)."""
+    login = rc.form().text("key", max_len=64)
+    if await rc.db(store.find_record, "agents", login) is None:
+        raise NotFoundError(NO_RECORD)
+    throttle = rc.web.sign_in_throttle
+    forgiven = throttle.forgive(login) if throttle else 0
+    await rc.db(store.audit_unlock, rc.signed_in.agent_id, login, forgiven, rc.now())
+    return rc.redirect(f"/admin/s/agents/edit?key={quote(login, safe='')}&done=unlocked")
 
 
 # --------------------------------------------------------------------------- settings
@@ -410,3 +536,205 @@ async def export_catalog(rc: RequestContext) -> bytes:
     rc.request.setHeader(b"Content-Disposition", b'attachment; filename="centre.yaml"')
     rc.request.setHeader(b"Cache-Control", b"no-store")
     return text.encode("utf-8")
+
+
+# --------------------------------------------------------------------------- reason trees
+
+
+def _reason_page(
+    rc: RequestContext,
+    queue: str,
+    trees: Mapping[ReasonDirection, tuple[store.TreeNode, ...]],
+    *,
+    failed: str = "",
+    entered: Mapping[str, str] | None = None,
+    problems: list[str] | None = None,
+    status: int = 200,
+) -> bytes:
+    """The editor: each direction's tree nested, each live node with its forms; a refused
+    change shows its reasons under the form it came from (``failed``), as typed."""
+    children: dict[str, dict[int | None, list[store.TreeNode]]] = {}
+    targets: dict[int, list[tuple[int, str]]] = {}
+    for direction, nodes in trees.items():
+        below: dict[int | None, list[store.TreeNode]] = {}
+        paths: dict[int, str] = {}
+        for node in nodes:
+            below.setdefault(node.parent_id, []).append(node)
+            parent = paths.get(node.parent_id) if node.parent_id is not None else None
+            paths[node.id] = f"{parent} › {node.label}" if parent else node.label
+        children[direction.value] = below
+        live = [n for n in nodes if not n.retired]
+        for node in live:
+            inside = {node.id}
+            for other in live:  # depth first: a descendant comes after its parent
+                if other.parent_id in inside:
+                    inside.add(other.id)
+            targets[node.id] = [(n.id, paths[n.id]) for n in live if n.id not in inside]
+    return rc.render(
+        "admin_reasons.html",
+        status=status,
+        queue=queue,
+        directions=DIRECTIONS,
+        children=children,
+        targets=targets,
+        failed=failed,
+        entered=entered or {},
+        problems=problems or [],
+        notice=_notice(rc),
+        **_common(rc),
+    )
+
+
+async def _trees(
+    rc: RequestContext, queue: str
+) -> dict[ReasonDirection, tuple[store.TreeNode, ...]]:
+    try:
+        return await rc.db(store.reason_trees, queue)
+    except store.RecordRefusedError:
+        raise NotFoundError(NO_RECORD) from None
+
+
+@routes.route("/admin/reasons", methods=["GET"], access=READERS)
+async def reasons_page(rc: RequestContext) -> bytes:
+    queue = rc.query().text("queue", max_len=200)
+    return _reason_page(rc, queue, await _trees(rc, queue))
+
+
+@routes.route("/admin/reasons/<action>", methods=["POST"], access=ADMINS)
+async def edit_reasons(rc: RequestContext, action: str) -> bytes:
+    if action not in store.REASON_ACTIONS:
+        raise NotFoundError(NO_RECORD)
+    form = rc.form()
+    queue = form.text("queue", max_len=200)
+    direction = ReasonDirection(form.choice("direction", [d.value for d in ReasonDirection]))
+    node = form.integer("node", required=False, minimum=1)
+    parent = form.integer("parent", required=False, minimum=1)
+    label = form.text("label", required=False, max_len=1000)
+    code = form.text("code", required=False, max_len=1000)
+    try:
+        outcome = await rc.db(
+            store.edit_reason_tree,
+            rc.signed_in.agent_id,
+            queue,
+            direction,
+            action,
+            rc.now(),
+            node_id=node,
+            parent_id=parent,
+            label=label,
+            code=code,
+        )
+    except store.RecordRefusedError as refusal:
+        where = node if action != "add" else parent
+        failed = f"{action}:{direction.value}:{where or 'top'}"
+        problems = [p for ps in _translate(rc, refusal.problems).values() for p in ps]
+        entered = {"label": label, "code": code}
+        trees = await _trees(rc, queue)
+        return _reason_page(
+            rc, queue, trees, failed=failed, entered=entered, problems=problems, status=409
+        )
+    done = {"retired": "retired", "deleted": "reason_deleted"}.get(outcome, "saved")
+    anchor = f"#node-{node}" if node and outcome == "saved" else f"#reasons-{direction.value}"
+    return rc.redirect(f"/admin/reasons?queue={quote(queue, safe='')}&done={done}{anchor}")
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+def _prompt_rows(rc: RequestContext, uses: tuple[store.PromptUse, ...]) -> list[dict[str, Any]]:
+    """One row per prompt and language: its words (the catalog's, else Hotline's own in that
+    language), who names it, and whether its sound file is there."""
+    rows = []
+    for use in uses:
+        for language in PROMPT_LANGUAGES:
+            words = use.texts.get(language)
+            if words is None and use.product:
+                translated = rc.web.catalogues.language(language)
+                words = translated.gettext(PRODUCT_PROMPTS[use.name])
+            try:
+                path = prompt_files.prompt_path(rc.web.sounds_dir, language, use.name)
+                exists = path.is_file()
+            except prompt_files.PromptFileError:
+                exists = False
+            rows.append(
+                {
+                    "name": use.name,
+                    "language": language,
+                    "used_by": use.used_by,
+                    "product": use.product,
+                    "words": words,
+                    "exists": exists,
+                    "id": f"{use.name.replace('/', '--')}-{language}",
+                }
+            )
+    return rows
+
+
+async def _prompts_page(
+    rc: RequestContext, *, failed: str = "", problem: str = "", status: int = 200
+) -> bytes:
+    rows = _prompt_rows(rc, await rc.db(store.prompt_uses))
+    missing_only = rc.query().raw("missing") == "1"
+    shown = [r for r in rows if not r["exists"]] if missing_only else rows
+    return rc.render(
+        "admin_prompts.html",
+        status=status,
+        rows=shown,
+        missing=sum(1 for r in rows if not r["exists"]),
+        total=len(rows),
+        missing_only=missing_only,
+        has_sounds=rc.web.sounds_dir is not None,
+        failed=failed,
+        problem=problem,
+        play_link=lambda r: (
+            "/admin/prompts/play?" + urlencode({"name": r["name"], "language": r["language"]})
+        ),
+        notice=_notice(rc),
+        **_common(rc),
+    )
+
+
+@routes.route("/admin/prompts", methods=["GET"], access=READERS)
+async def prompts_page(rc: RequestContext) -> bytes:
+    """Every prompt callers may hear, in each language: its words, who names it, whether
+    its file is there (missing ones first to see with ``?missing=1``), to play or replace."""
+    return await _prompts_page(rc)
+
+
+@routes.route("/admin/prompts/play", methods=["GET"], access=READERS)
+async def play_prompt(rc: RequestContext) -> bytes:
+    query = rc.query()
+    name = query.text("name", max_len=MAX_PROMPT_NAME)
+    language = query.choice("language", PROMPT_LANGUAGES)
+    try:
+        path = prompt_files.prompt_path(rc.web.sounds_dir, language, name)
+    except prompt_files.PromptFileError:
+        raise NotFoundError(NO_PROMPT_FILE) from None
+    return await send_file(rc, path, missing=NO_PROMPT_FILE)
+
+
+@routes.route("/admin/prompts/upload", methods=["POST"], access=ADMINS)
+async def upload_prompt(rc: RequestContext) -> bytes:
+    """An admin's recording replaces a prompt's file in one language, converted by sox to
+    what Asterisk plays; audited."""
+    form = rc.form()
+    name = form.text("name", max_len=MAX_PROMPT_NAME)
+    language = form.choice("language", PROMPT_LANGUAGES)
+    uploaded = rc.request.args.get(b"file") or []
+    data = uploaded[0] if uploaded else b""
+    try:
+        target = prompt_files.prompt_path(rc.web.sounds_dir, language, name)
+        await prompt_files.save_recording(rc.web.clock, data, target)
+    except prompt_files.PromptFileError as refusal:
+        failed = f"{name}:{language}"
+        problem = (
+            rc.lang.gettext(refusal.message) % refusal.params
+            if refusal.params
+            else rc.lang.gettext(refusal.message)
+        )
+        return await _prompts_page(rc, failed=failed, problem=problem, status=409)
+    await rc.db(
+        store.audit_prompt_recording, rc.signed_in.agent_id, name, language, len(data), rc.now()
+    )
+    anchor = f"#prompt-{name.replace('/', '--')}-{language}"
+    return rc.redirect(f"/admin/prompts?done=recorded{anchor}")

@@ -16,11 +16,13 @@ key that differs (:func:`changed_keys`); a password hash is never written there.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from domain.enums import Role
+from domain.enums import BoxKind, ClosedAction, ReportFormat, ReportPeriod, Role
+from domain.prompts import PROMPT_LANGUAGES
 from domain.texts import N_
 
 
@@ -32,22 +34,28 @@ class Section:
     title: str  # N_-marked
     key: str  # the natural key's YAML key (``code``); a report schedule: all four
     columns: tuple[str, ...]  # the keys a list shows
-    deletable: bool = False  # a record may be deleted (nothing refers to it by id)
+    deletable: bool = False  # a record may be deleted (when nothing refers to it by id)
     searchable: bool = False  # tens of thousands of records: search and pages
 
 
 SECTIONS: tuple[Section, ...] = (
     Section("queues", N_("Queues"), "code", ("code", "name", "active", "ring_timeout_s")),
     Section("agents", N_("Agents"), "login", ("login", "name", "role", "department", "active")),
-    Section("phone_seats", N_("Seats"), "name", ("name", "dial_string", "restricted")),
-    Section("ivr_menus", N_("IVR menus"), "code", ("code", "name", "prompt")),
+    Section(
+        "phone_seats", N_("Seats"), "name", ("name", "dial_string", "restricted"), deletable=True
+    ),
+    Section("ivr_menus", N_("IVR menus"), "code", ("code", "name", "prompt"), deletable=True),
     Section("dids", N_("DIDs"), "number", ("number", "name", "menu", "queue"), deletable=True),
     Section(
-        "voicemail_boxes", N_("Voicemail and callback boxes"), "code", ("code", "name", "kind")
+        "voicemail_boxes",
+        N_("Voicemail and callback boxes"),
+        "code",
+        ("code", "name", "kind"),
+        deletable=True,
     ),
     Section("pause_types", N_("Pause types"), "position", ("position", "name", "paid", "active")),
-    Section("departments", N_("Departments"), "name", ("name",)),
-    Section("locations", N_("Locations"), "code", ("code", "name", "operator")),
+    Section("departments", N_("Departments"), "name", ("name",), deletable=True),
+    Section("locations", N_("Locations"), "code", ("code", "name", "operator"), deletable=True),
     Section(
         "customers",
         N_("Customers"),
@@ -74,6 +82,72 @@ SECRET_KEYS = frozenset({"password", "password_hash"})
 CHANGED_SECRET = "(changed)"
 
 PAGE_SIZE = 50  # records per page of a searchable section
+
+PICKERS: Mapping[str, str] = {
+    "seats": "seat",
+    "boxes": "box",
+    "supervises": "department",
+    "locations": "location",
+    "agents": "agent",
+}
+"""The list keys a page picks from check boxes (key -> the kind of record listed), instead
+of typing YAML: an agent's rights to seats and boxes and supervised departments, a queue's
+locations and member agents."""
+CHOICES: Mapping[tuple[str, str], tuple[str, ...]] = {
+    ("voicemail_boxes", "kind"): tuple(k.value for k in BoxKind),
+    ("agents", "role"): tuple(r.value for r in Role),
+    ("agents", "language"): ("", *PROMPT_LANGUAGES),
+    ("queues", "closed_action"): tuple(a.value for a in ClosedAction),
+    ("dids", "language"): ("", *PROMPT_LANGUAGES),
+    ("report_schedules", "period"): tuple(p.value for p in ReportPeriod),
+    ("report_schedules", "format"): tuple(f.value for f in ReportFormat),
+}
+"""The single keys a page offers as a list of the values the format allows (section, key)
+-> values; "" is the default (the browser's or the centre's language)."""
+ROWS: Mapping[tuple[str, str], tuple[str, ...]] = {
+    ("queues", "hours"): ("weekday", "opens", "closes"),
+    ("queues", "closed_rules"): ("weekday", "starts", "ends", "action"),
+    ("queues", "holidays"): ("day", "name"),
+    ("ivr_menus", "options"): ("digit", "queue", "menu"),
+    ("customers", "contacts"): ("name", "phone", "email"),
+    ("customers", "phones"): ("number",),
+}
+"""The lists of flat children a page edits as a table, a row per child (section, key) ->
+the children's keys, instead of YAML text."""
+VALUE_ROWS = frozenset({("customers", "phones")})
+"""Tables whose rows are plain values (a customer's numbers), not mappings."""
+NEW_ROWS: Mapping[str, int] = {"hours": 7, "options": 5}
+"""Empty rows an empty table offers for new children (a week of hours); otherwise three."""
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ROW_CHOICES: Mapping[str, tuple[str, ...]] = {
+    "weekday": ("", *WEEKDAYS),  # "": none (a closed rule: every day)
+    "action": ("", *(a.value for a in ClosedAction)),
+}
+
+
+def rows_yaml(rows: list[dict[str, str]], *, plain: bool = False) -> str:
+    """A table's rows as the YAML list a file would have; an empty cell is left out, a row
+    whose typed cells are empty is no child (whatever its lists still say), no rows at all
+    is ``[]`` (the list cleared)."""
+    lines = []
+    for row in rows:
+        if not any(v for k, v in row.items() if k not in ROW_CHOICES):
+            continue
+        if plain:  # a list of values: the row's one cell
+            lines.append("- " + json.dumps(next(iter(row.values())), ensure_ascii=False))
+            continue
+        items = [f"{k}: {json.dumps(v, ensure_ascii=False)}" for k, v in row.items() if v]
+        lines.append("- {" + ", ".join(items) + "}")
+    return "\n".join(lines) + "\n" if lines else "[]"
+
+
+SUGGESTED = frozenset({"department", "location", "box", "pause_type", "queue", "menu"})
+"""The kinds of a single reference whose input suggests the existing records."""
+
+
+def picked_yaml(values: list[str]) -> str:
+    """The check boxes ticked as the YAML list a file would have (``["101", "Desk 7"]``)."""
+    return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in values) + "]"
 
 
 def may_read(role: Role) -> bool:
@@ -162,6 +236,15 @@ KEY_LABELS: Mapping[str, str] = {
     "reasons": N_("Reason trees"),
     "support_turns": N_("Support-turn rota"),
     "day": N_("Day"),
+    "weekday": N_("Weekday"),
+    "opens": N_("Opens"),
+    "closes": N_("Closes"),
+    "starts": N_("Starts"),
+    "ends": N_("Ends"),
+    "action": N_("Action"),
+    "digit": N_("Key"),
+    "phone": N_("Phone number"),
+    "email": N_("E-mail address"),
     "prompt": N_("Prompt"),
     "invalid_prompt": N_("Prompt after a wrong key"),
     "timeout_s": N_("Wait for a key (s)"),

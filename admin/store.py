@@ -13,6 +13,7 @@ database, so a change is seen at once by every ``hotline serve`` sharing it.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 from collections.abc import Mapping, Sequence
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+import yaml
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
@@ -54,21 +56,32 @@ from db.models import (
     Agent,
     AgentSession,
     AuditLog,
+    BoxRight,
+    Call,
     Customer,
     CustomerPhone,
     Department,
     Did,
     Holiday,
+    IvrKeyPress,
     IvrMenu,
+    IvrOption,
+    Location,
     PauseRecord,
     PauseType,
     PhoneSeat,
+    PromptText,
     Queue,
+    QueueLocation,
+    ReasonNode,
     ReportSchedule,
+    SeatRight,
     SupervisorDepartment,
     VoicemailBox,
+    VoicemailItem,
 )
-from domain.enums import ReportFormat, ReportPeriod
+from domain.enums import ReasonDirection, ReportFormat, ReportPeriod
+from domain.prompts import PRODUCT_PROMPTS, is_prompt_name
 from domain.texts import N_
 
 NOT_FOUND = N_("There is no such record (any more).")
@@ -221,6 +234,38 @@ def new_record(name: str) -> dict[str, Any]:
     return record
 
 
+_CHOICES: dict[str, tuple[Any, Any, Any]] = {
+    # kind: (the model, the value a record names it by, what a person recognises it by)
+    "seat": (PhoneSeat, PhoneSeat.name, PhoneSeat.dial_string),
+    "box": (VoicemailBox, VoicemailBox.code, VoicemailBox.name),
+    "department": (Department, Department.name, Department.name),
+    "location": (Location, Location.code, Location.name),
+    "agent": (Agent, Agent.login, Agent.name),
+    "queue": (Queue, Queue.code, Queue.name),
+    "menu": (IvrMenu, IvrMenu.code, IvrMenu.name),
+    "pause_type": (PauseType, PauseType.position, PauseType.name),
+}
+
+
+def ref_choices(session: Session, kinds: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+    """The records of each kind a form picks from: (the value, a label), in the value's
+    order; the label is the value with what a person knows it by."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for kind in kinds:
+        _model, value, shown = _CHOICES[kind]
+        rows = session.execute(select(value, shown).order_by(value)).all()
+        out[kind] = [(str(v), _choice_label(kind, str(v), str(s))) for v, s in rows]
+    return out
+
+
+def _choice_label(kind: str, value: str, shown: str) -> str:
+    if value == shown:
+        return value
+    if kind == "seat":  # a seat is known by its name, its dial string beside it
+        return f"{value} ({shown})"
+    return f"{shown} ({value})"
+
+
 def settings(session: Session) -> dict[str, str]:
     return dict(Exporter(session).section("settings"))
 
@@ -295,13 +340,73 @@ def save_settings(
     )
 
 
-_DELETABLE: dict[str, Any] = {"dids": Did, "holidays": Holiday, "report_schedules": ReportSchedule}
+_DELETABLE: dict[str, Any] = {
+    "dids": Did,
+    "holidays": Holiday,
+    "report_schedules": ReportSchedule,
+    "phone_seats": PhoneSeat,
+    "voicemail_boxes": VoicemailBox,
+    "departments": Department,
+    "locations": Location,
+    "ivr_menus": IvrMenu,
+}
+_KEY_COLUMN: dict[str, Any] = {
+    "phone_seats": PhoneSeat.name,
+    "voicemail_boxes": VoicemailBox.code,
+    "departments": Department.name,
+    "locations": Location.code,
+    "ivr_menus": IvrMenu.code,
+}
+IN_USE_BY = N_("Still in use, so not deleted: %(what)s (%(count)s).")
+_USERS: dict[str, tuple[tuple[Any, str], ...]] = {
+    # What refers to a record by its id, and how the refusal names it (R-6.2): a record
+    # something needs or history keeps is never deleted under it.
+    "phone_seats": (
+        (SeatRight.seat_id, N_("agents with a right to this seat")),
+        (AgentSession.seat_id, N_("logins at this seat, kept in the login history")),
+    ),
+    "voicemail_boxes": (
+        (Queue.voicemail_box_id, N_("queues whose voicemail box it is")),
+        (Queue.callback_box_id, N_("queues whose callback box it is")),
+        (BoxRight.box_id, N_("agents with a right to this box")),
+        (VoicemailItem.box_id, N_("messages and callback requests in this box")),
+    ),
+    "departments": (
+        (Agent.department_id, N_("agents in this department")),
+        (SupervisorDepartment.department_id, N_("supervisors of this department")),
+    ),
+    "locations": (
+        (Customer.location_id, N_("customers at this location")),
+        (QueueLocation.location_id, N_("queues serving this location")),
+        (Agent.selected_location_id, N_("agents who selected this location")),
+    ),
+    "ivr_menus": (
+        (Did.ivr_menu_id, N_("DIDs leading to this menu")),
+        (IvrOption.submenu_id, N_("options of other menus leading to it")),
+        (IvrMenu.default_menu_id, N_("menus that fall back to it")),
+        (IvrKeyPress.menu_id, N_("keys pressed in it, kept for the IVR report")),
+    ),
+}
+
+
+def _in_use(session: Session, name: str, record_id: int) -> list[Reason]:
+    """Why the record ``record_id`` of section ``name`` cannot be deleted (nothing: it can)."""
+    reasons = []
+    for column, what in _USERS.get(name, ()):
+        query = select(func.count()).where(column == record_id)
+        if column is IvrMenu.default_menu_id:  # a menu falling back to itself does not count
+            query = query.where(IvrMenu.id != record_id)
+        count = session.scalar(query) or 0
+        if count:
+            reasons.append(Reason(IN_USE_BY, (("what", Reason(what)), ("count", count))))
+    return reasons
 
 
 def delete_record(session: Session, actor_id: int, name: str, key: str, now: datetime) -> None:
-    """Delete a record nothing refers to by id (a DID, a centre-wide holiday, a report
-    schedule); the others are retired (``active: false``) instead, as the loader never
-    deletes them."""
+    """Delete a record: a DID, a centre-wide holiday, a report schedule; a seat, a box, a
+    department, a location or an IVR menu only when nothing refers to it (the refusal says
+    what still does, :data:`IN_USE_BY`). Queues, agents, pause types and customers are
+    retired (``active: false``) instead: calls and history refer to them."""
     section: Section = BY_NAME[name]
     if not section.deletable:
         raise RecordRefusedError({"": [Reason(IN_USE)]})
@@ -309,8 +414,16 @@ def delete_record(session: Session, actor_id: int, name: str, key: str, now: dat
     if before is None:
         raise RecordRefusedError({"": [Reason(NOT_FOUND)]})
     model = _DELETABLE[name]
-    if name == "dids":
-        where: Sequence[Any] = [Did.number == key]
+    if name in _KEY_COLUMN:
+        record_id: int = session.scalars(select(model.id).where(_KEY_COLUMN[name] == key)).one()
+        reasons = _in_use(session, name, record_id)
+        if reasons:
+            raise RecordRefusedError({"": reasons})
+        if name == "ivr_menus":  # its own options go with it
+            session.execute(delete(IvrOption).where(IvrOption.menu_id == record_id))
+        where: Sequence[Any] = [model.id == record_id]
+    elif name == "dids":
+        where = [Did.number == key]
     elif name == "holidays":
         where = [Holiday.queue_id.is_(None), Holiday.day == date.fromisoformat(key)]
     else:
@@ -322,6 +435,20 @@ def delete_record(session: Session, actor_id: int, name: str, key: str, now: dat
         ]
     session.execute(delete(model).where(*where))
     _audit(session, actor_id, now, f"admin.{name}.delete", audit_target(section, key), before, None)
+
+
+def audit_unlock(session: Session, actor_id: int, login: str, forgiven: int, now: datetime) -> None:
+    """The audit entry of an agent unlocked (his sign-in misses forgiven at ``forgiven``
+    addresses)."""
+    session.add(
+        AuditLog(
+            at=now,
+            actor_id=actor_id,
+            action="admin.agents.unlock",
+            target=audit_target(BY_NAME["agents"], login)[:200],
+            detail=json.dumps({"addresses": forgiven}),
+        )
+    )
 
 
 # --------------------------------------------------------------------------- import, export
@@ -510,3 +637,272 @@ def _entry(log: AuditLog, login: str | None) -> AuditEntry:
         changed = tuple(data.get("changed") or changed_keys(before, after))
         detail = ""
     return AuditEntry(log.at, login or "", log.action, log.target, before, after, changed, detail)
+
+
+# --------------------------------------------------------------------------- reason trees
+
+
+@dataclass(frozen=True)
+class TreeNode:
+    """One node of a queue's reason tree as the editor shows it (R-2.8)."""
+
+    id: int
+    parent_id: int | None
+    label: str
+    code: str
+    depth: int  # 0: the top level
+    retired: bool  # kept for the calls that chose it, offered no more
+    used: bool  # a call chose it or a node below it: retired, never deleted
+
+
+NO_QUEUE = N_("There is no such queue.")
+NO_NODE = N_("There is no such reason (any more).")
+NOT_BELOW_ITSELF = N_("A reason cannot move below itself.")
+RETIRED_PARENT = N_("A retired reason takes no new reasons below it.")
+FIRST_ALREADY = N_("This reason is first already.")
+LAST_ALREADY = N_("This reason is last already.")
+REASON_ACTIONS = ("add", "rename", "move", "up", "down", "retire")
+
+
+def _queue_id(session: Session, code: str) -> int:
+    queue_id = session.scalar(select(Queue.id).where(Queue.code == code))
+    if queue_id is None:
+        raise RecordRefusedError({"": [Reason(NO_QUEUE)]})
+    return queue_id
+
+
+def _tree_rows(session: Session, queue_id: int, direction: ReasonDirection) -> list[ReasonNode]:
+    return list(
+        session.scalars(
+            select(ReasonNode)
+            .where(ReasonNode.queue_id == queue_id, ReasonNode.direction == direction)
+            .order_by(ReasonNode.position, ReasonNode.id)
+        )
+    )
+
+
+def reason_tree(
+    session: Session, queue_code: str, direction: ReasonDirection
+) -> tuple[TreeNode, ...]:
+    """The tree of a queue for one direction, depth first; at each level the live nodes in
+    their order, then the retired ones."""
+    rows = _tree_rows(session, _queue_id(session, queue_code), direction)
+    children: dict[int | None, list[ReasonNode]] = {}
+    for row in sorted(rows, key=lambda r: (r.retired, r.position, r.id)):
+        children.setdefault(row.parent_id, []).append(row)
+    chosen = set(
+        session.scalars(
+            select(Call.reason_node_id).where(Call.reason_node_id.in_([r.id for r in rows]))
+        )
+    )
+    out: list[TreeNode] = []
+
+    def visit(parent_id: int | None, depth: int, retired: bool) -> bool:
+        any_used = False
+        for row in children.get(parent_id, []):
+            index = len(out)
+            out.append(TreeNode(row.id, parent_id, row.label, row.code, depth, False, False))
+            below = visit(row.id, depth + 1, retired or row.retired)
+            used = below or row.id in chosen
+            out[index] = dataclasses.replace(out[index], retired=retired or row.retired, used=used)
+            any_used |= used
+        return any_used
+
+    visit(None, 0, False)
+    return tuple(out)
+
+
+def reason_trees(session: Session, queue_code: str) -> dict[ReasonDirection, tuple[TreeNode, ...]]:
+    """Both trees of a queue (:func:`reason_tree`); refused when there is no such queue."""
+    return {d: reason_tree(session, queue_code, d) for d in ReasonDirection}
+
+
+def _specs(rows: Sequence[ReasonNode]) -> list[dict[str, Any]]:
+    """The live tree as the catalog's nested records, each with its node's ``id``."""
+    children: dict[int | None, list[ReasonNode]] = {}
+    for row in rows:  # ordered by position, id
+        if not row.retired:
+            children.setdefault(row.parent_id, []).append(row)
+
+    def level(parent_id: int | None) -> list[dict[str, Any]]:
+        return [
+            {"id": r.id, "label": r.label, "code": r.code, "children": level(r.id)}
+            for r in children.get(parent_id, [])
+        ]
+
+    return level(None)
+
+
+def _without_ids(specs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for spec in specs:
+        record: dict[str, Any] = {"label": spec["label"]}
+        if spec["code"]:
+            record["code"] = spec["code"]
+        if spec["children"]:
+            record["children"] = _without_ids(spec["children"])
+        out.append(record)
+    return out
+
+
+def _located(specs: list[dict[str, Any]], node_id: int) -> tuple[list[dict[str, Any]], int] | None:
+    """The list of ``specs`` (at any depth) that holds the live node ``node_id``, and where."""
+    for index, spec in enumerate(specs):
+        if spec["id"] == node_id:
+            return specs, index
+        found = _located(spec["children"], node_id)
+        if found is not None:
+            return found
+    return None
+
+
+def _place(specs: list[dict[str, Any]], node_id: int | None) -> tuple[list[dict[str, Any]], int]:
+    """Where the live node ``node_id`` is; refused when it is not in the live tree."""
+    found = _located(specs, node_id) if node_id is not None else None
+    if found is None:
+        raise RecordRefusedError({"": [Reason(NO_NODE)]})
+    return found
+
+
+def _below(specs: list[dict[str, Any]], parent_id: int | None) -> list[dict[str, Any]]:
+    """The children of ``parent_id`` (None: the top level) in the live tree."""
+    if parent_id is None:
+        return specs
+    found = _located(specs, parent_id)
+    if found is None:
+        raise RecordRefusedError({"": [Reason(RETIRED_PARENT)]})
+    siblings, index = found
+    children: list[dict[str, Any]] = siblings[index]["children"]
+    return children
+
+
+def edit_reason_tree(
+    session: Session,
+    actor_id: int,
+    queue_code: str,
+    direction: ReasonDirection,
+    action: str,
+    now: datetime,
+    *,
+    node_id: int | None = None,
+    parent_id: int | None = None,
+    label: str = "",
+    code: str = "",
+) -> str:
+    """One change of a queue's reason tree by the editor (R-2.8): ``add`` a node (below
+    ``parent_id``; None: at the top), ``rename`` one (label and code), ``move`` it below
+    another (keeping its id, so the calls that chose it keep it), move it ``up`` or
+    ``down`` among its siblings, or ``retire`` it with what is below it.
+
+    The tree that results is loaded as the queue's ``reasons`` through the catalog's own
+    loader, so it is checked by the rules of a file (labels unique per level, a leaf needs a
+    code, the lengths) and retiring does what removing from a file does: a node no call
+    chose is deleted, one a call chose stays, retired. Refused: :class:`RecordRefusedError`
+    (and the caller's transaction writes nothing). Audited as an update of the queue.
+    Returns ``"deleted"`` or ``"retired"`` for a retirement, else ``"saved"``.
+    """
+    queue_id = _queue_id(session, queue_code)
+    before = find_record(session, "queues", queue_code)
+    rows = _tree_rows(session, queue_id, direction)
+    specs = _specs(rows)
+    if action == "add":
+        _below(specs, parent_id).append({"id": 0, "label": label, "code": code, "children": []})
+    else:
+        siblings, index = _place(specs, node_id)
+        spec = siblings[index]
+        node = next(r for r in rows if r.id == spec["id"])
+        if action == "rename":
+            node.label, node.code = label, code  # the same node: its calls keep it
+            spec.update(label=label, code=code)
+        elif action == "move":
+            if parent_id == node.id or _located(spec["children"], parent_id or 0) is not None:
+                raise RecordRefusedError({"": [Reason(NOT_BELOW_ITSELF)]})
+            target = _below(specs, parent_id)
+            del siblings[index]
+            node.parent_id = parent_id  # the same node: its calls keep it
+            target.append(spec)
+        elif action in ("up", "down"):
+            other = index - 1 if action == "up" else index + 1
+            if not 0 <= other < len(siblings):
+                first = action == "up"
+                raise RecordRefusedError({"": [Reason(FIRST_ALREADY if first else LAST_ALREADY)]})
+            siblings[index], siblings[other] = siblings[other], siblings[index]
+        elif action == "retire":
+            del siblings[index]
+    session.flush()
+    tree = yaml.safe_dump(
+        {direction.value: _without_ids(specs)}, allow_unicode=True, sort_keys=False
+    )
+    entered = {"code": queue_code, "name": str((before or {}).get("name", "")), "reasons": tree}
+    try:
+        load_nodes(session, page_record("queues", entered), "page")
+    except CatalogError as error:
+        raise RecordRefusedError(problems_by_key(error, key_lines("queues"))) from None
+    outcome = "saved"
+    if action == "retire":
+        outcome = "retired" if session.get(ReasonNode, node_id) is not None else "deleted"
+    after = find_record(session, "queues", queue_code)
+    section = BY_NAME["queues"]
+    _audit(
+        session,
+        actor_id,
+        now,
+        "admin.queues.reasons",
+        audit_target(section, queue_code),
+        before,
+        after,
+    )
+    return outcome
+
+
+# --------------------------------------------------------------------------- prompts
+
+
+@dataclass(frozen=True)
+class PromptUse:
+    """A prompt callers may hear (R-6.4): who names it, and the words the catalog gives it."""
+
+    name: str
+    used_by: tuple[str, ...]  # "queues:HELP hours_prompt", ...
+    texts: Mapping[str, str]  # language -> the catalog's words
+    product: bool  # one of Hotline's own (its words: the translations')
+
+
+def prompt_uses(session: Session) -> tuple[PromptUse, ...]:
+    """Every prompt by name: Hotline's own, each one a queue, a menu or a box names, each
+    one the catalog gives words; with what names it."""
+    named: dict[str, list[str]] = {}
+    sources = (
+        ("queues", Queue.code, Queue.hours_prompt, "hours_prompt"),
+        ("ivr_menus", IvrMenu.code, IvrMenu.prompt, "prompt"),
+        ("ivr_menus", IvrMenu.code, IvrMenu.invalid_prompt, "invalid_prompt"),
+        ("voicemail_boxes", VoicemailBox.code, VoicemailBox.greeting_prompt, "greeting_prompt"),
+    )
+    for section, key, column, slot in sources:
+        for code, name in session.execute(select(key, column).order_by(key)):
+            if name:
+                named.setdefault(name, []).append(f"{section}:{code} {slot}")
+    texts: dict[str, dict[str, str]] = {}
+    for row in session.scalars(select(PromptText)):
+        texts.setdefault(row.name, {})[row.language] = row.text
+    names = sorted(set(PRODUCT_PROMPTS) | set(named) | set(texts))
+    return tuple(
+        PromptUse(n, tuple(named.get(n, ())), texts.get(n, {}), n in PRODUCT_PROMPTS)
+        for n in names
+        if is_prompt_name(n)
+    )
+
+
+def audit_prompt_recording(
+    session: Session, actor_id: int, name: str, language: str, size: int, now: datetime
+) -> None:
+    """The audit entry of a prompt recorded by an admin (the file replaced)."""
+    session.add(
+        AuditLog(
+            at=now,
+            actor_id=actor_id,
+            action="admin.prompts.record",
+            target=f"prompts:{name}"[:200],
+            detail=json.dumps({"language": language, "bytes": size}),
+        )
+    )

@@ -554,8 +554,17 @@ class PauseRecord(Base):
 # --------------------------------------------------------------------------- calls
 
 
+RETIRED_POSITION = -1
+"""A reason node's ``position`` when it is retired: a node a call chose is never deleted (the
+call's reason is history) but, once taken out of the tree, is offered no more and exported
+no more. Any position below zero means retired."""
+
+
 class ReasonNode(Base):
-    """A level of a queue's call-reason tree; a leaf carries the reason code (R-2.8)."""
+    """A level of a queue's call-reason tree; a leaf carries the reason code (R-2.8).
+
+    ``position`` orders the siblings; below zero (:data:`RETIRED_POSITION`) the node is
+    retired (:attr:`retired`)."""
 
     __tablename__ = "reason_nodes"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -567,6 +576,10 @@ class ReasonNode(Base):
     position: Mapped[int] = mapped_column(Integer, default=0)
     label: Mapped[str] = mapped_column(String(200))
     code: Mapped[str] = mapped_column(String(32), default="")
+
+    @property
+    def retired(self) -> bool:
+        return self.position < 0
 
 
 class Call(Base):

@@ -26,6 +26,10 @@ DEFAULT_PROMPT_LANGUAGE = PROMPT_LANGUAGES[0]
 PROMPT_LANGUAGE_SETTING = "prompt_language"
 MAX_PROMPT_NAME = 200  # the columns that hold a prompt's name
 MAX_PROMPT_TEXT = 500  # about half a minute of speech
+# What Asterisk plays without transcoding effort: 8 kHz, mono, 16-bit signed PCM WAV (sox's
+# output options); both a generated prompt and an admin's recording are made into it.
+SAMPLE_RATE_HZ = 8000
+PHONE_WAV_SOX = ("-r", str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16", "-e", "signed-integer")
 _NAME = re.compile(r"[a-z0-9_-]+(?:/[a-z0-9_-]+)*")
 
 PRODUCT_PROMPTS = MappingProxyType(
@@ -58,6 +62,12 @@ PRODUCT_PROMPTS = MappingProxyType(
     }
 )
 """Name -> English words (a gettext message id) of every prompt Hotline plays by default."""
+
+
+def prompt_file(language: str, name: str) -> str:
+    """A prompt's sound file relative to Asterisk's sounds directory (its layout: the
+    channel's language picks the directory)."""
+    return f"{language}/{name}.wav"
 
 
 def is_prompt_name(name: str) -> bool:

@@ -177,6 +177,7 @@ class HotlineService(MultiService):
             time_zone=settings.time_zone,
             ami=self.ami,
             recordings_dir=settings.recordings_dir,
+            sounds_dir=settings.sounds_dir,
         )
         site = self.web.site(reactor, trusted_proxies=settings.trusted_proxies)
         self._add(ListeningService(reactor, "HOTLINE_WEB_LISTEN", settings.web_listen, site))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dialplan.store.prompts import CatalogPrompts
-from domain.prompts import PRODUCT_PROMPTS, is_prompt_name
+from domain.prompts import PHONE_WAV_SOX, PRODUCT_PROMPTS, is_prompt_name, prompt_file
 from web.i18n import Catalogues
 
 # The tools and the Debian packages that bring them.
@@ -33,7 +33,6 @@ TOOLS = {"espeak-ng": "espeak-ng", "sox": "sox"}
 # which is hard to follow on a narrow-band phone line.
 VOICES = {"en": "en", "cs": "cs"}
 WORDS_PER_MINUTE = 150
-SAMPLE_RATE_HZ = 8000
 NO_TEXT = "(no text: record it, or give it words in the catalog's prompts: section)"
 
 
@@ -50,7 +49,7 @@ class Prompt:
     text: str | None
 
     def path(self, sounds_dir: Path) -> Path:
-        return sounds_dir / self.language / f"{self.name}.wav"
+        return sounds_dir / prompt_file(self.language, self.name)
 
 
 @dataclass(frozen=True)
@@ -113,8 +112,7 @@ def speak(prompt: Prompt, sounds_dir: Path) -> None:
         voice = VOICES.get(prompt.language, prompt.language)
         speech = ["espeak-ng", "-v", voice, "-s", str(WORDS_PER_MINUTE), "-b", "1"]
         _run([*speech, "-w", str(spoken), "--stdin"], prompt, stdin=prompt.text)
-        phone = ["-r", str(SAMPLE_RATE_HZ), "-c", "1", "-b", "16", "-e", "signed-integer"]
-        _run(["sox", "-G", str(spoken), *phone, str(partial)], prompt)
+        _run(["sox", "-G", str(spoken), *PHONE_WAV_SOX, str(partial)], prompt)
     os.replace(partial, target)
 
 

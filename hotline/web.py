@@ -89,6 +89,7 @@ class WebRoot:
         locale_dir: Path = LOCALE_DIR,
         ami: AMIClient | None = None,
         recordings_dir: Path | None = None,
+        sounds_dir: Path | None = None,
         password_checks: PasswordChecks | None = None,
     ) -> None:
         tables = list(default_route_tables() if route_tables is None else route_tables)
@@ -116,6 +117,7 @@ class WebRoot:
             ami=ami,
             device_states=None if ami is None else DeviceStates(ami),
             recordings_dir=recordings_dir,
+            sounds_dir=sounds_dir,
             static_dirs=tuple(t.static for t in tables if t.static is not None),
             process=process,
         )

@@ -22,6 +22,7 @@ OUT_OF_RANGE = N_("“%(field)s” is out of range.")
 OUT_OF_BOUNDS = N_("“%(field)s” must be a whole number from %(low)s to %(high)s.")
 TOO_LONG = N_("“%(field)s” may be at most %(limit)s characters long.")
 ONE_LINE = N_("“%(field)s” must be a single line.")
+FILE_FIELD = b"file"  # the name of a form's file input
 NOT_A_CHOICE = N_("“%(field)s” has a value that is not offered.")
 NOT_UTF8 = N_("The request is not valid UTF-8 text.")
 
@@ -37,9 +38,13 @@ class FormData:
 
     @classmethod
     def from_twisted(cls, args: Mapping[bytes, list[bytes]] | None) -> FormData:
+        """The text fields; a file input (named ``file``) is bytes, which its route reads
+        from the request itself (a recording is no UTF-8 text)."""
         decoded: dict[str, list[str]] = {}
         try:
             for key, values in (args or {}).items():
+                if key == FILE_FIELD:
+                    continue
                 decoded[key.decode("utf-8")] = [v.decode("utf-8") for v in values]
         except UnicodeDecodeError:
             raise BadInputError(NOT_UTF8) from None
@@ -54,6 +59,23 @@ class FormData:
         if len(values) > 1:
             raise BadInputError(TWICE, {"field": name})
         return values[0] if values else None
+
+    def many(self, name: str, *, max_len: int = 200, max_count: int = 10_000) -> list[str]:
+        """Every value of ``name`` (a list of check boxes), each one line of at most
+        ``max_len`` characters, stripped; empty ones left out."""
+        values = self._fields.get(name) or []
+        if len(values) > max_count:
+            raise BadInputError(OUT_OF_RANGE, {"field": name})
+        out = []
+        for value in values:
+            text = value.strip()
+            if len(text) > max_len:
+                raise BadInputError(TOO_LONG, {"field": name, "limit": max_len})
+            if "\n" in text or "\r" in text:
+                raise BadInputError(ONE_LINE, {"field": name})
+            if text:
+                out.append(text)
+        return out
 
     def text(
         self,

@@ -73,6 +73,7 @@ class WebServices:
     ami: Any = None
     device_states: Any = None  # ami.device_states.DeviceStates of ``ami``
     recordings_dir: Path | None = None
+    sounds_dir: Path | None = None  # Asterisk's sounds (HOTLINE_SOUNDS_DIR): the prompts
     static_dirs: tuple[Path, ...] = ()
     process: ProcessInfo = field(default_factory=ProcessInfo)
 

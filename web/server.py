@@ -66,10 +66,12 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 # The largest request body any route takes: the forms are a few fields (64 KiB is a long
 # call note many times over). Twisted would keep reading whatever a client announces.
 MAX_BODY_BYTES = 64 * 1024
-# The one route that takes a file: an admin's catalog import (R-6.2); admins only, and the
-# route's guard still refuses anyone else (the body is read before the route runs).
+# The routes that take a file: an admin's catalog import and a prompt's recording (R-6.2);
+# admins only, and the route's guard still refuses anyone else (the body is read before the
+# route runs).
 UPLOAD_PATH = b"/admin/import"
 UPLOAD_BODY_BYTES = 32 * 1024 * 1024
+UPLOAD_LIMITS = {UPLOAD_PATH: UPLOAD_BODY_BYTES, b"/admin/prompts/upload": 17 * 1024 * 1024}
 # A browser sends its headers in one go; a client that dribbles them holds a connection.
 HEADER_TIMEOUT_S = 30.0
 # The body of at most MAX_BODY_BYTES, after the headers: 2 KiB/s is enough.
@@ -379,10 +381,10 @@ class GuardedSite(Site):
 
     def body_limit(self, path: bytes) -> int:
         """The largest body a request to ``path`` may carry: an admin's catalog upload
-        (``/admin/import``, tens of thousands of customers) may be large, nothing else."""
-        if path.split(b"?")[0] == UPLOAD_PATH:
-            return max(self.max_body_bytes, UPLOAD_BODY_BYTES)
-        return self.max_body_bytes
+        (``/admin/import``, tens of thousands of customers) or a prompt's recording may be
+        large, nothing else."""
+        upload = UPLOAD_LIMITS.get(path.split(b"?")[0], 0)
+        return max(self.max_body_bytes, upload)
 
     def protocol(self) -> GuardedChannel:  # type: ignore[override]
         return GuardedChannel()

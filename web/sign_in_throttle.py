@@ -17,7 +17,9 @@ Three counts of failed sign-ins, each answering with a wait that ends, never a l
   address someone signed in from successfully within ``trusted_s`` (the office), so a
   rotating attack cannot keep the staff out.
 
-While a wait runs, a sign-in is refused without checking its password at all.
+While a wait runs, a sign-in is refused without checking its password at all. An admin may
+forgive a login its misses (:meth:`SignInThrottle.forgive`, the agent's "Unlock" on
+``/admin``).
 
 Kept in the web process's memory on its clock: a restart forgets the counts, and with
 several web processes each counts its own. That is enough to turn an online guessing
@@ -130,6 +132,24 @@ class SignInThrottle:
         self._trusted.pop(address, None)
         self._trusted[address] = now
         self._bound(now)
+
+    def held_back_s(self, login: str) -> int:
+        """The longest wait a sign-in as ``login`` faces now from any address (0: none): what
+        an admin sees as "locked out" on the agent's page."""
+        now = self._clock.seconds()
+        key = login.strip().casefold()
+        waits = [self._pair_wait(pair, now) for pair in self._pairs if pair[0] == key]
+        return math.ceil(max(waits, default=0.0))
+
+    def forgive(self, login: str) -> int:
+        """Forget the misses of ``login`` at every address (an admin's unlock, R-7.4): its
+        next sign-in is tried at once. The per-address and process-wide limits stay. How
+        many addresses' counts were forgotten."""
+        key = login.strip().casefold()
+        pairs = [pair for pair in self._pairs if pair[0] == key]
+        for pair in pairs:
+            del self._pairs[pair]
+        return len(pairs)
 
     def tracked(self) -> int:
         """How many pairs and addresses are on record (for the memory bound)."""

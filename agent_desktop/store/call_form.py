@@ -254,7 +254,11 @@ def _reason_tree(
     if queue_id is None or direction is None:
         return core.ReasonTree(())
     rows = session.scalars(
-        select(ReasonNode).where(ReasonNode.queue_id == queue_id, ReasonNode.direction == direction)
+        select(ReasonNode).where(
+            ReasonNode.queue_id == queue_id,
+            ReasonNode.direction == direction,
+            ReasonNode.position >= 0,  # a retired node is offered no more
+        )
     ).all()
     return core.ReasonTree(
         core.ReasonOption(r.id, r.parent_id, r.label, r.code, r.position) for r in rows

@@ -262,6 +262,8 @@ class Exporter:
         def tree(direction: ReasonDirection, parent_id: int | None) -> list[Any]:
             out: list[Any] = []
             for node in children.get((direction, parent_id), []):
+                if node.retired:  # kept for the calls that chose it, not in the tree
+                    continue
                 below = tree(direction, node.id)
                 record: dict[str, Any] = {"label": node.label}
                 if node.code:

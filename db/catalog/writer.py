@@ -17,6 +17,7 @@ from db.catalog.fields import KINDS
 from db.catalog.keys import KEY_COLUMNS, Ref, chunks
 from db.catalog.reader import Catalog, Item, ReasonSpec, Row, TurnDaySpec
 from db.models import (
+    RETIRED_POSITION,
     Agent,
     BoxRight,
     BusinessHours,
@@ -527,7 +528,9 @@ class Writer:
 
         A matched node keeps its id, so calls that chose it stay valid. A stored node the
         file no longer has is removed, unless a call refers to it (or to a node below it):
-        then it stays, because a call's reason is history.
+        then it stays, because a call's reason is history, but retired (its position below
+        zero): the call form offers it no more and an export leaves it out. A retired node
+        the file names again comes back (a live node of that label is matched first).
         """
         stored = list(
             self.session.scalars(
@@ -538,7 +541,7 @@ class Writer:
         )
         by_id = {n.id: n for n in stored}
         by_parent_label: dict[tuple[int | None, str], ReasonNode] = {}
-        for node in stored:
+        for node in sorted(stored, key=lambda n: (n.retired, n.id)):
             by_parent_label.setdefault((node.parent_id, node.label), node)
         changed = False
         seen: set[int] = set()
@@ -586,6 +589,11 @@ class Writer:
             while current is not None and current.id not in seen:
                 keep.add(current.id)
                 current = by_id.get(current.parent_id) if current.parent_id is not None else None
+        for node in absent:
+            if node.id in keep and not node.retired:
+                node.position = RETIRED_POSITION
+                self.counts.change("reason_nodes", ("retired", node.id))
+                changed = True
         doomed = [n for n in absent if n.id not in keep]
         # Deepest first with a flush per level: the database cascades a parent's delete to
         # its children, and the ORM must never delete a row that is already gone.

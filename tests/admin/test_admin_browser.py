@@ -22,6 +22,7 @@ pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/sup
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select  # noqa: E402
 
 WAIT_S = 30
 PASSWORD = "admin pass"
@@ -52,6 +53,9 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
 def _fill(driver: webdriver.Chrome, values: dict[str, str]) -> None:
     for key, text in values.items():
         field = driver.find_element(By.ID, f"f-{key}")
+        if field.tag_name == "select":  # a key with the values the format allows
+            Select(field).select_by_value(text)
+            continue
         field.clear()
         field.send_keys(text)
 
@@ -79,12 +83,13 @@ def test_an_admin_builds_a_queue_a_did_and_an_agent_in_the_browser(
             "closed_action": "announce",
             "hours_prompt": "hotline/opening-hours",
             "moh_class": "default",
-            "hours": "- {weekday: mon, opens: '08:00', closes: '17:00'}\n"
-            "- {weekday: tue, opens: '08:00', closes: '17:00'}",
             "reasons": "in:\n  - label: Internet\n    children:\n"
             "      - {label: No connection, code: I-1}",
         },
     )
+    for row, day in enumerate(("mon", "tue")):  # the hours' table, a row a day
+        _fill(browser, {f"hours-{row}-weekday": day, f"hours-{row}-opens": "08:00"})
+        _fill(browser, {f"hours-{row}-closes": "17:00"})
     click(browser, (By.ID, "admin-save"))
     error = wait.until(EC.presence_of_element_located((By.ID, "f-ring_timeout_s-error")))
     assert error.text == "0 is out of range (must be at least 1)"
@@ -96,6 +101,7 @@ def test_an_admin_builds_a_queue_a_did_and_an_agent_in_the_browser(
     browser.save_screenshot(str(shots / "admin-queue-saved.png"))
     queue = find_record_in(engine, "queues", "HELP")
     assert queue is not None and queue["reasons"]["in"][0]["label"] == "Internet"
+    assert queue["hours"][1] == {"weekday": "tue", "opens": "08:00", "closes": "17:00"}
 
     browser.get(web + "/admin/s/dids/edit")
     wait.until(EC.presence_of_element_located((By.ID, "f-number")))
@@ -109,13 +115,15 @@ def test_an_admin_builds_a_queue_a_did_and_an_agent_in_the_browser(
         browser,
         {"login": "nina", "name": "Nina Nová", "role": "agent", "language": "cs"},
     )
-    _fill(browser, {"password": "nina pass", "seats": "[Desk 7]"})
+    _fill(browser, {"password": "nina pass"})
+    click(browser, (By.CSS_SELECTOR, "#f-seats input[value='Desk 7']"))
+    browser.execute_script("document.getElementById('f-seats').scrollIntoView();")
+    browser.save_screenshot(str(shots / "admin-agent-pickers.png"))
     click(browser, (By.ID, "admin-save"))
     wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Saved."))
     browser.get(web + "/admin/s/queues/edit?key=HELP")
-    agents = wait.until(EC.presence_of_element_located((By.ID, "f-agents")))
-    agents.clear()
-    agents.send_keys("[nina]")
+    wait.until(EC.presence_of_element_located((By.ID, "f-agents")))
+    click(browser, (By.CSS_SELECTOR, "#f-agents input[value=nina]"))  # the member agents' picker
     click(browser, (By.ID, "admin-save"))
     wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Saved."))
     assert find_record_in(engine, "queues", "HELP")["agents"] == ["nina"]  # type: ignore[index]

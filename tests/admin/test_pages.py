@@ -4,6 +4,7 @@ search and page, import with a preview that is what applying does, and export.""
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import textwrap
@@ -132,7 +133,7 @@ def test_an_admin_creates_and_edits_a_queue_with_hours_and_a_reason_tree_audited
         ),
     }
     saved = browser.post("/admin/s/queues/save", form)
-    assert saved.status == 303, saved.text
+    assert saved.status == 303, re.findall(r"field-error[^<]*<|alert-error[^<]*<", saved.text)
     assert saved.location == "/admin/s/queues/edit?key=SALES&done=saved"
     shown = browser.get(saved.location)
     assert "Saved." in shown.text and "Outage" in shown.text
@@ -317,3 +318,180 @@ def test_a_change_is_seen_by_another_process_and_the_next_call_at_once(
         assert queue is not None and queue.policy.ring_timeout_s == 7
     finally:
         other.stop()
+
+
+def test_an_admin_unlocks_an_agent_held_back_by_wrong_passwords_audited(
+    browser: Browser, other_browser: Browser, db: InlineDBRunner, centre: StaffCentre, admin: int
+) -> None:
+    browser.signed_in("ada")
+    assert 'id="admin-not-locked"' in browser.get("/admin/s/agents/edit?key=eva").text
+    for _ in range(5):
+        assert other_browser.sign_in("eva", password="guess").status in (401, 429)
+    assert other_browser.sign_in("eva").status == 429  # held back, even with her password
+    page = browser.get("/admin/s/agents/edit?key=eva").text
+    assert "Sign-ins as eva are held back for" in page and 'id="admin-unlock"' in page
+    assert browser.post("/admin/agents/unlock", {"key": "eva"}, csrf=False).status == 403
+    done = browser.post("/admin/agents/unlock", {"key": "eva"})
+    assert done.location == "/admin/s/agents/edit?key=eva&done=unlocked"
+    assert "Unlocked: the next sign-in is tried at once." in browser.get(done.location).text
+    assert other_browser.sign_in("eva").status == 303
+    assert [(a, t) for a, t, _ in _audit(db)] == [("admin.agents.unlock", "agents:eva")]
+    assert browser.post("/admin/agents/unlock", {"key": "nobody"}).status == 404
+
+
+def test_a_supervisor_sees_a_lock_but_cannot_unlock(
+    browser: Browser, other_browser: Browser, db: InlineDBRunner, centre: StaffCentre
+) -> None:
+    def eva_in_sues_department(session: Session) -> None:
+        support = Department(name="Support")
+        session.add(support)
+        session.flush()
+        session.get(Agent, centre.agents["eva"]).department_id = support.id  # type: ignore[union-attr]
+        session.add(SupervisorDepartment(agent_id=centre.agents["sue"], department_id=support.id))
+
+    db.run_sync(eva_in_sues_department)
+    for _ in range(5):
+        other_browser.sign_in("eva", password="guess")
+    browser.signed_in("sue")
+    page = browser.get("/admin/s/agents/edit?key=eva").text
+    assert 'id="admin-locked"' in page and 'id="admin-unlock"' not in page
+    assert browser.post("/admin/agents/unlock", {"key": "eva"}).status == 403
+    assert other_browser.sign_in("eva").status == 429
+
+
+def test_rights_and_members_are_picked_from_labelled_check_boxes(
+    browser: Browser, db: InlineDBRunner, centre: StaffCentre, admin: int
+) -> None:
+    """Issue 15: an agent's seats and boxes, a queue's member agents are check boxes with
+    labels; ticking none clears the list; a single reference suggests what exists."""
+    browser.signed_in("ada")
+    page = browser.get("/admin/s/agents/edit?key=eva").text
+    assert re.search(r'name="seats" value="901" checked>\s*901 \(PJSIP/901\)', page)
+    assert re.search(r'name="seats" value="101">\s*101 \(PJSIP/101\)', page)
+    assert re.search(r'name="boxes" value="vm">\s*Support voicemail \(vm\)', page)
+    assert 'list="dl-department"' in page
+    record = db.run_sync(find_record, "agents", "eva")
+    values = {k: v for k, v in form_values("agents", record).items() if v != "false"}  # type: ignore[arg-type]
+    values.update({"seats.picked": "1", "boxes.picked": "1"})
+    form: dict[str, object] = {**values, "seats": ["101", "102"], "boxes": ["vm"]}
+    assert browser.post("/admin/s/agents/save", form).status == 303
+    saved = db.run_sync(find_record, "agents", "eva")
+    assert (saved["seats"], saved["boxes"]) == (["101", "102"], ["vm"])  # type: ignore[index]
+    # Nothing ticked: no rights. A value that is no record is refused as a file's would be.
+    form = {k: v for k, v in form.items() if k not in ("seats", "boxes")}
+    assert browser.post("/admin/s/agents/save", form).status == 303
+    assert db.run_sync(find_record, "agents", "eva")["seats"] == []  # type: ignore[index]
+    refused = browser.post("/admin/s/agents/save", {**form, "seats": ["999"]})
+    assert refused.status == 409 and 'id="f-seats-error"' in refused.text
+    queue = browser.get("/admin/s/queues/edit?key=support").text
+    assert re.search(r'name="agents" value="eva" checked>\s*Eva Dvořák \(eva\)', queue)
+
+
+def test_a_key_with_a_few_allowed_values_is_a_list_of_them(
+    browser: Browser, centre: StaffCentre, admin: int
+) -> None:
+    browser.signed_in("ada")
+    agent = browser.get("/admin/s/agents/edit?key=jan").text
+    assert re.search(
+        r'<select id="f-role" name="role"[^>]*>\s*<option value="agent" selected>', agent
+    )
+    assert '<option value="supervisor">supervisor</option>' in agent
+    assert '<option value="cs" selected>cs</option>' in agent  # Jan's language
+    assert '<option value="">(the default)</option>' in agent
+    queue = browser.get("/admin/s/queues/edit?key=support").text
+    assert '<select id="f-closed_action" name="closed_action"' in queue
+
+
+def test_hours_rules_holidays_and_options_are_tables_of_rows(
+    browser: Browser, db: InlineDBRunner, admin: int
+) -> None:
+    """Issue 15: a list of flat children is a table, a row per child, with empty rows for
+    new ones; what it sends goes through the same loader (a wrong time is refused with the
+    file's reason, next to the table) and an emptied row is removed."""
+    db.run_sync(
+        lambda s: load_catalog(
+            s,
+            "queues:\n  - code: TECH\n    name: Tech\n    hours:\n"
+            "      - {weekday: mon, opens: '08:00', closes: '17:00'}\n"
+            "ivr_menus:\n  - {code: M, name: M, prompt: demo/m,\n"
+            "     options: [{digit: '1', queue: TECH}]}\n",
+        )
+    )
+    browser.signed_in("ada")
+    page = browser.get("/admin/s/queues/edit?key=TECH").text
+    assert '<table class="admin-rows" id="f-hours"' in page
+    assert 'name="hours.0.opens" id="f-hours-0-opens" value="08:00"' in page
+    assert 'name="hours.rows" value="4"' in page  # a row, and three empty ones
+    record = db.run_sync(find_record, "queues", "TECH")
+    values = {k: v for k, v in form_values("queues", record).items() if v != "false"}  # type: ignore[arg-type]
+    table = {
+        "hours.rows": "3",
+        "hours.0.weekday": "mon",
+        "hours.0.opens": "",  # emptied: removed
+        "hours.0.closes": "",
+        "hours.1.weekday": "tue",
+        "hours.1.opens": "09:00",
+        "hours.1.closes": "12:00",
+        "hours.2.weekday": "",
+        "closed_rules.rows": "1",
+        "closed_rules.0.weekday": "",  # every day
+        "closed_rules.0.starts": "20:00",
+        "closed_rules.0.ends": "06:00",
+        "closed_rules.0.action": "voicemail",
+    }
+    saved = browser.post("/admin/s/queues/save", {**values, **table})
+    assert saved.status == 303, re.findall(r"field-error[^<]*<|alert-error[^<]*<", saved.text)
+    record = db.run_sync(find_record, "queues", "TECH")
+    assert record["hours"] == [{"weekday": "tue", "opens": "09:00", "closes": "12:00"}]  # type: ignore[index]
+    assert record["closed_rules"] == [  # type: ignore[index]
+        {"starts": "20:00", "ends": "06:00", "action": "voicemail"}
+    ]
+    refused = browser.post("/admin/s/queues/save", {**values, **table, "hours.1.opens": "25:00"})
+    assert refused.status == 409
+    assert "opens: expected a time HH:MM (00:00..23:59), got the text '25:00'" in html.unescape(
+        refused.text
+    )
+    assert 'id="f-hours-error"' in refused.text
+    # kept as typed (the emptied row is gone, so Tuesday is the first)
+    assert 'name="hours.0.opens" id="f-hours-0-opens" value="25:00"' in refused.text
+    menu = browser.get("/admin/s/ivr_menus/edit?key=M").text
+    option = 'id="f-options-0-queue" value="TECH" aria-label="Queue 1" list="dl-queue"'
+    assert option in menu
+    assert '<datalist id="dl-queue"><option value="TECH">Tech (TECH)</option>' in menu
+
+
+def test_a_customers_numbers_and_contact_persons_are_tables(
+    browser: Browser, db: InlineDBRunner, admin: int
+) -> None:
+    db.run_sync(
+        lambda s: load_catalog(
+            s,
+            "locations: [{code: BRNO, name: Brno}]\n"
+            "settings: {country_prefix: '420'}\n"
+            "customers:\n  - {contract_number: C-1, name: First, location: BRNO,\n"
+            "     phones: ['777 000 111'],\n"
+            "     contacts: [{name: Petr Novák, phone: '777 111 222'}]}\n",
+        )
+    )
+    browser.signed_in("ada")
+    page = browser.get("/admin/s/customers/edit?key=C-1").text
+    assert 'id="f-contacts-0-name" value="Petr Novák"' in page
+    record = db.run_sync(find_record, "customers", "C-1")
+    values = {k: v for k, v in form_values("customers", record).items() if v != "false"}  # type: ignore[arg-type]
+    assert 'id="f-phones-0-number" value="777 000 111"' in page
+    contacts = {
+        "phones.rows": "3",
+        "phones.0.number": "",  # emptied: removed
+        "phones.1.number": "777 999 888",
+        "phones.2.number": "",
+        "contacts.rows": "2",
+        "contacts.0.name": "Petr Novák",
+        "contacts.0.phone": "777 111 222",
+        "contacts.1.name": "Jana Malá",
+        "contacts.1.email": "jana@example.com",
+    }
+    assert browser.post("/admin/s/customers/save", {**values, **contacts}).status == 303
+    saved = db.run_sync(find_record, "customers", "C-1")
+    assert [c["name"] for c in saved["contacts"]] == ["Petr Novák", "Jana Malá"]  # type: ignore[index]
+    assert saved["contacts"][1]["email"] == "jana@example.com"  # type: ignore[index]
+    assert saved["phones"] == ["777 999 888"]  # type: ignore[index]

@@ -451,10 +451,33 @@ def test_reason_nodes_keep_their_ids_and_referenced_ones_survive_removal(engine:
     with Session(engine) as session:
         router = session.get(ReasonNode, ids[("Router", "in")])
         assert router is not None and (router.code, router.position) == ("T-102b", 0)
+        slow = session.get(ReasonNode, ids[("Slow", "in")])
+        assert slow is not None and slow.retired  # kept, but out of the tree
         assert (
             session.scalar(select(Call.reason_node_id).where(Call.uniqueid == "1.1"))
             == ids[("Router", "in")]
         )
+
+
+def test_a_retired_reason_leaves_the_export_and_comes_back_when_named_again(
+    engine: Engine,
+) -> None:
+    _load(engine, FULL)
+    ids = _node_ids(engine)
+    _call_choosing(engine, ids[("Slow", "in")], "1.2")
+    without_slow = "".join(
+        line for line in FULL.splitlines(keepends=True) if "{label: Slow," not in line
+    )
+    _load(engine, without_slow)
+    assert "Slow" not in _export(engine)
+    again = _load(engine, _export(engine))  # export -> load: nothing changes
+    assert not any(again.updated.values()) and not any(again.removed.values())
+    summary = _load(engine, FULL)
+    assert summary.created["reason_nodes"] == 0  # the same node, live again
+    with Session(engine) as session:
+        slow = session.get(ReasonNode, ids[("Slow", "in")])
+        assert slow is not None and not slow.retired
+    assert "{label: Slow, code: T-111}" in _export(engine)
 
 
 def test_a_tree_absent_from_the_queue_is_left_alone(engine: Engine) -> None:

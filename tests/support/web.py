@@ -131,6 +131,28 @@ class Browser:
         body = urlencode(fields, doseq=True).encode()
         return self.stub.post(BASE + path, data=body, headers=all_headers, allow_redirects=False)
 
+    def post_files(
+        self, path: str, data: Mapping[str, str], files: Mapping[str, tuple[str, bytes]]
+    ) -> Page:
+        """POST a ``multipart/form-data`` form, as a browser sends a file input: ``data``
+        (with the session's CSRF token) and ``files`` (field -> (file name, bytes))."""
+        boundary = "hotline-test-boundary"
+        parts: list[bytes] = []
+        assert self.token, "load a page first to get a CSRF token"
+        for name, value in {"csrf_token": self.token, **data}.items():
+            head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            parts.append(head.encode() + value.encode() + b"\r\n")
+        for name, (filename, content) in files.items():
+            head = (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+            )
+            parts.append(head.encode() + content + b"\r\n")
+        body = b"".join(parts) + f"--{boundary}--\r\n".encode()
+        headers = {"Accept": HTML, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+        sent = self.stub.post(BASE + path, data=body, headers=headers, allow_redirects=False)
+        return self._finish(sent)
+
     def sign_in(self, login: str, password: str = PASSWORD) -> Page:
         form = self.get("/sign-in")
         assert form.status == 200, form.text

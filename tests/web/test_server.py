@@ -207,6 +207,15 @@ async def test_a_body_announced_over_the_limit_gets_413_before_it_is_sent(
     assert has_security_headers(headers)
 
 
+def test_only_the_admins_file_routes_take_large_bodies(web: WebRoot) -> None:
+    """A catalog import and a prompt's recording (issue 15) are files; nothing else is."""
+    site = web.site(Clock())
+    assert site.body_limit(b"/sign-in") == MAX_BODY_BYTES
+    assert site.body_limit(b"/admin/import") == 32 * 1024 * 1024
+    assert site.body_limit(b"/admin/prompts/upload?x=1") == 17 * 1024 * 1024
+    assert site.body_limit(b"/admin/prompts") == MAX_BODY_BYTES
+
+
 @pytest_twisted.ensureDeferred
 async def test_a_chunked_body_over_the_limit_is_cut(served: Served) -> None:
     client = await served.connect()

@@ -57,6 +57,23 @@ def test_a_success_clears_the_count_of_its_login_at_its_address_only() -> None:
     assert throttle.retry_after_s("eva", ELSEWHERE) == 10
 
 
+def test_an_admin_sees_how_long_a_login_is_held_back_and_forgives_it_everywhere() -> None:
+    clock = Clock()
+    throttle = SignInThrottle(clock, free_misses=2, first_delay_s=10, max_delay_s=600)
+    for _ in range(5):
+        throttle.failed("eva", HOME)
+    for _ in range(3):
+        throttle.failed("Eva", ELSEWHERE)
+    throttle.failed("jan", HOME)
+    assert throttle.held_back_s("EVA") == 40  # the longer of her two waits
+    assert throttle.held_back_s("jan") == 0
+    assert throttle.forgive("eva") == 2
+    assert throttle.held_back_s("eva") == 0
+    assert throttle.retry_after_s("eva", HOME) == throttle.retry_after_s("eva", ELSEWHERE) == 0
+    throttle.failed("eva", HOME)  # her count starts again from nothing
+    assert throttle.retry_after_s("eva", HOME) == 0
+
+
 def test_misses_are_forgotten_a_while_after_the_last() -> None:
     clock = Clock()
     throttle = SignInThrottle(clock, free_misses=2, first_delay_s=10, max_delay_s=60, forget_s=600)

@@ -22,6 +22,7 @@ from agent_desktop.store import call_form as cp
 from agent_desktop.store.call_form import CallFormError
 from db.events import events_after
 from db.models import (
+    RETIRED_POSITION,
     Agent,
     AuditLog,
     Call,
@@ -30,6 +31,7 @@ from db.models import (
     CustomerPhone,
     Location,
     QueueRight,
+    ReasonNode,
 )
 from dialplan.store import calls
 from domain.enums import CallState, Direction, ReasonDirection
@@ -415,6 +417,18 @@ def test_reason_options_per_queue_and_direction(engine: Engine, world: CallFormW
         assert deeper.levels[-1].is_code_level
         assert not cp.reason_options(s, world.centre.support, "out", []).has_tree
         assert not cp.reason_options(s, world.centre.billing, "in", []).has_tree
+
+
+def test_a_retired_reason_is_offered_no_more(engine: Engine, world: CallFormWorld) -> None:
+    with tx(engine) as s:
+        ids = add_reasons(s, world.centre.support, ReasonDirection.INBOUND)
+        s.get(ReasonNode, ids["Slow"]).position = RETIRED_POSITION  # type: ignore[union-attr]
+        s.get(ReasonNode, ids["Other"]).position = RETIRED_POSITION  # type: ignore[union-attr]
+    with tx(engine) as s:
+        top = cp.reason_options(s, world.centre.support, "in", [])
+        assert [o.label for o in top.levels[0].options] == ["Hardware"]
+        deeper = cp.reason_options(s, world.centre.support, "in", [ids["Hardware"], ids["Router"]])
+        assert [o.code for o in deeper.levels[-1].options] == ["RT-1"]
 
 
 # --------------------------------------------------------------------------- Save
