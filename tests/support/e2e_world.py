@@ -185,8 +185,9 @@ class Server:
         self.unhook()
         stopped = self.port.stopListening()
         for protocol in self.factory.protocols:
-            if protocol.transport is not None:
-                protocol.transport.loseConnection()
+            transport: Any = protocol.transport
+            if transport is not None:
+                transport.loseConnection()
         return stopped if isinstance(stopped, Deferred) else succeed(None)
 
     def kill(self) -> Deferred[None]:
