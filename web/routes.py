@@ -19,6 +19,7 @@ import re
 import secrets
 from pathlib import Path
 
+from domain.enums import Role
 from domain.refusals import NotFoundError
 from domain.texts import N_
 from voicemail.store import work
@@ -40,6 +41,8 @@ routes = RouteTable("account", templates=HERE / "templates", static=HERE / "stat
 
 DESKTOP = "/desktop"  # the agent desktop (agent_desktop.routes.desktop)
 HOME = "/home"
+LIVE_VIEW = "/supervisor"
+ADMINISTRATION = "/admin"
 BACKOFFICE = "/backoffice"  # the back office (voicemail.routes)
 WRONG_PASSWORD = N_("Wrong login or password.")
 TOO_MANY_FAILURES = N_("Too many failed sign-ins. Try again in %(minutes)s min.")
@@ -67,16 +70,22 @@ _CONTENT_TYPES = {
 }
 
 
-def start_page(call_centre_user: bool, back_office_user: bool) -> str:
-    """Where a person lands: agents on the desktop, back-office staff without a queue on the
-    back office (issue 16: their work is there, not on an empty start page), others home."""
+def start_page(call_centre_user: bool, back_office_user: bool, role: Role = Role.AGENT) -> str:
+    """Where a person lands: agents on the desktop; a supervisor who takes no calls on the
+    live view and an admin who takes none on the administration (their work is there);
+    back-office staff without a queue on the back office (issue 16: not on an empty start
+    page); others home."""
     if call_centre_user:
         return DESKTOP
+    if role is Role.SUPERVISOR:
+        return LIVE_VIEW
+    if role is Role.ADMIN:
+        return ADMINISTRATION
     return BACKOFFICE if back_office_user else HOME
 
 
 def _start_page_of(user: web_sessions.SignedInUser) -> str:
-    return start_page(user.call_centre_user, bool(user.box_ids))
+    return start_page(user.call_centre_user, bool(user.box_ids), user.role)
 
 
 # --------------------------------------------------------------------------- signing in
@@ -137,7 +146,7 @@ async def sign_in(rc: RequestContext) -> bytes:
         throttle.succeeded(login, address)
     set_cookie(rc.request, SESSION_COOKIE, new.token, max_age_s=web_sessions.LIFETIME_S)
     clear_cookie(rc.request, PRESIGN_COOKIE, path=b"/sign-in")
-    return rc.redirect(target or start_page(new.call_centre_user, new.back_office_user))
+    return rc.redirect(target or start_page(new.call_centre_user, new.back_office_user, new.role))
 
 
 async def _sign_in(

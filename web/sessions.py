@@ -98,6 +98,7 @@ class NewSession:
     language: str | None
     call_centre_user: bool
     back_office_user: bool  # has a box right: starts on the back office (issue 16)
+    role: Role = Role.AGENT
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,13 @@ def open_session(
     has_queue = session.scalar(select(QueueRight.queue_id).where(QueueRight.agent_id == agent.id))
     has_box = session.scalar(select(BoxRight.box_id).where(BoxRight.agent_id == agent.id))
     return NewSession(
-        token, csrf, agent.id, agent.language, has_queue is not None, has_box is not None
+        token,
+        csrf,
+        agent.id,
+        agent.language,
+        has_queue is not None,
+        has_box is not None,
+        agent.role,
     )
 
 

@@ -14,6 +14,7 @@ from twisted.internet.task import Clock
 
 from db.models import WebSession
 from db.passwords import verify_password
+from domain.enums import Role
 from hotline.web import WebRoot
 from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
@@ -21,6 +22,7 @@ from tests.support.web import Browser
 from web import sessions as web_sessions
 from web.password_checks import PasswordChecks
 from web.request import ProcessInfo
+from web.routes import start_page
 
 
 def session_rows(db: InlineDBRunner) -> list[tuple[str, int]]:
@@ -119,11 +121,15 @@ def test_signing_out_says_what_became_of_the_seat(
 
 
 def test_each_person_starts_where_their_work_is(browser: Browser, centre: StaffCentre) -> None:
-    """Issue 16: an agent on the desktop, back-office staff on the back office, others on
-    the start page; the entry point sends them the same way."""
-    for login, start in (("eva", "/desktop"), ("bob", "/backoffice"), ("sue", "/home")):
+    """Issue 16: an agent on the desktop, back-office staff on the back office, a supervisor
+    on the live view; the entry point sends them the same way. An admin who takes no calls
+    starts on the administration, anyone else on the start page."""
+    for login, start in (("eva", "/desktop"), ("bob", "/backoffice"), ("sue", "/supervisor")):
         assert browser.sign_in(login).location == start, login
         assert browser.get("/").location == start, login
+    assert start_page(False, False, Role.ADMIN) == "/admin"
+    assert start_page(True, False, Role.SUPERVISOR) == "/desktop"  # one who takes calls
+    assert start_page(False, False, Role.AGENT) == "/home"
 
 
 def test_a_session_expires_when_idle_and_slides_while_used(
@@ -184,11 +190,10 @@ def test_sign_in_goes_back_to_the_page_asked_for_but_never_off_site(
         assert done.location == "/desktop", evil
 
 
-def test_people_without_a_queue_right_start_on_the_home_page(
+def test_people_without_a_queue_right_have_a_start_page_without_the_badge(
     browser: Browser, centre: StaffCentre
 ) -> None:
-    done = browser.sign_in("sue")
-    assert done.location == "/home"
+    browser.sign_in("sue")
     page = browser.get("/home")
     assert "Sue Visor" in page.text
     assert 'id="badge"' not in page.text  # R-2.3: no badge for people who take no calls
