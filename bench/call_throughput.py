@@ -86,6 +86,27 @@ def prepare(url: str, agents: int) -> None:
     engine.dispose()
 
 
+def clean_schema(url: str) -> None:
+    """A PostgreSQL bench database's public schema emptied: each run starts clean."""
+    from sqlalchemy import create_engine, text
+
+    from db.engine import with_driver
+
+    with create_engine(with_driver(url)).begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+
+
+def serve_env(url: str, tmp: Path, agi_listen: str, web_port: int) -> dict[str, str]:
+    """The environment of a bench's `hotline serve`: none of the caller's HOTLINE_ settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")} | {
+        "HOTLINE_DATABASE_URL": url,
+        "HOTLINE_AGI_LISTEN": agi_listen,
+        "HOTLINE_WEB_LISTEN": f"tcp:{web_port}:interface=127.0.0.1",
+        "HOTLINE_SPOOL_DIR": str(tmp / "spool"),
+        "HOTLINE_RECORDINGS_DIR": str(tmp / "recordings"),
+    }
+
+
 def run_desks(url: str, agents: int) -> None:
     """The desk robot's process: every agent logged in, on air, Save after each call."""
     from twisted.internet import reactor as installed
@@ -184,21 +205,10 @@ def main() -> None:
         url = args.database or f"sqlite:///{tmp / 'calls.db'}"
         database = "postgresql" if url.startswith("postgresql") else "sqlite"
         if database == "postgresql":
-            from sqlalchemy import create_engine, text
-
-            from db.engine import with_driver
-
-            with create_engine(with_driver(url)).begin() as conn:  # a clean schema each run
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            clean_schema(url)
         prepare(url, args.agents)
         agi_port, web_port = _free_port(), _free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")} | {
-            "HOTLINE_DATABASE_URL": url,
-            "HOTLINE_AGI_LISTEN": f"tcp:{agi_port}:interface=127.0.0.1",
-            "HOTLINE_WEB_LISTEN": f"tcp:{web_port}:interface=127.0.0.1",
-            "HOTLINE_SPOOL_DIR": str(tmp / "spool"),
-            "HOTLINE_RECORDINGS_DIR": str(tmp / "recordings"),
-        }
+        env = serve_env(url, tmp, f"tcp:{agi_port}:interface=127.0.0.1", web_port)
         log = (tmp / "serve.log").open("w")
         serve = subprocess.Popen(
             ["taskset", "-c", str(SERVER_CPU), sys.executable, "-m", "hotline", "serve"],

@@ -43,7 +43,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.call_throughput import DID, _free_port, _wait_port, prepare
+from bench.call_throughput import (
+    DID,
+    _free_port,
+    _wait_port,
+    clean_schema,
+    prepare,
+    serve_env,
+)
 from bench.sign_in_flood import percentile_ms
 
 SERVER_CPU = 0
@@ -308,22 +315,11 @@ def main() -> None:
         url = args.database or f"sqlite:///{tmp / 'waiting.db'}"
         database = "postgresql" if url.startswith("postgresql") else "sqlite"
         if database == "postgresql":
-            from sqlalchemy import create_engine, text
-
-            from db.engine import with_driver
-
-            with create_engine(with_driver(url)).begin() as conn:  # a clean schema each run
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            clean_schema(url)
         prepare(url, AGENTS)  # nobody logs in: nobody is free
         agi_port, web_port = _free_port(), _free_port()
         counter_file = tmp / "transactions"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")} | {
-            "HOTLINE_DATABASE_URL": url,
-            "HOTLINE_AGI_LISTEN": f"tcp:{agi_port}:interface=127.0.0.1:backlog=4096",
-            "HOTLINE_WEB_LISTEN": f"tcp:{web_port}:interface=127.0.0.1",
-            "HOTLINE_SPOOL_DIR": str(tmp / "spool"),
-            "HOTLINE_RECORDINGS_DIR": str(tmp / "recordings"),
-        }
+        env = serve_env(url, tmp, f"tcp:{agi_port}:interface=127.0.0.1:backlog=4096", web_port)
         log = (tmp / "serve.log").open("w")
         server = subprocess.Popen(
             ["taskset", "-c", str(SERVER_CPU), sys.executable, __file__,

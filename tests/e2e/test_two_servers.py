@@ -15,6 +15,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from itertools import combinations, pairwise
 from pathlib import Path
+from typing import Any
 
 import pytest_twisted
 from sqlalchemy import Engine, select
@@ -69,13 +70,8 @@ def _scenario(path: Path, first_number: int, offset_s: float) -> Path:
     return path
 
 
-@pytest_twisted.ensureDeferred
-async def test_two_servers_never_ring_an_agent_twice_and_serve_in_order(
-    db_url: str, engine: Engine, tmp_path: Path
-) -> None:
-    with Session(engine) as s, s.begin():
-        load_catalog(s, CENTRE_YAML, source="centre.yaml")
-        load_catalog(s, "queues:" + ALWAYS_OPEN, source="always-open.yaml")
+def _start_servers(db_url: str, tmp_path: Path) -> tuple[tuple[int, int], list[Any]]:
+    """Two `hotline serve` processes on the database, each with its own FastAGI port."""
     agi_ports = (free_port(), free_port())
     servers = []
     for i, port in enumerate(agi_ports):
@@ -86,6 +82,48 @@ async def test_two_servers_never_ring_an_agent_twice_and_serve_in_order(
             HOTLINE_SPOOL_DIR=str(tmp_path / f"spool{i}"),
         )
         servers.append(start_serve(env, tmp_path))
+    return agi_ports, servers
+
+
+def _simulate(
+    tmp_path: Path, agi_ports: tuple[int, int], scenarios: list[Path]
+) -> Deferred[list[tuple[bytes, bytes, int]]]:
+    """One simulator per server, each with the other server second in its dialplan."""
+    runs = []
+    for i, port in enumerate(agi_ports):
+        runs.append(
+            getProcessOutputAndValue(
+                sys.executable,
+                [
+                    "-m", "hotline", "simulate", str(scenarios[i]), "--quiet",
+                    "--agi", f"tcp:127.0.0.1:{port}",
+                    "--agi", f"tcp:127.0.0.1:{agi_ports[1 - i]}",
+                    "--spool-dir", str(tmp_path / f"sim{i}"),
+                    "--system-name", f"pbx{i}",
+                ],
+                env=hotline_env(),
+                path=str(tmp_path),
+                reactor=reactor,
+            )
+        )  # fmt: skip
+    return gatherResults(runs)
+
+
+def _stop_servers(servers: list[Any]) -> None:
+    for server in servers:
+        server.send_signal(signal.SIGTERM)
+    for server in servers:
+        server.communicate(timeout=30)
+
+
+@pytest_twisted.ensureDeferred
+async def test_two_servers_never_ring_an_agent_twice_and_serve_in_order(
+    db_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    with Session(engine) as s, s.begin():
+        load_catalog(s, CENTRE_YAML, source="centre.yaml")
+        load_catalog(s, "queues:" + ALWAYS_OPEN, source="always-open.yaml")
+    agi_ports, servers = _start_servers(db_url, tmp_path)
     robot_db = DBRunner(make_engine(db_url), reactor)
     robot = DeskRobot(
         robot_db,
@@ -97,40 +135,11 @@ async def test_two_servers_never_ring_an_agent_twice_and_serve_in_order(
         for server in servers:
             wait_for_line(server, "Hotline is serving")
         await robot.start()
-        runs = []
-        for i, port in enumerate(agi_ports):
-            other = agi_ports[1 - i]
-            scenario = _scenario(tmp_path / f"callers{i}.yaml", i * 10, i * 0.2)
-            runs.append(
-                getProcessOutputAndValue(
-                    sys.executable,
-                    [
-                        "-m",
-                        "hotline",
-                        "simulate",
-                        str(scenario),
-                        "--quiet",
-                        "--agi",
-                        f"tcp:127.0.0.1:{port}",
-                        "--agi",
-                        f"tcp:127.0.0.1:{other}",
-                        "--spool-dir",
-                        str(tmp_path / f"sim{i}"),
-                        "--system-name",
-                        f"pbx{i}",
-                    ],
-                    env=hotline_env(),
-                    path=str(tmp_path),
-                    reactor=reactor,
-                )
-            )
-        results = await gatherResults(runs)
+        scenarios = [_scenario(tmp_path / f"callers{i}.yaml", i * 10, i * 0.2) for i in (0, 1)]
+        results = await _simulate(tmp_path, agi_ports, scenarios)
     finally:
         robot.stop()
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-        for server in servers:
-            server.communicate(timeout=30)
+        _stop_servers(servers)
         robot_db.stop()
         robot_db.engine.dispose()
     for out, err, code in results:
@@ -230,16 +239,7 @@ async def test_a_burst_on_two_servers_with_missed_rings_and_pausing_agents_never
     with Session(engine) as s, s.begin():
         load_catalog(s, CENTRE_YAML, source="centre.yaml")
         load_catalog(s, RACE_CENTRE, source="race.yaml")
-    agi_ports = (free_port(), free_port())
-    servers = []
-    for i, port in enumerate(agi_ports):
-        env = hotline_env(
-            HOTLINE_DATABASE_URL=db_url,
-            HOTLINE_WEB_LISTEN=f"tcp:{free_port()}:interface=127.0.0.1",
-            HOTLINE_AGI_LISTEN=f"tcp:{port}:interface=127.0.0.1",
-            HOTLINE_SPOOL_DIR=str(tmp_path / f"spool{i}"),
-        )
-        servers.append(start_serve(env, tmp_path))
+    agi_ports, servers = _start_servers(db_url, tmp_path)
     robot_db = DBRunner(make_engine(db_url), reactor)
     logins = [f"r{i}" for i in range(RACE_AGENTS)]
     robot = DeskRobot(
@@ -262,33 +262,13 @@ async def test_a_burst_on_two_servers_with_missed_rings_and_pausing_agents_never
             wait_for_line(server, "Hotline is serving")
         await robot.start()
         shaker.start(0.25, now=False)
-        runs = []
-        for i, port in enumerate(agi_ports):
-            scenario = _race_scenario(tmp_path / f"race{i}.yaml", i * RACE_CALLERS)
-            runs.append(
-                getProcessOutputAndValue(
-                    sys.executable,
-                    [
-                        "-m", "hotline", "simulate", str(scenario), "--quiet",
-                        "--agi", f"tcp:127.0.0.1:{port}",
-                        "--agi", f"tcp:127.0.0.1:{agi_ports[1 - i]}",
-                        "--spool-dir", str(tmp_path / f"sim{i}"),
-                        "--system-name", f"pbx{i}",
-                    ],
-                    env=hotline_env(),
-                    path=str(tmp_path),
-                    reactor=reactor,
-                )
-            )  # fmt: skip
-        results = await gatherResults(runs)
+        scenarios = [_race_scenario(tmp_path / f"race{i}.yaml", i * RACE_CALLERS) for i in (0, 1)]
+        results = await _simulate(tmp_path, agi_ports, scenarios)
     finally:
         if shaker.running:
             shaker.stop()
         robot.stop()
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-        for server in servers:
-            server.communicate(timeout=30)
+        _stop_servers(servers)
         robot_db.stop()
         robot_db.engine.dispose()
     for out, err, code in results:
