@@ -103,6 +103,7 @@ EVENT_CLASS = {
     "DialEnd": "call",
     "BridgeEnter": "call",
     "BridgeLeave": "call",
+    "DeviceStateChange": "call",
 }
 # The privileges an action is registered with in Asterisk (manager.c and the modules); the
 # user needs ANY one of them. No entry (empty set): every logged-in user may send it.
@@ -117,6 +118,7 @@ ACTION_PRIVILEGES: dict[str, set[str]] = {
     "Setvar": {"call"},
     "Getvar": {"call", "reporting"},
     "CoreShowChannels": {"system", "reporting"},
+    "DeviceStateList": {"call", "reporting"},  # as a real Asterisk 22's CLI shows it
 }
 PRODUCT_PACKAGES = ("ami", "dialplan", "agent_desktop", "supervisor", "callbacks", "hotline")
 
@@ -140,7 +142,9 @@ def events_hotline_uses() -> set[str]:
 
 
 def actions_hotline_sends() -> set[str]:
-    source = (CONF.parent / "ami" / "client.py").read_text(encoding="utf-8")
+    source = "\n".join(
+        path.read_text(encoding="utf-8") for path in sorted((CONF.parent / "ami").glob("*.py"))
+    )
     sent = set(re.findall(r"(?:send_action|send_list_action|_send)\(\s*\"(\w+)\"", source))
     return sent | set(re.findall(r"^\s+\"(Login|Logoff)\",$", source, flags=re.MULTILINE))
 

@@ -241,3 +241,12 @@ def test_zero_during_the_callback_offer_and_the_log_lines_of_a_call(tier: Tier) 
     lines = [line for line in tier.output.splitlines() if f"call {call.uniqueid} " in line]
     assert any("started: from 777123456 to DID 222111001" in line for line in lines), lines
     assert any("ended: callback (DID 222111001, queue SUPPORT)" in line for line in lines), lines
+
+
+def test_the_shipped_manager_user_may_list_the_phones_device_states(tier: Tier) -> None:
+    """The supervisor's Agents panel shows each phone's state (R-4.2): Hotline's AMI user of
+    the shipped manager.conf may ask for the whole list at login (DeviceStateList, privilege
+    call or reporting) and hears changes (DeviceStateChange, class call)."""
+    reply = tier.ami.action("DeviceStateList")
+    assert (reply.get("Response"), reply.get("EventList")) == ("Success", "start"), reply
+    assert "no DeviceStateList" not in tier.output  # Hotline's own login asked for it too
