@@ -299,7 +299,7 @@ def test_a_czech_centres_own_names_are_czech_and_the_readme_says_so(demo: Engine
     types, call reasons, boxes, departments, seats) is Czech, in either page language; the
     README says which languages the demo speaks."""
     with Session(demo) as session:
-        queues = dict(session.execute(select(Queue.code, Queue.name)).tuples().all())
+        queues = {code: name for code, name in session.execute(select(Queue.code, Queue.name))}
         pauses = list(session.scalars(select(PauseType.name).order_by(PauseType.position)))
         reasons = set(session.scalars(select(ReasonNode.label)))
         boxes = set(session.scalars(select(VoicemailBox.name)))
