@@ -116,6 +116,8 @@ class AMIBackend(typing.Protocol):
 
     def channels(self) -> list[dict[str, str]]: ...
 
+    def device_states(self) -> list[tuple[str, str]]: ...
+
 
 def _mask(message: AMIMessage) -> AMIMessage:
     """The message with its Secret hidden (transcripts are printed and stored)."""
@@ -376,6 +378,31 @@ class FakeAMISession(Protocol):
                 *action_id,
                 ("EventList", "Complete"),
                 ("ListItems", str(len(channels))),
+            ]
+        )
+
+    def _action_devicestatelist(self, message: AMIMessage) -> None:
+        """Every known device's state as DeviceStateChange events, framed as Asterisk 22
+        frames this list (res_manager_devicestate)."""
+        states = self.server.backend.device_states()
+        self.send(
+            [
+                *self._head(message, "Success"),
+                ("EventList", "start"),
+                ("Message", "Device State Changes will follow"),
+            ]
+        )
+        action_id = [("ActionID", message.action_id)] if message.action_id else []
+        for device, state in states:
+            self.send(
+                [("Event", "DeviceStateChange"), *action_id, ("Device", device), ("State", state)]
+            )
+        self.send(
+            [
+                ("Event", "DeviceStateListComplete"),
+                *action_id,
+                ("EventList", "Complete"),
+                ("ListItems", str(len(states))),
             ]
         )
 
@@ -819,6 +846,9 @@ class RecordingBackend:
         self.calls.append(("getvar", (channel, name)))
         found = self._channels.get(channel)
         return None if found is None else found["variables"].get(name)
+
+    def device_states(self) -> list[tuple[str, str]]:
+        return []
 
     def channels(self) -> list[dict[str, str]]:
         now = self.clock.seconds() if self.clock is not None else time.time()

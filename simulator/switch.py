@@ -136,6 +136,10 @@ class PhoneBook:
     def __contains__(self, target: str) -> bool:
         return target in self._phones
 
+    def targets(self) -> list[str]:
+        """The dial strings given a behaviour of their own."""
+        return list(self._phones)
+
 
 @dataclass(frozen=True)
 class CallerScript:
@@ -333,6 +337,7 @@ class Switch:
         # whose state is to be reported: Asterisk works device states out on a task queue
         # after the change, so two halves hung up together both report NOT_INUSE.
         self._device_channels: dict[str, dict[str, SimChannel]] = {}
+        self._device_states: dict[str, str] = {}  # the last state reported of each device
         self._devices_changed: list[str] = []
         self._scheduled: list[DelayedCall] = []
         self._apps: dict[str, AppHandler] = {
@@ -1546,7 +1551,20 @@ class Switch:
                 state = "RINGINUSE" if ringing else "INUSE"
             else:
                 state = "RINGING" if ringing else "NOT_INUSE"
+            self._device_states[device] = state
             self._emit_raw("DeviceStateChange", {"Device": device, "State": state})
+
+    def device_states(self) -> list[tuple[str, str]]:
+        """Every phone's device state, as DeviceStateList lists them: the phones given a
+        behaviour (NOT_INUSE, or UNAVAILABLE when not registered) and every device that
+        has had a channel, with its last state."""
+        states: dict[str, str] = {}
+        for target in self.phones.targets():
+            behaviour = self.phones.behaviour(target)
+            unavailable = behaviour is not None and behaviour.unavailable
+            states[target] = "UNAVAILABLE" if unavailable else "NOT_INUSE"
+        states.update(self._device_states)
+        return sorted(states.items())
 
     def _bridge_event(
         self, name: str, bridge_id: str, count: int, channel: SimChannel | None = None

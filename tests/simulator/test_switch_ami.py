@@ -224,6 +224,53 @@ def test_the_fake_ami_server_drives_the_switch(tmp_path: Path) -> None:
     assert "Response: Failure" in text and "Reason: 3" in text
 
 
+def test_device_state_list_names_every_phone_with_its_state(
+    tmp_path: Path,
+) -> None:
+    """As Asterisk 22 (res_manager_devicestate): DeviceStateList answers with one
+    DeviceStateChange per device, then DeviceStateListComplete; the supervisor's Agents
+    panel reads its phones' states from it at login (R-4.2)."""
+    phones = PhoneBook(
+        {
+            "PJSIP/101": PhoneBehaviour(answer_after_s=2, talk_s=1),
+            "PJSIP/104": PhoneBehaviour(unavailable=True),
+        }
+    )
+    harness = Harness(tmp_path, phones=phones)
+    factory = fake_ami.FakeAMIFactory(harness.switch, "hotline", "s3cret", clock=harness.clock)
+    harness.switch.emit = factory.emit
+    harness.network.listenTCP(5038, factory, interface="127.0.0.1")
+    received: list[bytes] = []
+
+    from twisted.internet.protocol import ClientFactory, Protocol
+
+    class Client(Protocol):
+        def connectionMade(self) -> None:
+            transport: Any = self.transport
+            transport.write(
+                b"Action: Login\r\nUsername: hotline\r\nSecret: s3cret\r\nEvents: off\r\n\r\n"
+                b"Action: DeviceStateList\r\nActionID: d-1\r\n\r\n"
+            )
+
+        def dataReceived(self, data: bytes) -> None:
+            received.append(data)
+
+    client_factory = ClientFactory()
+    client_factory.protocol = Client
+    harness.network.connectTCP("127.0.0.1", 5038, client_factory)
+    harness.run(5)
+    text = b"".join(received).decode()
+    assert "Response: Success\r\nActionID: d-1\r\nEventList: start\r\n" in text
+    listed = text[text.index("EventList: start") :]
+    assert (
+        "Event: DeviceStateChange\r\nActionID: d-1\r\nDevice: PJSIP/101\r\nState: NOT_INUSE"
+        in listed
+    )
+    assert "Device: PJSIP/104\r\nState: UNAVAILABLE" in listed
+    assert "Event: DeviceStateListComplete\r\nActionID: d-1\r\nEventList: Complete\r\n" in listed
+    assert "ListItems: 2" in listed
+
+
 LOCAL_ORIGINATE = {
     "Channel": "Local/2222@hotline-inbound/n",
     "Application": "Wait",
