@@ -282,11 +282,13 @@ class Stream(asyncio.Protocol):
     arrived: dict[int, float] = field(default_factory=dict)
     status: int = 0
     closed: bool = False
+    transport: Any = None
     _buffer: bytes = b""
     _ready: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: Any) -> None:
         self._ready = asyncio.get_running_loop().create_future()
+        self.transport = transport
         transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
@@ -524,6 +526,24 @@ async def run(args: argparse.Namespace, url: str, work: Path, database: str) -> 
             f" the machine's load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
 
+        # The same supervisor screen read as a browser does: what it costs the others.
+        loop = asyncio.get_running_loop()
+        screen = Stream(get("/supervisor/events", stream_port, prepared.boss_token))
+        await loop.create_connection(
+            lambda: screen, "127.0.0.1", stream_port, local_addr=(SLOW_ADDRESS, 0)
+        )
+        await asyncio.wait_for(screen.ready(), 60)
+        first = newest_event(url)
+        await make_changes(writer, args.slow_changes, args.interval)
+        stamped = event_times(url, first)
+        ids = sorted(stamped)
+        reading = delays(streams, stamped, ids)
+        report(f"{len(ids)} changes with a supervisor screen read", reading, rss_mib(held.pid))
+        print(f"  {spread(streams, stamped, ids, opened)}")
+        assert screen.transport is not None
+        screen.transport.close()
+        await asyncio.sleep(1.0)
+
         slow = slow_reader(stream_port, prepared.boss_token)
         first = newest_event(url)
         await make_changes(writer, args.slow_changes, args.interval)
@@ -531,7 +551,7 @@ async def run(args: argparse.Namespace, url: str, work: Path, database: str) -> 
         ids = sorted(stamped)
         busy = delays(streams, stamped, ids)
         rss = max(rss, rss_mib(held.pid))
-        report(f"{len(ids)} changes with a slow reader", busy, rss)
+        report(f"{len(ids)} changes with the screen not read", busy, rss)
         print(f"  {spread(streams, stamped, ids, opened)}")
         dropped = cut_off(slow)
         logged = (work / "streams.log").read_text().count(STOPPED_READING)
@@ -573,8 +593,11 @@ def main() -> None:
         "--seated", type=int, default=200,
         help="staff logged in at seats: the slow supervisor screen's Agents panel",
     )  # fmt: skip
-    parser.add_argument("--changes", type=int, default=60)
-    parser.add_argument("--slow-changes", type=int, default=80, help="with the slow reader")
+    parser.add_argument("--changes", type=int, default=140, help="70 s: one session check")
+    parser.add_argument(
+        "--slow-changes", type=int, default=80,
+        help="with a supervisor screen read, and again with one not read",
+    )  # fmt: skip
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between changes")
     parser.add_argument("--profile", default="", help="py-spy's raw profile to this file")
     parser.add_argument("--profile-s", type=int, default=20, help="seconds of profile")
