@@ -23,10 +23,14 @@ client (``time.time()`` as they are read, on the same machine's clock).
 
 The streams' server runs pinned to CPU 0; the writer's server and this client to CPU 1.
 
-Then a slow reader: an admin's supervisor screen (``/supervisor/events``, which sends the
-whole panels after each agent event) whose client stops reading; the changes go on, and the
-others' delays are measured again. The server must cut the slow one off at its bounded
-buffer (``web.sse.MAX_PENDING_BYTES``; its log says so) without the others slowing.
+Then a supervisor screen: an admin's ``/supervisor/events``, which sends the whole panels
+after each agent event (``--seated`` of the staff are at seats, so the panels are large),
+read as a browser does for ``--slow-changes`` changes, then as many again by a client that
+stops reading, the others' delays measured in both. The server must cut the slow one off at
+its bounded buffer (``web.sse.MAX_PENDING_BYTES``; its log says so) without the others
+losing anything or slowing beyond what a screen that is read costs them.
+
+``--profile FILE`` records the streams' server with py-spy (``--py-spy``) meanwhile.
 
 Run (from the repository root)::
 
@@ -34,8 +38,8 @@ Run (from the repository root)::
     .venv/bin/python bench/live_push.py --streams 1000 --database postgresql
 
 Prints p50 / p99 / max of the delays and the streams' server's RSS, and last one line:
-``live_push streams=N database=D p50_ms=X p99_ms=Y max_ms=Z rss_mib=R`` (without the slow
-reader phase).
+``live_push streams=N database=D p50_ms=X p99_ms=Y max_ms=Z rss_mib=R`` (the first
+``--changes``, before the supervisor screen; RSS the highest seen).
 """
 
 from __future__ import annotations
