@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import pytest_twisted
 from twisted.internet import reactor as _reactor
+from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
@@ -31,6 +32,7 @@ from web.server import (
     SECURITY_HEADERS,
     GuardedRequest,
     GuardedSite,
+    connection_cap,
 )
 
 reactor: Any = _reactor
@@ -326,6 +328,18 @@ async def test_connections_over_the_cap_are_closed_at_once(web: WebRoot, clock: 
         assert split(second.received)[0] == 200
     finally:
         await served.stop()
+
+
+def test_a_thousand_live_streams_leave_room_for_more_connections() -> None:
+    # Issue 13: one process holds 1,000 signed-in live streams; the same people's page
+    # loads and clicks (and a supervisor opening the screen) must still be taken.
+    site = GuardedSite(
+        Resource(), reactor=Clock(), max_connections=connection_cap(open_files_limit=20000)
+    )
+    for n in range(1000):  # one browser's stream each, from addresses of their own
+        assert site.buildProtocol(IPv4Address("TCP", f"10.0.{n // 250}.{n % 250}", 5000))
+    assert site.buildProtocol(IPv4Address("TCP", "10.1.0.1", 5000)) is not None
+    assert site.buildProtocol(IPv4Address("TCP", "10.0.0.0", 5001)) is not None
 
 
 # --------------------------------------------------------------------------- headers
