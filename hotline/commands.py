@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import secrets
 import socket
 import sys
@@ -118,10 +119,33 @@ def prompts(
     ]
 
 
+# The most open files a process asks for when its hard limit is unlimited.
+OPEN_FILES_WANTED = 1 << 20
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's open-file limit to its hard limit; the limit now in force.
+
+    Every waiting caller holds a FastAGI socket and every open page a live stream, so the
+    common default of 1,024 would cap a process at a few hundred callers and let the web
+    side take only a quarter of that (web/server.py). Raising the soft limit up to the hard
+    one needs no privilege."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft  # the system refuses (a cap below the hard limit): keep what is
+        return wanted
+    return soft
+
+
 def serve(
     settings: Settings, *, on_started: Callable[[HotlineService], object] | None = None
 ) -> int:
     """Run one Hotline process until SIGTERM/SIGINT; 0 on a clean stop."""
+    raise_open_file_limit()
     from twisted.internet import reactor as _reactor
     from twisted.internet.defer import maybeDeferred
     from twisted.logger import globalLogBeginner, textFileLogObserver
