@@ -192,8 +192,9 @@ def test_dtmf_variables_and_hangup_through_the_backend(tmp_path: Path) -> None:
     assert backend.channels() == []
 
 
-def test_the_fake_ami_server_drives_the_switch(tmp_path: Path) -> None:
-    harness = Harness(tmp_path, phones=PHONES)
+def _fake_ami_session(harness: Harness, request: bytes, run_s: float) -> str:
+    """The fake AMI server on the harness's switch; a client sends ``request`` at once and
+    everything it receives in ``run_s`` is returned."""
     factory = fake_ami.FakeAMIFactory(harness.switch, "hotline", "s3cret", clock=harness.clock)
     harness.switch.emit = factory.emit
     harness.network.listenTCP(5038, factory, interface="127.0.0.1")
@@ -204,12 +205,7 @@ def test_the_fake_ami_server_drives_the_switch(tmp_path: Path) -> None:
     class Client(Protocol):
         def connectionMade(self) -> None:
             transport: Any = self.transport
-            transport.write(
-                b"Action: Login\r\nUsername: hotline\r\nSecret: s3cret\r\n\r\n"
-                b"Action: Originate\r\nActionID: o-1\r\nChannel: PJSIP/102\r\n"
-                b"Context: hotline-outbound\r\nExten: 123\r\nPriority: 1\r\n"
-                b"Timeout: 5000\r\nAsync: true\r\n\r\n"
-            )
+            transport.write(request)
 
         def dataReceived(self, data: bytes) -> None:
             received.append(data)
@@ -217,8 +213,19 @@ def test_the_fake_ami_server_drives_the_switch(tmp_path: Path) -> None:
     client_factory = ClientFactory()
     client_factory.protocol = Client
     harness.network.connectTCP("127.0.0.1", 5038, client_factory)
-    harness.run(30)
-    text = b"".join(received).decode()
+    harness.run(run_s)
+    return b"".join(received).decode()
+
+
+def test_the_fake_ami_server_drives_the_switch(tmp_path: Path) -> None:
+    text = _fake_ami_session(
+        Harness(tmp_path, phones=PHONES),
+        b"Action: Login\r\nUsername: hotline\r\nSecret: s3cret\r\n\r\n"
+        b"Action: Originate\r\nActionID: o-1\r\nChannel: PJSIP/102\r\n"
+        b"Context: hotline-outbound\r\nExten: 123\r\nPriority: 1\r\n"
+        b"Timeout: 5000\r\nAsync: true\r\n\r\n",
+        30,
+    )
     assert "Message: Originate successfully queued" in text
     assert "Event: OriginateResponse\r\nPrivilege: call,all\r\nActionID: o-1\r\n" in text
     assert "Response: Failure" in text and "Reason: 3" in text
@@ -236,30 +243,12 @@ def test_device_state_list_names_every_phone_with_its_state(
             "PJSIP/104": PhoneBehaviour(unavailable=True),
         }
     )
-    harness = Harness(tmp_path, phones=phones)
-    factory = fake_ami.FakeAMIFactory(harness.switch, "hotline", "s3cret", clock=harness.clock)
-    harness.switch.emit = factory.emit
-    harness.network.listenTCP(5038, factory, interface="127.0.0.1")
-    received: list[bytes] = []
-
-    from twisted.internet.protocol import ClientFactory, Protocol
-
-    class Client(Protocol):
-        def connectionMade(self) -> None:
-            transport: Any = self.transport
-            transport.write(
-                b"Action: Login\r\nUsername: hotline\r\nSecret: s3cret\r\nEvents: off\r\n\r\n"
-                b"Action: DeviceStateList\r\nActionID: d-1\r\n\r\n"
-            )
-
-        def dataReceived(self, data: bytes) -> None:
-            received.append(data)
-
-    client_factory = ClientFactory()
-    client_factory.protocol = Client
-    harness.network.connectTCP("127.0.0.1", 5038, client_factory)
-    harness.run(5)
-    text = b"".join(received).decode()
+    text = _fake_ami_session(
+        Harness(tmp_path, phones=phones),
+        b"Action: Login\r\nUsername: hotline\r\nSecret: s3cret\r\nEvents: off\r\n\r\n"
+        b"Action: DeviceStateList\r\nActionID: d-1\r\n\r\n",
+        5,
+    )
     assert "Response: Success\r\nActionID: d-1\r\nEventList: start\r\n" in text
     listed = text[text.index("EventList: start") :]
     assert (
