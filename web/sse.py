@@ -11,6 +11,9 @@ what it sends for them (:meth:`EventStream.deliver`, writing frames with
 :meth:`EventStream.write`). A comment line every ``KEEPALIVE_S`` keeps proxies from closing an
 idle stream and tells the server when the browser went away; every ``REVALIDATE_S`` the
 session is checked again, and a stream whose session ended sends ``signed_out`` and closes.
+The first check comes at a random moment within that period: streams opened together (every
+page reconnecting after a restart) would otherwise check together, a thousand transactions
+in one moment that the next change's delivery waits behind (bench/live_push.py).
 
 A browser that stops reading (a laptop lid closed mid-stream, a stuck proxy) must not make
 the server hold its events without end: the stream is a push producer on the connection,
@@ -23,6 +26,7 @@ slowed: nothing waits on the slow one.
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -35,7 +39,7 @@ from twisted.web.server import Request
 from zope.interface import implementer
 
 from db.events import EventView
-from domain.clock import Clock
+from domain.clock import Clock, DelayedCall
 from web.live_feed import EventFeed, Subscription
 
 _log = Logger()
@@ -48,6 +52,8 @@ REVALIDATE_S = 60.0
 MAX_PENDING_BYTES = 256 * 1024
 
 StillSignedIn = Callable[[], Awaitable[bool]]
+# When each stream first checks its session within REVALIDATE_S (spread, not synchronised).
+_spread = random.Random()
 
 
 def sse_frame(
@@ -101,7 +107,8 @@ class EventStream:
         self._still_signed_in = still_signed_in
         self._subscription: Subscription | None = None
         self._keepalive: LoopingCall | None = None
-        self._since_check_s = 0.0
+        self._first_check: DelayedCall | None = None
+        self._revalidation: LoopingCall | None = None
         self._finished = False
         self._paused = False
         self._pending: list[bytes] = []
@@ -137,13 +144,18 @@ class EventStream:
         self._keepalive = LoopingCall(self._tick)
         self._keepalive.clock = self._clock  # type: ignore[assignment]
         self._keepalive.start(KEEPALIVE_S, now=False)
+        self._first_check = self._clock.callLater(
+            _spread.uniform(0, REVALIDATE_S), self._start_revalidation
+        )
 
     def _tick(self) -> None:
         self.write(sse_comment("keepalive"))
-        self._since_check_s += KEEPALIVE_S
-        if self._since_check_s >= REVALIDATE_S:
-            self._since_check_s = 0.0
-            Deferred.fromCoroutine(self._revalidate())
+
+    def _start_revalidation(self) -> None:
+        self._first_check = None
+        self._revalidation = LoopingCall(lambda: Deferred.fromCoroutine(self._revalidate()))
+        self._revalidation.clock = self._clock  # type: ignore[assignment]
+        self._revalidation.start(REVALIDATE_S, now=True)
 
     async def _revalidate(self) -> None:
         try:
@@ -207,3 +219,8 @@ class EventStream:
             self._subscription.close()
         if self._keepalive is not None and self._keepalive.running:
             self._keepalive.stop()
+        if self._first_check is not None and self._first_check.active():
+            self._first_check.cancel()
+        self._first_check = None
+        if self._revalidation is not None and self._revalidation.running:
+            self._revalidation.stop()

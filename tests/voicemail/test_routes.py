@@ -45,6 +45,7 @@ from db.passwords import hash_password
 from dialplan.store.outbound import finish_outbound
 from domain.enums import Activity, CallState, Direction
 from hotline.web import WebRoot
+from supervisor import routes as supervisor_routes
 from tests.support.back_office import Office, answer, build_office, inbound_call, leave
 from tests.support.centre import PASSWORD
 from tests.support.db import InlineDBRunner
@@ -165,7 +166,7 @@ def world(engine: Engine, tmp_path: Path) -> Iterator[World]:
         ProcessInfo(web_listen="tcp:0"),
         clock=clock,
         time_zone="Europe/Prague",
-        route_tables=[desktop_routes.routes, pages.routes],
+        route_tables=[desktop_routes.routes, pages.routes, supervisor_routes.routes],
         ami=telephony.client,
         recordings_dir=recordings,
     )
@@ -905,7 +906,7 @@ def test_call_back_is_refused_to_someone_else_and_without_a_seat_or_telephony(
         w.db,
         ProcessInfo(),
         clock=w.clock,
-        route_tables=[desktop_routes.routes, pages.routes],
+        route_tables=[desktop_routes.routes, pages.routes, supervisor_routes.routes],
         recordings_dir=w.recordings,
     )
     try:

@@ -5,6 +5,7 @@ resuming). The frames and the Last-Event-ID rules alone are tests/web/test_sse.p
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +22,7 @@ from hotline.web import WebRoot
 from tests.support.centre import StaffCentre, add_notification
 from tests.support.db import InlineDBRunner
 from tests.support.web import Browser, open_desktop_stream, tick
+from web import sse
 from web.sse import KEEPALIVE_S, REVALIDATE_S
 
 
@@ -253,3 +255,27 @@ def test_a_czech_agent_gets_czech_messages(
     tick(browser, clock)
     [message] = stream.messages()
     assert json.loads(message["data"])["text"] == "Volající čekal 01:01"
+
+
+def test_streams_opened_together_check_their_sessions_at_spread_moments(
+    browser: Browser,
+    centre: StaffCentre,
+    db: InlineDBRunner,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13 (bench/live_push.py): streams opened in one moment, as every page
+    reconnecting after a restart, checked their sessions in one moment too, a thousand
+    transactions that the next change's delivery waited behind. Each checks once a period,
+    the first time at a random moment within it."""
+    monkeypatch.setattr(sse, "_spread", random.Random(7))
+    page = browser.signed_in("eva")
+    last = page.text.split('data-last-event-id="', 1)[1].split('"', 1)[0]
+    streams = [browser.open_stream(f"/events?last_id={last}") for _ in range(30)]
+    checks_per_second = []
+    for _ in range(int(REVALIDATE_S)):
+        before = db.transactions["touch_session"]
+        tick(browser, clock, 1.0)
+        checks_per_second.append(db.transactions["touch_session"] - before)
+    assert sum(checks_per_second) == len(streams)  # each stream checked once in the period
+    assert max(checks_per_second) <= 3, checks_per_second  # not thirty in one moment
