@@ -34,7 +34,6 @@ from db.events import on_commit
 from db.migrate import alembic_config, current_revision
 from db.notify_listener import NotifyListener
 from db.runner import DBRunner
-from dialplan.call_journal import JOURNAL_FOLDER, CallJournal
 from dialplan.channel_vars import TRANSFER_VARIABLE
 from dialplan.flows.context import FlowContext, FlowSettings
 from dialplan.flows.router import build_router
@@ -193,7 +192,7 @@ class HotlineService(MultiService):
                 reactor,
                 self.agi.running_uniqueids,
                 resume_window_s=settings.resume_window_s,
-                journal=CallJournal(settings.spool_dir / JOURNAL_FOLDER),
+                journal=self.flows.journal,  # the flows' own: one journal per process
             )
         )
         self._add(
