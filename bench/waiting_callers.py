@@ -45,6 +45,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.call_throughput import (
     DID,
+    LOAD_CPU,
+    SERVER_CPU,
+    _cpu_s,
     _free_port,
     _wait_port,
     clean_schema,
@@ -53,10 +56,7 @@ from bench.call_throughput import (
 )
 from bench.sign_in_flood import percentile_ms
 
-SERVER_CPU = 0
-LOAD_CPU = 1
 AGENTS = 10
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- the server side: `hotline serve` with a commit counter ---------------------------------
@@ -220,11 +220,6 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def _transactions(counter_file: Path) -> int:
