@@ -34,15 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-SERVER_CPU = 0
-LOAD_CPU = 1
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from bench.call_throughput import LOAD_CPU, SERVER_CPU, _cpu_s, _free_port
 
 
 def serve_hotline(url: str, port: int) -> None:
@@ -111,11 +103,6 @@ def prepare(url: str) -> str:
         assert opened is not None
     engine.dispose()
     return opened.token
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def _wait_listening(port: int) -> None:
