@@ -39,9 +39,6 @@ from web.sse import EventStream, StillSignedIn, sse_frame
 
 _log = Logger()
 
-RETRY_MS = 3000
-KEEPALIVE_S = 15.0
-REVALIDATE_S = 60.0
 SINCE = N_("since %(time)s")
 AGENT_KINDS = frozenset(
     {
