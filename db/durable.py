@@ -20,11 +20,15 @@ def write_json(directory: Path, name: str, data: Any) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     final = directory / f"{name}.json"
     temporary = directory / f".{name}.tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, final)
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            json.dump(data, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, final)
+    except OSError:
+        temporary.unlink(missing_ok=True)  # a full disk keeps no half-written file
+        raise
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -15,6 +15,13 @@ happened, written durably by ``db.durable``. The janitor replays the files in or
 (``dialplan.store.journal``) and removes each only after its transaction committed; replay
 is keyed by the uniqueid and skips what the database has already (a call that exists, an end
 already final), so a file replayed twice changes nothing the second time: exactly once.
+
+A full disk (or any write the file system refuses) must not cost the caller the call: the
+change is then kept in this process's memory, the error logged, and written to disk at the
+next chance (every :meth:`CallJournal.entries`, i.e. each janitor beat). The janitor replays
+such an entry all the same, straight from memory, once the database takes it. Only a crash
+of this process while both the disk and the database refuse loses it: nothing is left to
+write it to.
 """
 
 from __future__ import annotations
@@ -26,10 +33,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from twisted.logger import Logger
+
 from db.durable import quarantine, read_json, read_json_files, write_json
 
 # The journal's folder inside the spool directory (HOTLINE_SPOOL_DIR).
 JOURNAL_FOLDER = "calls"
+
+_log = Logger()
 
 
 @dataclass(frozen=True)
@@ -75,25 +86,45 @@ class CallJournal:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # Entries the disk refused (full, read-only): kept here until it takes them.
+        self._unwritten: dict[str, JournalEntry] = {}
 
-    def arrived(self, arrival: CallArrival) -> Path:
+    def arrived(self, arrival: CallArrival) -> Path | None:
+        """Journal a call's arrival; the file, or ``None`` if it is kept in memory."""
         return self._append(arrival)
 
-    def ended(self, end: CallEnd) -> Path:
+    def ended(self, end: CallEnd) -> Path | None:
+        """Journal a call's end; the file, or ``None`` if it is kept in memory."""
         return self._append(end)
 
     def entry(self, uniqueid: str) -> JournalEntry | None:
+        unwritten = self._unwritten.get(uniqueid)
+        if unwritten is not None:
+            return unwritten
         data = read_json(self._path(uniqueid))
         return None if data is None else _entry(data)
 
     def forget(self, uniqueid: str) -> None:
         """The database has what was journalled for the call (or a flow wrote it itself)."""
+        self._unwritten.pop(uniqueid, None)
         self._path(uniqueid).unlink(missing_ok=True)
 
-    def entries(self) -> Iterator[tuple[Path, JournalEntry | None]]:
-        """Every call's entry, oldest file first (an unreadable one as ``None``)."""
+    @property
+    def unwritten(self) -> int:
+        """How many calls' changes only this process's memory holds (the disk refused)."""
+        return len(self._unwritten)
+
+    def entries(self) -> Iterator[tuple[Path | None, JournalEntry | None]]:
+        """Every call's entry, oldest file first (an unreadable one as ``None``), then those
+        the disk still refuses (with no path). Each one kept in memory is first offered to
+        the disk again."""
+        for entry in list(self._unwritten.values()):
+            if self._write(entry) is not None:
+                del self._unwritten[entry.uniqueid]
         for path, data in read_json_files(self.directory):
             yield path, _entry(data)
+        for entry in list(self._unwritten.values()):
+            yield None, entry
 
     def quarantine(self, path: Path) -> Path:
         return quarantine(path, self.directory / "damaged")
@@ -101,14 +132,33 @@ class CallJournal:
     def _path(self, uniqueid: str) -> Path:
         return self.directory / f"{_name(uniqueid)}.json"
 
-    def _append(self, change: Change) -> Path:
+    def _append(self, change: Change) -> Path | None:
         before = self.entry(change.uniqueid)
-        changes = (*(before.changes if before is not None else ()), change)
-        return write_json(
-            self.directory,
-            _name(change.uniqueid),
-            {"uniqueid": change.uniqueid, "changes": [_dump(c) for c in changes]},
+        entry = JournalEntry(
+            change.uniqueid, (*(before.changes if before is not None else ()), change)
         )
+        written = self._write(entry)
+        if written is None:
+            self._unwritten[entry.uniqueid] = entry
+        else:
+            self._unwritten.pop(entry.uniqueid, None)
+        return written
+
+    def _write(self, entry: JournalEntry) -> Path | None:
+        try:
+            return write_json(
+                self.directory,
+                _name(entry.uniqueid),
+                {"uniqueid": entry.uniqueid, "changes": [_dump(c) for c in entry.changes]},
+            )
+        except OSError as exc:
+            _log.error(
+                "call {uniqueid}: the journal cannot be written ({error}); kept in memory "
+                "until the disk takes it or the database does",
+                uniqueid=entry.uniqueid,
+                error=exc.strerror or str(exc),
+            )
+            return None
 
 
 def _name(uniqueid: str) -> str:

@@ -776,7 +776,14 @@ class AGISession:
             recorded_s = max(0.0, recorded_s - 0.2)  # rewinds 200 ms of DTMF noise
         elif outcome.kind is OutcomeKind.TIMEOUT and timeout_s == silence_end_s:
             recorded_s = max(0.0, recorded_s - (silence_ms - 1000) / 1000)  # keeps 1 s
-        samples = write_recording(target, audio_format, recorded_s, speech_s)
+        try:
+            samples = write_recording(target, audio_format, recorded_s, speech_s)
+        except OSError as exc:
+            # A full disk: Asterisk's frame write fails, it stops recording and says so,
+            # keeping what the file already holds (res_agi's "Problem writing frame").
+            self._log("record", f"cannot write {target}: {exc}")
+            self._send("200 result=-1 (writefile) endpos=0\n")
+            return _Result.FAILURE
         # Local channels carry no audio frames: Asterisk writes nothing, endpos stays 0
         # (001); the simulator still leaves a file of the recorded length, silence.
         endpos = samples if media else 0

@@ -6,7 +6,10 @@ imported when the database is back. Each entry carries a ``spool_key`` that the 
 keeps unique, so an entry imported twice (say the process died between commit and delete)
 creates one item only: exactly once.
 
-Files are written by ``db.durable``: a crash leaves either a whole entry or none.
+Files are written by ``db.durable``: a crash leaves either a whole entry or none. When the
+disk refuses an entry too (full), it is kept in this process's memory, offered to the disk
+again at every listing, and imported from memory once the database takes it: only a crash
+while both refuse can lose it.
 
 A message being recorded is a *pending* entry (``pending/``) from the moment the caller hears
 the beep until it is stored: if the server dies meanwhile (issue 10, defect 4), the entry is
@@ -24,7 +27,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
+from twisted.logger import Logger
+
 from db.durable import quarantine, read_json_files, write_json
+
+_log = Logger()
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,9 @@ class SpooledRequest:
 class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        # Entries the disk refused (full), by key: kept until the disk or the database
+        # takes them.
+        self._unwritten: dict[str, SpooledRequest] = {}
 
     @staticmethod
     def new_key() -> str:
@@ -68,7 +78,25 @@ class Spool:
         return self.directory / "pending"
 
     def put(self, request: SpooledRequest) -> Path:
-        return _write(self.directory, request)
+        """Keep ``request`` until the database takes it: on disk, or in memory if the disk
+        refuses it. The path it has (or will have) on disk."""
+        try:
+            return _write(self.directory, request)
+        except OSError as exc:
+            self._unwritten[request.spool_key] = request
+            _log.error(
+                "the spool cannot keep the {kind} of call {uniqueid} on disk ({error}); "
+                "kept in memory until the disk or the database takes it",
+                kind=request.kind,
+                uniqueid=request.call_uniqueid,
+                error=exc.strerror or str(exc),
+            )
+            return self.directory / f"{request.spool_key}.json"
+
+    @property
+    def unwritten(self) -> int:
+        """How many requests only this process's memory holds (the disk refused them)."""
+        return len(self._unwritten)
 
     def put_pending(self, request: SpooledRequest) -> Path:
         """Keep a message that is being recorded until :meth:`remove_pending`."""
@@ -78,14 +106,24 @@ class Spool:
         (self.pending_directory / f"{spool_key}.json").unlink(missing_ok=True)
 
     def entries(self) -> Iterator[tuple[Path, SpooledRequest | None]]:
-        """Every entry, oldest file first; an unreadable one is returned as ``None``."""
-        return _entries(self.directory)
+        """Every entry, oldest file first (an unreadable one as ``None``), then those the
+        disk still refuses, each first offered to the disk again."""
+        for key, request in list(self._unwritten.items()):
+            try:
+                _write(self.directory, request)
+            except OSError:
+                continue
+            del self._unwritten[key]
+        yield from _entries(self.directory)
+        for key, request in list(self._unwritten.items()):
+            yield self.directory / f"{key}.json", request
 
     def pending_entries(self) -> Iterator[tuple[Path, SpooledRequest | None]]:
         """Every pending message, oldest first (an unreadable one as ``None``)."""
         return _entries(self.pending_directory)
 
     def remove(self, path: Path) -> None:
+        self._unwritten.pop(path.stem, None)
         path.unlink(missing_ok=True)
 
     def quarantine(self, path: Path) -> Path:

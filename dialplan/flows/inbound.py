@@ -53,7 +53,7 @@ from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import FINAL_STATES, CallState, ClosedAction, Direction, RingOutcome
 from domain.numbers import normalise_number
 from fastagi.channel import AGIChannel, HangupKind
-from fastagi.errors import ChannelHungUp, ChannelRedirected
+from fastagi.errors import AGICommandError, ChannelHungUp, ChannelRedirected
 from voicemail.intake import Caller, take_message, wav_seconds
 
 T = TypeVar("T")
@@ -1049,6 +1049,22 @@ async def _record_voicemail(
         await _store_message(ctx, caller, box.id, relative, None)
         await close_leg(ctx, where, CallState.VOICEMAIL, cause="caller hung up after the message")
         raise
+    except AGICommandError as exc:
+        # Asterisk could not write the recording (a full disk answers `writefile`) and
+        # stopped. What the file holds is the caller's message, kept with their number so
+        # the back office calls back; without a file, the flow's failure path takes over.
+        _log.error(
+            "call {uniqueid}: the message could not be recorded whole: {error}",
+            uniqueid=where.uniqueid,
+            error=str(exc),
+        )
+        if not target.exists():
+            raise
+        await _store_message(ctx, caller, box.id, relative, None)
+        await close_leg(ctx, where, CallState.VOICEMAIL, cause="recording failed")
+        await channel.stream_file(ctx.settings.message_saved_prompt)
+        await finish_session(channel)
+        return
     await _store_message(ctx, caller, box.id, relative, result.endpos // 8000)
     await close_leg(ctx, where, CallState.VOICEMAIL)
     await channel.stream_file(ctx.settings.message_saved_prompt)

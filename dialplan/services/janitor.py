@@ -95,6 +95,8 @@ class JanitorService(Service):
         replayed = 0
         for path, entry in list(self._journal.entries()):
             if entry is None:
+                if path is None:
+                    continue
                 moved = self._journal.quarantine(path)
                 _log.error("unreadable call journal entry moved to {path}", path=str(moved))
                 continue

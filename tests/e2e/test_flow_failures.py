@@ -14,10 +14,11 @@ from typing import Any
 from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
-from db.models import Call
+from db.models import Call, VoicemailItem
 from dialplan.flows.router import build_router
 from simulator.switch import CallerScript, PhoneBehaviour
 from tests.support.e2e_world import E2EWorld, make_e2e_world
+from tests.support.full_disk import fill, small_disk
 
 SUPPORT = "222111001"
 
@@ -195,3 +196,26 @@ def test_an_outbound_call_whose_flow_fails_ends_as_failed_and_releases_the_agent
     steps = [step for record in world.switch.calls for step in record.steps]
     assert any("hotline-outbound" in step for step in steps)
     assert not any("Dial(PJSIP/${EXTEN}@${HOTLINE_TRUNK},60)" in step for step in steps)
+
+
+def test_a_disk_filling_up_while_a_message_is_recorded_keeps_what_was_said(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Asterisk stops a recording it cannot write (`writefile`); the caller is not sent to
+    the fallback as if nothing had happened: what the file holds is stored as their message,
+    with their number, and they hear that it was saved."""
+    with small_disk(tmp_path / "disk", size_mb=8) as disk:
+        world = make_e2e_world(db_url, disk)  # nobody on air: the caller presses #
+        caller = world.call(CallerScript(did=SUPPORT, keys=((5.0, "#"),), speech_s=20))
+        world.run(12)  # recording
+        free = fill(disk)
+        world.run(30)
+        free()
+        world.run(300)
+        [(state, _)] = causes(world)
+        assert state == "voicemail"
+        with Session(world.engine) as s:
+            [item] = s.scalars(select(VoicemailItem)).all()
+            assert item.caller_number and (disk / "recordings" / item.recording_path).exists()
+        lines = dialplan_lines(caller)
+        assert "hotline/message-saved" in lines and "hotline-fallback" not in lines

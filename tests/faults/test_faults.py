@@ -14,7 +14,9 @@ closed with a goodbye), with a second server left to resume it.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from tests.conftest import POSTGRES_URL
 from tests.support.db import hold_write_locks
 from tests.support.e2e_world import E2EWorld, make_e2e_world
 from tests.support.faults import tally
+from tests.support.full_disk import fill, small_disk
 
 MAIN, SUPPORT = "222111000", "222111001"
 SETTLE_S = 400  # every call over, the janitor's windows passed, the journal replayed
@@ -130,9 +133,16 @@ def _terminate(world: E2EWorld, tmp_path: Path) -> Callable[[], None]:
     return lambda: None
 
 
+def _full_disk(world: E2EWorld, tmp_path: Path) -> Callable[[], None]:
+    """The disk the world lives on (its spool, its recordings and, on SQLite, its database
+    file) is full: every write needing a new block fails with ENOSPC until it is freed."""
+    return fill(world.tmp)
+
+
 FAULTS: dict[str, tuple[Callable[[E2EWorld, Path], Callable[[], None]], float]] = {
     # the fault, and how long it lasts
     "database down 30 s": (_outage, 30.0),
+    "disk full 30 s": (_full_disk, 30.0),
     "database locked 30 s": (_locked, 30.0),
     "server killed": (_kill, 0.0),
     "server stopped (SIGTERM)": (_terminate, 0.0),
@@ -145,6 +155,28 @@ FAULTS: dict[str, tuple[Callable[[E2EWorld, Path], Callable[[], None]], float]] 
 async def test_nothing_is_lost_and_nobody_stuck(
     db_url: str, tmp_path: Path, fault_name: str, step_name: str
 ) -> None:
+    with ExitStack() as stack:
+        home, url = tmp_path, db_url
+        if fault_name in ON_SMALL_DISK:
+            home = stack.enter_context(small_disk(tmp_path / "disk"))
+            url = _moved_onto(db_url, home)
+        await _case(url, home, fault_name, step_name)
+
+
+ON_SMALL_DISK = frozenset({"disk full 30 s"})
+
+
+def _moved_onto(db_url: str, disk: Path) -> str:
+    """The test's database on ``disk``: an SQLite file moves there; PostgreSQL stays (its
+    disk is not ours)."""
+    if not db_url.startswith("sqlite:///"):
+        return db_url
+    moved = disk / "hotline.db"
+    shutil.copy(db_url.removeprefix("sqlite:///"), moved)
+    return f"sqlite:///{moved}"
+
+
+async def _case(db_url: str, tmp_path: Path, fault_name: str, step_name: str) -> None:
     step = STEPS[step_name]
     inject, lasts_s = FAULTS[fault_name]
     world = make_e2e_world(db_url, tmp_path, step.phones, servers=(4573, 4574))

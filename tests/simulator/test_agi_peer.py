@@ -13,6 +13,7 @@ from simulator.agi_commands import find_command, parse_agi_args, quote_agi_arg
 from simulator.media import SoundCatalogue
 from simulator.switch import PhoneBehaviour, PhoneBook
 from tests.simulator.support import Harness, ScriptedAGI, record_of
+from tests.support.full_disk import fill, small_disk
 
 
 # ------------------------------------------------------------------- argument parsing
@@ -234,6 +235,27 @@ def test_record_file_refuses_a_missing_directory_and_reports_hangup(tmp_path: Pa
         "200 result=1 (PJSIP/trunk-00000000)",
     ]
     assert wav_seconds(tmp_path / "cut.wav") == 2.0
+
+
+def test_record_file_on_a_disk_that_fills_up_says_writefile_and_keeps_the_file(
+    tmp_path: Path,
+) -> None:
+    """As Asterisk's res_agi: a frame it cannot write ends the recording with `writefile`,
+    and the file keeps what it holds (here the header written at the start)."""
+    replies: list[str] = []
+    with small_disk(tmp_path / "disk", size_mb=1) as disk:
+
+        async def script(agi: ScriptedAGI) -> None:
+            await agi.command("ANSWER")
+            replies.append(await agi.command(f'RECORD FILE {disk}/msg wav "#" 60000 s=3'))
+
+        harness = Harness(tmp_path, script)
+        harness.call(keys=((4.5, "#"),), speech_s=10)
+        harness.run(2)
+        fill(disk)
+        harness.run(30)
+        assert replies == ["200 result=-1 (writefile) endpos=0"]
+        assert (disk / "msg.wav").exists()
 
 
 # ----------------------------------------------------------------- variables, astdb

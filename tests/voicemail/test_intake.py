@@ -18,6 +18,7 @@ from twisted.internet import reactor
 from db.engine import make_engine
 from db.models import VoicemailBox, VoicemailItem
 from db.runner import DBRunner
+from tests.support.full_disk import fill, small_disk
 from voicemail.intake import import_spool, store_request
 from voicemail.spool import Spool, SpooledRequest
 
@@ -106,3 +107,34 @@ async def test_an_unreadable_entry_is_set_aside_not_lost(
     (tmp_path / "spool" / "broken.json").write_text("{not json", encoding="utf-8")
     assert await import_spool(runner, spool) == (1, 0)
     assert (tmp_path / "spool" / "damaged" / "broken.json").read_text() == "{not json"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_full_disk_and_a_database_down_keep_the_request_in_memory_until_one_takes_it(
+    runner: DBRunner, down_runner: DBRunner, engine: Engine, box_id: int, tmp_path: Path
+) -> None:
+    with small_disk(tmp_path / "disk", size_mb=4) as disk:
+        spool = Spool(disk / "spool")
+        fill(disk)
+        assert await store_request(down_runner, spool, request(box_id, "k-full")) is None
+        assert spool.unwritten == 1 and not (disk / "spool" / "k-full.json").exists()
+        [(_, entry)] = list(spool.entries())
+        assert entry is not None and entry.caller_number == "777123456"
+        # The database comes back before the disk has room: imported from memory, once.
+        assert await import_spool(runner, spool) == (1, 0)
+        assert spool.unwritten == 0 and list(spool.entries()) == []
+        assert await import_spool(runner, spool) == (0, 0)
+        with Session(engine) as s:
+            item = s.scalars(select(VoicemailItem)).one()
+            assert (item.spool_key, item.caller_number) == ("k-full", "777123456")
+
+
+def test_a_request_the_disk_refused_is_written_once_it_has_room(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk", size_mb=4) as disk:
+        spool = Spool(disk / "spool")
+        free = fill(disk)
+        spool.put(request(1, "k-later"))
+        free()
+        [(path, entry)] = list(spool.entries())
+        assert entry is not None and json.loads(path.read_text())["spool_key"] == "k-later"
+        assert spool.unwritten == 0
