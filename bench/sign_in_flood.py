@@ -121,8 +121,11 @@ def add_bench_account(url: str) -> None:
     engine.dispose()
 
 
-def start_serve(url: str, work: Path, web_port: int, agi_port: int) -> subprocess.Popen[str]:
-    """``hotline serve`` on ``url``, once it says it is serving (its output then drained)."""
+def start_serve(url: str, work: Path, web_port: int, agi_port: int) -> subprocess.Popen[bytes]:
+    """``hotline serve`` on ``url``, once it says it is serving. Its output goes to
+    ``work/serve.log``, a file, as to a journal: a pipe drained by a thread of this process
+    fills up while the attackers' threads hold the interpreter, and the server would then
+    wait on its own log lines, which no production server does."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HOTLINE_")}
     env.update(
         HOTLINE_DATABASE_URL=url,
@@ -131,19 +134,20 @@ def start_serve(url: str, work: Path, web_port: int, agi_port: int) -> subproces
         HOTLINE_SPOOL_DIR=str(work / "spool"),
         PYTHONPATH=str(ROOT),
     )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "hotline", "serve"],
-        cwd=work,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert server.stdout is not None
-    for line in server.stdout:
-        if "Hotline is serving" in line:
-            break
-    threading.Thread(target=server.stdout.read, daemon=True).start()
+    log = work / "serve.log"
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "hotline", "serve"],
+            cwd=work,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while b"Hotline is serving" not in log.read_bytes():
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"hotline serve did not start; see {log}")
+        time.sleep(0.1)
     return server
 
 

@@ -18,7 +18,9 @@ transaction); and the whole sign-in passes this gate:
   burst from one address cannot fill the queue and turn everyone else away for a few
   seconds (issue 11); beyond it that address is refused, the others still get in;
 - the scrypt check runs in a thread pool of its own (``at_once`` threads), never on the
-  reactor's thread nor in the DB runner's pool.
+  reactor's thread nor in the DB runner's pool, and those threads run at the lowest
+  scheduling priority (Linux lets one thread be "niced"): when the cores are busy, the
+  reactor's thread, which serves the calls, gets the CPU first and a sign-in waits.
 
 ``run_in_thread`` is a port: the running process gives a thread pool
 (:meth:`PasswordChecks.in_threads`), tests give an inline runner or Deferreds they fire.
@@ -26,6 +28,8 @@ transaction); and the whole sign-in passes this gate:
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -40,6 +44,8 @@ from db.passwords import verify_password
 T = TypeVar("T")
 
 AT_ONCE = 2
+# The niceness of the check threads: the lowest priority there is.
+CHECK_NICENESS = 19
 WAITING = 32
 PER_ADDRESS = 4
 
@@ -62,12 +68,36 @@ class _Threads:
         if not self._started:
             self._pool.start()
             self._started = True
-        return deferToThreadPool(self._reactor, self._pool, fn)  # type: ignore[arg-type]
+        return deferToThreadPool(  # type: ignore[arg-type]
+            self._reactor, self._pool, lambda: _yielding_to_calls(fn)
+        )
 
     def stop(self) -> None:
         if self._started:
             self._pool.stop()
             self._started = False
+
+
+_niced = threading.local()
+
+
+def _yielding_to_calls(fn: Callable[[], bool]) -> bool:
+    """Run ``fn`` on this check thread, first lowering the thread's own priority (once)."""
+    if not getattr(_niced, "done", False):
+        lower_this_threads_priority()
+        _niced.done = True
+    return fn()
+
+
+def lower_this_threads_priority() -> int | None:
+    """Give the calling thread the lowest scheduling priority; its niceness after, or
+    ``None`` where a single thread cannot be niced (not Linux)."""
+    try:
+        # On Linux a thread is a task of its own: PRIO_PROCESS with its id nices only it.
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECK_NICENESS)
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    except (AttributeError, OSError):
+        return None
 
 
 class PasswordChecks:
@@ -93,11 +123,18 @@ class PasswordChecks:
 
     @classmethod
     def in_threads(
-        cls, reactor: IReactorFromThreads, *, at_once: int = AT_ONCE, waiting: int = WAITING
+        cls,
+        reactor: IReactorFromThreads,
+        *,
+        at_once: int = AT_ONCE,
+        waiting: int = WAITING,
+        verify: Callable[[str, str], bool] = verify_password,
     ) -> PasswordChecks:
         """Checks in a pool of ``at_once`` threads of their own (the running process)."""
         threads = _Threads(reactor, at_once)
-        return cls(threads.run, at_once=at_once, waiting=waiting, on_stop=threads.stop)
+        return cls(
+            threads.run, at_once=at_once, waiting=waiting, verify=verify, on_stop=threads.stop
+        )
 
     @classmethod
     def inline(cls, *, verify: Callable[[str, str], bool] = verify_password) -> PasswordChecks:

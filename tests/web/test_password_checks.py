@@ -3,14 +3,18 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 
 import pytest
+import pytest_twisted
+from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 
 from db.passwords import hash_password
 from tests.support.deferreds import failure_of, has_not_fired, result_of
-from web.password_checks import PasswordChecks, SignInsBusyError
+from web.password_checks import CHECK_NICENESS, PasswordChecks, SignInsBusyError
 
 STORED = hash_password("correct horse", n=2**4)
 
@@ -104,3 +108,27 @@ def test_one_address_cannot_fill_the_queue_and_turn_the_others_away() -> None:
     while threads.running:
         threads.finish_one()
     assert result_of(again) is True
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_check_threads_yield_the_cpu_to_the_calls() -> None:
+    """Under a sign-in flood the cores are busy; the reactor's thread, which serves the
+    calls, must get them first: the check threads run at the lowest priority, and the
+    reactor's own priority is left as it was."""
+    before = os.getpriority(os.PRIO_PROCESS, 0)
+    seen: list[tuple[int, int]] = []
+
+    def verify(password: str, stored: str) -> bool:
+        me = threading.get_native_id()
+        seen.append((me, os.getpriority(os.PRIO_PROCESS, me)))
+        return password == stored
+
+    checks = PasswordChecks.in_threads(reactor, verify=verify)
+    try:
+        assert await checks.verify("secret", "secret") is True
+        assert await checks.verify("guess", "secret") is False
+    finally:
+        checks.stop()
+    assert [niceness for _, niceness in seen] == [CHECK_NICENESS, CHECK_NICENESS]
+    assert all(thread != threading.get_native_id() for thread, _ in seen)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
