@@ -152,9 +152,13 @@ class ScheduledReports(Service):
                 schedule.cadence,
                 schedule.send_at,
                 schedule.starts_on,
+                last_day=schedule.ends_on,
                 time_zone=view.time_zone,
+                send_on=schedule.send_on,
             )
-            sent = sent_first_days(schedule.cadence, schedule.logged, view.time_zone)
+            sent = sent_first_days(
+                schedule.cadence, schedule.logged, view.time_zone, schedule.ends_on
+            )
             for period in due_periods(timing, sent, now):
                 claimed = await self._db.run(
                     store.claim_period,
