@@ -436,3 +436,50 @@ def test_supervisors_manage_their_own_schedules_of_their_queues_and_admins_all(
     assert view.send_at == time(7, 30) and view.recipients == ("boss@example.test",)
     db.run_sync(store.delete_schedule, ada, mine)
     assert [s.id for s in db.run_sync(store.list_schedules, ada)] == [theirs]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_one_off_goes_once_on_its_day_across_two_schedulers_then_is_done(
+    db_url: str, engine: Engine, centre: StaffCentre, smtp: LoopbackSmtp
+) -> None:
+    """February's report, sent on 5 March at 07:00 Prague time, once; the page shows it
+    done and no later beat sends it again."""
+    with Session(engine) as s, s.begin():
+        row = ReportSchedule(
+            report="queues",
+            period=ReportPeriod.ONCE,
+            format=ReportFormat.CSV,
+            email_to="boss@example.test",
+            owner_id=centre.agents["sue"],
+            send_at=time(7, 0),
+            language="en",
+            starts_on=date(2026, 2, 1),
+            ends_on=date(2026, 2, 28),
+            send_on=date(2026, 3, 5),
+        )
+        s.add(row)
+        s.flush()
+        sid = row.id
+    due = datetime(2026, 3, 5, 6, 0, tzinfo=UTC)  # 07:00 in Prague
+    early = scheduler(InlineDBRunner(engine), clock_at(due - timedelta(seconds=1)), smtp, "x")
+    assert await early.beat() == 0 and log_of(engine, sid) == []
+    runners = [DBRunner(make_engine(db_url), reactor) for _ in range(2)]
+    try:
+        services = [scheduler(r, clock_at(due), smtp, f"node-{n}") for n, r in enumerate(runners)]
+        counts = await gatherResults([Deferred.fromCoroutine(s.beat()) for s in services])
+        assert sorted(counts) == [0, 1]
+        later = [scheduler(r, clock_at(due + timedelta(days=40)), smtp, "y") for r in runners]
+        assert await gatherResults([Deferred.fromCoroutine(s.beat()) for s in later]) == [0, 0]
+    finally:
+        for runner in runners:
+            runner.stop()
+            runner.engine.dispose()
+    [mail] = smtp.received
+    assert mail.message()["Subject"] == "Hotline: Queues, 2026-02-01 – 2026-02-28"
+    [logged] = log_of(engine, sid)
+    assert logged.state == "sent" and (logged.first_day, logged.last_day) == (
+        date(2026, 2, 1),
+        date(2026, 2, 28),
+    )
+    sue = store.Manager(centre.agents["sue"], Role.SUPERVISOR)
+    assert InlineDBRunner(engine).run_sync(store.get_schedule, sue, sid).done
