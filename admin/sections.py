@@ -77,7 +77,20 @@ SECTIONS: tuple[Section, ...] = (
 
 BY_NAME: Mapping[str, Section] = {s.name: s for s in SECTIONS}
 SETTINGS_TITLE = N_("Centre settings")
-REPORT_KEYS = ("report", "period", "format", "email_to")  # a report schedule's key: all four
+# A report schedule's key: all its keys (db.catalog.fields.schedule_key).
+REPORT_KEYS = (
+    "report",
+    "period",
+    "format",
+    "email_to",
+    "owner",
+    "queue",
+    "send_at",
+    "language",
+    "first_day",
+    "last_day",
+    "send_on",
+)
 SECRET_KEYS = frozenset({"password", "password_hash"})
 CHANGED_SECRET = "(changed)"
 
@@ -162,7 +175,7 @@ def may_write(role: Role) -> bool:
 def record_key(section: Section, record: Mapping[str, Any]) -> str:
     """The natural key of a record as text: what the page's URL and the audit name it by."""
     if section.name == "report_schedules":
-        return " ".join(str(record.get(k, "")) for k in REPORT_KEYS)
+        return " ".join(str(record[k]) for k in REPORT_KEYS if record.get(k) not in (None, ""))
     return str(record.get(section.key, ""))
 
 

@@ -75,12 +75,13 @@ from db.models import (
     QueueLocation,
     ReasonNode,
     ReportSchedule,
+    ReportSending,
     SeatRight,
     SupervisorDepartment,
     VoicemailBox,
     VoicemailItem,
 )
-from domain.enums import ReasonDirection, ReportFormat, ReportPeriod
+from domain.enums import ReasonDirection
 from domain.prompts import PRODUCT_PROMPTS, is_prompt_name
 from domain.texts import N_
 
@@ -427,12 +428,14 @@ def delete_record(session: Session, actor_id: int, name: str, key: str, now: dat
     elif name == "holidays":
         where = [Holiday.queue_id.is_(None), Holiday.day == date.fromisoformat(key)]
     else:
-        where = [
-            ReportSchedule.report == before["report"],
-            ReportSchedule.period == ReportPeriod(before["period"]),
-            ReportSchedule.format == ReportFormat(before["format"]),
-            ReportSchedule.email_to == before["email_to"],
+        exporter = Exporter(session)
+        alike = [
+            s.id
+            for s in session.scalars(select(ReportSchedule))
+            if record_key(section, _plain(exporter.report_record(s))) == key
         ]
+        session.execute(delete(ReportSending).where(ReportSending.schedule_id.in_(alike)))
+        where = [ReportSchedule.id.in_(alike)]
     session.execute(delete(model).where(*where))
     _audit(session, actor_id, now, f"admin.{name}.delete", audit_target(section, key), before, None)
 

@@ -897,8 +897,12 @@ class ReportSchedule(Base):
     send_at: Mapped[time] = mapped_column(Time, default=time(6, 0), server_default="06:00:00")
     language: Mapped[str | None] = mapped_column(String(8))  # None: the default language
     # The first day whose period may be sent; None until the scheduler first sees the
-    # schedule (one loaded from the catalog): no flood of old periods.
+    # schedule (one loaded from the catalog): no flood of old periods. A one-off's first day.
     starts_on: Mapped[date | None] = mapped_column(Date)
+    # A one-off (period "once"): its last day, and the day it is sent (None: the day after
+    # its last day). Both None for the others.
+    ends_on: Mapped[date | None] = mapped_column(Date)
+    send_on: Mapped[date | None] = mapped_column(Date)
 
 
 class ReportSending(Base):

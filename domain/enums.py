@@ -124,6 +124,7 @@ class ReportPeriod(StrEnum):
     DAILY = "daily"
     WEEKLY = "weekly"
     MONTHLY = "monthly"
+    ONCE = "once"  # one given period, sent once
 
 
 class ReportFormat(StrEnum):

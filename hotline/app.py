@@ -273,6 +273,7 @@ class HotlineService(MultiService):
             catalogues=self.web.services.catalogues,
             time_zone=self.settings.time_zone,
             node=f"{socket.gethostname()}:{os.getpid()}",
+            renders=self.web.worker_threads,
         )
 
     def flow_context(self) -> FlowContext:

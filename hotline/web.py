@@ -54,6 +54,7 @@ from web.rendering import Templates
 from web.request import ProcessInfo, WebServices
 from web.server import GuardedSite, Network
 from web.sign_in_throttle import SignInThrottle
+from web.worker_threads import WorkerThreads
 
 
 def default_route_tables() -> list[RouteTable]:
@@ -91,6 +92,7 @@ class WebRoot:
         recordings_dir: Path | None = None,
         sounds_dir: Path | None = None,
         password_checks: PasswordChecks | None = None,
+        worker_threads: WorkerThreads | None = None,
     ) -> None:
         tables = list(default_route_tables() if route_tables is None else route_tables)
         if account_routes.routes not in tables:
@@ -104,6 +106,10 @@ class WebRoot:
             else:
                 password_checks = PasswordChecks.inline()
         self.password_checks = password_checks
+        # Reports' PDFs are printed in threads of their own when the clock is the reactor.
+        self.worker_threads = worker_threads or WorkerThreads.for_clock(
+            clock, name="hotline-reports"
+        )
         self.feed = EventFeed(db, clock)
         self.services = WebServices(
             db=db,
@@ -114,6 +120,7 @@ class WebRoot:
             time_zone=time_zone,
             sign_in_throttle=SignInThrottle(clock),
             password_checks=password_checks,
+            worker_threads=self.worker_threads,
             ami=ami,
             device_states=None if ami is None else DeviceStates(ami),
             recordings_dir=recordings_dir,
@@ -151,10 +158,11 @@ class WebRoot:
         )
 
     def stop(self) -> None:
-        """Close the live streams' feed and the password checks' threads (the process is
-        stopping)."""
+        """Close the live streams' feed, the password checks' and the worker threads (the
+        process is stopping)."""
         self.feed.stop()
         self.password_checks.stop()
+        self.worker_threads.stop()
 
     def describe_routes(self) -> list[dict[str, Any]]:
         """Every route with its access rule, for docs and the route-table test."""

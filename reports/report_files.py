@@ -1,6 +1,8 @@
 """A report as the file a person downloads or receives by e-mail (R-5.3, R-5.5): CSV, XLSX
 or PDF in a language, with its title and file name. The export route and the scheduled
-sending both make their files here, so a mailed report is the downloaded one.
+sending both make their files here, so a mailed report is the downloaded one. The PDF is
+printed in a worker thread (``web.worker_threads``), never on the reactor's thread: drawing
+it takes long enough to stall the calls.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from reports.report_period import Period
 from reports.report_tables import REPORTS, Kind, ReportTable
 from web.i18n import Language
 from web.rendering import Templates
+from web.worker_threads import WorkerThreads
 
 TITLE = N_("%(report)s, %(first)s – %(last)s")
 FORMATS = tuple(exports.CONTENT_TYPES)
@@ -55,7 +58,7 @@ def report_context(
     }
 
 
-def report_bytes(
+async def report_bytes(
     fmt: str,
     table: ReportTable,
     *,
@@ -63,9 +66,10 @@ def report_bytes(
     templates: Templates,
     asked: Any,
     now: datetime,
+    renders: WorkerThreads,
 ) -> bytes:
     """The report as a ``fmt`` file (one of :data:`FORMATS`); ``asked`` has ``report`` and
-    ``period``."""
+    ``period``. A PDF's HTML is made here, its printing waits for a turn of ``renders``."""
     title = document_title(lang, asked.report, asked.period)
     if fmt == "csv":
         return exports.csv_bytes(table, lang.gettext)
@@ -78,5 +82,5 @@ def report_bytes(
             title=title,
             **report_context(lang, asked, table, now, page=False),
         )
-        return exports.pdf_bytes(html)
+        return await renders.run(exports.pdf_bytes, html)
     raise ValueError(f"no report format {fmt!r}")

@@ -7,7 +7,9 @@ sendings log (``reports.store.schedules``: the unique key lets one process of se
 it), makes the report with the rights of the schedule's owner (R-7.4), in its format and
 language (``reports.report_files``: the very file the page downloads), and sends it over
 SMTP with the voicemail mailer's client (``HOTLINE_SMTP_URL``). The chart goes along as an
-SVG attachment, the same one the page and the PDF show.
+SVG attachment, the same one the page and the PDF show. A PDF is printed in the worker
+threads it is given (``web.worker_threads``: the web root's, so the downloads and the
+e-mails share one bound), never on the reactor's thread.
 
 A send that fails is noted in the log with its error and tried again after growing delays
 (:data:`RETRY_DELAYS_S`), by whichever process comes first; after the last one it is given
@@ -44,6 +46,7 @@ from reports.store import schedules as store
 from voicemail.mailer import SmtpSettings, TcpConnector, send_mail, wire_bytes
 from web.i18n import Catalogues, Language
 from web.rendering import Templates
+from web.worker_threads import WorkerThreads
 
 _log = Logger()
 
@@ -85,6 +88,7 @@ class ScheduledReports(Service):
         catalogues: Catalogues,
         time_zone: str,
         node: str,
+        renders: WorkerThreads | None = None,
         interval_s: float = BEAT_S,
         retry_delays_s: Sequence[float] = RETRY_DELAYS_S,
         lease_s: float = LEASE_S,
@@ -98,6 +102,7 @@ class ScheduledReports(Service):
         self._catalogues = catalogues
         self._time_zone = time_zone
         self._node = node
+        self._renders = renders or WorkerThreads.inline()
         self._interval_s = interval_s
         self._delays = tuple(retry_delays_s)
         self._lease_s = lease_s
@@ -147,9 +152,13 @@ class ScheduledReports(Service):
                 schedule.cadence,
                 schedule.send_at,
                 schedule.starts_on,
+                last_day=schedule.ends_on,
                 time_zone=view.time_zone,
+                send_on=schedule.send_on,
             )
-            sent = sent_first_days(schedule.cadence, schedule.logged, view.time_zone)
+            sent = sent_first_days(
+                schedule.cadence, schedule.logged, view.time_zone, schedule.ends_on
+            )
             for period in due_periods(timing, sent, now):
                 claimed = await self._db.run(
                     store.claim_period,
@@ -243,7 +252,7 @@ class ScheduledReports(Service):
         scope = figures.Scope(schedule.queue_ids).narrowed(schedule.queue_id)
         table = await self._db.read(figures.report_table, schedule.report, period, scope, now)
         lang = self._catalogues.language(schedule.language)
-        message = self.message(schedule, period, table, lang, now)
+        message = await self.message(schedule, period, table, lang, now)
         return await send_mail(
             self._smtp,
             schedule.recipients,
@@ -253,7 +262,7 @@ class ScheduledReports(Service):
             timeout_s=self._timeout_s,
         )
 
-    def message(
+    async def message(
         self,
         schedule: store.DueSchedule,
         period: Period,
@@ -266,8 +275,14 @@ class ScheduledReports(Service):
         fmt = schedule.format.value
         asked = _Asked(schedule.report, period, schedule.queue_id)
         title = report_files.document_title(lang, schedule.report, period)
-        data = report_files.report_bytes(
-            fmt, table, lang=lang, templates=self._templates, asked=asked, now=now
+        data = await report_files.report_bytes(
+            fmt,
+            table,
+            lang=lang,
+            templates=self._templates,
+            asked=asked,
+            now=now,
+            renders=self._renders,
         )
         sender = self._smtp.sender
         message = EmailMessage(policy=SMTP_POLICY)

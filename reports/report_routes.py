@@ -4,7 +4,8 @@
   the period (local days, both included; default: this month so far) with its chart and
   table;
 - ``GET /reports/export/<fmt>`` with the same fields: the same report as CSV, XLSX or PDF
-  (the PDF is the page's own report section, chart and all, printed by WeasyPrint).
+  (the PDF is the page's own report section, chart and all, printed by WeasyPrint in a
+  worker thread, a bounded number at once, so the reactor keeps serving while it draws).
 
 Rights (R-7.4): an admin sees the whole centre; a supervisor only the queues they have a
 right to, and asking for another queue is refused. Bad dates get the page's error in the
@@ -130,8 +131,15 @@ async def report_export(rc: RequestContext, fmt: str) -> bytes:
         raise BadInputError(NO_SUCH_FORMAT)
     asked = _asked(rc)
     table = await _table(rc, asked)
-    body = report_files.report_bytes(
-        fmt, table, lang=rc.lang, templates=rc.web.templates, asked=asked, now=rc.now()
+    assert rc.web.worker_threads is not None  # WebRoot always gives them
+    body = await report_files.report_bytes(
+        fmt,
+        table,
+        lang=rc.lang,
+        templates=rc.web.templates,
+        asked=asked,
+        now=rc.now(),
+        renders=rc.web.worker_threads,
     )
     name = report_files.file_name(asked.report, asked.period, fmt)
     rc.request.setHeader(b"Content-Type", exports.CONTENT_TYPES[fmt].encode("ascii"))

@@ -11,26 +11,34 @@ Rights (R-7.4): a supervisor manages the schedules they made, for the queues the
 right to, and their reports are made with their rights; an admin manages every schedule.
 Agents and the back office are refused. A wrong field is said next to the field, by its
 label, in the reader's language, with everything typed kept. The sending time is local
-time of the centre's time zone (its ``time_zone`` setting).
+time of the centre's time zone (its ``time_zone`` setting). A one-off schedule (period
+``once``) names its report's first and last day and the day it is sent; once sent, the page
+shows it done. The refusals are ``domain.report_schedules``', the YAML catalog's too.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from domain.enums import ReportFormat, ReportPeriod, Role
 from domain.refusals import BadInputError, ForbiddenError, NotFoundError, RefusedError
+from domain.report_schedules import (
+    FILL_IN,
+    MAX_RECIPIENTS,
+    check_one_off,
+    day,
+    parse_recipients,
+    report_language,
+    time_of_day,
+)
 from domain.texts import N_
 from reports.report_tables import REPORTS
-from reports.schedule import MAX_RECIPIENTS, parse_recipients
 from reports.store import figures
 from reports.store import schedules as store
 from web.access import RouteTable, roles
 from web.forms import FormData
-from web.i18n import LANGUAGES
 from web.request import RequestContext
 
 PAGE = "/reports/schedules"
@@ -41,6 +49,7 @@ PERIODS = {
     ReportPeriod.DAILY: N_("daily (the day before)"),
     ReportPeriod.WEEKLY: N_("weekly (Monday to Sunday)"),
     ReportPeriod.MONTHLY: N_("monthly (the calendar month)"),
+    ReportPeriod.ONCE: N_("once (the days below, sent on the day below)"),
 }
 FORMAT_NAMES = {ReportFormat.PDF: "PDF", ReportFormat.XLSX: "XLSX", ReportFormat.CSV: "CSV"}
 LABELS = {
@@ -51,8 +60,11 @@ LABELS = {
     "send_at": N_("Sent at"),
     "recipients": N_("Recipients"),
     "language": N_("Language of the report"),
+    "first_day": N_("First day"),
+    "last_day": N_("Last day"),
+    "send_on": N_("Sent on"),
 }
-BAD_TIME = N_("“%(field)s” must be a time of day such as 06:30.")
+ONE_OFF_FIELDS = ("first_day", "last_day", "send_on")
 SAVED = N_("The schedule is saved.")
 DELETED = N_("The schedule is deleted.")
 
@@ -67,12 +79,13 @@ def _manager(rc: RequestContext) -> store.Manager:
     return store.Manager(rc.signed_in.agent_id, rc.signed_in.role)
 
 
-def _time_of_day(form: FormData, name: str) -> time:
-    text = form.text(name, max_len=8, label=LABELS[name])
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})(?::00)?", text)
-    if not match or int(match[1]) > 23 or int(match[2]) > 59:
-        raise BadInputError(BAD_TIME, {"field": LABELS[name]})
-    return time(int(match[1]), int(match[2]))
+def _day(form: FormData, name: str, *, required: bool) -> date | None:
+    text = form.text(name, max_len=10, required=False, label=LABELS[name])
+    if not text:
+        if required:
+            raise BadInputError(FILL_IN, {"field": LABELS[name]})
+        return None
+    return day(text, LABELS[name])
 
 
 def _read_draft(
@@ -101,7 +114,12 @@ def _read_draft(
             form.choice("format", [f.value for f in FORMAT_NAMES], label=LABELS["format"])
         ),
     )
-    field("send_at", lambda: _time_of_day(form, "send_at"))
+    field(
+        "send_at",
+        lambda: time_of_day(
+            form.text("send_at", max_len=8, label=LABELS["send_at"]), LABELS["send_at"]
+        ),
+    )
     field(
         "recipients",
         lambda: parse_recipients(
@@ -111,8 +129,26 @@ def _read_draft(
     )
     field(
         "language",
-        lambda: form.choice("language", tuple(LANGUAGES), label=LABELS["language"]),
+        lambda: report_language(
+            form.text("language", max_len=8, label=LABELS["language"]), LABELS["language"]
+        ),
     )
+    if values.get("period") is ReportPeriod.ONCE:
+        field("first_day", lambda: _day(form, "first_day", required=True))
+        field("last_day", lambda: _day(form, "last_day", required=True))
+        field("send_on", lambda: _day(form, "send_on", required=False))
+        if not errors.keys() & set(ONE_OFF_FIELDS):
+            try:
+                check_one_off(
+                    values["first_day"],
+                    values["last_day"],
+                    values["send_on"],
+                    (LABELS["last_day"], LABELS["send_on"]),
+                )
+            except BadInputError as refused:
+                errors[
+                    "last_day" if refused.params["field"] == LABELS["last_day"] else "send_on"
+                ] = refused
 
     def queue() -> int | None:
         chosen = form.choice(
@@ -131,6 +167,9 @@ def _read_draft(
         queue_id=values["queue"],
         send_at=values["send_at"],
         language=values["language"],
+        first_day=values.get("first_day"),
+        last_day=values.get("last_day"),
+        send_on=values.get("send_on"),
     ), {}
 
 
@@ -149,6 +188,9 @@ def _shown(schedule: store.ScheduleView | None, rc: RequestContext) -> dict[str,
             "send_at": "06:00",
             "recipients": "",
             "language": rc.lang.code,
+            "first_day": "",
+            "last_day": "",
+            "send_on": "",
         }
     return {
         "report": schedule.report,
@@ -158,6 +200,9 @@ def _shown(schedule: store.ScheduleView | None, rc: RequestContext) -> dict[str,
         "send_at": schedule.send_at.strftime("%H:%M"),
         "recipients": "\n".join(schedule.recipients),
         "language": schedule.language or "",
+        "first_day": schedule.first_day.isoformat() if schedule.first_day else "",
+        "last_day": schedule.last_day.isoformat() if schedule.last_day else "",
+        "send_on": schedule.send_on.isoformat() if schedule.send_on else "",
     }
 
 

@@ -31,6 +31,7 @@ from web.password_checks import PasswordChecks
 from web.rendering import Templates
 from web.sessions import SignedInUser
 from web.sign_in_throttle import SignInThrottle
+from web.worker_threads import WorkerThreads
 
 T = TypeVar("T")
 
@@ -70,6 +71,9 @@ class WebServices:
     time_zone: str
     sign_in_throttle: SignInThrottle | None = None  # WebRoot always gives one
     password_checks: PasswordChecks | None = None  # WebRoot always gives one
+    # Heavy work off the reactor's thread, a few at a time (a report's PDF); WebRoot always
+    # gives one.
+    worker_threads: WorkerThreads | None = None
     ami: Any = None
     device_states: Any = None  # ami.device_states.DeviceStates of ``ami``
     recordings_dir: Path | None = None

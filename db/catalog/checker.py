@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from db.catalog.keys import KEY_COLUMNS, KIND_NOUN, Ref, chunks
 from db.catalog.problems import why
 from db.catalog.reader import Catalog, Reader, Row
-from db.models import Agent, Customer, Location, PauseType, VoicemailBox
+from db.models import Agent, Customer, Location, PauseType, Queue, QueueRight, VoicemailBox
 from domain.enums import BoxKind, Role
+from domain.report_schedules import NOT_THE_OWNERS_QUEUE, OWNER_MAY_NOT_READ, OWNER_ROLES
 from domain.texts import N_
 
 
@@ -62,10 +63,11 @@ class Checker:
         self._pause_types()
         self._boxes()
         self._agents()
+        self._report_schedules()
 
     def _all_refs(self) -> Iterable[Ref]:
         c = self.catalog
-        rows: list[Row] = [*c.locations, *c.dids]
+        rows: list[Row] = [*c.locations, *c.dids, *c.reports]
         rows += [s.item for s in c.agents]
         rows += [s.item for s in c.customers]
         for q in c.queues:
@@ -214,3 +216,42 @@ class Checker:
                         role=role.value,
                     ),
                 )
+
+    def _report_schedules(self) -> None:
+        """A schedule's owner may read reports, and its queue is one of the owner's (R-7.4):
+        refused as /reports/schedules refuses them. The roles and the queue rights are the
+        file's where it gives them (an agent's role, a queue's agents), else the database's."""
+        schedules = [r for r in self.catalog.reports if r.refs.get("owner_id") is not None]
+        if not schedules:
+            return
+        roles: dict[str, Role] = dict(
+            self.session.execute(select(Agent.login, Agent.role)).all()  # type: ignore[arg-type]
+        )
+        for spec in self.catalog.agents:
+            roles[spec.item.key] = spec.item.values.get(
+                "role", roles.get(spec.item.key, Role.AGENT)
+            )
+        rights: set[tuple[str, str]] = set(
+            self.session.execute(  # type: ignore[arg-type]
+                select(Agent.login, Queue.code)
+                .join(QueueRight, QueueRight.agent_id == Agent.id)
+                .join(Queue, Queue.id == QueueRight.queue_id)
+            ).all()
+        )
+        for q in self.catalog.queues:
+            if q.agents is not None:  # the file gives this queue's rights whole
+                rights = {(login, code) for login, code in rights if code != q.item.key}
+                rights |= {(str(ref.key), q.item.key) for ref in q.agents}
+        for item in schedules:
+            owner = item.refs["owner_id"]
+            assert owner is not None
+            role = roles.get(str(owner.key))
+            if role is None:
+                continue  # unknown: said already
+            if role not in OWNER_ROLES:
+                self.reader.problem(owner.line, why(OWNER_MAY_NOT_READ))
+                continue
+            queue = item.refs.get("queue_id")
+            if queue is not None and role is not Role.ADMIN:
+                if (str(owner.key), str(queue.key)) not in rights:
+                    self.reader.problem(queue.line, why(NOT_THE_OWNERS_QUEUE))

@@ -26,6 +26,7 @@ from db.catalog.fields import (
     LOCATION_FIELDS,
     MEMBER_FIELDS,
     MENU_FIELDS,
+    ONE_OFF_KEYS,
     OPTION_FIELDS,
     PAUSE_TYPE_FIELDS,
     QUEUE_FIELDS,
@@ -33,6 +34,7 @@ from db.catalog.fields import (
     SEAT_FIELDS,
     TURN_DAY_FIELDS,
     Field,
+    stored_schedule_key,
 )
 from db.catalog.keys import KEY_COLUMNS
 from db.catalog.problems import CatalogError
@@ -66,7 +68,7 @@ from db.models import (
     SupportTurnMember,
     VoicemailBox,
 )
-from domain.enums import ReasonDirection
+from domain.enums import ReasonDirection, ReportPeriod
 from domain.prompts import PROMPT_LANGUAGES
 
 
@@ -186,12 +188,31 @@ class Exporter:
         if kind == "prompts":
             return self._prompts()
         if kind == "report_schedules":
-            return flow(
-                ReportSchedule, REPORT_FIELDS, _by("report", "period", "format", "email_to")
-            )
+            return self._reports()
         if kind == "customers":
             return self._customers()
         raise KeyError(kind)
+
+    def _reports(self) -> list[_FlowMap]:
+        """Every schedule with its owner, queue, time and language; a one-off's days too,
+        the others' none (their first day is the scheduler's)."""
+        logins, codes = self.names["agent"], self.names["queue"]
+
+        def key(schedule: ReportSchedule) -> tuple[Any, ...]:
+            return tuple(
+                "" if v is None else str(v) for v in stored_schedule_key(schedule, logins, codes)
+            )
+
+        schedules = sorted(self.session.scalars(select(ReportSchedule)), key=key)
+        return [self.report_record(schedule) for schedule in schedules]
+
+    def report_record(self, schedule: ReportSchedule) -> _FlowMap:
+        """One schedule as its record."""
+        fields = self._fields(schedule, REPORT_FIELDS)
+        if schedule.period is not ReportPeriod.ONCE:
+            for name in ONE_OFF_KEYS:
+                del fields[name]
+        return _FlowMap(fields)
 
     def _flow(
         self, model: type[Any], fields: Sequence[Field], key: Callable[[Any], Any]

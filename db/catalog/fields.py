@@ -6,11 +6,12 @@ written back; the reader reads records with these tables and the exporter writes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import time
 from typing import Any
 
-from db.catalog.keys import MAX_PAUSE_TYPES, read_pause_ref, read_ref
+from db.catalog.keys import MAX_PAUSE_TYPES, Ref, read_pause_ref, read_ref
 from db.catalog.values import (
     Read,
     column_length,
@@ -28,6 +29,10 @@ from db.catalog.values import (
     read_language,
     read_phone,
     read_prompt_name,
+    read_recipients,
+    read_report_language,
+    read_schedule_day,
+    read_send_at,
     read_text,
     read_time,
     read_weekday,
@@ -49,6 +54,7 @@ from db.models import (
     ReportSchedule,
     VoicemailBox,
 )
+from domain import report_schedules as schedule_rules
 from domain.enums import BoxKind, ClosedAction, ReportFormat, ReportPeriod, Role
 from domain.prompts import PROMPT_LANGUAGES
 
@@ -215,13 +221,62 @@ REPORT_FIELDS = (
     ),
     Field("period", "period", read_enum(ReportPeriod), enum_value, required=True),
     Field("format", "format", read_enum(ReportFormat), enum_value, required=True),
-    Field(
-        "email_to",
-        "email_to",
-        read_emails(column_length(ReportSchedule, "email_to"), empty=False),
-        required=True,
-    ),
+    Field("email_to", "email_to", read_recipients, required=True),
+    # Whose rights the report is made with (R-7.4), a supervisor or an admin; none: the
+    # whole centre. The queue narrows it; none: every queue the owner may see.
+    Field("owner", "owner_id", read_ref("agent", 64), ref="agent"),
+    Field("queue", "queue_id", read_ref("queue", 32), ref="queue"),
+    Field("send_at", "send_at", read_send_at, time_text),  # local time; absent: 06:00
+    Field("language", "language", read_report_language),  # null: the default language
+    # A one-off (period "once") only: its days and its sending day (null: the day after).
+    Field("first_day", "starts_on", read_schedule_day("first_day")),
+    Field("last_day", "ends_on", read_schedule_day("last_day")),
+    Field("send_on", "send_on", read_schedule_day("send_on")),
 )
+ONE_OFF_KEYS = ("first_day", "last_day", "send_on")
+DEFAULT_SEND_AT = time(6, 0)  # report_schedules.send_at's default
+
+
+def schedule_key(values: dict[str, Any], refs: dict[str, Ref | None]) -> tuple[Any, ...]:
+    """A report schedule is all its keys (R-5.5): a load adds the schedules that are not
+    there and changes none; two alike are one. The exporter's and the writer's key too."""
+    owner, queue = refs.get("owner_id"), refs.get("queue_id")
+    return (
+        values["report"],
+        values["period"],
+        values["format"],
+        values["email_to"],
+        None if owner is None else owner.key,
+        None if queue is None else queue.key,
+        values.get("send_at") or DEFAULT_SEND_AT,
+        values.get("language"),
+        values.get("starts_on"),
+        values.get("ends_on"),
+        values.get("send_on"),
+    )
+
+
+def stored_schedule_key(
+    schedule: ReportSchedule, logins: Mapping[int, str], codes: Mapping[int, str]
+) -> tuple[Any, ...]:
+    """:func:`schedule_key` of a stored schedule (``logins``, ``codes``: agents' and
+    queues' keys by id). A periodic one's ``starts_on`` is the scheduler's, not the file's."""
+    once = schedule.period is ReportPeriod.ONCE
+    return (
+        schedule.report,
+        schedule.period,
+        schedule.format,
+        ", ".join(schedule_rules.stored_recipients(schedule.email_to)),
+        None if schedule.owner_id is None else logins.get(schedule.owner_id),
+        None if schedule.queue_id is None else codes.get(schedule.queue_id),
+        schedule.send_at,
+        schedule.language,
+        schedule.starts_on if once else None,
+        schedule.ends_on if once else None,
+        schedule.send_on if once else None,
+    )
+
+
 CUSTOMER_FIELDS = (
     Field("contract_number", "contract_number", read_text(64, empty=False), required=True),
     _name(Customer),

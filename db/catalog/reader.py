@@ -36,6 +36,7 @@ from db.catalog.fields import (
     LOCATION_FIELDS,
     MEMBER_FIELDS,
     MENU_FIELDS,
+    ONE_OFF_KEYS,
     OPTION_FIELDS,
     PAUSE_TYPE_FIELDS,
     PROMPT_KEYS,
@@ -46,6 +47,7 @@ from db.catalog.fields import (
     SEAT_FIELDS,
     TURN_DAY_FIELDS,
     Field,
+    schedule_key,
 )
 from db.catalog.keys import MAX_PAUSE_TYPES, Ref, read_ref
 from db.catalog.problems import Bad, CatalogError, Node, Reason, field_reason, line_of, why
@@ -65,10 +67,12 @@ from db.catalog.values import (
 )
 from db.models import Agent, CustomerPhone, ReasonNode, Setting
 from db.passwords import is_password_hash
+from domain import report_schedules as schedule_rules
 from domain.centre import DEFAULT_COUNTRY_PREFIX
-from domain.enums import ReasonDirection
+from domain.enums import ReasonDirection, ReportPeriod
 from domain.numbers import NumberError, is_country_prefix, normalise_number
 from domain.prompts import MAX_PROMPT_TEXT, PROMPT_LANGUAGE_SETTING, PROMPT_LANGUAGES
+from domain.refusals import BadInputError
 from domain.texts import N_
 
 MAX_REASON_DEPTH = 10
@@ -345,6 +349,25 @@ def _item(node: Node, what: str, fields: Sequence[Field], extra: Sequence[str] =
     return Item(row.line, row.values, row.refs, row.extra, row.nodes, key=row.values[key_attr])
 
 
+def _one_off(item: Item) -> None:
+    """A one-off names its first and last day, in order; the others name no days."""
+    values, nodes = item.values, item.nodes
+    if values["period"] is not ReportPeriod.ONCE:
+        for key in ONE_OFF_KEYS:
+            if key in nodes and scalar(nodes[key]) is not None:
+                raise Bad(nodes[key], schedule_rules.ONLY_ONE_OFF, field=key)
+        return
+    for key, attr in (("first_day", "starts_on"), ("last_day", "ends_on")):
+        if values.get(attr) is None:
+            raise Bad(nodes.get(key, item.line), schedule_rules.FILL_IN, field=key)
+    try:
+        schedule_rules.check_one_off(
+            values["starts_on"], values["ends_on"], values.get("send_on"), ("last_day", "send_on")
+        )
+    except BadInputError as refused:
+        raise Bad(nodes[str(refused.params["field"])], refused.message, **refused.params) from None
+
+
 class Reader:
     """Step 1: from nodes to specs, one problem per record at most, all records visited."""
 
@@ -471,12 +494,8 @@ class Reader:
         if fields is DID_FIELDS:
             _exactly_one_target(item, what)
         if fields is REPORT_FIELDS:
-            item.key = (
-                item.values["report"],
-                item.values["period"],
-                item.values["format"],
-                item.values["email_to"],
-            )
+            _one_off(item)
+            item.key = schedule_key(item.values, item.refs)
         return item
 
     # ---- agents

@@ -17,8 +17,10 @@ import yaml
 
 from db.catalog.problems import Bad, Node, Reason, why
 from db.models import PhoneSeat
+from domain import report_schedules as schedule_rules
 from domain.numbers import is_country_prefix
 from domain.prompts import MAX_PROMPT_NAME, PROMPT_LANGUAGES, is_prompt_name
+from domain.refusals import BadInputError
 from domain.texts import N_
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # Monday = 0, as date.weekday()
@@ -324,3 +326,54 @@ def time_text(value: time) -> str:
 
 def weekday_name(value: int | None) -> str | None:
     return None if value is None else WEEKDAYS[value]
+
+
+# ---- a report schedule's values (R-5.5): refused in the words of /reports/schedules
+
+
+def _refused_as_bad(node: Node, refused: BadInputError) -> Bad:
+    return Bad(node, refused.message, **refused.params)
+
+
+def read_recipients(node: Node) -> str:
+    """A schedule's ``email_to``: at most ten addresses, stored as the page stores them."""
+    value = scalar(node)
+    if not isinstance(value, str):
+        raise Bad(node, schedule_rules.FILL_IN, field="email_to")
+    try:
+        return ", ".join(schedule_rules.parse_recipients(value, "email_to"))
+    except BadInputError as refused:
+        raise _refused_as_bad(node, refused) from None
+
+
+def read_send_at(node: Node) -> time:
+    value = scalar(node)
+    try:
+        if not isinstance(value, str):
+            raise BadInputError(schedule_rules.BAD_TIME, {"field": "send_at"})
+        return schedule_rules.time_of_day(value, "send_at")
+    except BadInputError as refused:
+        raise _refused_as_bad(node, refused) from None
+
+
+def read_report_language(node: Node) -> str | None:
+    value = scalar(node)
+    if value is None:
+        return None
+    try:
+        return schedule_rules.report_language(value, "language")
+    except BadInputError as refused:
+        raise _refused_as_bad(node, refused) from None
+
+
+def read_schedule_day(key: str) -> Read:
+    def read(node: Node) -> date | None:
+        value = scalar(node)
+        if value is None or isinstance(value, date):
+            return value
+        try:
+            return schedule_rules.day(str(value), key)
+        except BadInputError as refused:
+            raise _refused_as_bad(node, refused) from None
+
+    return read

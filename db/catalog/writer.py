@@ -13,9 +13,15 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
-from db.catalog.fields import KINDS
+from db.catalog.fields import KINDS, stored_schedule_key
 from db.catalog.keys import KEY_COLUMNS, Ref, chunks
-from db.catalog.reader import Catalog, Item, ReasonSpec, Row, TurnDaySpec
+from db.catalog.reader import (
+    Catalog,
+    Item,
+    ReasonSpec,
+    Row,
+    TurnDaySpec,
+)
 from db.models import (
     RETIRED_POSITION,
     Agent,
@@ -300,13 +306,19 @@ class Writer:
             self.counts.change("prompts", spec.key, changed)
 
     def _reports(self) -> None:
+        """A schedule is all its keys: one not stored yet is added, none is changed."""
+        logins = dict(self.session.execute(select(Agent.id, Agent.login)).all())  # type: ignore[arg-type]
+        codes = dict(self.session.execute(select(Queue.id, Queue.code)).all())  # type: ignore[arg-type]
         stored = {
-            (r.report, r.period, r.format, r.email_to)
+            stored_schedule_key(r, logins, codes)
             for r in self.session.scalars(select(ReportSchedule))
         }
         for item in self.catalog.reports:
             if item.key not in stored:
-                self.session.add(ReportSchedule(**item.values))
+                values = dict(item.values)
+                values.update((attr, self.ids.get(ref)) for attr, ref in item.refs.items())
+                self.session.add(ReportSchedule(**values))
+                stored.add(item.key)
                 self.counts.create("report_schedules", item.key)
 
     # ---- customers and location operators

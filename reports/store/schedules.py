@@ -18,19 +18,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db.models import Agent, Queue, QueueRight, ReportSchedule, ReportSending, Setting
 from domain.enums import ReportFormat, ReportPeriod, Role
 from domain.refusals import ForbiddenError, NotFoundError
+from domain.report_schedules import NOT_THE_OWNERS_QUEUE, NOT_YOUR_QUEUE, OWNER_ROLES
 from domain.texts import N_
 from reports.schedule import MAX_CATCH_UP, Cadence, first_period_day, stored_recipients
 
 NO_SUCH_SCHEDULE = N_("There is no such report schedule.")
-NOT_YOUR_QUEUE = N_("You have no right to this queue.")
-NOT_THE_OWNERS_QUEUE = N_("The schedule's owner has no right to this queue.")
 # How many sendings of each schedule the page shows.
 SHOWN_SENDINGS = 5
 ERROR_MAX = 500  # report_sendings.error
@@ -50,7 +49,7 @@ class Manager:
 
 @dataclass(frozen=True)
 class Draft:
-    """A schedule as the form gives it."""
+    """A schedule as the form gives it; a one-off's (period ``once``) days too."""
 
     report: str
     period: ReportPeriod
@@ -59,6 +58,9 @@ class Draft:
     queue_id: int | None
     send_at: time
     language: str
+    first_day: date | None = None
+    last_day: date | None = None
+    send_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,16 @@ class ScheduleView:
     owner_name: str | None
     last_sent_at: datetime | None
     sendings: tuple[SendingView, ...]
+    first_day: date | None = None  # a one-off's period and sending day
+    last_day: date | None = None
+    send_on: date | None = None
+
+    @property
+    def done(self) -> bool:
+        """A one-off whose report went out: it sends nothing more."""
+        return self.period is ReportPeriod.ONCE and any(
+            g.state == "sent" and g.last_day == self.last_day for g in self.sendings
+        )
 
 
 def _sending(row: ReportSending) -> SendingView:
@@ -146,6 +158,9 @@ def _views(session: Session, schedules: list[ReportSchedule]) -> list[ScheduleVi
             owner_name=owners.get(s.owner_id) if s.owner_id else None,
             last_sent_at=s.last_sent_at,
             sendings=tuple(sendings[s.id]),
+            first_day=s.starts_on if s.period is ReportPeriod.ONCE else None,
+            last_day=s.ends_on,
+            send_on=s.send_on,
         )
         for s in schedules
     ]
@@ -193,6 +208,20 @@ def _assign(schedule: ReportSchedule, draft: Draft) -> None:
     schedule.queue_id = draft.queue_id
     schedule.send_at = draft.send_at
     schedule.language = draft.language
+    once = draft.period is ReportPeriod.ONCE
+    schedule.ends_on = draft.last_day if once else None
+    schedule.send_on = draft.send_on if once else None
+    if once:
+        schedule.starts_on = draft.first_day
+
+
+def _first_day(draft: Draft, now: datetime, zone: str) -> date | None:
+    """Where a schedule starts: a one-off at its own first day, the others with the period
+    running today."""
+    if draft.period is ReportPeriod.ONCE:
+        return draft.first_day
+    today = now.astimezone(ZoneInfo(zone)).date()
+    return first_period_day(Cadence(draft.period.value), today, zone)
 
 
 def create_schedule(
@@ -201,10 +230,8 @@ def create_schedule(
     """A new schedule owned by ``manager``; the period running today is its first."""
     _check_queue(session, manager, draft.queue_id)
     schedule = ReportSchedule(owner_id=manager.agent_id, last_sent_at=None)
+    schedule.starts_on = _first_day(draft, now, centre_time_zone(session, default_zone))
     _assign(schedule, draft)
-    zone = centre_time_zone(session, default_zone)
-    today = now.astimezone(ZoneInfo(zone)).date()
-    schedule.starts_on = first_period_day(Cadence(draft.period.value), today, zone)
     session.add(schedule)
     session.flush()
     return schedule.id
@@ -229,9 +256,7 @@ def update_schedule(
     else:
         _check_queue(session, Manager(owner.id, owner.role), draft.queue_id, NOT_THE_OWNERS_QUEUE)
     if schedule.period is not draft.period:
-        zone = centre_time_zone(session, default_zone)
-        today = now.astimezone(ZoneInfo(zone)).date()
-        schedule.starts_on = first_period_day(Cadence(draft.period.value), today, zone)
+        schedule.starts_on = _first_day(draft, now, centre_time_zone(session, default_zone))
     _assign(schedule, draft)
 
 
@@ -274,6 +299,8 @@ class DueSchedule:
     logged: frozenset[tuple[date, date]]
     queue_ids: frozenset[int] | None
     refused: str | None = None
+    ends_on: date | None = None  # a one-off's last day and sending day
+    send_on: date | None = None
 
 
 @dataclass(frozen=True)
@@ -295,10 +322,12 @@ def scheduler_view(session: Session, now: datetime, default_zone: str) -> Schedu
     logged: dict[int, set[tuple[date, date]]] = defaultdict(set)
     # Older periods are past any catch-up (reports.schedule.MAX_CATCH_UP months at most):
     # the log's rows beyond it need not be read every beat.
+    # A one-off's period may be older: its sending is always read.
     horizon = today - timedelta(days=31 * (MAX_CATCH_UP + 2))
+    one_offs = [s.id for s in schedules if s.period is ReportPeriod.ONCE]
     for schedule_id, first, last in session.execute(
         select(ReportSending.schedule_id, ReportSending.first_day, ReportSending.last_day).where(
-            ReportSending.first_day >= horizon
+            or_(ReportSending.first_day >= horizon, ReportSending.schedule_id.in_(one_offs))
         )
     ):
         logged[schedule_id].add((first, last))
@@ -316,6 +345,8 @@ def scheduler_view(session: Session, now: datetime, default_zone: str) -> Schedu
     found = []
     for s in schedules:
         cadence = Cadence(s.period.value)
+        if cadence is Cadence.ONCE and (s.starts_on is None or s.ends_on is None):
+            continue  # a one-off without its period: nothing to send (the checks refuse it)
         if s.starts_on is None:
             # Only the first process to see it sets it; the others read that day.
             session.execute(
@@ -348,12 +379,14 @@ def scheduler_view(session: Session, now: datetime, default_zone: str) -> Schedu
                 logged=frozenset(logged[s.id]),
                 queue_ids=queue_ids,
                 refused=refused,
+                ends_on=s.ends_on,
+                send_on=s.send_on,
             )
         )
     return SchedulerView(zone, tuple(found))
 
 
-READERS = (Role.ADMIN, Role.SUPERVISOR)
+READERS = OWNER_ROLES
 
 
 def claim_period(

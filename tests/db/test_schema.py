@@ -270,7 +270,7 @@ def test_migrations_build_exactly_the_models(empty_url: str) -> None:
     try:
         assert current_revision(engine) is None
         upgrade(empty_url)
-        assert current_revision(engine) == "0011"
+        assert current_revision(engine) == "0012"
         assert schema_drift(engine) == []
         upgrade(empty_url)  # upgrading an up-to-date database changes nothing
         assert schema_drift(engine) == []

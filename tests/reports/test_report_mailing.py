@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import openpyxl
 import pytest
@@ -30,12 +32,14 @@ from domain.enums import CallState, Direction, ReportFormat, ReportPeriod, Role
 from domain.refusals import ForbiddenError, NotFoundError
 from reports.report_mailing import ScheduledReports
 from reports.store import schedules as store
+from tests.reports.report_pages.test_report_pages import pdf_text
 from tests.support.centre import StaffCentre, build_staff_centre
 from tests.support.db import InlineDBRunner
 from tests.support.smtp_server import LoopbackSmtp, loopback_smtp
 from voicemail.mailer import parse_smtp_url
 from web.i18n import Catalogues
 from web.rendering import Templates
+from web.worker_threads import WorkerThreads
 
 # Monday 2 March 2026; the daily report of Sunday 1 March is due at 06:00 in Prague (05:00 UTC).
 SUNDAY = date(2026, 3, 1)
@@ -108,7 +112,13 @@ def schedule(
         return row.id
 
 
-def scheduler(db: DBRunner, clock: Clock, smtp: LoopbackSmtp, node: str) -> ScheduledReports:
+def scheduler(
+    db: DBRunner,
+    clock: Clock,
+    smtp: LoopbackSmtp,
+    node: str,
+    renders: WorkerThreads | None = None,
+) -> ScheduledReports:
     return ScheduledReports(
         db,
         parse_smtp_url(smtp.url),
@@ -118,6 +128,7 @@ def scheduler(db: DBRunner, clock: Clock, smtp: LoopbackSmtp, node: str) -> Sche
         catalogues=Catalogues(ZONE),
         time_zone=ZONE,
         node=node,
+        renders=renders,
         retry_delays_s=(300, 900),
     )
 
@@ -188,6 +199,36 @@ async def test_an_xlsx_report_of_an_admin_in_czech_covers_every_queue(
     assert sheet is not None
     queues = sorted(str(row[0].value) for row in sheet.iter_rows(min_row=4))
     assert queues == ["Billing", "Technical support"]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_pdf_report_is_printed_in_a_worker_thread_and_mailed_whole(
+    engine: Engine, centre: StaffCentre, smtp: LoopbackSmtp
+) -> None:
+    ran_in: list[str] = []
+
+    def in_a_thread(fn: Callable[[], Any]) -> Deferred[Any]:
+        def noted() -> Any:
+            ran_in.append(threading.current_thread().name)
+            return fn()
+
+        return pool.run(noted)
+
+    pool = WorkerThreads.in_threads(reactor, name="hotline-test-reports")  # type: ignore[arg-type]
+    try:
+        schedule(engine, centre.agents["sue"], fmt=ReportFormat.PDF)
+        renders = WorkerThreads(in_a_thread)
+        service = scheduler(InlineDBRunner(engine), clock_at(DUE), smtp, "one", renders)
+        assert await service.beat() == 1
+    finally:
+        pool.stop()
+    assert len(ran_in) == 1 and ran_in[0].startswith("PoolThread-hotline-test-reports")
+    assert ran_in[0] != threading.current_thread().name
+    report = next(iter(smtp.received[0].message().iter_attachments()))
+    assert report.get_filename() == "queues-2026-03-01-2026-03-01.pdf"
+    text = pdf_text(report.get_content())
+    assert "Queues, 2026-03-01 – 2026-03-01" in text
+    assert "Technical support" in text and "Billing" not in text  # sue's queues (R-7.4)
 
 
 @pytest_twisted.ensureDeferred
@@ -395,3 +436,50 @@ def test_supervisors_manage_their_own_schedules_of_their_queues_and_admins_all(
     assert view.send_at == time(7, 30) and view.recipients == ("boss@example.test",)
     db.run_sync(store.delete_schedule, ada, mine)
     assert [s.id for s in db.run_sync(store.list_schedules, ada)] == [theirs]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_one_off_goes_once_on_its_day_across_two_schedulers_then_is_done(
+    db_url: str, engine: Engine, centre: StaffCentre, smtp: LoopbackSmtp
+) -> None:
+    """February's report, sent on 5 March at 07:00 Prague time, once; the page shows it
+    done and no later beat sends it again."""
+    with Session(engine) as s, s.begin():
+        row = ReportSchedule(
+            report="queues",
+            period=ReportPeriod.ONCE,
+            format=ReportFormat.CSV,
+            email_to="boss@example.test",
+            owner_id=centre.agents["sue"],
+            send_at=time(7, 0),
+            language="en",
+            starts_on=date(2026, 2, 1),
+            ends_on=date(2026, 2, 28),
+            send_on=date(2026, 3, 5),
+        )
+        s.add(row)
+        s.flush()
+        sid = row.id
+    due = datetime(2026, 3, 5, 6, 0, tzinfo=UTC)  # 07:00 in Prague
+    early = scheduler(InlineDBRunner(engine), clock_at(due - timedelta(seconds=1)), smtp, "x")
+    assert await early.beat() == 0 and log_of(engine, sid) == []
+    runners = [DBRunner(make_engine(db_url), reactor) for _ in range(2)]
+    try:
+        services = [scheduler(r, clock_at(due), smtp, f"node-{n}") for n, r in enumerate(runners)]
+        counts = await gatherResults([Deferred.fromCoroutine(s.beat()) for s in services])
+        assert sorted(counts) == [0, 1]
+        later = [scheduler(r, clock_at(due + timedelta(days=40)), smtp, "y") for r in runners]
+        assert await gatherResults([Deferred.fromCoroutine(s.beat()) for s in later]) == [0, 0]
+    finally:
+        for runner in runners:
+            runner.stop()
+            runner.engine.dispose()
+    [mail] = smtp.received
+    assert mail.message()["Subject"] == "Hotline: Queues, 2026-02-01 – 2026-02-28"
+    [logged] = log_of(engine, sid)
+    assert logged.state == "sent" and (logged.first_day, logged.last_day) == (
+        date(2026, 2, 1),
+        date(2026, 2, 28),
+    )
+    sue = store.Manager(centre.agents["sue"], Role.SUPERVISOR)
+    assert InlineDBRunner(engine).run_sync(store.get_schedule, sue, sid).done

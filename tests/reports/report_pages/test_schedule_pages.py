@@ -5,7 +5,7 @@ label, in English and Czech, with what was typed kept; the last sendings show fa
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from db.models import Agent, QueueRight, ReportSchedule, ReportSending
 from db.passwords import hash_password
 from domain.enums import ReportFormat, ReportPeriod, Role
+from reports.store import schedules as store
 from tests.support.centre import PASSWORD, StaffCentre
 from tests.support.db import InlineDBRunner
 from tests.support.web import Browser
@@ -63,6 +64,8 @@ def stored(db: InlineDBRunner) -> list[dict[str, object]]:
                 "send_at": r.send_at,
                 "owner_id": r.owner_id,
                 "starts_on": r.starts_on,
+                "ends_on": r.ends_on,
+                "send_on": r.send_on,
             }
             for r in s.scalars(select(ReportSchedule).order_by(ReportSchedule.id))
         ]
@@ -200,3 +203,44 @@ def test_an_admin_manages_every_schedule_and_agents_and_back_office_are_refused(
     eva.signed_in("bob")
     assert eva.get(PAGE + "/new").status == 403
     assert len(stored(db)) == 2
+
+
+def test_a_one_off_names_its_days_is_refused_backwards_and_shows_done_once_sent(
+    browser: Browser, db: InlineDBRunner, centre: StaffCentre
+) -> None:
+    rights(db, centre)
+    browser.signed_in("sue")
+    new = browser.get(PAGE + "/new")
+    assert 'name="first_day"' in new.text and 'value="once"' in new.text
+    missing = browser.post(PAGE, form(period="once", first_day="2026-02-01"))
+    assert missing.status == 400 and "Please fill in “Last day”." in missing.text
+    backwards = browser.post(
+        PAGE, form(period="once", first_day="2026-02-10", last_day="2026-02-01")
+    )
+    assert backwards.status == 400 and "“Last day” must not be before the first day." in (
+        backwards.text
+    )
+    early = browser.post(
+        PAGE,
+        form(period="once", first_day="2026-02-01", last_day="2026-02-28", send_on="2026-02-27"),
+    )
+    assert early.status == 400 and "“Sent on” must be after the last day" in early.text
+    assert stored(db) == []
+    saved = browser.post(
+        PAGE,
+        form(period="once", first_day="2026-02-01", last_day="2026-02-28", send_on="2026-03-03"),
+    )
+    assert saved.status == 303
+    [row] = stored(db)
+    assert row["period"] is ReportPeriod.ONCE and row["starts_on"] == date(2026, 2, 1)
+    assert row["ends_on"] == date(2026, 2, 28) and row["send_on"] == date(2026, 3, 3)
+    sid = db.run_sync(lambda s: s.scalar(select(ReportSchedule.id)))
+    listed = browser.get(PAGE)
+    assert "once: 2026-02-01 – 2026-02-28" in listed.text
+    assert f'id="schedule-done-{sid}"' not in listed.text
+    now = datetime(2026, 3, 3, 6, 0, tzinfo=UTC)
+    assert db.run_sync(store.claim_period, sid, date(2026, 2, 1), date(2026, 2, 28), now, "a", 900)
+    db.run_sync(store.note_sent, sid, date(2026, 2, 1), date(2026, 2, 28), now)
+    assert f'id="schedule-done-{sid}"' in browser.get(PAGE).text
+    browser.post("/account/language", {"language": "cs", "next": PAGE})
+    assert browser.get(PAGE).status == 200
