@@ -9,17 +9,19 @@ service level for another threshold.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Executable, or_, select
 from sqlalchemy.orm import Session
 
-from db.models import Call, Queue, RingAttempt, Setting, VoicemailItem
+from db.models import Call, CustomerPhone, Queue, RingAttempt, Setting, VoicemailItem
 from domain.centre import DEFAULT_SERVICE_LEVEL_S
 from domain.enums import FINAL_STATES, CallState, Direction, RingOutcome
 from domain.numbers import is_country_prefix
-from voicemail.store.parties import centre_prefix, digits_of, known_prefixes, only_owner, party_of
+from voicemail.store.parties import centre_prefix, digits_of, known_prefixes, written_forms
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ def record_box_choice(session: Session, call: Call, now: datetime) -> None:
     if waited_from is None:
         call.within_service_level = False
         return
-    chosen = _box_chosen_at(session, [call]).get(call.id, now)
+    chosen = _box_chosen_at(session, [call.id]).get(call.id, now)
     call.within_service_level = chosen - waited_from <= timedelta(
         seconds=service_level_threshold_s(session)
     )
@@ -130,7 +132,24 @@ def kpi_for_calls(
     ]
     if queue_id is not None:
         where.append(Call.queue_id == queue_id)
-    found = session.scalars(select(Call).where(*where).order_by(Call.started_at, Call.id)).all()
+    # The columns the figures need, not whole calls: a month is tens of thousands of rows.
+    found = session.execute(
+        select(
+            Call.id,
+            Call.state,
+            Call.queue_id,
+            Call.customer_id,
+            Call.caller_number,
+            Call.started_at,
+            Call.queue_entered_at,
+            Call.answered_at,
+            Call.ended_at,
+            Call.reached,
+            Call.within_service_level,
+        )
+        .where(*where)
+        .order_by(Call.started_at, Call.id)
+    ).all()
     counted = []
     in_progress = transferred = fallback = 0
     for call in found:
@@ -143,7 +162,7 @@ def kpi_for_calls(
         else:
             counted.append(call)
     chosen = (
-        {} if stored else _box_chosen_at(session, [c for c in counted if c.state in _BOX_STATES])
+        {} if stored else _box_chosen_at(session, [c.id for c in counted if c.state in _BOX_STATES])
     )
     answered = voicemail = callback = abandoned = closed = other = 0
     reached = within = 0
@@ -195,7 +214,7 @@ def kpi_for_calls(
         reached=reached,
         within_service_level=within,
         lost=len(lost_calls),
-        lost_not_recovered=sum(1 for c in lost_calls if not _recovered(session, c)),
+        lost_not_recovered=len(lost_calls) - _recovered(session, lost_calls),
         in_progress=in_progress,
         transferred=transferred,
         fallback=fallback,
@@ -207,7 +226,7 @@ def kpi_for_calls(
 _BOX_STATES = (CallState.VOICEMAIL, CallState.CALLBACK)
 
 
-def _box_chosen_at(session: Session, box_calls: list[Call]) -> dict[int, datetime]:
+def _box_chosen_at(session: Session, ids: list[int]) -> dict[int, datetime]:
     """When each caller chose voicemail or a callback (R-5.4).
 
     Exact when the caller pressed ``#``/``0`` while an agent rang: the ring attempt ended
@@ -215,7 +234,6 @@ def _box_chosen_at(session: Session, box_calls: list[Call]) -> dict[int, datetim
     once; a message is stored when the recording ends, so its start is ``created_at`` minus
     its duration (a few seconds of greeting late, which errs against the service level).
     """
-    ids = [c.id for c in box_calls]
     if not ids:
         return {}
     chosen: dict[int, datetime] = {}
@@ -235,27 +253,113 @@ def _box_chosen_at(session: Session, box_calls: list[Call]) -> dict[int, datetim
     return chosen
 
 
-def _recovered(session: Session, lost: Call) -> bool:
-    """Was a lost caller connected later, in either direction (R-4.5)?"""
-    prefix = centre_prefix(session)
-    if lost.queue_id is not None:
-        queue_prefix = session.scalar(select(Queue.country_prefix).where(Queue.id == lost.queue_id))
-        if queue_prefix and is_country_prefix(queue_prefix):
-            prefix = queue_prefix
-    customer_id = lost.customer_id or only_owner(session, digits_of(lost.caller_number, prefix))
-    party = party_of(session, customer_id, lost.caller_number, prefix, known_prefixes(session))
-    after = lost.ended_at or lost.started_at
-    found = session.scalar(
-        select(Call.id)
-        .where(
-            party.calls(inbound_only=False),
-            Call.id != lost.id,
-            Call.answered_at.is_not(None),
-            Call.answered_at >= after,
-        )
-        .limit(1)
+def _recovered(session: Session, lost_calls: Sequence[Any]) -> int:
+    """How many lost callers were connected later, in either direction (R-4.5): a call of
+    theirs answered after the lost one ended, inbound from any of their numbers (in any
+    written form) or outbound to one, or any call of the customer they are.
+
+    In a handful of queries whatever the number of lost calls: the parties are worked out
+    together, then one pass over the answered calls of all of them (their number forms
+    and customers, in chunks) keeps, per customer and per number, the latest answer."""
+    if not lost_calls:
+        return 0
+    centre = centre_prefix(session)
+    prefixes = known_prefixes(session)
+    queue_prefix = {
+        queue_id: prefix
+        for queue_id, prefix in session.execute(select(Queue.id, Queue.country_prefix))
+        if prefix and is_country_prefix(prefix)
+    }
+    numbers = {
+        lost.id: digits_of(lost.caller_number, queue_prefix.get(lost.queue_id, centre))
+        for lost in lost_calls
+    }
+    owners: dict[str, set[int]] = {}
+    for digits, customer_id in _in_chunks(
+        session,
+        lambda chunk: select(CustomerPhone.digits, CustomerPhone.customer_id).where(
+            CustomerPhone.digits.in_(chunk)
+        ),
+        {d for d in numbers.values() if d},
+    ):
+        owners.setdefault(digits, set()).add(customer_id)
+    customer_of: dict[int, int | None] = {}
+    for lost in lost_calls:
+        found = owners.get(numbers[lost.id], set())
+        customer_of[lost.id] = lost.customer_id or (min(found) if len(found) == 1 else None)
+    customer_digits: dict[int, set[str]] = {}
+    for customer_id, digits in _in_chunks(
+        session,
+        lambda chunk: select(CustomerPhone.customer_id, CustomerPhone.digits).where(
+            CustomerPhone.customer_id.in_(chunk)
+        ),
+        {c for c in customer_of.values() if c is not None},
+    ):
+        customer_digits.setdefault(customer_id, set()).add(digits)
+    forms_of: dict[int, set[str]] = {}
+    for lost in lost_calls:
+        digits = {numbers[lost.id]} | customer_digits.get(customer_of[lost.id] or -1, set())
+        forms_of[lost.id] = written_forms(digits - {""}, prefixes)
+
+    since = min(lost.ended_at or lost.started_at for lost in lost_calls)
+    latest_by_customer: dict[int, datetime] = {}
+    latest_by_number: dict[str, datetime] = {}  # inbound caller, or outbound callee
+
+    def keep(latest: dict[Any, datetime], key: Any, at: datetime) -> None:
+        if key not in latest or latest[key] < at:
+            latest[key] = at
+
+    answered = (
+        Call.answered_at.is_not(None),
+        Call.answered_at >= since,
     )
-    return found is not None
+    columns = (Call.customer_id, Call.direction, Call.caller_number, Call.callee_number)
+    all_forms = set().union(*forms_of.values())
+    for customer_id, direction, caller, callee, at in _in_chunks(
+        session,
+        lambda chunk: select(*columns, Call.answered_at).where(
+            *answered,
+            or_(
+                (Call.direction == Direction.INBOUND) & Call.caller_number.in_(chunk),
+                (Call.direction == Direction.OUTBOUND) & Call.callee_number.in_(chunk),
+            ),
+        ),
+        all_forms,
+    ):
+        keep(latest_by_number, caller if direction is Direction.INBOUND else callee, at)
+        if customer_id is not None:
+            keep(latest_by_customer, customer_id, at)
+    for customer_id, _direction, _caller, _callee, at in _in_chunks(
+        session,
+        lambda chunk: select(*columns, Call.answered_at).where(
+            *answered, Call.customer_id.in_(chunk)
+        ),
+        {c for c in customer_of.values() if c is not None},
+    ):
+        keep(latest_by_customer, customer_id, at)
+
+    recovered = 0
+    for lost in lost_calls:
+        after = lost.ended_at or lost.started_at
+        customer_id = customer_of[lost.id]
+        latest = [latest_by_number.get(form) for form in forms_of[lost.id]]
+        if customer_id is not None:
+            latest.append(latest_by_customer.get(customer_id))
+        if any(at is not None and at >= after for at in latest):
+            recovered += 1
+    return recovered
+
+
+_CHUNK = 500  # values in one IN (), well under every database's limit of bound values
+
+
+def _in_chunks(
+    session: Session, query: Callable[[list[Any]], Executable], values: Collection[Any]
+) -> Iterator[Any]:
+    """The rows of ``query(chunk)`` for the sorted ``values`` in chunks of ``_CHUNK``."""
+    ordered = sorted(values)
+    for start in range(0, len(ordered), _CHUNK):
+        yield from session.execute(query(ordered[start : start + _CHUNK]))
 
 
 # R-5.4: answered within 20 s counts toward the service level by default.

@@ -195,3 +195,40 @@ def test_a_box_chosen_within_the_threshold_is_stored_on_the_call_as_within(
     assert (first.calls, first.reached, first.within_service_level) == (4, 4, 2)
     assert (second.calls, second.reached, second.within_service_level) == (2, 2, 2)
     world.engine.dispose()
+
+
+def test_a_lost_caller_counts_as_recovered_by_any_of_their_numbers_or_their_customer(
+    engine: Engine,
+) -> None:
+    """R-4.5: a lost caller later connected in either direction stops counting: through
+    another number of the customer they are, the same number written another way, or any
+    call matched to their customer; an answer before they hung up does not count."""
+    with Session(engine) as s, s.begin():
+        office = build_office(s)
+        # Novák hangs up from one of his numbers, then gets through from the other one.
+        inbound_call(s, office, "777123456", t(0), end=CallState.ABANDONED_QUEUE)
+        later = inbound_call(s, office, "+420602111222", t(100))
+        answer(s, later, t(110))
+        calls.close_call(s, later, CallState.ANSWERED, t(200))
+        # Svobodová hangs up; an agent's call that the form matched to her gets through.
+        inbound_call(s, office, "00420731000111", t(300), end=CallState.ABANDONED_QUEUE)
+        back = calls.open_call(
+            s,
+            uniqueid=uuid.uuid4().hex,
+            direction=Direction.OUTBOUND,
+            now=t(400),
+            callee_number="555",  # a colleague's line she was reached at
+        )
+        row = s.get(Call, back.id)
+        assert row is not None
+        row.customer_id, row.answered_at, row.state = office.svoboda, t(410), CallState.ANSWERED
+        # A stranger was answered once, then hung up waiting: not recovered.
+        first = inbound_call(s, office, "600000099", t(500))
+        answer(s, first, t(505))
+        calls.close_call(s, first, CallState.ANSWERED, t(600))
+        inbound_call(s, office, "+420600000099", t(700), end=CallState.ABANDONED_QUEUE)
+        # Another stranger, never reached again.
+        inbound_call(s, office, "600000098", t(800), end=CallState.ABANDONED_RINGING)
+    with Session(engine) as s:
+        kpi = kpi_for_calls(s, *DAY)
+    assert (kpi.lost, kpi.lost_not_recovered) == (4, 2)
