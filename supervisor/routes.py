@@ -17,7 +17,7 @@ agent" (R-2.16, R-4.1).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -269,7 +269,7 @@ async def screen_events(rc: RequestContext) -> bytes:
     filters, viewer, web, language = _filters(rc), rc.signed_in, rc.web, rc.lang
     board = rc.query().raw("board") == "1"
 
-    def load() -> Deferred[live.LiveScreen]:
+    def load(known: Mapping[tuple[int, int], str]) -> Deferred[live.LiveScreen]:
         now = web.now()
         return web.db.run(
             live.screen,
@@ -278,6 +278,7 @@ async def screen_events(rc: RequestContext) -> bytes:
             now,
             _day_start(now, web.time_zone),
             details=not board,
+            known=known,
         )
 
     def render(found: live.LiveScreen) -> str:
@@ -316,7 +317,7 @@ class ScreenStream(EventStream):
         *,
         clock: Clock,
         still_signed_in: StillSignedIn,
-        load: Callable[[], Deferred[live.LiveScreen]],
+        load: Callable[[Mapping[tuple[int, int], str]], Deferred[live.LiveScreen]],
         render: Callable[[live.LiveScreen], str],
     ) -> None:
         super().__init__(request, clock=clock, still_signed_in=still_signed_in)
@@ -326,6 +327,9 @@ class ScreenStream(EventStream):
         self._again = False
         self._sent_id = -1
         self._extensions: frozenset[str] = frozenset()
+        # Callers matched to a customer by number, per (call, queue): each is looked up
+        # once, not on every refresh (R-4.1); only the calls still shown are kept.
+        self._known: dict[tuple[int, int], str] = {}
 
     def accept(self, event: EventView) -> bool:
         return event.kind.startswith(("call.", "agent.")) and event.kind != "agent.notification"
@@ -355,7 +359,10 @@ class ScreenStream(EventStream):
             self.refresh()
 
     async def _send(self) -> None:
-        found = await self._load()
+        found = await self._load(self._known)
+        shown = {a.call_id for a in found.activities}
+        merged = {**self._known, **dict(found.matched)}
+        self._known = {key: name for key, name in merged.items() if key[0] in shown}
         self._extensions = frozenset(a.extension.lower() for a in found.agents if a.extension)
         # Ids only grow: a snapshot read before a newer one that was already sent says less.
         event_id = max(found.newest_event_id, self._sent_id)
