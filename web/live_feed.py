@@ -213,16 +213,18 @@ class EventFeed:
                 if call is not None and call.active():
                     call.cancel()
 
-    def shared_frame(self, event: EventView, key: str, build: Callable[[], bytes]) -> bytes:
-        """``build()``, once per read for ``event`` and ``key``: what many streams send alike
+    def shared_frame(
+        self, event: EventView, key: str, build: Callable[[EventView], bytes]
+    ) -> bytes:
+        """``build(event)``, once per read for ``event`` and ``key``: what many streams send alike
         (a back-office item's change goes to every stream of the box's workers) is made once
         and the same bytes handed to each. ``key`` names what the frame depends on besides
-        the event (a language, a right); outside a delivery, simply ``build()``."""
+        the event (a language, a right); outside a delivery, simply ``build(event)``."""
         if self._shared is None:
-            return build()
+            return build(event)
         found = self._shared.get((event.id, key))
         if found is None:
-            found = self._shared[(event.id, key)] = build()
+            found = self._shared[(event.id, key)] = build(event)
         return found
 
     def _tick(self) -> None:

@@ -182,9 +182,7 @@ class AgentEventStream(EventStream):
             if event.kind.startswith(BACKOFFICE_PREFIX):
                 # A thousand back-office streams take one change: one frame for them all
                 # (bench/live_push.py), not one each.
-                self.write(
-                    self.shared_frame(event, "backoffice", lambda e=event: backoffice_frame(e))
-                )
+                self.write(self.shared_frame(event, "backoffice", backoffice_frame))
                 continue
             frame = present(event, self._language, self._pause_names, now)
             if frame is not None:
