@@ -318,3 +318,38 @@ def test_a_czech_supervisor_sees_the_running_listen_in_czech(
     page = sup.get("/supervisor")
     assert running(spy_bar(page.text)) == [(channel, "Odposlech", "hovor od 777123456")]
     assert ">Ukončit</button>" in spy_bar(page.text)
+
+
+def test_another_process_knows_the_spy_call_and_stops_it(
+    sup: PumpingBrowser,
+    db: InlineDBRunner,
+    centre: StaffCentre,
+    telephony: Telephony,
+    clock: Clock,
+) -> None:
+    """R-7.1: web processes share no memory; each hears the AMI's events itself, so a page
+    served by another process than the one that started the listen shows it, and its Stop
+    ends it."""
+    organise(db, centre)
+    call = talking_call(db, centre, "eva", "101")
+    other = WebRoot(db, ProcessInfo(), clock=clock, ami=telephony.another_client())
+    try:
+        sup.signed_in("sue")
+        sup.get("/supervisor")
+        started = sup.post(
+            f"/supervisor/calls/{call}/spy",
+            {"mode": "listen", "seat_id": str(centre.seats["103"])},
+            accept=JSON,
+        )
+        channel = json.loads(started.text)["channel"]
+        there = PumpingBrowser(other.resource(), clock)
+        there.signed_in("sue")
+        page = there.get("/supervisor")
+        assert running(spy_bar(page.text)) == [(channel, "Listening", "call from 777123456")]
+        stopped = there.post("/supervisor/spy/stop", {"channel": channel}, accept=JSON)
+        assert stopped.status == 200
+        tick(sup, clock, 0)
+        assert running(spy_bar(sup.get("/supervisor").text)) == []
+        assert running(spy_bar(there.get("/supervisor").text)) == []
+    finally:
+        other.stop()
