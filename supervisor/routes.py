@@ -8,7 +8,9 @@ agent" (R-2.16, R-4.1).
   event, the panels again (rendered in the viewer's language) with the event id they are
   as of, so a reconnect with ``Last-Event-ID`` gets the whole current picture: no gap, and
   nothing counted twice, because nothing is added up in the browser. Timers tick in the
-  browser from the server's timestamps (``supervisor/static/supervisor.js``);
+  browser from the server's timestamps (``supervisor/static/supervisor.js``). Also, as
+  ``spy``, the bar of the viewer's running listen / whisper / barge calls (R-4.7), at once
+  and whenever one starts, answers or ends (``ami.spy_sessions``: any process's);
 - ``GET /supervisor/messages``: the form (people of the watched departments) and the
   messages sent lately, with whether they were read;
 - ``POST /supervisor/messages``: send; a refusal shows the form again with the reason
@@ -318,9 +320,9 @@ async def screen_events(rc: RequestContext) -> bytes:
         return await web.db.run(web_sessions.touch_session, viewer.web_session_id, web.now())
 
     async def spies() -> str | None:
-        """The bar of the viewer's spy calls; None: they have none, nor had (the page's
-        bar stays as it is). A spy call on a call that has ended is hung up: ChanSpy's
-        ``E`` should have ended it already, and the supervisor chose that call only."""
+        """The bar of the viewer's spy calls; None without telephony. A spy call on a
+        call that has ended is hung up: ChanSpy's ``E`` should have ended it already, and
+        the supervisor chose that call only, not the agent's next one."""
         if web.spy_calls is None:
             return None
         calls = await _spy_calls(web, viewer.agent_id)
@@ -378,6 +380,8 @@ class ScreenStream(EventStream):
         self._render = render
         self._spies = spies
         self._spies_shown = ""
+        self._reading_spies = False
+        self._spies_again = False
         self._reading = False
         self._again = False
         self._sent_id = -1
@@ -408,11 +412,23 @@ class ScreenStream(EventStream):
         ).addBoth(self._done_reading)
 
     def send_spies(self) -> None:
-        """Send the bar of the viewer's spy calls (R-4.7) when it changed."""
-        if self._spies is not None:
-            Deferred.fromCoroutine(self._send_spies()).addErrback(
-                lambda f: _log.warn("supervisor screen: spy calls: {e}", e=f.getErrorMessage())
-            )
+        """Send the bar of the viewer's spy calls (R-4.7) when it changed; one read at a
+        time (an older one must not land after a newer), and one more if asked meanwhile."""
+        if self._spies is None:
+            return
+        if self._reading_spies:
+            self._spies_again = True
+            return
+        self._reading_spies = True
+        Deferred.fromCoroutine(self._send_spies()).addErrback(
+            lambda f: _log.warn("supervisor screen: spy calls: {e}", e=f.getErrorMessage())
+        ).addBoth(self._done_spies)
+
+    def _done_spies(self, _: object) -> None:
+        self._reading_spies = False
+        if self._spies_again:
+            self._spies_again = False
+            self.send_spies()
 
     async def _send_spies(self) -> None:
         assert self._spies is not None
