@@ -76,8 +76,10 @@ class StreamEndpoint(TypingProtocol):
 ConnectionCallback = Callable[[bool], object]
 
 # ChanSpy options (Asterisk 22 docs, app_chanspy): q = no beep / no channel name spoken,
-# w = whisper (the spy talks to the spied-on channel only), B = barge (talks to both parties).
-SPY_OPTIONS: dict[str, str] = {"listen": "q", "whisper": "qw", "barge": "qB"}
+# w = whisper (the spy talks to the spied-on channel only), B = barge (talks to both parties),
+# E = exit when the spied-on channel hangs up (else ChanSpy waits on for the next channel
+# of the same prefix: the agent's next call, which nobody chose to listen to).
+SPY_OPTIONS: dict[str, str] = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
 
 # OriginateResponse "Reason" values are Asterisk's AST_CONTROL_* codes.
 ORIGINATE_REASONS: dict[int, str] = {

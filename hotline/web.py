@@ -38,6 +38,7 @@ from agent_desktop.routes import (
 )
 from ami.client import AMIClient
 from ami.device_states import DeviceStates
+from ami.spy_sessions import SpySessions
 from db.runner import DBRunner
 from domain.clock import Clock
 from hotline import status_routes
@@ -123,6 +124,7 @@ class WebRoot:
             worker_threads=self.worker_threads,
             ami=ami,
             device_states=None if ami is None else DeviceStates(ami),
+            spy_calls=None if ami is None else SpySessions(ami),
             recordings_dir=recordings_dir,
             sounds_dir=sounds_dir,
             static_dirs=tuple(t.static for t in tables if t.static is not None),

@@ -8,7 +8,9 @@ agent" (R-2.16, R-4.1).
   event, the panels again (rendered in the viewer's language) with the event id they are
   as of, so a reconnect with ``Last-Event-ID`` gets the whole current picture: no gap, and
   nothing counted twice, because nothing is added up in the browser. Timers tick in the
-  browser from the server's timestamps (``supervisor/static/supervisor.js``);
+  browser from the server's timestamps (``supervisor/static/supervisor.js``). Also, as
+  ``spy``, the bar of the viewer's running listen / whisper / barge calls (R-4.7), at once
+  and whenever one starts, answers or ends (``ami.spy_sessions``: any process's);
 - ``GET /supervisor/messages``: the form (people of the watched departments) and the
   messages sent lately, with whether they were read;
 - ``POST /supervisor/messages``: send; a refusal shows the form again with the reason
@@ -17,7 +19,7 @@ agent" (R-2.16, R-4.1).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from twisted.logger import Logger
 from twisted.web.server import Request
 
 from ami.protocol import AMIError
+from ami.spy_sessions import SPY_VARIABLE, SpyCall, spy_tag
 from db.events import EventView
 from domain.clock import Clock
 from domain.enums import Role, Severity
@@ -38,7 +41,8 @@ from supervisor.store import messages as notes
 from web import sessions as web_sessions
 from web.access import RouteTable, roles
 from web.forms import FormData
-from web.request import RequestContext
+from web.i18n import Language
+from web.request import RequestContext, WebServices
 from web.sse import EventStream, StillSignedIn, parse_last_id, sse_frame
 
 _log = Logger()
@@ -230,6 +234,26 @@ def _epoch(moment: datetime | None) -> str:
     return "" if moment is None else f"{moment.timestamp():.3f}"
 
 
+SpyList = list[tuple[SpyCall, spy.SpiedCall]]
+
+
+async def _spy_calls(web: WebServices, supervisor_id: int) -> SpyList:
+    """The supervisor's running spy calls (any web process's, ``ami.spy_sessions``) with
+    their calls; a call that has ended is marked ``over``."""
+    running = web.spy_calls.of(supervisor_id) if web.spy_calls is not None else ()
+    if not running:
+        return []
+    calls = await web.db.run(spy.spied_calls, [s.call_id for s in running])
+    return [(s, calls[s.call_id]) for s in running]
+
+
+def _spy_html(web: WebServices, language: Language, calls: SpyList) -> str:
+    shown = [(s, c) for s, c in calls if not c.over]
+    return web.templates.render(
+        "supervisor_spy.html", language, spy_calls=shown, spy_modes=SPY_MODES
+    )
+
+
 async def _screen_page(rc: RequestContext, *, wallboard: bool) -> bytes:
     filters = _filters(rc)
     now = rc.now()
@@ -241,10 +265,13 @@ async def _screen_page(rc: RequestContext, *, wallboard: bool) -> bytes:
         _day_start(now, rc.web.time_zone),
         details=not wallboard,
     )
+    spying = [] if wallboard else await _spy_calls(rc.web, rc.signed_in.agent_id)
     return rc.render(
         "supervisor_live.html",
         filters=filters,
         actions=ACTION_LABELS,
+        spy_calls=[(s, c) for s, c in spying if not c.over],
+        spy_modes=SPY_MODES,
         **_panels_context(found, now, wallboard, rc.web.device_states),
     )
 
@@ -269,7 +296,7 @@ async def screen_events(rc: RequestContext) -> bytes:
     filters, viewer, web, language = _filters(rc), rc.signed_in, rc.web, rc.lang
     board = rc.query().raw("board") == "1"
 
-    def load() -> Deferred[live.LiveScreen]:
+    def load(known: Mapping[tuple[int, int], str]) -> Deferred[live.LiveScreen]:
         now = web.now()
         return web.db.run(
             live.screen,
@@ -278,6 +305,7 @@ async def screen_events(rc: RequestContext) -> bytes:
             now,
             _day_start(now, web.time_zone),
             details=not board,
+            known=known,
         )
 
     def render(found: live.LiveScreen) -> str:
@@ -291,18 +319,45 @@ async def screen_events(rc: RequestContext) -> bytes:
     async def still_signed_in() -> bool:
         return await web.db.run(web_sessions.touch_session, viewer.web_session_id, web.now())
 
+    async def spies() -> str | None:
+        """The bar of the viewer's spy calls; None without telephony. A spy call on a
+        call that has ended is hung up: ChanSpy's ``E`` should have ended it already, and
+        the supervisor chose that call only, not the agent's next one."""
+        if web.spy_calls is None:
+            return None
+        calls = await _spy_calls(web, viewer.agent_id)
+        for running, call in calls:
+            if call.over and web.ami is not None:
+                web.ami.hangup(running.channel).addErrback(
+                    lambda f: _log.info("spy call already gone: {e}", e=f.getErrorMessage())
+                )
+        return _spy_html(web, language, calls)
+
     stream = ScreenStream(
-        rc.request, clock=web.clock, still_signed_in=still_signed_in, load=load, render=render
+        rc.request,
+        clock=web.clock,
+        still_signed_in=still_signed_in,
+        load=load,
+        render=render,
+        spies=None if board else spies,
     )
     await stream.start(web.feed, after)
     stream.refresh()  # the whole picture at once: a resume needs nothing replayed
+    stream.send_spies()
     # A phone's device state (R-4.2) is no database event: the AMI's changes refresh too.
     stop_phones = web.device_states.listen(stream.phone_changed) if web.device_states else None
+    # So do the viewer's spy calls starting, answering and ending (R-4.7), in any tab.
+    stop_spies = None
+    if web.spy_calls is not None and not board:
+        stop_spies = web.spy_calls.listen(
+            lambda supervisor_id: stream.send_spies() if supervisor_id == viewer.agent_id else None
+        )
     try:
         await stream.done
     finally:
-        if stop_phones is not None:
-            stop_phones()
+        for stop in (stop_phones, stop_spies):
+            if stop is not None:
+                stop()
     return b""
 
 
@@ -316,16 +371,24 @@ class ScreenStream(EventStream):
         *,
         clock: Clock,
         still_signed_in: StillSignedIn,
-        load: Callable[[], Deferred[live.LiveScreen]],
+        load: Callable[[Mapping[tuple[int, int], str]], Deferred[live.LiveScreen]],
         render: Callable[[live.LiveScreen], str],
+        spies: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         super().__init__(request, clock=clock, still_signed_in=still_signed_in)
         self._load = load
         self._render = render
+        self._spies = spies
+        self._spies_shown = ""
+        self._reading_spies = False
+        self._spies_again = False
         self._reading = False
         self._again = False
         self._sent_id = -1
         self._extensions: frozenset[str] = frozenset()
+        # Callers matched to a customer by number, per (call, queue): each is looked up
+        # once, not on every refresh (R-4.1); only the calls still shown are kept.
+        self._known: dict[tuple[int, int], str] = {}
 
     def accept(self, event: EventView) -> bool:
         return event.kind.startswith(("call.", "agent.")) and event.kind != "agent.notification"
@@ -348,6 +411,33 @@ class ScreenStream(EventStream):
             lambda f: _log.warn("supervisor screen: cannot read: {e}", e=f.getErrorMessage())
         ).addBoth(self._done_reading)
 
+    def send_spies(self) -> None:
+        """Send the bar of the viewer's spy calls (R-4.7) when it changed; one read at a
+        time (an older one must not land after a newer), and one more if asked meanwhile."""
+        if self._spies is None:
+            return
+        if self._reading_spies:
+            self._spies_again = True
+            return
+        self._reading_spies = True
+        Deferred.fromCoroutine(self._send_spies()).addErrback(
+            lambda f: _log.warn("supervisor screen: spy calls: {e}", e=f.getErrorMessage())
+        ).addBoth(self._done_spies)
+
+    def _done_spies(self, _: object) -> None:
+        self._reading_spies = False
+        if self._spies_again:
+            self._spies_again = False
+            self.send_spies()
+
+    async def _send_spies(self) -> None:
+        assert self._spies is not None
+        html = await self._spies()
+        if html is None or html == self._spies_shown:
+            return
+        self._spies_shown = html
+        self.write(sse_frame({"html": html}, event="spy"))
+
     def _done_reading(self, _: object) -> None:
         self._reading = False
         if self._again:
@@ -355,7 +445,10 @@ class ScreenStream(EventStream):
             self.refresh()
 
     async def _send(self) -> None:
-        found = await self._load()
+        found = await self._load(self._known)
+        shown = {a.call_id for a in found.activities}
+        merged = {**self._known, **dict(found.matched)}
+        self._known = {key: name for key, name in merged.items() if key[0] in shown}
         self._extensions = frozenset(a.extension.lower() for a in found.agents if a.extension)
         # Ids only grow: a snapshot read before a newer one that was already sent says less.
         event_id = max(found.newest_event_id, self._sent_id)
@@ -367,6 +460,8 @@ class ScreenStream(EventStream):
                 event_id=event_id,
             )
         )
+        if self._spies_shown and "sv-spy-call" in self._spies_shown:
+            self.send_spies()  # a call event: a spied call may have ended
 
 
 # --------------------------------------------------------------------------- detail, actions
@@ -415,9 +510,11 @@ async def start_spy(rc: RequestContext, call_id: int) -> bytes:
     if ami is None:
         raise ConflictError(NO_TELEPHONY)
     plan = await rc.db(spy.start, rc.signed_in.agent_id, call_id, mode, seat_id, rc.now())
+    # Tagged, so that every process's AMI client knows the spy call (ami.spy_sessions).
+    tag = {SPY_VARIABLE: spy_tag(rc.signed_in.agent_id, call_id, plan.mode)}
     try:
         originated = await ami.spy(
-            plan.seat_dial_string, plan.target_prefix, plan.mode, plan.caller_id
+            plan.seat_dial_string, plan.target_prefix, plan.mode, plan.caller_id, variables=tag
         )
         outcome = await originated.outcome()
     except AMIError as error:
@@ -427,7 +524,10 @@ async def start_spy(rc: RequestContext, call_id: int) -> bytes:
         raise ConflictError(SPY_NO_ANSWER)
     label = rc.lang.gettext(SPY_MODES[mode])
     if not rc.wants_html:
-        return rc.json({"ok": True, "mode": mode, "label": label, "channel": outcome.channel})
+        spying = _spy_html(rc.web, rc.lang, await _spy_calls(rc.web, rc.signed_in.agent_id))
+        return rc.json(
+            {"ok": True, "mode": mode, "label": label, "channel": outcome.channel, "html": spying}
+        )
     return rc.redirect(f"/supervisor/calls/{call_id}")
 
 
@@ -444,5 +544,9 @@ async def stop_spy(rc: RequestContext) -> bytes:
     except AMIError as error:
         _log.info("supervisor spy stop: {e}", e=error)  # already gone: stopped all the same
     if not rc.wants_html:
-        return rc.json({"ok": True})
+        # Asterisk's Hangup event may come after the answer: the stopped one is gone.
+        left = [
+            c for c in await _spy_calls(rc.web, rc.signed_in.agent_id) if c[0].channel != channel
+        ]
+        return rc.json({"ok": True, "html": _spy_html(rc.web, rc.lang, left)})
     return rc.redirect(SCREEN)

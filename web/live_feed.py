@@ -35,7 +35,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from db.engine import is_sqlite
-from db.events import EventView, newest_id, on_commit, read_events
+from db.events import EventRead, EventView, newest_id, on_commit, read_events
 from db.notify_listener import NotifyListener
 from db.runner import DBRunner
 from domain.clock import Clock, DelayedCall
@@ -120,6 +120,7 @@ class EventFeed:
         self._polling = False
         self._again: DelayedCall | None = None
         self._failing = False
+        self._shared: dict[tuple[int, str], bytes] | None = None
 
     @property
     def subscribers(self) -> int:
@@ -212,6 +213,20 @@ class EventFeed:
                 if call is not None and call.active():
                     call.cancel()
 
+    def shared_frame(
+        self, event: EventView, key: str, build: Callable[[EventView], bytes]
+    ) -> bytes:
+        """``build(event)``, once per read for ``event`` and ``key``: what many streams send alike
+        (a back-office item's change goes to every stream of the box's workers) is made once
+        and the same bytes handed to each. ``key`` names what the frame depends on besides
+        the event (a language, a right); outside a delivery, simply ``build(event)``."""
+        if self._shared is None:
+            return build(event)
+        found = self._shared.get((event.id, key))
+        if found is None:
+            found = self._shared[(event.id, key)] = build(event)
+        return found
+
     def _tick(self) -> None:
         if self._polling or not self._subscribers:
             return
@@ -241,6 +256,17 @@ class EventFeed:
             self._gaps.pop(event.id, None)
         self._note_gaps(start, read.events, self._clock.seconds())
         batch_top = read.events[-1].id if read.events else start
+        self._shared = {}  # the frames made for this read (shared_frame)
+        try:
+            behind = self._deliver(start, read, batch_top)
+        finally:
+            self._shared = None
+        if behind or self._dirty or len(read.events) >= self._batch:
+            self._dirty = False
+            self.poll_soon()
+
+    def _deliver(self, start: int, read: EventRead, batch_top: int) -> bool:
+        """Hand each subscriber what it accepts of ``read``; whether one is behind."""
         behind = False
         for sub in list(self._subscribers):
             if sub.position < start:
@@ -258,9 +284,7 @@ class EventFeed:
                     sub.deliver(wanted)
                 except Exception:
                     _log.failure("live feed: a stream failed to take events")
-        if behind or self._dirty or len(read.events) >= self._batch:
-            self._dirty = False
-            self.poll_soon()
+        return behind
 
     def _note_gaps(self, start: int, events: Sequence[EventView], now: float) -> None:
         if not events:

@@ -76,6 +76,7 @@ class WebServices:
     worker_threads: WorkerThreads | None = None
     ami: Any = None
     device_states: Any = None  # ami.device_states.DeviceStates of ``ami``
+    spy_calls: Any = None  # ami.spy_sessions.SpySessions of ``ami``: running spy calls
     recordings_dir: Path | None = None
     sounds_dir: Path | None = None  # Asterisk's sounds (HOTLINE_SOUNDS_DIR): the prompts
     static_dirs: tuple[Path, ...] = ()

@@ -148,6 +148,16 @@ class EventStream:
             _spread.uniform(0, REVALIDATE_S), self._start_revalidation
         )
 
+    def shared_frame(
+        self, event: EventView, key: str, build: Callable[[EventView], bytes]
+    ) -> bytes:
+        """The frame ``build(event)`` makes for ``event``, made once for every stream of the
+        process that asks with the same ``key`` in one delivery (``EventFeed.shared_frame``):
+        ``key`` names all the frame depends on besides the event (a language, a right)."""
+        if self._subscription is None:
+            return build(event)
+        return self._subscription.feed.shared_frame(event, key, build)
+
     def _tick(self) -> None:
         self.write(sse_comment("keepalive"))
 

@@ -110,14 +110,21 @@ def present(
             {"kind": event.kind, "call_id": event.call_id}, event="call", event_id=event.id
         )
     if event.kind.startswith(BACKOFFICE_PREFIX):
-        data = {
-            "kind": event.kind,
-            "item_id": event.payload.get("item_id"),
-            "box_id": event.payload.get("box_id"),
-            "state": event.payload.get("state"),
-        }
-        return sse_frame(data, event="backoffice", event_id=event.id)
+        return backoffice_frame(event)
     return None
+
+
+def backoffice_frame(event: EventView) -> bytes:
+    """The ``backoffice`` message of a back-office item's change: the same bytes for every
+    stream that gets it, whatever its language or role (it holds no words: the page words
+    the item itself), so the streams share one (``AgentEventStream.deliver``)."""
+    data = {
+        "kind": event.kind,
+        "item_id": event.payload.get("item_id"),
+        "box_id": event.payload.get("box_id"),
+        "state": event.payload.get("state"),
+    }
+    return sse_frame(data, event="backoffice", event_id=event.id)
 
 
 def notification_frame(n: NotificationView, event_id: int, now: datetime) -> bytes:
@@ -171,6 +178,11 @@ class AgentEventStream(EventStream):
         for event in events:
             if event.kind == "agent.notification":
                 Deferred.fromCoroutine(self._send_notification(event, now))
+                continue
+            if event.kind.startswith(BACKOFFICE_PREFIX):
+                # A thousand back-office streams take one change: one frame for them all
+                # (bench/live_push.py), not one each.
+                self.write(self.shared_frame(event, "backoffice", backoffice_frame))
                 continue
             frame = present(event, self._language, self._pause_names, now)
             if frame is not None:

@@ -429,6 +429,31 @@ def match_caller(session: Session, call_id: int, agent_id: int) -> core.CallerMa
     return result
 
 
+def number_match(session: Session, call_id: int) -> str:
+    """The customer a call's number matches before any agent has its form (the supervisor's
+    Activities, R-4.1): the same matching as :func:`match_caller`, without an agent's
+    selected location, so only a single active customer of the queue's locations is named;
+    "" when nobody, several or only inactive ones match, or the call has no queue yet.
+    Nothing is stored on the call: that stays the form's doing."""
+    call = session.get(Call, call_id)
+    if call is None or call.queue_id is None:
+        return ""
+    try:
+        digits = normalise_number(_other_party_number(call), _country_prefix_for(session, call))
+    except ValueError:
+        return ""  # a withheld or unknown caller ID
+    location_ids = queue_location_ids(session, call.queue_id) or frozenset()
+    result = core.match_customer(
+        _candidates(session, digits, location_ids),
+        queue_location_ids=location_ids,
+        selected_location_id=None,
+        queue_name="",
+    )
+    if result.kind is core.MatchKind.MATCHED and result.customer is not None:
+        return result.customer.display_name
+    return ""
+
+
 def _candidates(
     session: Session, digits: str, location_ids: Collection[int]
 ) -> list[core.Candidate]:

@@ -14,6 +14,7 @@
   var skew = 0; // server clock minus this clock, in seconds
   var source = null;
   var lastId = root.dataset.lastId || "0";
+  var spyShown = function () {}; // the spy bar's update, set below where the bar is
 
   function setSkew(serverNow) {
     var value = parseFloat(serverNow);
@@ -67,6 +68,9 @@
       root.dataset.version = String(parseInt(root.dataset.version || "0", 10) + 1);
       offline.hidden = true;
       tick();
+    });
+    source.addEventListener("spy", function (event) {
+      spyShown(JSON.parse(event.data).html);
     });
     source.addEventListener("open", function () { offline.hidden = true; });
     source.addEventListener("error", function () {
@@ -156,11 +160,12 @@
     });
   }
 
-  // Listen, whisper, barge: the mode is shown in a bar outside the panels, with
-  // Stop, until stopped; the answer comes when the supervisor's phone answers.
+  // Listen, whisper, barge: the supervisor's running spy calls are the server's
+  // (sent with the page, and over the stream as "spy" when one starts, answers or ends, in
+  // any tab), shown in a bar outside the panels, each with its mode, its call and Stop.
   var spyBar = document.getElementById("sv-spy-bar");
-  var spyMode = document.getElementById("sv-spy-mode");
-  var spyStop = document.getElementById("sv-spy-stop");
+  var spyStatus = document.getElementById("sv-spy-status");
+  var spyList = document.getElementById("sv-spy-list");
   function post(url, body) {
     return fetch(url, {
       method: "POST",
@@ -171,30 +176,39 @@
       return response.json().then(function (data) { return { ok: response.ok, data: data }; });
     });
   }
+  function showSpyCalls(html) {
+    if (!spyBar) { return; }
+    if (typeof html === "string") { spyList.innerHTML = html; }
+    var running = spyList.querySelector(".sv-spy-call") !== null;
+    spyBar.hidden = !running && spyStatus.hidden;
+  }
+  function spyNote(text) {
+    spyStatus.textContent = text || "";
+    spyStatus.hidden = !text;
+    showSpyCalls();
+  }
+  spyShown = showSpyCalls;
   if (spyBar && callDialog) {
     callDialog.addEventListener("submit", function (event) {
       var spyForm = event.target.closest("#sv-spy-form");
       if (!spyForm) { return; }
       event.preventDefault();
-      spyBar.hidden = false;
-      spyStop.hidden = true;
-      spyMode.textContent = spyBar.dataset.calling;
+      spyNote(spyBar.dataset.calling);
       callDialog.close();
       post(spyForm.getAttribute("action"), new URLSearchParams(new FormData(spyForm)))
         .then(function (answer) {
-          if (!answer.ok) { spyMode.textContent = answer.data.error; return; }
-          spyMode.textContent = answer.data.label;
-          spyBar.dataset.mode = answer.data.mode;
-          spyStop.dataset.channel = answer.data.channel;
-          spyStop.hidden = false;
+          if (!answer.ok) { spyNote(answer.data.error); return; }
+          showSpyCalls(answer.data.html);
+          spyNote("");
         });
     });
-    spyStop.addEventListener("click", function () {
-      var body = new URLSearchParams({ channel: spyStop.dataset.channel || "" });
+    spyBar.addEventListener("click", function (event) {
+      var button = event.target.closest("button.sv-spy-stop");
+      if (!button) { return; }
+      var body = new URLSearchParams({ channel: button.dataset.channel || "" });
       post("/supervisor/spy/stop", body).then(function (answer) {
-        spyMode.textContent = answer.ok ? spyBar.dataset.stopped : answer.data.error;
-        spyStop.hidden = answer.ok;
-        if (answer.ok) { delete spyBar.dataset.mode; }
+        if (answer.ok) { showSpyCalls(answer.data.html); }
+        spyNote(answer.ok ? spyBar.dataset.stopped : answer.data.error);
       });
     });
   }

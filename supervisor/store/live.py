@@ -18,6 +18,7 @@ everything, without a filter, counts them.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from agent_desktop.store.call_form import number_match
 from db.events import newest_id
 from db.models import (
     Agent,
@@ -90,6 +92,9 @@ class LiveScreen:
     pauses: tuple[PauseUse, ...] = ()
     agent_choices: tuple[Choice, ...] = ()
     pause_choices: tuple[Choice, ...] = ()
+    # The callers matched to a customer by number in this read: ((call id, queue id),
+    # customer or ""), for the reader to pass back as ``known`` next time (CallerMatches).
+    matched: tuple[tuple[tuple[int, int], str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -187,9 +192,12 @@ def screen(
     day_start: datetime,
     *,
     details: bool = True,
+    known: Mapping[tuple[int, int], str] | None = None,
 ) -> LiveScreen:
     """The live screen for ``viewer_id``; ``day_start``: the centre's midnight today.
-    ``details``: also the Activities, Agents and Pauses panels (the wall-board has none)."""
+    ``details``: also the Activities, Agents and Pauses panels (the wall-board has none).
+    ``known``: callers already matched to a customer by number (``LiveScreen.matched`` of
+    earlier reads), not looked up again."""
     newest = newest_id(session)  # first: a change after it is sent again, never missed
     people, departments, everything = _people(session, viewer_id)
     allowed = {d.id for d in departments}
@@ -240,12 +248,13 @@ def screen(
     panels: dict[str, Any] = {}
     if details:
         by_agent = filters.agent_id is not None
-        activity_rows = _activities(
+        activity_rows, matched = _activities(
             session,
             people,
             [] if by_agent else queue_ids,
             with_ivr=everything and unfiltered,
             now=now,
+            known=known or {},
         )
         agent_rows = _agent_rows(session, people)
         pause_types = list(session.scalars(select(PauseType).order_by(PauseType.position)))
@@ -259,6 +268,7 @@ def screen(
             "agents": tuple(agent_rows),
             "pauses": tuple(pause_uses([(p.id, p.name, p.paid) for p in pause_types], paused)),
             "pause_choices": tuple(Choice(p.id, p.name) for p in pause_types if p.active),
+            "matched": tuple(matched.items()),
         }
     return LiveScreen(
         newest_event_id=newest,
@@ -285,9 +295,15 @@ def _activities(
     with_ivr: bool,
     now: datetime,
     call_id: int | None = None,
-) -> list[ActivityRow]:
+    known: Mapping[tuple[int, int], str],
+) -> tuple[list[ActivityRow], dict[tuple[int, int], str]]:
     """The open calls of the shown queues, of the shown agents (outbound, processing, or
-    ringing one of them) and, for a viewer who sees everything unfiltered, in the IVR."""
+    ringing one of them) and, for a viewer who sees everything unfiltered, in the IVR; and
+    the callers matched by number here that ``known`` did not hold yet.
+
+    A call's customer is the one its form holds; before an agent's form has matched one, an
+    inbound caller in a queue is matched by number as the form would (R-2.6, R-2.7), once
+    per call and queue for a reader that keeps the matches (``known``)."""
     # The calls whose form is still open: after-call work (R-4.1 "processing").
     processing = dict(
         session.execute(
@@ -329,10 +345,21 @@ def _activities(
         ):
             ringing[rung_call].append(name)
     rows = []
+    matched: dict[tuple[int, int], str] = {}
     for call, queue, agent, customer in found:
         phase = activity_phase(call.state.value, call.id in processing)
         if phase is None:
             continue
+        if (
+            customer is None
+            and not call.customer_unknown
+            and call.direction is Direction.INBOUND
+            and call.queue_id is not None
+        ):
+            key = (call.id, call.queue_id)
+            customer = known.get(key)
+            if customer is None:
+                customer = matched[key] = number_match(session, call.id)
         times = call_times(
             phase,
             call.started_at,
@@ -362,7 +389,7 @@ def _activities(
                 times=times,
             )
         )
-    return rows
+    return rows, matched
 
 
 def call_detail(session: Session, viewer_id: int, call_id: int, now: datetime) -> CallDetail | None:
@@ -373,7 +400,9 @@ def call_detail(session: Session, viewer_id: int, call_id: int, now: datetime) -
     )
     if everything:
         queue_ids = list(session.scalars(select(Queue.id)))
-    rows = _activities(session, people, queue_ids, with_ivr=everything, now=now, call_id=call_id)
+    rows, _ = _activities(
+        session, people, queue_ids, with_ivr=everything, now=now, call_id=call_id, known={}
+    )
     if not rows:
         return None
     rings = session.execute(

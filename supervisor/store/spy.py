@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent_desktop.store import agent_sessions
-from db.models import Agent, AuditLog, PhoneSeat, RingAttempt
-from domain.enums import RingOutcome
+from db.models import Agent, AuditLog, Call, PhoneSeat, RingAttempt
+from domain.enums import Direction, RingOutcome
 from domain.refusals import BadInputError, ConflictError, NotFoundError
 from domain.texts import N_
 from supervisor.store.live import Choice, call_detail
@@ -39,6 +39,15 @@ class SpyPlan:
     target_prefix: str  # the agent's leg, as ChanSpy's channel-name prefix
     caller_id: str
     mode: str
+
+
+@dataclass(frozen=True)
+class SpiedCall:
+    """A call a supervisor's phone is in ChanSpy on: who it is, and whether it is over."""
+
+    call_id: int
+    caller: str
+    over: bool
 
 
 @dataclass(frozen=True)
@@ -104,6 +113,21 @@ def start(
         caller_id=f"{_plain(supervisor.name)} <{mode}>",
         mode=mode,
     )
+
+
+def spied_calls(session: Session, call_ids: list[int]) -> dict[int, SpiedCall]:
+    """The calls of running spy calls (``ami.spy_sessions``): the caller's number (the
+    dialled one of an outbound call) and whether the call has ended (a call that is gone
+    counts as over)."""
+    found = {
+        call.id: SpiedCall(
+            call.id,
+            call.callee_number if call.direction is Direction.OUTBOUND else call.caller_number,
+            call.ended_at is not None,
+        )
+        for call in session.scalars(select(Call).where(Call.id.in_(sorted(set(call_ids)))))
+    }
+    return {c: found.get(c, SpiedCall(c, "", True)) for c in call_ids}
 
 
 def stop(session: Session, supervisor_id: int, channel: str, now: datetime) -> None:

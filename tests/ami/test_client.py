@@ -241,9 +241,9 @@ class TestActions:
     @pytest.mark.parametrize(
         ("mode", "data"),
         [
-            ("listen", "PJSIP/101-0000002a,q"),
-            ("whisper", "PJSIP/101-0000002a,qw"),
-            ("barge", "PJSIP/101-0000002a,qB"),
+            ("listen", "PJSIP/101-0000002a,qE"),
+            ("whisper", "PJSIP/101-0000002a,qwE"),
+            ("barge", "PJSIP/101-0000002a,qBE"),
         ],
     )
     def test_spy_originates_chanspy_on_the_supervisors_phone(

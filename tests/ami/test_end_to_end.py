@@ -115,7 +115,7 @@ async def test_spy_and_a_busy_supervisor_phone() -> None:
         outcome = await originated.outcome()
         assert not outcome.success and outcome.reason_text == "busy"
         ((_, (fields, _action_id)),) = switch.backend.calls
-        assert (fields["Application"], fields["Data"]) == ("ChanSpy", "PJSIP/101-0000002a,qB")
+        assert (fields["Application"], fields["Data"]) == ("ChanSpy", "PJSIP/101-0000002a,qBE")
         # A synchronous Originate answers only once the call is decided.
         with pytest.raises(AMIActionError, match="Originate failed"):
             await client.originate("PJSIP/300", application="Wait", data="1", async_=False)

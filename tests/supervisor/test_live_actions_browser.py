@@ -251,11 +251,22 @@ def test_a_supervisor_watches_a_call_through_and_sets_the_agents_state(
         assert [r.get_attribute("data-outcome") for r in rings] == ["answered"]
         pavel.save_screenshot(str(shots / "supervisor-call-detail.png"))
         pavel.find_element(By.ID, "sv-spy-start").click()
-        wait_pavel.until(EC.visibility_of_element_located((By.ID, "sv-spy-stop")))
-        assert pavel.find_element(By.ID, "sv-spy-mode").text == "Listening"
+        stop_button = (By.CSS_SELECTOR, "#sv-spy-list button.sv-spy-stop")
+        mode = (By.CSS_SELECTOR, "#sv-spy-list .sv-spy-mode")
+        wait_pavel.until(EC.visibility_of_element_located(stop_button))  # "Calling your phone…"
+        wait_pavel.until(EC.text_to_be_present_in_element(mode, "Listening"))  # it answered
         pavel.save_screenshot(str(shots / "supervisor-listening.png"))
-        pavel.find_element(By.ID, "sv-spy-stop").click()
-        wait_pavel.until(EC.text_to_be_present_in_element((By.ID, "sv-spy-mode"), "Stopped."))
+        # A second tab of Pavel's (the same session) shows the running listen too, from
+        # the server: the mode, the call and Stop (a reload is a page like it).
+        pavel.switch_to.new_window("tab")
+        pavel.get(f"{base}/supervisor")
+        wait_pavel.until(EC.visibility_of_element_located(stop_button))
+        assert pavel.find_element(*mode).text == "Listening"
+        pavel.close()
+        pavel.switch_to.window(pavel.window_handles[0])
+        pavel.find_element(*stop_button).click()
+        wait_pavel.until(EC.text_to_be_present_in_element((By.ID, "sv-spy-status"), "Stopped."))
+        wait_pavel.until(EC.invisibility_of_element_located(stop_button))
         # The switch ran ChanSpy on Pavel's answered phone, found Eva's live leg, and hung
         # Pavel's phone up at Stop (the switch writes a call's record when it is over).
         spying = re.compile(r"PJSIP/109-\S+ +spy +spying on PJSIP/101-\w+")

@@ -9,6 +9,7 @@ import json
 import re
 from datetime import datetime, timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 from twisted.internet.task import Clock
 
@@ -20,12 +21,21 @@ from db.models import (
     AuditLog,
     Call,
     Customer,
+    CustomerPhone,
     Location,
     PauseRecord,
+    QueueLocation,
     RingAttempt,
 )
 from domain.enums import Activity, AgentState, CallState, RingOutcome
-from tests.supervisor.test_live_screen import agent_id, on_air, organise, waiting_call
+from supervisor.store import live
+from tests.supervisor.test_live_screen import (
+    agent_id,
+    on_air,
+    organise,
+    screens,
+    waiting_call,
+)
 from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
 from tests.support.web import Browser, open_desktop_stream, tick
@@ -364,3 +374,61 @@ def test_notify_the_agent_opens_the_message_with_that_agent_chosen(
     assert page.status == 200
     assert re.search(rf'<option value="{jan}" selected>Jan Novák', page.text)
     assert browser.get("/supervisor/messages?agent=x").status == 400
+
+
+def test_a_waiting_caller_is_matched_to_a_customer_by_number_once(
+    browser: Browser,
+    centre: StaffCentre,
+    db: InlineDBRunner,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """R-4.1 "caller and matched customer": a caller still waiting, before any agent's form
+    has matched them, shows as the customer their number belongs to (the form's matching:
+    the queue's locations, R-2.6, R-2.7), looked up once per call, not on every refresh."""
+    organise(db, centre)
+
+    def customer(session: Session) -> None:
+        location = Location(code="brno", name="Brno")
+        session.add(location)
+        session.flush()
+        session.add(QueueLocation(queue_id=centre.support, location_id=location.id))
+        acme = Customer(location_id=location.id, name="Acme Water")
+        acme.phones.append(
+            CustomerPhone(position=1, number="+420 777 123 456", digits="420777123456")
+        )
+        session.add(acme)
+
+    db.run_sync(customer)
+    lookups: list[int] = []
+
+    def counted(session: Session, call_id: int) -> str:
+        lookups.append(call_id)
+        return real_match(session, call_id)
+
+    real_match = live.number_match
+    monkeypatch.setattr(live, "number_match", counted)
+    browser.signed_in("sue")
+    page = browser.get("/supervisor")
+    last = page.text.split('data-last-id="', 1)[1].split('"', 1)[0]
+    stream = browser.open_stream(f"/supervisor/events?last_id={last}")
+    tick(browser, clock)
+    known = waiting_call(db, centre.support, START - timedelta(seconds=10), "c-known")
+    stranger = waiting_call(db, centre.support, START - timedelta(seconds=5), "c-stranger")
+    db.run_sync(lambda s: setattr(s.get(Call, stranger), "caller_number", "608000111"))
+    tick(browser, clock)
+    html = json.loads(screens(stream)[-1]["data"])["html"]
+    assert cell(table_row(html, f"sv-call-{known}"), "caller") == "777123456 Acme Water"
+    assert cell(table_row(html, f"sv-call-{stranger}"), "caller") == "608000111"
+    assert db.run_sync(lambda s: s.get(Call, known).customer_id) is None  # the form's to store
+    before = len(lookups)
+    for moment in range(3):  # more refreshes: the stream knows its callers already
+        db.run_sync(lambda s, m=moment: emit(s, "call.waiting", START, call_id=known, n=m))
+        tick(browser, clock)
+    assert len(lookups) == before == 2
+    html = json.loads(screens(stream)[-1]["data"])["html"]
+    assert cell(table_row(html, f"sv-call-{known}"), "caller") == "777123456 Acme Water"
+    page = browser.get("/supervisor")  # a page load (and the detail) match by themselves
+    assert cell(table_row(page.text, f"sv-call-{known}"), "caller") == "777123456 Acme Water"
+    detail = browser.get(f"/supervisor/calls/{known}?part=1")
+    assert "Acme Water" in detail.text

@@ -217,18 +217,23 @@ class PumpingBrowser(Browser):
 class Telephony:
     def __init__(self, clock: Clock, ring_s: float = 20) -> None:
         self.clock = clock
-        net = MemoryNetwork(clock)
+        self.net = MemoryNetwork(clock)
         # The agent's phone rings ``ring_s`` (20 s) before it answers an Originate.
         self.factory, self.backend = recording_server(
             "hotline", "s3cret", clock=clock, ring_s=ring_s, talk_s=None
         )
-        net.listenTCP(5038, self.factory)
-        endpoint = TCP4ClientEndpoint(net, "127.0.0.1", 5038)  # type: ignore[arg-type]
-        self.client = AMIClient(endpoint, "hotline", "s3cret", clock)
-        self.client.start()
+        self.net.listenTCP(5038, self.factory)
+        self.client = self.another_client()
+
+    def another_client(self) -> AMIClient:
+        """An AMI client logged in to the same switch: another Hotline process's."""
+        endpoint = TCP4ClientEndpoint(self.net, "127.0.0.1", 5038)  # type: ignore[arg-type]
+        client = AMIClient(endpoint, "hotline", "s3cret", self.clock)
+        client.start()
         for _ in range(20):
-            clock.advance(0)
-        assert self.client.ready
+            self.clock.advance(0)
+        assert client.ready
+        return client
 
     def actions(self, name: str) -> list[tuple[Any, ...]]:
         return [args for action, args in self.backend.calls if action == name]

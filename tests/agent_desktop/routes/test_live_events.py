@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from twisted.internet.task import Clock
 
 from agent_desktop import agent_state as core
+from agent_desktop.routes import live_events
 from agent_desktop.store import agent_sessions
-from db.events import emit
-from db.models import Event, WebSession
+from db.events import EventView, emit
+from db.models import BoxRight, Event, WebSession
 from hotline.web import WebRoot
 from tests.support.centre import StaffCentre, add_notification
 from tests.support.db import InlineDBRunner
@@ -279,3 +280,49 @@ def test_streams_opened_together_check_their_sessions_at_spread_moments(
         checks_per_second.append(db.transactions["touch_session"] - before)
     assert sum(checks_per_second) == len(streams)  # each stream checked once in the period
     assert max(checks_per_second) <= 3, checks_per_second  # not thirty in one moment
+
+
+def test_a_back_office_change_is_made_into_one_frame_for_every_stream(
+    browser: Browser,
+    centre: StaffCentre,
+    db: InlineDBRunner,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 13: a change of a box's item goes to every stream of the people who work the
+    box (bench/live_push.py: a thousand). Its message holds no words, so it is made once
+    and the same bytes go to English and Czech streams alike."""
+    db.run_sync(lambda s: s.add(BoxRight(agent_id=centre.agents["jan"], box_id=centre.box)))
+    made: list[int] = []
+
+    def counted(event: EventView) -> bytes:
+        made.append(event.id)
+        return real_frame(event)
+
+    real_frame = live_events.backoffice_frame
+    monkeypatch.setattr(live_events, "backoffice_frame", counted)
+    streams = []
+    for login, count in (("bob", 4), ("jan", 3)):
+        page = browser.signed_in(login)
+        last = page.text.split('data-last-event-id="', 1)[1].split('"', 1)[0]
+        streams += [(login, browser.open_stream(f"/events?last_id={last}")) for _ in range(count)]
+    now = now_of(clock)
+    db.run_sync(
+        lambda s: emit(s, "backoffice.claimed", now, item_id=5, box_id=centre.box, state="claimed")
+    )
+    tick(browser, clock)
+    assert len(made) == 1  # seven streams, two languages: one frame
+    for login, stream in streams:
+        [message] = [m for m in stream.messages() if m["event"] == "backoffice"]
+        assert json.loads(message["data"]) == {
+            "kind": "backoffice.claimed",
+            "item_id": 5,
+            "box_id": centre.box,
+            "state": "claimed",
+        }, login
+        assert message["id"] == str(made[0])
+    db.run_sync(
+        lambda s: emit(s, "backoffice.done", now, item_id=5, box_id=centre.box, state="done")
+    )
+    tick(browser, clock)
+    assert len(made) == 2  # the next change: its own frame, once
