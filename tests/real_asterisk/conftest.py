@@ -56,12 +56,17 @@ TIER_CENTRE = (
 voicemail_boxes:
   - {code: VM, name: Support voicemail, kind: voicemail, max_message_s: 30, silence_s: 3}
   - {code: CB, name: Support callbacks, kind: callback}
+departments:
+  - {name: Support}
 phone_seats:
   - {name: '101', dial_string: 'Local/never@hotline-test-phones'}
   - {name: '102', dial_string: 'Local/never@hotline-test-phones'}
+  - {name: '103', dial_string: 'Local/never@hotline-test-phones'}
 agents:
-  - {login: eva, name: Eva Novakova, password: x, seats: ['101']}
+  - {login: eva, name: Eva Novakova, password: x, department: Support, seats: ['101']}
   - {login: jan, name: Jan Dvorak, password: x, seats: ['102']}
+  - {login: sue, name: Sue Supervisor, password: x, role: supervisor, seats: ['103'],
+     supervises: [Support]}
 queues:
   - code: SUPPORT
     name: Technical support

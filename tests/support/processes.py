@@ -202,6 +202,11 @@ class WebUser:
         except urllib.error.HTTPError as error:
             return error.code, error.read().decode(), error.headers.get("Location", "")
 
+    def get(self, path: str) -> tuple[int, str]:
+        """GET ``path`` as a page."""
+        status, body, _ = self._request("GET", path)
+        return status, body
+
     def post(self, path: str, form: dict[str, str]) -> tuple[int, str]:
         """POST ``form`` (with the session's CSRF token), asking for JSON."""
         if not self.token:
