@@ -16,11 +16,13 @@
 - ``GET /admin/prompts``: every prompt in each language, who names it, its words, whether
   its file is there; ``/admin/prompts/play`` plays it, ``POST /admin/prompts/upload``
   replaces it with an admin's recording;
+- ``GET /admin/reasons``: the queues, each leading to its reason trees;
 - ``GET /admin/reasons?queue=Q``: a queue's reason trees, and ``POST
   /admin/reasons/<action>`` to add, rename, move (up, down, below another) or retire a node.
 
-Admins change; supervisors read (agents: of their departments only); nobody else sees any
-of it. Every POST carries the session's CSRF token (``web.guard``). The rules are the
+Admins change; supervisors read what belongs to their departments only
+(:func:`admin.store.visible_keys`: another department's record is not found, 404); nobody
+else sees any of it. Every POST carries the session's CSRF token (``web.guard``). The rules are the
 catalog's (``admin.store`` loads each record through ``db.catalog``).
 """
 
@@ -39,6 +41,7 @@ from admin import prompt_files, store
 from admin.sections import (
     BY_NAME,
     CHOICES,
+    ELSEWHERE,
     KEY_LABELS,
     NEW_ROWS,
     PAGE_SIZE,
@@ -161,6 +164,8 @@ def form_values(section: str, record: Mapping[str, Any]) -> dict[str, str]:
     """A stored record as the text its form shows, key by key."""
     values: dict[str, str] = {}
     for slot in SECTION_SLOTS[section]:
+        if (section, slot.key) in ELSEWHERE:
+            continue
         if slot.optional and slot.key == "password":
             values[slot.key] = ""
         elif slot.nested:
@@ -176,6 +181,8 @@ def _entered(rc: RequestContext, section: str) -> dict[str, str]:
     form = rc.form()
     entered: dict[str, str] = {}
     for slot in SECTION_SLOTS[section]:
+        if (section, slot.key) in ELSEWHERE:
+            continue  # left out: kept as it is
         if slot.is_bool:
             entered[slot.key] = "true" if form.raw(slot.key) == "true" else "false"
             continue
@@ -197,7 +204,8 @@ def _entered(rc: RequestContext, section: str) -> dict[str, str]:
 
 
 async def _departments(rc: RequestContext) -> frozenset[str] | None:
-    """A supervisor's departments (he sees their agents only); None: an admin sees all."""
+    """A supervisor's departments (he sees only what belongs to them,
+    :func:`admin.store.visible_keys`); None: an admin sees all."""
     if rc.signed_in.role is Role.ADMIN:
         return None
     return await rc.db(store.supervised_departments, rc.signed_in.agent_id)
@@ -297,6 +305,7 @@ async def _record_page(
         ),
         new_rows=lambda key, have: NEW_ROWS.get(key, 3) if not have else 3,
         rows_sent=ROWS_SENT,
+        elsewhere=lambda key: (section.name, key) in ELSEWHERE,
         row_choices=ROW_CHOICES,
         pickers=PICKERS,
         picked=PICKED,
@@ -319,10 +328,8 @@ async def record_page(rc: RequestContext, name: str) -> bytes:
             rc, section, key="", values=form_values(name, store.new_record(name))
         )
     record = await rc.db(store.find_record, name, key)
-    departments = await _departments(rc)
-    hidden = name == "agents" and departments is not None and record is not None
-    if record is None or (hidden and record.get("department") not in (departments or ())):
-        raise NotFoundError(NO_RECORD)
+    if record is None or not await rc.db(store.may_see, name, key, await _departments(rc)):
+        raise NotFoundError(NO_RECORD)  # a supervisor: not of his departments (R-4.6)
     return await _record_page(rc, section, key=key, values=form_values(name, record))
 
 
@@ -596,7 +603,20 @@ async def _trees(
 
 @routes.route("/admin/reasons", methods=["GET"], access=READERS)
 async def reasons_page(rc: RequestContext) -> bytes:
-    queue = rc.query().text("queue", max_len=200)
+    """A queue's reason trees; without ``?queue=``, the queues the reader may see, each
+    leading to its trees."""
+    queue = rc.query().text("queue", required=False, max_len=200)
+    departments = await _departments(rc)
+    if not queue:
+        listing = await rc.db(store.section_records, "queues", departments=departments)
+        return rc.render(
+            "admin_reason_queues.html",
+            queues=[(str(r.get("code", "")), str(r.get("name", ""))) for r in listing.records],
+            link=lambda code: f"/admin/reasons?queue={quote(code, safe='')}",
+            **_common(rc),
+        )
+    if not await rc.db(store.may_see, "queues", queue, departments):
+        raise NotFoundError(NO_RECORD)
     return _reason_page(rc, queue, await _trees(rc, queue))
 
 

@@ -114,6 +114,10 @@ ROWS: Mapping[tuple[str, str], tuple[str, ...]] = {
 }
 """The lists of flat children a page edits as a table, a row per child (section, key) ->
 the children's keys, instead of YAML text."""
+ELSEWHERE = frozenset({("queues", "reasons")})
+"""Keys a record's form does not edit (section, key): a queue's reason trees have their own
+editor (``/admin/reasons?queue=Q``); the form links to it, and saving the form leaves them
+as they are (a key a record leaves out is kept, as in a file)."""
 VALUE_ROWS = frozenset({("customers", "phones")})
 """Tables whose rows are plain values (a customer's numbers), not mappings."""
 NEW_ROWS: Mapping[str, int] = {"hours": 7, "options": 5}

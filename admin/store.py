@@ -73,6 +73,7 @@ from db.models import (
     PromptText,
     Queue,
     QueueLocation,
+    QueueRight,
     ReasonNode,
     ReportSchedule,
     SeatRight,
@@ -145,6 +146,130 @@ def supervised_departments(session: Session, agent_id: int) -> frozenset[str]:
     return frozenset(session.scalars(query))
 
 
+def visible_keys(session: Session, departments: frozenset[str]) -> dict[str, frozenset[str]]:
+    """What a supervisor of ``departments`` sees of the sections that belong to
+    departments (R-4.6), by section, the records' keys (``docs/administration.md``):
+
+    - ``departments``: the ones he supervises; ``agents``: theirs;
+    - ``queues``: those their agents are members of (as the live screen counts them);
+    - ``phone_seats``: those their agents have a right to or logged in at;
+    - ``voicemail_boxes``: those their agents have a right to, and their queues' boxes;
+    - ``ivr_menus``: those leading to their queues (through other menus too);
+    - ``dids``: those leading to their queues or menus;
+    - ``report_schedules``: those filtered to one of their queues or made with his rights.
+
+    The other sections (pause types, locations, customers, holidays, prompts' words) are
+    the whole centre's, the same for every department: a supervisor reads them whole.
+    """
+    agent_rows = session.execute(
+        select(Agent.id, Agent.login)
+        .join(Department, Department.id == Agent.department_id)
+        .where(Department.name.in_(sorted(departments)))
+    ).all()
+    agent_ids = [i for i, _ in agent_rows]
+    queue_rows = session.execute(
+        select(Queue.id, Queue.code)
+        .join(QueueRight, QueueRight.queue_id == Queue.id)
+        .where(QueueRight.agent_id.in_(agent_ids))
+    ).all()
+    queue_ids = {i for i, _ in queue_rows}
+    seats = set(
+        session.scalars(
+            select(PhoneSeat.name).where(
+                or_(
+                    PhoneSeat.id.in_(
+                        select(SeatRight.seat_id).where(SeatRight.agent_id.in_(agent_ids))
+                    ),
+                    PhoneSeat.id.in_(
+                        select(AgentSession.seat_id).where(AgentSession.agent_id.in_(agent_ids))
+                    ),
+                )
+            )
+        )
+    )
+    box_ids = set(session.scalars(select(BoxRight.box_id).where(BoxRight.agent_id.in_(agent_ids))))
+    for vm, cb in session.execute(
+        select(Queue.voicemail_box_id, Queue.callback_box_id).where(Queue.id.in_(queue_ids))
+    ):
+        box_ids |= {b for b in (vm, cb) if b is not None}
+    boxes = set(session.scalars(select(VoicemailBox.code).where(VoicemailBox.id.in_(box_ids))))
+    menus = session.execute(
+        select(IvrMenu.id, IvrMenu.code, IvrMenu.default_queue_id, IvrMenu.default_menu_id)
+    ).all()
+    leads: dict[int, set[tuple[str, int]]] = {m.id: set() for m in menus}
+    for m in menus:
+        if m.default_queue_id is not None:
+            leads[m.id].add(("queue", m.default_queue_id))
+        if m.default_menu_id is not None:
+            leads[m.id].add(("menu", m.default_menu_id))
+    for menu_id, queue_id, submenu_id in session.execute(
+        select(IvrOption.menu_id, IvrOption.queue_id, IvrOption.submenu_id)
+    ):
+        leads[menu_id].add(("queue", queue_id) if queue_id is not None else ("menu", submenu_id))
+    menu_ids: set[int] = set()
+    grew = True
+    while grew:  # a menu leading to a menu of theirs is theirs too
+        before_count = len(menu_ids)
+        for menu_id, targets in leads.items():
+            if any(
+                (kind == "queue" and target in queue_ids) or (kind == "menu" and target in menu_ids)
+                for kind, target in targets
+            ):
+                menu_ids.add(menu_id)
+        grew = len(menu_ids) > before_count
+    dids = set(
+        session.scalars(
+            select(Did.number).where(
+                or_(Did.queue_id.in_(queue_ids), Did.ivr_menu_id.in_(menu_ids))
+            )
+        )
+    )
+    supervisor_ids = select(SupervisorDepartment.agent_id).join(
+        Department, Department.id == SupervisorDepartment.department_id
+    )
+    schedules = session.execute(
+        select(ReportSchedule).where(
+            or_(
+                ReportSchedule.queue_id.in_(queue_ids),
+                ReportSchedule.owner_id.in_(
+                    supervisor_ids.where(Department.name.in_(sorted(departments)))
+                ),
+            )
+        )
+    ).scalars()
+    section = BY_NAME["report_schedules"]
+    return {
+        "departments": departments,
+        "agents": frozenset(login for _, login in agent_rows),
+        "queues": frozenset(code for _, code in queue_rows),
+        "phone_seats": frozenset(seats),
+        "voicemail_boxes": frozenset(boxes),
+        "ivr_menus": frozenset(m.code for m in menus if m.id in menu_ids),
+        "dids": frozenset(dids),
+        "report_schedules": frozenset(
+            record_key(
+                section,
+                {
+                    "report": s.report,
+                    "period": s.period.value,
+                    "format": s.format.value,
+                    "email_to": s.email_to,
+                },
+            )
+            for s in schedules
+        ),
+    }
+
+
+def may_see(session: Session, name: str, key: str, departments: frozenset[str] | None) -> bool:
+    """Whether a reader of ``departments`` (None: an admin, everything) sees the record
+    ``key`` of section ``name`` (:func:`visible_keys`)."""
+    if departments is None:
+        return True
+    visible = visible_keys(session, departments).get(name)
+    return visible is None or key in visible
+
+
 def section_records(
     session: Session,
     name: str,
@@ -153,16 +278,17 @@ def section_records(
     page: int = 1,
     departments: frozenset[str] | None = None,
 ) -> RecordList:
-    """The records of a section as the catalog has them. ``departments``: only the agents
-    of these (a supervisor's view). Customers come a page at a time, found by contract
-    number, name or phone number (``search``)."""
+    """The records of a section as the catalog has them. ``departments``: only what
+    belongs to these (a supervisor's view, :func:`visible_keys`). Customers come a page at
+    a time, found by contract number, name or phone number (``search``)."""
     section = BY_NAME[name]
     exporter = Exporter(session)
     if section.searchable:
         return _customers(session, exporter, search, page)
     records = [_plain(r) for r in exporter.section(name)]
-    if departments is not None and name == "agents":
-        records = [r for r in records if r.get("department") in departments]
+    visible = visible_keys(session, departments).get(name) if departments is not None else None
+    if visible is not None:
+        records = [r for r in records if record_key(section, r) in visible]
     if search:
         needle = search.casefold()
         records = [r for r in records if needle in json.dumps(r, ensure_ascii=False).casefold()]

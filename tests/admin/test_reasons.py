@@ -207,8 +207,13 @@ def test_the_editor_in_czech(
 
 
 def test_supervisors_read_agents_see_nothing_and_forms_need_the_token(
-    browser: Browser, db: InlineDBRunner, centre: StaffCentre, admin: int, tree: dict[str, int]
+    browser: Browser,
+    db: InlineDBRunner,
+    departments: None,
+    admin: int,
+    tree: dict[str, int],
 ) -> None:
+    db.run_sync(lambda s: load_catalog(s, "queues: [{code: TECH, name: Tech, agents: [eva]}]"))
     browser.signed_in("eva")
     assert browser.get("/admin/reasons?queue=TECH").status == 403
     browser.signed_in("sue")
