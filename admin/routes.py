@@ -449,6 +449,7 @@ async def audit_page(rc: RequestContext) -> bytes:
         actor=actor,
         target=target,
         page=page,
+        departments=await _departments(rc),
     )
     filters = {
         "since": query.raw("since") or "",

@@ -729,10 +729,26 @@ def audit_entries(
     actor: str = "",
     target: str = "",
     page: int = 1,
+    departments: frozenset[str] | None = None,
 ) -> tuple[tuple[AuditEntry, ...], int]:
     """The audit trail, newest first, a page at a time: per period, actor login, and
-    target (``queues:TECH``, or part of it); with the total found."""
+    target (``queues:TECH``, or part of it); with the total found. ``departments``: a
+    supervisor's view, the changes of the records he may read only (:func:`visible_keys`,
+    and the sections of the whole centre)."""
     query = select(AuditLog, Agent.login).outerjoin(Agent, Agent.id == AuditLog.actor_id)
+    if departments is not None:
+        visible = visible_keys(session, departments)
+        targets = sorted(
+            audit_target(BY_NAME[name], key)[:200] for name, keys in visible.items() for key in keys
+        )
+        whole = [name for name in BY_NAME if name not in visible]
+        query = query.where(
+            or_(
+                AuditLog.target.in_(targets),
+                AuditLog.target == "settings",
+                *(AuditLog.target.like(f"{name}:%") for name in whole),
+            )
+        )
     if since is not None:
         query = query.where(AuditLog.at >= since)
     if until is not None:

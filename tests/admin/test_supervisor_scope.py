@@ -160,3 +160,24 @@ def test_the_queues_reason_trees_are_listed_and_the_queue_form_links_to_its_tree
     after = db.run_sync(find_record, "queues", "TECH")
     assert after["ring_timeout_s"] == 33  # type: ignore[index]
     assert after["reasons"] == {"in": [{"label": "Internet", "code": "T-1"}], "out": []}  # type: ignore[index]
+
+
+def test_a_supervisor_reads_the_audit_of_what_he_may_read_only(
+    browser: Browser, db: InlineDBRunner, office: None, admin: int
+) -> None:
+    browser.signed_in("ada")
+    for section, key, change in (
+        ("queues", "OFFICE", {"ring_timeout_s": "31"}),
+        ("queues", "support", {"ring_timeout_s": "32"}),
+        ("pause_types", "1", {"name": "Personal time"}),
+    ):
+        record = db.run_sync(find_record, section, key)
+        values = {k: v for k, v in form_values(section, record).items() if v != "false"}  # type: ignore[arg-type]
+        assert browser.post(f"/admin/s/{section}/save", {**values, **change}).status == 303
+    trail = browser.get("/admin/audit").text
+    assert all(t in trail for t in ("queues:OFFICE", "queues:support", "pause_types:1"))
+    browser.signed_in("sue")
+    trail = browser.get("/admin/audit").text
+    assert "queues:support" in trail and "pause_types:1" in trail
+    assert "queues:OFFICE" not in trail
+    assert "queues:OFFICE" not in browser.get("/admin/audit?target=OFFICE").text
