@@ -51,6 +51,7 @@ from admin.sections import (
     SECTIONS,
     SETTINGS_TITLE,
     SUGGESTED,
+    TURNS,
     VALUE_ROWS,
     Section,
     duration_text,
@@ -59,9 +60,12 @@ from admin.sections import (
     picked_yaml,
     record_key,
     rows_yaml,
+    turn_rows,
+    turns_yaml,
 )
 from db.catalog import Reason
-from db.catalog.records import SECTION_SLOTS, SETTING_KEYS, Slot
+from db.catalog.problems import FIELD_REASON
+from db.catalog.records import SECTION_SLOTS, SETTING_KEYS, Slot, key_lines
 from domain.enums import ReasonDirection, Role
 from domain.prompts import MAX_PROMPT_NAME, PRODUCT_PROMPTS, PROMPT_LANGUAGES
 from domain.refusals import BadInputError, NotFoundError
@@ -150,6 +154,59 @@ def _table(text: str, column: str = "") -> list[dict[str, str]] | None:
     return rows
 
 
+def _turns(text: str) -> list[dict[str, str]] | None:
+    """The rota's YAML text as the table's rows (:func:`admin.sections.turn_rows`)."""
+    try:
+        return turn_rows(yaml.safe_load(text or "[]"))
+    except yaml.YAMLError:
+        return None
+
+
+def _cell_problems(
+    rc: RequestContext, section: str, refusal: store.RecordRefusedError, text: str
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """A refusal's problems by key, but those of the rota's rows by cell instead
+    (``"support_turns.3.opens"``; ``"support_turns.3."``: the row as a whole): the text
+    the rows make has a line per row (:func:`admin.sections.turns_yaml`), so a problem's
+    line tells its row (and "first at line N" names the row, counted from 1), and a problem
+    of one key of the row is told next to that key, without the key's name, and one that
+    names a value of the row (an unknown agent) next to the cell holding it."""
+    problems = _translate(rc, refusal.problems)
+    if section != TURNS[0] or TURNS[1] not in problems:
+        return problems, {}
+    lines = key_lines(section)
+    start = next(line for line, key in lines.items() if key == TURNS[1])
+    end = min((line for line in lines if line > start), default=start + 10**9)
+    columns = ROWS[TURNS]
+    rows = _turns(text) or []
+    cells: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for line, reason in refusal.lines:
+        if not start <= line < end:
+            continue
+        key = reason.param("key") if reason.template == FIELD_REASON else None
+        inner = reason.param("reason")
+        row = line - start - 1
+        first = reason.param("first")  # "duplicate ... (first at line N)": the row there
+        if isinstance(first, int) and start < first < end:
+            params = {**dict(reason.params), "first": first - start}
+            reason = Reason(reason.template, tuple(params.items()))
+        if key is None and 0 <= row < len(rows) and reason.param("value") is not None:
+            named = str(reason.param("value"))
+            key = next((c for c in columns if rows[row].get(c) == named), None)
+            inner = reason if key else None
+        if line > start and key in columns and inner is not None:
+            cells.setdefault(f"{TURNS[1]}.{row}.{key}", []).append(inner.render(rc.lang.gettext))
+        elif line > start:
+            cells.setdefault(f"{TURNS[1]}.{row}.", []).append(reason.render(rc.lang.gettext))
+        else:
+            rest.append(reason.render(rc.lang.gettext))
+    problems = {k: v for k, v in problems.items() if k != TURNS[1]}
+    if rest:
+        problems[TURNS[1]] = rest
+    return problems, cells
+
+
 def _chosen(text: str) -> list[str]:
     """The values of a list key's YAML text (a picker ticks them); none when it is not a
     list of plain values."""
@@ -193,7 +250,10 @@ def _entered(rc: RequestContext, section: str) -> dict[str, str]:
                 {c: form.text(f"{slot.key}.{i}.{c}", required=False) for c in columns}
                 for i in range(count)
             ]
-            entered[slot.key] = rows_yaml(rows, plain=(section, slot.key) in VALUE_ROWS)
+            if (section, slot.key) == TURNS:
+                entered[slot.key] = turns_yaml(rows)
+            else:
+                entered[slot.key] = rows_yaml(rows, plain=(section, slot.key) in VALUE_ROWS)
             continue
         if slot.key in PICKERS and form.raw(slot.key + PICKED) == "1":
             entered[slot.key] = picked_yaml(form.many(slot.key))
@@ -277,6 +337,7 @@ async def _record_page(
     key: str,
     values: Mapping[str, str],
     problems: Mapping[str, list[str]] | None = None,
+    cells: Mapping[str, list[str]] | None = None,
     status: int = 200,
     deleting: bool = False,
 ) -> bytes:
@@ -300,9 +361,14 @@ async def _record_page(
         held_back_s=held_back_s,
         options=lambda key: CHOICES.get((section.name, key)),
         table_columns=lambda key: ROWS.get((section.name, key)),
-        table=lambda key, text: _table(
-            text, ROWS[(section.name, key)][0] if (section.name, key) in VALUE_ROWS else ""
+        table=lambda key, text: (
+            _turns(text)
+            if (section.name, key) == TURNS
+            else _table(
+                text, ROWS[(section.name, key)][0] if (section.name, key) in VALUE_ROWS else ""
+            )
         ),
+        cells=cells or {},
         new_rows=lambda key, have: NEW_ROWS.get(key, 3) if not have else 3,
         rows_sent=ROWS_SENT,
         elsewhere=lambda key: (section.name, key) in ELSEWHERE,
@@ -310,6 +376,7 @@ async def _record_page(
         pickers=PICKERS,
         picked=PICKED,
         suggested=SUGGESTED,
+        datalists=sorted(SUGGESTED | {"agent"}),
         choices=choices,
         chosen=_chosen,
         notice=_notice(rc),
@@ -341,13 +408,9 @@ async def save_record(rc: RequestContext, name: str) -> bytes:
     try:
         saved = await rc.db(store.save_record, rc.signed_in.agent_id, name, entered, rc.now())
     except store.RecordRefusedError as refusal:
+        problems, cells = _cell_problems(rc, name, refusal, entered.get(TURNS[1], ""))
         return await _record_page(
-            rc,
-            section,
-            key=key,
-            values=entered,
-            problems=_translate(rc, refusal.problems),
-            status=409,
+            rc, section, key=key, values=entered, problems=problems, cells=cells, status=409
         )
     done = "saved" if saved.changed else "unchanged"
     return rc.redirect(f"/admin/s/{name}/edit?key={quote(saved.key, safe='')}&done={done}")

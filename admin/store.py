@@ -92,9 +92,14 @@ IN_USE = N_("This record is in use and cannot be deleted.")
 class RecordRefusedError(Exception):
     """A record the catalog's rules refuse: the reasons by key (``""``: the whole record)."""
 
-    def __init__(self, problems: Mapping[str, list[Reason]]) -> None:
+    def __init__(
+        self,
+        problems: Mapping[str, list[Reason]],
+        lines: Sequence[tuple[int, Reason]] = (),
+    ) -> None:
         super().__init__("; ".join(str(r) for rs in problems.values() for r in rs))
         self.problems = dict(problems)
+        self.lines = tuple(lines)  # each problem on its line of the record (records.key_lines)
 
 
 @dataclass(frozen=True)
@@ -437,7 +442,8 @@ def save_record(
     try:
         load_nodes(session, page_record(name, entered), "page")
     except CatalogError as error:
-        raise RecordRefusedError(problems_by_key(error, key_lines(name))) from None
+        problems = problems_by_key(error, key_lines(name))
+        raise RecordRefusedError(problems, error.reasons) from None
     after = find_record(session, name, typed_key)
     verb = "create" if before is None else "update"
     changed = _audit(
