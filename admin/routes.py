@@ -45,9 +45,11 @@ from admin.sections import (
     KEY_LABELS,
     NEW_ROWS,
     PAGE_SIZE,
+    PICK_LIMIT,
     PICKERS,
     ROW_CHOICES,
     ROWS,
+    SEARCHED,
     SECTIONS,
     SETTINGS_TITLE,
     SUGGESTED,
@@ -346,7 +348,17 @@ async def _record_page(
     kinds |= {s.field.ref for s in slots if s.field and s.field.ref in SUGGESTED}
     if section.name == "ivr_menus":  # an option leads to a queue or a menu
         kinds |= {"queue", "menu"}
-    choices = await rc.db(store.ref_choices, sorted(k for k in kinds if k))
+    found = {k: rc.query().text(f"find.{k}", required=False, max_len=200) for k in SEARCHED}
+    named: dict[str, list[str]] = {}  # what the record names is offered whatever the search
+    for s in slots:
+        kind = PICKERS.get(s.key) if s.nested else (s.field.ref if s.field else None)
+        if kind in SEARCHED:
+            text = values.get(s.key) or ""
+            named.setdefault(kind, []).extend(_chosen(text) if s.nested else [text])
+    if section.name == TURNS[0]:
+        rows = _turns(values.get(TURNS[1]) or "") or []
+        named.setdefault("agent", []).extend(r["agent"] for r in rows if r.get("agent"))
+    choices = await rc.db(store.ref_choices, sorted(k for k in kinds if k), found, named)
     throttle = rc.web.sign_in_throttle
     held_back_s = throttle.held_back_s(key) if throttle and key and section.name == "agents" else 0
     return rc.render(
@@ -377,7 +389,12 @@ async def _record_page(
         picked=PICKED,
         suggested=SUGGESTED,
         datalists=sorted(SUGGESTED | {"agent"}),
-        choices=choices,
+        choices=choices.offered,
+        more=choices.more,
+        unmatched=choices.unmatched,
+        found=found,
+        pick_limit=PICK_LIMIT,
+        searched=SEARCHED,
         chosen=_chosen,
         notice=_notice(rc),
         **_common(rc),

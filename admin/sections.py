@@ -214,8 +214,12 @@ def _pair(key: str, value: str) -> str:
     return f"{key}: {json.dumps(value, ensure_ascii=False)}"
 
 
-SUGGESTED = frozenset({"department", "location", "box", "pause_type", "queue", "menu"})
+SUGGESTED = frozenset({"department", "location", "box", "pause_type", "queue", "menu", "customer"})
 """The kinds of a single reference whose input suggests the existing records."""
+SEARCHED = frozenset({"agent", "customer"})
+"""The kinds a form does not offer whole (tens of thousands of customers): a search box
+finds them, the first :data:`PICK_LIMIT` matches are offered, and those the record names."""
+PICK_LIMIT = 50
 
 
 def picked_yaml(values: list[str]) -> str:

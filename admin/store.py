@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 from admin.sections import (
     BY_NAME,
     PAGE_SIZE,
+    PICK_LIMIT,
+    SEARCHED,
     Section,
     audit_target,
     changed_keys,
@@ -83,6 +85,7 @@ from db.models import (
 )
 from domain.enums import ReasonDirection, ReportFormat, ReportPeriod
 from domain.prompts import PRODUCT_PROMPTS, is_prompt_name
+from domain.search import fold
 from domain.texts import N_
 
 NOT_FOUND = N_("There is no such record (any more).")
@@ -375,18 +378,63 @@ _CHOICES: dict[str, tuple[Any, Any, Any]] = {
     "queue": (Queue, Queue.code, Queue.name),
     "menu": (IvrMenu, IvrMenu.code, IvrMenu.name),
     "pause_type": (PauseType, PauseType.position, PauseType.name),
+    "customer": (Customer, Customer.contract_number, Customer.name),
 }
 
 
-def ref_choices(session: Session, kinds: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+@dataclass(frozen=True)
+class Choices:
     """The records of each kind a form picks from: (the value, a label), in the value's
-    order; the label is the value with what a person knows it by."""
-    out: dict[str, list[tuple[str, str]]] = {}
+    order; ``more``: the kinds of which more records match than are offered
+    (:data:`admin.sections.PICK_LIMIT`); ``unmatched``: those a search found none of."""
+
+    offered: Mapping[str, list[tuple[str, str]]]
+    more: frozenset[str]
+    unmatched: frozenset[str]  # the kinds searched for in vain
+
+
+def ref_choices(
+    session: Session,
+    kinds: Sequence[str],
+    search: Mapping[str, str] | None = None,
+    include: Mapping[str, Sequence[str]] | None = None,
+) -> Choices:
+    """The records of each kind a form picks from; the label is the value with what a
+    person knows it by. Agents and customers (:data:`admin.sections.SEARCHED`: tens of
+    thousands of customers) are not all offered: the first ``PICK_LIMIT`` whose value or
+    label holds ``search[kind]``, and those in ``include[kind]`` (the ones the record
+    already names)."""
+    offered: dict[str, list[tuple[str, str]]] = {}
+    more: set[str] = set()
+    unmatched: set[str] = set()
     for kind in kinds:
         _model, value, shown = _CHOICES[kind]
-        rows = session.execute(select(value, shown).order_by(value)).all()
-        out[kind] = [(str(v), _choice_label(kind, str(v), str(s))) for v, s in rows]
-    return out
+        query = select(value, shown).order_by(value)
+        if kind not in SEARCHED:
+            rows = session.execute(query).all()
+            offered[kind] = [(str(v), _choice_label(kind, str(v), str(s))) for v, s in rows]
+            continue
+        needle = (search or {}).get(kind, "").strip().lower()
+        if needle and kind == "customer":  # accents and case aside, as the desktop finds
+            query = query.where(Customer.search_text.like(f"%{fold(needle)}%"))
+        elif needle:
+            pattern = f"%{needle}%"
+            query = query.where(
+                or_(func.lower(value).like(pattern), func.lower(shown).like(pattern))
+            )
+        rows = session.execute(query.limit(PICK_LIMIT + 1)).all()
+        if needle and not rows:
+            unmatched.add(kind)
+        if len(rows) > PICK_LIMIT:
+            more.add(kind)
+            rows = rows[:PICK_LIMIT]
+        named = {str(v) for v in (include or {}).get(kind, ()) if v}
+        missing = sorted(named - {str(v) for v, _ in rows})
+        if missing:
+            rows = [*rows, *session.execute(select(value, shown).where(value.in_(missing)))]
+            rows.sort(key=lambda r: str(r[0]))
+        offered[kind] = [(str(v), _choice_label(kind, str(v), str(s))) for v, s in rows]
+    return Choices(offered, frozenset(more), frozenset(unmatched))
 
 
 def _choice_label(kind: str, value: str, shown: str) -> str:

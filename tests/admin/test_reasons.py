@@ -17,7 +17,6 @@ from admin.store import find_record
 from db.catalog import export_catalog, load_catalog
 from db.models import AuditLog, Call, Queue, ReasonNode
 from domain.enums import CallState, Direction
-from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
 from tests.support.time import T0
 from tests.support.web import Browser
