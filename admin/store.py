@@ -213,7 +213,10 @@ def visible_keys(session: Session, departments: frozenset[str]) -> dict[str, fro
     for menu_id, queue_id, submenu_id in session.execute(
         select(IvrOption.menu_id, IvrOption.queue_id, IvrOption.submenu_id)
     ):
-        leads[menu_id].add(("queue", queue_id) if queue_id is not None else ("menu", submenu_id))
+        if queue_id is not None:
+            leads[menu_id].add(("queue", queue_id))
+        if submenu_id is not None:
+            leads[menu_id].add(("menu", submenu_id))
     menu_ids: set[int] = set()
     grew = True
     while grew:  # a menu leading to a menu of theirs is theirs too
