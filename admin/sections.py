@@ -6,8 +6,9 @@ pages edit the same records, keyed the same way, checked by the same reader and 
 key is, which keys a list shows, and who may do what:
 
 - an admin reads and changes everything;
-- a supervisor reads (never changes), and sees only the agents of the departments he
-  supervises (R-4.6);
+- a supervisor reads (never changes), and sees only what belongs to the departments he
+  supervises (R-4.6; the rule per section: ``admin.store.visible_keys``,
+  ``docs/administration.md``);
 - agents and back-office staff see nothing of ``/admin``.
 
 It also says what an audit entry records of a change: the record before and after, each
