@@ -74,7 +74,7 @@ from domain.refusals import BadInputError, NotFoundError
 from domain.texts import N_
 from web.access import RouteTable, roles
 from web.files import send_file
-from web.request import RequestContext
+from web.request import RequestContext, forgive_if_unlocked
 
 HERE = Path(__file__).resolve().parent
 routes = RouteTable("admin", templates=HERE / "templates")
@@ -361,6 +361,9 @@ async def _record_page(
     choices = await rc.db(store.ref_choices, sorted(k for k in kinds if k), found, named)
     throttle = rc.web.sign_in_throttle
     held_back_s = throttle.held_back_s(key) if throttle and key and section.name == "agents" else 0
+    if held_back_s:  # unlocked in another web process, maybe
+        left = await forgive_if_unlocked(rc, key, at_once=True)
+        held_back_s = held_back_s if left is None else left
     return rc.render(
         "admin_record.html",
         status=status,
@@ -453,8 +456,8 @@ async def delete_record(rc: RequestContext, name: str) -> bytes:
 async def unlock_agent(rc: RequestContext) -> bytes:
     """Forgive an agent the wrong passwords that hold back the sign-ins of his login
     (``web.sign_in_throttle``), audited. The throttle lives in each web process's memory:
-    this unlocks the login in the process that serves the page (with several, each
-    counts, and forgets after the wait, on its own)."""
+    this forgives in the process that serves the page at once, and the audit entry tells
+    the others, which ask for it when they next hold the login back."""
     login = rc.form().text("key", max_len=64)
     if await rc.db(store.find_record, "agents", login) is None:
         raise NotFoundError(NO_RECORD)

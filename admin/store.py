@@ -87,6 +87,7 @@ from domain.enums import ReasonDirection, ReportFormat, ReportPeriod
 from domain.prompts import PRODUCT_PROMPTS, is_prompt_name
 from domain.search import fold
 from domain.texts import N_
+from web.sign_in_throttle import UNLOCK_ACTION, unlock_target
 
 NOT_FOUND = N_("There is no such record (any more).")
 IN_USE = N_("This record is in use and cannot be deleted.")
@@ -627,8 +628,8 @@ def audit_unlock(session: Session, actor_id: int, login: str, forgiven: int, now
         AuditLog(
             at=now,
             actor_id=actor_id,
-            action="admin.agents.unlock",
-            target=audit_target(BY_NAME["agents"], login)[:200],
+            action=UNLOCK_ACTION,  # every web process reads it (web.sign_in_throttle)
+            target=unlock_target(login)[:200],
             detail=json.dumps({"addresses": forgiven}),
         )
     )

@@ -24,6 +24,7 @@ from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
 from tests.support.web import Browser
 from web.request import ProcessInfo
+from web.sign_in_throttle import UNLOCK_CHECK_S
 
 POSTS = [
     ("/admin/s/queues/save", {"code": "X", "name": "X"}),
@@ -318,6 +319,37 @@ def test_an_admin_unlocks_an_agent_held_back_by_wrong_passwords_audited(
     assert other_browser.sign_in("eva").status == 303
     assert [(a, t) for a, t, _ in _audit(db)] == [("admin.agents.unlock", "agents:eva")]
     assert browser.post("/admin/agents/unlock", {"key": "nobody"}).status == 404
+
+
+def test_unlock_reaches_every_web_process_sharing_the_database(
+    browser: Browser, db: InlineDBRunner, centre: StaffCentre, admin: int, clock: Clock
+) -> None:
+    """Each process keeps its own count of wrong passwords; the unlock made in one is read
+    from the audit trail by the other when it next holds the login back (issue 15)."""
+    other = WebRoot(db, ProcessInfo(web_listen="tcp:0"), clock=clock, time_zone="Europe/Prague")
+    try:
+        guesser, reader = Browser(other.resource()), Browser(other.resource())
+        browser.signed_in("ada")
+        reader.signed_in("ada")
+        for _ in range(5):
+            assert guesser.sign_in("eva", password="guess").status in (401, 429)
+        assert guesser.sign_in("eva").status == 429  # held back in the other process
+        assert browser.post("/admin/agents/unlock", {"key": "eva"}).status == 303
+        # There a sign-in asks the database at most every few seconds per login and
+        # address (a flood of sign-ins is no flood of queries); her wait is not over yet.
+        clock.advance(UNLOCK_CHECK_S)
+        assert guesser.sign_in("eva").status == 303
+        # Wrong passwords after an unlock count again; the agent's page there shows the
+        # lock, and an unlock made here at once.
+        for _ in range(5):
+            guesser.sign_in("eva", password="guess again")
+        assert guesser.sign_in("eva").status == 429
+        assert 'id="admin-locked"' in reader.get("/admin/s/agents/edit?key=eva").text
+        assert browser.post("/admin/agents/unlock", {"key": "eva"}).status == 303
+        assert 'id="admin-not-locked"' in reader.get("/admin/s/agents/edit?key=eva").text
+        assert guesser.sign_in("eva").status == 303
+    finally:
+        other.stop()
 
 
 def test_a_supervisor_sees_a_lock_but_cannot_unlock(
