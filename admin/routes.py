@@ -777,7 +777,13 @@ def _prompt_rows(rc: RequestContext, uses: tuple[store.PromptUse, ...]) -> list[
 async def _prompts_page(
     rc: RequestContext, *, failed: str = "", problem: str = "", status: int = 200
 ) -> bytes:
-    rows = _prompt_rows(rc, await rc.db(store.prompt_uses))
+    uses = await rc.db(store.prompt_uses)
+    departments = await _departments(rc)
+    if departments is not None:  # a supervisor: what his queues, menus and boxes name
+        visible = await rc.db(store.visible_keys, departments)
+        uses = tuple(store.seen_by(use, visible) for use in uses)
+        uses = tuple(use for use in uses if use.used_by or use.product or use.texts)
+    rows = _prompt_rows(rc, uses)
     missing_only = rc.query().raw("missing") == "1"
     shown = [r for r in rows if not r["exists"]] if missing_only else rows
     return rc.render(

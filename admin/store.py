@@ -1093,6 +1093,18 @@ def prompt_uses(session: Session) -> tuple[PromptUse, ...]:
     )
 
 
+def seen_by(use: PromptUse, visible: Mapping[str, frozenset[str]]) -> PromptUse:
+    """``use`` as a supervisor who sees ``visible`` (:func:`visible_keys`) reads it: named
+    by his queues, menus and boxes only."""
+    kept = []
+    for user in use.used_by:
+        section, _, rest = user.partition(":")
+        key = rest.rsplit(" ", 1)[0]
+        if section not in visible or key in visible[section]:
+            kept.append(user)
+    return dataclasses.replace(use, used_by=tuple(kept))
+
+
 def audit_prompt_recording(
     session: Session, actor_id: int, name: str, language: str, size: int, now: datetime
 ) -> None:

@@ -181,3 +181,12 @@ def test_a_supervisor_reads_the_audit_of_what_he_may_read_only(
     assert "queues:support" in trail and "pause_types:1" in trail
     assert "queues:OFFICE" not in trail
     assert "queues:OFFICE" not in browser.get("/admin/audit?target=OFFICE").text
+
+
+def test_a_supervisor_reads_the_prompts_his_menus_name_not_another_departments(
+    browser: Browser, office: None
+) -> None:
+    browser.signed_in("sue")
+    page = browser.get("/admin/prompts").text
+    assert "ivr_menus:SUPMENU prompt" in page and "demo/support" in page
+    assert "OFFMENU" not in page and "demo/office" not in page
