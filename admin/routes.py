@@ -16,11 +16,13 @@
 - ``GET /admin/prompts``: every prompt in each language, who names it, its words, whether
   its file is there; ``/admin/prompts/play`` plays it, ``POST /admin/prompts/upload``
   replaces it with an admin's recording;
+- ``GET /admin/reasons``: the queues, each leading to its reason trees;
 - ``GET /admin/reasons?queue=Q``: a queue's reason trees, and ``POST
   /admin/reasons/<action>`` to add, rename, move (up, down, below another) or retire a node.
 
-Admins change; supervisors read (agents: of their departments only); nobody else sees any
-of it. Every POST carries the session's CSRF token (``web.guard``). The rules are the
+Admins change; supervisors read what belongs to their departments only
+(:func:`admin.store.visible_keys`: another department's record is not found, 404); nobody
+else sees any of it. Every POST carries the session's CSRF token (``web.guard``). The rules are the
 catalog's (``admin.store`` loads each record through ``db.catalog``).
 """
 
@@ -39,15 +41,19 @@ from admin import prompt_files, store
 from admin.sections import (
     BY_NAME,
     CHOICES,
+    ELSEWHERE,
     KEY_LABELS,
     NEW_ROWS,
     PAGE_SIZE,
+    PICK_LIMIT,
     PICKERS,
     ROW_CHOICES,
     ROWS,
+    SEARCHED,
     SECTIONS,
     SETTINGS_TITLE,
     SUGGESTED,
+    TURNS,
     VALUE_ROWS,
     Section,
     duration_text,
@@ -56,16 +62,19 @@ from admin.sections import (
     picked_yaml,
     record_key,
     rows_yaml,
+    turn_rows,
+    turns_yaml,
 )
 from db.catalog import Reason
-from db.catalog.records import SECTION_SLOTS, SETTING_KEYS, Slot
+from db.catalog.problems import FIELD_REASON
+from db.catalog.records import SECTION_SLOTS, SETTING_KEYS, Slot, key_lines
 from domain.enums import ReasonDirection, Role
 from domain.prompts import MAX_PROMPT_NAME, PRODUCT_PROMPTS, PROMPT_LANGUAGES
 from domain.refusals import BadInputError, NotFoundError
 from domain.texts import N_
 from web.access import RouteTable, roles
 from web.files import send_file
-from web.request import RequestContext
+from web.request import RequestContext, forgive_if_unlocked
 
 HERE = Path(__file__).resolve().parent
 routes = RouteTable("admin", templates=HERE / "templates")
@@ -147,6 +156,59 @@ def _table(text: str, column: str = "") -> list[dict[str, str]] | None:
     return rows
 
 
+def _turns(text: str) -> list[dict[str, str]] | None:
+    """The rota's YAML text as the table's rows (:func:`admin.sections.turn_rows`)."""
+    try:
+        return turn_rows(yaml.safe_load(text or "[]"))
+    except yaml.YAMLError:
+        return None
+
+
+def _cell_problems(
+    rc: RequestContext, section: str, refusal: store.RecordRefusedError, text: str
+) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """A refusal's problems by key, but those of the rota's rows by cell instead
+    (``"support_turns.3.opens"``; ``"support_turns.3."``: the row as a whole): the text
+    the rows make has a line per row (:func:`admin.sections.turns_yaml`), so a problem's
+    line tells its row (and "first at line N" names the row, counted from 1), and a problem
+    of one key of the row is told next to that key, without the key's name, and one that
+    names a value of the row (an unknown agent) next to the cell holding it."""
+    problems = _translate(rc, refusal.problems)
+    if section != TURNS[0] or TURNS[1] not in problems:
+        return problems, {}
+    lines = key_lines(section)
+    start = next(line for line, key in lines.items() if key == TURNS[1])
+    end = min((line for line in lines if line > start), default=start + 10**9)
+    columns = ROWS[TURNS]
+    rows = _turns(text) or []
+    cells: dict[str, list[str]] = {}
+    rest: list[str] = []
+    for line, reason in refusal.lines:
+        if not start <= line < end:
+            continue
+        key = reason.param("key") if reason.template == FIELD_REASON else None
+        inner = reason.param("reason")
+        row = line - start - 1
+        first = reason.param("first")  # "duplicate ... (first at line N)": the row there
+        if isinstance(first, int) and start < first < end:
+            params = {**dict(reason.params), "first": first - start}
+            reason = Reason(reason.template, tuple(params.items()))
+        if key is None and 0 <= row < len(rows) and reason.param("value") is not None:
+            named = str(reason.param("value"))
+            key = next((c for c in columns if rows[row].get(c) == named), None)
+            inner = reason if key else None
+        if line > start and key in columns and inner is not None:
+            cells.setdefault(f"{TURNS[1]}.{row}.{key}", []).append(inner.render(rc.lang.gettext))
+        elif line > start:
+            cells.setdefault(f"{TURNS[1]}.{row}.", []).append(reason.render(rc.lang.gettext))
+        else:
+            rest.append(reason.render(rc.lang.gettext))
+    problems = {k: v for k, v in problems.items() if k != TURNS[1]}
+    if rest:
+        problems[TURNS[1]] = rest
+    return problems, cells
+
+
 def _chosen(text: str) -> list[str]:
     """The values of a list key's YAML text (a picker ticks them); none when it is not a
     list of plain values."""
@@ -161,6 +223,8 @@ def form_values(section: str, record: Mapping[str, Any]) -> dict[str, str]:
     """A stored record as the text its form shows, key by key."""
     values: dict[str, str] = {}
     for slot in SECTION_SLOTS[section]:
+        if (section, slot.key) in ELSEWHERE:
+            continue
         if slot.optional and slot.key == "password":
             values[slot.key] = ""
         elif slot.nested:
@@ -176,6 +240,8 @@ def _entered(rc: RequestContext, section: str) -> dict[str, str]:
     form = rc.form()
     entered: dict[str, str] = {}
     for slot in SECTION_SLOTS[section]:
+        if (section, slot.key) in ELSEWHERE:
+            continue  # left out: kept as it is
         if slot.is_bool:
             entered[slot.key] = "true" if form.raw(slot.key) == "true" else "false"
             continue
@@ -186,7 +252,10 @@ def _entered(rc: RequestContext, section: str) -> dict[str, str]:
                 {c: form.text(f"{slot.key}.{i}.{c}", required=False) for c in columns}
                 for i in range(count)
             ]
-            entered[slot.key] = rows_yaml(rows, plain=(section, slot.key) in VALUE_ROWS)
+            if (section, slot.key) == TURNS:
+                entered[slot.key] = turns_yaml(rows)
+            else:
+                entered[slot.key] = rows_yaml(rows, plain=(section, slot.key) in VALUE_ROWS)
             continue
         if slot.key in PICKERS and form.raw(slot.key + PICKED) == "1":
             entered[slot.key] = picked_yaml(form.many(slot.key))
@@ -197,7 +266,8 @@ def _entered(rc: RequestContext, section: str) -> dict[str, str]:
 
 
 async def _departments(rc: RequestContext) -> frozenset[str] | None:
-    """A supervisor's departments (he sees their agents only); None: an admin sees all."""
+    """A supervisor's departments (he sees only what belongs to them,
+    :func:`admin.store.visible_keys`); None: an admin sees all."""
     if rc.signed_in.role is Role.ADMIN:
         return None
     return await rc.db(store.supervised_departments, rc.signed_in.agent_id)
@@ -269,6 +339,7 @@ async def _record_page(
     key: str,
     values: Mapping[str, str],
     problems: Mapping[str, list[str]] | None = None,
+    cells: Mapping[str, list[str]] | None = None,
     status: int = 200,
     deleting: bool = False,
 ) -> bytes:
@@ -277,9 +348,22 @@ async def _record_page(
     kinds |= {s.field.ref for s in slots if s.field and s.field.ref in SUGGESTED}
     if section.name == "ivr_menus":  # an option leads to a queue or a menu
         kinds |= {"queue", "menu"}
-    choices = await rc.db(store.ref_choices, sorted(k for k in kinds if k))
+    found = {k: rc.query().text(f"find.{k}", required=False, max_len=200) for k in SEARCHED}
+    named: dict[str, list[str]] = {}  # what the record names is offered whatever the search
+    for s in slots:
+        kind = PICKERS.get(s.key) if s.nested else (s.field.ref if s.field else None)
+        if kind in SEARCHED:
+            text = values.get(s.key) or ""
+            named.setdefault(kind, []).extend(_chosen(text) if s.nested else [text])
+    if section.name == TURNS[0]:
+        rows = _turns(values.get(TURNS[1]) or "") or []
+        named.setdefault("agent", []).extend(r["agent"] for r in rows if r.get("agent"))
+    choices = await rc.db(store.ref_choices, sorted(k for k in kinds if k), found, named)
     throttle = rc.web.sign_in_throttle
     held_back_s = throttle.held_back_s(key) if throttle and key and section.name == "agents" else 0
+    if held_back_s:  # unlocked in another web process, maybe
+        left = await forgive_if_unlocked(rc, key, at_once=True)
+        held_back_s = held_back_s if left is None else left
     return rc.render(
         "admin_record.html",
         status=status,
@@ -292,16 +376,28 @@ async def _record_page(
         held_back_s=held_back_s,
         options=lambda key: CHOICES.get((section.name, key)),
         table_columns=lambda key: ROWS.get((section.name, key)),
-        table=lambda key, text: _table(
-            text, ROWS[(section.name, key)][0] if (section.name, key) in VALUE_ROWS else ""
+        table=lambda key, text: (
+            _turns(text)
+            if (section.name, key) == TURNS
+            else _table(
+                text, ROWS[(section.name, key)][0] if (section.name, key) in VALUE_ROWS else ""
+            )
         ),
+        cells=cells or {},
         new_rows=lambda key, have: NEW_ROWS.get(key, 3) if not have else 3,
         rows_sent=ROWS_SENT,
+        elsewhere=lambda key: (section.name, key) in ELSEWHERE,
         row_choices=ROW_CHOICES,
         pickers=PICKERS,
         picked=PICKED,
         suggested=SUGGESTED,
-        choices=choices,
+        datalists=sorted(SUGGESTED | {"agent"}),
+        choices=choices.offered,
+        more=choices.more,
+        unmatched=choices.unmatched,
+        found=found,
+        pick_limit=PICK_LIMIT,
+        searched=SEARCHED,
         chosen=_chosen,
         notice=_notice(rc),
         **_common(rc),
@@ -319,10 +415,8 @@ async def record_page(rc: RequestContext, name: str) -> bytes:
             rc, section, key="", values=form_values(name, store.new_record(name))
         )
     record = await rc.db(store.find_record, name, key)
-    departments = await _departments(rc)
-    hidden = name == "agents" and departments is not None and record is not None
-    if record is None or (hidden and record.get("department") not in (departments or ())):
-        raise NotFoundError(NO_RECORD)
+    if record is None or not await rc.db(store.may_see, name, key, await _departments(rc)):
+        raise NotFoundError(NO_RECORD)  # a supervisor: not of his departments (R-4.6)
     return await _record_page(rc, section, key=key, values=form_values(name, record))
 
 
@@ -334,13 +428,9 @@ async def save_record(rc: RequestContext, name: str) -> bytes:
     try:
         saved = await rc.db(store.save_record, rc.signed_in.agent_id, name, entered, rc.now())
     except store.RecordRefusedError as refusal:
+        problems, cells = _cell_problems(rc, name, refusal, entered.get(TURNS[1], ""))
         return await _record_page(
-            rc,
-            section,
-            key=key,
-            values=entered,
-            problems=_translate(rc, refusal.problems),
-            status=409,
+            rc, section, key=key, values=entered, problems=problems, cells=cells, status=409
         )
     done = "saved" if saved.changed else "unchanged"
     return rc.redirect(f"/admin/s/{name}/edit?key={quote(saved.key, safe='')}&done={done}")
@@ -366,8 +456,8 @@ async def delete_record(rc: RequestContext, name: str) -> bytes:
 async def unlock_agent(rc: RequestContext) -> bytes:
     """Forgive an agent the wrong passwords that hold back the sign-ins of his login
     (``web.sign_in_throttle``), audited. The throttle lives in each web process's memory:
-    this unlocks the login in the process that serves the page (with several, each
-    counts, and forgets after the wait, on its own)."""
+    this forgives in the process that serves the page at once, and the audit entry tells
+    the others, which ask for it when they next hold the login back."""
     login = rc.form().text("key", max_len=64)
     if await rc.db(store.find_record, "agents", login) is None:
         raise NotFoundError(NO_RECORD)
@@ -442,6 +532,7 @@ async def audit_page(rc: RequestContext) -> bytes:
         actor=actor,
         target=target,
         page=page,
+        departments=await _departments(rc),
     )
     filters = {
         "since": query.raw("since") or "",
@@ -596,7 +687,20 @@ async def _trees(
 
 @routes.route("/admin/reasons", methods=["GET"], access=READERS)
 async def reasons_page(rc: RequestContext) -> bytes:
-    queue = rc.query().text("queue", max_len=200)
+    """A queue's reason trees; without ``?queue=``, the queues the reader may see, each
+    leading to its trees."""
+    queue = rc.query().text("queue", required=False, max_len=200)
+    departments = await _departments(rc)
+    if not queue:
+        listing = await rc.db(store.section_records, "queues", departments=departments)
+        return rc.render(
+            "admin_reason_queues.html",
+            queues=[(str(r.get("code", "")), str(r.get("name", ""))) for r in listing.records],
+            link=lambda code: f"/admin/reasons?queue={quote(code, safe='')}",
+            **_common(rc),
+        )
+    if not await rc.db(store.may_see, "queues", queue, departments):
+        raise NotFoundError(NO_RECORD)
     return _reason_page(rc, queue, await _trees(rc, queue))
 
 
@@ -673,7 +777,13 @@ def _prompt_rows(rc: RequestContext, uses: tuple[store.PromptUse, ...]) -> list[
 async def _prompts_page(
     rc: RequestContext, *, failed: str = "", problem: str = "", status: int = 200
 ) -> bytes:
-    rows = _prompt_rows(rc, await rc.db(store.prompt_uses))
+    uses = await rc.db(store.prompt_uses)
+    departments = await _departments(rc)
+    if departments is not None:  # a supervisor: what his queues, menus and boxes name
+        visible = await rc.db(store.visible_keys, departments)
+        uses = tuple(store.seen_by(use, visible) for use in uses)
+        uses = tuple(use for use in uses if use.used_by or use.product or use.texts)
+    rows = _prompt_rows(rc, uses)
     missing_only = rc.query().raw("missing") == "1"
     shown = [r for r in rows if not r["exists"]] if missing_only else rows
     return rc.render(

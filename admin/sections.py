@@ -6,8 +6,9 @@ pages edit the same records, keyed the same way, checked by the same reader and 
 key is, which keys a list shows, and who may do what:
 
 - an admin reads and changes everything;
-- a supervisor reads (never changes), and sees only the agents of the departments he
-  supervises (R-4.6);
+- a supervisor reads (never changes), and sees only what belongs to the departments he
+  supervises (R-4.6; the rule per section: ``admin.store.visible_keys``,
+  ``docs/administration.md``);
 - agents and back-office staff see nothing of ``/admin``.
 
 It also says what an audit entry records of a change: the record before and after, each
@@ -17,6 +18,7 @@ key that differs (:func:`changed_keys`); a password hash is never written there.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -124,9 +126,14 @@ ROWS: Mapping[tuple[str, str], tuple[str, ...]] = {
     ("ivr_menus", "options"): ("digit", "queue", "menu"),
     ("customers", "contacts"): ("name", "phone", "email"),
     ("customers", "phones"): ("number",),
+    ("queues", "support_turns"): ("weekday", "opens", "closes", "agent", "number", "priority"),
 }
 """The lists of flat children a page edits as a table, a row per child (section, key) ->
 the children's keys, instead of YAML text."""
+ELSEWHERE = frozenset({("queues", "reasons")})
+"""Keys a record's form does not edit (section, key): a queue's reason trees have their own
+editor (``/admin/reasons?queue=Q``); the form links to it, and saving the form leaves them
+as they are (a key a record leaves out is kept, as in a file)."""
 VALUE_ROWS = frozenset({("customers", "phones")})
 """Tables whose rows are plain values (a customer's numbers), not mappings."""
 NEW_ROWS: Mapping[str, int] = {"hours": 7, "options": 5}
@@ -154,8 +161,79 @@ def rows_yaml(rows: list[dict[str, str]], *, plain: bool = False) -> str:
     return "\n".join(lines) + "\n" if lines else "[]"
 
 
-SUGGESTED = frozenset({"department", "location", "box", "pause_type", "queue", "menu"})
+TURNS = ("queues", "support_turns")
+"""The support-turn rota (R-1.11) is a table too, a row per member of a day's turn: the rows
+with the same weekday, opens and closes are one day (a row of a day with no members names
+the day only); :func:`turn_rows` and :func:`turns_yaml` go between the two."""
+DAY_KEYS = ("weekday", "opens", "closes")
+MEMBER_KEYS = ("agent", "number", "priority")
+_INTEGER = re.compile(r"-?[0-9]{1,9}")
+
+
+def turn_rows(value: Any) -> list[dict[str, str]] | None:
+    """The rota as stored (a list of days, each with its members) as the table's rows;
+    None when it is no such list (the form then shows the YAML text)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        return None
+    rows: list[dict[str, str]] = []
+    for day in value:
+        members = day.get("members") if isinstance(day, dict) else None
+        if not isinstance(day, dict) or not isinstance(members or [], list):
+            return None
+        cells = {k: _cell(day.get(k)) for k in DAY_KEYS}
+        for member in members or [{}]:
+            if not isinstance(member, dict):
+                return None
+            rows.append({**cells, **{k: _cell(member.get(k)) for k in MEMBER_KEYS}})
+    return rows
+
+
+def _cell(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def turns_yaml(rows: list[dict[str, str]]) -> str:
+    """The table's rows as the rota's YAML, as a file has it: a day per weekday, opens and
+    closes met (in the order first met), its members in the rows' order; a row whose
+    typed cells are all empty is none. Each row that counts is one line of the text, in
+    the order of :func:`turn_rows` of it, so a problem's line tells its row."""
+    days: dict[tuple[str, str, str], list[dict[str, str]]] = {}
+    for row in rows:
+        if not any(v for k, v in row.items() if k not in ROW_CHOICES):
+            continue
+        day = days.setdefault(tuple(row.get(k, "") for k in DAY_KEYS), [])  # type: ignore[arg-type]
+        if any(row.get(k) for k in MEMBER_KEYS):
+            day.append(row)
+    lines = []
+    for key, members in days.items():
+        head = "- {" + ", ".join(_pair(k, v) for k, v in zip(DAY_KEYS, key, strict=True) if v)
+        if not members:
+            lines.append(head + "}")
+            continue
+        for index, member in enumerate(members):
+            pairs = ", ".join(_pair(k, member[k]) for k in MEMBER_KEYS if member.get(k))
+            start = head + (", " if head != "- {" else "") + "members: [" if index == 0 else "    "
+            end = "]}" if index == len(members) - 1 else ","
+            lines.append(start + "{" + pairs + "}" + end)
+    return "\n".join(lines) + "\n" if lines else "[]"
+
+
+def _pair(key: str, value: str) -> str:
+    """``key: value`` as YAML: a priority that is a whole number plain (a file's number),
+    anything else quoted text."""
+    if key == "priority" and _INTEGER.fullmatch(value):
+        return f"{key}: {value}"
+    return f"{key}: {json.dumps(value, ensure_ascii=False)}"
+
+
+SUGGESTED = frozenset({"department", "location", "box", "pause_type", "queue", "menu", "customer"})
 """The kinds of a single reference whose input suggests the existing records."""
+SEARCHED = frozenset({"agent", "customer"})
+"""The kinds a form does not offer whole (tens of thousands of customers): a search box
+finds them, the first :data:`PICK_LIMIT` matches are offered, and those the record names."""
+PICK_LIMIT = 50
 
 
 def picked_yaml(values: list[str]) -> str:
@@ -256,6 +334,8 @@ KEY_LABELS: Mapping[str, str] = {
     "ends": N_("Ends"),
     "action": N_("Action"),
     "digit": N_("Key"),
+    "agent": N_("Agent"),
+    "priority": N_("Priority"),
     "phone": N_("Phone number"),
     "email": N_("E-mail address"),
     "prompt": N_("Prompt"),

@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 from admin.sections import (
     BY_NAME,
     PAGE_SIZE,
+    PICK_LIMIT,
+    SEARCHED,
     Section,
     audit_target,
     changed_keys,
@@ -73,6 +75,7 @@ from db.models import (
     PromptText,
     Queue,
     QueueLocation,
+    QueueRight,
     ReasonNode,
     ReportSchedule,
     ReportSending,
@@ -83,7 +86,9 @@ from db.models import (
 )
 from domain.enums import ReasonDirection
 from domain.prompts import PRODUCT_PROMPTS, is_prompt_name
+from domain.search import fold
 from domain.texts import N_
+from web.sign_in_throttle import UNLOCK_ACTION, unlock_target
 
 NOT_FOUND = N_("There is no such record (any more).")
 IN_USE = N_("This record is in use and cannot be deleted.")
@@ -92,9 +97,14 @@ IN_USE = N_("This record is in use and cannot be deleted.")
 class RecordRefusedError(Exception):
     """A record the catalog's rules refuse: the reasons by key (``""``: the whole record)."""
 
-    def __init__(self, problems: Mapping[str, list[Reason]]) -> None:
+    def __init__(
+        self,
+        problems: Mapping[str, list[Reason]],
+        lines: Sequence[tuple[int, Reason]] = (),
+    ) -> None:
         super().__init__("; ".join(str(r) for rs in problems.values() for r in rs))
         self.problems = dict(problems)
+        self.lines = tuple(lines)  # each problem on its line of the record (records.key_lines)
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,133 @@ def supervised_departments(session: Session, agent_id: int) -> frozenset[str]:
     return frozenset(session.scalars(query))
 
 
+def visible_keys(session: Session, departments: frozenset[str]) -> dict[str, frozenset[str]]:
+    """What a supervisor of ``departments`` sees of the sections that belong to
+    departments (R-4.6), by section, the records' keys (``docs/administration.md``):
+
+    - ``departments``: the ones he supervises; ``agents``: theirs;
+    - ``queues``: those their agents are members of (as the live screen counts them);
+    - ``phone_seats``: those their agents have a right to or logged in at;
+    - ``voicemail_boxes``: those their agents have a right to, and their queues' boxes;
+    - ``ivr_menus``: those leading to their queues (through other menus too);
+    - ``dids``: those leading to their queues or menus;
+    - ``report_schedules``: those filtered to one of their queues or made with his rights.
+
+    The other sections (pause types, locations, customers, holidays, prompts' words) are
+    the whole centre's, the same for every department: a supervisor reads them whole.
+    """
+    agent_rows = session.execute(
+        select(Agent.id, Agent.login)
+        .join(Department, Department.id == Agent.department_id)
+        .where(Department.name.in_(sorted(departments)))
+    ).all()
+    agent_ids = [i for i, _ in agent_rows]
+    queue_rows = session.execute(
+        select(Queue.id, Queue.code)
+        .join(QueueRight, QueueRight.queue_id == Queue.id)
+        .where(QueueRight.agent_id.in_(agent_ids))
+    ).all()
+    queue_ids = {i for i, _ in queue_rows}
+    seats = set(
+        session.scalars(
+            select(PhoneSeat.name).where(
+                or_(
+                    PhoneSeat.id.in_(
+                        select(SeatRight.seat_id).where(SeatRight.agent_id.in_(agent_ids))
+                    ),
+                    PhoneSeat.id.in_(
+                        select(AgentSession.seat_id).where(AgentSession.agent_id.in_(agent_ids))
+                    ),
+                )
+            )
+        )
+    )
+    box_ids = set(session.scalars(select(BoxRight.box_id).where(BoxRight.agent_id.in_(agent_ids))))
+    for vm, cb in session.execute(
+        select(Queue.voicemail_box_id, Queue.callback_box_id).where(Queue.id.in_(queue_ids))
+    ):
+        box_ids |= {b for b in (vm, cb) if b is not None}
+    boxes = set(session.scalars(select(VoicemailBox.code).where(VoicemailBox.id.in_(box_ids))))
+    menus = session.execute(
+        select(IvrMenu.id, IvrMenu.code, IvrMenu.default_queue_id, IvrMenu.default_menu_id)
+    ).all()
+    leads: dict[int, set[tuple[str, int]]] = {m.id: set() for m in menus}
+    for m in menus:
+        if m.default_queue_id is not None:
+            leads[m.id].add(("queue", m.default_queue_id))
+        if m.default_menu_id is not None:
+            leads[m.id].add(("menu", m.default_menu_id))
+    for menu_id, queue_id, submenu_id in session.execute(
+        select(IvrOption.menu_id, IvrOption.queue_id, IvrOption.submenu_id)
+    ):
+        if queue_id is not None:
+            leads[menu_id].add(("queue", queue_id))
+        if submenu_id is not None:
+            leads[menu_id].add(("menu", submenu_id))
+    menu_ids: set[int] = set()
+    grew = True
+    while grew:  # a menu leading to a menu of theirs is theirs too
+        before_count = len(menu_ids)
+        for menu_id, targets in leads.items():
+            if any(
+                (kind == "queue" and target in queue_ids) or (kind == "menu" and target in menu_ids)
+                for kind, target in targets
+            ):
+                menu_ids.add(menu_id)
+        grew = len(menu_ids) > before_count
+    dids = set(
+        session.scalars(
+            select(Did.number).where(
+                or_(Did.queue_id.in_(queue_ids), Did.ivr_menu_id.in_(menu_ids))
+            )
+        )
+    )
+    supervisor_ids = select(SupervisorDepartment.agent_id).join(
+        Department, Department.id == SupervisorDepartment.department_id
+    )
+    schedules = session.execute(
+        select(ReportSchedule).where(
+            or_(
+                ReportSchedule.queue_id.in_(queue_ids),
+                ReportSchedule.owner_id.in_(
+                    supervisor_ids.where(Department.name.in_(sorted(departments)))
+                ),
+            )
+        )
+    ).scalars()
+    section = BY_NAME["report_schedules"]
+    return {
+        "departments": departments,
+        "agents": frozenset(login for _, login in agent_rows),
+        "queues": frozenset(code for _, code in queue_rows),
+        "phone_seats": frozenset(seats),
+        "voicemail_boxes": frozenset(boxes),
+        "ivr_menus": frozenset(m.code for m in menus if m.id in menu_ids),
+        "dids": frozenset(dids),
+        "report_schedules": frozenset(
+            record_key(
+                section,
+                {
+                    "report": s.report,
+                    "period": s.period.value,
+                    "format": s.format.value,
+                    "email_to": s.email_to,
+                },
+            )
+            for s in schedules
+        ),
+    }
+
+
+def may_see(session: Session, name: str, key: str, departments: frozenset[str] | None) -> bool:
+    """Whether a reader of ``departments`` (None: an admin, everything) sees the record
+    ``key`` of section ``name`` (:func:`visible_keys`)."""
+    if departments is None:
+        return True
+    visible = visible_keys(session, departments).get(name)
+    return visible is None or key in visible
+
+
 def section_records(
     session: Session,
     name: str,
@@ -154,16 +291,17 @@ def section_records(
     page: int = 1,
     departments: frozenset[str] | None = None,
 ) -> RecordList:
-    """The records of a section as the catalog has them. ``departments``: only the agents
-    of these (a supervisor's view). Customers come a page at a time, found by contract
-    number, name or phone number (``search``)."""
+    """The records of a section as the catalog has them. ``departments``: only what
+    belongs to these (a supervisor's view, :func:`visible_keys`). Customers come a page at
+    a time, found by contract number, name or phone number (``search``)."""
     section = BY_NAME[name]
     exporter = Exporter(session)
     if section.searchable:
         return _customers(session, exporter, search, page)
     records = [_plain(r) for r in exporter.section(name)]
-    if departments is not None and name == "agents":
-        records = [r for r in records if r.get("department") in departments]
+    visible = visible_keys(session, departments).get(name) if departments is not None else None
+    if visible is not None:
+        records = [r for r in records if record_key(section, r) in visible]
     if search:
         needle = search.casefold()
         records = [r for r in records if needle in json.dumps(r, ensure_ascii=False).casefold()]
@@ -245,18 +383,63 @@ _CHOICES: dict[str, tuple[Any, Any, Any]] = {
     "queue": (Queue, Queue.code, Queue.name),
     "menu": (IvrMenu, IvrMenu.code, IvrMenu.name),
     "pause_type": (PauseType, PauseType.position, PauseType.name),
+    "customer": (Customer, Customer.contract_number, Customer.name),
 }
 
 
-def ref_choices(session: Session, kinds: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
+@dataclass(frozen=True)
+class Choices:
     """The records of each kind a form picks from: (the value, a label), in the value's
-    order; the label is the value with what a person knows it by."""
-    out: dict[str, list[tuple[str, str]]] = {}
+    order; ``more``: the kinds of which more records match than are offered
+    (:data:`admin.sections.PICK_LIMIT`); ``unmatched``: those a search found none of."""
+
+    offered: Mapping[str, list[tuple[str, str]]]
+    more: frozenset[str]
+    unmatched: frozenset[str]  # the kinds searched for in vain
+
+
+def ref_choices(
+    session: Session,
+    kinds: Sequence[str],
+    search: Mapping[str, str] | None = None,
+    include: Mapping[str, Sequence[str]] | None = None,
+) -> Choices:
+    """The records of each kind a form picks from; the label is the value with what a
+    person knows it by. Agents and customers (:data:`admin.sections.SEARCHED`: tens of
+    thousands of customers) are not all offered: the first ``PICK_LIMIT`` whose value or
+    label holds ``search[kind]``, and those in ``include[kind]`` (the ones the record
+    already names)."""
+    offered: dict[str, list[tuple[str, str]]] = {}
+    more: set[str] = set()
+    unmatched: set[str] = set()
     for kind in kinds:
         _model, value, shown = _CHOICES[kind]
-        rows = session.execute(select(value, shown).order_by(value)).all()
-        out[kind] = [(str(v), _choice_label(kind, str(v), str(s))) for v, s in rows]
-    return out
+        query = select(value, shown).order_by(value)
+        if kind not in SEARCHED:
+            rows = session.execute(query).all()
+            offered[kind] = [(str(v), _choice_label(kind, str(v), str(s))) for v, s in rows]
+            continue
+        needle = (search or {}).get(kind, "").strip().lower()
+        if needle and kind == "customer":  # accents and case aside, as the desktop finds
+            query = query.where(Customer.search_text.like(f"%{fold(needle)}%"))
+        elif needle:
+            pattern = f"%{needle}%"
+            query = query.where(
+                or_(func.lower(value).like(pattern), func.lower(shown).like(pattern))
+            )
+        rows = session.execute(query.limit(PICK_LIMIT + 1)).all()
+        if needle and not rows:
+            unmatched.add(kind)
+        if len(rows) > PICK_LIMIT:
+            more.add(kind)
+            rows = rows[:PICK_LIMIT]
+        named = {str(v) for v in (include or {}).get(kind, ()) if v}
+        missing = sorted(named - {str(v) for v, _ in rows})
+        if missing:
+            rows = [*rows, *session.execute(select(value, shown).where(value.in_(missing)))]
+            rows.sort(key=lambda r: str(r[0]))
+        offered[kind] = [(str(v), _choice_label(kind, str(v), str(s))) for v, s in rows]
+    return Choices(offered, frozenset(more), frozenset(unmatched))
 
 
 def _choice_label(kind: str, value: str, shown: str) -> str:
@@ -312,7 +495,8 @@ def save_record(
     try:
         load_nodes(session, page_record(name, entered), "page")
     except CatalogError as error:
-        raise RecordRefusedError(problems_by_key(error, key_lines(name))) from None
+        problems = problems_by_key(error, key_lines(name))
+        raise RecordRefusedError(problems, error.reasons) from None
     after = find_record(session, name, typed_key)
     verb = "create" if before is None else "update"
     changed = _audit(
@@ -447,8 +631,8 @@ def audit_unlock(session: Session, actor_id: int, login: str, forgiven: int, now
         AuditLog(
             at=now,
             actor_id=actor_id,
-            action="admin.agents.unlock",
-            target=audit_target(BY_NAME["agents"], login)[:200],
+            action=UNLOCK_ACTION,  # every web process reads it (web.sign_in_throttle)
+            target=unlock_target(login)[:200],
             detail=json.dumps({"addresses": forgiven}),
         )
     )
@@ -606,10 +790,26 @@ def audit_entries(
     actor: str = "",
     target: str = "",
     page: int = 1,
+    departments: frozenset[str] | None = None,
 ) -> tuple[tuple[AuditEntry, ...], int]:
     """The audit trail, newest first, a page at a time: per period, actor login, and
-    target (``queues:TECH``, or part of it); with the total found."""
+    target (``queues:TECH``, or part of it); with the total found. ``departments``: a
+    supervisor's view, the changes of the records he may read only (:func:`visible_keys`,
+    and the sections of the whole centre)."""
     query = select(AuditLog, Agent.login).outerjoin(Agent, Agent.id == AuditLog.actor_id)
+    if departments is not None:
+        visible = visible_keys(session, departments)
+        targets = sorted(
+            audit_target(BY_NAME[name], key)[:200] for name, keys in visible.items() for key in keys
+        )
+        whole = [name for name in BY_NAME if name not in visible]
+        query = query.where(
+            or_(
+                AuditLog.target.in_(targets),
+                AuditLog.target == "settings",
+                *(AuditLog.target.like(f"{name}:%") for name in whole),
+            )
+        )
     if since is not None:
         query = query.where(AuditLog.at >= since)
     if until is not None:
@@ -894,6 +1094,18 @@ def prompt_uses(session: Session) -> tuple[PromptUse, ...]:
         for n in names
         if is_prompt_name(n)
     )
+
+
+def seen_by(use: PromptUse, visible: Mapping[str, frozenset[str]]) -> PromptUse:
+    """``use`` as a supervisor who sees ``visible`` (:func:`visible_keys`) reads it: named
+    by his queues, menus and boxes only."""
+    kept = []
+    for user in use.used_by:
+        section, _, rest = user.partition(":")
+        key = rest.rsplit(" ", 1)[0]
+        if section not in visible or key in visible[section]:
+            kept.append(user)
+    return dataclasses.replace(use, used_by=tuple(kept))
 
 
 def audit_prompt_recording(

@@ -29,7 +29,7 @@ from web.i18n import Catalogues, Language
 from web.live_feed import EventFeed
 from web.password_checks import PasswordChecks
 from web.rendering import Templates
-from web.sessions import SignedInUser
+from web.sessions import SignedInUser, unlocked_since
 from web.sign_in_throttle import SignInThrottle
 from web.worker_threads import WorkerThreads
 
@@ -235,3 +235,23 @@ def clear_cookie(request: Request, name: bytes, *, path: bytes = b"/") -> None:
         sameSite="lax",
         secure=bool(request.isSecure()),
     )
+
+
+async def forgive_if_unlocked(
+    rc: RequestContext, login: str, address: str | None = None, *, at_once: bool = False
+) -> int | None:
+    """An admin's unlock of ``login`` made in another web process (read from the audit
+    trail, ``web.sign_in_throttle``) forgives here too the misses held back before it. The
+    wait left for a sign-in from ``address`` (from any address, when None); None when the
+    database was not asked (asked lately, or nothing held back;
+    :meth:`web.sign_in_throttle.SignInThrottle.unlock_check`)."""
+    throttle = rc.web.sign_in_throttle
+    since = throttle.unlock_check(login, address, at_once=at_once) if throttle else None
+    if throttle is None or since is None:
+        return None
+    unlocked = await rc.db(unlocked_since, login, datetime.fromtimestamp(since, UTC))
+    if unlocked is not None:
+        throttle.forgive_until(login, unlocked.timestamp())
+    if address is None:
+        return throttle.held_back_s(login)
+    return throttle.retry_after_s(login, address)

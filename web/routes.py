@@ -32,6 +32,7 @@ from web.request import (
     SESSION_COOKIE,
     RequestContext,
     clear_cookie,
+    forgive_if_unlocked,
     local_path,
     set_cookie,
 )
@@ -126,6 +127,9 @@ async def sign_in(rc: RequestContext) -> bytes:
     throttle = rc.web.sign_in_throttle
     address = _client_address(rc)
     wait_s = throttle.retry_after_s(login, address) if throttle else 0
+    if wait_s:  # an admin may have unlocked the login in another process
+        left = await forgive_if_unlocked(rc, login, address)
+        wait_s = wait_s if left is None else left
     if wait_s:
         rc.request.setHeader(b"Retry-After", str(wait_s).encode())
         return _sign_in_page(rc, target, error=_wait_message(rc, wait_s), status=429)

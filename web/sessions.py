@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from db.models import (
     Agent,
     AgentSession,
+    AuditLog,
     BoxRight,
     Event,
     PauseType,
@@ -35,6 +36,7 @@ from db.passwords import hash_password
 from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import Role
 from domain.numbers import is_country_prefix
+from web.sign_in_throttle import UNLOCK_ACTION, unlock_target
 
 IDLE_S = 4 * 3600
 LIFETIME_S = 16 * 3600
@@ -313,3 +315,15 @@ def touch_session(session: Session, web_session_id: int, now: datetime) -> bool:
     if (wanted - row.expires_at).total_seconds() >= _SLIDE_STEP_S:
         row.expires_at = wanted
     return True
+
+
+def unlocked_since(session: Session, login: str, since: datetime) -> datetime | None:
+    """The latest unlock of ``login`` by an admin at or after ``since``, from the audit
+    trail every process shares (``web.sign_in_throttle``); None: none."""
+    return session.scalar(
+        select(func.max(AuditLog.at)).where(
+            AuditLog.at >= since,
+            AuditLog.action == UNLOCK_ACTION,
+            AuditLog.target == unlock_target(login),
+        )
+    )

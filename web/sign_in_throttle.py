@@ -19,7 +19,12 @@ Three counts of failed sign-ins, each answering with a wait that ends, never a l
 
 While a wait runs, a sign-in is refused without checking its password at all. An admin may
 forgive a login its misses (:meth:`SignInThrottle.forgive`, the agent's "Unlock" on
-``/admin``).
+``/admin``). The unlock is written to the audit trail (:data:`UNLOCK_ACTION`), which every
+web process shares: a process holding a login back asks the database, at most every
+``UNLOCK_CHECK_S`` per login and address, whether an admin unlocked it since its last miss
+(:meth:`SignInThrottle.unlock_check`), and then forgets those misses too
+(:meth:`SignInThrottle.forgive_until`). So Unlock reaches every process, with no table of
+its own.
 
 Kept in the web process's memory on its clock: a restart forgets the counts, and with
 several web processes each counts its own. That is enough to turn an online guessing
@@ -46,12 +51,20 @@ GLOBAL_LIMIT = 120
 WINDOW_S = 60.0
 TRUSTED_S = 12 * 3600.0
 MAX_KEYS = 10_000
+UNLOCK_CHECK_S = 5.0  # a held-back login asks the database for an unlock at most this often
+UNLOCK_ACTION = "admin.agents.unlock"
+"""The audit trail's action of an admin's unlock; its target is ``agents:<login>``."""
+
+
+def unlock_target(login: str) -> str:
+    return f"agents:{login}"
 
 
 @dataclass
 class _Misses:
     count: int
     last_at: float
+    checked_at: float = -math.inf  # when the database was last asked for an unlock
 
 
 class SignInThrottle:
@@ -147,6 +160,42 @@ class SignInThrottle:
         many addresses' counts were forgotten."""
         key = login.strip().casefold()
         pairs = [pair for pair in self._pairs if pair[0] == key]
+        for pair in pairs:
+            del self._pairs[pair]
+        return len(pairs)
+
+    def unlock_check(
+        self, login: str, address: str | None = None, *, at_once: bool = False
+    ) -> float | None:
+        """Whether to ask the database for an unlock of ``login`` made in another process:
+        when a sign-in as ``login`` (from ``address``; None: from anywhere) is held back and
+        the database was not asked for it within ``UNLOCK_CHECK_S`` (``at_once``: whenever;
+        an admin's page, not a sign-in anyone may flood), the time (the clock's seconds) of
+        the earliest last miss held back: an unlock since then forgives them
+        (:meth:`forgive_until`). None: nothing to ask."""
+        now = self._clock.seconds()
+        key = login.strip().casefold()
+        held = [
+            misses
+            for pair, misses in self._pairs.items()
+            if pair[0] == key
+            and (address is None or pair[1] == address)
+            and self._pair_wait(pair, now) > 0
+            and (at_once or now - misses.checked_at >= UNLOCK_CHECK_S)
+        ]
+        if not held:
+            return None
+        if not at_once:
+            for misses in held:
+                misses.checked_at = now
+        return min(m.last_at for m in held)
+
+    def forgive_until(self, login: str, at_s: float) -> int:
+        """An unlock at ``at_s`` (in another process): forget the misses of ``login`` whose
+        last came before it (those since are new guesses, and count). How many addresses'
+        counts were forgotten."""
+        key = login.strip().casefold()
+        pairs = [p for p, m in self._pairs.items() if p[0] == key and m.last_at <= at_s]
         for pair in pairs:
             del self._pairs[pair]
         return len(pairs)

@@ -83,8 +83,6 @@ def test_an_admin_builds_a_queue_a_did_and_an_agent_in_the_browser(
             "closed_action": "announce",
             "hours_prompt": "hotline/opening-hours",
             "moh_class": "default",
-            "reasons": "in:\n  - label: Internet\n    children:\n"
-            "      - {label: No connection, code: I-1}",
         },
     )
     for row, day in enumerate(("mon", "tue")):  # the hours' table, a row a day
@@ -99,6 +97,12 @@ def test_an_admin_builds_a_queue_a_did_and_an_agent_in_the_browser(
     click(browser, (By.ID, "admin-save"))
     wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Saved."))
     browser.save_screenshot(str(shots / "admin-queue-saved.png"))
+    click(browser, (By.ID, "admin-reasons"))  # the form links to the tree editor
+    wait.until(EC.presence_of_element_located((By.ID, "add-label-in-top")))
+    browser.find_element(By.ID, "add-label-in-top").send_keys("Internet")
+    browser.find_element(By.ID, "add-code-in-top").send_keys("I-1")
+    click(browser, (By.ID, "add-in-top"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Saved."))
     queue = find_record_in(engine, "queues", "HELP")
     assert queue is not None and queue["reasons"]["in"][0]["label"] == "Internet"
     assert queue["hours"][1] == {"weekday": "tue", "opens": "08:00", "closes": "17:00"}

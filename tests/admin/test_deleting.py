@@ -155,7 +155,8 @@ def test_the_refusal_in_czech(
 def test_supervisors_cannot_delete(
     browser: Browser, db: InlineDBRunner, centre: StaffCentre, centre_yaml: None
 ) -> None:
-    browser.signed_in("sue")
+    db.run_sync(lambda s: load_catalog(s, "agents: [{login: sue, name: Sue, supervises: [Empty]}]"))
+    browser.signed_in("sue")  # she reads the department she supervises, but cannot delete it
     page = browser.get("/admin/s/departments/edit?key=Empty")
     assert page.status == 200 and 'id="admin-delete"' not in page.text
     assert browser.post("/admin/s/departments/delete", {"key": "Empty"}).status == 403

@@ -127,7 +127,6 @@ QUEUE = {
     "code": "HELP",
     "name": "Help desk",
     "ring_timeout_s": "0",
-    "reasons": "in:\n  - label: Internet\n    children:\n      - {label: No connection, code: I-1}",
 }
 
 
@@ -167,16 +166,27 @@ def test_an_admin_opens_a_new_line_and_its_first_call_reaches_the_new_agent(
     click(browser, (By.ID, "admin-save"))
     wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Uloženo."))
 
-    # The tree editor: a second reason below Internet.
+    # The tree editor (the queue's form links to it): Internet with two reasons below it;
+    # a leaf needs a code, so Internet has one until it has reasons below it.
     click(browser, (By.ID, "admin-reasons"))
-    internet = wait.until(
-        EC.presence_of_element_located((By.CSS_SELECTOR, "li[data-label=Internet]"))
-    )
-    node = internet.get_attribute("id").removeprefix("node-")  # type: ignore[union-attr]
+    wait.until(EC.presence_of_element_located((By.ID, "add-label-in-top")))
+    browser.find_element(By.ID, "add-label-in-top").send_keys("Internet")
+    browser.find_element(By.ID, "add-code-in-top").send_keys("I-0")
+    click(browser, (By.ID, "add-in-top"))
+    wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Uloženo."))
+    for label, code in (("No connection", "I-1"), ("Slow line", "I-2")):
+        internet = wait.until(
+            EC.presence_of_element_located((By.CSS_SELECTOR, "li[data-label=Internet]"))
+        )
+        node = internet.get_attribute("id").removeprefix("node-")  # type: ignore[union-attr]
+        click(browser, (By.ID, f"edit-{node}"))
+        browser.find_element(By.ID, f"add-label-in-{node}").send_keys(label)
+        browser.find_element(By.ID, f"add-code-in-{node}").send_keys(code)
+        click(browser, (By.ID, f"add-in-{node}"))
+        wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Uloženo."))
     click(browser, (By.ID, f"edit-{node}"))
-    browser.find_element(By.ID, f"add-label-in-{node}").send_keys("Slow line")
-    browser.find_element(By.ID, f"add-code-in-{node}").send_keys("I-2")
-    click(browser, (By.ID, f"add-in-{node}"))
+    browser.find_element(By.ID, f"code-{node}").clear()
+    click(browser, (By.ID, f"rename-{node}"))
     wait.until(EC.text_to_be_present_in_element((By.ID, "admin-notice"), "Uloženo."))
     assert browser.find_elements(By.CSS_SELECTOR, "li[data-label='Slow line']")
     browser.save_screenshot(str(shots / "new-line-reason-tree.png"))

@@ -17,7 +17,6 @@ from admin.store import find_record
 from db.catalog import export_catalog, load_catalog
 from db.models import AuditLog, Call, Queue, ReasonNode
 from domain.enums import CallState, Direction
-from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
 from tests.support.time import T0
 from tests.support.web import Browser
@@ -207,8 +206,13 @@ def test_the_editor_in_czech(
 
 
 def test_supervisors_read_agents_see_nothing_and_forms_need_the_token(
-    browser: Browser, db: InlineDBRunner, centre: StaffCentre, admin: int, tree: dict[str, int]
+    browser: Browser,
+    db: InlineDBRunner,
+    departments: None,
+    admin: int,
+    tree: dict[str, int],
 ) -> None:
+    db.run_sync(lambda s: load_catalog(s, "queues: [{code: TECH, name: Tech, agents: [eva]}]"))
     browser.signed_in("eva")
     assert browser.get("/admin/reasons?queue=TECH").status == 403
     browser.signed_in("sue")

@@ -60,7 +60,6 @@ CASES = [
     ("queues", "code", "TECH", "closed_action", "dance"),
     ("queues", "code", "TECH", "hours", "- {weekday: mon, opens: '17:00', closes: '08:00'}"),
     ("queues", "code", "TECH", "hours", "- {weekday: funday, opens: '08:00', closes: '17:00'}"),
-    ("queues", "code", "TECH", "reasons", "in:\n  - {label: Internet}"),
     ("queues", "code", "TECH", "agents", "[nobody]"),
     ("phone_seats", "name", "Desk 1", "dial_string", "101"),
     ("voicemail_boxes", "code", "VM", "email_to", "nobody"),
@@ -137,7 +136,6 @@ def test_the_page_refuses_what_the_loader_refuses_with_the_same_reason(
     values = form_values(section, record)
     nested = values[bad_key].count("\n") > 0 or bad_key in (
         "hours",
-        "reasons",
         "agents",
         "options",
         "supervises",

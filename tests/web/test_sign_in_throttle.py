@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.internet.task import Clock
 
-from web.sign_in_throttle import SignInThrottle
+from web.sign_in_throttle import UNLOCK_CHECK_S, SignInThrottle
 
 HOME = "192.0.2.10"  # the supervisor's own address
 ELSEWHERE = "203.0.113.66"
@@ -129,3 +129,20 @@ def test_memory_stays_bounded_whatever_is_tried(
             throttle.failed(login, address)
         clock.advance(later_s)
         assert throttle.tracked() <= 3 * 16
+
+
+def test_an_unlock_elsewhere_is_asked_for_now_and_then_and_forgives_the_misses_before_it() -> None:
+    clock = Clock()
+    throttle = SignInThrottle(clock, free_misses=0, first_delay_s=60, max_delay_s=60)
+    assert throttle.unlock_check("eva", HOME) is None  # nothing held back: nothing to ask
+    throttle.failed("eva", HOME)
+    missed_at = clock.seconds()
+    assert throttle.unlock_check("eva", HOME) == missed_at
+    assert throttle.unlock_check("eva", HOME) is None  # asked lately
+    assert throttle.unlock_check("eva", at_once=True) == missed_at  # an admin's page
+    clock.advance(UNLOCK_CHECK_S)
+    assert throttle.unlock_check("eva", HOME) == missed_at
+    throttle.failed("eva", ELSEWHERE)  # a miss after the unlock below: it still counts
+    assert throttle.forgive_until("EVA", missed_at + 1) == 1
+    assert throttle.retry_after_s("eva", HOME) == 0
+    assert throttle.retry_after_s("eva", ELSEWHERE) > 0
