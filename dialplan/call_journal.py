@@ -27,20 +27,23 @@ write it to.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from twisted.logger import Logger
 
 from db.durable import quarantine, read_json, read_json_files, write_json
 
 # The journal's folder inside the spool directory (HOTLINE_SPOOL_DIR).
 JOURNAL_FOLDER = "calls"
 
-_log = Logger()
+# Told what the disk refused and why (the process logs it: this module imports no framework).
+Refused = Callable[[str, OSError], None]
+
+
+def _ignore(what: str, error: OSError) -> None:
+    """The default: nobody to tell."""
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,9 @@ class JournalEntry:
 class CallJournal:
     """The journal in ``directory`` (shared by the flows and the janitor of one process)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, on_refused: Refused = _ignore) -> None:
         self.directory = directory
+        self._on_refused = on_refused
         # Entries the disk refused (full, read-only): kept here until it takes them.
         self._unwritten: dict[str, JournalEntry] = {}
 
@@ -152,12 +156,7 @@ class CallJournal:
                 {"uniqueid": entry.uniqueid, "changes": [_dump(c) for c in entry.changes]},
             )
         except OSError as exc:
-            _log.error(
-                "call {uniqueid}: the journal cannot be written ({error}); kept in memory "
-                "until the disk takes it or the database does",
-                uniqueid=entry.uniqueid,
-                error=exc.strerror or str(exc),
-            )
+            self._on_refused(f"the journal of call {entry.uniqueid}", exc)
             return None
 
 

@@ -35,7 +35,7 @@ from db.migrate import alembic_config, current_revision
 from db.notify_listener import NotifyListener
 from db.runner import DBRunner
 from dialplan.channel_vars import TRANSFER_VARIABLE
-from dialplan.flows.context import FlowContext, FlowSettings
+from dialplan.flows.context import FlowContext, FlowSettings, disk_refused
 from dialplan.flows.router import build_router
 from dialplan.services.janitor import JanitorService
 from fastagi.server import LOOPBACK, FastAGIFactory, with_backlog
@@ -161,7 +161,7 @@ class HotlineService(MultiService):
             web_listen=settings.web_listen,
             ami="not configured" if settings.ami is None else "configured",
         )
-        self.spool = Spool(settings.spool_dir)
+        self.spool = Spool(settings.spool_dir, disk_refused)
         self._add(DatabaseService(self.engine, self.db, settings.database_url))
         self.ami: AMIClient | None = None
         if settings.ami is not None:

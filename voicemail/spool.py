@@ -22,16 +22,19 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
-from twisted.logger import Logger
-
 from db.durable import quarantine, read_json_files, write_json
 
-_log = Logger()
+# Told what the disk refused and why (the process logs it: this module imports no framework).
+Refused = Callable[[str, OSError], None]
+
+
+def _ignore(what: str, error: OSError) -> None:
+    """The default: nobody to tell."""
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,9 @@ class SpooledRequest:
 
 
 class Spool:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, on_refused: Refused = _ignore) -> None:
         self.directory = directory
+        self._on_refused = on_refused
         # Entries the disk refused (full), by key: kept until the disk or the database
         # takes them.
         self._unwritten: dict[str, SpooledRequest] = {}
@@ -84,13 +88,7 @@ class Spool:
             return _write(self.directory, request)
         except OSError as exc:
             self._unwritten[request.spool_key] = request
-            _log.error(
-                "the spool cannot keep the {kind} of call {uniqueid} on disk ({error}); "
-                "kept in memory until the disk or the database takes it",
-                kind=request.kind,
-                uniqueid=request.call_uniqueid,
-                error=exc.strerror or str(exc),
-            )
+            self._on_refused(f"the {request.kind} of call {request.call_uniqueid}", exc)
             return self.directory / f"{request.spool_key}.json"
 
     @property

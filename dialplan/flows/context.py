@@ -7,12 +7,26 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from twisted.logger import Logger
+
 from db.runner import DBRunner
 from dialplan.call_journal import JOURNAL_FOLDER, CallJournal
 from dialplan.channel_vars import ANSWERED_CONTEXT, EXIT_CONTEXT
 from dialplan.flows.offers import OfferPlanner
 from domain.clock import Clock
 from voicemail.spool import Spool
+
+_log = Logger()
+
+
+def disk_refused(what: str, error: OSError) -> None:
+    """What the calls' journal and the spool say when the disk refuses a write (full): the
+    change is kept in memory meanwhile, and a human should free the disk."""
+    _log.error(
+        "the disk refused {what} ({error}); kept in memory until the disk or the database takes it",
+        what=what,
+        error=error.strerror or str(error),
+    )
 
 
 @dataclass(frozen=True)
@@ -58,7 +72,8 @@ class FlowContext:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "offers", OfferPlanner(self.db, self.clock))
-        object.__setattr__(self, "journal", CallJournal(self.spool.directory / JOURNAL_FOLDER))
+        journal = CallJournal(self.spool.directory / JOURNAL_FOLDER, disk_refused)
+        object.__setattr__(self, "journal", journal)
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock.seconds(), UTC)

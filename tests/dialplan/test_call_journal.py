@@ -4,6 +4,7 @@ riding on memory until it has room again."""
 
 from __future__ import annotations
 
+import errno
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -49,13 +50,15 @@ def test_a_damaged_entry_is_set_aside_for_a_human(tmp_path: Path) -> None:
 
 def test_a_full_disk_keeps_the_changes_in_memory_until_it_has_room(tmp_path: Path) -> None:
     with small_disk(tmp_path / "disk", size_mb=4) as disk:
-        journal = CallJournal(disk / "calls")
+        told: list[tuple[str, int | None]] = []
+        journal = CallJournal(disk / "calls", lambda what, error: told.append((what, error.errno)))
         journal.arrived(CallArrival("early.1", T0))  # on disk before it filled
         free = fill(disk)
         arrival = CallArrival("1765000000.18", T0, did="222111001")
         end = CallEnd("1765000000.18", "fallback", T0.replace(second=40), "database unavailable")
         assert journal.arrived(arrival) is None and journal.ended(end) is None
         assert journal.unwritten == 1
+        assert told == [("the journal of call 1765000000.18", errno.ENOSPC)] * 2  # logged
         assert not list((disk / "calls").glob(".*.tmp"))  # no half-written file left behind
         # The janitor sees it all the same, after what the disk holds.
         assert [(p is None, e.uniqueid if e else None) for p, e in journal.entries()] == [
