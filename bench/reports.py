@@ -13,7 +13,10 @@ store functions the pages call (``reports.store.records``):
 * a deep keyset page (past half of the calls);
 * the CSV export of a month, streamed in the export's keyset batches into nothing, with the
   process's resident memory sampled at each batch (it must stay flat);
-* a monthly report: the KPI of R-5.4 for a month (``reports.store.kpi.kpi_for_calls``).
+* the monthly reports of ``/reports`` (per queue, per agent, by hour, by day, per DID, IVR
+  keys, reason paths) for the whole centre, each timed as the page builds its table; the
+  slowest is ``month_report_s``; then the scheduled job's files (XLSX and CSV of the
+  per-queue report) and the KPI of R-5.4 alone (``reports.store.kpi.kpi_for_calls``).
 
 Ends with ``reports calls=N database=D page_p95_ms=X deep_page_ms=Y month_report_s=Z
 csv_rows_per_s=W``. Run from the repository root::
@@ -38,7 +41,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -76,7 +79,10 @@ from domain.enums import (  # noqa: E402
 )
 from reports import records as core  # noqa: E402
 from reports.records_routes import CSV_BATCH, csv_rows  # noqa: E402
-from reports.store import kpi  # noqa: E402
+from reports.exports import csv_bytes, xlsx_bytes  # noqa: E402
+from reports.report_period import Period  # noqa: E402
+from reports.report_tables import REPORTS  # noqa: E402
+from reports.store import figures, kpi  # noqa: E402
 from reports.store import records as store  # noqa: E402
 
 SCHEMA = "bench_reports"
@@ -488,20 +494,35 @@ def measure(engine: Engine, centre: dict[str, Any], repeats: int) -> dict[str, f
         f"  CSV of October: {rows:,} rows in {csv_s:.1f} s = {rows / csv_s:,.0f} rows/s;"
         f" RSS {base_rss / 1024:.0f} MiB -> peak {peak_rss / 1024:.0f} MiB"
     )
-    # A monthly report: the KPI of over October.
-    # Once: reports.store.kpi recounts lost-not-recovered call by call, minutes on a month.
+    # The monthly reports of /reports over October, the whole centre, each as the
+    # page builds it (its table, figures as docs/kpi.md defines them); the slowest counts.
+    period = Period(date(2026, 10, 1), date(2026, 10, 31), ZONE.key)
+    everything = figures.Scope(None)
+    now = datetime(2026, 12, 1, tzinfo=UTC)
     report_s = []
+    tables = {}
+    for key in REPORTS:
+        with Session(engine) as session:
+            begun = time.perf_counter()
+            tables[key] = figures.report_table(session, key, period, everything, now)
+            took = time.perf_counter() - begun
+        report_s.append(took)
+        print(f"  monthly report {key:<8} {len(tables[key].rows):>5} rows  {took:7.2f} s")
+    # The scheduled job's own work on top: the monthly per-queue report as an XLSX file
+    # and as CSV (the e-mail and the SMTP conversation are what they cost anywhere).
+    begun = time.perf_counter()
+    xlsx_bytes(tables["queues"], str, "Queues, October 2026")
+    csv_bytes(tables["queues"], str)
+    print(f"  the scheduled job's files (XLSX, CSV): {time.perf_counter() - begun:.3f} s")
     with Session(engine) as session:
         begun = time.perf_counter()
-        summary = kpi.kpi_for_calls(session, flt.since, flt.until)  # type: ignore[arg-type]
-        report_s.append(time.perf_counter() - begun)
-    print(
-        f"  monthly KPI report: {summary.calls:,} calls, median {statistics.median(report_s):.2f} s"
-    )
+        summary = kpi.kpi_for_calls(session, period.since, period.until)
+        took = time.perf_counter() - begun
+    print(f"  the KPI of R-5.4 alone: {summary.calls:,} calls, {took:.2f} s")
     return {
         "page_p95_ms": p95,
         "deep_page_ms": deep_ms,
-        "month_report_s": statistics.median(report_s),
+        "month_report_s": max(report_s),
         "csv_rows_per_s": rows / csv_s,
     }
 
