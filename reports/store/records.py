@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, or_, select, tuple_
+from sqlalchemy import ColumnElement, Row, Select, and_, exists, false, or_, select, tuple_, union
 from sqlalchemy.orm import Session, aliased
 
 from db.models import (
@@ -160,9 +160,13 @@ def _conditions(
         # number; a caller ID may store any of its written forms.
         digits = digits_of(flt.number, centre_prefix(session))
         forms = sorted(written_forms([digits], known_prefixes(session))) if digits else []
-        where.append(
-            or_(Call.caller_number.in_(forms), Call.callee_number.in_(forms)) if forms else false()
+        # The calls of either index, as a union: with an OR of the two columns SQLite walks
+        # the start-time index of every call instead (half a second on a million calls).
+        by_number = union(
+            select(Call.id).where(Call.caller_number.in_(forms)),
+            select(Call.id).where(Call.callee_number.in_(forms)),
         )
+        where.append(Call.id.in_(by_number) if forms else false())
     if flt.rt_number:
         where.append(Call.rt_number == flt.rt_number)
     if flt.reason_node_id is not None:
