@@ -19,6 +19,7 @@ in its national format (``777 123 456``), any other in the international format 
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import phonenumbers
@@ -107,6 +108,12 @@ def _digits(number: PhoneNumber) -> str:
     return phonenumbers.format_number(number, PhoneNumberFormat.E164).lstrip("+")
 
 
+# Parsing a number costs tens of microseconds; reports and the live screens read the same
+# callers' numbers again and again (a month's lost callers, today's on every refresh).
+_REMEMBERED = 65536
+
+
+@lru_cache(maxsize=_REMEMBERED)
 def normalise_number(raw: str, country_prefix: str) -> str:
     """``raw`` as international digits without ``+``; ``NumberError`` (a ``ValueError``) when
     it has no digits or is no phone number, or when ``country_prefix`` is no calling code."""
@@ -117,14 +124,19 @@ def national_forms(digits: str) -> set[str]:
     """The national digits a caller ID in the number's own country may carry for these
     international digits: the national significant number and, where the country dials one,
     with its trunk prefix (``030…`` for ``4930…``, also ``0``-prefixed for any country)."""
+    return set(_national_forms(digits))
+
+
+@lru_cache(maxsize=_REMEMBERED)
+def _national_forms(digits: str) -> frozenset[str]:
     number = _parse("+" + digits, None)
     if number is None:
-        return set()
+        return frozenset()
     significant = phonenumbers.national_significant_number(number)
     national = phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
     forms = {significant, "0" + significant}
     forms.add("".join(ch for ch in national if "0" <= ch <= "9"))
-    return {f for f in forms if f}
+    return frozenset(f for f in forms if f)
 
 
 def display_number(raw: str, centre_prefix: str) -> str:

@@ -119,21 +119,43 @@ def kpi_for_calls(
     threshold in force then); ``service_level_s`` given recomputes the service level with
     that threshold from the same moments (a "what if" for a report).
     """
-    stored = service_level_s is None
-    threshold_s = (
-        service_level_s if service_level_s is not None else service_level_threshold_s(session)
-    )
-    limit = timedelta(seconds=threshold_s)
-    where: list[ColumnElement[bool]] = [
+    where = _population(since, until)
+    if queue_id is not None:
+        where.append(Call.queue_id == queue_id)
+    rows = _rows(session, where)
+    return _Counting(session, since, until, service_level_s, rows).summary(rows)
+
+
+def kpi_per_queue(
+    session: Session,
+    since: datetime,
+    until: datetime,
+    queue_ids: Sequence[int],
+    *,
+    service_level_s: int | None = None,
+) -> dict[int, KpiSummary]:
+    """:func:`kpi_for_calls` of each of ``queue_ids``, in one read of the calls."""
+    rows = _rows(session, [*_population(since, until), Call.queue_id.in_(sorted(queue_ids))])
+    counting = _Counting(session, since, until, service_level_s, rows)
+    by_queue: dict[int, list[Any]] = {queue_id: [] for queue_id in queue_ids}
+    for row in rows:
+        by_queue[row.queue_id].append(row)
+    return {queue_id: counting.summary(found) for queue_id, found in by_queue.items()}
+
+
+def _population(since: datetime, until: datetime) -> list[ColumnElement[bool]]:
+    return [
         Call.direction == Direction.INBOUND,
         Call.queue_entered_at.is_not(None),
         Call.started_at >= since,
         Call.started_at < until,
     ]
-    if queue_id is not None:
-        where.append(Call.queue_id == queue_id)
-    # The columns the figures need, not whole calls: a month is tens of thousands of rows.
-    found = session.execute(
+
+
+def _rows(session: Session, where: list[ColumnElement[bool]]) -> Sequence[Any]:
+    # The columns the figures need, not whole calls, read through Core, not the ORM's
+    # loading: a month is tens of thousands of rows.
+    query = (
         select(
             Call.id,
             Call.state,
@@ -149,78 +171,106 @@ def kpi_for_calls(
         )
         .where(*where)
         .order_by(Call.started_at, Call.id)
-    ).all()
-    counted = []
-    in_progress = transferred = fallback = 0
-    for call in found:
-        if call.state not in FINAL_STATES:
-            in_progress += 1
-        elif call.state is CallState.TRANSFERRED:
-            transferred += 1
-        elif call.state is CallState.FALLBACK:
-            fallback += 1
-        else:
-            counted.append(call)
-    chosen = (
-        {} if stored else _box_chosen_at(session, [c.id for c in counted if c.state in _BOX_STATES])
     )
-    answered = voicemail = callback = abandoned = closed = other = 0
-    reached = within = 0
-    wait_s = talk_s = 0.0
-    lost_calls = []
-    for call in counted:
-        waited_from = call.queue_entered_at
-        assert waited_from is not None
-        if call.answered_at is not None:
-            answered += 1
-            wait_s += (call.answered_at - waited_from).total_seconds()
-            if call.ended_at is not None:
-                talk_s += (call.ended_at - call.answered_at).total_seconds()
-            if call.within_service_level if stored else call.answered_at - waited_from <= limit:
-                within += 1
-        elif call.state in _BOX_STATES:
-            if call.state is CallState.VOICEMAIL:
-                voicemail += 1
+    return session.connection().execute(query).all()
+
+
+class _Counting:
+    """What the summaries of some calls share: the threshold, when box callers chose, and
+    which lost callers were recovered (worked out once for all of them)."""
+
+    def __init__(
+        self,
+        session: Session,
+        since: datetime,
+        until: datetime,
+        service_level_s: int | None,
+        rows: Sequence[Any],
+    ) -> None:
+        self.since, self.until = since, until
+        self.stored = service_level_s is None
+        self.threshold_s = (
+            service_level_s if service_level_s is not None else service_level_threshold_s(session)
+        )
+        final = [r for r in rows if r.state in FINAL_STATES]
+        self.chosen = (
+            {}
+            if self.stored
+            else _box_chosen_at(session, [r.id for r in final if r.state in _BOX_STATES])
+        )
+        lost = [r for r in final if not r.reached and r.state in _ABANDONED]
+        self.recovered = _recovered(session, lost)
+
+    def summary(self, found: Sequence[Any]) -> KpiSummary:
+        stored, limit = self.stored, timedelta(seconds=self.threshold_s)
+        counted = []
+        in_progress = transferred = fallback = 0
+        for call in found:
+            if call.state not in FINAL_STATES:
+                in_progress += 1
+            elif call.state is CallState.TRANSFERRED:
+                transferred += 1
+            elif call.state is CallState.FALLBACK:
+                fallback += 1
             else:
-                callback += 1
-            at = chosen.get(call.id) or call.ended_at
-            if (
-                call.within_service_level
-                if stored
-                else at is not None and at - waited_from <= limit
-            ):
-                within += 1
-        elif call.state in _ABANDONED:
-            abandoned += 1
-        elif call.state is CallState.CLOSED:
-            closed += 1
-        else:
-            other += 1
-        if call.reached:
-            reached += 1
-        elif call.state in _ABANDONED:
-            lost_calls.append(call)
-    return KpiSummary(
-        since=since,
-        until=until,
-        service_level_s=threshold_s,
-        calls=len(counted),
-        answered=answered,
-        voicemail=voicemail,
-        callback=callback,
-        abandoned=abandoned,
-        closed=closed,
-        other=other,
-        reached=reached,
-        within_service_level=within,
-        lost=len(lost_calls),
-        lost_not_recovered=len(lost_calls) - _recovered(session, lost_calls),
-        in_progress=in_progress,
-        transferred=transferred,
-        fallback=fallback,
-        answered_wait_s=wait_s,
-        answered_talk_s=talk_s,
-    )
+                counted.append(call)
+        answered = voicemail = callback = abandoned = closed = other = 0
+        reached = within = 0
+        wait_s = talk_s = 0.0
+        lost_calls = []
+        for call in counted:
+            waited_from = call.queue_entered_at
+            assert waited_from is not None
+            if call.answered_at is not None:
+                answered += 1
+                wait_s += (call.answered_at - waited_from).total_seconds()
+                if call.ended_at is not None:
+                    talk_s += (call.ended_at - call.answered_at).total_seconds()
+                if call.within_service_level if stored else call.answered_at - waited_from <= limit:
+                    within += 1
+            elif call.state in _BOX_STATES:
+                if call.state is CallState.VOICEMAIL:
+                    voicemail += 1
+                else:
+                    callback += 1
+                at = self.chosen.get(call.id) or call.ended_at
+                if (
+                    call.within_service_level
+                    if stored
+                    else at is not None and at - waited_from <= limit
+                ):
+                    within += 1
+            elif call.state in _ABANDONED:
+                abandoned += 1
+            elif call.state is CallState.CLOSED:
+                closed += 1
+            else:
+                other += 1
+            if call.reached:
+                reached += 1
+            elif call.state in _ABANDONED:
+                lost_calls.append(call)
+        return KpiSummary(
+            since=self.since,
+            until=self.until,
+            service_level_s=self.threshold_s,
+            calls=len(counted),
+            answered=answered,
+            voicemail=voicemail,
+            callback=callback,
+            abandoned=abandoned,
+            closed=closed,
+            other=other,
+            reached=reached,
+            within_service_level=within,
+            lost=len(lost_calls),
+            lost_not_recovered=sum(1 for c in lost_calls if c.id not in self.recovered),
+            in_progress=in_progress,
+            transferred=transferred,
+            fallback=fallback,
+            answered_wait_s=wait_s,
+            answered_talk_s=talk_s,
+        )
 
 
 _BOX_STATES = (CallState.VOICEMAIL, CallState.CALLBACK)
@@ -253,8 +303,8 @@ def _box_chosen_at(session: Session, ids: list[int]) -> dict[int, datetime]:
     return chosen
 
 
-def _recovered(session: Session, lost_calls: Sequence[Any]) -> int:
-    """How many lost callers were connected later, in either direction (R-4.5): a call of
+def _recovered(session: Session, lost_calls: Sequence[Any]) -> set[int]:
+    """The lost calls whose callers were connected later, in either direction (R-4.5): a call of
     theirs answered after the lost one ended, inbound from any of their numbers (in any
     written form) or outbound to one, or any call of the customer they are.
 
@@ -262,7 +312,7 @@ def _recovered(session: Session, lost_calls: Sequence[Any]) -> int:
     together, then one pass over the answered calls of all of them (their number forms
     and customers, in chunks) keeps, per customer and per number, the latest answer."""
     if not lost_calls:
-        return 0
+        return set()
     centre = centre_prefix(session)
     prefixes = known_prefixes(session)
     queue_prefix = {
@@ -338,7 +388,7 @@ def _recovered(session: Session, lost_calls: Sequence[Any]) -> int:
     ):
         keep(latest_by_customer, customer_id, at)
 
-    recovered = 0
+    recovered = set()
     for lost in lost_calls:
         after = lost.ended_at or lost.started_at
         customer_id = customer_of[lost.id]
@@ -346,7 +396,7 @@ def _recovered(session: Session, lost_calls: Sequence[Any]) -> int:
         if customer_id is not None:
             latest.append(latest_by_customer.get(customer_id))
         if any(at is not None and at >= after for at in latest):
-            recovered += 1
+            recovered.add(lost.id)
     return recovered
 
 
@@ -359,7 +409,7 @@ def _in_chunks(
     """The rows of ``query(chunk)`` for the sorted ``values`` in chunks of ``_CHUNK``."""
     ordered = sorted(values)
     for start in range(0, len(ordered), _CHUNK):
-        yield from session.execute(query(ordered[start : start + _CHUNK]))
+        yield from session.connection().execute(query(ordered[start : start + _CHUNK]))
 
 
 # R-5.4: answered within 20 s counts toward the service level by default.
