@@ -28,24 +28,21 @@ transaction); and the whole sign-in passes this gate:
 
 from __future__ import annotations
 
-import os
-import threading
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred, DeferredSemaphore, fail, maybeDeferred
 from twisted.internet.interfaces import IReactorFromThreads
-from twisted.internet.threads import deferToThreadPool
-from twisted.python.threadpool import ThreadPool
 
 from db.passwords import verify_password
+from web.worker_threads import NICENESS, OwnPool
 
 T = TypeVar("T")
 
 AT_ONCE = 2
 # The niceness of the check threads: the lowest priority there is.
-CHECK_NICENESS = 19
+CHECK_NICENESS = NICENESS
 WAITING = 32
 PER_ADDRESS = 4
 
@@ -54,50 +51,6 @@ RunInThread = Callable[[Callable[[], bool]], "Deferred[bool]"]
 
 class SignInsBusyError(Exception):
     """More sign-ins at once than the server takes: try again in a moment."""
-
-
-class _Threads:
-    """A thread pool of its own, started on the first check and stopped with the web root."""
-
-    def __init__(self, reactor: IReactorFromThreads, threads: int) -> None:
-        self._reactor = reactor
-        self._pool = ThreadPool(minthreads=0, maxthreads=threads, name="hotline-password-checks")
-        self._started = False
-
-    def run(self, fn: Callable[[], bool]) -> Deferred[bool]:
-        if not self._started:
-            self._pool.start()
-            self._started = True
-        return deferToThreadPool(  # type: ignore[arg-type]
-            self._reactor, self._pool, lambda: _yielding_to_calls(fn)
-        )
-
-    def stop(self) -> None:
-        if self._started:
-            self._pool.stop()
-            self._started = False
-
-
-_niced = threading.local()
-
-
-def _yielding_to_calls(fn: Callable[[], bool]) -> bool:
-    """Run ``fn`` on this check thread, first lowering the thread's own priority (once)."""
-    if not getattr(_niced, "done", False):
-        lower_this_threads_priority()
-        _niced.done = True
-    return fn()
-
-
-def lower_this_threads_priority() -> int | None:
-    """Give the calling thread the lowest scheduling priority; its niceness after, or
-    ``None`` where a single thread cannot be niced (not Linux)."""
-    try:
-        # On Linux a thread is a task of its own: PRIO_PROCESS with its id nices only it.
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), CHECK_NICENESS)
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-    except (AttributeError, OSError):
-        return None
 
 
 class PasswordChecks:
@@ -131,7 +84,7 @@ class PasswordChecks:
         verify: Callable[[str, str], bool] = verify_password,
     ) -> PasswordChecks:
         """Checks in a pool of ``at_once`` threads of their own (the running process)."""
-        threads = _Threads(reactor, at_once)
+        threads = OwnPool(reactor, at_once, "hotline-password-checks", CHECK_NICENESS)
         return cls(
             threads.run, at_once=at_once, waiting=waiting, verify=verify, on_stop=threads.stop
         )

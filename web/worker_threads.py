@@ -7,7 +7,7 @@ page and every live stream of the process while it drew. :class:`WorkerThreads` 
 function in a thread pool of its own, with at most ``at_once`` of them under way at a time
 (the others wait for their turn, first come first served), so a burst of PDF downloads and
 scheduled e-mails takes at most that many cores and never the reactor's nor the database's
-threads.
+threads; and those threads run at the lowest scheduling priority, so the calls come first.
 
 ``run_in_thread`` is a port, as in ``web.password_checks``: the running process gives a
 thread pool (:meth:`WorkerThreads.in_threads`), tests under a Clock run the work inline
@@ -16,6 +16,8 @@ thread pool (:meth:`WorkerThreads.in_threads`), tests under a Clock run the work
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -34,24 +36,51 @@ AT_ONCE = 1
 RunInThread = Callable[[Callable[[], Any]], "Deferred[Any]"]
 
 
-class _Pool:
-    """A thread pool of its own, started on the first piece of work, stopped with its owner."""
+# The niceness of the threads that do such work: the lowest priority there is, so that
+# when the cores are busy the reactor's thread, which serves the calls, gets them first.
+NICENESS = 19
 
-    def __init__(self, reactor: IReactorFromThreads, threads: int, name: str) -> None:
+
+class OwnPool:
+    """A thread pool of its own, started on the first piece of work, stopped with its owner;
+    its threads run at ``niceness`` (Linux lets one thread be niced), so the calls come first."""
+
+    def __init__(
+        self, reactor: IReactorFromThreads, threads: int, name: str, niceness: int = NICENESS
+    ) -> None:
         self._reactor = reactor
         self._pool = ThreadPool(minthreads=0, maxthreads=threads, name=name)
         self._started = False
+        self._niceness = niceness
+        self._niced = threading.local()
 
-    def run(self, fn: Callable[[], Any]) -> Deferred[Any]:
+    def run(self, fn: Callable[[], T]) -> Deferred[T]:
         if not self._started:
             self._pool.start()
             self._started = True
-        return deferToThreadPool(self._reactor, self._pool, fn)  # type: ignore[arg-type]
+        return deferToThreadPool(self._reactor, self._pool, self._yielding, fn)  # type: ignore[arg-type]
+
+    def _yielding(self, fn: Callable[[], T]) -> T:
+        if not getattr(self._niced, "done", False):
+            lower_this_threads_priority(self._niceness)
+            self._niced.done = True
+        return fn()
 
     def stop(self) -> None:
         if self._started:
             self._pool.stop()
             self._started = False
+
+
+def lower_this_threads_priority(niceness: int = NICENESS) -> int | None:
+    """Give the calling thread ``niceness``; its niceness after, or ``None`` where a single
+    thread cannot be niced (not Linux)."""
+    try:
+        # On Linux a thread is a task of its own: PRIO_PROCESS with its id nices only it.
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), niceness)
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    except (AttributeError, OSError):
+        return None
 
 
 class WorkerThreads:
@@ -73,7 +102,7 @@ class WorkerThreads:
         cls, reactor: IReactorFromThreads, *, at_once: int = AT_ONCE, name: str = "hotline-work"
     ) -> WorkerThreads:
         """Work in a pool of ``at_once`` threads of its own (the running process)."""
-        pool = _Pool(reactor, at_once, name)
+        pool = OwnPool(reactor, at_once, name)
         return cls(pool.run, at_once=at_once, on_stop=pool.stop)
 
     @classmethod
