@@ -18,6 +18,7 @@ from collections.abc import Callable
 from twisted.logger import Logger
 
 from ami.client import AMIClient, AMIListResult
+from ami.listeners import Listeners
 from ami.protocol import AMIError, AMIMessage
 
 _log = Logger()
@@ -47,7 +48,7 @@ class DeviceStates:
     def __init__(self, client: AMIClient) -> None:
         self._client = client
         self._states: dict[str, str] = {}
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[str] = Listeners("device state")
         client.subscribe("DeviceStateChange", self._changed)
         client.on_connection(self._connection)
 
@@ -57,13 +58,7 @@ class DeviceStates:
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(device)`` after each change; returns the way to stop."""
-        self._listeners.append(listener)
-
-        def stop() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return stop
+        return self._listeners.add(listener)
 
     def _set(self, device: str, state: str) -> None:
         if not device:
@@ -72,11 +67,7 @@ class DeviceStates:
         if self._states.get(key) == state:
             return
         self._states[key] = state
-        for listener in list(self._listeners):
-            try:
-                listener(device)
-            except Exception:  # one screen's fault must not stop the others
-                _log.failure("device state listener failed")
+        self._listeners.tell(device)
 
     def _changed(self, event: AMIMessage) -> None:
         self._set(event.get("Device", "") or "", event.get("State", "") or "")
@@ -86,8 +77,7 @@ class DeviceStates:
             devices = list(self._states)
             self._states.clear()
             for device in devices:
-                for listener in list(self._listeners):
-                    listener(device)
+                self._listeners.tell(device)
             return
         try:
             d = self._client.send_list_action("DeviceStateList")

@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from twisted.logger import Logger
 
 from ami.client import AMIClient
+from ami.listeners import Listeners
 from ami.protocol import AMIError, AMIMessage
 
 _log = Logger()
@@ -58,7 +59,7 @@ class SpySessions:
     def __init__(self, client: AMIClient) -> None:
         self._client = client
         self._calls: dict[str, SpyCall] = {}
-        self._listeners: list[Listener] = []
+        self._listeners: Listeners[int] = Listeners("spy call")
         client.subscribe("VarSet", self._variable)
         client.subscribe("Newstate", self._state)
         client.subscribe("Hangup", self._hangup)
@@ -73,20 +74,10 @@ class SpySessions:
 
     def listen(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(supervisor_id)`` after each change; returns the way to stop."""
-        self._listeners.append(listener)
-
-        def stop() -> None:
-            if listener in self._listeners:
-                self._listeners.remove(listener)
-
-        return stop
+        return self._listeners.add(listener)
 
     def _changed(self, supervisor_id: int) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(supervisor_id)
-            except Exception:  # one screen's fault must not stop the others
-                _log.failure("spy call listener failed")
+        self._listeners.tell(supervisor_id)
 
     def _variable(self, event: AMIMessage) -> None:
         if (event.get("Variable", "") or "").upper() != SPY_VARIABLE:
