@@ -78,8 +78,8 @@ from domain.enums import (  # noqa: E402
     RingOutcome,
 )
 from reports import records as core  # noqa: E402
-from reports.records_routes import CSV_BATCH, csv_rows  # noqa: E402
 from reports.exports import csv_bytes, xlsx_bytes  # noqa: E402
+from reports.records_routes import CSV_BATCH, csv_rows  # noqa: E402
 from reports.report_period import Period  # noqa: E402
 from reports.report_tables import REPORTS  # noqa: E402
 from reports.store import figures, kpi  # noqa: E402

@@ -1,4 +1,4 @@
-"""The calls' own spool: state changes the database could not take, kept on disk (issue 11).
+"""The calls' own spool: state changes the database could not take, on disk (issue 11; R-7.6).
 
 R-7.3 asks that nothing is lost while the database is down; the voicemail spool
 (``voicemail.spool``) keeps messages and callback requests, and this journal keeps the calls

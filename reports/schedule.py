@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from domain.enums import ReportPeriod
 from domain.report_schedules import (  # noqa: F401 (the page's and the catalog's rules)
     MAX_RECIPIENTS,
     parse_recipients,
@@ -36,14 +36,12 @@ from reports.report_period import Period
 MAX_CATCH_UP = 31
 
 
-class Cadence(StrEnum):
-    ONCE = "once"
-    DAILY = "daily"
-    WEEKLY = "weekly"
-    MONTHLY = "monthly"
-
-
-_LONGEST_DAYS = {Cadence.ONCE: 1, Cadence.DAILY: 1, Cadence.WEEKLY: 7, Cadence.MONTHLY: 31}
+_LONGEST_DAYS = {
+    ReportPeriod.ONCE: 1,
+    ReportPeriod.DAILY: 1,
+    ReportPeriod.WEEKLY: 7,
+    ReportPeriod.MONTHLY: 31,
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class Timing:
     """How one schedule repeats: ``once`` covers ``first_day``..``last_day``; the others
     start covering periods from ``first_day`` on."""
 
-    cadence: Cadence
+    cadence: ReportPeriod
     send_at: time
     first_day: date
     last_day: date | None = None  # a one-off's last day
@@ -59,14 +57,14 @@ class Timing:
     send_on: date | None = None  # a one-off's sending day; None: the day after its period
 
 
-def period_containing(cadence: Cadence, day: date, time_zone: str) -> Period:
+def period_containing(cadence: ReportPeriod, day: date, time_zone: str) -> Period:
     """The daily, weekly or monthly period that holds ``day``."""
-    if cadence is Cadence.DAILY:
+    if cadence is ReportPeriod.DAILY:
         return Period(day, day, time_zone)
-    if cadence is Cadence.WEEKLY:
+    if cadence is ReportPeriod.WEEKLY:
         monday = day - timedelta(days=day.weekday())
         return Period(monday, monday + timedelta(days=6), time_zone)
-    if cadence is Cadence.MONTHLY:
+    if cadence is ReportPeriod.MONTHLY:
         first = day.replace(day=1)
         following = (first + timedelta(days=32)).replace(day=1)
         return Period(first, following - timedelta(days=1), time_zone)
@@ -84,7 +82,7 @@ def sending_moment(period: Period, send_at: time, send_on: date | None = None) -
 
 def due_periods(timing: Timing, sent: frozenset[date], now: datetime) -> list[Period]:
     """The periods due at ``now`` whose first day is not in ``sent``, oldest first."""
-    if timing.cadence is Cadence.ONCE:
+    if timing.cadence is ReportPeriod.ONCE:
         once = Period(timing.first_day, timing.last_day or timing.first_day, timing.time_zone)
         moment = sending_moment(once, timing.send_at, timing.send_on)
         due = moment <= now and once.first_day not in sent
@@ -107,13 +105,13 @@ def due_periods(timing: Timing, sent: frozenset[date], now: datetime) -> list[Pe
 # --------------------------------------------------------------------------- the schedules
 
 
-def first_period_day(cadence: Cadence, today: date, time_zone: str) -> date:
+def first_period_day(cadence: ReportPeriod, today: date, time_zone: str) -> date:
     """A new schedule's first day: the period running today is the first one sent."""
     return period_containing(cadence, today, time_zone).first_day
 
 
 def sent_first_days(
-    cadence: Cadence,
+    cadence: ReportPeriod,
     logged: Iterable[tuple[date, date]],
     time_zone: str,
     last_day: date | None = None,
@@ -121,7 +119,7 @@ def sent_first_days(
     """The first days of the logged periods that are periods of ``cadence``: a schedule
     changed from daily to weekly does not take a sent Monday for a sent week; a one-off's
     (``last_day``: its last day) only its own period."""
-    if cadence is Cadence.ONCE:
+    if cadence is ReportPeriod.ONCE:
         return frozenset(first for first, last in logged if last == last_day)
     return frozenset(
         first

@@ -1,4 +1,4 @@
-"""Replaying the calls' journal into the database (issue 11, item 3; R-7.3).
+"""Replaying the calls' journal into the database (issue 11, item 3; R-7.3, R-7.6).
 
 A journal entry (``dialplan.call_journal``) holds one call's changes that the database
 could not take when they happened. :func:`replay_entry` applies them in order in one

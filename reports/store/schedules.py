@@ -27,7 +27,7 @@ from domain.enums import ReportFormat, ReportPeriod, Role
 from domain.refusals import ForbiddenError, NotFoundError
 from domain.report_schedules import NOT_THE_OWNERS_QUEUE, NOT_YOUR_QUEUE, OWNER_ROLES
 from domain.texts import N_
-from reports.schedule import MAX_CATCH_UP, Cadence, first_period_day, stored_recipients
+from reports.schedule import MAX_CATCH_UP, first_period_day, stored_recipients
 
 NO_SUCH_SCHEDULE = N_("There is no such report schedule.")
 # How many sendings of each schedule the page shows.
@@ -221,7 +221,7 @@ def _first_day(draft: Draft, now: datetime, zone: str) -> date | None:
     if draft.period is ReportPeriod.ONCE:
         return draft.first_day
     today = now.astimezone(ZoneInfo(zone)).date()
-    return first_period_day(Cadence(draft.period.value), today, zone)
+    return first_period_day(ReportPeriod(draft.period.value), today, zone)
 
 
 def create_schedule(
@@ -289,7 +289,7 @@ class DueSchedule:
 
     id: int
     report: str
-    cadence: Cadence
+    cadence: ReportPeriod
     format: ReportFormat
     recipients: tuple[str, ...]
     queue_id: int | None
@@ -344,8 +344,8 @@ def scheduler_view(session: Session, now: datetime, default_zone: str) -> Schedu
         rights[agent_id].add(queue_id)
     found = []
     for s in schedules:
-        cadence = Cadence(s.period.value)
-        if cadence is Cadence.ONCE and (s.starts_on is None or s.ends_on is None):
+        cadence = ReportPeriod(s.period.value)
+        if cadence is ReportPeriod.ONCE and (s.starts_on is None or s.ends_on is None):
             continue  # a one-off without its period: nothing to send (the checks refuse it)
         if s.starts_on is None:
             # Only the first process to see it sets it; the others read that day.

@@ -1,4 +1,4 @@
-"""What a supervisor reads of ``/admin`` (R-4.6, R-7.4): only what belongs to the departments
+"""What a supervisor reads of ``/admin`` (R-6.2, R-4.6, R-7.4): only what belongs to the departments
 he supervises, in every section tied to departments (queues, agents, seats, boxes, menus,
 DIDs, departments, report schedules); a direct link to another department's record is not
 found. Also the queues' list of reason trees (``/admin/reasons`` without a queue) and the

@@ -1,4 +1,4 @@
-"""The calls' journal on disk (issue 11, item 3): changes kept in order per call, whatever
+"""The calls' journal on disk (issue 11, item 3; R-7.6): changes kept in order per call, whatever
 the uniqueid, a damaged file set aside, never lost or replayed half, and a full disk
 riding on memory until it has room again."""
 

@@ -1,4 +1,4 @@
-"""The database goes down while callers wait (R-7.3, R-1.16): the caller keeps the music and
+"""The database goes down while callers wait (R-7.3, R-7.6, R-1.16): the caller keeps the music and
 is served once it is back, and ``hotline serve``'s periodic spool import brings in a request
 kept on disk meanwhile."""
 

@@ -1,4 +1,4 @@
-"""The fault suite (issue 11): a fault injected at each step of a call while the simulator
+"""The fault suite (issue 11; R-7.6): a fault injected at each step of a call while the simulator
 drives it, on SQLite and on PostgreSQL, and then, from the database, nothing lost and
 nobody stuck (``tests.support.faults``).
 

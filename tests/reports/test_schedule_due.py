@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, time, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from domain.enums import ReportPeriod
 from reports.schedule import (
     MAX_CATCH_UP,
-    Cadence,
     Timing,
     due_periods,
     period_containing,
@@ -29,7 +29,7 @@ def days(periods: list) -> list[tuple[date, date]]:  # type: ignore[type-arg]
 
 
 def test_a_daily_report_covers_yesterday_and_is_due_at_its_local_time() -> None:
-    timing = Timing(Cadence.DAILY, time(6, 0), date(2026, 1, 10))
+    timing = Timing(ReportPeriod.DAILY, time(6, 0), date(2026, 1, 10))
     # 06:00 in Prague in winter is 05:00 UTC
     assert due_periods(timing, frozenset(), utc(2026, 1, 11, 4, 59)) == []
     assert days(due_periods(timing, frozenset(), utc(2026, 1, 11, 5, 0))) == [
@@ -39,11 +39,11 @@ def test_a_daily_report_covers_yesterday_and_is_due_at_its_local_time() -> None:
 
 
 def test_weekly_covers_monday_to_sunday_and_monthly_the_last_calendar_month() -> None:
-    week = period_containing(Cadence.WEEKLY, date(2026, 3, 4), ZONE)
+    week = period_containing(ReportPeriod.WEEKLY, date(2026, 3, 4), ZONE)
     assert (week.first_day, week.last_day) == (date(2026, 3, 2), date(2026, 3, 8))
-    february = period_containing(Cadence.MONTHLY, date(2028, 2, 10), ZONE)
+    february = period_containing(ReportPeriod.MONTHLY, date(2028, 2, 10), ZONE)
     assert (february.first_day, february.last_day) == (date(2028, 2, 1), date(2028, 2, 29))
-    monthly = Timing(Cadence.MONTHLY, time(7, 0), date(2026, 1, 1))
+    monthly = Timing(ReportPeriod.MONTHLY, time(7, 0), date(2026, 1, 1))
     assert days(due_periods(monthly, frozenset({date(2026, 1, 1)}), utc(2026, 3, 1, 6, 0))) == [
         (date(2026, 2, 1), date(2026, 2, 28))
     ]
@@ -51,17 +51,17 @@ def test_weekly_covers_monday_to_sunday_and_monthly_the_last_calendar_month() ->
 
 def test_the_clock_changes_neither_skip_nor_double_a_sending() -> None:
     # 29 March 2026: 02:00 CET jumps to 03:00 CEST; 02:30 does not exist that night.
-    spring = period_containing(Cadence.DAILY, date(2026, 3, 28), ZONE)
+    spring = period_containing(ReportPeriod.DAILY, date(2026, 3, 28), ZONE)
     assert sending_moment(spring, time(2, 30)) == utc(2026, 3, 29, 1, 30)  # 03:30 CEST
     assert spring.until - spring.since == timedelta(hours=24)
     assert (
-        period_containing(Cadence.DAILY, date(2026, 3, 29), ZONE).until
-        - period_containing(Cadence.DAILY, date(2026, 3, 29), ZONE).since
+        period_containing(ReportPeriod.DAILY, date(2026, 3, 29), ZONE).until
+        - period_containing(ReportPeriod.DAILY, date(2026, 3, 29), ZONE).since
     ) == timedelta(hours=23)
     # 25 October 2026: 02:30 happens twice; the report goes at the first one.
-    autumn = period_containing(Cadence.DAILY, date(2026, 10, 24), ZONE)
+    autumn = period_containing(ReportPeriod.DAILY, date(2026, 10, 24), ZONE)
     assert sending_moment(autumn, time(2, 30)) == utc(2026, 10, 25, 0, 30)
-    timing = Timing(Cadence.DAILY, time(2, 30), date(2026, 3, 27))
+    timing = Timing(ReportPeriod.DAILY, time(2, 30), date(2026, 3, 27))
     sent: set[date] = set()
     moments = []
     now = utc(2026, 3, 27, 0, 0)
@@ -76,7 +76,7 @@ def test_the_clock_changes_neither_skip_nor_double_a_sending() -> None:
 
 
 def test_after_downtime_the_missed_periods_are_caught_up_oldest_first() -> None:
-    timing = Timing(Cadence.DAILY, time(6, 0), date(2026, 1, 1))
+    timing = Timing(ReportPeriod.DAILY, time(6, 0), date(2026, 1, 1))
     sent = frozenset(date(2026, 1, d) for d in range(1, 6))
     due = due_periods(timing, sent, utc(2026, 1, 10, 12, 0))
     assert [p.first_day for p in due] == [date(2026, 1, d) for d in range(6, 10)]
@@ -86,7 +86,7 @@ def test_after_downtime_the_missed_periods_are_caught_up_oldest_first() -> None:
 
 
 def test_a_one_off_report_is_due_once_its_period_is_over() -> None:
-    timing = Timing(Cadence.ONCE, time(8, 0), date(2026, 3, 1), date(2026, 3, 31))
+    timing = Timing(ReportPeriod.ONCE, time(8, 0), date(2026, 3, 1), date(2026, 3, 31))
     assert due_periods(timing, frozenset(), utc(2026, 4, 1, 5, 59)) == []
     [period] = due_periods(timing, frozenset(), utc(2026, 4, 1, 6, 0))  # 08:00 CEST
     assert (period.first_day, period.last_day) == (date(2026, 3, 1), date(2026, 3, 31))
@@ -95,18 +95,18 @@ def test_a_one_off_report_is_due_once_its_period_is_over() -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(
-    cadence=st.sampled_from((Cadence.DAILY, Cadence.WEEKLY, Cadence.MONTHLY)),
+    cadence=st.sampled_from((ReportPeriod.DAILY, ReportPeriod.WEEKLY, ReportPeriod.MONTHLY)),
     send_at=st.times(),
     polls=st.lists(st.integers(1, 3 * 24 * 3600), min_size=1, max_size=60),
 )
 def test_polling_at_any_times_sends_every_period_once_in_order_never_early(
-    cadence: Cadence, send_at: time, polls: list[int]
+    cadence: ReportPeriod, send_at: time, polls: list[int]
 ) -> None:
     timing = Timing(cadence, send_at.replace(tzinfo=None), date(2026, 3, 2))
     now = utc(2026, 3, 2, 0, 0)
     sent: list[date] = []
     for step_s in polls:
-        now += timedelta(seconds=step_s * (10 if cadence is Cadence.MONTHLY else 1))
+        now += timedelta(seconds=step_s * (10 if cadence is ReportPeriod.MONTHLY else 1))
         for period in due_periods(timing, frozenset(sent), now):
             assert sending_moment(period, timing.send_at) <= now
             sent.append(period.first_day)
