@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from datetime import datetime, time
+from datetime import UTC, datetime, time
 from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
@@ -169,7 +169,13 @@ class LiveScreens:
     """The process's supervisor screens (see the module docstring)."""
 
     def __init__(self, web: WebServices, labels: Mapping[str, str]) -> None:
-        self._web = web
+        # The parts of ``web`` it uses, not ``web``: the process's screens are found by its
+        # feed (``live_screens``), which must not be kept alive from here.
+        self._db = web.db
+        self._clock = web.clock
+        self._templates = web.templates
+        self._time_zone = web.time_zone
+        self._device_states = web.device_states
         self.rows = PanelRows(web.templates, labels)
         self._labels = labels
         self._pending: dict[ScreenViewer, None] = {}  # in the order they asked
@@ -189,7 +195,7 @@ class LiveScreens:
     def _schedule(self, delay: float) -> None:
         if self._reading or (self._scheduled is not None and self._scheduled.active()):
             return
-        self._scheduled = self._web.clock.callLater(delay, self._read)
+        self._scheduled = self._clock.callLater(delay, self._read)
 
     def _read(self) -> None:
         self._scheduled = None
@@ -215,13 +221,12 @@ class LiveScreens:
         self._retry = False
 
     async def _send(self, viewers: list[ScreenViewer]) -> None:
-        web = self._web
-        now = web.now()
-        found = await web.db.run(
+        now = datetime.fromtimestamp(self._clock.seconds(), UTC)
+        found = await self._db.run(
             live.screens,
             list(dict.fromkeys(v.wanted for v in viewers)),
             now,
-            day_start(now, web.time_zone),
+            day_start(now, self._time_zone),
             dict(self._known),
         )
         self.reads += 1
@@ -230,8 +235,8 @@ class LiveScreens:
         for screen in found.built.values():
             merged.update(screen.matched)
         self._known = {key: name for key, name in merged.items() if key[0] in shown}
-        server_now = web.clock.seconds()
-        phone = web.device_states.phone if web.device_states is not None else None
+        server_now = self._clock.seconds()
+        phone = self._device_states.phone if self._device_states is not None else None
         rendered: dict[tuple[live.ScreenKey, str], str] = {}
         frames: dict[tuple[live.ScreenKey, str], bytes] = {}
         for viewer in viewers:
@@ -261,7 +266,7 @@ class LiveScreens:
         phone: Callable[[str], str] | None,
     ) -> str:
         """The panels (``supervisor_panels.html``) in ``language``."""
-        return self._web.templates.render(
+        return self._templates.render(
             "supervisor_panels.html",
             language,
             **self.context(language, screen, server_now, wallboard, phone),
