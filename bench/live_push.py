@@ -30,7 +30,8 @@ stops reading, the others' delays measured in both. The server must cut the slow
 its bounded buffer (``web.sse.MAX_PENDING_BYTES``; its log says so) without the others
 losing anything or slowing beyond what a screen that is read costs them.
 
-``--profile FILE`` records the streams' server with py-spy (``--py-spy``) meanwhile.
+``--profile FILE`` records the streams' server with py-spy (``--py-spy``) meanwhile: during
+the first changes, or (``--profile-phase screen``) while the supervisor screen is read.
 
 Run (from the repository root)::
 
@@ -506,19 +507,27 @@ async def run(args: argparse.Namespace, url: str, work: Path, database: str) -> 
         rss_before = rss_mib(held.pid)
 
         first = newest_event(url)
-        spy = None
-        if args.profile:  # the streams' server while the changes come
-            spy = subprocess.Popen(
+
+        def profile(phase: str) -> subprocess.Popen[bytes] | None:
+            """py-spy on the streams' server while the changes of ``phase`` come."""
+            if not args.profile or args.profile_phase != phase:
+                return None
+            return subprocess.Popen(
                 [args.py_spy, "record", "-p", str(held.pid), "-d", str(args.profile_s),
                  "--nonblocking", "-f", "raw", "-o", args.profile],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
+
+        def profiled(spy: subprocess.Popen[bytes] | None) -> None:
+            if spy is not None:
+                spy.wait()
+                print(f"profile of the streams' server: {args.profile}")
+
+        spy = profile("quiet")
         cpu_before = cpu_s(held.pid)
         await make_changes(writer, args.changes, args.interval)
         cpu_ms = (cpu_s(held.pid) - cpu_before) * 1000 / max(1, args.changes)
-        if spy is not None:
-            spy.wait()
-            print(f"profile of the streams' server: {args.profile}")
+        profiled(spy)
         rss = max(rss_before, rss_mib(held.pid))
         stamped = event_times(url, first)
         ids = sorted(stamped)
@@ -538,12 +547,17 @@ async def run(args: argparse.Namespace, url: str, work: Path, database: str) -> 
         )
         await asyncio.wait_for(screen.ready(), 60)
         first = newest_event(url)
+        spy = profile("screen")
+        cpu_before = cpu_s(held.pid)
         await make_changes(writer, args.slow_changes, args.interval)
+        screen_cpu_ms = (cpu_s(held.pid) - cpu_before) * 1000 / max(1, args.slow_changes)
+        profiled(spy)
         stamped = event_times(url, first)
         ids = sorted(stamped)
         reading = delays(streams, stamped, ids)
         report(f"{len(ids)} changes with a supervisor screen read", reading, rss_mib(held.pid))
         print(f"  {spread(streams, stamped, ids, opened)}")
+        print(f"  the streams' server's CPU: {screen_cpu_ms:.0f} ms per change")
         assert screen.transport is not None
         screen.transport.close()
         await asyncio.sleep(1.0)
@@ -605,6 +619,10 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between changes")
     parser.add_argument("--profile", default="", help="py-spy's raw profile to this file")
     parser.add_argument("--profile-s", type=int, default=20, help="seconds of profile")
+    parser.add_argument(
+        "--profile-phase", choices=("quiet", "screen"), default="quiet",
+        help="profile the first changes, or those with a supervisor screen read",
+    )  # fmt: skip
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy program")
     parser.add_argument("--pg-server", default="postgresql://postgres@127.0.0.1:5432")
     args = parser.parse_args()

@@ -19,11 +19,9 @@ agent" (R-2.16, R-4.1).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import datetime, time
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
@@ -36,6 +34,7 @@ from domain.clock import Clock
 from domain.enums import Role, Severity
 from domain.refusals import BadInputError, ConflictError, NotFoundError
 from domain.texts import N_
+from supervisor.live_screens import LiveScreens, Wanted, day_start, epoch, live_screens, mmss
 from supervisor.store import actions, live, spy
 from supervisor.store import messages as notes
 from web import sessions as web_sessions
@@ -203,35 +202,8 @@ def _filters(rc: RequestContext) -> live.Filters:
     )
 
 
-def _day_start(now: datetime, time_zone: str) -> datetime:
-    """The centre's midnight today: "today" on the screen is the centre's day (R-4.5)."""
-    zone = ZoneInfo(time_zone)
-    return datetime.combine(now.astimezone(zone).date(), time(0), zone)
-
-
-def _panels_context(
-    found: live.LiveScreen, now: datetime, wallboard: bool, device_states: Any = None
-) -> dict[str, Any]:
-    return {
-        "phone": device_states.phone if device_states is not None else None,
-        "screen": found,
-        "server_now": now.timestamp(),
-        "epoch": _epoch,
-        "wallboard": wallboard,
-        "mmss": _mmss,
-        "labels": LABELS,
-    }
-
-
-def _mmss(seconds: int) -> str:
-    hours, rest = divmod(max(0, seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    text = f"{minutes}:{secs:02d}"
-    return f"{hours}:{text.zfill(5)}" if hours else text
-
-
-def _epoch(moment: datetime | None) -> str:
-    return "" if moment is None else f"{moment.timestamp():.3f}"
+def _screens(web: WebServices) -> LiveScreens:
+    return live_screens(web, LABELS)
 
 
 SpyList = list[tuple[SpyCall, spy.SpiedCall]]
@@ -262,17 +234,18 @@ async def _screen_page(rc: RequestContext, *, wallboard: bool) -> bytes:
         rc.signed_in.agent_id,
         filters,
         now,
-        _day_start(now, rc.web.time_zone),
+        day_start(now, rc.web.time_zone),
         details=not wallboard,
     )
     spying = [] if wallboard else await _spy_calls(rc.web, rc.signed_in.agent_id)
+    phone = rc.web.device_states.phone if rc.web.device_states is not None else None
     return rc.render(
         "supervisor_live.html",
         filters=filters,
         actions=ACTION_LABELS,
         spy_calls=[(s, c) for s, c in spying if not c.over],
         spy_modes=SPY_MODES,
-        **_panels_context(found, now, wallboard, rc.web.device_states),
+        **_screens(rc.web).context(rc.lang, found, now.timestamp(), wallboard, phone),
     )
 
 
@@ -293,28 +266,8 @@ async def screen_events(rc: RequestContext) -> bytes:
         after = parse_last_id(rc.header("last-event-id"), rc.query().raw("last_id"))
     except ValueError:
         raise BadInputError(BAD_LAST_ID) from None
-    filters, viewer, web, language = _filters(rc), rc.signed_in, rc.web, rc.lang
+    viewer, web, language = rc.signed_in, rc.web, rc.lang
     board = rc.query().raw("board") == "1"
-
-    def load(known: Mapping[tuple[int, int], str]) -> Deferred[live.LiveScreen]:
-        now = web.now()
-        return web.db.run(
-            live.screen,
-            viewer.agent_id,
-            filters,
-            now,
-            _day_start(now, web.time_zone),
-            details=not board,
-            known=known,
-        )
-
-    def render(found: live.LiveScreen) -> str:
-        now = web.now()
-        return web.templates.render(
-            "supervisor_panels.html",
-            language,
-            **_panels_context(found, now, board, web.device_states),
-        )
 
     async def still_signed_in() -> bool:
         return await web.db.run(web_sessions.touch_session, viewer.web_session_id, web.now())
@@ -337,8 +290,9 @@ async def screen_events(rc: RequestContext) -> bytes:
         rc.request,
         clock=web.clock,
         still_signed_in=still_signed_in,
-        load=load,
-        render=render,
+        screens=_screens(web),
+        wanted=(viewer.agent_id, _filters(rc), not board),
+        language=language,
         spies=None if board else spies,
     )
     await stream.start(web.feed, after)
@@ -362,8 +316,9 @@ async def screen_events(rc: RequestContext) -> bytes:
 
 
 class ScreenStream(EventStream):
-    """Sends the panels again after call and agent events; one snapshot at a time, and one
-    more if events came while it was read (a burst of events costs two reads, not N)."""
+    """Sends the panels again after call and agent events: it asks the process's
+    ``LiveScreens``, which reads and renders them once for every screen stream that asked
+    in the same moment (and once more for those that asked while a read was on its way)."""
 
     def __init__(
         self,
@@ -371,24 +326,25 @@ class ScreenStream(EventStream):
         *,
         clock: Clock,
         still_signed_in: StillSignedIn,
-        load: Callable[[Mapping[tuple[int, int], str]], Deferred[live.LiveScreen]],
-        render: Callable[[live.LiveScreen], str],
+        screens: LiveScreens,
+        wanted: Wanted,
+        language: Language,
         spies: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         super().__init__(request, clock=clock, still_signed_in=still_signed_in)
-        self._load = load
-        self._render = render
+        self._screens = screens
+        self.wanted = wanted
+        self.language = language
         self._spies = spies
         self._spies_shown = ""
         self._reading_spies = False
         self._spies_again = False
-        self._reading = False
-        self._again = False
         self._sent_id = -1
         self._extensions: frozenset[str] = frozenset()
-        # Callers matched to a customer by number, per (call, queue): each is looked up
-        # once, not on every refresh (R-4.1); only the calls still shown are kept.
-        self._known: dict[tuple[int, int], str] = {}
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
 
     def accept(self, event: EventView) -> bool:
         return event.kind.startswith(("call.", "agent.")) and event.kind != "agent.notification"
@@ -403,13 +359,17 @@ class ScreenStream(EventStream):
         self.refresh()
 
     def refresh(self) -> None:
-        if self._reading:
-            self._again = True
-            return
-        self._reading = True
-        Deferred.fromCoroutine(self._send()).addErrback(
-            lambda f: _log.warn("supervisor screen: cannot read: {e}", e=f.getErrorMessage())
-        ).addBoth(self._done_reading)
+        self._screens.refresh(self)
+
+    def show(self, found: live.LiveScreen, frame: Callable[[int], bytes], event_id: int) -> None:
+        """The panels of a read (``LiveScreens``): ``frame(id)`` is the frame to send."""
+        self._extensions = frozenset(a.extension.lower() for a in found.agents if a.extension)
+        # Ids only grow: a snapshot read before a newer one that was already sent says less.
+        event_id = max(event_id, self._sent_id)
+        self._sent_id = event_id
+        self.write(frame(event_id))
+        if self._spies_shown and "sv-spy-call" in self._spies_shown:
+            self.send_spies()  # a call event: a spied call may have ended
 
     def send_spies(self) -> None:
         """Send the bar of the viewer's spy calls (R-4.7) when it changed; one read at a
@@ -438,31 +398,6 @@ class ScreenStream(EventStream):
         self._spies_shown = html
         self.write(sse_frame({"html": html}, event="spy"))
 
-    def _done_reading(self, _: object) -> None:
-        self._reading = False
-        if self._again:
-            self._again = False
-            self.refresh()
-
-    async def _send(self) -> None:
-        found = await self._load(self._known)
-        shown = {a.call_id for a in found.activities}
-        merged = {**self._known, **dict(found.matched)}
-        self._known = {key: name for key, name in merged.items() if key[0] in shown}
-        self._extensions = frozenset(a.extension.lower() for a in found.agents if a.extension)
-        # Ids only grow: a snapshot read before a newer one that was already sent says less.
-        event_id = max(found.newest_event_id, self._sent_id)
-        self._sent_id = event_id
-        self.write(
-            sse_frame(
-                {"html": self._render(found), "server_now": self._clock.seconds()},
-                event="screen",
-                event_id=event_id,
-            )
-        )
-        if self._spies_shown and "sv-spy-call" in self._spies_shown:
-            self.send_spies()  # a call event: a spied call may have ended
-
 
 # --------------------------------------------------------------------------- detail, actions
 
@@ -475,8 +410,8 @@ async def call_detail(rc: RequestContext, call_id: int) -> bytes:
     found = await rc.db(live.call_detail, rc.signed_in.agent_id, call_id, now)
     if found is None:
         raise NotFoundError(NO_SUCH_CALL)
-    context: dict[str, Any] = {"detail": found, "server_now": now.timestamp(), "epoch": _epoch}
-    context.update(mmss=_mmss, labels=LABELS, spy_modes=SPY_CHOICES)
+    context: dict[str, Any] = {"detail": found, "server_now": now.timestamp(), "epoch": epoch}
+    context.update(mmss=mmss, labels=LABELS, spy_modes=SPY_CHOICES)
     context["telephony"] = rc.web.ami is not None
     context["spy_seats"] = await rc.db(spy.seats, rc.signed_in.agent_id)
     part = rc.query().raw("part") == "1"

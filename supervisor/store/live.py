@@ -18,7 +18,7 @@ everything, without a filter, counts them.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -151,37 +151,112 @@ class CallDetail:
     rings: tuple[RingRow, ...]
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a viewer may see (R-4.6): everything (an admin), or the agents of these
+    departments (a supervisor; none: nothing). Viewers with the same scope see the same
+    screen, so the live streams build it once for all of them (``supervisor.live_screens``)."""
+
+    everything: bool
+    department_ids: frozenset[int]
+
+
 def _departments(session: Session, viewer_id: int) -> tuple[list[Choice], bool]:
     """The departments the viewer may see, and whether they see everything (an admin)."""
     viewer = session.get(Agent, viewer_id)
     if viewer is None or not viewer.active:
         return [], False
-    query = select(Department).order_by(Department.name)
+    query = select(Department.id, Department.name).order_by(Department.name)
     if viewer.role is Role.ADMIN:
-        return [Choice(d.id, d.name) for d in session.scalars(query)], True
+        return [Choice(*d) for d in session.execute(query)], True
     if viewer.role is not Role.SUPERVISOR:
         return [], False
     watched = select(SupervisorDepartment.department_id).where(
         SupervisorDepartment.agent_id == viewer_id
     )
-    rows = session.scalars(query.where(Department.id.in_(watched)))
-    return [Choice(d.id, d.name) for d in rows], False
+    rows = session.execute(query.where(Department.id.in_(watched)))
+    return [Choice(*d) for d in rows], False
+
+
+def scopes(session: Session, viewer_ids: Iterable[int]) -> dict[int, Scope]:
+    """The scope of each viewer, read now (a supervisor's departments may have changed since
+    their screen opened): two queries for any number of viewers."""
+    wanted = sorted(set(viewer_ids))
+    found = {v: Scope(False, frozenset()) for v in wanted}
+    supervisors = []
+    for agent_id, role, active in session.execute(
+        select(Agent.id, Agent.role, Agent.active).where(Agent.id.in_(wanted))
+    ):
+        if active and role is Role.ADMIN:
+            found[agent_id] = Scope(True, frozenset())
+        elif active and role is Role.SUPERVISOR:
+            supervisors.append(agent_id)
+    watched: dict[int, set[int]] = defaultdict(set)
+    if supervisors:
+        for agent_id, department_id in session.execute(
+            select(SupervisorDepartment.agent_id, SupervisorDepartment.department_id).where(
+                SupervisorDepartment.agent_id.in_(supervisors)
+            )
+        ):
+            watched[agent_id].add(department_id)
+    for agent_id in supervisors:
+        found[agent_id] = Scope(False, frozenset(watched[agent_id]))
+    return found
+
+
+def _scoped_people(scope: Scope) -> Select[int]:
+    """The active agents a scope sees, as a query of ids."""
+    people = select(Agent.id).where(Agent.active.is_(True))
+    if not scope.everything:
+        people = people.where(Agent.department_id.in_(sorted(scope.department_ids)))
+    return people
 
 
 def _people(session: Session, viewer_id: int) -> tuple[Select[int], list[Choice], bool]:
     """The active agents the viewer may see (a query of ids), their departments, and
     whether they see everything."""
     departments, everything = _departments(session, viewer_id)
-    people = select(Agent.id).where(Agent.active.is_(True))
-    if not everything:
-        people = people.where(Agent.department_id.in_([d.id for d in departments]))
-    return people, departments, everything
+    scope = Scope(everything, frozenset(d.id for d in departments))
+    return _scoped_people(scope), departments, everything
 
 
 def may_see_agent(session: Session, viewer_id: int, agent_id: int) -> bool:
     """Whether ``agent_id`` is one of the agents the viewer supervises (R-4.6)."""
     people, _, _ = _people(session, viewer_id)
     return session.scalar(people.where(Agent.id == agent_id)) is not None
+
+
+ScreenKey = tuple[Scope, Filters, bool]  # a scope, its filters, with the details or not
+
+
+@dataclass(frozen=True)
+class Screens:
+    """One read for many live streams (``screens``): each distinct (scope, filters,
+    details) built once, and which one each viewer's request gets."""
+
+    newest_event_id: int
+    built: Mapping[ScreenKey, LiveScreen]
+    keys: Mapping[tuple[int, Filters, bool], ScreenKey]
+
+
+def screens(
+    session: Session,
+    wanted: Iterable[tuple[int, Filters, bool]],
+    now: datetime,
+    day_start: datetime,
+    known: Mapping[tuple[int, int], str] | None = None,
+) -> Screens:
+    """The live screens of many streams (viewer, filters, details) in one snapshot: the
+    viewers' scopes read now, and each distinct screen built once (``screen``'s rules)."""
+    newest = newest_id(session)  # first: a change after it is sent again, never missed
+    wanted = list(wanted)
+    scope_of = scopes(session, (viewer for viewer, _, _ in wanted))
+    keys = {w: (scope_of[w[0]], w[1], w[2]) for w in wanted}
+    built = {
+        key: _screen(session, newest, key[0], key[1], now, day_start, details=key[2], known=known)
+        for key in dict.fromkeys(keys.values())
+    }
+    return Screens(newest, built, keys)
 
 
 def screen(
@@ -194,39 +269,73 @@ def screen(
     details: bool = True,
     known: Mapping[tuple[int, int], str] | None = None,
 ) -> LiveScreen:
-    """The live screen for ``viewer_id``; ``day_start``: the centre's midnight today.
-    ``details``: also the Activities, Agents and Pauses panels (the wall-board has none).
-    ``known``: callers already matched to a customer by number (``LiveScreen.matched`` of
-    earlier reads), not looked up again."""
+    """The live screen for ``viewer_id`` with the filters' choices (the page); ``day_start``:
+    the centre's midnight today. ``details``: also the Activities, Agents and Pauses panels
+    (the wall-board has none). ``known``: callers already matched to a customer by number
+    (``LiveScreen.matched`` of earlier reads), not looked up again."""
     newest = newest_id(session)  # first: a change after it is sent again, never missed
-    people, departments, everything = _people(session, viewer_id)
-    allowed = {d.id for d in departments}
-    queues_query = select(Queue).where(Queue.active.is_(True)).order_by(Queue.name, Queue.id)
+    departments, everything = _departments(session, viewer_id)
+    scope = Scope(everything, frozenset(d.id for d in departments))
+    return _screen(
+        session,
+        newest,
+        scope,
+        filters,
+        now,
+        day_start,
+        details=details,
+        known=known,
+        departments=departments,
+    )
+
+
+def _screen(
+    session: Session,
+    newest: int,
+    scope: Scope,
+    filters: Filters,
+    now: datetime,
+    day_start: datetime,
+    *,
+    details: bool,
+    known: Mapping[tuple[int, int], str] | None,
+    departments: list[Choice] | None = None,
+) -> LiveScreen:
+    """``scope``'s screen; the filters' choices only with ``departments`` (the page: a
+    stream's refresh sends the panels alone)."""
+    everything = scope.everything
+    people = _scoped_people(scope)
+    queues_query = (
+        select(Queue.id, Queue.name).where(Queue.active.is_(True)).order_by(Queue.name, Queue.id)
+    )
     if not everything:
         worked = select(QueueRight.queue_id).where(QueueRight.agent_id.in_(people))
         queues_query = queues_query.where(Queue.id.in_(worked))
-    visible_queues = list(session.scalars(queues_query))
-    queue_choices = tuple(Choice(q.id, q.name) for q in visible_queues)
-    agent_choices = tuple(
-        Choice(a.id, a.name)
-        for a in session.execute(
-            select(Agent.id, Agent.name).where(Agent.id.in_(people)).order_by(Agent.name)
+    visible_queues = [Choice(*q) for q in session.execute(queues_query)]
+    queue_choices: tuple[Choice, ...] = ()
+    agent_choices: tuple[Choice, ...] = ()
+    if departments is not None:
+        queue_choices = tuple(visible_queues)
+        agent_choices = tuple(
+            Choice(*a)
+            for a in session.execute(
+                select(Agent.id, Agent.name).where(Agent.id.in_(people)).order_by(Agent.name)
+            )
         )
-    )
 
     shown_queues = [q for q in visible_queues if filters.queue_id in (None, q.id)]
     if filters.department_id is not None:
         people = people.where(Agent.department_id == filters.department_id)
-        if filters.department_id not in allowed and not everything:
+        if filters.department_id not in scope.department_ids and not everything:
             people = people.where(Agent.id.is_(None))  # not theirs to see: nobody
     if filters.agent_id is not None:
         people = people.where(Agent.id == filters.agent_id)  # within theirs: else nobody
-    agents = _agents(session, people)
+    agents, agent_rows = _agents(session, people, rows=details)
     queue_ids = [q.id for q in shown_queues]
     calls = [
-        CallFact(c.id, c.state.value, c.queue_id, c.queue_entered_at)
-        for c in session.scalars(
-            select(Call).where(
+        CallFact(call_id, state.value, queue_id, since)
+        for call_id, state, queue_id, since in session.execute(
+            select(Call.id, Call.state, Call.queue_id, Call.queue_entered_at).where(
                 Call.direction == Direction.INBOUND,
                 Call.queue_id.in_(queue_ids),
                 Call.state.in_([CallState(s) for s in IN_PROGRESS_STATES]),
@@ -237,12 +346,13 @@ def screen(
     unfiltered = filters == Filters()
     in_ivr = 0
     if everything and unfiltered:
-        in_ivr = len(
-            session.scalars(
-                select(Call.id).where(
+        in_ivr = (
+            session.scalar(
+                select(func.count(Call.id)).where(
                     Call.direction == Direction.INBOUND, Call.state == CallState.IVR
                 )
-            ).all()
+            )
+            or 0
         )
     threshold_s = service_level_threshold_s(session)
     panels: dict[str, Any] = {}
@@ -256,8 +366,11 @@ def screen(
             now=now,
             known=known or {},
         )
-        agent_rows = _agent_rows(session, people)
-        pause_types = list(session.scalars(select(PauseType).order_by(PauseType.position)))
+        pause_types = session.execute(
+            select(PauseType.id, PauseType.name, PauseType.paid, PauseType.active).order_by(
+                PauseType.position
+            )
+        ).all()
         paused = [
             PausedAgent(a.agent_id, a.name, a.pause_type_id, a.since)
             for a in agent_rows
@@ -266,8 +379,8 @@ def screen(
         panels = {
             "activities": tuple(activity_rows),
             "agents": tuple(agent_rows),
-            "pauses": tuple(pause_uses([(p.id, p.name, p.paid) for p in pause_types], paused)),
-            "pause_choices": tuple(Choice(p.id, p.name) for p in pause_types if p.active),
+            "pauses": tuple(pause_uses([(p[0], p[1], p[2]) for p in pause_types], paused)),
+            "pause_choices": tuple(Choice(p[0], p[1]) for p in pause_types if p[3]),
             "matched": tuple(matched.items()),
         }
     return LiveScreen(
@@ -280,7 +393,7 @@ def screen(
         today=today_figures(agents, calls, today.values(), in_ivr),
         threshold_s=threshold_s,
         queue_choices=queue_choices,
-        department_choices=tuple(departments),
+        department_choices=tuple(departments or ()),
         sees_everything=everything,
         agent_choices=agent_choices,
         **panels,
@@ -427,88 +540,106 @@ def call_detail(session: Session, viewer_id: int, call_id: int, now: datetime) -
     )
 
 
-def _agent_rows(session: Session, people: Select[int]) -> list[AgentRow]:
-    """Every shown agent who takes calls (a queue right) or is logged in at a seat now."""
-    open_sessions = {
-        row.AgentSession.agent_id: row
-        for row in session.execute(
-            select(AgentSession, PhoneSeat.name, PhoneSeat.dial_string, PauseType.name)
-            .join(PhoneSeat, PhoneSeat.id == AgentSession.seat_id)
-            .outerjoin(PauseType, PauseType.id == AgentSession.pause_type_id)
-            .where(AgentSession.logged_out_at.is_(None), AgentSession.agent_id.in_(people))
+def _agents(
+    session: Session, people: Select[int], *, rows: bool
+) -> tuple[list[AgentFact], list[AgentRow]]:
+    """The shown agents logged in now (the figures' facts) and, with ``rows``, the Agents
+    panel: every shown agent who takes calls (a queue right) or is logged in at a seat
+    now. Plain columns, one query for the sessions and one for the queue rights."""
+    open_sessions = session.execute(
+        select(
+            AgentSession.agent_id,
+            AgentSession.state,
+            AgentSession.activity,
+            AgentSession.pause_type_id,
+            AgentSession.state_since,
+            AgentSession.logged_in_at,
+            Agent.name,
+            PhoneSeat.name,
+            PhoneSeat.dial_string,
+            PauseType.name,
         )
-    }
+        .join(Agent, Agent.id == AgentSession.agent_id)
+        .join(PhoneSeat, PhoneSeat.id == AgentSession.seat_id)
+        .outerjoin(PauseType, PauseType.id == AgentSession.pause_type_id)
+        .where(AgentSession.logged_out_at.is_(None), AgentSession.agent_id.in_(people))
+    ).all()
+    queue_ids: dict[int, set[int]] = defaultdict(set)
     rights: dict[int, list[str]] = defaultdict(list)
-    for agent_id, queue in session.execute(
-        select(QueueRight.agent_id, Queue.name)
+    for agent_id, queue_id, queue, active in session.execute(
+        select(QueueRight.agent_id, QueueRight.queue_id, Queue.name, Queue.active)
         .join(Queue, Queue.id == QueueRight.queue_id)
-        .where(QueueRight.agent_id.in_(people), Queue.active.is_(True))
+        .where(QueueRight.agent_id.in_(people))
         .order_by(Queue.name)
     ):
-        rights[agent_id].append(queue)
-    shown = set(open_sessions) | set(rights)
-    last_out = dict(
-        session.execute(
-            select(AgentSession.agent_id, func.max(AgentSession.logged_out_at))
-            .where(AgentSession.agent_id.in_(shown), AgentSession.logged_out_at.is_not(None))
-            .group_by(AgentSession.agent_id)
-        ).all()
-    )
-    rows = []
-    for agent_id, name in session.execute(
-        select(Agent.id, Agent.name).where(Agent.id.in_(shown)).order_by(Agent.name, Agent.id)
-    ):
-        found = open_sessions.get(agent_id)
-        if found is None:
-            rows.append(
-                AgentRow(
-                    agent_id,
-                    name,
-                    "logged_out",
-                    "",
-                    last_out.get(agent_id),
-                    None,
-                    "",
-                    "",
-                    tuple(rights[agent_id]),
-                )
-            )
-            continue
-        row, seat, dial_string, pause = found
-        status = agent_status(True, row.state.value, row.activity.value, row.pause_type_id)
-        rows.append(
-            AgentRow(
+        queue_ids[agent_id].add(queue_id)
+        if active:
+            rights[agent_id].append(queue)
+    facts = [
+        AgentFact(r[0], r[1].value, r[2].value, frozenset(queue_ids[r[0]])) for r in open_sessions
+    ]
+    if not rows:
+        return facts, []
+    found: dict[int, AgentRow] = {}
+    for (
+        agent_id,
+        state,
+        activity,
+        pause_type_id,
+        since,
+        at,
+        name,
+        seat,
+        dial,
+        pause,
+    ) in open_sessions:
+        status = agent_status(True, state.value, activity.value, pause_type_id)
+        found[agent_id] = AgentRow(
+            agent_id,
+            name,
+            status,
+            pause or "",
+            since,
+            at,
+            seat,
+            dial,
+            tuple(rights[agent_id]),
+            pause_type_id if status == "paused" else None,
+        )
+    out = [a for a in rights if a not in found]
+    if out:
+        last_out = dict(
+            session.execute(
+                select(AgentSession.agent_id, func.max(AgentSession.logged_out_at))
+                .where(AgentSession.agent_id.in_(out), AgentSession.logged_out_at.is_not(None))
+                .group_by(AgentSession.agent_id)
+            ).all()
+        )
+        for agent_id, name in session.execute(
+            select(Agent.id, Agent.name).where(Agent.id.in_(out))
+        ):
+            found[agent_id] = AgentRow(
                 agent_id,
                 name,
-                status,
-                pause or "",
-                row.state_since,
-                row.logged_in_at,
-                seat,
-                dial_string,
+                "logged_out",
+                "",
+                last_out.get(agent_id),
+                None,
+                "",
+                "",
                 tuple(rights[agent_id]),
-                row.pause_type_id if status == "paused" else None,
             )
+    # In the database's order of names (its collation, as every list of people here).
+    ordered = session.scalars(
+        select(Agent.id)
+        .where(
+            Agent.id.in_(people),
+            Agent.id.in_(select(AgentSession.agent_id).where(AgentSession.logged_out_at.is_(None)))
+            | Agent.id.in_(select(QueueRight.agent_id)),
         )
-    return rows
-
-
-def _agents(session: Session, people: Select[int]) -> list[AgentFact]:
-    rows = session.execute(
-        select(AgentSession.agent_id, AgentSession.state, AgentSession.activity).where(
-            AgentSession.logged_out_at.is_(None), AgentSession.agent_id.in_(people)
-        )
-    ).all()
-    rights: dict[int, set[int]] = defaultdict(set)
-    ids = [r.agent_id for r in rows]
-    for agent_id, queue_id in session.execute(
-        select(QueueRight.agent_id, QueueRight.queue_id).where(QueueRight.agent_id.in_(ids))
-    ):
-        rights[agent_id].add(queue_id)
-    return [
-        AgentFact(r.agent_id, r.state.value, r.activity.value, frozenset(rights[r.agent_id]))
-        for r in rows
-    ]
+        .order_by(Agent.name, Agent.id)
+    )
+    return facts, [found[a] for a in ordered if a in found]
 
 
 def _today(session: Session, queue_id: int, day_start: datetime, now: datetime) -> QueueToday:
