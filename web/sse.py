@@ -208,6 +208,8 @@ class EventStream:
         transport = getattr(getattr(self._request, "channel", None), "transport", None)
         abort = getattr(transport, "abortConnection", None)
         self._close()
+        if getattr(self._request, "producer", None) is self:
+            self._request.unregisterProducer()  # the request must not keep a producer it lost
         if abort is not None:
             abort()  # a graceful close would wait for the unread bytes to drain
         else:

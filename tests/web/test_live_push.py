@@ -139,6 +139,7 @@ class StreamPage(Resource):
         super().__init__()
         self.feed = feed
         self.streams: list[BigFrames] = []
+        self.requests: list[Request] = []
 
     def render_GET(self, request: Request) -> Any:
         async def signed_in() -> bool:
@@ -146,6 +147,7 @@ class StreamPage(Resource):
 
         stream = BigFrames(request, clock=reactor, still_signed_in=signed_in)
         self.streams.append(stream)
+        self.requests.append(request)
         Deferred.fromCoroutine(stream.start(self.feed, None))
         return NOT_DONE_YET
 
@@ -194,6 +196,9 @@ async def test_a_browser_that_stops_reading_is_cut_off_and_the_others_get_everyt
         await until(lambda: fast.received >= sent * BIG_FRAME_BYTES, "every event, fast reader")
         assert not page.streams[0].cut_off
         assert feed.subscribers == 1  # the cut stream let go of the feed
+        # and its request let go of the stream (else Twisted logs "Producer was not
+        # unregistered" when it cleans the request up)
+        assert page.requests[1].producer is None
     finally:
         feed.stop()
         await port.stopListening()
