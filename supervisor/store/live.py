@@ -42,7 +42,7 @@ from db.models import (
     SupervisorDepartment,
 )
 from domain.enums import Activity, CallState, Direction, RingOutcome, Role
-from reports.store.kpi import kpi_for_calls, service_level_threshold_s
+from reports.store.kpi import KpiSummary, kpi_per_queue, service_level_threshold_s
 from supervisor.live_figures import (
     IN_PROGRESS_STATES,
     LIVE_CALL_STATES,
@@ -342,7 +342,9 @@ def _screen(
             )
         )
     ]
-    today = {q.id: _today(session, q.id, day_start, now) for q in shown_queues}
+    # Today's figures of every queue shown from one read of today's calls.
+    figures = kpi_per_queue(session, day_start, now, [q.id for q in shown_queues])
+    today = {q.id: _today(session, q.id, figures[q.id], day_start, now) for q in shown_queues}
     unfiltered = filters == Filters()
     in_ivr = 0
     if everything and unfiltered:
@@ -642,8 +644,9 @@ def _agents(
     return facts, [found[a] for a in ordered if a in found]
 
 
-def _today(session: Session, queue_id: int, day_start: datetime, now: datetime) -> QueueToday:
-    kpi = kpi_for_calls(session, day_start, now, queue_id=queue_id)
+def _today(
+    session: Session, queue_id: int, kpi: KpiSummary, day_start: datetime, now: datetime
+) -> QueueToday:
     waits = session.execute(
         select(Call.queue_entered_at, Call.answered_at).where(
             Call.direction == Direction.INBOUND,
