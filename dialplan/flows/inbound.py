@@ -72,7 +72,8 @@ class LegRecording:
     when it started."""
 
     path: str
-    started_at: datetime
+    # None: from the answer (a resumed session's recorder, found when the conversation ended).
+    started_at: datetime | None
 
 
 @dataclass
@@ -774,24 +775,26 @@ async def _ring(
         # caller again, and its end is the moment Dial returned (issue 11, item 1).
         where.phase = "talking"
         where.talk_ended_at = now
-        answered_at = await _when_written(
-            ctx, where, lambda: _answered_at(ctx, where, offer), "the conversation's answer"
-        )
         # The answer was recorded (and the agent told, R-2.5) by calls.answered at the moment
         # of answer; here only the machine moves on.
         status, _ = esc.transition(status, esc.Answered(), cfg.policy, now)
-        await _when_written(
-            ctx,
-            where,
-            lambda: _conversation_over(channel, ctx, where, answered_at),
-            "the conversation's recording",
-        )
+        await _running_recording(channel, ctx, where, None)
         if await _redirected(channel):
             # The agent transferred the call (R-1.12): Dial ended because the caller's channel
             # was redirected out of the bridge; the transfer session takes the call over.
+            await _when_written(
+                ctx,
+                where,
+                lambda: _write_conversation(ctx, where, offer),
+                "the conversation's answer and recording",
+            )
             raise ChannelRedirected("transferred during the conversation")
         status, effects = esc.transition(status, esc.ConversationEnded(), cfg.policy, now)
-        await _apply(channel, ctx, where, cfg, effects)
+        for effect in effects:  # the call's end, written with the answer and the recording
+            if isinstance(effect, esc.CloseCall):
+                await close_leg(ctx, where, effect.outcome, answer=offer)
+            else:
+                await _apply(channel, ctx, where, cfg, (effect,))
         where.phase = "done"
         await finish_session(channel)
         return status, None
@@ -810,39 +813,68 @@ async def _ring(
     return status, None
 
 
-async def _answered_at(ctx: FlowContext, where: Where, offer: calls.OfferView) -> datetime:
-    """When the agent picked up: the answer hook stored it at that moment (decision 1). If
-    the hook could not reach Hotline, the ring's start stands in for it, and the log says
-    so."""
-    view = await ctx.db.run(calls.get_call, where.call_id)
-    if view.answered_at is not None:
-        return view.answered_at
-    _log.warn(
-        "call {uniqueid}: the answer hook did not reach Hotline; answer time taken as the "
-        "ring's start",
-        uniqueid=where.uniqueid,
+async def _write_conversation(
+    ctx: FlowContext,
+    where: Where,
+    offer: calls.OfferView,
+    *,
+    state: CallState | None = None,
+    cause: str = "",
+) -> None:
+    """The conversation that Dial reported over, in one transaction (issue 12): when the
+    agent picked up (the answer hook stored it at that moment, decision 1; if the hook
+    could not reach Hotline, the ring's start stands in for it, and the log says so), the
+    leg's recording with its length (R-1.14) and, given ``state``, the call's end.
+
+    Its length is from the answer to the moment Dial returned: Asterisk 22's ANSWEREDTIME
+    is the caller channel's up time, IVR and waiting included, and empty after a redirect,
+    not the talk time (issue 10, defect 6)."""
+    recording = where.recording
+    end = await ctx.db.run(
+        calls.end_conversation,
+        where.call_id,
+        offer.attempt_id,
+        offer.started_at,
+        where.talk_ended_at or ctx.now(),
+        recording_path=recording.path if recording is not None else "",
+        recording_started_at=recording.started_at if recording is not None else None,
+        state=state,
+        cause=cause,
     )
-    await ctx.db.run(calls.answered, offer.attempt_id, offer.started_at)
-    return offer.started_at
+    if end.hook_missed:
+        _log.warn(
+            "call {uniqueid}: the answer hook did not reach Hotline; answer time taken as the "
+            "ring's start",
+            uniqueid=where.uniqueid,
+        )
+
+
+async def _running_recording(
+    channel: AGIChannel, ctx: FlowContext, where: Where, answered_at: datetime | None
+) -> None:
+    """A resumed session: the recorder the dead one started runs on the channel, and is
+    this leg's recording (from ``answered_at``, else the answer)."""
+    if where.recording is None:
+        running = await channel.get_variable(MIXMONITOR_VARIABLE)
+        if running:
+            where.recording = LegRecording(_relative(ctx, running), answered_at)
 
 
 async def _conversation_over(
     channel: AGIChannel, ctx: FlowContext, where: Where, answered_at: datetime
 ) -> None:
-    """The conversation is over (Dial returned, or a resumed call learned it): its length
-    is from the answer to now, which the recording of the leg gets (R-1.14). Asterisk 22's
-    ANSWEREDTIME is the caller channel's up time, IVR and waiting included, and empty after
-    a redirect: not the talk time (issue 10, defect 6)."""
+    """The conversation of a resumed call is over: its length is from the answer to now,
+    which the recording of the leg gets (R-1.14; see :func:`_write_conversation`)."""
     talked_s = max(0, int(((where.talk_ended_at or ctx.now()) - answered_at).total_seconds()))
-    if where.recording is None:
-        # A resumed session: the recorder the dead one started runs on the channel.
-        running = await channel.get_variable(MIXMONITOR_VARIABLE)
-        if running:
-            where.recording = LegRecording(_relative(ctx, running), answered_at)
+    await _running_recording(channel, ctx, where, answered_at)
     if where.recording is not None:
         recording = where.recording
         await ctx.db.run(
-            calls.finish_recording, where.call_id, recording.path, recording.started_at, talked_s
+            calls.finish_recording,
+            where.call_id,
+            recording.path,
+            recording.started_at or answered_at,
+            talked_s,
         )
 
 
@@ -947,8 +979,9 @@ async def record_leg(
 
 async def _note_recording(ctx: FlowContext, where: Where) -> None:
     assert where.recording is not None
+    recording = where.recording
     await ctx.db.run(
-        calls.start_recording, where.call_id, where.recording.path, where.recording.started_at
+        calls.start_recording, where.call_id, recording.path, recording.started_at or ctx.now()
     )
 
 
@@ -1201,10 +1234,10 @@ async def _support_turn(
             await _to_box_by_key(channel, ctx, where, cfg, _KEY_CODES[result])
             return
         if dial_status == "ANSWER":
-            answered_at = await _answered_at(ctx, where, offer)
             where.phase = "talking"
-            await _conversation_over(channel, ctx, where, answered_at)
-            await close_leg(ctx, where, CallState.ANSWERED)
+            where.talk_ended_at = ctx.now()
+            await _running_recording(channel, ctx, where, None)
+            await close_leg(ctx, where, CallState.ANSWERED, answer=offer)
             await finish_session(channel)
             return
         if dial_status == "CANCEL" or channel.hung_up:
@@ -1236,11 +1269,19 @@ async def _to_box_by_key(
 # --------------------------------------------------------------------------- endings
 
 
-async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: str = "") -> None:
+async def close_leg(
+    ctx: FlowContext,
+    where: Where,
+    state: CallState,
+    *,
+    cause: str = "",
+    answer: calls.OfferView | None = None,
+) -> None:
     """Give the call its final state, and say so in the log (one line per call: an admin
     follows a call across Asterisk's log and Hotline's by its uniqueid). With the database
     down the caller is still served to the end; the spooled request closes the call when it
-    is imported."""
+    is imported. ``answer``: the ring the conversation that just ended was answered on,
+    whose answer and recording are written with the end (:func:`_write_conversation`)."""
     talked = where.phase == "talking"
     where.phase = "done"
     if where.ended:
@@ -1261,7 +1302,10 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
     async def write() -> None:
         nonlocal journalled
         try:
-            await ctx.db.run(calls.close_call, where.call_id, state, when, cause=cause)
+            if answer is not None:
+                await _write_conversation(ctx, where, answer, state=state, cause=cause)
+            else:
+                await ctx.db.run(calls.close_call, where.call_id, state, when, cause=cause)
         except UNREACHABLE:
             if not journalled:  # kept on disk first: a server killed meanwhile loses nothing
                 ctx.journal.ended(end)

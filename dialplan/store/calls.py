@@ -398,6 +398,46 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     return _view(call)
 
 
+@dataclass(frozen=True)
+class ConversationEnd:
+    """When the agent picked up; ``hook_missed``: the answer hook never reached Hotline,
+    so the ring's start stands in for the answer (decision 1)."""
+
+    answered_at: datetime
+    hook_missed: bool
+
+
+def end_conversation(
+    session: Session,
+    call_id: int,
+    attempt_id: int,
+    ring_started_at: datetime,
+    ended_at: datetime,
+    *,
+    recording_path: str = "",
+    recording_started_at: datetime | None = None,
+    state: CallState | None = None,
+    cause: str = "",
+) -> ConversationEnd:
+    """A conversation is over (Dial returned ANSWER), in one transaction (issue 12): the
+    answer as the hook stored it (or the ring's start when the hook could not reach
+    Hotline), the leg's recording with its length from the answer to ``ended_at``
+    (R-1.14), and, given ``state``, the call's final state (:func:`close_call`)."""
+    call = _call(session, call_id, lock=True)
+    hook_missed = call.answered_at is None
+    if hook_missed:
+        answered(session, attempt_id, ring_started_at)
+    answered_at = call.answered_at or ring_started_at
+    if recording_path:
+        talked_s = int((ended_at - answered_at).total_seconds())
+        finish_recording(
+            session, call_id, recording_path, recording_started_at or answered_at, talked_s
+        )
+    if state is not None:
+        close_call(session, call_id, state, ended_at, cause=cause)
+    return ConversationEnd(answered_at, hook_missed)
+
+
 def choose_box(session: Session, call_id: int, step: str, now: datetime) -> CallView:
     """The caller chose a box (``step``: BOX_VOICEMAIL or BOX_CALLBACK; by # or 0, or the
     closed hours sent them): out of the waiting set at once, so the callers behind are
