@@ -597,8 +597,18 @@ async def wait_and_offer(
     resumed: bool,
     key: str | None = None,
 ) -> None:
+    # The leg's recording row is made as the call enters the queue (one transaction, issue
+    # 12), MixMonitor started right after; a resumed call looks for its running recorder first.
+    planned = None
+    if cfg.recording_enabled and where.recording is None and not resumed and key is None:
+        planned = LegRecording(_leg_path(ctx, channel, where), ctx.now())
     view = await ctx.db.run(
-        calls.enter_queue, where.call_id, cfg.id, ctx.now(), keep_waiting_start=resumed
+        calls.enter_queue,
+        where.call_id,
+        cfg.id,
+        planned.started_at if planned is not None else ctx.now(),
+        keep_waiting_start=resumed,
+        recording_path=planned.path if planned is not None else "",
     )
     if view.state != CallState.WAITING.value:
         await finish_session(channel)
@@ -616,7 +626,11 @@ async def wait_and_offer(
             await _apply(channel, ctx, where, cfg, effects)
             return
     await channel.set_variable(EXIT_CONTEXT_VARIABLE, ctx.settings.exit_context)
-    await _start_recording(channel, ctx, where, cfg, resumed=resumed)
+    if planned is not None:
+        await _mixmonitor(channel, ctx, planned.path)
+        where.recording = planned
+    else:
+        await _start_recording(channel, ctx, where, cfg, resumed=resumed)
     await _music_on(channel, where, cfg)
     # A ring whose end could not be written (the database went down): the call is put back
     # in the queue, keeping its waiting start, as soon as the database answers again.
@@ -955,6 +969,19 @@ async def _start_recording(
     where.recording = await record_leg(channel, ctx, where.call_id, name, _day(ctx, where))
 
 
+def _leg_path(ctx: FlowContext, channel: AGIChannel, where: Where) -> str:
+    """The file of this leg's recording, relative to the recordings directory."""
+    name = where.recording_name or channel.request.uniqueid
+    return _dated_path("calls", _day(ctx, where), name) + ".wav"
+
+
+async def _mixmonitor(channel: AGIChannel, ctx: FlowContext, relative: str) -> None:
+    """MixMonitor the channel into ``relative``, recording only while bridged (option b,
+    R-1.14)."""
+    _make_dir((ctx.settings.recordings_dir / relative).parent)
+    await channel.exec_app("MixMonitor", str(ctx.settings.recordings_dir / relative), "b")
+
+
 async def record_leg(
     channel: AGIChannel, ctx: FlowContext, call_id: int, name: str, day: datetime
 ) -> LegRecording:
@@ -962,8 +989,7 @@ async def record_leg(
     while bridged (option b, R-1.14), and give the call its recording row at once, so that a
     server that dies mid-conversation loses no recording (issue 10, defect 4)."""
     relative = _dated_path("calls", day, name) + ".wav"
-    _make_dir((ctx.settings.recordings_dir / relative).parent)
-    await channel.exec_app("MixMonitor", str(ctx.settings.recordings_dir / relative), "b")
+    await _mixmonitor(channel, ctx, relative)
     recording = LegRecording(relative, ctx.now())
     try:
         await ctx.db.run(calls.start_recording, call_id, relative, recording.started_at)

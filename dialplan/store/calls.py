@@ -189,13 +189,22 @@ def record_ivr_key(
 
 
 def enter_queue(
-    session: Session, call_id: int, queue_id: int, now: datetime, *, keep_waiting_start: bool
+    session: Session,
+    call_id: int,
+    queue_id: int,
+    now: datetime,
+    *,
+    keep_waiting_start: bool,
+    recording_path: str = "",
 ) -> CallView:
     """The hand-over to a queue: waiting starts now (R-1.2), unless a resumed call keeps its
-    original start (R-1.16)."""
+    original start (R-1.16). ``recording_path``: the leg's recording the flow starts next,
+    whose row is made in the same transaction (:func:`start_recording`; issue 12)."""
     call = _call(session, call_id, lock=True)
     if call.state in FINAL_STATES:
         return _view(call)
+    if recording_path:
+        start_recording(session, call_id, recording_path, now)
     if keep_waiting_start:
         # A resumed call (R-1.16): the ring the dead session started is over by now.
         end_live_ring(session, call_id, RingOutcome.FAILED, now)
