@@ -205,7 +205,9 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
             key = left
         queue_code = cfg.code if cfg is not None else None
         if queue_code is None:
-            target = await ctx.db.run(routing.did_target, did)
+            route = await ctx.db.read(routing.did_route, did, time_zone=ctx.settings.time_zone)
+            target = route.target if route is not None else None
+            cfg = route.queue if route is not None else None
             if target is None:
                 _log.warn(
                     "call {uniqueid}: no DID {did} configured", uniqueid=call.uniqueid, did=did
@@ -222,7 +224,11 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
             await close_leg(ctx, where, CallState.ABANDONED_IVR, cause="no choice in IVR")
             await finish_session(channel)
             return
-        await serve_queue(channel, ctx, where, queue_code, resumed=existing is not None, key=key)
+        if cfg is not None and cfg.code != queue_code:
+            cfg = None  # the IVR chose another queue than the DID's
+        await serve_queue(
+            channel, ctx, where, queue_code, resumed=existing is not None, key=key, cfg=cfg
+        )
 
     await drive(channel, ctx, where, serve)
 
@@ -555,11 +561,16 @@ async def serve_queue(
     *,
     resumed: bool,
     key: str | None = None,
+    cfg: routing.QueueConfig | None = None,
 ) -> None:
     """The queue part of a call: business hours (R-1.10), support turns (R-1.11), or waiting
     and offers (R-1.2 .. R-1.9). ``key``: a # or 0 the caller pressed while the server that
-    drove the call was away (a resumed call goes to that box at once)."""
-    cfg = await ctx.db.run(routing.load_queue, time_zone=ctx.settings.time_zone, code=queue_code)
+    drove the call was away (a resumed call goes to that box at once). ``cfg``: the queue's
+    configuration when the caller's way here read it already."""
+    if cfg is None:
+        cfg = await ctx.db.read(
+            routing.load_queue, time_zone=ctx.settings.time_zone, code=queue_code
+        )
     if cfg is None:
         _log.error("queue {code} is missing", code=queue_code)
         await close_leg(ctx, where, CallState.FAILED, cause=f"no queue {queue_code}")

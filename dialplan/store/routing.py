@@ -82,6 +82,26 @@ def did_target(session: Session, number: str) -> DidTarget | None:
     return DidTarget(menu_code, queue_code, prompt_language(did.language, centre))
 
 
+@dataclass(frozen=True)
+class DidRoute:
+    """A DID's target and, when that is a queue, the queue's configuration."""
+
+    target: DidTarget
+    queue: QueueConfig | None
+
+
+def did_route(session: Session, number: str, *, time_zone: str) -> DidRoute | None:
+    """:func:`did_target` with its queue's :func:`load_queue` in one transaction, a read (a
+    new call's first look at the centre costs one round of reads, issue 12)."""
+    target = did_target(session, number)
+    if target is None:
+        return None
+    queue = None
+    if target.queue_code is not None:
+        queue = load_queue(session, time_zone=time_zone, code=target.queue_code)
+    return DidRoute(target, queue)
+
+
 def load_menu(session: Session, code: str) -> tuple[int, Menu] | None:
     menu = session.scalars(select(IvrMenu).where(IvrMenu.code == code)).one_or_none()
     if menu is None:
