@@ -24,7 +24,15 @@ from agent_desktop.store import agent_sessions
 from callbacks.store import resolve_by_contact
 from db.events import emit
 from db.fit import fit
-from db.models import Call, IvrKeyPress, PhoneSeat, Queue, Recording, RingAttempt
+from db.models import (
+    Call,
+    IvrKeyPress,
+    PhoneSeat,
+    Queue,
+    Recording,
+    RingAttempt,
+    VoicemailItem,
+)
 from dialplan.matching import FreeAgent, WaitingCall, match
 from domain.enums import (
     FINAL_STATES,
@@ -32,6 +40,8 @@ from domain.enums import (
     AgentState,
     CallState,
     Direction,
+    ItemKind,
+    ItemState,
     IvrOutcome,
     ProcessingState,
     RingOutcome,
@@ -235,7 +245,15 @@ def waiting_calls(session: Session, now: datetime | None = None) -> list[Waiting
     held = [Call.state == CallState.WAITING, Call.queue_entered_at.is_not(None)]
     if now is not None:
         held.append(Call.heartbeat_at >= now - timedelta(seconds=HELD_WITHIN_S))
-    calls = session.scalars(select(Call).where(*held)).all()
+    calls = session.execute(
+        select(
+            Call.id,
+            Call.queue_id,
+            Call.queue_entered_at,
+            Call.overflowed,
+            Call.preferred_agent_id,
+        ).where(*held)
+    ).all()
     if not calls:
         return []
     tried: dict[int, set[int]] = {}
@@ -290,13 +308,13 @@ def offer(
     call = _call(session, call_id, lock=True)
     if call.state is not CallState.WAITING:
         return None
-    seat = session.get(PhoneSeat, row.seat_id)
-    assert seat is not None
+    dial_string = session.scalar(select(PhoneSeat.dial_string).where(PhoneSeat.id == row.seat_id))
+    assert dial_string is not None
     attempt = open_ring(
         session,
         call,
         agent_id,
-        seat.dial_string,
+        dial_string,
         now,
         overflow=overflow,
         waiting_since=call.queue_entered_at,
@@ -304,9 +322,9 @@ def offer(
     )
     if attempt is None:
         return None  # the database's last word: this agent or this call already rings
-    agent_sessions.apply_event(session, agent_id, agent_core.Offered(), now, f"call {call_id}")
+    agent_sessions.apply_to_row(session, row, agent_core.Offered(), now, f"call {call_id}")
     row.current_call_id = call_id
-    return OfferView(attempt.id, call_id, agent_id, seat.dial_string, now, overflow)
+    return OfferView(attempt.id, call_id, agent_id, dial_string, now, overflow)
 
 
 def end_offer(
@@ -327,9 +345,9 @@ def end_offer(
     if attempt.agent_id is not None:
         row = agent_sessions.open_session_row(session, attempt.agent_id)
         if row is not None and row.activity is Activity.RINGING:
-            agent_sessions.apply_event(
+            agent_sessions.apply_to_row(
                 session,
-                attempt.agent_id,
+                row,
                 agent_core.RingEnded(missed, missed_pause_type_id),
                 now,
                 "missed call" if missed else f"ring ended: {outcome.value}",
@@ -375,9 +393,7 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     if row is not None and row.activity is Activity.RINGING:
         # A queue offer reserved the agent; a support-turn ring (R-1.11) rings a phone
         # directly and leaves the operator's desk state alone.
-        agent_sessions.apply_event(
-            session, row.agent_id, agent_core.Answered(), now, f"call {call.id}"
-        )
+        agent_sessions.apply_to_row(session, row, agent_core.Answered(), now, f"call {call.id}")
         row.current_call_id = call.id
     emit(
         session,
@@ -391,7 +407,9 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     if attempt.agent_id is not None:
         # R-2.5: "waiting time was mm:ss", at the moment of answer (the flow only hears
         # about the answer when Dial returns, after the conversation).
-        queue = session.get(Queue, call.queue_id) if call.queue_id is not None else None
+        queue = None
+        if call.queue_id is not None:
+            queue = session.scalar(select(Queue.name).where(Queue.id == call.queue_id))
         notify_agent(
             session,
             call.id,
@@ -399,11 +417,21 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
             "connected",
             now,
             waiting_s=max(0, int(waited)),
-            queue=queue.name if queue is not None else "",
+            queue=queue or "",
         )
     # R-3.6, in the same transaction: the customer reached us, so their open callback
-    # requests are resolved by this call.
-    resolve_by_contact(session, call.id, now)
+    # requests are resolved by this call. With none open at all (most answers), the one
+    # look at the open items' index is all it costs (issue 12).
+    if session.scalar(
+        select(VoicemailItem.id)
+        .where(
+            VoicemailItem.state == ItemState.OPEN,
+            VoicemailItem.kind == ItemKind.CALLBACK,
+            VoicemailItem.created_at <= now,
+        )
+        .limit(1)
+    ):
+        resolve_by_contact(session, call.id, now)
     return _view(call)
 
 
@@ -506,8 +534,8 @@ def close_call(
     if call.state is CallState.TALKING and call.agent_id is not None:
         row = agent_sessions.open_session_row(session, call.agent_id)
         if row is not None and row.activity is Activity.IN_CALL:
-            agent_sessions.apply_event(
-                session, call.agent_id, agent_core.CallEnded(), now, f"call {call.id} ended"
+            agent_sessions.apply_to_row(
+                session, row, agent_core.CallEnded(), now, f"call {call.id} ended"
             )
     chose_box_before = call.state is CallState.IN_BOX
     call.state = state
