@@ -141,9 +141,11 @@ def open_call(
     ``channel`` is the Asterisk channel name of the AGI request (``agi_channel``): what a
     transfer redirects (R-1.12). ``started_at``: when the call really arrived, if that was
     before ``now`` (it came while the database was down, issue 11)."""
-    existing = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
-    if existing is not None and only_new:
-        return None
+    # A new call (``only_new``) goes straight to the insert: the unique uniqueid refuses a
+    # second one, one statement less on every call (issue 12).
+    existing = None
+    if not only_new:
+        existing = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
     if existing is not None:
         existing.driven_by = driven_by or existing.driven_by
         existing.channel = channel or existing.channel
@@ -368,13 +370,37 @@ def end_offer(
 
 
 def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
-    """The agent picked up (the ``U()`` AGI on the agent leg, decision 1)."""
+    """The agent picked up (the ``U()`` AGI on the agent leg, decision 1).
+
+    Everything it reads comes before what it writes, so that the writes go to the database
+    together at the commit, not flushed piecemeal before each read (issue 12)."""
     attempt = session.get(RingAttempt, attempt_id, with_for_update=True)
     if attempt is None:
         raise CallNotFoundError()
     call = _call(session, attempt.call_id, lock=True)
     if attempt.outcome is RingOutcome.ANSWERED:
         return _view(call)
+    waited = (now - (call.queue_entered_at or now)).total_seconds()
+    # R-5.4 with the centre's threshold in force now.
+    threshold_s = service_level_threshold_s(session)
+    row = (
+        agent_sessions.open_session_row(session, attempt.agent_id)
+        if attempt.agent_id is not None
+        else None
+    )
+    queue = None
+    if attempt.agent_id is not None and call.queue_id is not None:
+        queue = session.scalar(select(Queue.name).where(Queue.id == call.queue_id))
+    # R-3.6: with no callback request open at all (most answers), there is none to resolve.
+    callbacks_open = session.scalar(
+        select(VoicemailItem.id)
+        .where(
+            VoicemailItem.state == ItemState.OPEN,
+            VoicemailItem.kind == ItemKind.CALLBACK,
+            VoicemailItem.created_at <= now,
+        )
+        .limit(1)
+    )
     attempt.outcome = RingOutcome.ANSWERED
     attempt.ended_at = now
     call.state = CallState.TALKING
@@ -382,14 +408,7 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     call.agent_id = attempt.agent_id
     call.processing_state = ProcessingState.PENDING
     call.reached = True
-    waited = (now - (call.queue_entered_at or now)).total_seconds()
-    # R-5.4 with the centre's threshold in force now.
-    call.within_service_level = waited <= service_level_threshold_s(session)
-    row = (
-        agent_sessions.open_session_row(session, attempt.agent_id)
-        if attempt.agent_id is not None
-        else None
-    )
+    call.within_service_level = waited <= threshold_s
     if row is not None and row.activity is Activity.RINGING:
         # A queue offer reserved the agent; a support-turn ring (R-1.11) rings a phone
         # directly and leaves the operator's desk state alone.
@@ -407,9 +426,6 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     if attempt.agent_id is not None:
         # R-2.5: "waiting time was mm:ss", at the moment of answer (the flow only hears
         # about the answer when Dial returns, after the conversation).
-        queue = None
-        if call.queue_id is not None:
-            queue = session.scalar(select(Queue.name).where(Queue.id == call.queue_id))
         notify_agent(
             session,
             call.id,
@@ -419,18 +435,9 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
             waiting_s=max(0, int(waited)),
             queue=queue or "",
         )
-    # R-3.6, in the same transaction: the customer reached us, so their open callback
-    # requests are resolved by this call. With none open at all (most answers), the one
-    # look at the open items' index is all it costs (issue 12).
-    if session.scalar(
-        select(VoicemailItem.id)
-        .where(
-            VoicemailItem.state == ItemState.OPEN,
-            VoicemailItem.kind == ItemKind.CALLBACK,
-            VoicemailItem.created_at <= now,
-        )
-        .limit(1)
-    ):
+    if callbacks_open:
+        # R-3.6, in the same transaction: the customer reached us, so their open callback
+        # requests are resolved by this call.
         resolve_by_contact(session, call.id, now)
     return _view(call)
 
@@ -471,7 +478,7 @@ def end_conversation(
             session, call_id, recording_path, recording_started_at or answered_at, talked_s
         )
     if state is not None:
-        close_call(session, call_id, state, ended_at, cause=cause)
+        _close(session, call, state, ended_at, cause=cause)
     return ConversationEnd(answered_at, hook_missed)
 
 
@@ -521,7 +528,14 @@ def close_call(
 
     A final state stays, but for the janitor's guess (``fallback``, :data:`LOST`): the flow
     that knows how the call ended writes it over that, late after an outage (issue 11)."""
-    call = _call(session, call_id, lock=True)
+    return _close(session, _call(session, call_id, lock=True), state, now, cause=cause)
+
+
+def _close(
+    session: Session, call: Call, state: CallState, now: datetime, *, cause: str = ""
+) -> CallView:
+    """:func:`close_call` of the call row, locked already."""
+    call_id = call.id
     if call.state in FINAL_STATES and not guessed_lost(call):
         return _view(call)
     live = session.scalars(
@@ -625,25 +639,28 @@ def _matching(session: Session, now: datetime, free: list[FreeAgent]) -> dict[in
     }
 
 
-def _off_air_preferences(session: Session) -> list[Call]:
-    """The waiting calls that prefer a colleague who is no longer on air (R-1.12)."""
-    preferring = session.scalars(
-        select(Call).where(Call.state == CallState.WAITING, Call.preferred_agent_id.is_not(None))
+def _off_air_preferences(session: Session) -> list[int]:
+    """The ids of the waiting calls that prefer a colleague who is no longer on air
+    (R-1.12)."""
+    preferring = session.execute(
+        select(Call.id, Call.preferred_agent_id).where(
+            Call.state == CallState.WAITING, Call.preferred_agent_id.is_not(None)
+        )
     ).all()
     stale = []
-    for call in preferring:
-        assert call.preferred_agent_id is not None
-        preferred = agent_sessions.open_session_row(session, call.preferred_agent_id, lock=False)
+    for call_id, agent_id in preferring:
+        assert agent_id is not None
+        preferred = agent_sessions.open_session_row(session, agent_id, lock=False)
         if preferred is None or preferred.state is not AgentState.ON_AIR:
-            stale.append(call)
+            stale.append(call_id)
     return stale
 
 
 def _forget_off_air_preferences(session: Session) -> None:
     """R-1.12: a transferred call whose chosen colleague went off air meanwhile goes to the
     queue without the preference."""
-    for call in _off_air_preferences(session):
-        call.preferred_agent_id = None
+    for call_id in _off_air_preferences(session):
+        _call(session, call_id).preferred_agent_id = None
 
 
 def offer_planned(
