@@ -8,8 +8,11 @@ phone answers after 3 s), and a desk robot (``simulator.desk_robot``, Hotline's 
 functions, as the desktop's Save) saves each finished call so its agent goes back on air.
 
 Per rate: calls placed, calls never answered (``failed``), the server's CPU time per call
-(``/proc/<pid>/stat``), and the time from a caller entering the queue to the first ring of
-their call (from the database: ``ring_attempts.started_at - calls.queue_entered_at``).
+(``/proc/<pid>/stat``), the transactions the server committed or rolled back per call
+(counted by an SQLAlchemy hook in the server process), and the time from a caller entering
+the queue to the first ring of their call (from the database:
+``ring_attempts.started_at - calls.queue_entered_at``). ``--py-spy FILE`` records the
+server's stacks while the load runs (py-spy's raw format, for a flame graph).
 
 Run (from the repository root)::
 
@@ -17,7 +20,7 @@ Run (from the repository root)::
     .venv/bin/python bench/call_throughput.py --database postgresql://postgres@127.0.0.1:5432/bench
 
 The last line: ``call_throughput database=D max_calls_per_s=X cpu_ms_per_call=Y
-ring_p99_ms=Z failed=F`` for the highest rate with no failed call (X=0: none).
+ring_p99_ms=Z failed=F tx_per_call=T`` for the highest rate with no failed call (X=0: none).
 """
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,6 +112,44 @@ def serve_env(url: str, tmp: Path, agi_listen: str, web_port: int) -> dict[str, 
     }
 
 
+def run_server(counter_file: Path) -> int:
+    """``hotline serve`` from the environment, writing how many transactions it has
+    committed or rolled back to ``counter_file`` every half second."""
+    from sqlalchemy import Engine, event
+
+    from hotline.commands import serve
+    from hotline.config import load_settings
+
+    count = [0]
+    lock = threading.Lock()
+
+    def ended(_conn: Any) -> None:
+        with lock:
+            count[0] += 1
+
+    event.listen(Engine, "commit", ended)
+    event.listen(Engine, "rollback", ended)
+
+    def started(_service: object) -> None:
+        from twisted.internet.task import LoopingCall
+
+        def write() -> None:
+            with lock:
+                value = count[0]
+            counter_file.write_text(str(value))
+
+        LoopingCall(write).start(0.5)
+
+    return serve(load_settings(), on_started=started)
+
+
+def _transactions(counter_file: Path) -> int:
+    try:
+        return int(counter_file.read_text() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def run_desks(url: str, agents: int) -> None:
     """The desk robot's process: every agent logged in, on air, Save after each call."""
     from twisted.internet import reactor as installed
@@ -122,6 +165,13 @@ def run_desks(url: str, agents: int) -> None:
     reactor.callWhenRunning(lambda: Deferred.fromCoroutine(robot.start()))
     reactor.addSystemEventTrigger("before", "shutdown", db.stop)
     reactor.run()
+
+
+def _py_spy() -> str:
+    """py-spy from PATH, or from the venv the docs install it into."""
+    import shutil
+
+    return shutil.which("py-spy") or "/tmp/spy-calls/bin/py-spy"
 
 
 def _free_port() -> int:
@@ -193,8 +243,16 @@ def main() -> None:
     parser.add_argument("--rates", default="5,10,20", help="calls per second, rising")
     parser.add_argument("--seconds", type=float, default=20, help="of calls at each rate")
     parser.add_argument("--agents", type=int, default=300)
+    parser.add_argument(
+        "--py-spy",
+        metavar="FILE",
+        help="record the server with py-spy (raw format) into FILE while the load runs",
+    )
     parser.add_argument("--desks", nargs=2, metavar=("URL", "AGENTS"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", metavar="COUNTER_FILE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve:
+        raise SystemExit(run_server(Path(args.serve)))
     if args.desks:
         os.sched_setaffinity(0, {LOAD_CPU})
         run_desks(args.desks[0], int(args.desks[1]))
@@ -210,8 +268,10 @@ def main() -> None:
         agi_port, web_port = _free_port(), _free_port()
         env = serve_env(url, tmp, f"tcp:{agi_port}:interface=127.0.0.1", web_port)
         log = (tmp / "serve.log").open("w")
+        counter_file = tmp / "transactions"
         serve = subprocess.Popen(
-            ["taskset", "-c", str(SERVER_CPU), sys.executable, "-m", "hotline", "serve"],
+            ["taskset", "-c", str(SERVER_CPU), sys.executable, __file__,
+             "--serve", str(counter_file)],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         desks = subprocess.Popen([sys.executable, __file__, "--desks", url, str(args.agents)])
@@ -223,24 +283,36 @@ def main() -> None:
                 print((tmp / "serve.log").read_text()[-3000:])
                 raise
             time.sleep(3)  # the desk robot logs everyone in
+            spy = None
+            if args.py_spy:
+                spy = subprocess.Popen(
+                    [_py_spy(), "record", "--pid", str(serve.pid), "--format", "raw",
+                     "--rate", "200", "--gil", "--output", args.py_spy],
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                )  # fmt: skip
             for rate in rates:
                 total = max(1, round(rate * args.seconds))
                 since = datetime.now(UTC)
-                before = _cpu_s(serve.pid)
+                before, tx_before = _cpu_s(serve.pid), _transactions(counter_file)
                 started = time.monotonic()
                 counts = simulate(agi_port, rate, total, tmp / "sim-spool")
                 wall_s = time.monotonic() - started
                 cpu_ms = 1000 * (_cpu_s(serve.pid) - before) / total
+                time.sleep(1)  # the counter file is written every half second
+                tx = (_transactions(counter_file) - tx_before) / total
                 delays = ring_delays_ms(url, since)
                 p99 = delays[min(len(delays) - 1, int(len(delays) * 0.99))] if delays else 0.0
                 answered = counts.get("answered", 0)
-                rows.append((rate, total, answered, total - answered, cpu_ms, p99, wall_s))
+                rows.append((rate, total, answered, total - answered, cpu_ms, p99, tx))
                 print(
                     f"rate={rate:g}/s calls={total} answered={answered}"
                     f" failed={total - answered} cpu_ms_per_call={cpu_ms:.1f}"
-                    f" ring_p99_ms={p99:.0f} wall_s={wall_s:.0f} {counts}",
+                    f" tx_per_call={tx:.1f} ring_p99_ms={p99:.0f} wall_s={wall_s:.0f} {counts}",
                     flush=True,
                 )
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes its file when interrupted
+                spy.wait(timeout=60)
         finally:
             for proc in (desks, serve):
                 proc.terminate()
@@ -257,6 +329,7 @@ def main() -> None:
     print(
         f"call_throughput database={database} max_calls_per_s={best[0]:g}"
         f" cpu_ms_per_call={best[4]:.1f} ring_p99_ms={best[5]:.0f} failed={best[3]}"
+        f" tx_per_call={best[6]:.1f}"
     )
 
 

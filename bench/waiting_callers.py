@@ -35,7 +35,6 @@ import resource
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,48 +48,16 @@ from bench.call_throughput import (
     SERVER_CPU,
     _cpu_s,
     _free_port,
+    _transactions,
     _wait_port,
     clean_schema,
     prepare,
+    run_server,
     serve_env,
 )
 from bench.sign_in_flood import percentile_ms
 
 AGENTS = 10
-
-
-# -- the server side: `hotline serve` with a commit counter ---------------------------------
-
-
-def run_server(counter_file: Path) -> int:
-    """``hotline serve`` from the environment, writing how many transactions it has
-    committed or rolled back to ``counter_file`` every half second."""
-    from sqlalchemy import Engine, event
-
-    from hotline.commands import serve
-    from hotline.config import load_settings
-
-    count = [0]
-    lock = threading.Lock()
-
-    def ended(_conn: Any) -> None:
-        with lock:
-            count[0] += 1
-
-    event.listen(Engine, "commit", ended)
-    event.listen(Engine, "rollback", ended)
-
-    def started(_service: object) -> None:
-        from twisted.internet.task import LoopingCall
-
-        def write() -> None:
-            with lock:
-                value = count[0]
-            counter_file.write_text(str(value))
-
-        LoopingCall(write).start(0.5)
-
-    return serve(load_settings(), on_started=started)
 
 
 # -- the fake Asterisk ----------------------------------------------------------------------
@@ -220,13 +187,6 @@ def _rss_kib(pid: int) -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     return 0
-
-
-def _transactions(counter_file: Path) -> int:
-    try:
-        return int(counter_file.read_text() or 0)
-    except (OSError, ValueError):
-        return 0
 
 
 def abandoned_in_queue(url: str) -> int:

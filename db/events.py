@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, event, insert, select, text
 from sqlalchemy.orm import Session
 from twisted.logger import Logger
 
@@ -60,15 +60,18 @@ def emit(
     queue_id: int | None = None,
     **payload: Any,
 ) -> None:
-    session.add(
-        Event(
-            at=now,
-            kind=kind,
-            call_id=call_id,
-            agent_id=agent_id,
-            queue_id=queue_id,
-            payload=json.dumps(payload, default=str, sort_keys=True),
-        )
+    # A Core insert built once, not an ORM object: nobody reads an event back in the
+    # transaction that writes it, and the unit of work cost more than the row (issue 12).
+    session.connection().execute(
+        _INSERT_EVENT,
+        {
+            "at": now,
+            "kind": kind,
+            "call_id": call_id,
+            "agent_id": agent_id,
+            "queue_id": queue_id,
+            "payload": json.dumps(payload, default=str, sort_keys=True),
+        },
     )
     if not session.info.get(_EMITTED):
         session.info[_EMITTED] = True
@@ -76,6 +79,9 @@ def emit(
             # Transactional: PostgreSQL sends it at COMMIT and drops it on ROLLBACK, so a
             # listener never wakes for an event it cannot read yet.
             session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+_INSERT_EVENT = insert(Event.__table__)  # type: ignore[arg-type]
 
 
 def on_commit(engine: Engine, callback: Committed) -> Callable[[], None]:

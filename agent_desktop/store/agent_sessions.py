@@ -167,6 +167,21 @@ def apply_event(
     row = open_session_row(session, agent_id)
     if row is None:
         raise SeatError(NOT_AT_SEAT)
+    if not apply_to_row(session, row, event, now, reason):
+        return None
+    agent = session.get(Agent, agent_id)
+    seat = session.get(PhoneSeat, row.seat_id)
+    assert agent is not None and seat is not None
+    return _view(row, agent, seat)
+
+
+def apply_to_row(
+    session: Session, row: AgentSession, event: core.Event, now: datetime, reason: str = ""
+) -> bool:
+    """:func:`apply_event` on the agent's live row, which the caller loaded (locked) already;
+    False after logout. The call flows' offers, answers and ends take this way: no second
+    read of the row and no view to build (issue 12)."""
+    agent_id = row.agent_id
     before = core.AgentStatus(
         state=row.state,
         activity=row.activity,
@@ -175,16 +190,13 @@ def apply_event(
         pause_type_id=row.pause_type_id,
     )
     after = core.transition(before, event, now)
-    agent = session.get(Agent, agent_id)
-    seat = session.get(PhoneSeat, row.seat_id)
-    assert agent is not None and seat is not None
     if after is None:
         _close_pause(session, row, now)
         row.logged_out_at = now
         row.state, row.activity = AgentState.OFF_AIR, Activity.PAUSED
         _history(session, row, now, reason or "logout")
         emit(session, "agent.logout", now, agent_id=agent_id)
-        return None
+        return False
     was_paused = before.activity is Activity.PAUSED and before.pause_type_id is not None
     pause_changed = (after.activity, after.pause_type_id) != (before.activity, before.pause_type_id)
     if was_paused and pause_changed:
@@ -218,28 +230,32 @@ def apply_event(
         pause_type_id=row.pause_type_id,
         reason=reason,
     )
-    return _view(row, agent, seat)
+    return True
 
 
 def free_agent_rows(session: Session) -> list[tuple[int, datetime, frozenset[int]]]:
     """(agent id, idle since, queue ids) of agents who can be offered a call now."""
-    rows = session.execute(
-        select(AgentSession.agent_id, AgentSession.idle_since).where(
-            AgentSession.logged_out_at.is_(None),
-            AgentSession.state == AgentState.ON_AIR,
-            AgentSession.activity == Activity.IDLE,
-        )
-    ).all()
-    if not rows:
-        return []
+    idle: dict[int, datetime] = {}
     rights: dict[int, set[int]] = {}
-    for agent_id, queue_id in session.execute(
-        select(QueueRight.agent_id, QueueRight.queue_id).where(
-            QueueRight.agent_id.in_([r[0] for r in rows])
-        )
-    ):
-        rights.setdefault(agent_id, set()).add(queue_id)
-    return [(aid, idle, frozenset(rights.get(aid, ()))) for aid, idle in rows]
+    # One query, rights joined (issue 12): the matching reads this for every plan.
+    for agent_id, idle_since, queue_id in session.execute(_FREE_AGENT_ROWS):
+        idle[agent_id] = idle_since
+        rights.setdefault(agent_id, set())
+        if queue_id is not None:
+            rights[agent_id].add(queue_id)
+    return [(aid, since, frozenset(rights[aid])) for aid, since in idle.items()]
+
+
+_FREE_AGENT_ROWS = (
+    select(AgentSession.agent_id, AgentSession.idle_since, QueueRight.queue_id)
+    .outerjoin(QueueRight, QueueRight.agent_id == AgentSession.agent_id)
+    .where(
+        AgentSession.logged_out_at.is_(None),
+        AgentSession.state == AgentState.ON_AIR,
+        AgentSession.activity == Activity.IDLE,
+    )
+    .order_by(AgentSession.id)
+)
 
 
 def _close_pause(session: Session, row: AgentSession, now: datetime) -> None:

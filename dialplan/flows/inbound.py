@@ -72,7 +72,8 @@ class LegRecording:
     when it started."""
 
     path: str
-    started_at: datetime
+    # None: from the answer (a resumed session's recorder, found when the conversation ended).
+    started_at: datetime | None
 
 
 @dataclass
@@ -204,7 +205,9 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
             key = left
         queue_code = cfg.code if cfg is not None else None
         if queue_code is None:
-            target = await ctx.db.run(routing.did_target, did)
+            route = await ctx.db.read(routing.did_route, did, time_zone=ctx.settings.time_zone)
+            target = route.target if route is not None else None
+            cfg = route.queue if route is not None else None
             if target is None:
                 _log.warn(
                     "call {uniqueid}: no DID {did} configured", uniqueid=call.uniqueid, did=did
@@ -221,7 +224,11 @@ async def inbound(channel: AGIChannel, ctx: FlowContext, *, resume: bool = False
             await close_leg(ctx, where, CallState.ABANDONED_IVR, cause="no choice in IVR")
             await finish_session(channel)
             return
-        await serve_queue(channel, ctx, where, queue_code, resumed=existing is not None, key=key)
+        if cfg is not None and cfg.code != queue_code:
+            cfg = None  # the IVR chose another queue than the DID's
+        await serve_queue(
+            channel, ctx, where, queue_code, resumed=existing is not None, key=key, cfg=cfg
+        )
 
     await drive(channel, ctx, where, serve)
 
@@ -554,11 +561,16 @@ async def serve_queue(
     *,
     resumed: bool,
     key: str | None = None,
+    cfg: routing.QueueConfig | None = None,
 ) -> None:
     """The queue part of a call: business hours (R-1.10), support turns (R-1.11), or waiting
     and offers (R-1.2 .. R-1.9). ``key``: a # or 0 the caller pressed while the server that
-    drove the call was away (a resumed call goes to that box at once)."""
-    cfg = await ctx.db.run(routing.load_queue, time_zone=ctx.settings.time_zone, code=queue_code)
+    drove the call was away (a resumed call goes to that box at once). ``cfg``: the queue's
+    configuration when the caller's way here read it already."""
+    if cfg is None:
+        cfg = await ctx.db.read(
+            routing.load_queue, time_zone=ctx.settings.time_zone, code=queue_code
+        )
     if cfg is None:
         _log.error("queue {code} is missing", code=queue_code)
         await close_leg(ctx, where, CallState.FAILED, cause=f"no queue {queue_code}")
@@ -596,8 +608,18 @@ async def wait_and_offer(
     resumed: bool,
     key: str | None = None,
 ) -> None:
+    # The leg's recording row is made as the call enters the queue (one transaction, issue
+    # 12), MixMonitor started right after; a resumed call looks for its running recorder first.
+    planned = None
+    if cfg.recording_enabled and where.recording is None and not resumed and key is None:
+        planned = LegRecording(_leg_path(ctx, channel, where), ctx.now())
     view = await ctx.db.run(
-        calls.enter_queue, where.call_id, cfg.id, ctx.now(), keep_waiting_start=resumed
+        calls.enter_queue,
+        where.call_id,
+        cfg.id,
+        planned.started_at if planned is not None else ctx.now(),
+        keep_waiting_start=resumed,
+        recording_path=planned.path if planned is not None else "",
     )
     if view.state != CallState.WAITING.value:
         await finish_session(channel)
@@ -615,7 +637,11 @@ async def wait_and_offer(
             await _apply(channel, ctx, where, cfg, effects)
             return
     await channel.set_variable(EXIT_CONTEXT_VARIABLE, ctx.settings.exit_context)
-    await _start_recording(channel, ctx, where, cfg, resumed=resumed)
+    if planned is not None:
+        await _mixmonitor(channel, ctx, planned.path)
+        where.recording = planned
+    else:
+        await _start_recording(channel, ctx, where, cfg, resumed=resumed)
     await _music_on(channel, where, cfg)
     # A ring whose end could not be written (the database went down): the call is put back
     # in the queue, keeping its waiting start, as soon as the database answers again.
@@ -774,24 +800,26 @@ async def _ring(
         # caller again, and its end is the moment Dial returned (issue 11, item 1).
         where.phase = "talking"
         where.talk_ended_at = now
-        answered_at = await _when_written(
-            ctx, where, lambda: _answered_at(ctx, where, offer), "the conversation's answer"
-        )
         # The answer was recorded (and the agent told, R-2.5) by calls.answered at the moment
         # of answer; here only the machine moves on.
         status, _ = esc.transition(status, esc.Answered(), cfg.policy, now)
-        await _when_written(
-            ctx,
-            where,
-            lambda: _conversation_over(channel, ctx, where, answered_at),
-            "the conversation's recording",
-        )
+        await _running_recording(channel, ctx, where, None)
         if await _redirected(channel):
             # The agent transferred the call (R-1.12): Dial ended because the caller's channel
             # was redirected out of the bridge; the transfer session takes the call over.
+            await _when_written(
+                ctx,
+                where,
+                lambda: _write_conversation(ctx, where, offer),
+                "the conversation's answer and recording",
+            )
             raise ChannelRedirected("transferred during the conversation")
         status, effects = esc.transition(status, esc.ConversationEnded(), cfg.policy, now)
-        await _apply(channel, ctx, where, cfg, effects)
+        for effect in effects:  # the call's end, written with the answer and the recording
+            if isinstance(effect, esc.CloseCall):
+                await close_leg(ctx, where, effect.outcome, answer=offer)
+            else:
+                await _apply(channel, ctx, where, cfg, (effect,))
         where.phase = "done"
         await finish_session(channel)
         return status, None
@@ -810,39 +838,68 @@ async def _ring(
     return status, None
 
 
-async def _answered_at(ctx: FlowContext, where: Where, offer: calls.OfferView) -> datetime:
-    """When the agent picked up: the answer hook stored it at that moment (decision 1). If
-    the hook could not reach Hotline, the ring's start stands in for it, and the log says
-    so."""
-    view = await ctx.db.run(calls.get_call, where.call_id)
-    if view.answered_at is not None:
-        return view.answered_at
-    _log.warn(
-        "call {uniqueid}: the answer hook did not reach Hotline; answer time taken as the "
-        "ring's start",
-        uniqueid=where.uniqueid,
+async def _write_conversation(
+    ctx: FlowContext,
+    where: Where,
+    offer: calls.OfferView,
+    *,
+    state: CallState | None = None,
+    cause: str = "",
+) -> None:
+    """The conversation that Dial reported over, in one transaction (issue 12): when the
+    agent picked up (the answer hook stored it at that moment, decision 1; if the hook
+    could not reach Hotline, the ring's start stands in for it, and the log says so), the
+    leg's recording with its length (R-1.14) and, given ``state``, the call's end.
+
+    Its length is from the answer to the moment Dial returned: Asterisk 22's ANSWEREDTIME
+    is the caller channel's up time, IVR and waiting included, and empty after a redirect,
+    not the talk time (issue 10, defect 6)."""
+    recording = where.recording
+    end = await ctx.db.run(
+        calls.end_conversation,
+        where.call_id,
+        offer.attempt_id,
+        offer.started_at,
+        where.talk_ended_at or ctx.now(),
+        recording_path=recording.path if recording is not None else "",
+        recording_started_at=recording.started_at if recording is not None else None,
+        state=state,
+        cause=cause,
     )
-    await ctx.db.run(calls.answered, offer.attempt_id, offer.started_at)
-    return offer.started_at
+    if end.hook_missed:
+        _log.warn(
+            "call {uniqueid}: the answer hook did not reach Hotline; answer time taken as the "
+            "ring's start",
+            uniqueid=where.uniqueid,
+        )
+
+
+async def _running_recording(
+    channel: AGIChannel, ctx: FlowContext, where: Where, answered_at: datetime | None
+) -> None:
+    """A resumed session: the recorder the dead one started runs on the channel, and is
+    this leg's recording (from ``answered_at``, else the answer)."""
+    if where.recording is None:
+        running = await channel.get_variable(MIXMONITOR_VARIABLE)
+        if running:
+            where.recording = LegRecording(_relative(ctx, running), answered_at)
 
 
 async def _conversation_over(
     channel: AGIChannel, ctx: FlowContext, where: Where, answered_at: datetime
 ) -> None:
-    """The conversation is over (Dial returned, or a resumed call learned it): its length
-    is from the answer to now, which the recording of the leg gets (R-1.14). Asterisk 22's
-    ANSWEREDTIME is the caller channel's up time, IVR and waiting included, and empty after
-    a redirect: not the talk time (issue 10, defect 6)."""
+    """The conversation of a resumed call is over: its length is from the answer to now,
+    which the recording of the leg gets (R-1.14; see :func:`_write_conversation`)."""
     talked_s = max(0, int(((where.talk_ended_at or ctx.now()) - answered_at).total_seconds()))
-    if where.recording is None:
-        # A resumed session: the recorder the dead one started runs on the channel.
-        running = await channel.get_variable(MIXMONITOR_VARIABLE)
-        if running:
-            where.recording = LegRecording(_relative(ctx, running), answered_at)
+    await _running_recording(channel, ctx, where, answered_at)
     if where.recording is not None:
         recording = where.recording
         await ctx.db.run(
-            calls.finish_recording, where.call_id, recording.path, recording.started_at, talked_s
+            calls.finish_recording,
+            where.call_id,
+            recording.path,
+            recording.started_at or answered_at,
+            talked_s,
         )
 
 
@@ -923,6 +980,19 @@ async def _start_recording(
     where.recording = await record_leg(channel, ctx, where.call_id, name, _day(ctx, where))
 
 
+def _leg_path(ctx: FlowContext, channel: AGIChannel, where: Where) -> str:
+    """The file of this leg's recording, relative to the recordings directory."""
+    name = where.recording_name or channel.request.uniqueid
+    return _dated_path("calls", _day(ctx, where), name) + ".wav"
+
+
+async def _mixmonitor(channel: AGIChannel, ctx: FlowContext, relative: str) -> None:
+    """MixMonitor the channel into ``relative``, recording only while bridged (option b,
+    R-1.14)."""
+    _make_dir((ctx.settings.recordings_dir / relative).parent)
+    await channel.exec_app("MixMonitor", str(ctx.settings.recordings_dir / relative), "b")
+
+
 async def record_leg(
     channel: AGIChannel, ctx: FlowContext, call_id: int, name: str, day: datetime
 ) -> LegRecording:
@@ -930,8 +1000,7 @@ async def record_leg(
     while bridged (option b, R-1.14), and give the call its recording row at once, so that a
     server that dies mid-conversation loses no recording (issue 10, defect 4)."""
     relative = _dated_path("calls", day, name) + ".wav"
-    _make_dir((ctx.settings.recordings_dir / relative).parent)
-    await channel.exec_app("MixMonitor", str(ctx.settings.recordings_dir / relative), "b")
+    await _mixmonitor(channel, ctx, relative)
     recording = LegRecording(relative, ctx.now())
     try:
         await ctx.db.run(calls.start_recording, call_id, relative, recording.started_at)
@@ -947,8 +1016,9 @@ async def record_leg(
 
 async def _note_recording(ctx: FlowContext, where: Where) -> None:
     assert where.recording is not None
+    recording = where.recording
     await ctx.db.run(
-        calls.start_recording, where.call_id, where.recording.path, where.recording.started_at
+        calls.start_recording, where.call_id, recording.path, recording.started_at or ctx.now()
     )
 
 
@@ -1201,10 +1271,10 @@ async def _support_turn(
             await _to_box_by_key(channel, ctx, where, cfg, _KEY_CODES[result])
             return
         if dial_status == "ANSWER":
-            answered_at = await _answered_at(ctx, where, offer)
             where.phase = "talking"
-            await _conversation_over(channel, ctx, where, answered_at)
-            await close_leg(ctx, where, CallState.ANSWERED)
+            where.talk_ended_at = ctx.now()
+            await _running_recording(channel, ctx, where, None)
+            await close_leg(ctx, where, CallState.ANSWERED, answer=offer)
             await finish_session(channel)
             return
         if dial_status == "CANCEL" or channel.hung_up:
@@ -1236,11 +1306,19 @@ async def _to_box_by_key(
 # --------------------------------------------------------------------------- endings
 
 
-async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: str = "") -> None:
+async def close_leg(
+    ctx: FlowContext,
+    where: Where,
+    state: CallState,
+    *,
+    cause: str = "",
+    answer: calls.OfferView | None = None,
+) -> None:
     """Give the call its final state, and say so in the log (one line per call: an admin
     follows a call across Asterisk's log and Hotline's by its uniqueid). With the database
     down the caller is still served to the end; the spooled request closes the call when it
-    is imported."""
+    is imported. ``answer``: the ring the conversation that just ended was answered on,
+    whose answer and recording are written with the end (:func:`_write_conversation`)."""
     talked = where.phase == "talking"
     where.phase = "done"
     if where.ended:
@@ -1261,7 +1339,10 @@ async def close_leg(ctx: FlowContext, where: Where, state: CallState, *, cause: 
     async def write() -> None:
         nonlocal journalled
         try:
-            await ctx.db.run(calls.close_call, where.call_id, state, when, cause=cause)
+            if answer is not None:
+                await _write_conversation(ctx, where, answer, state=state, cause=cause)
+            else:
+                await ctx.db.run(calls.close_call, where.call_id, state, when, cause=cause)
         except UNREACHABLE:
             if not journalled:  # kept on disk first: a server killed meanwhile loses nothing
                 ctx.journal.ended(end)

@@ -98,7 +98,7 @@ async def outbound(channel: AGIChannel, ctx: FlowContext) -> None:
                         calls.finish_recording,
                         leg.call_id,
                         recording.path,
-                        recording.started_at,
+                        recording.started_at or answered_at,
                         talked_s,
                     )
     except ChannelHungUp:

@@ -24,7 +24,15 @@ from agent_desktop.store import agent_sessions
 from callbacks.store import resolve_by_contact
 from db.events import emit
 from db.fit import fit
-from db.models import Call, IvrKeyPress, PhoneSeat, Queue, Recording, RingAttempt
+from db.models import (
+    Call,
+    IvrKeyPress,
+    PhoneSeat,
+    Queue,
+    Recording,
+    RingAttempt,
+    VoicemailItem,
+)
 from dialplan.matching import FreeAgent, WaitingCall, match
 from domain.enums import (
     FINAL_STATES,
@@ -32,6 +40,8 @@ from domain.enums import (
     AgentState,
     CallState,
     Direction,
+    ItemKind,
+    ItemState,
     IvrOutcome,
     ProcessingState,
     RingOutcome,
@@ -131,9 +141,11 @@ def open_call(
     ``channel`` is the Asterisk channel name of the AGI request (``agi_channel``): what a
     transfer redirects (R-1.12). ``started_at``: when the call really arrived, if that was
     before ``now`` (it came while the database was down, issue 11)."""
-    existing = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
-    if existing is not None and only_new:
-        return None
+    # A new call (``only_new``) goes straight to the insert: the unique uniqueid refuses a
+    # second one, one statement less on every call (issue 12).
+    existing = None
+    if not only_new:
+        existing = session.scalars(select(Call).where(Call.uniqueid == uniqueid)).one_or_none()
     if existing is not None:
         existing.driven_by = driven_by or existing.driven_by
         existing.channel = channel or existing.channel
@@ -189,13 +201,22 @@ def record_ivr_key(
 
 
 def enter_queue(
-    session: Session, call_id: int, queue_id: int, now: datetime, *, keep_waiting_start: bool
+    session: Session,
+    call_id: int,
+    queue_id: int,
+    now: datetime,
+    *,
+    keep_waiting_start: bool,
+    recording_path: str = "",
 ) -> CallView:
     """The hand-over to a queue: waiting starts now (R-1.2), unless a resumed call keeps its
-    original start (R-1.16)."""
+    original start (R-1.16). ``recording_path``: the leg's recording the flow starts next,
+    whose row is made in the same transaction (:func:`start_recording`; issue 12)."""
     call = _call(session, call_id, lock=True)
     if call.state in FINAL_STATES:
         return _view(call)
+    if recording_path:
+        start_recording(session, call_id, recording_path, now)
     if keep_waiting_start:
         # A resumed call (R-1.16): the ring the dead session started is over by now.
         end_live_ring(session, call_id, RingOutcome.FAILED, now)
@@ -226,7 +247,15 @@ def waiting_calls(session: Session, now: datetime | None = None) -> list[Waiting
     held = [Call.state == CallState.WAITING, Call.queue_entered_at.is_not(None)]
     if now is not None:
         held.append(Call.heartbeat_at >= now - timedelta(seconds=HELD_WITHIN_S))
-    calls = session.scalars(select(Call).where(*held)).all()
+    calls = session.execute(
+        select(
+            Call.id,
+            Call.queue_id,
+            Call.queue_entered_at,
+            Call.overflowed,
+            Call.preferred_agent_id,
+        ).where(*held)
+    ).all()
     if not calls:
         return []
     tried: dict[int, set[int]] = {}
@@ -281,13 +310,13 @@ def offer(
     call = _call(session, call_id, lock=True)
     if call.state is not CallState.WAITING:
         return None
-    seat = session.get(PhoneSeat, row.seat_id)
-    assert seat is not None
+    dial_string = session.scalar(select(PhoneSeat.dial_string).where(PhoneSeat.id == row.seat_id))
+    assert dial_string is not None
     attempt = open_ring(
         session,
         call,
         agent_id,
-        seat.dial_string,
+        dial_string,
         now,
         overflow=overflow,
         waiting_since=call.queue_entered_at,
@@ -295,9 +324,9 @@ def offer(
     )
     if attempt is None:
         return None  # the database's last word: this agent or this call already rings
-    agent_sessions.apply_event(session, agent_id, agent_core.Offered(), now, f"call {call_id}")
+    agent_sessions.apply_to_row(session, row, agent_core.Offered(), now, f"call {call_id}")
     row.current_call_id = call_id
-    return OfferView(attempt.id, call_id, agent_id, seat.dial_string, now, overflow)
+    return OfferView(attempt.id, call_id, agent_id, dial_string, now, overflow)
 
 
 def end_offer(
@@ -318,9 +347,9 @@ def end_offer(
     if attempt.agent_id is not None:
         row = agent_sessions.open_session_row(session, attempt.agent_id)
         if row is not None and row.activity is Activity.RINGING:
-            agent_sessions.apply_event(
+            agent_sessions.apply_to_row(
                 session,
-                attempt.agent_id,
+                row,
                 agent_core.RingEnded(missed, missed_pause_type_id),
                 now,
                 "missed call" if missed else f"ring ended: {outcome.value}",
@@ -341,13 +370,37 @@ def end_offer(
 
 
 def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
-    """The agent picked up (the ``U()`` AGI on the agent leg, decision 1)."""
+    """The agent picked up (the ``U()`` AGI on the agent leg, decision 1).
+
+    Everything it reads comes before what it writes, so that the writes go to the database
+    together at the commit, not flushed piecemeal before each read (issue 12)."""
     attempt = session.get(RingAttempt, attempt_id, with_for_update=True)
     if attempt is None:
         raise CallNotFoundError()
     call = _call(session, attempt.call_id, lock=True)
     if attempt.outcome is RingOutcome.ANSWERED:
         return _view(call)
+    waited = (now - (call.queue_entered_at or now)).total_seconds()
+    # R-5.4 with the centre's threshold in force now.
+    threshold_s = service_level_threshold_s(session)
+    row = (
+        agent_sessions.open_session_row(session, attempt.agent_id)
+        if attempt.agent_id is not None
+        else None
+    )
+    queue = None
+    if attempt.agent_id is not None and call.queue_id is not None:
+        queue = session.scalar(select(Queue.name).where(Queue.id == call.queue_id))
+    # R-3.6: with no callback request open at all (most answers), there is none to resolve.
+    callbacks_open = session.scalar(
+        select(VoicemailItem.id)
+        .where(
+            VoicemailItem.state == ItemState.OPEN,
+            VoicemailItem.kind == ItemKind.CALLBACK,
+            VoicemailItem.created_at <= now,
+        )
+        .limit(1)
+    )
     attempt.outcome = RingOutcome.ANSWERED
     attempt.ended_at = now
     call.state = CallState.TALKING
@@ -355,20 +408,11 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     call.agent_id = attempt.agent_id
     call.processing_state = ProcessingState.PENDING
     call.reached = True
-    waited = (now - (call.queue_entered_at or now)).total_seconds()
-    # R-5.4 with the centre's threshold in force now.
-    call.within_service_level = waited <= service_level_threshold_s(session)
-    row = (
-        agent_sessions.open_session_row(session, attempt.agent_id)
-        if attempt.agent_id is not None
-        else None
-    )
+    call.within_service_level = waited <= threshold_s
     if row is not None and row.activity is Activity.RINGING:
         # A queue offer reserved the agent; a support-turn ring (R-1.11) rings a phone
         # directly and leaves the operator's desk state alone.
-        agent_sessions.apply_event(
-            session, row.agent_id, agent_core.Answered(), now, f"call {call.id}"
-        )
+        agent_sessions.apply_to_row(session, row, agent_core.Answered(), now, f"call {call.id}")
         row.current_call_id = call.id
     emit(
         session,
@@ -382,7 +426,6 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
     if attempt.agent_id is not None:
         # R-2.5: "waiting time was mm:ss", at the moment of answer (the flow only hears
         # about the answer when Dial returns, after the conversation).
-        queue = session.get(Queue, call.queue_id) if call.queue_id is not None else None
         notify_agent(
             session,
             call.id,
@@ -390,12 +433,53 @@ def answered(session: Session, attempt_id: int, now: datetime) -> CallView:
             "connected",
             now,
             waiting_s=max(0, int(waited)),
-            queue=queue.name if queue is not None else "",
+            queue=queue or "",
         )
-    # R-3.6, in the same transaction: the customer reached us, so their open callback
-    # requests are resolved by this call.
-    resolve_by_contact(session, call.id, now)
+    if callbacks_open:
+        # R-3.6, in the same transaction: the customer reached us, so their open callback
+        # requests are resolved by this call.
+        resolve_by_contact(session, call.id, now)
     return _view(call)
+
+
+@dataclass(frozen=True)
+class ConversationEnd:
+    """When the agent picked up; ``hook_missed``: the answer hook never reached Hotline,
+    so the ring's start stands in for the answer (decision 1)."""
+
+    answered_at: datetime
+    hook_missed: bool
+
+
+def end_conversation(
+    session: Session,
+    call_id: int,
+    attempt_id: int,
+    ring_started_at: datetime,
+    ended_at: datetime,
+    *,
+    recording_path: str = "",
+    recording_started_at: datetime | None = None,
+    state: CallState | None = None,
+    cause: str = "",
+) -> ConversationEnd:
+    """A conversation is over (Dial returned ANSWER), in one transaction (issue 12): the
+    answer as the hook stored it (or the ring's start when the hook could not reach
+    Hotline), the leg's recording with its length from the answer to ``ended_at``
+    (R-1.14), and, given ``state``, the call's final state (:func:`close_call`)."""
+    call = _call(session, call_id, lock=True)
+    hook_missed = call.answered_at is None
+    if hook_missed:
+        answered(session, attempt_id, ring_started_at)
+    answered_at = call.answered_at or ring_started_at
+    if recording_path:
+        talked_s = int((ended_at - answered_at).total_seconds())
+        finish_recording(
+            session, call_id, recording_path, recording_started_at or answered_at, talked_s
+        )
+    if state is not None:
+        _close(session, call, state, ended_at, cause=cause)
+    return ConversationEnd(answered_at, hook_missed)
 
 
 def choose_box(session: Session, call_id: int, step: str, now: datetime) -> CallView:
@@ -444,7 +528,14 @@ def close_call(
 
     A final state stays, but for the janitor's guess (``fallback``, :data:`LOST`): the flow
     that knows how the call ended writes it over that, late after an outage (issue 11)."""
-    call = _call(session, call_id, lock=True)
+    return _close(session, _call(session, call_id, lock=True), state, now, cause=cause)
+
+
+def _close(
+    session: Session, call: Call, state: CallState, now: datetime, *, cause: str = ""
+) -> CallView:
+    """:func:`close_call` of the call row, locked already."""
+    call_id = call.id
     if call.state in FINAL_STATES and not guessed_lost(call):
         return _view(call)
     live = session.scalars(
@@ -457,8 +548,8 @@ def close_call(
     if call.state is CallState.TALKING and call.agent_id is not None:
         row = agent_sessions.open_session_row(session, call.agent_id)
         if row is not None and row.activity is Activity.IN_CALL:
-            agent_sessions.apply_event(
-                session, call.agent_id, agent_core.CallEnded(), now, f"call {call.id} ended"
+            agent_sessions.apply_to_row(
+                session, row, agent_core.CallEnded(), now, f"call {call.id} ended"
             )
     chose_box_before = call.state is CallState.IN_BOX
     call.state = state
@@ -548,25 +639,28 @@ def _matching(session: Session, now: datetime, free: list[FreeAgent]) -> dict[in
     }
 
 
-def _off_air_preferences(session: Session) -> list[Call]:
-    """The waiting calls that prefer a colleague who is no longer on air (R-1.12)."""
-    preferring = session.scalars(
-        select(Call).where(Call.state == CallState.WAITING, Call.preferred_agent_id.is_not(None))
+def _off_air_preferences(session: Session) -> list[int]:
+    """The ids of the waiting calls that prefer a colleague who is no longer on air
+    (R-1.12)."""
+    preferring = session.execute(
+        select(Call.id, Call.preferred_agent_id).where(
+            Call.state == CallState.WAITING, Call.preferred_agent_id.is_not(None)
+        )
     ).all()
     stale = []
-    for call in preferring:
-        assert call.preferred_agent_id is not None
-        preferred = agent_sessions.open_session_row(session, call.preferred_agent_id, lock=False)
+    for call_id, agent_id in preferring:
+        assert agent_id is not None
+        preferred = agent_sessions.open_session_row(session, agent_id, lock=False)
         if preferred is None or preferred.state is not AgentState.ON_AIR:
-            stale.append(call)
+            stale.append(call_id)
     return stale
 
 
 def _forget_off_air_preferences(session: Session) -> None:
     """R-1.12: a transferred call whose chosen colleague went off air meanwhile goes to the
     queue without the preference."""
-    for call in _off_air_preferences(session):
-        call.preferred_agent_id = None
+    for call_id in _off_air_preferences(session):
+        _call(session, call_id).preferred_agent_id = None
 
 
 def offer_planned(

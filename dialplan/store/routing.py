@@ -6,6 +6,7 @@ support-turn rota (R-1.11). Read fresh for every call so admin changes apply at 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, or_, select
@@ -76,10 +77,33 @@ def did_target(session: Session, number: str) -> DidTarget | None:
     did = session.scalars(select(Did).where(Did.number == number)).one_or_none()
     if did is None:
         return None
-    menu_code = session.scalar(select(IvrMenu.code).where(IvrMenu.id == did.ivr_menu_id))
-    queue_code = session.scalar(select(Queue.code).where(Queue.id == did.queue_id))
+    menu_code = queue_code = None
+    if did.ivr_menu_id is not None:
+        menu_code = session.scalar(select(IvrMenu.code).where(IvrMenu.id == did.ivr_menu_id))
+    if did.queue_id is not None:
+        queue_code = session.scalar(select(Queue.code).where(Queue.id == did.queue_id))
     centre = session.scalar(select(Setting.value).where(Setting.key == PROMPT_LANGUAGE_SETTING))
     return DidTarget(menu_code, queue_code, prompt_language(did.language, centre))
+
+
+@dataclass(frozen=True)
+class DidRoute:
+    """A DID's target and, when that is a queue, the queue's configuration."""
+
+    target: DidTarget
+    queue: QueueConfig | None
+
+
+def did_route(session: Session, number: str, *, time_zone: str) -> DidRoute | None:
+    """:func:`did_target` with its queue's :func:`load_queue` in one transaction, a read (a
+    new call's first look at the centre costs one round of reads, issue 12)."""
+    target = did_target(session, number)
+    if target is None:
+        return None
+    queue = None
+    if target.queue_code is not None:
+        queue = load_queue(session, time_zone=time_zone, code=target.queue_code)
+    return DidRoute(target, queue)
 
 
 def load_menu(session: Session, code: str) -> tuple[int, Menu] | None:
@@ -168,7 +192,11 @@ def load_queue(
         voicemail_box=voicemail.name if voicemail else None,
         callback_box=callback.name if callback else None,
     )
-    days = session.scalars(select(SupportTurnDay).where(SupportTurnDay.queue_id == queue.id)).all()
+    days: Sequence[SupportTurnDay] = ()
+    if queue.support_turns_enabled:  # else not even read (issue 12)
+        days = session.scalars(
+            select(SupportTurnDay).where(SupportTurnDay.queue_id == queue.id)
+        ).all()
     turns = tuple(
         TurnDay(
             d.weekday,
