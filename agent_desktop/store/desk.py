@@ -25,6 +25,7 @@ from db.models import (
     QueueLocation,
     QueueRight,
 )
+from db.prepared import Prepared
 from domain.enums import Severity
 from domain.refusals import BadInputError
 from domain.texts import N_
@@ -104,13 +105,15 @@ def pause_names(session: Session) -> dict[int, str]:
     return {p.id: p.name for p in session.scalars(select(PauseType)).all()}
 
 
-# The desktop's statements, built once (issue 12): building a select costs more CPU than
-# SQLite takes to run it. They run on the session's connection (SQLAlchemy Core): through
-# the ORM session each query took about three times as much CPU.
-_PAUSE_TYPES = select(
-    PauseType.id, PauseType.position, PauseType.name, PauseType.paid, PauseType.active
-).order_by(PauseType.position, PauseType.id)
-_PAUSES_TAKEN = (
+# The desktop's statements, built and compiled once and run on the driver's cursor
+# (``db.prepared``, issue 12): building a select, or executing it through SQLAlchemy, costs
+# more CPU than SQLite takes to run it.
+_PAUSE_TYPES = Prepared(
+    select(
+        PauseType.id, PauseType.position, PauseType.name, PauseType.paid, PauseType.active
+    ).order_by(PauseType.position, PauseType.id)
+)
+_PAUSES_TAKEN = Prepared(
     select(
         PauseRecord.pause_type_id, PauseRecord.paid, PauseRecord.started_at, PauseRecord.ended_at
     )
@@ -127,7 +130,7 @@ _NOTIFICATION_COLUMNS = (
     Notification.shown_from,
     Notification.shown_until,
 )
-_NOTIFICATIONS = (
+_NOTIFICATIONS = Prepared(
     select(*_NOTIFICATION_COLUMNS)
     .join(Agent, Agent.id == Notification.sender_id)
     .where(
@@ -142,7 +145,7 @@ _NOTIFICATIONS = (
 _SELECTED_LOCATION = (
     select(Agent.selected_location_id).where(Agent.id == bindparam("agent_id")).scalar_subquery()
 )
-_LOCATIONS = (
+_LOCATIONS = Prepared(
     select(Location.id, Location.name, (Location.id == _SELECTED_LOCATION).label("selected"))
     .join(QueueLocation, QueueLocation.location_id == Location.id)
     .join(QueueRight, QueueRight.queue_id == QueueLocation.queue_id)
@@ -156,24 +159,27 @@ def desk_page(session: Session, user: SignedInUser, now: datetime) -> DeskPage:
     """What the desktop shows besides the signed-in user and their seat (``user.desk``),
     read with them (``web.access.Route.read_with_user``, issue 12): four short queries, and
     the seat choices only for an agent at no seat."""
-    connection = session.connection()
     agent_id, seat = user.agent_id, user.desk
     seats = agent_sessions.seat_choices(session, agent_id) if seat is None else ()
-    every_type = connection.execute(_PAUSE_TYPES).all()  # the names and the offered ones
+    every_type = _PAUSE_TYPES.all(session)  # the names and the offered ones
     pauses: tuple[PauseTaken, ...] = ()
     if seat is not None:
-        names = {t.id: t.name for t in every_type}
+        names = {type_id: name for type_id, _, name, _, _ in every_type}
         pauses = tuple(
             PauseTaken(names.get(type_id, "?"), paid, started_at, ended_at)
-            for type_id, paid, started_at, ended_at in connection.execute(
-                _PAUSES_TAKEN, {"session_id": seat.agent_session_id}
+            for type_id, paid, started_at, ended_at in _PAUSES_TAKEN.all(
+                session, {"session_id": seat.agent_session_id}
             )
         )
-    notifications = connection.execute(_NOTIFICATIONS, {"agent_id": agent_id, "now": now})
-    locations = connection.execute(_LOCATIONS, {"agent_id": agent_id}).all()
+    notifications = _NOTIFICATIONS.all(session, {"agent_id": agent_id, "now": now})
+    locations = _LOCATIONS.all(session, {"agent_id": agent_id})
     return DeskPage(
         seats,
-        tuple(PauseTypeView(t.id, t.position, t.name, t.paid) for t in every_type if t.active),
+        tuple(
+            PauseTypeView(type_id, position, name, paid)
+            for type_id, position, name, paid, active in every_type
+            if active
+        ),
         pauses,
         tuple(NotificationView(*row) for row in notifications),
         tuple(LocationChoice(location_id, name) for location_id, name, _ in locations),
@@ -184,7 +190,7 @@ def desk_page(session: Session, user: SignedInUser, now: datetime) -> DeskPage:
 def location_choices(session: Session, agent_id: int) -> tuple[LocationChoice, ...]:
     """The locations of the queues the agent has a right to: the ones whose customers their
     calls can match, so the ones a selected location can decide between (R-2.6)."""
-    rows = session.connection().execute(_LOCATIONS, {"agent_id": agent_id}).all()
+    rows = _LOCATIONS.all(session, {"agent_id": agent_id})
     return tuple(LocationChoice(location_id, name) for location_id, name, _ in rows)
 
 
@@ -215,7 +221,7 @@ def notifications_for(
     session: Session, agent_id: int, now: datetime
 ) -> tuple[NotificationView, ...]:
     """Unread notifications whose display window includes ``now`` (R-2.16), newest first."""
-    rows = session.connection().execute(_NOTIFICATIONS, {"agent_id": agent_id, "now": now})
+    rows = _NOTIFICATIONS.all(session, {"agent_id": agent_id, "now": now})
     return tuple(NotificationView(*row) for row in rows)
 
 

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
-from sqlalchemy import Engine, delete, event, func, select, update
+from sqlalchemy import Engine, delete, func, select, update
 from twisted.internet.task import Clock
 
 from agent_desktop import agent_state as core
@@ -19,28 +18,15 @@ from agent_desktop.store import agent_sessions
 from db.models import Agent, QueueRight, WebSession
 from tests.agent_desktop.routes.test_desktop import at_seat, badge_text
 from tests.support.centre import StaffCentre, add_notification
-from tests.support.db import InlineDBRunner
+from tests.support.db import InlineDBRunner, Selects, counted_selects
 from tests.support.web import Browser
 from web import sessions as web_sessions
 
 
-class Selects:
-    """The SELECT statements sent to the database while it is on."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            self.count += 1
-
-
 @pytest.fixture
 def selects(engine: Engine) -> Iterator[Selects]:
-    counter = Selects()
-    event.listen(engine, "before_cursor_execute", counter)
-    yield counter
-    event.remove(engine, "before_cursor_execute", counter)
+    with counted_selects(engine) as counted:
+        yield counted
 
 
 def now_of(clock: Clock) -> datetime:
