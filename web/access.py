@@ -91,7 +91,8 @@ class Route:
     access: Access
     handler: Handler
     name: str
-    # ``fn(session, user, now)``: the page's reads, run by the guard in the transaction that
+    # ``fn(connection, user, now)``: the page's reads (``db.prepared``; a ``Connection``, no
+    # ORM session: ``DBRunner.read_rows``), run by the guard in the transaction that
     # looks the user up, once they may use the route (one transaction per page, issue 12);
     # the handler gets the result from ``RequestContext.read_with_user(fn)``.
     read_with_user: Callable[..., Any] | None = None

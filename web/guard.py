@@ -232,7 +232,7 @@ async def _current_user(
         token = ""
     user = page = None
     if token:
-        found = await web.db.read(look_up_user, token_hash(token), web.now(), then)
+        found = await web.db.read_rows(look_up_user, token_hash(token), web.now(), then)
         user, page = found.user, found.page
         if found.write_due is not None and not await web.db.run(
             touch_session, found.write_due, web.now()

@@ -172,14 +172,14 @@ class RequestContext:
         self._read_with_user = (fn, result)
 
     async def read_with_user(self, fn: Callable[..., T]) -> T:
-        """``fn(session, user, now)``'s result: the one the guard read with the user (the
+        """``fn(connection, user, now)``'s result: the one the guard read with the user (the
         route's ``read_with_user``: one transaction per page, issue 12), else a read of its
         own (another route's page, or a refusal shown after a change)."""
         done = self._read_with_user
         if done is not None and done[0] is fn:
             result: T = done[1]
             return result
-        return await self.read(fn, self.signed_in, self.now())
+        return await self.web.db.read_rows(fn, self.signed_in, self.now())
 
     # ------------------------------------------------------------------ answering
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, literal, select
+from sqlalchemy import Connection, and_, bindparam, delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -233,18 +233,18 @@ _RIGHTS = Prepared(
 
 
 def look_up_user(
-    session: Session,
+    on: Connection | Session,
     hashed: str,
     now: datetime,
-    then: Callable[[Session, SignedInUser, datetime], Any] | None = None,
+    then: Callable[[Connection | Session, SignedInUser, datetime], Any] | None = None,
 ) -> UserLookup:
-    """The user of a session token hash, in one read-only transaction of two queries
-    (``DBRunner.read``, issue 12): the session, its agent, their seat and the newest live
-    event in one, the rights in the other. Every request of every page starts here, so it
-    takes no write lock; the expiry is slid on by a write of its own only when a minute is
-    due. ``then(session, user, now)``: the page's own reads, for a user found, in the same
-    transaction (``web.access.Route.read_with_user``); its result is ``page``."""
-    found = _USER.first(session, {"hashed": hashed})
+    """The user of a session token hash, in one read-only transaction of two prepared
+    queries (``DBRunner.read_rows``, issue 12): the session, its agent, their seat and the
+    newest live event in one, the rights in the other. Every request of every page starts
+    here, so it takes no write lock; the expiry is slid on by a write of its own only when a
+    minute is due. ``then(on, user, now)``: the page's own reads, for a user found, in the
+    same transaction (``web.access.Route.read_with_user``); its result is ``page``."""
+    found = _USER.first(on, {"hashed": hashed})
     if found is None:
         return UserLookup(None)
     (web_session_id, csrf, expires_at, created_at, agent_id, login, name, role, language) = found[
@@ -252,7 +252,7 @@ def look_up_user(
     ]
     if expires_at <= now or not found[9]:  # expired, or the account deactivated
         return UserLookup(None, web_session_id)  # touch_session deletes it
-    rights = _RIGHTS.all(session, {"agent_id": agent_id})
+    rights = _RIGHTS.all(on, {"agent_id": agent_id})
     user = SignedInUser(
         agent_id=agent_id,
         login=login,
@@ -271,7 +271,7 @@ def look_up_user(
         else DEFAULT_COUNTRY_PREFIX,
     )
     due = _slid_expiry(created_at, now) - expires_at >= timedelta(seconds=_SLIDE_STEP_S)
-    page = then(session, user, now) if then is not None else None
+    page = then(on, user, now) if then is not None else None
     return UserLookup(user, web_session_id if due else None, page)
 
 

@@ -7,10 +7,11 @@ notifications in their display window (R-2.16), the agent's selected location (R
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from agent_desktop import agent_state as core
@@ -155,24 +156,27 @@ _LOCATIONS = Prepared(
 )
 
 
-def desk_page(session: Session, user: SignedInUser, now: datetime) -> DeskPage:
+def desk_page(on: Connection | Session, user: SignedInUser, now: datetime) -> DeskPage:
     """What the desktop shows besides the signed-in user and their seat (``user.desk``),
-    read with them (``web.access.Route.read_with_user``, issue 12): four short queries, and
-    the seat choices only for an agent at no seat."""
+    read with them (``web.access.Route.read_with_user``, issue 12): four prepared queries,
+    and the seat choices only for an agent at no seat."""
     agent_id, seat = user.agent_id, user.desk
-    seats = agent_sessions.seat_choices(session, agent_id) if seat is None else ()
-    every_type = _PAUSE_TYPES.all(session)  # the names and the offered ones
+    seats: tuple[agent_sessions.SeatChoice, ...] = ()
+    if seat is None:
+        with Session(bind=on) if isinstance(on, Connection) else nullcontext(on) as session:
+            seats = agent_sessions.seat_choices(session, agent_id)
+    every_type = _PAUSE_TYPES.all(on)  # the names and the offered ones
     pauses: tuple[PauseTaken, ...] = ()
     if seat is not None:
         names = {type_id: name for type_id, _, name, _, _ in every_type}
         pauses = tuple(
             PauseTaken(names.get(type_id, "?"), paid, started_at, ended_at)
             for type_id, paid, started_at, ended_at in _PAUSES_TAKEN.all(
-                session, {"session_id": seat.agent_session_id}
+                on, {"session_id": seat.agent_session_id}
             )
         )
-    notifications = _NOTIFICATIONS.all(session, {"agent_id": agent_id, "now": now})
-    locations = _LOCATIONS.all(session, {"agent_id": agent_id})
+    notifications = _NOTIFICATIONS.all(on, {"agent_id": agent_id, "now": now})
+    locations = _LOCATIONS.all(on, {"agent_id": agent_id})
     return DeskPage(
         seats,
         tuple(

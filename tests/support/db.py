@@ -45,6 +45,10 @@ class InlineDBRunner(DBRunner):
         self.transactions[fn.__name__] += 1
         return maybeDeferred(self.read_sync, fn, *args, **kwargs)
 
+    def read_rows(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        self.transactions[fn.__name__] += 1
+        return maybeDeferred(self.read_rows_sync, fn, *args, **kwargs)
+
     def go_down(self, tmp_path: Path) -> None:
         """Point at a database that cannot be opened: the driver's own error, not a fake."""
         self.broken = make_engine(f"sqlite:///{tmp_path / 'gone' / 'down.db'}")
