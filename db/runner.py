@@ -8,6 +8,9 @@ A function that only reads goes through :meth:`DBRunner.read` instead (issue 12)
 its transaction does not take the write lock, so pages and waiting callers never queue
 behind a call's writes, and it runs on a thread pool of its own, so reads are never stuck
 behind threads that wait for the write lock. A write inside it fails (``PRAGMA query_only``).
+:meth:`DBRunner.read_rows` is the same for a function that needs no ORM session, only a
+connection (the prepared reads of ``db.prepared``): a session's own bookkeeping cost more
+than the page's queries (issue 12).
 """
 
 from __future__ import annotations
@@ -48,9 +51,8 @@ class DBRunner:
     def bind(self, engine: Engine) -> None:
         """Run the transactions from now on against ``engine``."""
         self._sessions = sessionmaker(engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(
-            engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False
-        )
+        self._read_engine = engine.execution_options(**{READ_ONLY: True})
+        self._read_sessions = sessionmaker(self._read_engine, expire_on_commit=False)
 
     def start(self) -> None:
         if not self._started:
@@ -93,6 +95,23 @@ class DBRunner:
             self._reactor,  # type: ignore[arg-type]
             self._read_pool,
             self.read_sync,
+            fn,
+            *args,
+            **kwargs,
+        )
+
+    def read_rows_sync(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(connection, *args)``, which only reads, in one transaction on this thread."""
+        with self._read_engine.connect() as connection, connection.begin():
+            return fn(connection, *args, **kwargs)
+
+    def read_rows(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        """Like :meth:`read` for a function that takes a ``Connection``, not a ``Session``."""
+        self.start()
+        return deferToThreadPool(
+            self._reactor,  # type: ignore[arg-type]
+            self._read_pool,
+            self.read_rows_sync,
             fn,
             *args,
             **kwargs,

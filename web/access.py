@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from domain.enums import Role
 
@@ -90,6 +91,11 @@ class Route:
     access: Access
     handler: Handler
     name: str
+    # ``fn(connection, user, now)``: the page's reads (``db.prepared``; a ``Connection``, no
+    # ORM session: ``DBRunner.read_rows``), run by the guard in the transaction that
+    # looks the user up, once they may use the route (one transaction per page, issue 12);
+    # the handler gets the result from ``RequestContext.read_with_user(fn)``.
+    read_with_user: Callable[..., Any] | None = None
 
     @property
     def changes_state(self) -> bool:
@@ -106,20 +112,30 @@ class RouteTable:
     routes: list[Route] = field(default_factory=list)
 
     def route(
-        self, path: str, *, methods: Sequence[str], access: Access, name: str | None = None
+        self,
+        path: str,
+        *,
+        methods: Sequence[str],
+        access: Access,
+        name: str | None = None,
+        read_with_user: Callable[..., Any] | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Declare a route; ``access`` is required (keyword-only, no default)."""
+        """Declare a route; ``access`` is required (keyword-only, no default).
+        ``read_with_user``: see :attr:`Route.read_with_user`; only for a route that reads
+        (a change reads after it writes)."""
         if not isinstance(access, Access):
             raise TypeError("access must be an Access rule")
         if not methods:
             raise ValueError("name the HTTP methods of the route")
         upper = tuple(m.upper() for m in methods)
+        if read_with_user is not None and (access.public or not set(upper) <= SAFE_METHODS):
+            raise ValueError("only a signed-in route that changes nothing reads with the user")
 
         def declare(handler: Handler) -> Handler:
             route_name = name or handler.__name__
             if any(r.name == route_name for r in self.routes):
                 raise ValueError(f"{self.name}: route name {route_name!r} is used twice")
-            self.routes.append(Route(path, upper, access, handler, route_name))
+            self.routes.append(Route(path, upper, access, handler, route_name, read_with_user))
             return handler
 
         return declare

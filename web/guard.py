@@ -6,6 +6,8 @@ the same checks, in this order:
 1. a state-changing request (not GET/HEAD/OPTIONS) from another site is refused (Origin,
    Sec-Fetch-Site) with 403;
 2. the session cookie is looked up (``web_sessions.look_up_user``); a stale cookie is cleared;
+   a route that declares ``read_with_user`` has its page's reads done in the same
+   transaction, for a user who passes step 5 (one transaction per page, issue 12);
 3. a non-public route without a user: a page load is redirected to the sign-in page,
    fetch and Server-Sent Events get 401;
 4. a state-changing request needs the session's CSRF token (form field ``csrf_token`` or
@@ -141,15 +143,19 @@ def _guarded(web: WebServices, route: Route) -> Callable[..., Any]:
     async def serve(request: Request, **arguments: Any) -> bytes:
         language = web.catalogues.language(negotiate(header(request, "accept-language")))
         user: SignedInUser | None = None
+        page: tuple[Any] | None = None
         try:
             if route.changes_state:
                 _refuse_foreign(request)
+            read = _page_read(route, arguments)
             if not route.access.anonymous:
-                user = await _current_user(web, request)
+                user, page = await _current_user(web, request, read)
             if user is not None and user.language:
                 # R-2.17, issue 16: the person's saved choice wins, else the browser's.
                 language = web.catalogues.language(user.language)
             rc = RequestContext(request, web, language, user)
+            if user is not None and page is not None and route.read_with_user is not None:
+                rc.read_with_user_done(route.read_with_user, page[0])
             if not route.access.public and user is None:
                 raise NotSignedInError(SIGN_IN_FIRST)
             if route.changes_state:
@@ -186,7 +192,7 @@ async def _unrouted(web: WebServices, request: Request, error: HTTPError | Refus
     """The error page for a URL no route takes, with the header of whoever asks."""
     language = web.catalogues.language(negotiate(header(request, "accept-language")))
     try:
-        user = await _current_user(web, request)
+        user, _ = await _current_user(web, request)
     except Exception:
         user = None  # the database is down: the page without the user's header
     if user is not None:
@@ -194,25 +200,47 @@ async def _unrouted(web: WebServices, request: Request, error: HTTPError | Refus
     return error_response(web, request, language, user, error)
 
 
-async def _current_user(web: WebServices, request: Request) -> SignedInUser | None:
+PageRead = Callable[[Any, SignedInUser, Any], tuple[Any] | None]
+
+
+def _page_read(route: Route, arguments: Mapping[str, Any]) -> PageRead | None:
+    """The route's :attr:`~web.access.Route.read_with_user`, run only for a user who may use
+    the route (step 5 above, checked again after the lookup): its result in a 1-tuple, or
+    None when it did not run."""
+    fn = route.read_with_user
+    if fn is None:
+        return None
+
+    def read(session: Any, user: SignedInUser, now: Any) -> tuple[Any] | None:
+        if not _allowed(route.access, user, arguments):
+            return None
+        return (fn(session, user, now),)
+
+    return read
+
+
+async def _current_user(
+    web: WebServices, request: Request, then: PageRead | None = None
+) -> tuple[SignedInUser | None, tuple[Any] | None]:
+    """The signed-in user (None: none), and what ``then`` read in the same transaction."""
     cookie = request.getCookie(SESSION_COOKIE)
     if not cookie:
-        return None
+        return None, None
     try:
         token = cookie.decode("ascii")
     except UnicodeDecodeError:
         token = ""
-    user = None
+    user = page = None
     if token:
-        found = await web.db.read(look_up_user, token_hash(token), web.now())
-        user = found.user
+        found = await web.db.read_rows(look_up_user, token_hash(token), web.now(), then)
+        user, page = found.user, found.page
         if found.write_due is not None and not await web.db.run(
             touch_session, found.write_due, web.now()
         ):
-            user = None
+            user = page = None
     if user is None:
         clear_cookie(request, SESSION_COOKIE)
-    return user
+    return user, page
 
 
 def _refuse_foreign(request: Request) -> None:
@@ -248,14 +276,18 @@ def _check_csrf(rc: RequestContext, access: Access) -> None:
 
 
 def _check_access(access: Access, user: SignedInUser, arguments: Mapping[str, Any]) -> None:
+    if not _allowed(access, user, arguments):
+        raise ForbiddenError(NO_RIGHT)
+
+
+def _allowed(access: Access, user: SignedInUser, arguments: Mapping[str, Any]) -> bool:
     if access.roles and user.role not in access.roles:
-        raise ForbiddenError(NO_RIGHT)
+        return False
     if access.call_centre and not user.call_centre_user:
-        raise ForbiddenError(NO_RIGHT)
+        return False
     if access.queue_arg and arguments.get(access.queue_arg) not in user.queue_ids:
-        raise ForbiddenError(NO_RIGHT)
-    if access.box_arg and arguments.get(access.box_arg) not in user.box_ids:
-        raise ForbiddenError(NO_RIGHT)
+        return False
+    return not (access.box_arg and arguments.get(access.box_arg) not in user.box_ids)
 
 
 def _to_sign_in(request: Request) -> bytes:

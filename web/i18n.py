@@ -26,6 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -90,9 +91,12 @@ class Language:
     translations: gettext_module.NullTranslations
     time_zone: ZoneInfo
     format_locale: str = field(init=False)
+    # Parsed once: babel parses a locale given by name at every date it formats (issue 12).
+    _babel_locale: Locale = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "format_locale", _FORMAT_LOCALES.get(self.code, "en_GB"))
+        object.__setattr__(self, "_babel_locale", Locale.parse(self.format_locale))
 
     def gettext(self, message: str) -> str:
         return self.translations.gettext(message)
@@ -117,7 +121,7 @@ class Language:
         if value is None:
             return ""
         return format_datetime(
-            value, DATETIME_PATTERN, tzinfo=self.time_zone, locale=self.format_locale
+            value, DATETIME_PATTERN, tzinfo=self.time_zone, locale=self._babel_locale
         )
 
     def time_text(self, value: datetime | None, precision: str = "minutes") -> str:
@@ -125,13 +129,13 @@ class Language:
         if value is None:
             return ""
         pattern = TIME_WITH_SECONDS_PATTERN if precision == "seconds" else TIME_PATTERN
-        return format_time(value, pattern, tzinfo=self.time_zone, locale=self.format_locale)
+        return format_time(value, pattern, tzinfo=self.time_zone, locale=self._babel_locale)
 
     def date_text(self, value: datetime | None) -> str:
         if value is None:
             return ""
         local = value.astimezone(self.time_zone)
-        return format_date(local.date(), DATE_PATTERN, locale=self.format_locale)
+        return format_date(local.date(), DATE_PATTERN, locale=self._babel_locale)
 
 
 class Catalogues:

@@ -8,7 +8,7 @@ layout with ``{% extends "layout.html" %}``. Messages in templates are ``{{ _(".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,12 @@ from jinja2 import (
     FileSystemLoader,
     StrictUndefined,
     pass_context,
+    pass_eval_context,
     select_autoescape,
 )
+from jinja2.nodes import EvalContext
 from jinja2.runtime import Context
+from markupsafe import Markup
 
 from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.numbers import display_number
@@ -40,6 +43,35 @@ def phone_text(context: Context, value: str | None, digits: bool = False) -> str
     if digits and text.isdigit():
         text = "+" + text
     return display_number(text, str(prefix))
+
+
+# How many messages without placeholders each language keeps translated (every message id of
+# the templates, with room); a message id from data beyond it is translated each time.
+_KEPT_MESSAGES = 4096
+
+
+def cached_gettext(translate: Callable[[str], str]) -> Callable[..., str]:
+    """Jinja's new-style ``gettext`` (``jinja2.ext``: the translation is markup, its
+    ``%(name)s`` placeholders are filled escaped), keeping each message without placeholders
+    once translated: a page says some thirty of them, and translating and wrapping each
+    again was a third of a page's rendering (issue 12). The catalogues never change while
+    the process runs (``web.i18n.Catalogues``)."""
+    kept: dict[str, Markup] = {}
+
+    @pass_eval_context
+    def gettext(eval_ctx: EvalContext, message: str, **variables: Any) -> str:
+        if not eval_ctx.autoescape:
+            return translate(message) % variables
+        if variables:
+            return Markup(translate(message)) % variables
+        found = kept.get(message)
+        if found is None:
+            found = Markup(translate(message)) % {}
+            if len(kept) < _KEPT_MESSAGES:
+                kept[message] = found
+        return found
+
+    return gettext
 
 
 class Templates:
@@ -64,6 +96,8 @@ class Templates:
             env.install_gettext_callables(  # type: ignore[attr-defined]
                 language.gettext, language.ngettext, newstyle=True
             )
+            # ``_`` straight to the kept translations, not through the extension's alias.
+            env.globals["_"] = env.globals["gettext"] = cached_gettext(language.gettext)
             env.filters["datetime"] = language.datetime_text
             env.filters["time"] = language.time_text
             env.filters["date"] = language.date_text

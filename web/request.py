@@ -123,6 +123,8 @@ class RequestContext:
         self.user = user
         self._form: FormData | None = None
         self.presign_token: str | None = None
+        # The route's read done with the user's lookup (``web.guard``): (fn, its result).
+        self._read_with_user: tuple[Callable[..., Any], Any] | None = None
 
     # ------------------------------------------------------------------ reading
 
@@ -164,6 +166,20 @@ class RequestContext:
         """Run ``fn(session, *args)``, which only reads, in one transaction that takes no
         write lock on SQLite (``DBRunner.read``, issue 12)."""
         return self.web.db.read(fn, *args, **kwargs)
+
+    def read_with_user_done(self, fn: Callable[..., Any], result: Any) -> None:
+        """``web.guard``: ``fn`` ran in the transaction that looked the user up."""
+        self._read_with_user = (fn, result)
+
+    async def read_with_user(self, fn: Callable[..., T]) -> T:
+        """``fn(connection, user, now)``'s result: the one the guard read with the user (the
+        route's ``read_with_user``: one transaction per page, issue 12), else a read of its
+        own (another route's page, or a refusal shown after a change)."""
+        done = self._read_with_user
+        if done is not None and done[0] is fn:
+            result: T = done[1]
+            return result
+        return await self.web.db.read_rows(fn, self.signed_in, self.now())
 
     # ------------------------------------------------------------------ answering
 

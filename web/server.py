@@ -183,9 +183,16 @@ class GuardedRequest(Request):
                 message = None
         super().setResponseCode(code, message)
 
+    _trusted_proxy: bool | None = None
+
     def from_trusted_proxy(self) -> bool:
-        host = str(getattr(self.client, "host", ""))
-        return bool(host) and _in(host, self.channel.guarded_site.trusted_proxies)
+        # Asked several times a request (the URL's scheme, the client's address, the origin
+        # check): the peer's address parsed once per request.
+        if self._trusted_proxy is None:
+            host = str(getattr(self.client, "host", ""))
+            trusted = bool(host) and _in(host, self.channel.guarded_site.trusted_proxies)
+            self._trusted_proxy = trusted
+        return self._trusted_proxy
 
     def getClientAddress(self) -> IAddress:
         """The connection's peer, or, from a trusted proxy, the nearest address in

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, func, literal, select
+from sqlalchemy import Connection, and_, bindparam, delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -33,6 +34,7 @@ from db.models import (
     WebSession,
 )
 from db.passwords import hash_password
+from db.prepared import Prepared
 from domain.centre import DEFAULT_COUNTRY_PREFIX
 from domain.enums import Role
 from domain.numbers import is_country_prefix
@@ -182,12 +184,15 @@ class UserLookup:
 
     user: SignedInUser | None
     write_due: int | None = None
+    # What the route's own read (``then``) returned, in the same transaction; None without.
+    page: Any = None
 
 
-# The statements of every request, built once (issue 12): building a select costs more
-# CPU than SQLite takes to run it.
+# The statements of every request, built and compiled once and run on the driver's cursor
+# (``db.prepared``, issue 12): building a select, or executing it through SQLAlchemy, costs
+# more CPU than SQLite takes to run it.
 _OPEN_DESK = and_(AgentSession.agent_id == Agent.id, AgentSession.logged_out_at.is_(None))
-_USER = (
+_USER = Prepared(
     select(
         WebSession.id,
         WebSession.csrf_token,
@@ -218,7 +223,7 @@ _USER = (
     .outerjoin(PauseType, PauseType.id == AgentSession.pause_type_id)
     .where(WebSession.token_hash == bindparam("hashed"))
 )
-_RIGHTS = (
+_RIGHTS = Prepared(
     select(QueueRight.queue_id, literal("queue"))
     .where(QueueRight.agent_id == bindparam("agent_id"))
     .union_all(
@@ -227,13 +232,19 @@ _RIGHTS = (
 )
 
 
-def look_up_user(session: Session, hashed: str, now: datetime) -> UserLookup:
-    """The user of a session token hash, in one read-only transaction of two queries
-    (``DBRunner.read``, issue 12): the session, its agent, their seat and the newest live
-    event in one, the rights in the other. Every request of every page starts here, so it
-    takes no write lock; the expiry is slid on by a write of its own only when a minute is
-    due."""
-    found = session.execute(_USER, {"hashed": hashed}).one_or_none()
+def look_up_user(
+    on: Connection | Session,
+    hashed: str,
+    now: datetime,
+    then: Callable[[Connection | Session, SignedInUser, datetime], Any] | None = None,
+) -> UserLookup:
+    """The user of a session token hash, in one read-only transaction of two prepared
+    queries (``DBRunner.read_rows``, issue 12): the session, its agent, their seat and the
+    newest live event in one, the rights in the other. Every request of every page starts
+    here, so it takes no write lock; the expiry is slid on by a write of its own only when a
+    minute is due. ``then(on, user, now)``: the page's own reads, for a user found, in the
+    same transaction (``web.access.Route.read_with_user``); its result is ``page``."""
+    found = _USER.first(on, {"hashed": hashed})
     if found is None:
         return UserLookup(None)
     (web_session_id, csrf, expires_at, created_at, agent_id, login, name, role, language) = found[
@@ -241,7 +252,7 @@ def look_up_user(session: Session, hashed: str, now: datetime) -> UserLookup:
     ]
     if expires_at <= now or not found[9]:  # expired, or the account deactivated
         return UserLookup(None, web_session_id)  # touch_session deletes it
-    rights = session.execute(_RIGHTS, {"agent_id": agent_id}).all()
+    rights = _RIGHTS.all(on, {"agent_id": agent_id})
     user = SignedInUser(
         agent_id=agent_id,
         login=login,
@@ -260,7 +271,8 @@ def look_up_user(session: Session, hashed: str, now: datetime) -> UserLookup:
         else DEFAULT_COUNTRY_PREFIX,
     )
     due = _slid_expiry(created_at, now) - expires_at >= timedelta(seconds=_SLIDE_STEP_S)
-    return UserLookup(user, web_session_id if due else None)
+    page = then(on, user, now) if then is not None else None
+    return UserLookup(user, web_session_id if due else None, page)
 
 
 def _desk(row: tuple[Any, ...]) -> DeskView:

@@ -31,6 +31,7 @@ from agent_desktop import call_form as core
 from agent_desktop.routes import desktop as desktop_routes
 from agent_desktop.status_line import mm_ss
 from agent_desktop.store import call_form as cp
+from agent_desktop.store import desk as desk_store
 from agent_desktop.store.call_form import CallFormError
 from dialplan.store import transfers as transfer_store
 from domain.refusals import NotFoundError
@@ -312,7 +313,7 @@ async def _current_panel(rc: RequestContext) -> dict[str, Any]:
 # --------------------------------------------------------------------------- the panel
 
 
-@routes.route(CALL_DESK, methods=["GET"], access=CALL_CENTRE)
+@routes.route(CALL_DESK, methods=["GET"], access=CALL_CENTRE, read_with_user=desk_store.desk_page)
 async def call_desk(rc: RequestContext) -> bytes:
     """The desktop with the Active call form of the agent's current call (R-2.6).
 
@@ -346,7 +347,12 @@ async def current_panel(rc: RequestContext) -> bytes:
     return rc.render(PANEL_TEMPLATE, **await _current_panel(rc))
 
 
-@routes.route("/call-form/<int:call_id>", methods=["GET"], access=CALL_CENTRE)
+@routes.route(
+    "/call-form/<int:call_id>",
+    methods=["GET"],
+    access=CALL_CENTRE,
+    read_with_user=desk_store.desk_page,
+)
 async def call_page(rc: RequestContext, call_id: int) -> bytes:
     """One call's form as a page: after a recovery (``recovered=1`` shows R-2.13's notice),
     and where the form's actions land without JavaScript (``q`` searches customers)."""

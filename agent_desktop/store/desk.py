@@ -7,10 +7,11 @@ notifications in their display window (R-2.16), the agent's selected location (R
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from agent_desktop import agent_state as core
@@ -18,7 +19,6 @@ from agent_desktop.store import agent_sessions
 from agent_desktop.store.agent_sessions import AgentView
 from db.models import (
     Agent,
-    AgentSession,
     Location,
     Notification,
     PauseRecord,
@@ -26,9 +26,11 @@ from db.models import (
     QueueLocation,
     QueueRight,
 )
+from db.prepared import Prepared
 from domain.enums import Severity
 from domain.refusals import BadInputError
 from domain.texts import N_
+from web.sessions import SignedInUser
 
 NO_SUCH_PAUSE = N_("There is no such pause type.")
 NO_SUCH_LOCATION = N_("There is no such location in your queues.")
@@ -104,20 +106,15 @@ def pause_names(session: Session) -> dict[int, str]:
     return {p.id: p.name for p in session.scalars(select(PauseType)).all()}
 
 
-# The desktop's statements, built once (issue 12): building a select costs more CPU than
-# SQLite takes to run it.
-_DESK_AGENT = (
-    select(Agent.selected_location_id, AgentSession.id)
-    .outerjoin(
-        AgentSession,
-        and_(AgentSession.agent_id == Agent.id, AgentSession.logged_out_at.is_(None)),
-    )
-    .where(Agent.id == bindparam("agent_id"))
+# The desktop's statements, built and compiled once and run on the driver's cursor
+# (``db.prepared``, issue 12): building a select, or executing it through SQLAlchemy, costs
+# more CPU than SQLite takes to run it.
+_PAUSE_TYPES = Prepared(
+    select(
+        PauseType.id, PauseType.position, PauseType.name, PauseType.paid, PauseType.active
+    ).order_by(PauseType.position, PauseType.id)
 )
-_PAUSE_TYPES = select(
-    PauseType.id, PauseType.position, PauseType.name, PauseType.paid, PauseType.active
-).order_by(PauseType.position, PauseType.id)
-_PAUSES_TAKEN = (
+_PAUSES_TAKEN = Prepared(
     select(
         PauseRecord.pause_type_id, PauseRecord.paid, PauseRecord.started_at, PauseRecord.ended_at
     )
@@ -125,8 +122,17 @@ _PAUSES_TAKEN = (
     .order_by(PauseRecord.started_at.desc(), PauseRecord.id.desc())
     .limit(20)
 )
-_NOTIFICATIONS = (
-    select(Notification, Agent.name)
+_NOTIFICATION_COLUMNS = (
+    Notification.id,
+    Notification.severity,
+    Notification.message,
+    Agent.name,
+    Notification.created_at,
+    Notification.shown_from,
+    Notification.shown_until,
+)
+_NOTIFICATIONS = Prepared(
+    select(*_NOTIFICATION_COLUMNS)
     .join(Agent, Agent.id == Notification.sender_id)
     .where(
         Notification.agent_id == bindparam("agent_id"),
@@ -137,8 +143,11 @@ _NOTIFICATIONS = (
     .order_by(Notification.created_at.desc(), Notification.id.desc())
     .limit(20)
 )
-_LOCATIONS = (
-    select(Location.id, Location.name)
+_SELECTED_LOCATION = (
+    select(Agent.selected_location_id).where(Agent.id == bindparam("agent_id")).scalar_subquery()
+)
+_LOCATIONS = Prepared(
+    select(Location.id, Location.name, (Location.id == _SELECTED_LOCATION).label("selected"))
     .join(QueueLocation, QueueLocation.location_id == Location.id)
     .join(QueueRight, QueueRight.queue_id == QueueLocation.queue_id)
     .where(QueueRight.agent_id == bindparam("agent_id"))
@@ -147,37 +156,46 @@ _LOCATIONS = (
 )
 
 
-def desk_page(session: Session, agent_id: int, now: datetime) -> DeskPage:
-    """What the desktop shows besides the signed-in user (``DBRunner.read``): five short
-    queries, and the seat choices only for an agent at no seat (issue 12)."""
-    found = session.execute(_DESK_AGENT, {"agent_id": agent_id}).first()
-    selected, open_id = found if found is not None else (None, None)
-    seats = agent_sessions.seat_choices(session, agent_id) if open_id is None else ()
-    every_type = session.execute(_PAUSE_TYPES).all()  # the names and the offered ones
+def desk_page(on: Connection | Session, user: SignedInUser, now: datetime) -> DeskPage:
+    """What the desktop shows besides the signed-in user and their seat (``user.desk``),
+    read with them (``web.access.Route.read_with_user``, issue 12): four prepared queries,
+    and the seat choices only for an agent at no seat."""
+    agent_id, seat = user.agent_id, user.desk
+    seats: tuple[agent_sessions.SeatChoice, ...] = ()
+    if seat is None:
+        with Session(bind=on) if isinstance(on, Connection) else nullcontext(on) as session:
+            seats = agent_sessions.seat_choices(session, agent_id)
+    every_type = _PAUSE_TYPES.all(on)  # the names and the offered ones
     pauses: tuple[PauseTaken, ...] = ()
-    if open_id is not None:
-        names = {t.id: t.name for t in every_type}
+    if seat is not None:
+        names = {type_id: name for type_id, _, name, _, _ in every_type}
         pauses = tuple(
             PauseTaken(names.get(type_id, "?"), paid, started_at, ended_at)
-            for type_id, paid, started_at, ended_at in session.execute(
-                _PAUSES_TAKEN, {"session_id": open_id}
+            for type_id, paid, started_at, ended_at in _PAUSES_TAKEN.all(
+                on, {"session_id": seat.agent_session_id}
             )
         )
+    notifications = _NOTIFICATIONS.all(on, {"agent_id": agent_id, "now": now})
+    locations = _LOCATIONS.all(on, {"agent_id": agent_id})
     return DeskPage(
         seats,
-        tuple(PauseTypeView(t.id, t.position, t.name, t.paid) for t in every_type if t.active),
+        tuple(
+            PauseTypeView(type_id, position, name, paid)
+            for type_id, position, name, paid, active in every_type
+            if active
+        ),
         pauses,
-        notifications_for(session, agent_id, now),
-        location_choices(session, agent_id),
-        selected,
+        tuple(NotificationView(*row) for row in notifications),
+        tuple(LocationChoice(location_id, name) for location_id, name, _ in locations),
+        next((location_id for location_id, _, chosen in locations if chosen), None),
     )
 
 
 def location_choices(session: Session, agent_id: int) -> tuple[LocationChoice, ...]:
     """The locations of the queues the agent has a right to: the ones whose customers their
     calls can match, so the ones a selected location can decide between (R-2.6)."""
-    rows = session.execute(_LOCATIONS, {"agent_id": agent_id}).all()
-    return tuple(LocationChoice(location_id, name) for location_id, name in rows)
+    rows = _LOCATIONS.all(session, {"agent_id": agent_id})
+    return tuple(LocationChoice(location_id, name) for location_id, name, _ in rows)
 
 
 def select_location(session: Session, agent_id: int, location_id: int | None) -> None:
@@ -207,8 +225,8 @@ def notifications_for(
     session: Session, agent_id: int, now: datetime
 ) -> tuple[NotificationView, ...]:
     """Unread notifications whose display window includes ``now`` (R-2.16), newest first."""
-    rows = session.execute(_NOTIFICATIONS, {"agent_id": agent_id, "now": now}).all()
-    return tuple(_notification_view(n, sender) for n, sender in rows)
+    rows = _NOTIFICATIONS.all(session, {"agent_id": agent_id, "now": now})
+    return tuple(NotificationView(*row) for row in rows)
 
 
 def notification_for(

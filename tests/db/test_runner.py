@@ -9,7 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Connection, event, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -17,11 +17,11 @@ from db.engine import make_engine
 from db.runner import DBRunner
 
 
-def _count(session: Session) -> int:
+def _count(session: Session | Connection) -> int:
     return int(session.execute(text("SELECT count(*) FROM calls")).scalar_one())
 
 
-def _insert(session: Session) -> None:
+def _insert(session: Session | Connection) -> None:
     session.execute(text("INSERT INTO calls DEFAULT VALUES"))
 
 
@@ -55,6 +55,23 @@ def test_a_write_inside_a_read_fails_and_a_write_after_it_works(sqlite_file: Pat
         db.read_sync(_insert)
     db.run_sync(_insert)  # the same pooled connection, writable again
     assert db.read_sync(_count) == 2
+
+
+def test_a_read_on_a_bare_connection_is_a_read_too(sqlite_file: Path) -> None:
+    """``read_rows`` (a connection, no ORM session: the pages' prepared reads) takes no
+    write lock either, and a write slipped into it fails."""
+    db = DBRunner(make_engine(f"sqlite:///{sqlite_file}", must_exist=True), reactor=None)  # type: ignore[arg-type]
+    writer = sqlite3.connect(sqlite_file, timeout=0, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        assert db.read_rows_sync(_count) == 1
+    finally:
+        writer.execute("COMMIT")
+        writer.close()
+    with pytest.raises(OperationalError, match="readonly"):
+        db.read_rows_sync(_insert)
+    db.run_sync(_insert)
+    assert db.read_rows_sync(_count) == 2
 
 
 def test_reads_and_writes_share_pooled_connections(sqlite_file: Path) -> None:

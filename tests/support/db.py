@@ -5,11 +5,13 @@ of a test's Clock and nothing happens between two steps that the test did not sc
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from twisted.internet.defer import Deferred, maybeDeferred
 
 from db.engine import make_engine
@@ -43,6 +45,10 @@ class InlineDBRunner(DBRunner):
         self.transactions[fn.__name__] += 1
         return maybeDeferred(self.read_sync, fn, *args, **kwargs)
 
+    def read_rows(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Deferred[T]:
+        self.transactions[fn.__name__] += 1
+        return maybeDeferred(self.read_rows_sync, fn, *args, **kwargs)
+
     def go_down(self, tmp_path: Path) -> None:
         """Point at a database that cannot be opened: the driver's own error, not a fake."""
         self.broken = make_engine(f"sqlite:///{tmp_path / 'gone' / 'down.db'}")
@@ -67,3 +73,48 @@ def hold_write_locks(engine: Engine) -> Callable[[], None]:
         holder.close()
 
     return release
+
+
+@dataclass
+class Selects:
+    count: int = 0
+
+    def seen(self, sql: str) -> None:
+        if sql.lstrip().upper().startswith("SELECT") and sql.strip() != "SELECT 1":
+            self.count += 1  # "SELECT 1": the pool's ping of a PostgreSQL connection
+
+
+@contextmanager
+def counted_selects(engine: Engine) -> Iterator[Selects]:
+    """The SELECTs the database is sent while inside, counted at the driver: the prepared
+    reads (``db.prepared``) run on the driver's cursor, past SQLAlchemy's events."""
+    selects = Selects()
+    if engine.dialect.name == "sqlite":
+
+        def checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            dbapi_connection.set_trace_callback(selects.seen)
+
+        def checked_in(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.set_trace_callback(None)
+
+    else:
+        from psycopg2.extensions import cursor as plain_cursor
+
+        class Counting(plain_cursor):
+            def execute(self, query: Any, params: Any = None) -> Any:
+                selects.seen(query if isinstance(query, str) else bytes(query).decode())
+                return super().execute(query, params)
+
+        def checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+            dbapi_connection.cursor_factory = Counting
+
+        def checked_in(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.cursor_factory = None
+
+    event.listen(engine, "checkout", checked_out)
+    event.listen(engine, "checkin", checked_in)
+    try:
+        yield selects
+    finally:
+        event.remove(engine, "checkout", checked_out)
+        event.remove(engine, "checkin", checked_in)

@@ -15,7 +15,16 @@ from hotline.web import WebRoot, default_route_tables
 from tests.support.centre import StaffCentre
 from tests.support.db import InlineDBRunner
 from tests.support.web import Browser
-from web.access import CALL_CENTRE, SAFE_METHODS, Access, RouteTable, public, queue_right, roles
+from web.access import (
+    CALL_CENTRE,
+    SAFE_METHODS,
+    SIGNED_IN,
+    Access,
+    RouteTable,
+    public,
+    queue_right,
+    roles,
+)
 from web.guard import UndeclaredRouteError
 from web.request import ProcessInfo, RequestContext
 
@@ -206,6 +215,20 @@ def test_a_route_cannot_be_declared_without_access() -> None:
         routes.route("/x", methods=["GET"], access=None)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         public("")
+
+
+def test_only_a_signed_in_route_that_changes_nothing_reads_with_the_user() -> None:
+    """A change reads after it writes, and a public page has no user to read with."""
+    routes = RouteTable("t")
+
+    def rows(session: object, user: object, now: object) -> None:
+        return None
+
+    with pytest.raises(ValueError):
+        routes.route("/x", methods=["POST"], access=SIGNED_IN, read_with_user=rows)
+    with pytest.raises(ValueError):
+        routes.route("/x", methods=["GET"], access=public("a test"), read_with_user=rows)
+    routes.route("/x", methods=["GET"], access=SIGNED_IN, read_with_user=rows)
 
 
 def test_a_right_on_an_argument_the_url_lacks_is_refused_at_start(

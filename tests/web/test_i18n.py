@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from jinja2 import Environment
 
 from agent_desktop import agent_state
 from agent_desktop.store import agent_sessions, desk
@@ -22,6 +23,7 @@ from voicemail.store import queue
 from web.forms import FormData
 from web.guard import refusal_status
 from web.i18n import LOCALE_DIR, Catalogues, load_po, negotiate
+from web.rendering import cached_gettext
 
 PO = LOCALE_DIR / "cs" / "LC_MESSAGES" / "hotline.po"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -138,3 +140,31 @@ def test_text_fields_are_bounded_and_single_line() -> None:
     with pytest.raises(BadInputError):
         form.text("missing")
     assert form.text("missing", required=False) == ""
+
+
+def test_a_page_translates_each_message_once_and_still_escapes_what_fills_it() -> None:
+    """Templates keep a message without placeholders once translated (issue 12): the same
+    markup as Jinja's new-style gettext, translated once, not at every page."""
+    asked: list[str] = []
+
+    def translate(message: str) -> str:
+        asked.append(message)
+        return {"Seat %(seat)s": "Místo %(seat)s", "100%% sure": "100%% jistě"}.get(
+            message, message
+        )
+
+    env = Environment(autoescape=True, extensions=["jinja2.ext.i18n"])
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        translate, lambda s, p, n: s, newstyle=True
+    )
+    env.globals["_"] = env.globals["gettext"] = cached_gettext(translate)
+    page = env.from_string('{{ _("100%% sure") }}|{{ _("Seat %(seat)s", seat=name) }}')
+    for _ in range(3):
+        assert page.render(name="<b>") == "100% jistě|Místo &lt;b&gt;"
+    assert asked.count("100%% sure") == 1
+    assert asked.count("Seat %(seat)s") == 3  # with its values: each time
+    plain = Environment(autoescape=False, extensions=["jinja2.ext.i18n"])
+    plain.globals["_"] = cached_gettext(translate)
+    assert plain.from_string('{{ _("Seat %(seat)s", seat=name) }}').render(name="<b>") == (
+        "Místo <b>"
+    )
