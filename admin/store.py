@@ -259,17 +259,9 @@ def visible_keys(session: Session, departments: frozenset[str]) -> dict[str, fro
         "voicemail_boxes": frozenset(boxes),
         "ivr_menus": frozenset(m.code for m in menus if m.id in menu_ids),
         "dids": frozenset(dids),
+        # Keyed as the section's list keys them: all of a schedule's keys, as exported.
         "report_schedules": frozenset(
-            record_key(
-                section,
-                {
-                    "report": s.report,
-                    "period": s.period.value,
-                    "format": s.format.value,
-                    "email_to": s.email_to,
-                },
-            )
-            for s in schedules
+            record_key(section, dict(Exporter(session).report_record(s))) for s in schedules
         ),
     }
 

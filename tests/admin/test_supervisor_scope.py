@@ -52,7 +52,11 @@ CASES = [
     ("ivr_menus", "TOPMENU", "OFFMENU"),
     ("dids", "5002", "5001"),
     ("departments", "Support", "Office"),
-    ("report_schedules", "queues weekly csv sue@example.com", "queues weekly csv bob@example.com"),
+    (  # a schedule's key is all its keys: report, period, format, recipients, owner, time
+        "report_schedules",
+        "queues weekly csv sue@example.com sue 06:00",
+        "queues weekly csv bob@example.com bob 06:00",
+    ),
 ]
 
 
