@@ -41,6 +41,10 @@ from tests.support.processes import (
 pytestmark = browser_tests()  # skipped without Chromium; fails in CI (tests/support/browser.py)
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import (  # noqa: E402
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select  # noqa: E402
@@ -147,6 +151,16 @@ def telephony_ready(base: str) -> bool:
     """The status page (public) says Hotline's AMI client is logged in."""
     with urllib.request.urlopen(base + "/status") as answer:
         return '<td id="telephony">ready</td>' in answer.read().decode()
+
+
+def clicked(driver: webdriver.Chrome, locator: tuple[str, str]) -> bool:
+    """Click the element if it is there and still the one on the page (a live redraw may
+    replace it between finding and clicking: then the wait tries again)."""
+    try:
+        driver.find_element(*locator).click()
+    except (StaleElementReferenceException, NoSuchElementException):
+        return False
+    return True
 
 
 def phases(driver: webdriver.Chrome) -> list[str]:
@@ -261,10 +275,11 @@ def test_a_supervisor_watches_a_call_through_and_sets_the_agents_state(
         pavel.switch_to.new_window("tab")
         pavel.get(f"{base}/supervisor")
         wait_pavel.until(EC.visibility_of_element_located(stop_button))
-        assert pavel.find_element(*mode).text == "Listening"
+        # (the live stream may redraw the bar at any moment: read it through waits)
+        wait_pavel.until(EC.text_to_be_present_in_element(mode, "Listening"))
         pavel.close()
         pavel.switch_to.window(pavel.window_handles[0])
-        pavel.find_element(*stop_button).click()
+        wait_pavel.until(lambda driver: clicked(driver, stop_button))
         wait_pavel.until(EC.text_to_be_present_in_element((By.ID, "sv-spy-status"), "Stopped."))
         wait_pavel.until(EC.invisibility_of_element_located(stop_button))
         # The switch ran ChanSpy on Pavel's answered phone, found Eva's live leg, and hung
