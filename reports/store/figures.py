@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Executable, Result, ScalarResult, Select, select, true
+from sqlalchemy import ColumnElement, Executable, Result, Select, select, true
 from sqlalchemy.orm import Session
 
 from db.models import (
@@ -96,10 +96,6 @@ def _read(session: Session, query: Executable) -> Result[*tuple[Any, ...]]:
     """A report's big read (a month of calls) through Core: plain rows, without the ORM's
     loading, which costs more than the database on tens of thousands of rows."""
     return session.connection().execute(query)
-
-
-def _read_scalars(session: Session, query: Executable) -> ScalarResult[Any]:
-    return _read(session, query).scalars()
 
 
 def _pairs(session: Session, query: Select[Any, Any]) -> dict[Any, Any]:
@@ -193,7 +189,7 @@ def agent_report(session: Session, period: Period, scope: Scope, now: datetime) 
         elif direction is Direction.OUTBOUND and state in FINAL_STATES:
             counts[agent_id]["outbound_unanswered"] += 1
     missed: Counter[int] = Counter()
-    for agent_id in _read_scalars(
+    for agent_id in _read(
         session,
         select(RingAttempt.agent_id)
         .join(Call, Call.id == RingAttempt.call_id)
@@ -204,7 +200,7 @@ def agent_report(session: Session, period: Period, scope: Scope, now: datetime) 
             RingAttempt.started_at >= period.since,
             RingAttempt.started_at < period.until,
         ),
-    ):
+    ).scalars():
         assert agent_id is not None  # the query asks for rings of an agent
         missed[agent_id] += 1
         agent_ids.add(agent_id)
